@@ -1,0 +1,136 @@
+"""Serve a sentence-embedding ONNX artifact with onnxruntime + tokenizers + numpy only."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+# Texts are sorted by token count and cut into batches of this size, so each batch pads only
+# to its own longest text (padding costs compute in every layer).
+DEFAULT_BATCH = 32
+
+
+class InputTooLongError(ValueError):
+    """A text has more tokens than max_length and truncation is off."""
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """ORT options sized for a small CPU box: N intra-op threads, full graph optimisation, lean memory."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Shapes change with every batch: memory patterns would be planned and thrown away, and the
+    # arena would keep the peak of the largest batch ever seen. Measured: arena off costs no
+    # speed here and keeps RSS flat (benchmarks/results/embed_engine.md).
+    so.enable_mem_pattern = False
+    so.enable_cpu_mem_arena = False
+    return so
+
+
+class EmbedEngine:
+    """Mean-pooled, L2-normalised sentence embeddings from a prepared artifact folder."""
+
+    def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer, dim: int,
+                 max_length: int, batch_size: int = DEFAULT_BATCH, truncate: bool = True) -> None:
+        self._session = session
+        self._tokenizer = tokenizer  # never mutated after load: encode_batch is then thread-safe
+        self._dim = dim
+        self._max_length = max_length
+        self._batch_size = batch_size
+        self._truncate = truncate
+        self._pad_id = tokenizer.token_to_id("[PAD]") or 0
+
+    @classmethod
+    def load(cls, artifact_dir: Path, threads: int = 2, max_length: int | None = None,
+             truncate: bool = True, batch_size: int = DEFAULT_BATCH) -> "EmbedEngine":
+        """Open model.onnx + tokenizer.json + embed_config.json written by bert_graph.build_bert_onnx."""
+        artifact_dir = Path(artifact_dir)
+        for name in ("model.onnx", "tokenizer.json", "embed_config.json"):
+            if not (artifact_dir / name).is_file():
+                raise FileNotFoundError(f"embedding artifact incomplete: {artifact_dir / name} is missing")
+        try:
+            cfg = json.loads((artifact_dir / "embed_config.json").read_text())
+            dim, limit = int(cfg["dim"]), int(cfg["max_positions"])
+            default_len = int(cfg["max_length"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"corrupt embed_config.json in {artifact_dir}: {exc}") from None
+        length = default_len if max_length is None else int(max_length)
+        if not 2 < length <= limit:
+            raise ValueError(f"max_length must be between 3 and {limit}, got {length}")
+        tokenizer = Tokenizer.from_file(str(artifact_dir / "tokenizer.json"))
+        # Packaged tokenizer.json files often pin padding/truncation (MiniLM's pads to 128);
+        # the engine pads per batch and truncates itself so count_tokens sees true lengths.
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        try:
+            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads),
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises several private types for a bad file
+            raise ValueError(f"cannot load {artifact_dir / 'model.onnx'}: {str(exc).splitlines()[0]}") from None
+        return cls(session, tokenizer, dim, length, batch_size, truncate)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_length(self) -> int:
+        return self._max_length
+
+    @staticmethod
+    def _check(texts: list[str]) -> list[str]:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a list of strings")
+        return list(texts)
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Token counts including [CLS]/[SEP], before truncation."""
+        return [len(ids) for ids in self._encode(self._check(texts))]
+
+    def _fit(self, ids: list[int], index: int) -> list[int]:
+        if len(ids) <= self._max_length:
+            return ids
+        if not self._truncate:
+            raise InputTooLongError(f"text {index} has {len(ids)} tokens; the limit is {self._max_length}")
+        # Keep [CLS] + the first tokens and the closing [SEP], like the tokenizer's own truncation.
+        return ids[: self._max_length - 1] + ids[-1:]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed texts: float32 [n, dim], each row of unit L2 norm. An empty string embeds [CLS][SEP]."""
+        texts = self._check(texts)
+        out = np.empty((len(texts), self._dim), dtype=np.float32)
+        if not texts:
+            return out
+        encoded = [self._fit(ids, i) for i, ids in enumerate(self._encode(texts))]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start:start + self._batch_size]
+            width = len(encoded[chunk[-1]])
+            # Per-call buffers: concurrent embed() calls never share mutable state.
+            ids = np.full((len(chunk), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                n = len(encoded[i])
+                ids[row, :n] = encoded[i]
+                mask[row, :n] = 1
+            result = self._session.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})
+            out[chunk] = result[0]
+        return out
+
+
+def default_threads() -> int:
+    """Cores this process may use (the container's limit, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
