@@ -1,0 +1,233 @@
+"""The ``clawhost`` command line. Heavy imports stay inside the commands that need them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+CONFIG_HELP = "config file (default: $CLAWHOST_CONFIG, then ./config.yaml)"
+
+
+def config_option(fn):
+    return click.option("--config", "config_path", envvar="CLAWHOST_CONFIG",
+                        type=click.Path(dir_okay=False), help=CONFIG_HELP)(fn)
+
+
+def load(config_path):
+    """The config, or a one-line error and exit 2."""
+    from .config import load_config
+    from .errors import ConfigError
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def load_checked(config_path):
+    from .errors import ConfigError
+    from .pluginmanager import discover
+    config = load(config_path)
+    try:
+        config.validate_plugins(discover())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return config
+
+
+class Group(click.Group):
+    def list_commands(self, ctx):  # keep the order commands were added in
+        return list(self.commands)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="clawhost")
+def cli():
+    """clawhost: serve an agent's model calls from caches, local models and remote providers."""
+
+
+@cli.command()
+@config_option
+@click.option("--timeout", default=900.0, show_default=True,
+              help="seconds to wait for /readyz (first start prepares models)")
+def start(config_path, timeout):
+    """Start the host in the background and wait until it is ready."""
+    from . import daemon
+    config = load_checked(config_path)
+    try:
+        pid = daemon.start(config, timeout=timeout, progress=lambda n: click.echo(f"  {n}", err=True))
+    except daemon.LifecycleError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"clawhost started (pid {pid}) at {daemon.url_of(config)}")
+
+
+@cli.command()
+@config_option
+@click.option("--timeout", type=float, default=None, help="seconds to wait for the drain")
+def stop(config_path, timeout):
+    """Stop the host, letting in-flight requests finish."""
+    from . import daemon
+    pid = daemon.stop(load(config_path), timeout=timeout)
+    click.echo("clawhost is not running" if pid is None else f"clawhost stopped (pid {pid})")
+
+
+@cli.command()
+@config_option
+@click.option("--timeout", default=900.0, show_default=True)
+@click.pass_context
+def restart(ctx, config_path, timeout):
+    """Stop the host if it runs, then start it."""
+    ctx.invoke(stop, config_path=config_path)
+    ctx.invoke(start, config_path=config_path, timeout=timeout)
+
+
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def status(config_path, as_json):
+    """Say whether the host runs, with its pid, uptime, address, plugins and models."""
+    from . import daemon
+    facts = daemon.status(load(config_path))
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    if not facts["running"]:
+        click.echo(f"clawhost is not running ({facts['url']})")
+        sys.exit(3)
+    click.echo(f"clawhost is running: pid {facts['pid']}, {facts['url']}, "
+               f"{'ready' if facts.get('ready') else 'starting'}, up {facts.get('uptime_s', 0)}s")
+    click.echo(f"  plugins: {', '.join(facts.get('plugins', [])) or 'none'}")
+    for model, state in (facts.get("models") or {}).items():
+        click.echo(f"  model {model}: {state}")
+    if facts.get("progress"):
+        click.echo(f"  progress: {facts['progress']}")
+
+
+@cli.command()
+@config_option
+@click.option("--log-file", is_flag=True, help="log to workspace/logs/clawhost.log")
+def run(config_path, log_file):
+    """Run the host in the foreground until Ctrl-C or SIGTERM."""
+    from . import daemon
+    from .errors import ConfigError
+    try:
+        daemon.run_foreground(load_checked(config_path), log_file=log_file)
+    except (ConfigError, daemon.LifecycleError) as exc:
+        import logging
+        logging.getLogger("clawhost").error("%s", exc)
+        raise click.ClickException(str(exc)) from None
+
+
+def _client(config_path):
+    from .client import Client
+    from .daemon import url_of
+    import os
+    if os.environ.get("CLAWHOST_URL"):
+        return Client()
+    config = load(config_path)
+    token = config.host.server.token
+    return Client(url_of(config), token=token.get_secret_value() if token else None)
+
+
+def _call(fn):
+    from .client import ClientError
+    try:
+        return fn()
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@config_option
+@click.argument("prompt")
+@click.option("-m", "--model", help="model id (default: the first chat model)")
+@click.option("-s", "--system", help="system prompt")
+@click.option("--stream", is_flag=True, help="print tokens as they arrive")
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--temperature", type=float, default=None)
+def ask(config_path, prompt, model, system, stream, max_tokens, temperature):
+    """Ask a chat model and print its answer."""
+    client = _client(config_path)
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}]
+    kw = {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
+    if stream:
+        for piece in _call(lambda: list(client.chat_stream(messages, model=model, **kw))):
+            click.echo(piece, nl=False)
+        click.echo()
+    else:
+        click.echo(_call(lambda: client.chat(messages, model=model, **kw)))
+
+
+@cli.command()
+@config_option
+@click.argument("texts", nargs=-1, required=True)
+@click.option("-m", "--model", help="model id (default: the first embedding model)")
+def embed(config_path, texts, model):
+    """Print the embedding of each text as a JSON list."""
+    client = _client(config_path)
+    for vec in _call(lambda: client.embed(list(texts), model=model)):
+        click.echo(json.dumps(vec))
+
+
+@cli.group(cls=Group, invoke_without_command=True)
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def plugins(ctx, config_path, as_json):
+    """List installed plugins: enabled or not, distribution, version, hooks."""
+    if ctx.invoked_subcommand:
+        return
+    from .pluginmanager import discover
+    enabled = []
+    try:
+        enabled = load(config_path).enabled
+    except click.ClickException:
+        pass
+    rows = [{"name": p.name, "enabled": p.name in enabled, "dist": p.dist, "version": p.version,
+             "builtin": p.builtin, "hooks": p.hooks, "error": p.error}
+            for p in discover().values()]
+    rows.sort(key=lambda r: (not r["enabled"], enabled.index(r["name"]) if r["enabled"] else 0, r["name"]))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "enabled " if r["enabled"] else "disabled"
+        click.echo(f"{state} {r['name']:<18} {r['dist']} {r['version']}")
+        click.echo(f"         {'BROKEN: ' + r['error'] if r['error'] else ', '.join(r['hooks'])}")
+
+
+@cli.group(cls=Group)
+def config():
+    """Check config.yaml, or print its JSON Schema."""
+
+
+@config.command("check")
+@config_option
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def config_check(config_path, file):
+    """Validate a config file (default: --config / $CLAWHOST_CONFIG / ./config.yaml)."""
+    config = load_checked(file or config_path)
+    click.echo(f"{config.path}: ok ({len(config.enabled)} plugins: {', '.join(config.enabled)})")
+
+
+@config.command("schema")
+def config_schema():
+    """Print the JSON Schema of config.yaml, with every installed plugin's options."""
+    from .config import json_schema
+    from .pluginmanager import discover
+    click.echo(json.dumps(json_schema(discover()), indent=2))
+
+
+def build() -> click.Group:
+    """The CLI with every installed plugin's commands added."""
+    from .pluginmanager import Chain, discover
+    chain = Chain()
+    chain.register_in_order([(n, p.module) for n, p in discover().items() if p.module])
+    chain.walk_sync("clawhost_commands", cli=cli)
+    return cli
+
+
+def main() -> None:
+    build()(prog_name="clawhost")

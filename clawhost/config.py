@@ -1,0 +1,210 @@
+"""config.yaml: loading, ``${VAR}`` interpolation, and validation into pydantic models.
+
+The host owns the ``server``/``workspace`` sections; each plugin owns its own section under
+``plugins:`` through the ``Options`` model its module defines. Errors are one line each,
+naming the YAML path and the bad value (secrets are never echoed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .errors import ConfigError
+
+DEFAULT_NAME = "config.yaml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_VAR = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
+# the last part of a YAML path that holds a secret: token, api_key, secret, password ...
+_SECRET_FIELD = re.compile(r"(^|[._\[])(token|\w*_?key|\w*secret|\w*password|passwd|authorization)\]?$", re.I)
+
+
+class ServerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    token: SecretStr | None = None
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_inflight: int = Field(256, ge=1)
+    request_timeout_s: float = Field(600, gt=0)
+    drain_timeout_s: float = Field(30, ge=0)
+
+
+class HostConfig(BaseModel):
+    """The host's own part of config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    workspace: Path = Path("workspace")
+    log_level: str = Field("info", pattern=r"(?i)^(debug|info|warning|error)$")
+    server: ServerOptions = ServerOptions()
+    plugins: dict[str, dict[str, Any] | None | bool] = Field(default_factory=dict)
+
+
+class Config:
+    """A loaded config: the host part, each enabled plugin's raw options, and its secrets."""
+
+    def __init__(self, host: HostConfig, path: Path | None, secrets: set[str]):
+        self.host = host
+        self.path = path
+        self.secrets = {s for s in secrets if s}
+        if host.server.token:
+            self.secrets.add(host.server.token.get_secret_value())
+        self.options: dict[str, BaseModel | None] = {}
+
+    @property
+    def workspace(self) -> Path:
+        ws = self.host.workspace
+        base = self.path.parent if self.path else Path.cwd()
+        return (ws if ws.is_absolute() else base / ws).resolve()
+
+    @property
+    def enabled(self) -> list[str]:
+        """Plugin names in chain order, ``name: false`` left out."""
+        from .pluginmanager import canonical
+        return [canonical(n) for n, v in self.host.plugins.items() if v is not False]
+
+    def raw_options(self, name: str) -> dict[str, Any]:
+        from .pluginmanager import canonical
+        for n, v in self.host.plugins.items():
+            if canonical(n) == name:
+                return v if isinstance(v, dict) else {}
+        return {}
+
+    def validate_plugins(self, installed: dict) -> None:
+        """Check every enabled plugin is installed, importable, and has valid options."""
+        problems = []
+        for name in self.enabled:
+            item = installed.get(name)
+            if item is None:
+                have = ", ".join(sorted(installed)) or "none"
+                problems.append(f"plugins.{name}: unknown plugin {name!r} (installed: {have})")
+                continue
+            if item.error:
+                problems.append(f"plugins.{name}: plugin {name!r} cannot load: {item.error}")
+                continue
+            model = item.options_model
+            raw = self.raw_options(name)
+            if model is None:
+                self.options[name] = None
+                continue
+            try:
+                self.options[name] = model.model_validate(raw)
+            except ValidationError as exc:
+                problems.extend(format_errors(exc, f"plugins.{name}", raw))
+        if problems:
+            raise ConfigError(self._where() + ("\n" + self._where()).join(problems))
+
+    def _where(self) -> str:
+        return f"{self.path.name if self.path else 'config'}: "
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        return text
+
+
+def find_config(path: str | os.PathLike | None) -> Path:
+    """The config to use: the argument, then ``CLAWHOST_CONFIG``, then ./config.yaml."""
+    chosen = path or os.environ.get("CLAWHOST_CONFIG") or DEFAULT_NAME
+    p = Path(chosen).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p} (pass --config FILE or set CLAWHOST_CONFIG)")
+    return p.resolve()
+
+
+def interpolate(node: Any, path: str, secrets: set[str]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of the YAML tree."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, f"{path}.{k}" if path else str(k), secrets) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, f"{path}[{i}]", secrets) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def sub(m: re.Match) -> str:
+        var, default = m.group(1), m.group(2)
+        value = os.environ.get(var)
+        if value is None:
+            if default is None:
+                raise ConfigError(f"{path}: environment variable {var} is not set "
+                                  f"(use ${{{var}:-default}} for a default)")
+            value = default
+        if _SECRET_VAR.search(var) or _SECRET_FIELD.search(path):
+            secrets.add(value)
+        return value
+
+    return _VAR.sub(sub, node)
+
+
+def _value_at(raw: Any, loc: tuple) -> Any:
+    for part in loc:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return raw
+
+
+def format_errors(exc: ValidationError, prefix: str, raw: Any) -> list[str]:
+    """pydantic errors as ``path: message (got value)`` lines; secret-looking values hidden."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
+        line = f"{where}: {err['msg']}"
+        if err["type"] != "missing":
+            value = _value_at(raw, loc)
+            shown = "***" if _SECRET_FIELD.search(where) else repr(value)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            line += f" (got {shown})"
+        lines.append(line)
+    return lines
+
+
+def load_config(path: str | os.PathLike | None = None, *, text: str | None = None) -> Config:
+    """Read and validate the host part of a config; plugin options are checked by the host."""
+    p = None if text is not None else find_config(path)
+    name = p.name if p else "config"
+    try:
+        raw = yaml.safe_load(text if text is not None else p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{name}{at}: invalid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: the top level must be a mapping, got {type(raw).__name__}")
+    secrets: set[str] = set()
+    try:
+        raw = interpolate(raw, "", secrets)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if isinstance(raw.get("plugins"), list):  # a bare list of names is fine too
+        raw["plugins"] = {n: {} for n in raw["plugins"]}
+    try:
+        host = HostConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{name}: {line}" for line in format_errors(exc, "", raw))) from None
+    return Config(host, p, secrets)
+
+
+def json_schema(installed: dict) -> dict:
+    """JSON Schema for config.yaml, with each installed plugin's options, for editors."""
+    schema = HostConfig.model_json_schema()
+    props = {}
+    for name, item in sorted(installed.items()):
+        model = item.options_model
+        sub = model.model_json_schema() if model is not None else {"type": "object"}
+        props[name] = {"anyOf": [sub, {"type": "null"}, {"const": False}]}
+    schema["properties"]["plugins"] = {"type": "object", "properties": props,
+                                       "additionalProperties": False,
+                                       "description": "Enabled plugins, in chain order."}
+    return schema

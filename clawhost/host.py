@@ -1,0 +1,175 @@
+"""The host: plugins in chain order, the model registry, and the request loop.
+
+``Host.handle`` is the one place a model request travels through:
+started -> lookup -> infer -> store -> finished, with per-stage timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, AsyncIterator
+
+from pydantic import BaseModel
+
+from . import streaming
+from .config import Config, load_config
+from .errors import ClawhostError, ConfigError, ModelNotFound, Unavailable
+from .pluginmanager import Chain, Installed, canonical, discover
+from .types import Kind, Model, ModelRequest, Reply
+
+log = logging.getLogger("clawhost")
+
+
+class Host:
+    """A configured plugin chain that answers model requests."""
+
+    def __init__(self, config: Config, installed: dict[str, Installed] | None = None,
+                 extra_plugins: list[tuple[str, Any]] = ()):
+        self.config = config
+        self.installed = discover() if installed is None else installed
+        config.validate_plugins(self.installed)
+        self.chain = Chain()
+        self.chain.register_in_order(
+            [(n, self.installed[n].module) for n in config.enabled] + list(extra_plugins))
+        self.models: dict[str, Model] = {}
+        self.state: dict[str, Any] = {}  # per-plugin runtime objects, keyed by plugin name
+        self.started_at: float | None = None
+        self.ready = False
+        self.errors = 0
+
+    @classmethod
+    def from_file(cls, path=None, **kw) -> "Host":
+        return cls(load_config(path), **kw)
+
+    @property
+    def workspace(self):
+        return self.config.workspace
+
+    def options(self, plugin: str) -> BaseModel | None:
+        """The validated ``Options`` of an enabled plugin (None when it has no options)."""
+        return self.config.options.get(canonical(plugin))
+
+    # -- boot -------------------------------------------------------------------------
+    def prepare_workspace(self) -> None:
+        ws = self.workspace
+        try:
+            for sub in ("", ".cache", "logs", "models"):
+                (ws / sub).mkdir(parents=True, exist_ok=True)
+            probe = ws / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"workspace {ws} cannot be written: {exc.strerror or exc}") from None
+
+    def register_model(self, model: Model) -> None:
+        if model.id in self.models and self.models[model.id].owner != model.owner:
+            log.warning("model %r from %r replaces the one from %r", model.id, model.owner,
+                        self.models[model.id].owner)
+        self.models[model.id] = model
+
+    async def start(self) -> None:
+        self.prepare_workspace()
+        self.chain.walk_sync("clawhost_register_models", register=self.register_model, host=self)
+        await self.chain.walk("clawhost_startup", host=self)
+        if not self.models:
+            log.warning("no model is available: enable a model plugin "
+                        "(quantized_model, connection_pool) in %s", self.config.path or "config")
+        self.started_at = time.time()
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.chain.walk("clawhost_shutdown", host=self)
+
+    def readiness(self) -> dict[str, Any]:
+        facts = {"ready": self.ready, "pid": os.getpid(),
+                 "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,
+                 "plugins": self.chain.names(),
+                 "models": {m.id: m.status for m in self.models.values()}}
+        for extra in self.chain.walk_sync("clawhost_readiness", host=self):
+            facts.update(extra)
+        return facts
+
+    # -- the request loop -------------------------------------------------------------
+    def resolve_model(self, name: str, kind: Kind) -> Model:
+        model = self.models.get(name)
+        if model is None:  # providers may register "prefix/*" to take any model under it
+            prefix = name.split("/", 1)[0]
+            model = self.models.get(f"{prefix}/*") if "/" in name else None
+        if model is None or not model.serves(kind):
+            have = sorted(m.id for m in self.models.values() if m.serves(kind))
+            if not self.models:
+                raise ModelNotFound(f"model {name!r} not found: no model is available "
+                                    "(enable quantized_model or connection_pool)", param="model")
+            what = "not found" if model is None else f"cannot serve {kind} requests"
+            raise ModelNotFound(f"model {name!r} {what}; available: {', '.join(have) or 'none'}",
+                                param="model")
+        return model
+
+    async def handle(self, request: ModelRequest) -> Reply:
+        """Answer one request: the whole loop, stage by stage."""
+        request.model = self.resolve_model(request.body.model, request.kind)
+        request.host = self
+        walk, timings = self.chain.walk, request.timings
+        await walk("clawhost_request_started", request=request)
+        reply, error = None, None
+        try:
+            t0 = time.perf_counter()
+            if not (request.body.cache and request.body.cache.no_cache):
+                reply = await walk("clawhost_lookup", first=True, request=request)
+            t1 = time.perf_counter()
+            timings["lookup"] = t1 - t0
+            if reply is None:
+                reply = await walk("clawhost_infer", first=True, isolate=False, request=request)
+                if reply is None:
+                    raise Unavailable(f"no plugin could serve model {request.model.id!r}")
+                timings["infer"] = time.perf_counter() - t1
+            if request.stream:
+                if reply.stream is None:
+                    reply.stream = streaming.replay(request, reply.body)
+                reply.stream = self._finish_stream(request, reply, reply.stream)
+                return reply
+            if reply.stream is not None:
+                reply.body = await streaming.assemble(request, reply.stream)
+                reply.stream = None
+            if reply.source in ("model", "upstream"):
+                await walk("clawhost_store", request=request, reply=reply)
+            return reply
+        except ClawhostError as exc:
+            error = exc
+            raise
+        except Exception as exc:
+            error = exc
+            self.errors += 1
+            log.error("request %s failed in a plugin: %s: %s", request.id, type(exc).__name__,
+                      self.config.redact(str(exc)))
+            raise ClawhostError("internal error while serving the request") from None
+        finally:
+            if not request.stream or error is not None:
+                timings["total"] = time.perf_counter() - request.started
+                await walk("clawhost_request_finished", request=request, reply=reply, error=error)
+
+    async def _finish_stream(self, request: ModelRequest, reply: Reply,
+                             chunks: AsyncIterator[dict]) -> AsyncIterator[dict]:
+        """Pass chunks on; at the end store the assembled reply and report the request."""
+        seen: list[dict] = []
+        error: BaseException | None = None
+        try:
+            async for chunk in chunks:
+                if not seen:
+                    request.timings["ttft"] = time.perf_counter() - request.started
+                seen.append(chunk)
+                yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            request.timings["total"] = time.perf_counter() - request.started
+            if error is None and reply.source in ("model", "upstream") and seen:
+                done = Reply(body=streaming.merge_chunks(request, seen), headers=reply.headers,
+                             source=reply.source)
+                await self.chain.walk("clawhost_store", request=request, reply=done)
+            await self.chain.walk("clawhost_request_finished", request=request, reply=reply,
+                                  error=error)

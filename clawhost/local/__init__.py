@@ -1,0 +1,1 @@
+"""Local model engines: pure numpy + onnx + onnxruntime + tokenizers (no torch, no transformers)."""

@@ -1,0 +1,203 @@
+"""Finding, loading and calling plugins: the one place that walks hook implementations.
+
+Built-in and third-party plugins alike are modules registered under the ``clawhost``
+entry-point group. pluggy calls implementations last-registered-first, so the chain is
+registered in reverse ``config.yaml`` order to make the first listed plugin run first.
+
+pluggy itself is synchronous: under ``firstresult`` an un-awaited coroutine counts as a
+result. The host therefore walks implementations itself, awaiting each in turn, which also
+lets it time every plugin and isolate one that raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ClawhostError
+
+log = logging.getLogger("clawhost.plugins")
+GROUP = "clawhost"
+BUILTIN_DIST = "clawhost"
+
+
+def canonical(name: str) -> str:
+    """Plugin names compare with ``-`` and ``_`` alike: ``semantic-cache`` is ``semantic_cache``."""
+    return name.strip().replace("-", "_").lower()
+
+
+@dataclass
+class Installed:
+    """A plugin found through its entry point, loaded or not."""
+
+    name: str
+    value: str
+    dist: str
+    version: str
+    builtin: bool
+    module: ModuleType | None = None
+    error: str | None = None
+
+    @property
+    def hooks(self) -> list[str]:
+        if self.module is None:
+            return []
+        return sorted(n for n in dir(self.module) if n.startswith("clawhost_")
+                      and hasattr(getattr(self.module, n), "clawhost_impl"))
+
+    @property
+    def options_model(self):
+        return getattr(self.module, "Options", None)
+
+
+def _allowed_third_party() -> set[str] | None:
+    raw = os.environ.get("CLAWHOST_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {canonical(n) for n in raw.split(",") if n.strip()}
+
+
+def discover(load: bool = True) -> dict[str, Installed]:
+    """Every plugin installed under the entry-point group, imported unless ``load`` is False.
+
+    A plugin that fails to import is kept with its error, never raised: only the host's
+    config decides whether that is fatal. ``CLAWHOST_LOAD_PLUGINS`` limits third parties.
+    """
+    allowed = _allowed_third_party()
+    found: dict[str, Installed] = {}
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist.metadata["Name"] if ep.dist else "?"
+        version = ep.dist.version if ep.dist else "?"
+        builtin = canonical(dist) == BUILTIN_DIST
+        name = canonical(ep.name)
+        if not builtin and allowed is not None and name not in allowed:
+            continue
+        item = Installed(name, ep.value, dist, version, builtin)
+        if load:
+            try:
+                item.module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+                item.error = f"{type(exc).__name__}: {exc}"
+                log.debug("plugin %r failed to import: %s", name, item.error)
+        found.setdefault(name, item)
+    return found
+
+
+def load_module(spec: str) -> ModuleType:
+    """Import ``package.module`` named directly in config (``module:`` entries) or tests."""
+    return importlib.import_module(spec)
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+@dataclass
+class HookStats:
+    """Per-plugin hook time and error counts, read by the monitor."""
+
+    seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
+    calls: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+
+
+class Chain:
+    """The registered plugins in chain order, and the walks over their hooks."""
+
+    def __init__(self, pm: pluggy.PluginManager | None = None):
+        self.pm = pm or new_manager()
+        self.stats = HookStats()
+        self._impls: dict[str, list] = {}
+
+    def register_in_order(self, plugins: list[tuple[str, Any]]) -> None:
+        """Register ``(name, module)`` pairs so that the first one is called first."""
+        for name, module in reversed(plugins):
+            self.pm.register(module, name=name)
+        self.pm.check_pending()
+        self._impls.clear()
+
+    def register(self, plugin: Any, name: str | None = None) -> str:
+        """Add one plugin at the front of the chain (tests, embedding hosts)."""
+        name = self.pm.register(plugin, name=name)
+        self._impls.clear()
+        return name
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self._impls.clear()
+
+    def names(self) -> list[str]:
+        return [n for n, _ in reversed(self.pm.list_name_plugin())]
+
+    def impls(self, hook: str) -> list:
+        """Implementations of ``hook`` in call order (pluggy's tryfirst/trylast respected)."""
+        got = self._impls.get(hook)
+        if got is None:
+            got = self._impls[hook] = list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+        return got
+
+    def _fail(self, impl, hook: str, exc: BaseException) -> None:
+        self.stats.errors[(impl.plugin_name, hook)] += 1
+        log.warning("plugin %r failed in %s: %s: %s", impl.plugin_name, hook,
+                    type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+
+    async def walk(self, hook: str, *, first: bool = False, isolate: bool = True, **kwargs):
+        """Call each implementation in order, awaiting awaitables.
+
+        ``first``: stop at the first non-None result and return it (else return all results).
+        ``isolate``: a plugin that raises is logged and counted, and the walk goes on;
+        otherwise its exception propagates (a ``ClawhostError`` always propagates: it is an
+        answer for the client, not a fault).
+        """
+        results = []
+        for impl in self.impls(hook):
+            started = time.perf_counter()
+            try:
+                res = impl.function(*[kwargs[a] for a in impl.argnames])
+                if inspect.isawaitable(res):
+                    res = await res
+            except ClawhostError:
+                raise
+            except Exception as exc:
+                if not isolate:
+                    raise
+                self._fail(impl, hook, exc)
+                continue
+            finally:
+                key = (impl.plugin_name, hook)
+                self.stats.seconds[key] += time.perf_counter() - started
+                self.stats.calls[key] += 1
+            if res is not None:
+                if first:
+                    return res
+                results.append(res)
+        return None if first else results
+
+    def walk_sync(self, hook: str, **kwargs) -> list:
+        """The boot-time walk for synchronous hooks (routes, commands, models); isolated."""
+        results = []
+        for impl in self.impls(hook):
+            try:
+                res = impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception as exc:  # noqa: BLE001
+                self._fail(impl, hook, exc)
+                continue
+            if inspect.isawaitable(res):
+                res.close()
+                raise TypeError(f"plugin {impl.plugin_name!r}: {hook} must not be async")
+            if res is not None:
+                results.append(res)
+        return results

@@ -1,0 +1,243 @@
+"""The OpenAI-compatible HTTP API on aiohttp, and running it until a signal drains it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from . import streaming
+from .config import format_errors
+from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
+                     PayloadTooLarge, Unauthorized, Unavailable)
+from .host import Host
+from .types import BODY_MODELS, ModelRequest
+
+log = logging.getLogger("clawhost.server")
+HOST_KEY: web.AppKey[Host] = web.AppKey("host", Host)
+OPEN_PATHS = ("/healthz", "/readyz")
+CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+              "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def is_loopback(address: str) -> bool:
+    if address in ("localhost", ""):
+        return address == "localhost"
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: Host) -> None:
+    srv = host.config.host.server
+    if not is_loopback(srv.host) and not srv.token:
+        raise ConfigError(f"server.token is required to bind the non-loopback address {srv.host!r}"
+                          " (set it, e.g. token: ${CLAWHOST_TOKEN})")
+
+
+def error_response(exc: ClawhostError) -> web.Response:
+    return web.Response(status=exc.status, body=json.dumps(exc.to_dict()), headers={
+        **JSON_HEADERS, **exc.headers})
+
+
+@web.middleware
+async def errors_and_auth(request: web.Request, handler):
+    host = request.app[HOST_KEY]
+    token = host.config.host.server.token
+    try:
+        if token and not request.path.startswith(OPEN_PATHS):
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
+                raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
+        return await handler(request)
+    except ClawhostError as exc:
+        return error_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        limit = host.config.host.server.max_body_bytes
+        return error_response(PayloadTooLarge(f"request body is larger than {limit} bytes"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        err = ClawhostError(f"{exc.reason}: {request.method} {request.path}")
+        err.status, err.type = exc.status, "invalid_request_error"
+        return error_response(err)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the last line of defence: no traceback ever reaches a client
+        log.exception("unhandled error on %s %s: %s", request.method, request.path,
+                      host.config.redact(str(exc)))
+        return error_response(ClawhostError("internal server error"))
+
+
+def tenant_of(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if not auth:
+        return "default"
+    return "t-" + hashlib.sha256(auth.encode()).hexdigest()[:16]
+
+
+async def parse_body(request: web.Request, kind: str):
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request body is not valid UTF-8 (bad byte at offset {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
+    try:
+        return BODY_MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        lines = format_errors(exc, "", data)
+        first = exc.errors()[0]["loc"]
+        raise BadRequest("; ".join(lines), param=".".join(map(str, first)) or None) from None
+
+
+def model_endpoint(kind: str):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        host = request.app[HOST_KEY]
+        if not host.ready:
+            raise Unavailable("the host is starting; try again shortly",
+                              headers={"Retry-After": "1"})
+        body = await parse_body(request, kind)
+        inflight = request.app["inflight"]
+        if inflight[0] >= host.config.host.server.max_inflight:
+            raise Overloaded("too many requests in flight", retry_after=1)
+        inflight[0] += 1
+        try:
+            call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
+                                headers=dict(request.headers))
+            reply = await host.handle(call)
+            headers = {"x-clawhost-request-id": call.id, **reply.headers}
+            if reply.stream is None:
+                return web.Response(status=reply.status, body=json.dumps(reply.body),
+                                    headers={**JSON_HEADERS, **headers})
+            return await stream_out(request, reply, headers)
+        finally:
+            inflight[0] -= 1
+    return handler
+
+
+async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache", **headers})
+    chunks = reply.stream
+    try:
+        await resp.prepare(request)
+        async for chunk in chunks:
+            await resp.write(streaming.sse(chunk))
+        await resp.write(streaming.sse("[DONE]"))
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except ClawhostError as exc:  # after the headers went out, the error travels in-band
+        await resp.write(streaming.sse(exc.to_dict()))
+    except Exception as exc:  # noqa: BLE001
+        log.error("stream failed: %s", request.app[HOST_KEY].config.redact(str(exc)))
+        await resp.write(streaming.sse(ClawhostError("internal error in stream").to_dict()))
+    finally:
+        await chunks.aclose()
+    return resp
+
+
+async def list_models(request: web.Request) -> web.Response:
+    host = request.app[HOST_KEY]
+    return web.json_response({"object": "list", "data": [m.card() for m in host.models.values()]})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    host = request.app[HOST_KEY]
+    model = host.models.get(request.match_info["model"])
+    if model is None:
+        raise NotFound(f"model {request.match_info['model']!r} not found", param="model")
+    return web.json_response(model.card())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    host = request.app[HOST_KEY]
+    facts = host.readiness()
+    return web.json_response({"status": "ready" if host.ready else "starting", **facts},
+                             status=200 if host.ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from .openapi import spec
+    extra = [(r.method, r.resource.canonical) for r in request.app.router.routes()
+             if r.method in ("GET", "POST", "PUT", "DELETE") and r.resource is not None
+             and r.resource.canonical not in CORE_PATHS]
+    return web.json_response(spec(extra))
+
+
+def make_app(host: Host) -> web.Application:
+    app = web.Application(middlewares=[errors_and_auth],
+                          client_max_size=host.config.host.server.max_body_bytes)
+    app[HOST_KEY] = host
+    app["inflight"] = [0]
+    r = app.router
+    r.add_post("/v1/chat/completions", model_endpoint("chat"))
+    r.add_post("/v1/completions", model_endpoint("completion"))
+    r.add_post("/v1/embeddings", model_endpoint("embedding"))
+    r.add_get("/v1/models", list_models)
+    r.add_get("/v1/models/{model:.+}", get_model)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/openapi.json", openapi)
+    host.chain.walk_sync("clawhost_routes", router=r, host=host)
+    return app
+
+
+async def serve(host: Host, *, on_listening=None, stop: asyncio.Event | None = None) -> None:
+    """Listen, start the plugins, and serve until SIGTERM/SIGINT (or ``stop``), then drain."""
+    check_bind(host)
+    host.prepare_workspace()
+    srv = host.config.host.server
+    app = make_app(host)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=srv.drain_timeout_s,
+                           handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, srv.host, srv.port, reuse_address=True)
+    await site.start()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    port = site._server.sockets[0].getsockname()[1] if site._server else srv.port
+    log.info("listening on http://%s:%s", srv.host, port)
+    if on_listening:
+        on_listening(port)
+    try:
+        await host.start()
+        log.info("ready: plugins %s; models %s", ", ".join(host.chain.names()) or "none",
+                 ", ".join(host.models) or "none")
+        await stop.wait()
+        log.info("stopping: draining in-flight requests (up to %ss)", srv.drain_timeout_s)
+    finally:
+        host.ready = False
+        await runner.cleanup()  # stops listening, then waits for in-flight handlers
+        await host.stop()
+        log.info("stopped")
+
+
+def bound_url(host: Host, port: int | None = None) -> str:
+    srv = host.config.host.server
+    addr = "127.0.0.1" if srv.host in ("0.0.0.0", "") else srv.host
+    return f"http://{addr}:{port or srv.port}"

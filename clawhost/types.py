@@ -1,0 +1,195 @@
+"""What flows through the request loop: request bodies, the request, the reply, the model."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Kind = Literal["chat", "completion", "embedding"]
+
+
+class CacheControls(BaseModel):
+    """LiteLLM-style per-request cache controls (``"cache": {...}`` in the body)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    no_cache: bool = Field(False, alias="no-cache")
+    no_store: bool = Field(False, alias="no-store")
+    ttl: float | None = Field(None, gt=0)
+    namespace: str | None = Field(None, max_length=128)
+
+
+class _Body(BaseModel):
+    # Provider-specific parameters pass through untouched (and count in cache keys).
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=256)
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    cache: CacheControls | None = None
+    priority: Literal["interactive", "background"] | None = None
+
+
+class _Generation(_Body):
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    n: int = Field(1, ge=1, le=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_list(cls, v):
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message's text, with content parts joined."""
+        if isinstance(self.content, list):
+            return "".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(_Generation):
+    messages: list[ChatMessage] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+
+class CompletionRequest(_Generation):
+    prompt: str | list[str]
+    echo: bool = False
+    suffix: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, v):
+        if isinstance(v, list) and len(v) != 1:
+            raise ValueError("exactly one prompt per request")
+        return v
+
+    @property
+    def prompt_text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+class EmbeddingRequest(_Body):
+    input: str | list[str] = Field()
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+
+    @field_validator("input")
+    @classmethod
+    def _nonempty(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("input must not be empty")
+        if isinstance(v, list) and len(v) > 2048:
+            raise ValueError("at most 2048 inputs per request")
+        return v
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+    @property
+    def stream(self) -> bool:
+        return False
+
+
+BODY_MODELS: dict[str, type[_Body]] = {
+    "chat": ChatRequest, "completion": CompletionRequest, "embedding": EmbeddingRequest,
+}
+
+
+@dataclass
+class Model:
+    """A model the host can serve, registered by the plugin that serves it."""
+
+    id: str
+    kind: Kind | Literal["chat+completion"]
+    owner: str
+    context_length: int | None = None
+    description: str = ""
+    engine: Any = None  # the owning plugin's handle; the host never touches it
+    status: str = "ready"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def serves(self, kind: Kind) -> bool:
+        if self.kind == "chat+completion":
+            return kind in ("chat", "completion")
+        return self.kind == kind
+
+    def card(self) -> dict[str, Any]:
+        """The ``/v1/models`` entry."""
+        return {"id": self.id, "object": "model", "created": 0, "owned_by": self.owner,
+                "kind": self.kind, "context_length": self.context_length,
+                "status": self.status, "description": self.description}
+
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class ModelRequest:
+    """One model call on its way through the loop; plugins may leave notes on it."""
+
+    kind: Kind
+    body: ChatRequest | CompletionRequest | EmbeddingRequest
+    tenant: str = "default"
+    headers: dict[str, str] = field(default_factory=dict)
+    model: Model | None = None
+    id: str = field(default_factory=lambda: f"req-{next(_ids)}")
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    disconnected: Any = None  # an asyncio.Event set when the client goes away
+    host: Any = None  # the Host handling it, so module plugins reach their state
+
+    @property
+    def stream(self) -> bool:
+        return bool(getattr(self.body, "stream", False))
+
+
+@dataclass(eq=False)
+class Reply:
+    """A response body (OpenAI's shape), or a stream of chunks, plus response headers.
+
+    ``source`` says who answered: a cache layer ("l1", "l2", "semantic"), "model" or "upstream".
+    """
+
+    body: dict[str, Any] | None = None
+    stream: AsyncIterator[dict[str, Any]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    source: str = "model"
+    status: int = 200
