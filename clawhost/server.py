@@ -121,7 +121,7 @@ def model_endpoint(kind: str):
             call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
                                 headers=dict(request.headers))
             reply = await host.handle(call)
-            headers = {"x-clawhost-request-id": call.id, **reply.headers}
+            headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
             if reply.stream is None:
                 return web.Response(status=reply.status, body=json.dumps(reply.body),
                                     headers={**JSON_HEADERS, **headers})

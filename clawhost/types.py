@@ -173,6 +173,7 @@ class ModelRequest:
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)  # any stage may add
     disconnected: Any = None  # an asyncio.Event set when the client goes away
     host: Any = None  # the Host handling it, so module plugins reach their state
 
