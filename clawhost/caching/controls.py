@@ -1,0 +1,101 @@
+"""Per-request cache controls (body ``cache`` field and ``Cache-Control`` header) and policy.
+
+Body (LiteLLM's shape): ``"cache": {"no-cache": true, "no-store": true, "ttl": 600,
+"namespace": "x"}``. Header: ``Cache-Control: no-cache | no-store | max-age=N``.
+``no-cache`` skips the lookup (the answer may still be stored), ``no-store`` skips the
+store. ``ttl`` / ``max-age`` set how long a stored answer lives; ``max-age`` also refuses
+cached answers older than N seconds, as in HTTP (``max-age=0`` == ``no-cache``).
+Both sources combine: either one can turn caching off; the smaller limit wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping
+
+from ..types import ModelRequest
+
+Policy = Literal["deterministic", "all"]
+
+
+@dataclass(frozen=True)
+class CacheDirectives:
+    no_cache: bool = False           # do not answer from the cache
+    no_store: bool = False           # do not keep this answer
+    ttl: float | None = None         # seconds a stored answer lives (None: the default)
+    max_age: float | None = None     # refuse cached answers older than this
+    namespace: str | None = None
+
+    @property
+    def bypass(self) -> bool:
+        return self.no_cache and self.no_store
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """A header by case-insensitive name (``request.headers`` is a plain dict)."""
+    value = headers.get(name)
+    if value is None:
+        low = name.lower()
+        for k, v in headers.items():
+            if k.lower() == low:
+                return v
+        return ""
+    return value
+
+
+def parse_cache_control(value: str) -> tuple[bool, bool, float | None]:
+    """``(no_cache, no_store, max_age)`` from a Cache-Control value; junk is ignored."""
+    no_cache = no_store = False
+    max_age: float | None = None
+    for part in value.split(","):
+        name, _, arg = part.strip().partition("=")
+        name = name.strip().lower()
+        if name == "no-cache":
+            no_cache = True
+        elif name == "no-store":
+            no_store = True
+        elif name == "max-age":
+            try:
+                n = float(arg.strip().strip('"'))
+            except ValueError:
+                continue
+            if n >= 0 and (max_age is None or n < max_age):
+                max_age = n
+    return no_cache, no_store, max_age
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def directives(request: ModelRequest) -> CacheDirectives:
+    """The combined controls of one request (body field and header)."""
+    body = getattr(request.body, "cache", None)
+    h_no_cache, h_no_store, max_age = parse_cache_control(
+        _header(request.headers or {}, "Cache-Control"))
+    if max_age == 0:  # nothing cached is fresh enough, and nothing stored would live
+        h_no_cache = h_no_store = True
+    return CacheDirectives(
+        no_cache=h_no_cache or bool(body and body.no_cache),
+        no_store=h_no_store or bool(body and body.no_store),
+        ttl=_min(body.ttl if body else None, max_age),
+        max_age=max_age,
+        namespace=body.namespace if body else None)
+
+
+def skip_lookup(request: ModelRequest) -> bool:
+    """True when this request refuses cached answers (body or header ``no-cache``)."""
+    return directives(request).no_cache
+
+
+def deterministic(request: ModelRequest) -> bool:
+    """Embeddings always; generation at temperature 0 or with a fixed seed."""
+    if request.kind == "embedding":
+        return True
+    body = request.body
+    return getattr(body, "temperature", None) == 0 or getattr(body, "seed", None) is not None
+
+
+def cacheable(request: ModelRequest, policy: Policy = "deterministic") -> bool:
+    """Whether the policy allows caching this request at all (controls aside)."""
+    return policy == "all" or deterministic(request)

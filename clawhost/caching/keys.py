@@ -1,0 +1,119 @@
+"""Cache keys: a canonical hash of everything in a request that changes the answer.
+
+Two requests get the same key exactly when a model would answer them the same way: same
+kind, model, input and output-changing parameters, same tenant and namespace. Fields that
+only route, label or shape the transport (user, metadata, stream, stream_options, cache,
+priority) are left out. Provider-specific extras (``model_extra``) count, since we cannot
+know they are harmless. Nothing here mutates the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..types import ModelRequest
+
+KEY_VERSION = "v1"  # bump when the canonical form changes: old entries simply stop matching
+# Body fields that never change the model's answer.
+IGNORED = frozenset({"user", "metadata", "stream", "stream_options", "cache", "priority"})
+_QUERY_MARK = "\x00query\x00"  # stands in for the query text inside a scope
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _message(m: Any) -> dict[str, Any]:
+    """One chat message in a canonical shape: nulls dropped, one text part == a string."""
+    d = m.model_dump(mode="json") if hasattr(m, "model_dump") else dict(m)
+    d = _drop_none(d)
+    content = d.get("content")
+    if (isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict)
+            and content[0].get("type") == "text" and set(content[0]) == {"type", "text"}):
+        d["content"] = content[0]["text"]
+    return d
+
+
+def canonical_fields(request: ModelRequest) -> dict[str, Any]:
+    """The output-changing fields of a request, normalised (a fresh dict every call)."""
+    body = request.body
+    data = body.model_dump(mode="json", exclude=set(IGNORED))  # includes model_extra
+    data = _drop_none(data)
+    for name in IGNORED:  # extras with an ignored name (model_dump keeps extras as given)
+        data.pop(name, None)
+    if "messages" in data:
+        data["messages"] = [_message(m) for m in body.messages]
+    if isinstance(data.get("prompt"), list) and len(data["prompt"]) == 1:
+        data["prompt"] = data["prompt"][0]  # ["x"] and "x" ask the same thing
+    if isinstance(data.get("input"), str):
+        data["input"] = [data["input"]]  # embeddings: "x" and ["x"] give the same vector
+    # max_tokens and max_completion_tokens are one limit under two names
+    limit = data.pop("max_completion_tokens", None) or data.pop("max_tokens", None)
+    data.pop("max_tokens", None)
+    if limit is not None:
+        data["max_tokens"] = limit
+    if isinstance(data.get("stop"), str):
+        data["stop"] = [data["stop"]]
+    if data.get("stop") == []:
+        del data["stop"]
+    return data
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def _digest(scope: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(scope)).hexdigest()
+
+
+def _namespace(request: ModelRequest, namespace: str | None) -> str | None:
+    if namespace is not None:
+        return namespace
+    controls = getattr(request.body, "cache", None)
+    return controls.namespace if controls is not None else None
+
+
+def exact_key(request: ModelRequest, namespace: str | None = None) -> str:
+    """sha256 hex of (version, tenant, namespace, kind, output-changing fields).
+
+    ``namespace`` defaults to the body's ``cache.namespace``.
+    """
+    return _digest({"v": KEY_VERSION, "tenant": request.tenant,
+                    "ns": _namespace(request, namespace), "kind": request.kind,
+                    "req": canonical_fields(request)})
+
+
+def query_text(request: ModelRequest, query_turns: int = 1) -> str:
+    return scope_key(request, query_turns)[1]
+
+
+def scope_key(request: ModelRequest, query_turns: int = 1,
+              namespace: str | None = None) -> tuple[str, str]:
+    """(hash of everything but the query, the query text).
+
+    The query is the text of the last ``query_turns`` user messages (joined by newlines),
+    the prompt of a completion, or the input of an embedding. The scope keeps the model,
+    system prompt, tools, parameters, tenant, namespace and every earlier turn, so a
+    semantic match can only be found between requests that differ in the query alone.
+    """
+    fields = canonical_fields(request)
+    if "messages" in fields:
+        msgs = fields["messages"]
+        users = [i for i, m in enumerate(msgs) if m.get("role") == "user"]
+        picked = users[-max(1, query_turns):] if users else []
+        texts = [request.body.messages[i].text() for i in picked]
+        for i in picked:
+            msgs[i] = {"role": "user", "content": _QUERY_MARK}
+        query = "\n".join(texts)
+    elif "prompt" in fields:
+        query, fields["prompt"] = fields["prompt"], _QUERY_MARK
+    else:
+        query, fields["input"] = "\n".join(fields.get("input") or []), _QUERY_MARK
+    scope = _digest({"v": KEY_VERSION, "scope": True, "turns": query_turns,
+                     "tenant": request.tenant, "ns": _namespace(request, namespace),
+                     "kind": request.kind, "req": fields})
+    return scope, query
