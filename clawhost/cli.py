@@ -30,7 +30,7 @@ def load_checked(config_path):
     from .pluginmanager import discover
     config = load(config_path)
     try:
-        config.validate_plugins(discover())
+        config.validate_plugins(discover(plugins_dir=config.plugins_dir))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return config
@@ -180,14 +180,15 @@ def plugins(ctx, config_path, as_json):
     if ctx.invoked_subcommand:
         return
     from .pluginmanager import discover
-    enabled = []
+    enabled, plugins_dir = [], None
     try:
-        enabled = load(config_path).enabled
+        config = load(config_path)
+        enabled, plugins_dir = config.enabled, config.plugins_dir
     except click.ClickException:
         pass
     rows = [{"name": p.name, "enabled": p.name in enabled, "dist": p.dist, "version": p.version,
              "builtin": p.builtin, "hooks": p.hooks, "error": p.error}
-            for p in discover().values()]
+            for p in discover(plugins_dir=plugins_dir).values()]
     rows.sort(key=lambda r: (not r["enabled"], enabled.index(r["name"]) if r["enabled"] else 0, r["name"]))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -51,7 +51,9 @@ class _Base:
     @staticmethod
     def _pick(models: list[dict], kind: str) -> str:
         for m in models:
-            if m.get("kind") in (kind, "chat+completion") and m.get("status", "ready") == "ready":
+            serves = m.get("kind") == kind or (m.get("kind") == "chat+completion"
+                                               and kind in ("chat", "completion"))
+            if serves and m.get("status", "ready") == "ready":
                 return m["id"]
         raise ClientError(f"no {kind} model is available on the host")
 

@@ -40,6 +40,7 @@ class HostConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     workspace: Path = Path("workspace")
+    plugins_dir: Path | None = None  # extra plugins: each *.py in it, named after the file
     log_level: str = Field("info", pattern=r"(?i)^(debug|info|warning|error)$")
     server: ServerOptions = ServerOptions()
     plugins: dict[str, dict[str, Any] | None | bool] = Field(default_factory=dict)
@@ -61,6 +62,14 @@ class Config:
         ws = self.host.workspace
         base = self.path.parent if self.path else Path.cwd()
         return (ws if ws.is_absolute() else base / ws).resolve()
+
+    @property
+    def plugins_dir(self) -> Path | None:
+        d = self.host.plugins_dir
+        if d is None:
+            return None
+        base = self.path.parent if self.path else Path.cwd()
+        return (d if d.is_absolute() else base / d).resolve()
 
     @property
     def enabled(self) -> list[str]:

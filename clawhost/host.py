@@ -28,7 +28,8 @@ class Host:
     def __init__(self, config: Config, installed: dict[str, Installed] | None = None,
                  extra_plugins: list[tuple[str, Any]] = ()):
         self.config = config
-        self.installed = discover() if installed is None else installed
+        self.installed = (discover(plugins_dir=config.plugins_dir) if installed is None
+                          else installed)
         config.validate_plugins(self.installed)
         self.chain = Chain()
         self.chain.register_in_order(

@@ -12,6 +12,7 @@ lets it time every plugin and isolate one that raises.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import logging
 import os
@@ -19,6 +20,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -68,11 +70,13 @@ def _allowed_third_party() -> set[str] | None:
     return {canonical(n) for n in raw.split(",") if n.strip()}
 
 
-def discover(load: bool = True) -> dict[str, Installed]:
+def discover(load: bool = True, plugins_dir: Path | None = None) -> dict[str, Installed]:
     """Every plugin installed under the entry-point group, imported unless ``load`` is False.
 
     A plugin that fails to import is kept with its error, never raised: only the host's
     config decides whether that is fatal. ``CLAWHOST_LOAD_PLUGINS`` limits third parties.
+    ``plugins_dir`` adds each ``*.py`` in it as a plugin named after the file (datasette's
+    ``--plugins-dir``): handy for one-off local plugins.
     """
     allowed = _allowed_third_party()
     found: dict[str, Installed] = {}
@@ -91,12 +95,23 @@ def discover(load: bool = True) -> dict[str, Installed]:
                 item.error = f"{type(exc).__name__}: {exc}"
                 log.debug("plugin %r failed to import: %s", name, item.error)
         found.setdefault(name, item)
+    if plugins_dir is not None:
+        for path in sorted(Path(plugins_dir).glob("*.py")):
+            found[canonical(path.stem)] = _from_file(path, load)
     return found
 
 
-def load_module(spec: str) -> ModuleType:
-    """Import ``package.module`` named directly in config (``module:`` entries) or tests."""
-    return importlib.import_module(spec)
+def _from_file(path: Path, load: bool) -> Installed:
+    item = Installed(canonical(path.stem), str(path), "plugins_dir", "-", False)
+    if load:
+        try:
+            spec = importlib.util.spec_from_file_location(f"clawhost_local_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            item.module = module
+        except Exception as exc:  # noqa: BLE001
+            item.error = f"{type(exc).__name__}: {exc}"
+    return item
 
 
 def new_manager() -> pluggy.PluginManager:

@@ -23,6 +23,7 @@ from .types import BODY_MODELS, ModelRequest
 
 log = logging.getLogger("clawhost.server")
 HOST_KEY: web.AppKey[Host] = web.AppKey("host", Host)
+INFLIGHT_KEY: web.AppKey[list] = web.AppKey("inflight", list)
 OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
@@ -113,7 +114,7 @@ def model_endpoint(kind: str):
             raise Unavailable("the host is starting; try again shortly",
                               headers={"Retry-After": "1"})
         body = await parse_body(request, kind)
-        inflight = request.app["inflight"]
+        inflight = request.app[INFLIGHT_KEY]
         if inflight[0] >= host.config.host.server.max_inflight:
             raise Overloaded("too many requests in flight", retry_after=1)
         inflight[0] += 1
@@ -188,7 +189,7 @@ def make_app(host: Host) -> web.Application:
     app = web.Application(middlewares=[errors_and_auth],
                           client_max_size=host.config.host.server.max_body_bytes)
     app[HOST_KEY] = host
-    app["inflight"] = [0]
+    app[INFLIGHT_KEY] = [0]
     r = app.router
     r.add_post("/v1/chat/completions", model_endpoint("chat"))
     r.add_post("/v1/completions", model_endpoint("completion"))

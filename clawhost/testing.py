@@ -77,7 +77,7 @@ def make_config(workspace, config: dict[str, Any] | None = None):
 
     from .config import load_config
     data = {"workspace": str(workspace), "plugins": {}, **(config or {})}
-    return load_config(text=yaml.safe_dump(data))
+    return load_config(text=yaml.safe_dump(data, sort_keys=False))
 
 
 @pytest.fixture

@@ -1,0 +1,62 @@
+"""Shared test helpers. The host fixtures come from clawhost.testing (a pytest plugin)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ECHO_PLUGIN = textwrap.dedent('''
+    """A local plugin file (plugins_dir) serving the EchoModel, for process-level tests."""
+    from clawhost.testing import EchoModel
+
+    _echo = EchoModel()
+    clawhost_register_models = _echo.clawhost_register_models
+    clawhost_infer = _echo.clawhost_infer
+''')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def echo_config(tmp_path) -> Path:
+    """A config.yaml in tmp_path serving the echo model on a free port, for real processes."""
+    plugins = tmp_path / "localplugins"
+    plugins.mkdir()
+    (plugins / "echo.py").write_text(ECHO_PLUGIN)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        workspace: ./ws
+        plugins_dir: ./localplugins
+        server:
+          port: {free_port()}
+          drain_timeout_s: 5
+        plugins:
+          echo: {{}}
+    """))
+    return cfg
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "clawhost", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
