@@ -1,0 +1,134 @@
+"""The CLI on real processes: start, status, ask, embed, stop, and their failure modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import run_cli, wait_for
+
+
+def test_lifecycle_start_status_ask_stop(echo_config, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cfg = str(echo_config)
+    res = run_cli("start", "--config", cfg, cwd=elsewhere)  # works from any directory
+    assert res.returncode == 0, res.stderr
+    pidfile = echo_config.parent / "ws" / "clawhost.pid"
+    pid = int(pidfile.read_text())
+    try:
+        status = json.loads(run_cli("status", "--json", "--config", cfg).stdout)
+        assert status["running"] and status["ready"] and status["pid"] == pid
+        assert status["models"] == {"echo": "ready", "echo-embed": "ready"}
+        assert "echo" in status["plugins"] and status["uptime_s"] >= 0
+        human = run_cli("status", "--config", cfg)
+        assert f"pid {pid}" in human.stdout and "model echo: ready" in human.stdout
+
+        again = run_cli("start", "--config", cfg)
+        assert again.returncode != 0 and "already running" in again.stderr
+
+        ask = run_cli("ask", "what is two plus two", "--config", cfg)
+        assert ask.returncode == 0 and ask.stdout.strip() == "what is two plus two"
+        streamed = run_cli("ask", "--stream", "one two", "--config", cfg)
+        assert streamed.stdout.strip() == "one two"
+        emb = run_cli("embed", "hello", "--config", cfg)
+        assert len(json.loads(emb.stdout)) == 8
+        missing = run_cli("ask", "x", "--model", "nope", "--config", cfg)
+        assert missing.returncode != 0 and "not found" in missing.stderr
+        log = (echo_config.parent / "ws" / "logs" / "clawhost.log").read_text()
+        assert "ready: plugins echo" in log
+    finally:
+        stop = run_cli("stop", "--config", cfg)
+    assert stop.returncode == 0 and f"stopped (pid {pid})" in stop.stdout
+    assert not pidfile.exists()
+    assert _gone(pid)
+    again = run_cli("stop", "--config", cfg)
+    assert again.returncode == 0 and "not running" in again.stdout
+    st = run_cli("status", "--config", cfg)
+    assert st.returncode == 3 and "not running" in st.stdout
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody reaped yet (its parent, `start`, is gone)."""
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_stale_pidfile_is_cleaned(echo_config):
+    ws = echo_config.parent / "ws"
+    ws.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (ws / "clawhost.pid").write_text(f"{dead.pid}\n")
+    st = json.loads(run_cli("status", "--json", "--config", str(echo_config)).stdout)
+    assert st["running"] is False and not (ws / "clawhost.pid").exists()
+    res = run_cli("start", "--config", str(echo_config))
+    try:
+        assert res.returncode == 0, res.stderr
+    finally:
+        run_cli("stop", "--config", str(echo_config))
+
+
+def test_sigterm_drains_an_in_flight_request(echo_config):
+    """A request in flight when SIGTERM arrives still gets its answer."""
+    text = echo_config.read_text().replace("_echo = EchoModel()", "_echo = EchoModel(delay=1.0)")
+    plugin = echo_config.parent / "localplugins" / "echo.py"
+    plugin.write_text(plugin.read_text().replace("EchoModel()", "EchoModel(delay=1.0)"))
+    echo_config.write_text(text)
+    cfg = str(echo_config)
+    proc = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", cfg],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: json.loads(run_cli("status", "--json", "--config", cfg).stdout)
+                        .get("ready"), timeout=20)
+        asker = subprocess.Popen([sys.executable, "-m", "clawhost", "ask", "drained answer",
+                                  "--config", cfg], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.4)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = asker.communicate(timeout=20)
+        assert out.strip() == "drained answer"
+        assert proc.wait(timeout=20) == 0
+        log = proc.stdout.read()
+        assert "draining" in log and "stopped" in log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_start_fails_with_the_logged_cause(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("plugins:\n  no_such_plugin: {}\n")
+    res = run_cli("start", "--config", str(cfg))
+    assert res.returncode != 0
+    assert "unknown plugin 'no_such_plugin'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_port_in_use_fails_start_with_last_log_error(echo_config):
+    import socket
+    port = int(echo_config.read_text().split("port: ")[1].split()[0])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        res = run_cli("start", "--config", str(echo_config), "--timeout", "20")
+    assert res.returncode != 0 and "failed to start" in res.stderr
+
+
+def test_plugins_lists_builtins_and_local(echo_config):
+    res = run_cli("plugins", "--json", "--config", str(echo_config))
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert rows["echo"]["enabled"] is True
+    assert "clawhost_infer" in rows["echo"]["hooks"]
+    assert rows["cache"]["dist"] == "clawhost" and rows["cache"]["builtin"] is True
+
+
+def test_load_plugins_env_limits_third_party(echo_config):
+    res = run_cli("plugins", "--json", env={"CLAWHOST_LOAD_PLUGINS": ""})
+    rows = json.loads(res.stdout)
+    assert rows and all(r["builtin"] or r["dist"] == "plugins_dir" for r in rows)
