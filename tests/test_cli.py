@@ -132,3 +132,32 @@ def test_load_plugins_env_limits_third_party(echo_config):
     res = run_cli("plugins", "--json", env={"CLAWHOST_LOAD_PLUGINS": ""})
     rows = json.loads(res.stdout)
     assert rows and all(r["builtin"] or r["dist"] == "plugins_dir" for r in rows)
+
+
+def test_plugin_commands_hook_adds_cli_commands(tmp_path):
+    """clawhost_commands: an installed plugin's command shows up in the CLI."""
+    from click.testing import CliRunner
+
+    from clawhost import cli as cli_module
+    from clawhost.hookspecs import hookimpl
+    from clawhost.pluginmanager import Chain
+    import click
+
+    class Hello:
+        @hookimpl
+        def clawhost_commands(self, cli):
+            @cli.command(name="hello-test")
+            @cli_module.config_option
+            def hello(config_path):
+                """Say hello."""
+                click.echo(f"hello from a plugin ({config_path})")
+
+    chain = Chain()
+    chain.register(Hello())
+    chain.walk_sync("clawhost_commands", cli=cli_module.cli)
+    try:
+        res = CliRunner().invoke(cli_module.cli, ["hello-test", "--config", "x.yaml"])
+        assert res.exit_code == 0 and "hello from a plugin (x.yaml)" in res.output
+        assert "hello-test" in CliRunner().invoke(cli_module.cli, ["--help"]).output
+    finally:
+        cli_module.cli.commands.pop("hello-test", None)
