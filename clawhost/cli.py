@@ -199,6 +199,22 @@ def plugins(ctx, config_path, as_json):
         click.echo(f"         {'BROKEN: ' + r['error'] if r['error'] else ', '.join(r['hooks'])}")
 
 
+@plugins.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", type=click.Path(file_okay=False),
+              help="where to write clawhost-NAME/")
+def plugins_new(name, parent):
+    """Write a new plugin package skeleton, clawhost-NAME/, that passes its own tests."""
+    from pathlib import Path
+
+    from .scaffold import create
+    try:
+        root = create(name, Path(parent))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {root}\n  cd {root} && pip install -e '.[test]' && pytest")
+
+
 @cli.group(cls=Group)
 def config():
     """Check config.yaml, or print its JSON Schema."""

@@ -161,3 +161,18 @@ def test_plugin_commands_hook_adds_cli_commands(tmp_path):
         assert "hello-test" in CliRunner().invoke(cli_module.cli, ["--help"]).output
     finally:
         cli_module.cli.commands.pop("hello-test", None)
+
+
+def test_plugins_new_writes_a_package_that_passes_its_own_tests(tmp_path):
+    res = run_cli("plugins", "new", "shout", "--dir", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    root = tmp_path / "clawhost-shout"
+    assert (root / "pyproject.toml").is_file() and (root / "clawhost_shout.py").is_file()
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=root, capture_output=True, text=True, timeout=120)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "1 passed" in tests.stdout
+    again = run_cli("plugins", "new", "shout", "--dir", str(tmp_path))
+    assert again.returncode != 0 and "already exists" in again.stderr
+    bad = run_cli("plugins", "new", "Bad Name!", "--dir", str(tmp_path))
+    assert bad.returncode != 0 and "must be lowercase" in bad.stderr
