@@ -180,3 +180,16 @@ def test_plugins_new_writes_a_package_that_passes_its_own_tests(tmp_path):
     assert again.returncode != 0 and "already exists" in again.stderr
     bad = run_cli("plugins", "new", "Bad Name!", "--dir", str(tmp_path))
     assert bad.returncode != 0 and "must be lowercase" in bad.stderr
+
+
+def test_broken_plugin_is_listed_and_fatal_only_when_enabled(echo_config):
+    broken = echo_config.parent / "localplugins" / "broken.py"
+    broken.write_text("import not_a_real_module_xyz\n")
+    res = run_cli("plugins", "--config", str(echo_config))
+    assert res.returncode == 0 and "BROKEN: ModuleNotFoundError" in res.stdout
+    assert run_cli("config", "check", str(echo_config)).returncode == 0  # not enabled: skipped
+    echo_config.write_text(echo_config.read_text() + "  broken: {}\n")
+    res = run_cli("config", "check", str(echo_config))
+    assert res.returncode != 0
+    assert "plugin 'broken' cannot load: ModuleNotFoundError" in res.stderr
+    assert "not_a_real_module_xyz" in res.stderr and "Traceback" not in res.stderr
