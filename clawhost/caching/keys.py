@@ -25,10 +25,9 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _message(m: Any) -> dict[str, Any]:
+def _message(m: dict[str, Any]) -> dict[str, Any]:
     """One chat message in a canonical shape: nulls dropped, one text part == a string."""
-    d = m.model_dump(mode="json") if hasattr(m, "model_dump") else dict(m)
-    d = _drop_none(d)
+    d = _drop_none(m)
     content = d.get("content")
     if (isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict)
             and content[0].get("type") == "text" and set(content[0]) == {"type", "text"}):
@@ -44,7 +43,7 @@ def canonical_fields(request: ModelRequest) -> dict[str, Any]:
     for name in IGNORED:  # extras with an ignored name (model_dump keeps extras as given)
         data.pop(name, None)
     if "messages" in data:
-        data["messages"] = [_message(m) for m in body.messages]
+        data["messages"] = [_message(m) for m in data["messages"]]
     if isinstance(data.get("prompt"), list) and len(data["prompt"]) == 1:
         data["prompt"] = data["prompt"][0]  # ["x"] and "x" ask the same thing
     if isinstance(data.get("input"), str):

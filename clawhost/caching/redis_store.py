@@ -1,0 +1,174 @@
+"""L2 in Redis, so a fleet of hosts shares one cache (``l2: {backend: redis, url: ...}``).
+
+Values are ``record.pack`` blobs (JSON + checksum, never pickle) under
+``<prefix><namespace>:<key>``, with Redis's own expiry (so TTLs follow the Redis server's
+clock, not each host's). The byte bound is Redis's ``maxmemory`` with an LRU policy.
+
+While Redis is unreachable every lookup is a miss and every store is dropped: one warning
+when it goes away, one info line when it is back. Calls are not even attempted for
+``retry_s`` after a failure, so a dead Redis costs no latency per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .record import Hit, fresh, pack, unpack
+
+log = logging.getLogger("clawhost.cache")
+
+
+def redis_key(prefix: str, namespace: str, key: str) -> str:
+    return f"{prefix}{namespace}:{key}"
+
+
+class RedisStore:
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str = "clawhost:cache:", timeout_s: float = 0.5,
+                 retry_s: float = 2.0, skew: float = 60.0):
+        self.url, self.prefix, self.timeout_s, self.retry_s, self.skew = (
+            url, prefix, timeout_s, retry_s, skew)
+        self._client: Any = None
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._tasks: set[asyncio.Task] = set()
+        self.usable = True
+        self.corrupt_rows = self.errors = self.dropped = 0
+
+    def open(self) -> bool:
+        import redis.asyncio as aioredis  # only when Redis is configured
+        self._client = aioredis.Redis.from_url(
+            self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
+            health_check_interval=30)
+        return True
+
+    # -- being down ------------------------------------------------------------------------
+    def _available(self) -> bool:
+        return self._down_since is None or time.monotonic() >= self._retry_at
+
+    def _failed(self, exc: BaseException) -> None:
+        self.errors += 1
+        self._retry_at = time.monotonic() + self.retry_s
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("redis cache at %s is unreachable (%s: %s); serving without L2 "
+                        "until it is back", self._where(), type(exc).__name__, exc)
+
+    def _ok(self) -> None:
+        if self._down_since is not None:
+            log.warning("redis cache at %s is back after %.1fs", self._where(),
+                        time.monotonic() - self._down_since)
+            self._down_since = None
+
+    def _where(self) -> str:
+        return self.url.split("@")[-1]  # never log a password from the URL
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
+    async def _call(self, fn, *args):
+        import redis.exceptions as rexc
+        if self._client is None or not self._available():
+            return None, False
+        try:
+            result = await fn(*args)
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError, asyncio.TimeoutError) as exc:
+            self._failed(exc)
+            return None, False
+        except rexc.RedisError as exc:  # a refused command (OOM, READONLY replica ...)
+            self.errors += 1
+            log.debug("redis cache error: %s", exc)
+            return None, False
+        self._ok()
+        return result, True
+
+    # -- the request path ------------------------------------------------------------------
+    async def get(self, key: str, now: float, max_age: float | None = None,
+                  namespace: str = "") -> Hit | None:
+        blob, ok = await self._call(self._client.get if self._client else None,
+                                    redis_key(self.prefix, namespace, key))
+        if not ok or blob is None:
+            return None
+        hit = unpack(key, blob)
+        if hit is None:
+            self.corrupt_rows += 1
+            self._spawn(self._call(self._client.delete, redis_key(self.prefix, namespace, key)))
+            return None
+        return hit if fresh(hit, now, self.skew, max_age) else None
+
+    def put(self, key: str, hit: Hit, now: float) -> None:
+        if not self._available():
+            self.dropped += 1
+            return
+        ms = max(1, int((hit.expires - now) * 1000))
+        self._spawn(self._call(self._client.set, redis_key(self.prefix, hit.namespace, key),
+                               pack(key, hit), None, ms))
+
+    def touch(self, key: str, now: float) -> None:
+        pass  # Redis keeps its own LRU clock
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)  # writes run after the reply went out; keep them referenced
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- maintenance -----------------------------------------------------------------------
+    async def _keys(self, namespace: str | None):
+        pattern = f"{self.prefix}{'*' if namespace is None else namespace + ':'}*"
+        async for name in self._client.scan_iter(match=pattern, count=1000):
+            yield name
+
+    async def clear(self, namespace: str | None = None) -> int:
+        gone = 0
+        batch: list = []
+        async for name in self._keys(namespace):
+            batch.append(name)
+            if len(batch) >= 500:
+                gone += await self._client.unlink(*batch)
+                batch = []
+        if batch:
+            gone += await self._client.unlink(*batch)
+        return gone
+
+    async def get_entry(self, key: str) -> dict[str, Any] | None:
+        async for name in self._client.scan_iter(match=f"{self.prefix}*:{key}", count=1000):
+            blob = await self._client.get(name)
+            hit = unpack(key, blob) if blob is not None else None
+            return {"key": key, "redis_key": name.decode(), "checksum_ok": hit is not None,
+                    "namespace": hit.namespace if hit else None,
+                    "created": hit.created if hit else None,
+                    "expires": hit.expires if hit else None,
+                    "bytes": len(hit.value) if hit else None,
+                    "value": hit.value if hit else None}
+        return None
+
+    async def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"backend": "redis", "url": self._where(), "down": self.down,
+                               "errors": self.errors, "corrupt_rows": self.corrupt_rows}
+        try:
+            n = nbytes = 0
+            async for name in self._keys(None):
+                n += 1
+                nbytes += await self._client.memory_usage(name) or 0
+            out.update(entries=n, bytes=nbytes)
+        except Exception as exc:  # noqa: BLE001 - stats are best effort
+            out["error"] = f"{type(exc).__name__}: {exc}"
+        return out
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._client is not None:
+            try:
+                await self._client.aclose()
+            except Exception:  # noqa: BLE001
+                pass
+            self._client = None

@@ -1,0 +1,31 @@
+"""HTTP routes of the cache plugin: live counters and clearing for ``clawhost cache``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import BadRequest, Unavailable
+from ..server import HOST_KEY
+
+
+def _cache(request: web.Request):
+    cache = request.app[HOST_KEY].state.get("cache")
+    if cache is None:
+        raise Unavailable("the cache is not running yet")
+    return cache
+
+
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(await _cache(request).stats())
+
+
+async def clear(request: web.Request) -> web.Response:
+    ns = request.query.get("namespace")
+    if ns is not None and len(ns) > 128:
+        raise BadRequest("namespace is longer than 128 characters", param="namespace")
+    return web.json_response({"cleared": await _cache(request).clear(ns)})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/cache/stats", stats)
+    router.add_post("/v1/cache/clear", clear)
