@@ -3,14 +3,14 @@
 The graph mirrors what onnxruntime-genai's model builder emits, because the fused contrib
 ops are where the speed is (DESIGN.md: unfused export 40 tok/s, fused 125 tok/s):
 
-    ids -> GatherBlockQuantized (8-bit embedding, shared with the tied LM head)
+    inputs_embeds (looked up in numpy from the 8-bit table of the tied LM head)
     per layer: SkipSimplifiedLayerNormalization -> MatMulNBits(packed QKV)
                -> GroupQueryAttention (rotary inside, KV cache shared in place)
                -> MatMulNBits(o) -> SkipSimplifiedLayerNormalization
                -> MatMulNBits(gate), MatMulNBits(up) -> SiLU * up -> MatMulNBits(down)
     last position only -> MatMulNBits(LM head, 8-bit)
 
-Inputs: ``input_ids`` int64 [B, S], ``seqlens_k`` int32 [B] (= total length - 1 per row),
+Inputs: ``inputs_embeds`` float32 [B, S, H], ``num_logits`` int64 [1], ``seqlens_k`` int32 [B] (= total length - 1 per row),
 ``total_sequence_length`` int32 scalar, ``past_key_{i}`` / ``past_value_{i}`` float32
 [B, kv_heads, capacity, head_dim]. Outputs: ``logits`` [B, S or 1, V] and ``present_*``.
 Binding the same buffer to past and present makes GQA append to the cache in place.
@@ -33,7 +33,9 @@ class GraphOptions(BaseModel):
     head_bits: int = 8  # tied embedding / LM head: 8 or 32
     accuracy_level: int = 4  # MatMulNBits compute type; 4 = int8 activations (llama.cpp-like)
     block_size: int = 32
-    all_logits: bool = False  # logits for every position (perplexity), not only the last
+    # matrices kept at 8 bits inside a 4-bit graph: names ("qkv", "o", "gate", "up", "down")
+    # for every layer, or "LAYER.NAME" / "LAYER.*" for one layer
+    eight_bit: list[str] = []
 
 
 class _Builder:
@@ -61,7 +63,12 @@ class _Builder:
 
     def linear(self, x: str, w: np.ndarray | NBits, name: str, bits: int | None = None) -> str:
         """x @ w.T with w [N, K], as MatMulNBits (quantized) or MatMul (float)."""
-        bits = self.opts.weight_bits if bits is None else bits
+        if bits is None:
+            bits = self.opts.weight_bits
+            layer, _, short = name.removeprefix("layers.").partition(".")
+            picks = self.opts.eight_bit
+            if bits < 8 and (short in picks or f"{layer}.{short}" in picks or f"{layer}.*" in picks):
+                bits = 8
         if isinstance(w, np.ndarray) and bits >= 16:
             if id(w) in self._seen:  # tied float table: transpose at load, not on disk
                 wt = self.node("Transpose", [self.init(name, w)], perm=[1, 0])[0]
@@ -89,25 +96,23 @@ def build_llama(weights: WeightReader, opts: GraphOptions, progress=None) -> onn
     tick = progress or (lambda *_: None)
     kv, hd, nh = cfg.num_kv_heads, cfg.head_dim, cfg.num_heads
 
-    # embedding, shared with the tied LM head so the 8-bit table is stored once
-    raw = weights.q8_0_blocks("embed")
+    # The embedding lookup happens in numpy (clawhost.local.embedding) from the same bytes as
+    # the tied LM head, so the 8-bit table is stored once on disk. (Inside the graph it would
+    # need a second copy: MatMulNBits only prepacks - its fast path - weights it does not
+    # share; sharing measured 2.3 ms/token for the LM head instead of ~1.2 ms.)
+    x = "inputs_embeds"
     if opts.head_bits >= 16:
         table = weights.get("embed")
-        x = b.node("Gather", [b.init("embed.weight", table), "input_ids"])[0]
+        b.init("embed.weight", table)
         head_w: np.ndarray | NBits = table if cfg.tie_embeddings else weights.get("lm_head")
         head_bits = 32
     else:
-        eq = from_q8_0(raw) if raw is not None else quantize(weights.get("embed"), 8, 32)
-        wname = b.init("embed.qweight", eq.weight)
-        nb = eq.scales.shape[1]
-        g = b.node("GatherBlockQuantized",
-                   [wname, "input_ids", b.init("embed.scales3", eq.scales[:, :, None]),
-                    b.init("embed.zp3", eq.zero_points[:, :, None])],
-                   domain="com.microsoft", bits=8, block_size=eq.block, gather_axis=0,
-                   quantize_axis=2)[0]
-        x = b.node("Reshape", [g, b.init("embed.shape", np.array([0, 0, cfg.hidden_size]))])[0]
-        head_w, head_bits = eq, 8
-        if not cfg.tie_embeddings:
+        raw = weights.q8_0_blocks("embed")
+        head_w = from_q8_0(raw) if raw is not None else quantize(weights.get("embed"), 8, 32)
+        head_bits = 8
+        if not cfg.tie_embeddings:  # store the input table on its own (unused by the graph)
+            b.init("embed.table.qweight", head_w.weight)
+            b.init("embed.table.scales", head_w.scales)
             head_raw = weights.q8_0_blocks("lm_head")
             head_w = from_q8_0(head_raw) if head_raw is not None else quantize(
                 weights.get("lm_head"), 8, 32)
@@ -148,10 +153,11 @@ def build_llama(weights: WeightReader, opts: GraphOptions, progress=None) -> onn
                     domain="com.microsoft", epsilon=cfg.rms_eps)
         b.nodes[-1].output[1], b.nodes[-1].output[2] = "", ""
         hidden, residual = sk[0], sk[3]
-    if not opts.all_logits:
-        hidden = b.node("Slice", [hidden, b.init("last.start", np.array([-1])),
-                                  b.init("last.end", np.array([np.iinfo(np.int64).max])),
-                                  b.init("last.axis", np.array([1]))])[0]
+    # logits only for the last `num_logits` positions: 1 when serving (the LM head over a
+    # whole prompt would cost more than the prompt itself), all of them for perplexity
+    start = b.node("Neg", ["num_logits"])[0]
+    hidden = b.node("Slice", [hidden, start, b.init("last.end", np.array([np.iinfo(np.int64).max])),
+                              b.init("last.axis", np.array([1]))])[0]
     b.linear(hidden, head_w, "lm_head", bits=head_bits)
     b.nodes[-1].output[0] = "logits"
     tick("layer", cfg.num_layers, cfg.num_layers)
@@ -160,9 +166,11 @@ def build_llama(weights: WeightReader, opts: GraphOptions, progress=None) -> onn
 
 def _finish(b: _Builder, cfg: LlamaConfig) -> onnx.ModelProto:
     f32, dims = TensorProto.FLOAT, ["batch", cfg.num_kv_heads, "capacity", cfg.head_dim]
-    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+    inputs = [helper.make_tensor_value_info("inputs_embeds", f32,
+                                            ["batch", "seq", cfg.hidden_size]),
               helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch"]),
-              helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, [])]
+              helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, []),
+              helper.make_tensor_value_info("num_logits", TensorProto.INT64, [1])]
     outputs = [helper.make_tensor_value_info("logits", f32, ["batch", "out_seq", cfg.vocab_size])]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):

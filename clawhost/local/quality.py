@@ -1,0 +1,52 @@
+"""Quality checks for a prepared chat model: perplexity and greedy text against the float graph.
+
+Used at preparation time (results go into the manifest) and by the benchmark."""
+from __future__ import annotations
+
+import numpy as np
+
+# A fixed, plain-English text for perplexity (written for this check; ~300 tokens).
+PPL_TEXT = (
+    "The water cycle describes how water moves between the oceans, the air and the land. "
+    "Heat from the sun warms the surface of seas and lakes, and some of the water turns into "
+    "vapour that rises into the atmosphere. As the vapour climbs, it cools and condenses into "
+    "tiny droplets that gather as clouds. When the droplets grow heavy enough, they fall back "
+    "to the ground as rain, snow or hail. Part of that water soaks into the soil and refills "
+    "underground stores, while the rest runs off into streams and rivers that carry it back "
+    "to the sea. Plants also return water to the air through their leaves, a process called "
+    "transpiration. Over thousands of years, the same water has travelled this loop countless "
+    "times, shaping valleys, feeding forests and making life on land possible. Scientists "
+    "study the cycle closely because small changes in temperature can shift where and when "
+    "rain falls, which matters for farming, drinking water and the risk of floods. A city "
+    "that understands its rainfall can plan reservoirs, drains and green spaces that soak up "
+    "storms instead of sending them rushing through the streets. Farmers who know when the "
+    "dry season will end can choose the right time to plant, and engineers can design dams "
+    "that store enough water for the months without rain."
+)
+
+CHECK_PROMPTS = (
+    "What is the capital of France?",
+    "Give me three tips for staying focused while studying.",
+    "Explain what a CPU does in two sentences.",
+)
+
+
+def perplexity(runner, ids: list[int]) -> float:
+    """Perplexity of `ids` under the runner's graph (one prefill, logits for every position)."""
+    logits = runner.prefill(0, ids, num_logits=len(ids))[:-1].astype(np.float64)
+    target = np.asarray(ids[1:])
+    m = logits.max(-1, keepdims=True)
+    logz = (m[:, 0] + np.log(np.exp(logits - m).sum(-1)))
+    nll = logz - logits[np.arange(len(target)), target]
+    return float(np.exp(nll.mean()))
+
+
+def token_agreement(a: list[int], b: list[int]) -> float:
+    """Share of positions where two greedy outputs agree before they first diverge."""
+    n = max(len(a), len(b), 1)
+    same = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        same += 1
+    return same / n
