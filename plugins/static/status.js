@@ -33,6 +33,11 @@
     return v.toFixed(v >= 1 ? 1 : 2);
   }
 
+  function spanOf(times, now) {
+    if (!times.length) return windowS;
+    return Math.min(windowS, Math.max(60, Math.ceil((now - times[0]) / 30) * 30));
+  }
+
   // Draws one chart; returns how many non-empty points it drew.
   function draw(name, times, series) {
     const spec = CHARTS[name];
@@ -51,7 +56,8 @@
     let top = 0, points = 0;
     for (const l of lines) for (const v of l.values) if (v !== null) { top = Math.max(top, v); points++; }
     const ymax = spec.max || niceMax(top * 1.1);
-    const t1 = Date.now() / 1000, t0 = t1 - windowS;
+    // a young host fills the width: the x axis spans max(60 s, its history), up to the window
+    const t1 = Date.now() / 1000, span = spanOf(times, t1), t0 = t1 - span;
     const x = (t) => pad.l + pw * Math.min(1, Math.max(0, (t - t0) / (t1 - t0)));
     const y = (v) => pad.t + ph * (1 - Math.min(v, ymax) / ymax);
     ctx.font = "11px system-ui, 'DejaVu Sans', sans-serif";
@@ -64,8 +70,8 @@
     }
     ctx.textAlign = "center"; ctx.textBaseline = "top";
     for (let i = 0; i <= 4; i++) {  // time axis: minutes ago
-      const ago = (windowS * (4 - i)) / 4;
-      const text = ago === 0 ? "now" : ago >= 60 ? "-" + (ago / 60).toFixed(ago % 60 ? 1 : 0) + "m" : "-" + ago.toFixed(0) + "s";
+      const ago = (span * (4 - i)) / 4;
+      const text = ago === 0 ? "now" : ago >= 60 && ago % 30 === 0 ? "-" + (ago / 60).toFixed(ago % 60 ? 1 : 0) + "m" : "-" + ago.toFixed(0) + "s";
       ctx.fillText(text, pad.l + (pw * i) / 4, h - pad.b + 6);
     }
     lines.forEach((l, i) => {
@@ -121,9 +127,10 @@
   function cards(s) {
     $("c-rps").textContent = fmt(s.requests_per_s, 1);
     $("c-req").textContent = s.requests + " requests, " + fmt(s.errors_per_s, 2) + " errors/s";
-    $("c-lat").textContent = [s.p50_ms, s.p95_ms, s.p99_ms].map((v) => fmt(v, v !== null && v < 10 ? 2 : 0)).join(" / ");
+    $("c-lat").textContent = [s.p50_ms, s.p95_ms, s.p99_ms].map((v) => fmt(v, v === null ? 0 : v < 1 ? 2 : v < 100 ? 1 : 0)).join(" / ");
     $("c-hit").textContent = pct(s.hit_rate);
-    $("c-hit-layers").textContent = "l1 " + pct(s.hit_rate_l1) + " · l2 " + pct(s.hit_rate_l2) + " · sem " + pct(s.hit_rate_semantic);
+    const p0 = (v) => (v === null || v === undefined ? "-" : (100 * v).toFixed(0) + "%");
+    $("c-hit-layers").textContent = "l1 " + p0(s.hit_rate_l1) + " · l2 " + p0(s.hit_rate_l2) + " · semantic " + p0(s.hit_rate_semantic);
     $("c-tok").textContent = fmt(s.tokens_per_s, 1);
     $("c-tok-io").textContent = "in " + fmt(s.tokens_in_per_s, 1) + " · out " + fmt(s.tokens_out_per_s, 1);
     $("c-batch").textContent = fmt(s.mean_batch_size, 2);
