@@ -263,9 +263,11 @@ class DiskStore:
             try:
                 con.execute("BEGIN IMMEDIATE")
                 try:
+                    # deletes first: a delete is queued for a damaged row that was read
+                    # before, a put in the same batch is newer and must survive it
+                    con.executemany("DELETE FROM entries WHERE key = ?", dels)
                     con.executemany(UPSERT, rows)
                     con.executemany("UPDATE entries SET used = ? WHERE key = ?", touches)
-                    con.executemany("DELETE FROM entries WHERE key = ?", dels)
                     self._evict(con, now)
                     con.execute("COMMIT")
                 except BaseException:
@@ -286,11 +288,12 @@ class DiskStore:
         con.execute("DELETE FROM entries WHERE expires <= ?", (now,))
         low = int(self.max_bytes * 0.9)  # evict a little extra so we don't evict every write
         while True:
-            (used,) = con.execute("SELECT bytes FROM meta WHERE id = 1").fetchone()
-            if used <= low:
+            count, used = con.execute("SELECT entries, bytes FROM meta WHERE id = 1").fetchone()
+            if used <= low or count <= 0:
                 return
+            need = int((used - low) / max(1, used // count)) + 1  # rows, at the average size
             gone = con.execute("DELETE FROM entries WHERE id IN (SELECT id FROM entries "
-                               "ORDER BY used LIMIT 256)").rowcount
+                               "ORDER BY used LIMIT ?)", (min(need, 4096),)).rowcount
             if gone <= 0:
                 return
 

@@ -1,0 +1,200 @@
+"""The SQLite L2 under faults: damaged rows and files, a cache dir that cannot be written,
+a full disk, the byte bound, and a writer killed with SIGKILL mid-write."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import aiohttp
+import pytest
+
+from clawhost.caching.disk import DiskStore
+from clawhost.caching.record import Hit
+from clawhost.testing import EchoModel
+
+
+def ask(text):
+    return {"model": "echo", "temperature": 0, "messages": [{"role": "user", "content": text}]}
+
+
+async def post(url, body):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url + "/v1/chat/completions", json=body) as r:
+            data = await r.json()
+            return r.status, r.headers.get("x-clawhost-cache"), data
+
+
+def content(body):
+    return body["choices"][0]["message"]["content"]
+
+
+async def fill(clawhost_host, clawhost_server, ws, texts):
+    host = await clawhost_host(EchoModel(), config={"workspace": str(ws), "plugins": {"cache": {}}})
+    url = await clawhost_server(host)
+    for t in texts:
+        await post(url, ask(t))
+    await host.stop()
+    return ws / ".cache" / "responses.db"
+
+
+async def restart(clawhost_host, clawhost_server, ws, **opts):
+    model = EchoModel()
+    host = await clawhost_host(model, config={"workspace": str(ws), "plugins": {"cache": opts}})
+    return model, host, await clawhost_server(host)
+
+
+async def test_damaged_rows_are_never_served(clawhost_host, clawhost_server, tmp_path):
+    ws = tmp_path / "ws"
+    db = await fill(clawhost_host, clawhost_server, ws, ["one", "two", "three"])
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT key, value FROM entries ORDER BY id").fetchall()
+    con.execute("UPDATE entries SET value = ? WHERE key = ?",
+                (rows[0][1].replace(b"one", b"eno"), rows[0][0]))  # a flipped payload
+    con.execute("UPDATE entries SET key = 'x' WHERE key = ?", (rows[2][0],))
+    con.execute("UPDATE entries SET key = ? WHERE key = 'x'", (rows[2][0][::-1],))
+    con.commit()
+    con.close()
+    model, host, url = await restart(clawhost_host, clawhost_server, ws)
+    for text, state in (("one", "miss"), ("two", "hit-l2"), ("three", "miss")):
+        st, got, body = await post(url, ask(text))
+        assert (st, got, content(body)) == (200, state, text)
+    assert model.calls == 2 and host.state["cache"].l2.corrupt_rows == 1
+    host.state["cache"].l2.flush()
+    con = sqlite3.connect(db)  # the damaged row was dropped, then stored afresh
+    assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == 4
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate"])
+async def test_a_damaged_db_file_is_recreated(clawhost_host, clawhost_server, tmp_path, damage,
+                                              caplog):
+    ws = tmp_path / "ws"
+    texts = [f"entry {i} " + "pad " * 50 for i in range(300)]
+    db = await fill(clawhost_host, clawhost_server, ws, texts)
+    raw = db.read_bytes()
+    assert len(raw) > 40_000
+    if damage == "garbage":
+        db.write_bytes(os.urandom(len(raw)))
+    else:
+        db.write_bytes(raw[: len(raw) // 3])
+    caplog.set_level(logging.WARNING, "clawhost.cache")
+    model, host, url = await restart(clawhost_host, clawhost_server, ws)
+    served = 0
+    for t in texts[::10] + texts[-5:]:
+        st, state, body = await post(url, ask(t))
+        assert st == 200 and content(body) == t  # whatever the cache had, answers are right
+        served += state == "hit-l2"
+    st, state, _ = await post(url, ask(texts[-1]))
+    assert state == "hit-l1"
+    l2 = host.state["cache"].l2
+    if damage == "garbage":
+        assert l2.recreated == 1 and served == 0
+    assert l2.usable and any(p.name.startswith("responses.db.corrupt-") for p in db.parent.iterdir()) \
+        or served > 0
+    await host.stop()
+    model, host, url = await restart(clawhost_host, clawhost_server, ws)
+    assert (await post(url, ask(texts[-1])))[1] == "hit-l2"  # the new file works
+
+
+async def test_unwritable_cache_dir_still_answers(clawhost_host, clawhost_server, tmp_path, caplog):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    caplog.set_level(logging.WARNING, "clawhost.cache")
+    model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws",
+                                     l2={"path": str(blocker / "responses.db")})
+    results = [await post(url, ask("hello")) for _ in range(3)]
+    assert [r[0] for r in results] == [200] * 3
+    assert [content(r[2]) for r in results] == ["hello"] * 3
+    assert [r[1] for r in results] == ["miss", "hit-l1", "hit-l1"]  # L2 off, L1 still serves
+    assert not host.state["cache"].l2.usable
+    assert sum("unusable" in r.message for r in caplog.records) == 1
+    model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws2",
+                                     l1={"enabled": False},
+                                     l2={"path": str(blocker / "responses.db")})
+    assert [(await post(url, ask("x")))[1] for _ in range(2)] == ["miss", "miss"]
+
+
+async def test_full_disk_drops_writes_with_one_warning(clawhost_host, clawhost_server, tmp_path,
+                                                       caplog):
+    caplog.set_level(logging.WARNING, "clawhost.cache")
+    model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws")
+    l2 = host.state["cache"].l2
+    pages = l2._writer.execute("PRAGMA page_count").fetchone()[0]
+    l2._writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    for i in range(20):
+        st, _, body = await post(url, ask(f"big {i} " + "x" * 5000))
+        assert st == 200
+    l2.flush()
+    assert l2.write_errors >= 1 and l2.dropped >= 1
+    assert sum("write failed" in r.message for r in caplog.records) == 1
+    assert (await post(url, ask("big 3 " + "x" * 5000)))[1] == "hit-l1"
+
+
+def test_l2_byte_bound_evicts_least_recently_used(tmp_path):
+    store = DiskStore(tmp_path / "c.db", max_bytes=200_000)
+    assert store.open()
+    value = b"v" * 1000
+    for i in range(600):
+        store.put(f"{i:064x}", Hit(value, 1.0, 1e12, ""), now=float(i))
+        if i == 100:
+            store.touch(f"{0:064x}", 10_000.0)  # key 0 was used recently
+    assert store.flush()
+    st = store.stats()
+    assert st["bytes"] <= 200_000 and 100 < st["entries"] < 200
+    assert store.lookup(f"{0:064x}", 2.0) is not None
+    assert store.lookup(f"{599:064x}", 2.0) is not None
+    assert store.lookup(f"{5:064x}", 2.0) is None
+    con = sqlite3.connect(tmp_path / "c.db")  # the trigger-kept totals match the table
+    assert con.execute("SELECT count(*), sum(size) FROM entries").fetchone() == (
+        st["entries"], st["bytes"])
+    store.close()
+
+
+CHILD = textwrap.dedent("""
+    import json, sys, time
+    from clawhost.caching.disk import DiskStore
+    from clawhost.caching.record import Hit
+    store = DiskStore(sys.argv[1], max_bytes=1 << 30)
+    assert store.open()
+    for i in range(int(sys.argv[2])):
+        value = json.dumps({"i": i, "pad": "x" * (i % 700)}).encode()
+        store.put(f"{i:064x}", Hit(value, 1.0, 1e12, ""), now=1.0)
+        if i == 500:
+            print("writing", flush=True)
+        if i % 100 == 0:
+            time.sleep(0.001)  # let the writer commit as it goes, so the kill lands mid-stream
+    store.flush()
+    print("done", flush=True)
+""")
+
+
+def test_kill_9_while_writing_serves_no_corrupted_entry(tmp_path):
+    db, n = tmp_path / "crash.db", 10_000
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(n)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    import time
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    store = DiskStore(db, max_bytes=1 << 30)
+    assert store.open()
+    served = bad = 0
+    for i in range(n):
+        hit = store.lookup(f"{i:064x}", 2.0)
+        if hit is None:
+            continue
+        served += 1
+        bad += json.loads(hit.value) != {"i": i, "pad": "x" * (i % 700)}
+    assert bad == 0 and store.corrupt_rows == 0
+    assert 0 < served < n or served == n  # some writes committed before the kill
+    store.put(f"{n:064x}", Hit(b"{}", 1.0, 1e12, ""), now=1.0)  # and it still writes
+    assert store.flush() and store.lookup(f"{n:064x}", 2.0) is not None
+    store.close()
