@@ -35,6 +35,23 @@ class ServerOptions(BaseModel):
     drain_timeout_s: float = Field(30, ge=0)
 
 
+class SkillEntry(BaseModel):
+    """Per-skill settings (OpenClaw's ``skills.entries.<name>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class SkillsOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    extra_dirs: list[Path] = Field(default_factory=list)
+    include_user_dirs: bool = True  # ~/.agents/skills and ~/.openclaw/skills
+    timeout_s: float = Field(120, gt=0)
+    entries: dict[str, SkillEntry] = Field(default_factory=dict)
+
+
 class HostConfig(BaseModel):
     """The host's own part of config.yaml."""
 
@@ -43,6 +60,7 @@ class HostConfig(BaseModel):
     plugins_dir: Path | None = None  # extra plugins: each *.py in it, named after the file
     log_level: str = Field("info", pattern=r"(?i)^(debug|info|warning|error)$")
     server: ServerOptions = ServerOptions()
+    skills: SkillsOptions = SkillsOptions()
     plugins: dict[str, dict[str, Any] | None | bool] = Field(default_factory=dict)
 
 
