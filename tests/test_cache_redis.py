@@ -1,0 +1,146 @@
+"""The Redis L2 against a real redis-server started here: a fleet sharing entries, damaged
+values, namespaced clears, and Redis going away and coming back mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+import time
+
+import aiohttp
+import pytest
+
+from clawhost.testing import EchoModel
+
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(
+    REDIS is None, reason="redis-server is not installed (apt-get install -y redis-server)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, tmp_path):
+        self.port, self.dir, self.proc = free_port(), tmp_path, None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def ask(text):
+    return {"model": "echo", "temperature": 0, "messages": [{"role": "user", "content": text}]}
+
+
+async def post(url, body):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url + "/v1/chat/completions", json=body) as r:
+            data = await r.json()
+            return r.status, r.headers.get("x-clawhost-cache"), data
+
+
+async def redis_host(clawhost_host, clawhost_server, server, **opts):
+    model = EchoModel()
+    l2 = {"backend": "redis", "url": server.url, "retry_s": 0.2, "timeout_s": 0.3}
+    host = await clawhost_host(model, config={"plugins": {"cache": {"l2": l2, **opts}}})
+    return model, host, await clawhost_server(host)
+
+
+async def test_a_fleet_shares_entries_through_redis(clawhost_host, clawhost_server, redis_server):
+    m1, h1, u1 = await redis_host(clawhost_host, clawhost_server, redis_server)
+    m2, h2, u2 = await redis_host(clawhost_host, clawhost_server, redis_server)
+    assert (await post(u1, ask("shared")))[1] == "miss"
+    await h1.state["cache"].l2.flush()
+    st, state, body = await post(u2, ask("shared"))
+    assert (st, state) == (200, "hit-l2") and body["choices"][0]["message"]["content"] == "shared"
+    assert (await post(u2, ask("shared")))[1] == "hit-l1"
+    assert m1.calls == 1 and m2.calls == 0
+    stats = await h2.state["cache"].stats()
+    assert stats["l2"]["entries"] == 1 and stats["hits"]["l2"] == 1
+
+
+async def test_damaged_values_and_namespaced_clear(clawhost_host, clawhost_server, redis_server):
+    import redis.asyncio as aioredis
+    model, host, url = await redis_host(clawhost_host, clawhost_server, redis_server,
+                                        l1={"enabled": False})
+    await post(url, ask("a"))
+    await post(url, {**ask("b"), "cache": {"namespace": "proj"}})
+    cache = host.state["cache"]
+    await cache.l2.flush()
+    client = aioredis.Redis.from_url(redis_server.url)
+    names = sorted(n.decode() for n in await client.keys("clawhost:cache:*"))
+    assert len(names) == 2 and names[0].startswith("clawhost:cache::")
+    assert (await client.ttl(names[0])) > 80_000  # Redis keeps the expiry itself
+    await client.set(names[0], b"CHC1 not a record")
+    st, state, body = await post(url, ask("a"))
+    assert (st, state) == (200, "miss") and body["choices"][0]["message"]["content"] == "a"
+    assert cache.l2.corrupt_rows == 1
+    assert (await cache.clear("proj")) == {"l1": 0, "l2": 1}
+    assert (await post(url, {**ask("b"), "cache": {"namespace": "proj"}}))[1] == "miss"
+    await client.aclose()
+
+
+async def test_redis_restart_mid_run(clawhost_host, clawhost_server, redis_server, caplog):
+    caplog.set_level(logging.INFO, "clawhost.cache")
+    model, host, url = await redis_host(clawhost_host, clawhost_server, redis_server,
+                                        l1={"enabled": False})
+    cache = host.state["cache"]
+    await post(url, ask("before"))
+    await cache.l2.flush()
+    assert (await post(url, ask("before")))[1] == "hit-l2"
+    redis_server.stop()
+    t0 = time.monotonic()
+    for i in range(30):
+        st, state, body = await post(url, ask(f"during {i % 3}"))
+        assert (st, state) == (200, "miss")
+        assert body["choices"][0]["message"]["content"] == f"during {i % 3}"
+    await cache.l2.flush()
+    assert time.monotonic() - t0 < 10  # no request waited for a dead Redis for long
+    down = [r for r in caplog.records if "unreachable" in r.message]
+    assert len(down) == 1 and cache.l2.down
+    redis_server.start()  # same port, empty
+    await asyncio.sleep(0.3)
+    states = []
+    for _ in range(3):
+        states.append((await post(url, ask("after")))[1])
+        await cache.l2.flush()
+    assert states == ["miss", "hit-l2", "hit-l2"] and not cache.l2.down
+    assert sum("is back after" in r.message for r in caplog.records) == 1
+    assert len([r for r in caplog.records if "unreachable" in r.message]) == 1
