@@ -1,0 +1,144 @@
+"""A bounded, two-level priority queue whose entries expire on their own timer.
+
+Triton's dynamic batcher is the anchor: a full queue rejects at once (429), an entry that
+waits past its timeout is answered 503 by a timer the moment it expires (never when the
+batcher next looks), and it is taken out of the queue so the batch it would have joined
+neither waits for it nor counts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import Overloaded, Unavailable
+
+PRIORITIES = ("interactive", "background")  # index 0 is served first
+
+
+@dataclass(eq=False)
+class Entry:
+    """One queued request: its work, its size (texts or 1), and the future that answers it."""
+
+    request: Any
+    priority: int
+    size: int = 1
+    length: int = 0  # a cheap length estimate, for grouping similar lengths together
+    enqueued: float = field(default_factory=time.perf_counter)
+    future: asyncio.Future | None = None
+    timer: asyncio.TimerHandle | None = None
+    state: str = "queued"  # queued -> taken | expired | cancelled
+
+    @property
+    def waited(self) -> float:
+        return time.perf_counter() - self.enqueued
+
+
+class BoundedQueue:
+    """FIFO per priority level, bounded in entries; entries expire after ``timeout_s``."""
+
+    def __init__(self, max_entries: int, timeout_s: float, *, name: str = "",
+                 on_expire: Callable[[Entry], None] | None = None):
+        self.max_entries = max_entries
+        self.timeout_s = timeout_s
+        self.name = name
+        self.levels: list[deque[Entry]] = [deque() for _ in PRIORITIES]
+        self.arrived = asyncio.Event()  # set on every put, cleared by the consumer
+        self.rejected = 0
+        self.expired = 0
+        self._on_expire = on_expire
+
+    def __len__(self) -> int:
+        return sum(len(level) for level in self.levels)
+
+    @property
+    def size(self) -> int:
+        """Queued work in size units (texts for embeddings)."""
+        return sum(e.size for level in self.levels for e in level)
+
+    def put(self, entry: Entry, retry_after: float = 1.0) -> Entry:
+        """Queue an entry or raise ``Overloaded`` at once when the queue is full."""
+        if len(self) >= self.max_entries:
+            self.rejected += 1
+            raise Overloaded(f"the batcher queue for {self.name!r} is full "
+                             f"({self.max_entries} waiting); retry shortly", retry_after=retry_after)
+        loop = asyncio.get_running_loop()
+        entry.future = entry.future or loop.create_future()
+        entry.timer = loop.call_later(self.timeout_s, self._expire, entry)
+        self.levels[entry.priority].append(entry)
+        self.arrived.set()
+        return entry
+
+    def _expire(self, entry: Entry) -> None:
+        if entry.state != "queued":
+            return
+        self._drop(entry, "expired")
+        self.expired += 1
+        if not entry.future.done():
+            entry.future.set_exception(Unavailable(
+                f"waited {entry.waited * 1000:.0f} ms in the batcher queue for {self.name!r} "
+                f"(queue_timeout_ms {self.timeout_s * 1000:.0f}); retry later",
+                headers={"Retry-After": "1"}))
+        if self._on_expire:
+            self._on_expire(entry)
+
+    def _drop(self, entry: Entry, state: str) -> None:
+        entry.state = state
+        if entry.timer:
+            entry.timer.cancel()
+        try:
+            self.levels[entry.priority].remove(entry)
+        except ValueError:
+            pass
+
+    def cancel(self, entry: Entry) -> None:
+        """The caller went away while queued: leave without a trace."""
+        if entry.state == "queued":
+            self._drop(entry, "cancelled")
+
+    def oldest(self) -> Entry | None:
+        """The entry that has waited longest, any level (its age drives the flush timer)."""
+        heads = [level[0] for level in self.levels if level]
+        return min(heads, key=lambda e: e.enqueued) if heads else None
+
+    def take(self, entry: Entry) -> Entry:
+        """Remove a queued entry for running: its expiry timer stops here."""
+        self._drop(entry, "taken")
+        return entry
+
+    def pop(self) -> Entry | None:
+        """The next entry by priority, then arrival."""
+        for level in self.levels:
+            if level:
+                return self.take(level[0])
+        return None
+
+    def pick(self, budget: int) -> list[Entry]:
+        """Entries for one batch of at most ``budget`` size units (at least one entry).
+
+        The most urgent entry (by priority, then age) anchors the batch; the rest of the budget
+        goes to entries of the same level closest to it in length (so padding stays small),
+        then to lower levels. An entry larger than the budget runs alone.
+        """
+        first = next((level[0] for level in self.levels if level), None)
+        if first is None:
+            return []
+        chosen, used = [self.take(first)], first.size
+        for level in self.levels[first.priority:]:
+            for e in sorted(level, key=lambda e: (abs(e.length - first.length), e.enqueued)):
+                if used + e.size <= budget:
+                    chosen.append(self.take(e))
+                    used += e.size
+            if used >= budget:
+                break
+        return chosen
+
+    def fail_all(self, exc_factory: Callable[[], BaseException]) -> None:
+        for level in self.levels:
+            for entry in list(level):
+                self._drop(entry, "cancelled")
+                if not entry.future.done():
+                    entry.future.set_exception(exc_factory())

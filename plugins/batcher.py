@@ -1,0 +1,83 @@
+"""batcher: dynamic batching for embeddings, continuous batching for generation.
+
+List it before the model plugins in ``config.yaml``: its ``clawhost_infer`` takes the
+requests for the models it batches (queue, priority, 429/503) and returns None for the rest.
+Machinery lives in ``clawhost.batching``; this module is hooks and options only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clawhost.hookspecs import hookimpl
+
+NAME = "batcher"
+Level = Literal["interactive", "background"]
+
+
+class ModelOverride(BaseModel):
+    """Per-model settings (keys of ``per_model`` are model ids or ``fnmatch`` patterns)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_batch_size: int | None = Field(None, ge=1, le=2048)
+    max_wait_ms: float | None = Field(None, ge=0, le=60_000)
+    max_slots: int | None = Field(None, ge=1, le=256)
+    max_queue: int | None = Field(None, ge=1)
+    queue_timeout_ms: float | None = Field(None, gt=0)
+    priority: Level | None = None
+    batch_timeout_s: float | None = Field(None, gt=0)
+    stream_idle_s: float | None = Field(None, gt=0)
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Which models: explicit ids/patterns, or (when None) every model of `kinds` owned by one
+    # of `owners`. Remote (connection_pool) models are left alone unless named in `models`.
+    models: list[str] | None = None
+    owners: list[str] = ["quantized_model"]
+    kinds: list[Literal["embedding", "chat"]] = ["embedding", "chat"]
+    max_batch_size: int = Field(32, ge=1, le=2048, description="embeddings: texts per model call")
+    max_wait_ms: float = Field(5.0, ge=0, le=60_000, description="embeddings: flush timer")
+    max_slots: int = Field(4, ge=1, le=256, description="generation: sequences decoding together")
+    max_queue: int = Field(64, ge=1, description="waiting requests per model before 429")
+    queue_timeout_ms: float = Field(5000.0, gt=0, description="longest wait in the queue before 503")
+    priority: Level = "interactive"
+    batch_timeout_s: float = Field(60.0, gt=0, description="guard on one model call or decode step")
+    stream_idle_s: float = Field(60.0, gt=0, description="drop a stream nobody reads for this long")
+    per_model: dict[str, ModelOverride] = Field(default_factory=dict)
+
+
+@hookimpl
+def clawhost_startup(host):
+    from clawhost.batching import Hub
+    host.state[NAME] = Hub(host, host.options(NAME) or Options())
+
+
+@hookimpl
+async def clawhost_shutdown(host):
+    hub = host.state.pop(NAME, None)
+    if hub is not None:
+        await hub.close()
+
+
+@hookimpl(tryfirst=True)
+async def clawhost_infer(request):
+    if request.notes.get("batcher") == "bypass":  # our own fallback calling the model plugin
+        return None
+    hub = request.host.state.get(NAME) if request.host else None
+    batcher = hub.for_request(request) if hub else None
+    if batcher is None:
+        return None
+    request.response_headers["x-clawhost-batched"] = "1"
+    return await batcher.submit(request)
+
+
+@hookimpl
+def clawhost_readiness(host):
+    hub = host.state.get(NAME)
+    if not hub or not hub.batchers:
+        return None
+    return {"batcher": {m: {"queued": len(b.queue), "inflight": b.stats.inflight}
+                        for m, b in hub.batchers.items()}}
