@@ -117,8 +117,10 @@ def start(config: Config, *, timeout: float = 900.0, progress=None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "clawhost", "run", "--log-file", "--config", str(config.path)]
     with open(os.devnull, "rb") as devnull, open(log.with_suffix(".out"), "ab") as out:
+        # cwd = the workspace: `python -m clawhost` from a source checkout's root would
+        # otherwise import the checkout's clawhost/ rather than the installed package.
         child = subprocess.Popen(cmd, stdin=devnull, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True, close_fds=True)
+                                 cwd=config.workspace, start_new_session=True, close_fds=True)
     deadline, shown = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         if child.poll() is not None:
