@@ -50,3 +50,41 @@ def token_agreement(a: list[int], b: list[int]) -> float:
             break
         same += 1
     return same / n
+
+
+def _has_markers(text: str) -> bool:
+    """Byte-level BPE markers leaking into text mean a broken tokenizer decoder."""
+    return any(m in text for m in ("Ġ", "Ċ", "<|im_start|>", "<|im_end|>"))
+
+
+def compare_with_float(ref_dir, quant_dir, threads: int = 2, max_tokens: int = 48,
+                       emit=lambda f, s: None) -> dict:
+    """Perplexity on PPL_TEXT and greedy answers to CHECK_PROMPTS, quantized vs float.
+
+    Passes when the perplexity ratio is <= 1.10 and no answer shows BPE markers or is empty."""
+    from .chat_engine import ChatEngine
+    from .runner import Runner
+
+    out: dict = {"reference": "fp32 graph of the same weights", "prompts": []}
+    answers: dict[str, list] = {}
+    for name, folder in (("fp32", ref_dir), ("quantized", quant_dir)):
+        engine = ChatEngine.load(folder, threads=threads)
+        ids = engine.encode(PPL_TEXT)[: engine.context_length]
+        out[f"perplexity_{name}"] = round(perplexity(Runner(engine.model, rows=1,
+                                                            capacity=len(ids)), ids), 3)
+        answers[name] = [engine.chat([{"role": "user", "content": p}], max_tokens=max_tokens)
+                         for p in CHECK_PROMPTS]
+        emit(0.8 if name == "fp32" else 0.9, f"perplexity {name}: {out[f'perplexity_{name}']}")
+        del engine
+    out["text_tokens"] = len(ids)
+    ratio = out["perplexity_quantized"] / out["perplexity_fp32"]
+    out["perplexity_ratio"] = round(ratio, 4)
+    ok = ratio <= 1.10
+    for p, a, b in zip(CHECK_PROMPTS, answers["fp32"], answers["quantized"]):
+        clean = bool(b.text.strip()) and not _has_markers(b.text)
+        ok = ok and clean
+        out["prompts"].append({"prompt": p, "fp32": a.text, "quantized": b.text,
+                               "agreement": round(token_agreement(a.token_ids, b.token_ids), 3),
+                               "clean": clean})
+    out["passed"] = bool(ok)
+    return out

@@ -29,18 +29,30 @@ def session_options(threads: int) -> ort.SessionOptions:
     return so
 
 
-class Runner:
-    """Owns the ORT session and the KV buffers for up to `rows` sequences."""
+class LlamaSession:
+    """The ORT session and embedding table of one prepared graph; shared by every Runner."""
 
-    def __init__(self, model_path: Path, cfg, rows: int = 1, threads: int | None = None,
-                 capacity: int = 256):
+    def __init__(self, model_path: Path, cfg, threads: int | None = None):
+        from .embedding import EmbeddingTable
+
         self.cfg = cfg
         threads = threads or os.cpu_count() or 1
         self.session = ort.InferenceSession(str(model_path), session_options(threads),
                                             providers=["CPUExecutionProvider"])
-        from .embedding import EmbeddingTable
-
         self.embed = EmbeddingTable(Path(model_path))
+
+
+class Runner:
+    """KV buffers and I/O bindings for up to `rows` sequences over one `LlamaSession`."""
+
+    def __init__(self, model: LlamaSession | Path | str, cfg=None, rows: int = 1,
+                 threads: int | None = None, capacity: int = 256):
+        if not isinstance(model, LlamaSession):
+            model = LlamaSession(Path(model), cfg, threads)
+        self.model = model
+        self.cfg = model.cfg
+        self.session = model.session
+        self.embed = model.embed
         self.rows = rows
         self.capacity = 0
         self.kv: list[np.ndarray] = []
