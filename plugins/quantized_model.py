@@ -31,6 +31,9 @@ class ModelSpec(BaseModel):
     context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
                                        "(default: the model's); embedding: tokens per text")
     max_tokens: int = Field(256, ge=1, description="chat: answer length when a request sets none")
+    temperature: float = Field(0.2, ge=0, le=2, description="chat: when a request sets none "
+                               "(SmolLM2's recommended 0.2; 0 = greedy)")
+    top_p: float = Field(0.9, gt=0, le=1, description="chat: when a request sets none")
     slots: int = Field(4, ge=1, le=64, description="chat: sequences one batch decodes together")
     truncate: bool = Field(True, description="embedding: cut long texts (false: answer 400)")
     check: bool = Field(True, description="compare the quantized model with the float one "
@@ -142,7 +145,7 @@ def clawhost_commands(cli):
         for model_id, spec in options.models.items():
             try:
                 m = verify(workspace / "models" / model_id, spec.build_spec(), hashes=False)
-                state = f"prepared, {m["bytes"] / 1e6:.1f} MB, {m.get('prepared_at', '?')}"
+                state = f"prepared, {m['bytes'] / 1e6:.1f} MB, {m.get('prepared_at', '?')}"
             except ArtifactError as exc:
                 state = str(exc)
             click.echo(f"{model_id:<26} {spec.kind:<9} {spec.quantization:<6} {spec.source}")

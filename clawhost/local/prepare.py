@@ -214,8 +214,8 @@ def _check_embedding(folder: Path, out: Path) -> dict[str, Any]:
 
 
 def _build_chat(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:
-    from . import chat_build
-    return chat_build.build(src, out, spec, emit)
+    from .chat_build import build  # the chat engine's builder: graph, tokenizer, float check
+    return build(src, out, spec, emit)
 
 
 CHECK_SENTENCES = (

@@ -118,27 +118,99 @@ async def embed_batch(served: Served, requests: list[ModelRequest]) -> list[Repl
 
 # -- chat and completions --------------------------------------------------------------------
 
-def _check_tools(served: Served, request: ModelRequest) -> None:
+def _check_tools(model_id: str, request: ModelRequest) -> None:
     body = request.body
     if not getattr(body, "tools", None):
         return
     choice = body.tool_choice
     if choice == "required" or isinstance(choice, dict):
-        raise BadRequest(f"model {served.model.id!r} is a small local model that cannot call "
-                         "tools; use tool_choice 'auto' or 'none', or a remote model",
-                         param="tool_choice")
-    # auto/none: the model answers in text; tools are not put into the prompt
+        raise BadRequest(f"model {model_id!r} is a small local model that cannot call tools; "
+                         "send tool_choice 'auto' or 'none' to get a text answer, or use a "
+                         "remote model", param="tool_choice")
+    # auto/none: the model answers in text; the tools are not put into the prompt
     request.response_headers["x-clawhost-tools"] = "ignored"
 
 
+_ROLES = {"developer": "system", "function": "tool"}
+
+
 def _messages(request: ModelRequest) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.text()} for m in request.body.messages]
+    return [{"role": _ROLES.get(m.role, m.role), "content": m.text()} for m in request.body.messages]
 
 
-def _params(request: ModelRequest) -> dict[str, Any]:
-    b = request.body
-    return {"max_tokens": b.token_limit or DEFAULT_MAX_TOKENS, "temperature": b.temperature,
-            "top_p": b.top_p, "top_k": b.top_k, "seed": b.seed, "stop": b.stop_list}
+@dataclass
+class Finished:
+    """What a whole generation amounted to (for usage and finish_reason)."""
+
+    prompt_tokens: int
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+
+
+class LocalChat:
+    """A chat engine as the plugin and the batcher use it: ``Model.engine`` of chat models.
+
+    ``prepare(request)`` turns a ChatRequest/CompletionRequest into prompt ids and sampling
+    settings (the batcher's slot protocol); ``new_batch`` is the engine's own slot API.
+    """
+
+    def __init__(self, engine, spec):
+        self.engine, self.spec = engine, spec
+        self.context_length = int(engine.context_length)
+
+    @classmethod
+    def load(cls, folder, spec, threads: int | None) -> "LocalChat":
+        from .chat_engine import ChatEngine
+        from .embed_engine import default_threads
+        kw = {"threads": threads or default_threads()}
+        if spec.context_length:
+            kw["context_length"] = spec.context_length
+        return cls(ChatEngine.load(folder, **kw), spec)
+
+    def prepare(self, request: ModelRequest) -> tuple[list[int], Any]:
+        from .sampling import SamplingParams
+        if request.kind == "chat":
+            _check_tools(request.body.model, request)
+            try:
+                ids = self.engine.encode_chat(_messages(request))
+            except ValueError as exc:  # a template that cannot render these messages
+                raise BadRequest(str(exc).splitlines()[0], param="messages") from None
+        else:
+            ids = self.engine.encode(request.body.prompt_text)
+        b = request.body
+        room = self.context_length - len(ids)
+        asked = b.token_limit
+        if room < 1 or (asked is not None and asked > room):
+            want = f" + max_tokens {asked}" if asked is not None else ""
+            raise BadRequest(f"the prompt has {len(ids)} tokens{want}, more than the context "
+                             f"length {self.context_length} of model {b.model!r}; shorten it",
+                             param="messages" if request.kind == "chat" else "prompt",
+                             code="context_length_exceeded")
+        params = SamplingParams(
+            max_tokens=min(asked or self.spec.max_tokens, room),
+            temperature=self.spec.temperature if b.temperature is None else b.temperature,
+            top_p=self.spec.top_p if b.top_p is None else b.top_p, top_k=b.top_k or 0, seed=b.seed,
+            stop=b.stop_list)
+        return ids, params
+
+    def new_batch(self, max_slots: int):
+        return self.engine.new_batch(max_slots)
+
+    def generate(self, ids: list[int], params, cancel: threading.Event,
+                 emit: Callable[[str], None]) -> Finished:
+        """On the worker: decode until a finish reason or ``cancel``; text goes to ``emit``."""
+        done = Finished(prompt_tokens=len(ids))
+        for event in self.engine.generate(ids, params).events():
+            done.completion_tokens += 1
+            if event.text:
+                emit(event.text)
+            if event.finish_reason:
+                done.finish_reason = event.finish_reason
+                break
+            if cancel.is_set():
+                done.finish_reason = "cancelled"
+                break
+        return done
 
 
 class _Stream:
@@ -307,7 +379,6 @@ class LocalModels:
             from .embed_engine import EmbedEngine, default_threads
             return EmbedEngine.load(folder, threads=threads or default_threads(),
                                     max_length=spec.context_length, truncate=spec.truncate)
-        from .chat_adapter import LocalChat
         return LocalChat.load(folder, spec, threads)
 
     def _progress(self, model_id: str, fraction: float, stage: str) -> None:
