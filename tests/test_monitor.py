@@ -326,3 +326,39 @@ def test_render_table():
     for piece in ("p50 1.25", "p95 3.50", "p99 9.75", "all 50.0%", "l1 25.0%", "semantic -",
                   "mean 3.50", "RSS 123.4 MB", "echo", "monitor", "2.0"):
         assert piece in text
+
+
+async def test_opentelemetry_spans_per_stage(clawhost_host, clawhost_server):
+    pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk is not installed (optional)")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    host, url = await make(clawhost_host, clawhost_server, Upstreamish(), EchoModel(),
+                           options={"otel": True})
+    # the API's global provider can be set once per process: hand ours to the tracer directly
+    host.state["monitor"].tracer = _tracer_with(provider)
+    async with aiohttp.ClientSession() as s:
+        assert (await chat(s, url, "trace me"))[0] == 200
+        assert (await chat(s, url, "overload me"))[0] == 429
+    spans = exporter.get_finished_spans()
+    names = [sp.name for sp in spans]
+    assert names.count("clawhost.request") == 2
+    assert {"clawhost.lookup", "clawhost.queue", "clawhost.infer"} <= set(names)
+    root = next(sp for sp in spans if sp.name == "clawhost.request"
+                and sp.attributes["clawhost.model"] == "echo" and sp.status.is_ok)
+    infer = next(sp for sp in spans if sp.name == "clawhost.infer")
+    assert infer.parent.span_id == root.context.span_id
+    assert root.start_time <= infer.start_time <= infer.end_time <= root.end_time
+    failed = [sp for sp in spans if sp.name == "clawhost.request" and not sp.status.is_ok]
+    assert len(failed) == 1 and failed[0].status.description == "Overloaded"
+
+
+def _tracer_with(provider):
+    from unittest import mock
+
+    from clawhost.monitoring.tracing import make_tracer
+    with mock.patch("opentelemetry.trace.get_tracer", provider.get_tracer):
+        return make_tracer()

@@ -19,6 +19,7 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
+from .histogram import EXPORT_BOUNDS
 from .recorder import STAGES
 
 log = logging.getLogger("clawhost.monitor")
@@ -79,7 +80,7 @@ class HostCollector(Collector):
             for model, stats in sorted(m.models.items()):
                 hist = getattr(stats, stage)
                 if hist.count or stage == "total":
-                    h.add_metric([model], hist.cumulative(), hist.sum)
+                    h.add_metric([model], hist.cumulative(EXPORT_BOUNDS), hist.sum)
             yield h
         tok = CounterMetricFamily("clawhost_tokens", "Tokens by model and direction (in = "
                                   "prompt, out = completion), from replies' usage.",

@@ -19,6 +19,9 @@ def _series(lo_exp: int, hi_exp: int, steps: Sequence[float]) -> tuple[float, ..
 # 100 us .. 100 s, six bounds per decade (1, 1.5, 2, 3, 5, 7.5): percentiles within ~25%
 SECONDS_BOUNDS = _series(-4, 2, (1, 1.5, 2, 3, 5, 7.5)) + (100.0,)
 BATCH_BOUNDS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128)
+# /metrics exports a 1-2-5 subset of the bounds: half the samples to render and to store in
+# Prometheus, while percentiles here use every bucket
+EXPORT_BOUNDS = frozenset(_series(-4, 2, (1, 2, 5)) + (100.0,))
 
 
 class Histogram:
@@ -39,18 +42,18 @@ class Histogram:
     def count(self) -> int:
         return sum(self.counts)
 
-    def cumulative(self) -> list[tuple[str, int]]:
-        """``(le, cumulative count)`` pairs, ``+Inf`` last, as Prometheus wants them."""
+    def cumulative(self, keep: frozenset | None = None) -> list[tuple[str, int]]:
+        """``(le, cumulative count)`` pairs, ``+Inf`` last, as Prometheus wants them.
+
+        ``keep``: export only these bounds (the counts stay cumulative, so it is exact).
+        """
         out, running = [], 0
         for bound, n in zip(self.bounds, self.counts):
             running += n
-            out.append((_le(bound), running))
+            if keep is None or bound in keep:
+                out.append((repr(float(bound)), running))
         out.append(("+Inf", running + self.counts[-1]))
         return out
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound))
 
 
 def add_counts(total: list[int], more: Sequence[int]) -> None:

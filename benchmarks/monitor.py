@@ -1,0 +1,319 @@
+"""Monitor overhead and /metrics cost.
+
+    python benchmarks/monitor.py              # everything, prints a markdown report
+    python benchmarks/monitor.py --write      # ... and writes benchmarks/results/monitor.md
+
+1. Cache-hit path over HTTP, with and without the monitor, side by side: two server
+   processes (EchoModel behind a tiny L1 dict cache that answers every request), loaded in
+   alternating rounds by one aiohttp client. Reports requests/s and the server's CPU time
+   per request (the steadier figure on a shared box), medians over the rounds.
+2. The same path in-process (``Host.handle`` in a loop, no HTTP): the tightest view of what
+   the monitor's hooks cost per request.
+3. ``Monitor.record`` called 1,000,000 times directly (varied models, stages, cache results,
+   batches, providers), with RSS at checkpoints, then the ``/metrics`` render time (median
+   of 50) and the ``/v1/stats`` view time over a full 15-minute history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from clawhost.hookspecs import hookimpl
+from clawhost.testing import EchoModel, make_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class HitCache:
+    """An L1-like dict cache: after the first miss per prompt, every request is a hit."""
+
+    def __init__(self):
+        self.seen = {}
+
+    @hookimpl
+    def clawhost_lookup(self, request):
+        from clawhost.types import Reply
+        key = request.body.messages[-1].content
+        body = self.seen.get(key)
+        if body is None:
+            request.notes["cache"] = "miss"
+            return None
+        request.notes["cache"] = "hit-l1"
+        return Reply(body, source="l1")
+
+    @hookimpl
+    def clawhost_store(self, request, reply):
+        self.seen[request.body.messages[-1].content] = reply.body
+
+
+def build_host(workspace: Path, monitor: bool):
+    from clawhost.host import Host
+    plugins = {"monitor": {}} if monitor else {}
+    cfg = make_config(workspace, {"plugins": plugins, "log_level": "warning",
+                                  "server": {"max_inflight": 4096}})
+    return Host(cfg, extra_plugins=[("l1", HitCache()), ("echo", EchoModel())])
+
+
+# -- 1. HTTP, two server processes --------------------------------------------------
+def serve(port: int, monitor: bool, workspace: str) -> None:
+    import logging
+    from clawhost.server import serve as run
+    logging.basicConfig(level=logging.WARNING)
+    host = build_host(Path(workspace), monitor)
+    host.config.host.server.port = port
+    asyncio.run(run(host))
+
+
+async def load(url: str, seconds: float, concurrency: int) -> int:
+    import aiohttp
+    done = 0
+    stop = time.perf_counter() + seconds
+    bodies = [{"model": "echo", "messages": [{"role": "user", "content": f"cached prompt {i}"}]}
+              for i in range(16)]
+
+    async def worker(i: int):
+        nonlocal done
+        async with aiohttp.ClientSession() as s:
+            while time.perf_counter() < stop:
+                async with s.post(url + "/v1/chat/completions", json=bodies[(i + done) % 16]) as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+                done += 1
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return done
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def http_bench(rounds: int, seconds: float, concurrency: int, tmp: Path) -> dict:
+    import socket
+    servers = {}
+    for name, monitor in (("without", False), ("with", True)):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port),
+                                 "--monitor" if monitor else "--no-monitor",
+                                 "--workspace", str(tmp / name)])
+        servers[name] = (proc, f"http://127.0.0.1:{port}")
+    try:
+        for proc, url in servers.values():
+            wait_ready(url)
+            asyncio.run(load(url, 1.0, concurrency))  # warm: fill the cache, JIT-free but warm
+        rps = {k: [] for k in servers}
+        cpu_us = {k: [] for k in servers}
+        for r in range(rounds):
+            order = list(servers) if r % 2 == 0 else list(reversed(servers))
+            for name in order:
+                proc, url = servers[name]
+                ps = psutil.Process(proc.pid)
+                c0 = sum(ps.cpu_times()[:2])
+                n = asyncio.run(load(url, seconds, concurrency))
+                c1 = sum(ps.cpu_times()[:2])
+                rps[name].append(n / seconds)
+                cpu_us[name].append(1e6 * (c1 - c0) / n)
+        return {"rps": rps, "cpu_us": cpu_us}
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+
+
+# -- 2. in-process ---------------------------------------------------------------------
+async def inprocess_bench(rounds: int, n: int, tmp: Path) -> dict:
+    from clawhost.types import ChatRequest, ModelRequest
+    hosts = {"without": build_host(tmp / "ip-without", False),
+             "with": build_host(tmp / "ip-with", True)}
+    for h in hosts.values():
+        await h.start()
+    bodies = [ChatRequest(model="echo", messages=[{"role": "user", "content": f"p {i}"}])
+              for i in range(16)]
+    for h in hosts.values():  # fill the cache
+        for b in bodies:
+            await h.handle(ModelRequest(kind="chat", body=b))
+    per = {k: [] for k in hosts}
+    for r in range(rounds):
+        for name in (list(hosts) if r % 2 == 0 else list(reversed(hosts))):
+            h = hosts[name]
+            t0 = time.perf_counter()
+            for i in range(n):
+                await h.handle(ModelRequest(kind="chat", body=bodies[i % 16]))
+            per[name].append(1e6 * (time.perf_counter() - t0) / n)
+    mon_hook = {k: v for k, v in hosts["with"].chain.stats.seconds.items() if k[0] == "monitor"}
+    calls = hosts["with"].chain.stats.calls
+    for h in hosts.values():
+        await h.stop()
+    hook_us = {k[1]: 1e6 * v / calls[k] for k, v in mon_hook.items() if calls[k]}
+    return {"us": per, "hook_us": hook_us}
+
+
+# -- 3. record 1M, render ----------------------------------------------------------------
+async def render_bench(total: int, tmp: Path) -> dict:
+    from clawhost.monitoring.collector import render
+    from clawhost.types import ChatRequest, Model, ModelRequest, Reply
+    host = build_host(tmp / "render", True)
+    for i in range(6):  # a few more registered models, as a real box might have
+        host.register_model(Model(f"model-{i}", "chat", owner="echo"))
+    await host.start()
+    mon = host.state["monitor"]
+    rng = random.Random(7)
+    body = ChatRequest(model="echo", messages=[{"role": "user", "content": "x"}])
+    models = list(host.models.values())
+    caches = ["hit-l1", "hit-l2", "hit-semantic", "miss", "bypass"]
+    variants = []
+    for i in range(256):
+        req = ModelRequest(kind=rng.choice(["chat", "completion"]), body=body,
+                           model=rng.choice(models))
+        total_s = rng.lognormvariate(-5, 1.5)
+        req.timings.update(total=total_s, lookup=total_s / 10, infer=total_s * 0.8)
+        if i % 3 == 0:
+            req.timings["ttft"] = total_s / 4
+        req.notes["cache"] = caches[i % 5]
+        if i % 4 == 0:
+            req.notes["batch_size"] = rng.randint(1, 8)
+            req.timings["queue"] = total_s / 5
+        if i % 7 == 0:
+            req.notes["provider"] = rng.choice(["openai", "anthropic", "groq"])
+            req.notes["retries"] = rng.randint(0, 2)
+        reply = Reply({"usage": {"prompt_tokens": rng.randint(5, 500),
+                                 "completion_tokens": rng.randint(0, 200)}},
+                      status=rng.choice([200] * 20 + [429, 500]), source="model")
+        variants.append((req, reply))
+    proc = psutil.Process()
+    rss = []
+    record = mon.record
+    t0 = time.perf_counter()
+    step = total // 10
+    for i in range(total):
+        req, reply = variants[i & 255]
+        record(req, reply, None)
+        if i % step == 0:
+            rss.append((i, proc.memory_info().rss))
+    record_s = time.perf_counter() - t0
+    rss.append((total, proc.memory_info().rss))
+    for _ in range(int(mon.history.history_s / mon.history.sample_s) + 5):
+        mon.history.sample()  # a full 15-minute history
+    times = []
+    for _ in range(50):
+        t = time.perf_counter()
+        text = render(mon.registry)
+        times.append(time.perf_counter() - t)
+    views = []
+    for _ in range(20):
+        t = time.perf_counter()
+        mon.history.view(900)
+        views.append(time.perf_counter() - t)
+    await host.stop()
+    return {"record_us": 1e6 * record_s / total, "rss": rss, "render_ms": 1000 * statistics.median(times),
+            "render_max_ms": 1000 * max(times), "bytes": len(text),
+            "series": sum(1 for line in text.decode().splitlines() if line and line[0] != "#"),
+            "view_ms": 1000 * statistics.median(views), "history_points": len(mon.history.points)}
+
+
+def report(http: dict, ip: dict, rb: dict, args) -> str:
+    med = statistics.median
+    mb = 2 ** 20
+    wo, wi = med(http["rps"]["without"]), med(http["rps"]["with"])
+    cwo, cwi = med(http["cpu_us"]["without"]), med(http["cpu_us"]["with"])
+    iwo, iwi = med(ip["us"]["without"]), med(ip["us"]["with"])
+    rss0, rss1 = rb["rss"][1][1], rb["rss"][-1][1]
+    lines = [
+        f"# monitor benchmark ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Machine: {platform.machine()}, {psutil.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"load average at start {args.load_start}, at end {os.getloadavg()[0]:.2f} "
+        "(shared box: other jobs were running).",
+        "",
+        "## Cache-hit path over HTTP, with and without the monitor (same run, alternating rounds)",
+        "",
+        f"{args.rounds} rounds x {args.seconds:g} s per server, {args.concurrency} concurrent "
+        "client connections, every request an L1 hit (EchoModel behind a dict cache).",
+        "",
+        "| | without monitor | with monitor | ratio |",
+        "|---|---|---|---|",
+        f"| requests/s (median) | {wo:,.0f} | {wi:,.0f} | **{wi / wo:.1%}** |",
+        f"| server CPU per request (median) | {cwo:.0f} us | {cwi:.0f} us | {cwo / cwi:.1%} (throughput-equivalent) |",
+        f"| requests/s per round | {', '.join(f'{x:,.0f}' for x in http['rps']['without'])} | "
+        f"{', '.join(f'{x:,.0f}' for x in http['rps']['with'])} | |",
+        "",
+        "## Same path in-process (Host.handle loop, no HTTP)",
+        "",
+        "| | without monitor | with monitor | ratio |",
+        "|---|---|---|---|",
+        f"| us per request (median of {args.rounds}) | {iwo:.1f} | {iwi:.1f} | "
+        f"{iwo / iwi:.1%} throughput |",
+        "",
+        "Monitor hook cost per call: " + ", ".join(f"{k} {v:.1f} us" for k, v in
+                                                  sorted(ip["hook_us"].items())) + ".",
+        "",
+        f"## /metrics after {args.records:,} recorded requests",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| Monitor.record, per call | {rb['record_us']:.2f} us |",
+        f"| /metrics render (generate_latest), median of 50 | **{rb['render_ms']:.2f} ms** (max {rb['render_max_ms']:.2f} ms) |",
+        f"| exposition size | {rb['bytes']:,} bytes, {rb['series']} samples |",
+        f"| /v1/stats view of {rb['history_points']} history points (15 min) | {rb['view_ms']:.2f} ms |",
+        f"| RSS after {rb['rss'][1][0]:,} / {args.records:,} records | {rss0 / mb:.1f} MB / {rss1 / mb:.1f} MB "
+        f"(+{(rss1 - rss0) / mb:.2f} MB) |",
+        "",
+        "RSS checkpoints: " + ", ".join(f"{i // 1000}k: {r / mb:.1f} MB" for i, r in rb["rss"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--monitor", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
+    ap.add_argument("--workspace", help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--inprocess", type=int, default=20000, help="requests per in-process round")
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/monitor.md")
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, bool(args.monitor), args.workspace)
+        return
+    import tempfile
+    args.load_start = f"{os.getloadavg()[0]:.2f}"
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        http = http_bench(args.rounds, args.seconds, args.concurrency, tmp)
+        ip = asyncio.run(inprocess_bench(args.rounds, args.inprocess, tmp))
+        rb = asyncio.run(render_bench(args.records, tmp))
+    text = report(http, ip, rb, args)
+    print(text)
+    if args.write:
+        out = ROOT / "benchmarks" / "results" / "monitor.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
