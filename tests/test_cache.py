@@ -272,3 +272,18 @@ async def test_cli_stats_get_clear(clawhost_host, clawhost_server, tmp_path):
     res = await invoke("cache", "clear")
     assert "cleared 1 entries" in res.output and "L1" in res.output
     assert (await post(url, CHAT))[1]["x-clawhost-cache"] == "miss"  # L1 was dropped too
+
+
+async def test_l1_stays_flat_under_many_distinct_requests(clawhost_host):
+    from clawhost.types import ChatRequest, ModelRequest
+    host = await clawhost_host(EchoModel(), config=cfg(l1={"max_bytes": "64KiB"},
+                                                       l2={"backend": "none"}))
+    l1 = host.state["cache"].l1
+    sizes = []
+    for i in range(1500):
+        body = ChatRequest.model_validate({**CHAT, "messages": [
+            {"role": "user", "content": f"distinct question number {i} " + "pad " * (i % 50)}]})
+        await host.handle(ModelRequest("chat", body))
+        sizes.append(l1.bytes)
+    assert max(sizes) <= 64 * 1024 and l1.evictions > 1000
+    assert max(sizes[500:]) - min(sizes[500:]) < 16 * 1024  # flat, not growing

@@ -133,3 +133,10 @@ def test_l1_lru_ttl_skew_and_namespaces():
     l1.put("f", b"x", 100.0, 200.0, "ns")
     assert l1.clear("ns") == 1 and l1.get("f", 150.0) is None and len(l1) == 2
     assert not l1.put("huge", b"x" * 10_000, 0.0, 1.0, "")
+
+
+def test_nulls_inside_free_form_values_still_count():
+    schema = {"type": "function", "function": {"name": "f", "parameters": {"default": None}}}
+    bare = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    assert exact_key(chat(tools=[schema])) != exact_key(chat(tools=[bare]))
+    assert exact_key(chat(provider_knob=None)) == exact_key(chat())

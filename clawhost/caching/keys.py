@@ -21,26 +21,21 @@ IGNORED = frozenset({"user", "metadata", "stream", "stream_options", "cache", "p
 _QUERY_MARK = "\x00query\x00"  # stands in for the query text inside a scope
 
 
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
-
-
 def _message(m: dict[str, Any]) -> dict[str, Any]:
-    """One chat message in a canonical shape: nulls dropped, one text part == a string."""
-    d = _drop_none(m)
-    content = d.get("content")
+    """One text content part is the same message as a plain string."""
+    content = m.get("content")
     if (isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict)
             and content[0].get("type") == "text" and set(content[0]) == {"type", "text"}):
-        d["content"] = content[0]["text"]
-    return d
+        m["content"] = content[0]["text"]
+    return m
 
 
 def canonical_fields(request: ModelRequest) -> dict[str, Any]:
     """The output-changing fields of a request, normalised (a fresh dict every call)."""
-    body = request.body
-    data = body.model_dump(mode="json", exclude=set(IGNORED))  # includes model_extra
-    data = _drop_none(data)
-    for name in IGNORED:  # extras with an ignored name (model_dump keeps extras as given)
+    # exclude_none drops null fields of the body and its messages (extras included) but
+    # keeps nulls inside free-form dicts such as tool schemas, where they mean something
+    data = request.body.model_dump(mode="json", exclude=IGNORED, exclude_none=True)
+    for name in IGNORED:  # e.g. an extra "stream" on an embedding body
         data.pop(name, None)
     if "messages" in data:
         data["messages"] = [_message(m) for m in data["messages"]]
