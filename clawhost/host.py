@@ -28,8 +28,9 @@ class Host:
     def __init__(self, config: Config, installed: dict[str, Installed] | None = None,
                  extra_plugins: list[tuple[str, Any]] = ()):
         self.config = config
-        self.installed = (discover(plugins_dir=config.plugins_dir) if installed is None
-                          else installed)
+        if installed is None:
+            installed = discover(plugins_dir=config.plugins_dir, only=set(config.enabled))
+        self.installed = installed
         config.validate_plugins(self.installed)
         self.chain = Chain()
         self.chain.register_in_order(
@@ -167,6 +168,15 @@ class Host:
             error = exc
             raise
         finally:
+            # close the plugin's stream now (e.g. cancel an upstream call on client disconnect);
+            # GC would do it only later, since ``error`` and its traceback form a cycle
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception as exc:  # noqa: BLE001 - a plugin's close must not lose the report
+                    log.warning("request %s: closing the stream failed: %s", request.id,
+                                self.config.redact(str(exc)))
             request.timings["total"] = time.perf_counter() - request.started
             if error is None and reply.source in ("model", "upstream") and seen:
                 done = Reply(body=streaming.merge_chunks(request, seen), headers=reply.headers,
