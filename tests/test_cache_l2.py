@@ -3,6 +3,7 @@ a full disk, the byte bound, and a writer killed with SIGKILL mid-write."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -198,3 +199,35 @@ def test_kill_9_while_writing_serves_no_corrupted_entry(tmp_path):
     store.put(f"{n:064x}", Hit(b"{}", 1.0, 1e12, ""), now=1.0)  # and it still writes
     assert store.flush() and store.lookup(f"{n:064x}", 2.0) is not None
     store.close()
+
+
+WORKER = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from clawhost.host import Host
+    from clawhost.testing import EchoModel, make_config
+    from clawhost.types import ChatRequest, ModelRequest
+
+    async def main():
+        host = Host(make_config(Path(sys.argv[1]), {"plugins": {"cache": {}}}),
+                    extra_plugins=[("echo", EchoModel())])
+        await host.start()
+        body = ChatRequest.model_validate({"model": "echo", "temperature": 0,
+            "messages": [{"role": "user", "content": sys.argv[2]}]})
+        await host.handle(ModelRequest("chat", body))
+        await host.stop()
+    asyncio.run(main())
+""")
+
+
+async def test_worker_processes_share_l2(clawhost_host, clawhost_server, tmp_path):
+    ws = tmp_path / "ws"
+    model, host, url = await restart(clawhost_host, clawhost_server, ws)
+    assert (await post(url, ask("from the parent")))[1] == "miss"
+    host.state["cache"].l2.flush()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", WORKER, str(ws),
+                                                "from another worker")
+    assert await proc.wait() == 0
+    st, state, body = await post(url, ask("from another worker"))
+    assert (st, state, content(body)) == (200, "hit-l2", "from another worker")
+    assert model.calls == 1
