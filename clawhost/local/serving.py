@@ -198,19 +198,27 @@ class LocalChat:
 
     def generate(self, ids: list[int], params, cancel: threading.Event,
                  emit: Callable[[str], None]) -> Finished:
-        """On the worker: decode until a finish reason or ``cancel``; text goes to ``emit``."""
+        """On the worker: decode until a finish reason or ``cancel``; text goes to ``emit``.
+
+        Runs as a batch of one through the engine's slot API, the same path the batcher's
+        continuous batching takes, so an answer does not depend on who scheduled it."""
         done = Finished(prompt_tokens=len(ids))
-        for event in self.engine.generate(ids, params).events():
-            done.completion_tokens += 1
-            if event.text:
-                emit(event.text)
-            if event.finish_reason:
-                done.finish_reason = event.finish_reason
-                break
-            if cancel.is_set():
-                done.finish_reason = "cancelled"
-                break
-        return done
+        batch = self.engine.new_batch(1)
+        slot = batch.add(ids, params)
+        try:
+            while True:
+                event = batch.step()[slot]
+                done.completion_tokens += 1
+                if event.text:
+                    emit(event.text)
+                if event.finish_reason:
+                    done.finish_reason = event.finish_reason
+                    return done
+                if cancel.is_set():  # the client went away: stop after this token
+                    done.finish_reason = "cancelled"
+                    return done
+        finally:
+            batch.remove(slot)
 
 
 class _Stream:
