@@ -70,13 +70,15 @@ def _allowed_third_party() -> set[str] | None:
     return {canonical(n) for n in raw.split(",") if n.strip()}
 
 
-def discover(load: bool = True, plugins_dir: Path | None = None) -> dict[str, Installed]:
+def discover(load: bool = True, plugins_dir: Path | None = None,
+             only: set[str] | None = None) -> dict[str, Installed]:
     """Every plugin installed under the entry-point group, imported unless ``load`` is False.
 
     A plugin that fails to import is kept with its error, never raised: only the host's
     config decides whether that is fatal. ``CLAWHOST_LOAD_PLUGINS`` limits third parties.
     ``plugins_dir`` adds each ``*.py`` in it as a plugin named after the file (datasette's
-    ``--plugins-dir``): handy for one-off local plugins.
+    ``--plugins-dir``): handy for one-off local plugins. ``only`` imports just those names
+    (the host imports only what its config enables).
     """
     allowed = _allowed_third_party()
     found: dict[str, Installed] = {}
@@ -88,7 +90,7 @@ def discover(load: bool = True, plugins_dir: Path | None = None) -> dict[str, In
         if not builtin and allowed is not None and name not in allowed:
             continue
         item = Installed(name, ep.value, dist, version, builtin)
-        if load:
+        if load and (only is None or name in only):
             try:
                 item.module = ep.load()
             except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
@@ -97,7 +99,8 @@ def discover(load: bool = True, plugins_dir: Path | None = None) -> dict[str, In
         found.setdefault(name, item)
     if plugins_dir is not None:
         for path in sorted(Path(plugins_dir).glob("*.py")):
-            found[canonical(path.stem)] = _from_file(path, load)
+            name = canonical(path.stem)
+            found[name] = _from_file(path, load and (only is None or name in only))
     return found
 
 

@@ -12,63 +12,11 @@ Fixtures:
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from typing import Any
 
 import pytest
 
-from .hookspecs import hookimpl
-
-
-class EchoModel:
-    """A model plugin that answers with the last user message (``echo``) and hash embeddings."""
-
-    def __init__(self, name: str = "echo", dim: int = 8, delay: float = 0.0):
-        self.name, self.dim, self.delay = name, dim, delay
-        self.calls = 0
-
-    @hookimpl
-    def clawhost_register_models(self, register):
-        from .types import Model
-        register(Model(self.name, "chat+completion", owner="echo", context_length=4096))
-        register(Model(f"{self.name}-embed", "embedding", owner="echo"))
-
-    @hookimpl
-    async def clawhost_infer(self, request):
-        from . import streaming
-        from .types import Reply
-        if request.model.owner != "echo":
-            return None
-        self.calls += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if request.kind == "embedding":
-            vecs = [self.vector(t) for t in request.body.texts]
-            return Reply(streaming.embedding_list(request.model.id, vecs))
-        text = (request.body.prompt_text if request.kind == "completion"
-                else request.body.messages[-1].text())
-        limit = request.body.token_limit
-        words = text.split(" ")
-        finish = "stop"
-        if limit is not None and len(words) > limit:
-            words, finish = words[:limit], "length"
-        use = streaming.usage(len(text.split()), len(words))
-        if request.kind == "completion":
-            body = streaming.text_completion(request.model.id, " ".join(words),
-                                             finish_reason=finish, usage=use)
-        else:
-            body = streaming.chat_completion(request.model.id, " ".join(words),
-                                             finish_reason=finish, usage=use)
-        if request.stream:
-            return Reply(stream=streaming.replay(request, body))
-        return Reply(body)
-
-    def vector(self, text: str) -> list[float]:
-        digest = hashlib.sha256(text.encode()).digest()
-        raw = [b / 255.0 - 0.5 for b in digest[: self.dim]]
-        norm = sum(x * x for x in raw) ** 0.5 or 1.0
-        return [x / norm for x in raw]
+from .testmodel import EchoModel  # noqa: F401 - part of the toolkit's API
 
 
 def make_config(workspace, config: dict[str, Any] | None = None):

@@ -14,7 +14,7 @@ import pytest
 
 ECHO_PLUGIN = textwrap.dedent('''
     """A local plugin file (plugins_dir) serving the EchoModel, for process-level tests."""
-    from clawhost.testing import EchoModel
+    from clawhost.testmodel import EchoModel
 
     _echo = EchoModel()
     clawhost_register_models = _echo.clawhost_register_models

@@ -88,12 +88,17 @@ def test_sigterm_drains_an_in_flight_request(echo_config):
     try:
         assert wait_for(lambda: json.loads(run_cli("status", "--json", "--config", cfg).stdout)
                         .get("ready"), timeout=20)
-        asker = subprocess.Popen([sys.executable, "-m", "clawhost", "ask", "drained answer",
-                                  "--config", cfg], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.4)
+        import http.client
+        port = int(text.split("port: ")[1].split()[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps({
+            "model": "echo", "messages": [{"role": "user", "content": "drained answer"}]}),
+            headers={"Content-Type": "application/json"})
+        time.sleep(0.3)  # the request is in the server's hands (the echo model takes 1 s)
         proc.send_signal(signal.SIGTERM)
-        out, _ = asker.communicate(timeout=20)
-        assert out.strip() == "drained answer"
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert json.loads(resp.read())["choices"][0]["message"]["content"] == "drained answer"
         assert proc.wait(timeout=20) == 0
         log = proc.stdout.read()
         assert "draining" in log and "stopped" in log
