@@ -323,4 +323,8 @@ def build() -> click.Group:
 
 
 def main() -> None:
-    build()(prog_name="clawhost")
+    # Core commands don't need every plugin imported for its CLI additions: skipping that
+    # keeps `start`/`run`/`stop` quick (the host imports just the plugins it enables).
+    args = sys.argv[1:2]
+    core = {"start", "stop", "status", "run", "restart", "ask", "embed"}
+    (cli if args and args[0] in core else build())(prog_name="clawhost")

@@ -62,6 +62,10 @@ class Unavailable(ClawhostError):
     status, type, code = 503, "server_error", "unavailable"
 
 
+class TimedOut(ClawhostError):
+    status, type, code = 504, "timeout", "timeout"
+
+
 class UpstreamError(ClawhostError):
     """A remote provider failed; ``status`` is what we pass on to the client."""
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from . import streaming
 from .config import format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
-                     PayloadTooLarge, Unauthorized, Unavailable)
+                     PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
 from .host import Host
 from .types import BODY_MODELS, ModelRequest
 
@@ -121,7 +121,11 @@ def model_endpoint(kind: str):
         try:
             call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
                                 headers=dict(request.headers))
-            reply = await host.handle(call)
+            limit = host.config.host.server.request_timeout_s
+            try:  # a stream's own pace is its plugin's business once it has started
+                reply = await asyncio.wait_for(host.handle(call), limit)
+            except asyncio.TimeoutError:
+                raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
             headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
             if reply.stream is None:
                 return web.Response(status=reply.status, body=json.dumps(reply.body),

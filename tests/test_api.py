@@ -199,3 +199,16 @@ async def test_python_client_sync_and_async(api):
     assert "".join(pieces) == "a b c"
     with pytest.raises(ClientError, match="not found"):
         await loop.run_in_executor(None, lambda: sync.chat("x", model="missing"))
+
+
+async def test_request_timeout_is_504_and_the_host_keeps_serving(clawhost_host, clawhost_server):
+    slow = EchoModel(delay=2.0)
+    host = await clawhost_host(slow, config={"server": {"request_timeout_s": 0.2}})
+    url = await clawhost_server(host)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url + "/v1/chat/completions", json={
+                "model": "echo", "messages": [{"role": "user", "content": "x"}]}) as r:
+            body = await r.json()
+        assert r.status == 504 and "request_timeout_s" in body["error"]["message"]
+        async with s.get(url + "/healthz") as r:
+            assert r.status == 200
