@@ -159,7 +159,7 @@ class ChatEngine:
             yield ev
             if ev.finish_reason is not None:
                 return
-            logits = runner.decode(np.array([ev.token_id]), np.array([seq.length - 1], np.int32))
+            logits = runner.decode(np.array([ev.token_id]), np.array([seq.length - 1], np.int32))[0]
 
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> ChatResult:
         """Convenience: the whole answer to `messages` (params as in `SamplingParams`)."""

@@ -72,8 +72,11 @@ def compare_with_float(ref_dir, quant_dir, threads: int = 2, max_tokens: int = 4
         ids = engine.encode(PPL_TEXT)[: engine.context_length]
         out[f"perplexity_{name}"] = round(perplexity(Runner(engine.model, rows=1,
                                                             capacity=len(ids)), ids), 3)
-        answers[name] = [engine.chat([{"role": "user", "content": p}], max_tokens=max_tokens)
-                         for p in CHECK_PROMPTS]
+        answers[name] = []
+        for p in CHECK_PROMPTS:
+            msgs = [{"role": "user", "content": p}]
+            room = engine.context_length - len(engine.encode_chat(msgs))
+            answers[name].append(engine.chat(msgs, max_tokens=max(1, min(max_tokens, room))))
         emit(0.8 if name == "fp32" else 0.9, f"perplexity {name}: {out[f'perplexity_{name}']}")
         del engine
     out["text_tokens"] = len(ids)
