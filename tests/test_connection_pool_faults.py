@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from clawhost.hookspecs import hookimpl
-from clawhost.types import Model, ModelRequest
+from clawhost.types import ChatRequest, Model, ModelRequest
 from fake_upstream import blackhole
 from test_connection_pool import (KEY, MSGS, make_host, post, provider, stream_events,  # noqa: F401
                                   upstreams)
@@ -316,3 +316,22 @@ async def test_keys_never_in_logs_errors_or_figures(upstreams, make_host, caplog
                        host.readiness()])
     assert KEY not in text and KEY not in caplog.text
     assert up.headers[0]["Authorization"] == f"Bearer {KEY}"   # it was really sent
+
+
+async def test_a_stream_nobody_reads_still_frees_its_slot(upstreams, make_host):
+    import gc
+
+    up = await upstreams(chunk_delay=0.05, words=["w"] * 50)
+    host, _, _, _ = await make_host({"a": provider(up.url, max_concurrency=1)})
+    reply = await host.handle(ModelRequest(kind="chat", body=ChatRequest(**BODY, stream=True)))
+    pool = host.state["connection_pool"]
+    assert pool.figures()["inflight"]["a"] == 1
+    await reply.stream.aclose()                 # closed before it was ever started
+    del reply
+    gc.collect()
+    assert pool.figures()["inflight"]["a"] == 0
+    for _ in range(40):
+        if up.disconnects:
+            break
+        await asyncio.sleep(0.05)
+    assert up.disconnects == 1

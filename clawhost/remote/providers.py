@@ -215,7 +215,11 @@ async def sse_data(provider: Provider, resp: aiohttp.ClientResponse, first_at: f
 
 
 class StreamCall:
-    """An upstream stream that has produced its first chunk; owns its slot until it ends."""
+    """An upstream stream that has produced its first chunk; owns its slot until it ends.
+
+    ``finish`` runs when the client's stream ends, or, if the server never started reading
+    it (the client left before the headers went out), when this object is collected.
+    """
 
     def __init__(self, provider: Provider, request: ModelRequest, resp, first_at: float,
                  end: float, estimate: int):
@@ -224,12 +228,25 @@ class StreamCall:
         self.events = sse_data(provider, resp, first_at, end)
         self.chunks = provider.adapter.chunks(request, self.events, self.state)
         self.first: dict | None = None
+        self.done = False
 
     async def open(self) -> None:
         try:
             self.first = await anext(self.chunks)
         except StopAsyncIteration:
             raise self.provider._fail("stream ended before any data", kind="truncated") from None
+
+    def finish(self) -> None:
+        """Drop the connection (the upstream sees the cancel) and free the slot, once."""
+        if self.done:
+            return
+        self.done = True
+        self.resp.close()
+        self.provider.limiter.release(self.estimate, self.state.usage)
+
+    def __del__(self):
+        if not getattr(self, "done", True):
+            self.finish()
 
     async def iterate(self) -> AsyncIterator[dict]:
         """The client's stream: never retried once it has begun; errors go in-band."""
@@ -244,8 +261,6 @@ class StreamCall:
             raise UpstreamError(exc.message + " (after the stream began; not retried)",
                                 status=exc.status) from None
         finally:
-            # closing the response drops the connection: the upstream sees the cancel
-            self.resp.close()
+            self.finish()
             await self.chunks.aclose()
             await self.events.aclose()
-            p.limiter.release(self.estimate, self.state.usage)
