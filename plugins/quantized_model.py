@@ -145,7 +145,8 @@ def clawhost_commands(cli):
         for model_id, spec in options.models.items():
             try:
                 m = verify(workspace / "models" / model_id, spec.build_spec(), hashes=False)
-                state = f"prepared, {m['bytes'] / 1e6:.1f} MB, {m.get('prepared_at', '?')}"
+                size = sum(f["size"] for f in m["files"].values()) / 1e6
+                state = f"prepared, {size:.1f} MB, {m.get('prepared_at', '?')}"
             except ArtifactError as exc:
                 state = str(exc)
             click.echo(f"{model_id:<26} {spec.kind:<9} {spec.quantization:<6} {spec.source}")

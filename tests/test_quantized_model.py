@@ -173,10 +173,11 @@ def test_prepare_writes_artifacts_and_a_complete_manifest(prepared, sources, tmp
         assert manifest["quantization"] == "int8" and manifest["files"]
         for name, want in manifest["files"].items():
             data = (folder / name).read_bytes()
-            assert len(data) == want["bytes"]
+            assert len(data) == want["size"]
             assert hashlib.sha256(data).hexdigest() == want["sha256"]
         assert not list((prepared / "models").glob(f".{model_id}.partial*"))
-    check = read_manifest(prepared, EMBED)["check"]
+    assert read_manifest(prepared, CHAT)["checks"]["perplexity_ratio"] > 0
+    check = read_manifest(prepared, EMBED)["checks"]
     assert check["sentences"] > 5 and 0.9 < check["cosine_min"] <= check["cosine_mean"] <= 1.0001
     cfg = write_config(tmp_path / "c.yaml", config_dict(prepared, models_section(sources)))
     listing = run_cli("model", "list", "--config", str(cfg))
@@ -211,11 +212,11 @@ def test_interrupted_preparation_restarts_cleanly(sources, tmp_path):
     (ws / "models" / f".{CHAT}.partial").mkdir(parents=True, exist_ok=True)
     (ws / "models" / f".{CHAT}.partial" / "model.onnx").write_bytes(b"half")
     (ws / "models" / CHAT).mkdir(exist_ok=True)
-    (ws / "models" / CHAT / "manifest.json").write_text('{"format": 1, "complete": false, "files": {}}')
+    (ws / "models" / CHAT / "manifest.json").write_text('{"complete": false, "files": {}}')
     again = subprocess.run(command(CHAT, spec, ws), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert any("interrupted" in json.loads(l).get("stage", "") for l in again.stdout.splitlines())
-    assert verify(ws / "models" / CHAT, spec)["complete"]
+    assert verify(ws / "models" / CHAT, spec, hashes=True)["complete"]
     assert not (ws / "models" / f".{CHAT}.partial").exists()
 
 
