@@ -14,6 +14,7 @@ across processes without scanning the table.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
@@ -28,9 +29,14 @@ from .record import Hit, checksum, fresh
 
 log = logging.getLogger("clawhost.cache")
 ROW_OVERHEAD = 100  # bytes per row beyond key + value: columns, index entries
+SCHEMA_VERSION = 2
+# The row id is 64 bits of a hash of the key: a lookup is one walk down the table's B-tree
+# (integer-only interior pages, so it stays shallow at millions of rows), with no separate
+# key index to walk first. The full key is stored and compared; two keys sharing the 64
+# bits simply take turns in one slot.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries(
-  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, ns TEXT NOT NULL,
+  id INTEGER PRIMARY KEY, key TEXT NOT NULL, ns TEXT NOT NULL,
   created REAL NOT NULL, expires REAL NOT NULL, used REAL NOT NULL,
   size INTEGER NOT NULL, sum BLOB NOT NULL, value BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_used ON entries(used);
@@ -45,15 +51,22 @@ CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
 CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
   UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
 """
-UPSERT = ("INSERT INTO entries(key, ns, created, expires, used, size, sum, value) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET ns = excluded.ns, "
+UPSERT = ("INSERT INTO entries(id, key, ns, created, expires, used, size, sum, value) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET key = excluded.key, "
+          "ns = excluded.ns, "
           "created = excluded.created, expires = excluded.expires, used = excluded.used, "
           "size = excluded.size, sum = excluded.sum, value = excluded.value")
 BATCH = 512
 
 
+def slot(key: str) -> int:
+    """The row id of a key: 64 bits of its hash, as SQLite's signed integer."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
 def row_for(key: str, hit: Hit, used: float) -> tuple:
-    return (key, hit.namespace, hit.created, hit.expires, used,
+    return (slot(key), key, hit.namespace, hit.created, hit.expires, used,
             len(hit.value) + len(key) + ROW_OVERHEAD,
             checksum(key, hit.created, hit.expires, hit.value), hit.value)
 
@@ -63,6 +76,11 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses no commit
+        (version,) = con.execute("PRAGMA user_version").fetchone()
+        if version != SCHEMA_VERSION:  # an older layout: it is only a cache, start afresh
+            con.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS entries; "
+                              "DROP TABLE IF EXISTS meta; "
+                              f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         con.executescript(SCHEMA)
         con.execute("SELECT entries, bytes FROM meta WHERE id = 1").fetchone()
     except BaseException:
@@ -166,8 +184,8 @@ class DiskStore:
             return None
         try:
             row = self._reader.execute(
-                "SELECT ns, created, expires, sum, value FROM entries WHERE key = ?",
-                (key,)).fetchone()
+                "SELECT key, ns, created, expires, sum, value FROM entries WHERE id = ?",
+                (slot(key),)).fetchone()
         except sqlite3.OperationalError as exc:  # busy, I/O: a miss this time
             self._warn("read", f"disk cache read failed ({exc}); treating as a miss")
             return None
@@ -176,12 +194,15 @@ class DiskStore:
             return None
         if row is None:
             return None
-        ns, created, expires, digest, value = row
-        if not isinstance(value, bytes) or digest != checksum(key, created, expires, value):
+        rkey, ns, created, expires, digest, value = row
+        if not (isinstance(value, bytes) and isinstance(rkey, str)
+                and digest == checksum(rkey, created, expires, value)):
             self.corrupt_rows += 1
             self._warn("row", f"disk cache {self.path}: damaged entries found; "
                               "they are dropped, never served")
-            self._enqueue(("del", key))
+            self._enqueue(("del", slot(key)))
+            return None
+        if rkey != key:  # another key holds this slot (a 64-bit collision): a miss
             return None
         hit = Hit(value, created, expires, ns)
         return hit if fresh(hit, now, self.skew, max_age) else None
@@ -196,7 +217,8 @@ class DiskStore:
             return None
         try:
             row = self._reader.execute("SELECT ns, created, expires, used, sum, value "
-                                       "FROM entries WHERE key = ?", (key,)).fetchone()
+                                       "FROM entries WHERE id = ? AND key = ?",
+                                       (slot(key), key)).fetchone()
         except sqlite3.Error as exc:
             return {"key": key, "error": str(exc)}
         if row is None:
@@ -251,7 +273,7 @@ class DiskStore:
     def write(self, batch: list[tuple], now: float) -> None:
         """Apply puts/touches/deletes in one transaction, then evict down to the budget."""
         rows = [i[1] for i in batch if i[0] == "put"]
-        touches = [(i[2], i[1]) for i in batch if i[0] == "touch"]
+        touches = [(i[2], slot(i[1]), i[1]) for i in batch if i[0] == "touch"]
         dels = [(i[1],) for i in batch if i[0] == "del"]
         if not (rows or touches or dels):
             return
@@ -265,9 +287,10 @@ class DiskStore:
                 try:
                     # deletes first: a delete is queued for a damaged row that was read
                     # before, a put in the same batch is newer and must survive it
-                    con.executemany("DELETE FROM entries WHERE key = ?", dels)
+                    con.executemany("DELETE FROM entries WHERE id = ?", dels)
                     con.executemany(UPSERT, rows)
-                    con.executemany("UPDATE entries SET used = ? WHERE key = ?", touches)
+                    con.executemany("UPDATE entries SET used = ? WHERE id = ? AND key = ?",
+                                    touches)
                     self._evict(con, now)
                     con.execute("COMMIT")
                 except BaseException:
