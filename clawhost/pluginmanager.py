@@ -185,7 +185,8 @@ class Chain:
             started = time.perf_counter()
             try:
                 res = impl.function(*[kwargs[a] for a in impl.argnames])
-                if inspect.isawaitable(res):
+                # None first: isawaitable costs ~0.3 us, paid per plugin per request otherwise
+                if res is not None and inspect.isawaitable(res):
                     res = await res
             except ClawhostError:
                 raise
