@@ -13,6 +13,7 @@ import logging
 from typing import Any, AsyncIterator
 
 import aiohttp
+from yarl import URL
 
 from ..errors import UpstreamError
 from ..types import ModelRequest
@@ -36,6 +37,7 @@ class Provider:
         self.breaker = Breaker(opts.cooldown)
         self.calls_total = self.errors_total = self.retries_total = 0
         self.session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
         self._secret = opts.api_key.get_secret_value() if opts.api_key else None
 
     def scrub(self, text: str) -> str:
@@ -53,7 +55,7 @@ class Provider:
             keepalive_timeout=o.keepalive if o.reuse_connections else None)
         # the key lives only in the session's default headers: never in a message or a label
         self.session = aiohttp.ClientSession(
-            connector=conn, headers=self.adapter.auth_headers() | o.headers,
+            connector=conn, headers={**JSON_CT, **self.adapter.auth_headers(), **o.headers},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=o.timeouts.connect),
             read_bufsize=1 << 18, trust_env=False)
 
@@ -70,7 +72,8 @@ class Provider:
         retry_until = min(deadline, loop.time() + r.budget)
         data = json.dumps(self.adapter.payload(request, upstream_model)).encode()
         estimate = len(data) // 4   # prompt tokens, roughly; real usage settles it afterwards
-        url = self.adapter.url(request.kind)
+        url = self._urls.get(request.kind) or self._urls.setdefault(
+            request.kind, URL(self.adapter.url(request.kind)))   # parsed once, not per call
         attempt = 0
         while True:
             if not self.breaker.allow():
@@ -115,7 +118,7 @@ class Provider:
         return AttemptFailed(self.scrub(f"provider {self.name!r}: {what}"), status=status,
                              retryable=retryable, kind=kind)
 
-    async def _once(self, request: ModelRequest, url: str, data: bytes, deadline: float,
+    async def _once(self, request: ModelRequest, url: URL, data: bytes, deadline: float,
                     estimate: int):
         loop = asyncio.get_running_loop()
         to = self.opts.timeouts
@@ -128,7 +131,7 @@ class Provider:
         try:
             try:
                 async with asyncio.timeout_at(first_at):
-                    resp = await self.session.post(url, data=data, headers=JSON_CT)
+                    resp = await self.session.post(url, data=data)
                     if resp.status >= 400:
                         raise await self._http_error(resp)
                     if request.stream:
