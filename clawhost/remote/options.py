@@ -97,7 +97,7 @@ class PoolOptions(BaseModel):
     providers: dict[str, Provider] = Field(default_factory=dict)
     # OpenClaw's primary/fallbacks: model id -> models to try in order when it fails
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
-    deadline: float = Field(120.0, gt=0)   # one client request, all retries and fallbacks included
+    deadline: float = Field(300.0, gt=0)   # one client request, all retries and fallbacks included
     max_fallback_depth: int = Field(4, ge=0)
 
     @field_validator("providers")

@@ -156,8 +156,9 @@ class Pool:
                  late: bool) -> ClawhostError:
         """One error for the client: the primary's status, every model's reason, no secrets."""
         if not tried:
-            return UpstreamError(f"{primary}: no model could be tried before the deadline",
-                                 status=504)
+            why = ("reached its deadline before any model was tried" if late else
+                   "every model in its fallback list was already tried in this request")
+            return UpstreamError(f"{primary}: {why}", status=504 if late else 508)
         if all(isinstance(e, Overloaded) for _, e in tried):
             first = tried[0][1]
             return Overloaded("; ".join(f"{t}: {e}" for t, e in tried),
