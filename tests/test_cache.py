@@ -287,3 +287,18 @@ async def test_l1_stays_flat_under_many_distinct_requests(clawhost_host):
         sizes.append(l1.bytes)
     assert max(sizes) <= 64 * 1024 and l1.evictions > 1000
     assert max(sizes[500:]) - min(sizes[500:]) < 16 * 1024  # flat, not growing
+
+
+async def test_monitor_sees_the_cache(clawhost_host, clawhost_server):
+    model = EchoModel()
+    host = await clawhost_host(model, config={"plugins": {"cache": {}, "monitor": {}}})
+    url = await clawhost_server(host)
+    await post(url, CHAT)
+    await post(url, CHAT)
+    await post(url, {**CHAT, "temperature": 1})
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url + "/metrics") as r:
+            text = await r.text()
+    assert 'clawhost_cache_requests{key="hit-l1"} 1.0' in text
+    assert 'clawhost_cache_requests{key="bypass"} 1.0' in text
+    assert "clawhost_cache_l2_usable 1.0" in text

@@ -145,14 +145,17 @@ class ResponseCache:
 
     # -- reports and maintenance --------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
-        """Gauges for the monitor."""
+        """Gauges for the monitor (exported as ``clawhost_cache_<figure>``)."""
         c = self.counts
         out: dict[str, Any] = {
-            "cache_requests": {s: c[s] for s in ("hit-l1", "hit-l2", "miss", "bypass")},
-            "cache_stores": c["stores"], "cache_skipped_oversize": c["skipped_oversize"]}
+            "requests": {s: c[s] for s in ("hit-l1", "hit-l2", "miss", "bypass")},
+            "stores": c["stores"], "skipped_oversize": c["skipped_oversize"]}
         if self.l1 is not None:
-            out.update(cache_l1_bytes=self.l1.bytes, cache_l1_entries=len(self.l1),
-                       cache_l1_evictions=self.l1.evictions)
+            out.update(l1_bytes=self.l1.bytes, l1_entries=len(self.l1),
+                       l1_evictions=self.l1.evictions)
+        if self.l2 is not None:
+            out.update(l2_usable=int(self.l2.usable and not getattr(self.l2, "down", False)),
+                       l2_corrupt_rows=self.l2.corrupt_rows)
         return out
 
     async def stats(self) -> dict[str, Any]:
