@@ -26,12 +26,15 @@ STAGES = ("total", "queue", "infer", "ttft")  # request.timings keys exported as
 class ModelStats:
     """Latency histograms and token counts of one model label."""
 
-    __slots__ = ("total", "queue", "infer", "ttft", "tokens_in", "tokens_out")
+    __slots__ = ("total", "queue", "infer", "ttft", "tokens_in", "tokens_out", "stages")
 
     def __init__(self) -> None:
         self.total, self.queue, self.infer, self.ttft = (Histogram() for _ in STAGES)
         self.tokens_in = 0
         self.tokens_out = 0
+        # (timing key, histogram, its counts, its bounds), built once for record()'s loop
+        self.stages = tuple((name, h, h.counts, h.bounds) for name, h in
+                            zip(STAGES, (self.total, self.queue, self.infer, self.ttft)))
 
 
 class Monitor:
@@ -78,11 +81,10 @@ class Monitor:
         requests[key] = requests.get(key, 0) + 1
 
         t = request.timings
-        for name, hist in (("total", stats.total), ("infer", stats.infer),
-                           ("ttft", stats.ttft), ("queue", stats.queue)):
+        for name, hist, counts, bounds in stats.stages:
             v = t.get(name)
             if v is not None:
-                hist.counts[bisect_left(hist.bounds, v)] += 1
+                counts[bisect_left(bounds, v)] += 1
                 hist.sum += v
 
         notes = request.notes

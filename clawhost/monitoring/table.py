@@ -89,6 +89,7 @@ def fetch(client: Any, path: str, window: float) -> dict[str, Any]:
               default=None, metavar="[SECONDS]", help="refresh every N seconds (default 2) "
               "until Ctrl-C")
 @click.option("--window", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              metavar="SECONDS",
               help="seconds of history to summarise")
 def stats_command(config_path, as_json, watch, window):
     """Requests/s, p50/p95/p99, hit rates, batch size, tok/s and RSS of the running host."""
