@@ -362,3 +362,33 @@ def _tracer_with(provider):
     from clawhost.monitoring.tracing import make_tracer
     with mock.patch("opentelemetry.trace.get_tracer", provider.get_tracer):
         return make_tracer()
+
+
+async def test_with_the_real_cache_plugin(clawhost_host, clawhost_server):
+    """The built-in cache leaves notes["cache"]; the monitor's counts match its own figures."""
+    host = await clawhost_host(EchoModel(), config={"plugins": {"monitor": {}, "cache": {}}})
+    url = await clawhost_server(host)
+    async with aiohttp.ClientSession() as s:
+        for i in range(12):
+            assert (await chat(s, url, f"cached {i % 4}", temperature=0))[0] == 200
+        m = await get_metrics(s, url)
+    own = host.state["cache"].figures()["requests"]
+    assert value(m, "clawhost_cache_hits_total", layer="l1") == own["hit-l1"] == 8
+    assert value(m, "clawhost_cache_misses_total") == own["miss"] == 4
+    assert value(m, "clawhost_cache_requests", key="hit-l1") == 8  # its figures, as gauges
+    assert value(m, "clawhost_plugin_hook_calls_total", plugin="cache", hook="clawhost_lookup") == 12
+
+
+def test_quantiles_from_buckets():
+    from clawhost.monitoring.histogram import SECONDS_BOUNDS, Histogram, quantile, quantiles
+    h = Histogram()
+    for i in range(1, 1001):  # 1 ms .. 1 s, uniform
+        h.observe(i / 1000)
+    p50, p95, p99 = quantiles(h.bounds, h.counts, (0.5, 0.95, 0.99))
+    assert p50 == quantile(h.bounds, h.counts, 0.5)
+    # exact to within the bucket the true value falls in
+    for got, true in ((p50, 0.5), (p95, 0.95), (p99, 0.99)):
+        i = next(k for k, b in enumerate(SECONDS_BOUNDS) if b >= true)
+        assert SECONDS_BOUNDS[i - 1] <= got <= SECONDS_BOUNDS[i]
+    assert quantiles(h.bounds, [0] * len(h.counts), (0.5,)) == [None]
+    assert h.cumulative()[-1] == ("+Inf", 1000) and h.sum == pytest.approx(500.5)

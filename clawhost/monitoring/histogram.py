@@ -61,6 +61,28 @@ def add_counts(total: list[int], more: Sequence[int]) -> None:
         total[i] += n
 
 
+def quantiles(bounds: Sequence[float], counts: Sequence[int],
+              qs: Sequence[float]) -> list[float | None]:
+    """Several quantiles (ascending ``qs``) in one pass over the buckets."""
+    total = sum(counts)
+    if total <= 0:
+        return [None] * len(qs)
+    out: list[float | None] = []
+    running, i, last = 0, 0, len(counts) - 1
+    for q in qs:
+        rank = q * total
+        while i < last and (counts[i] == 0 or running + counts[i] < rank):
+            running += counts[i]
+            i += 1
+        n = counts[i]
+        if i >= len(bounds) or n == 0:
+            out.append(float(bounds[-1]))
+            continue
+        lo = bounds[i - 1] if i > 0 else 0.0
+        out.append(lo + (bounds[i] - lo) * max(0.0, rank - running) / n)
+    return out
+
+
 def quantile(bounds: Sequence[float], counts: Sequence[int], q: float) -> float | None:
     """The q-quantile (0..1) of bucketed counts, linear within its bucket; None when empty.
 

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Any
 
-from .histogram import SECONDS_BOUNDS, quantile
+from .histogram import SECONDS_BOUNDS, quantiles
 
 log = logging.getLogger("clawhost.monitor")
 HIT_LAYERS = (("l1", "hit-l1"), ("l2", "hit-l2"), ("semantic", "hit-semantic"))
@@ -93,14 +93,15 @@ def interval(a: dict, b: dict) -> dict[str, Any]:
     n_batches = b["batch_count"] - a["batch_count"]
     tokens_in, tokens_out = b["tokens_in"] - a["tokens_in"], b["tokens_out"] - a["tokens_out"]
     requests = b["requests"] - a["requests"]
+    p50, p95, p99 = quantiles(SECONDS_BOUNDS, counts, (0.50, 0.95, 0.99))
     row = {
         "t": round(b["t"], 3),
         "requests": requests,
         "requests_per_s": rate(requests),
         "errors_per_s": rate(b["errors"] - a["errors"]),
-        "p50_ms": _ms(quantile(SECONDS_BOUNDS, counts, 0.50)),
-        "p95_ms": _ms(quantile(SECONDS_BOUNDS, counts, 0.95)),
-        "p99_ms": _ms(quantile(SECONDS_BOUNDS, counts, 0.99)),
+        "p50_ms": _ms(p50),
+        "p95_ms": _ms(p95),
+        "p99_ms": _ms(p99),
         "hit_rate": round(sum(hits.values()) / lookups, 4) if lookups else None,
         "tokens_per_s": rate(tokens_in + tokens_out),
         "tokens_in_per_s": rate(tokens_in),
