@@ -38,12 +38,15 @@ class Provider:
         self.calls_total = self.errors_total = self.retries_total = 0
         self.session: aiohttp.ClientSession | None = None
         self._urls: dict[str, URL] = {}
-        self._secret = opts.api_key.get_secret_value() if opts.api_key else None
+        # the key, and extra header values (they may carry tokens too), are never echoed
+        self._secrets = [v for v in [opts.api_key.get_secret_value() if opts.api_key else None,
+                                     *opts.headers.values()] if v and len(v) >= 6]
 
     def scrub(self, text: str) -> str:
-        """Never let the key out, even when an upstream echoes it back in an error."""
-        if self._secret and self._secret in text:
-            text = text.replace(self._secret, "***")
+        """Never let a key out, even when an upstream echoes it back in an error."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
         return text
 
     async def start(self) -> None:
