@@ -392,3 +392,14 @@ def test_quantiles_from_buckets():
         assert SECONDS_BOUNDS[i - 1] <= got <= SECONDS_BOUNDS[i]
     assert quantiles(h.bounds, [0] * len(h.counts), (0.5,)) == [None]
     assert h.cumulative()[-1] == ("+Inf", 1000) and h.sum == pytest.approx(500.5)
+
+
+async def test_timed_out_requests_count_as_504(clawhost_host, clawhost_server):
+    host = await clawhost_host(EchoModel(delay=1.0), config={
+        "plugins": {"monitor": {}}, "server": {"request_timeout_s": 0.2}})
+    url = await clawhost_server(host)
+    async with aiohttp.ClientSession() as s:
+        assert (await chat(s, url, "too slow"))[0] == 504
+        m = await get_metrics(s, url)
+    assert value(m, "clawhost_requests_total", model="echo", endpoint="chat", status=504) == 1
+    assert value(m, "clawhost_inflight_requests") == 0

@@ -72,10 +72,10 @@ class Monitor:
         stats = self.models.get(mid)
         if stats is None:
             mid, stats = self._new_model(mid, model)
-        if error is None:
-            status = reply.status if reply is not None else 200
+        if reply is not None and error is None:
+            status = reply.status
         else:
-            status = _status(error)
+            status = self._failed_status(request, error)
         key = (mid, request.kind, status)
         requests = self.requests
         requests[key] = requests.get(key, 0) + 1
@@ -120,6 +120,14 @@ class Monitor:
                 self.upstream_retries[p] = self.upstream_retries.get(p, 0) + retries
             if error is not None:
                 self.upstream_errors[p] = self.upstream_errors.get(p, 0) + 1
+
+    def _failed_status(self, request: Any, error: BaseException | None) -> int:
+        if error is not None:
+            return _status(error)
+        # no reply and no error: the loop was cancelled, by the server's request timeout
+        # (the client got a 504) or because the client went away (499, nginx's convention)
+        limit = self.host.config.host.server.request_timeout_s
+        return 504 if request.timings.get("total", 0.0) >= 0.99 * limit else 499
 
     def _new_model(self, mid: str, model: Any) -> tuple[str, ModelStats]:
         # only ids the host registered (the very same Model) get their own label

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import BadRequest, NotFound
+from .. import server
 from ..server import HOST_KEY
 
 STATIC_FILES = {"status.html": "text/html", "status.js": "text/javascript",
@@ -21,7 +22,8 @@ def _monitor(request: web.Request) -> Any:
     monitor = host.state.get("monitor")
     if monitor is None:
         raise NotFound("the monitor is not running on this host")
-    monitor.inflight = request.app.get("inflight")  # read at scrape time, never on the hot path
+    key = getattr(server, "INFLIGHT_KEY", "inflight")
+    monitor.inflight = request.app.get(key)  # read at scrape time, never on the hot path
     return monitor
 
 
