@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 from pydantic import BaseModel
 
 from . import streaming
+from .caching.controls import skip_lookup
 from .config import Config, load_config
 from .errors import ClawhostError, ConfigError, ModelNotFound, Unavailable
 from .pluginmanager import Chain, Installed, canonical, discover
@@ -119,7 +120,7 @@ class Host:
         reply, error = None, None
         try:
             t0 = time.perf_counter()
-            if not (request.body.cache and request.body.cache.no_cache):
+            if not skip_lookup(request):  # body cache.no-cache or Cache-Control: no-cache
                 reply = await walk("clawhost_lookup", first=True, request=request)
             t1 = time.perf_counter()
             timings["lookup"] = t1 - t0
