@@ -1,0 +1,169 @@
+"""The semantic cache's runtime object (``host.state["semantic_cache"]``): lookup and store.
+
+Scope first: ``caching.keys.scope_key`` hashes everything but the query text (model, system
+prompt, earlier turns, tools, parameters, tenant, namespace), and only entries of the same
+scope are compared by meaning. Then the verifier decides (see ``verifier``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..caching.controls import cacheable, directives
+from ..caching.keys import scope_key
+from ..types import ModelRequest, Reply
+from .embedder import Embedder, EmbedderUnavailable
+from .index import SemanticIndex
+from .verifier import Candidate, Settings, Verifier
+
+log = logging.getLogger("clawhost.semantic")
+PURGE_EVERY = 256  # stores between sweeps for expired entries
+
+
+def settings_of(opts: Any) -> Settings:
+    return Settings(min_similarity=opts.min_similarity, verifier=opts.verifier,
+                    threshold=opts.verifier_threshold, rules=tuple(opts.rules),
+                    margin=opts.margin)
+
+
+class SemanticCache:
+    def __init__(self, opts: Any, workspace: Path, host: Any = None,
+                 embedder: Embedder | None = None) -> None:
+        self.opts, self.host = opts, host
+        self.folder = Path(workspace) / opts.path
+        self.verifier = Verifier(settings_of(opts))
+        self.embedder = embedder
+        self.index: SemanticIndex | None = None
+        self.counts: Counter[str] = Counter()
+        self._stores = 0
+
+    # -- setup -------------------------------------------------------------------------
+    async def _ready(self) -> bool:
+        """Open the embedder and the index once the embedding model is ready."""
+        if self.index is not None:
+            return True
+        if self.embedder is None:
+            model = self.host.models.get(self.opts.embedding_model) if self.host else None
+            if self.opts.embedding_path:
+                self.embedder = Embedder.from_folder(Path(self.opts.embedding_path))
+            elif model is None or model.status != "ready":
+                return False
+            else:
+                self.embedder = Embedder.from_host(self.host, self.opts.embedding_model,
+                                                   self.opts.embed_via)
+        if self.embedder.dim is None:  # an engine that does not say: ask it once
+            self.embedder.dim = int((await self.embedder.embed("dimension probe")).shape[0])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.index = SemanticIndex(self.folder / "index.sqlite", self.embedder.dim,
+                                   self.embedder.fingerprint, self.opts.max_entries,
+                                   int(self.opts.max_bytes), self.opts.ann_min_entries,
+                                   self.opts.ann == "auto")
+        return True
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+
+    # -- per request -------------------------------------------------------------------
+    def _eligible(self, request: ModelRequest) -> bool:
+        return request.kind in self.opts.kinds and cacheable(request, self.opts.policy)
+
+    def _scope(self, request: ModelRequest) -> tuple[str, str]:
+        notes = request.notes
+        if "semantic_scope" not in notes:
+            ns = directives(request).namespace
+            notes["semantic_scope"] = scope_key(request, self.opts.query_turns,
+                                                ns if ns is not None else self.opts.namespace)
+        return notes["semantic_scope"]
+
+    async def _vector(self, request: ModelRequest, query: str):
+        vec = request.notes.get("semantic_vector")
+        if vec is None:
+            t0 = time.perf_counter()
+            vec = await self.embedder.embed(query, request.tenant)
+            request.timings["semantic_embed"] = time.perf_counter() - t0
+            request.notes["semantic_vector"] = vec  # the store after a miss reuses it
+        return vec
+
+    async def lookup(self, request: ModelRequest) -> Reply | None:
+        if not self._eligible(request) or directives(request).no_cache:
+            return None
+        try:
+            if not await self._ready():
+                self.counts["not_ready"] += 1
+                return None
+        except EmbedderUnavailable:
+            self.counts["not_ready"] += 1
+            return None
+        scope, query = self._scope(request)
+        if not query.strip() or len(query) > self.opts.max_query_chars:
+            return None
+        if scope not in self.index.blocks:  # nothing to compare with: skip the embedding
+            self.counts["misses"] += 1
+            return None
+        vec = await self._vector(request, query)
+        now, max_age = time.time(), directives(request).max_age
+        found = []
+        for eid, cos in self.index.search(scope, vec, self.opts.candidates):
+            entry = self.index.entries.get(eid)
+            if entry is None:
+                continue
+            if entry.expires <= now:
+                self.index.remove(eid)
+                self.index.expired += 1
+                continue
+            if max_age is not None and now - entry.created > max_age:
+                continue
+            found.append(Candidate(eid, cos, entry.query, entry.answer_key))
+        decision = self.verifier.choose(query, found)
+        request.notes["semantic_similarity"] = round(decision.similarity, 4)
+        if decision.entry_id is None:
+            self.counts["rejected_by_verifier" if decision.reason in ("rejected", "ambiguous")
+                        else "misses"] += 1
+            if decision.reason == "ambiguous":
+                self.counts["ambiguous"] += 1
+            return None
+        body = self.index.answer(decision.entry_id)
+        if body is None:
+            return None
+        self.index.touch(decision.entry_id)
+        self.counts["hits"] += 1
+        sim = f"{decision.similarity:.3f}"
+        request.notes["cache"] = "hit-semantic"
+        request.response_headers["x-clawhost-cache"] = "hit-semantic"
+        request.response_headers["x-clawhost-similarity"] = sim
+        return Reply(body=body, source="semantic",
+                     headers={"x-clawhost-cache": "hit-semantic", "x-clawhost-similarity": sim})
+
+    async def store(self, request: ModelRequest, reply: Reply) -> None:
+        if not self._eligible(request) or reply.status != 200 or reply.body is None:
+            return
+        d = directives(request)
+        if d.no_store or not await self._ready():
+            return
+        scope, query = self._scope(request)
+        if not query.strip() or len(query) > self.opts.max_query_chars:
+            return
+        vec = await self._vector(request, query)
+        ttl = d.ttl if d.ttl is not None else self.opts.ttl_s
+        self.index.add(scope, query, vec, reply.body, ttl)
+        self.counts["stores"] += 1
+        self._stores += 1
+        if self._stores % PURGE_EVERY == 0:
+            self.index.purge_expired()
+
+    # -- reports -----------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        ix = self.index
+        c = self.counts
+        # The monitor names them clawhost_semantic_cache_<figure>.
+        return {"entries": len(ix) if ix else 0, "bytes": ix.bytes if ix else 0,
+                "hits": c["hits"], "misses": c["misses"],
+                "rejected_by_verifier": c["rejected_by_verifier"], "ambiguous": c["ambiguous"],
+                "stores": c["stores"], "evictions": ix.evicted if ix else 0,
+                "expired": ix.expired if ix else 0}

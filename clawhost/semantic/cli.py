@@ -1,0 +1,98 @@
+"""``clawhost semantic-cache eval``: calibrate the semantic cache on labelled pairs.
+
+Imports click only at module level: every CLI call builds this group.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..cli import config_option
+
+NAME = "semantic_cache"
+
+
+@click.group("semantic-cache")
+def semantic_group():
+    """The semantic cache: calibration on labelled question pairs."""
+
+
+def _configured(config_path):
+    from pydantic import ValidationError
+
+    from ..cli import load
+    from ..config import format_errors
+    from ..plugins.semantic_cache import Options
+    config = load(config_path)
+    raw = config.raw_options(NAME)
+    try:
+        return config.workspace, Options.model_validate(raw)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(format_errors(exc, f"plugins.{NAME}", raw))) from None
+
+
+def _line(f) -> str:
+    return (f"hits {f.hits}  precision {f.precision:.3f}  recall {f.recall:.3f}  "
+            f"false-hit rate {f.false_hit_rate:.4f}")
+
+
+@semantic_group.command("eval")
+@config_option
+@click.option("--pairs", "pairs_path", required=True, type=click.Path(dir_okay=False),
+              help='JSON lines {"a", "b", "duplicate"}: a is cached, b is the new question')
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@click.option("--sweep", is_flag=True, help="the curve over thresholds")
+@click.option("--target-precision", type=click.FloatRange(0, 1), default=None,
+              help="suggest the threshold that reaches this precision")
+@click.option("--embeddings", type=click.Path(file_okay=False), default=None,
+              help="a prepared embedding folder (default: the workspace's model)")
+def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embeddings):
+    """Hits, precision, recall and false-hit rate of the configured settings on PAIRS."""
+    from ..semantic import evaluate
+    from ..semantic.cache import settings_of
+    from ..semantic.embedder import Embedder, find_artifacts
+    from ..semantic.verifier import Verifier
+    workspace, opts = _configured(config_path)
+    folder = embeddings or opts.embedding_path or find_artifacts(workspace, opts.embedding_model)
+    if folder is None:
+        raise click.ClickException(
+            f"no prepared embedding model {opts.embedding_model!r} in {workspace / 'models'}: "
+            f"run `clawhost model prepare {opts.embedding_model}` or pass --embeddings DIR")
+    try:
+        pairs = evaluate.load_pairs(Path(pairs_path))
+        verifier = Verifier(settings_of(opts))
+        embedder = Embedder.from_folder(Path(folder), threads=2)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    cos = evaluate.cosines(embedder.embed_sync, pairs)
+    figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, cos))
+    s = verifier.settings
+    setting = {"min_similarity": s.min_similarity, "verifier": s.verifier,
+               "verifier_threshold": s.threshold, "rules": list(s.rules), "margin": s.margin}
+    knob = "verifier_threshold" if s.verifier else "min_similarity"
+    curve = evaluate.sweep(verifier, pairs, cos) if (sweep or target_precision) else []
+    pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None
+    if as_json:
+        out = {**figs.as_dict(), "settings": setting, "embeddings": str(folder)}
+        if sweep:
+            out["sweep"] = [{knob: t, **f.as_dict()} for t, f in curve]
+        if target_precision is not None:
+            out["suggestion"] = ({knob: pick[0], **pick[1].as_dict()} if pick else None)
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"pairs {figs.pairs}  duplicates {figs.duplicates}  embeddings {folder}")
+    click.echo("settings " + "  ".join(f"{k} {v}" for k, v in setting.items()))
+    click.echo(_line(figs))
+    if sweep:
+        click.echo(f"\n{knob:>18}  {'hits':>6}  precision  recall  false-hit rate")
+        for t, f in curve:
+            click.echo(f"{t:>18.2f}  {f.hits:>6}  {f.precision:>9.3f}  {f.recall:>6.3f}  "
+                       f"{f.false_hit_rate:>14.4f}")
+    if target_precision is not None:
+        if pick is None:
+            click.echo(f"\nno {knob} reaches precision {target_precision}")
+        else:
+            click.echo(f"\nsuggested: {knob}: {pick[0]}  ({_line(pick[1])})")

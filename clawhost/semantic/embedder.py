@@ -1,0 +1,80 @@
+"""Query embeddings for the semantic cache: the host's local embedding model.
+
+``engine`` mode calls ``Model.engine.embed`` (the quantized_model plugin's EmbedEngine) on a
+thread of its own: one short query costs one ONNX run and no trip through the plugin chain.
+``host`` mode sends an embedding request through ``Host.handle`` so a batcher can batch it
+with other traffic (and an exact cache can answer repeats). A folder of prepared artifacts
+(``embedding_path``) is loaded directly, as the eval CLI does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The embedding model is not registered, not ready, or has no usable engine."""
+
+
+def artifact_quantization(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / "embed_config.json").read_text()).get("quantization", "?"))
+    except (OSError, ValueError):
+        return "?"
+
+
+def find_artifacts(workspace: Path, model_id: str) -> Path | None:
+    """The prepared artifact folder of ``model_id`` under ``workspace/models``."""
+    folder = Path(workspace) / "models" / model_id
+    return folder if (folder / "embed_config.json").is_file() else None
+
+
+class Embedder:
+    """``await embed(text) -> float32 [dim]`` (unit norm) plus a fingerprint of the vectors."""
+
+    def __init__(self, fn: Callable[[list[str]], Any] | None, fingerprint: str,
+                 host: Any = None, model_id: str = "", dim: int | None = None) -> None:
+        self.dim = dim
+        self._fn, self.fingerprint, self._host, self._model_id = fn, fingerprint, host, model_id
+
+    @classmethod
+    def from_folder(cls, folder: Path, threads: int = 1) -> "Embedder":
+        from ..local.embed_engine import EmbedEngine
+        engine = EmbedEngine.load(Path(folder), threads=threads)
+        quant = artifact_quantization(Path(folder))
+        return cls(engine.embed, f"{Path(folder).name}:{engine.dim}:{quant}", dim=engine.dim)
+
+    @classmethod
+    def from_host(cls, host: Any, model_id: str, via: str) -> "Embedder":
+        model = host.models.get(model_id)
+        if model is None or not model.serves("embedding"):
+            raise EmbedderUnavailable(f"embedding model {model_id!r} is not registered")
+        folder = find_artifacts(host.workspace, model_id)
+        quant = artifact_quantization(folder) if folder else "?"
+        engine = model.engine
+        dim = getattr(engine, "dim", None)
+        fingerprint = f"{model_id}:{dim or '?'}:{quant}"
+        if via == "engine" and hasattr(engine, "embed"):
+            return cls(engine.embed, fingerprint, dim=dim)
+        return cls(None, fingerprint, host=host, model_id=model_id, dim=dim)
+
+    def embed_sync(self, texts: list[str]) -> np.ndarray:
+        if self._fn is None:
+            raise EmbedderUnavailable("this embedder runs through the host; use embed()")
+        return np.asarray(self._fn(texts), np.float32)
+
+    async def embed(self, text: str, tenant: str = "default") -> np.ndarray:
+        if self._fn is not None:
+            return (await asyncio.to_thread(self._fn, [text]))[0]
+        from ..types import EmbeddingRequest, ModelRequest
+        # An embedding request never reaches the semantic cache's lookup (chat/completion
+        # only), so this cannot recurse.
+        reply = await self._host.handle(ModelRequest(
+            kind="embedding", body=EmbeddingRequest(model=self._model_id, input=[text]),
+            tenant=tenant))
+        return np.asarray(reply.body["data"][0]["embedding"], np.float32)

@@ -1,0 +1,135 @@
+"""Calibration: run the live cache's decision code over labelled question pairs.
+
+``a`` is the cached question, ``b`` the new one. Each pair is its own scope, so the
+verifier sees exactly one candidate, as it would for a lone similar entry in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .verifier import Candidate, Settings, Verifier
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str
+    b: str
+    duplicate: bool
+
+
+def load_pairs(path: Path) -> list[Pair]:
+    """Read ``{"a", "b", "duplicate"}`` JSON lines; a bad line is a one-line error."""
+    pairs = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                pairs.append(Pair(str(row["a"]), str(row["b"]), bool(row["duplicate"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: expected {{\"a\", \"b\", \"duplicate\"}}: {exc}") from None
+    if not pairs:
+        raise ValueError(f"{path}: no pairs")
+    return pairs
+
+
+def held_back(*texts: str, percent: int = 30) -> bool:
+    """The fixed hash split: True for the part kept out of training (for reporting)."""
+    h = int(hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:8], 16)
+    return h % 100 < percent
+
+
+def cosines(embed, pairs: list[Pair]) -> np.ndarray:
+    a = embed([p.a for p in pairs])
+    b = embed([p.b for p in pairs])
+    return np.einsum("ij,ij->i", a, b)
+
+
+@dataclass
+class Figures:
+    pairs: int
+    duplicates: int
+    hits: int
+    correct: int
+    precision: float
+    recall: float
+    false_hit_rate: float  # wrong hits / non-duplicate pairs
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def figures(pairs: list[Pair], hit: np.ndarray) -> Figures:
+    y = np.array([p.duplicate for p in pairs])
+    hits, correct = int(hit.sum()), int((hit & y).sum())
+    neg = int((~y).sum())
+    return Figures(len(pairs), int(y.sum()), hits, correct,
+                   correct / hits if hits else 1.0,
+                   correct / int(y.sum()) if y.any() else 0.0,
+                   (hits - correct) / neg if neg else 0.0)
+
+
+def scores(verifier: Verifier, pairs: list[Pair], cos: np.ndarray) -> np.ndarray:
+    """The verifier's score per pair (0 below the cosine floor or when a rule rejects)."""
+    floor = verifier.settings.min_similarity
+    return np.array([verifier.judge(float(c), p.a, p.b) if c >= floor else 0.0
+                     for p, c in zip(pairs, cos)])
+
+
+def decide(verifier: Verifier, pairs: list[Pair], cos: np.ndarray) -> np.ndarray:
+    """Hit or not per pair, through ``Verifier.choose`` (the live code path)."""
+    return np.array([verifier.choose(p.b, [Candidate(0, float(c), p.a, "x")]).entry_id == 0
+                     for p, c in zip(pairs, cos)])
+
+
+def sweep(verifier: Verifier, pairs: list[Pair], cos: np.ndarray) -> list[tuple[float, Figures]]:
+    """Figures over thresholds: the verifier threshold, or the cosine floor without one."""
+    if verifier.weights is not None:
+        sc = scores(verifier, pairs, cos)
+        grid = np.round(np.arange(0.30, 0.951, 0.05), 2)
+        return [(float(t), figures(pairs, sc >= t)) for t in grid]
+    rules_ok = scores(replace_floor(verifier, 0.0), pairs, cos) > 0
+    grid = np.round(np.arange(0.70, 0.991, 0.02), 2)
+    return [(float(t), figures(pairs, (cos >= t) & rules_ok)) for t in grid]
+
+
+def replace_floor(verifier: Verifier, floor: float) -> Verifier:
+    return Verifier(replace(verifier.settings, min_similarity=floor), verifier.weights)
+
+
+def suggest(curve: list[tuple[float, Figures]], target: float) -> tuple[float, Figures] | None:
+    """The lowest threshold whose precision reaches ``target`` with at least one hit."""
+    ok = [(t, f) for t, f in curve if f.hits and f.precision >= target]
+    return max(ok, key=lambda tf: (tf[1].recall, -tf[0])) if ok else None
+
+
+def store_and_ask(verifier: Verifier, stored_vecs: np.ndarray, stored_text: list[str],
+                  ask_vecs: np.ndarray, ask_text: list[str], k: int = 4) -> tuple[int, int, int]:
+    """GPTCache's benchmark: store every origin (answer = its row), ask every paraphrase.
+
+    Returns (correct hits, wrong hits, misses); row ``i`` of ``ask`` belongs to stored row i.
+    """
+    ok = bad = miss = 0
+    sims = ask_vecs @ stored_vecs.T
+    for i in range(len(ask_text)):
+        top = np.argsort(-sims[i])[:k]
+        cands = [Candidate(int(j), float(sims[i, j]), stored_text[j], str(j)) for j in top]
+        d = verifier.choose(ask_text[i], cands)
+        if d.entry_id is None:
+            miss += 1
+        elif d.entry_id == i:
+            ok += 1
+        else:
+            bad += 1
+    return ok, bad, miss
+
+
+def default_settings() -> Settings:
+    return Settings()

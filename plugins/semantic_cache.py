@@ -1,0 +1,89 @@
+"""semantic_cache: answer a paraphrase of a cached question, never a different question.
+
+Scope before similarity (same model, system prompt, earlier turns, tools, parameters,
+tenant, namespace), then the nearest stored queries by MiniLM cosine, then a verifier
+that rejects look-alikes (numbers, negation, antonyms, a learned score) and ambiguous
+matches. Hits carry ``x-clawhost-cache: hit-semantic`` and ``x-clawhost-similarity``.
+Put it after ``cache`` in the chain so exact hits come first. Machinery:
+``clawhost.semantic`` (imported inside the hooks; this module stays cheap to import).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ByteSize, ConfigDict, Field
+
+from clawhost.hookspecs import hookimpl
+
+NAME = "semantic_cache"
+
+
+class Options(BaseModel):
+    """``plugins: semantic_cache:`` in config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    embedding_model: str = Field("all-minilm-l6-v2", description="a registered embedding model")
+    embedding_path: str | None = Field(None, description="a prepared artifact folder to load "
+                                       "directly instead of the host's model")
+    embed_via: Literal["engine", "host"] = Field(
+        "engine", description="engine: call the model's engine on a thread (fastest); "
+        "host: an embedding request through the plugin chain (batched with other traffic)")
+    kinds: list[Literal["chat", "completion"]] = Field(["chat"], description="request kinds")
+    policy: Literal["deterministic", "all"] = Field(
+        "deterministic", description="deterministic: only temperature 0 or a fixed seed")
+    query_turns: int = Field(1, ge=1, le=16, description="user turns compared by meaning; "
+                             "everything earlier is part of the scope")
+    namespace: str | None = Field(None, max_length=128, description="default namespace")
+    min_similarity: float = Field(0.80, ge=0, le=1, description="cosine floor for candidates")
+    verifier: bool = Field(True, description="the learned second stage (verifier.json)")
+    verifier_threshold: float = Field(0.75, ge=0, le=1, description="verifier score to serve")
+    rules: list[Literal["number", "negation", "antonym", "entity"]] = Field(
+        ["number", "negation", "antonym"], description="hard rejections of look-alikes")
+    margin: float = Field(0.01, ge=0, le=1, description="miss when two stored questions "
+                          "with different answers are this close in cosine")
+    candidates: int = Field(4, ge=1, le=64, description="nearest entries the verifier sees")
+    max_entries: int = Field(20_000, ge=1)
+    max_bytes: ByteSize = Field(ByteSize(128 * 1024 * 1024), description="e.g. 128MiB")
+    ttl_s: float = Field(7 * 86_400.0, gt=0, description="default lifetime of an entry")
+    max_query_chars: int = Field(4000, ge=1, description="longer queries are not cached")
+    ann: Literal["auto", "off"] = Field("auto", description="auto: HNSW (hnswlib) for large "
+                                        "scopes when installed; off: always brute force")
+    ann_min_entries: int = Field(20_000, ge=16, description="scope size that gets a graph")
+    path: str = Field(".cache/semantic", description="relative to the workspace")
+
+
+def _cache(host):
+    return host.state.get(NAME)
+
+
+@hookimpl
+def clawhost_startup(host):
+    from clawhost.semantic.cache import SemanticCache
+    host.state[NAME] = SemanticCache(host.options(NAME) or Options(), host.workspace, host)
+
+
+@hookimpl
+def clawhost_shutdown(host):
+    cache = host.state.pop(NAME, None)
+    if cache is not None:
+        cache.close()
+
+
+@hookimpl
+async def clawhost_lookup(request):
+    cache = _cache(request.host)
+    return None if cache is None else await cache.lookup(request)
+
+
+@hookimpl
+async def clawhost_store(request, reply):
+    cache = _cache(request.host)
+    if cache is not None:
+        await cache.store(request, reply)
+
+
+@hookimpl
+def clawhost_commands(cli):
+    from clawhost.semantic.cli import semantic_group
+    cli.add_command(semantic_group)
