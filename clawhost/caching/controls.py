@@ -69,7 +69,15 @@ def _min(a: float | None, b: float | None) -> float | None:
 
 
 def directives(request: ModelRequest) -> CacheDirectives:
-    """The combined controls of one request (body field and header)."""
+    """The combined controls of one request (body field and header), parsed once."""
+    known = request.notes.get("cache_directives")
+    if known is not None:
+        return known
+    request.notes["cache_directives"] = d = _parse(request)
+    return d
+
+
+def _parse(request: ModelRequest) -> CacheDirectives:
     body = getattr(request.body, "cache", None)
     h_no_cache, h_no_store, max_age = parse_cache_control(
         _header(request.headers or {}, "Cache-Control"))
