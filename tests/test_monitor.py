@@ -322,9 +322,12 @@ def test_render_table():
                "tokens_out_per_s": 30.0, "rss_mb": 123.4, "cpu_percent": 12.0, "rejected": 0}
     text = render_table({"summary": summary, "uptime_s": 99, "models": [
         {"id": "echo", "owner": "echo", "status": "ready"}], "plugins": [
-        {"name": "monitor", "calls": 5, "seconds": 0.002, "errors": 0}]}, "http://x")
+        {"name": "monitor", "calls": 5, "seconds": 0.002, "errors": 0, "hooks": {
+            "clawhost_startup": {"calls": 1, "seconds": 0.0015},
+            "clawhost_request_finished": {"calls": 4, "seconds": 0.0005}}}],
+        "totals": {"requests": 4}}, "http://x")
     for piece in ("p50 1.25", "p95 3.50", "p99 9.75", "all 50.0%", "l1 25.0%", "semantic -",
-                  "mean 3.50", "RSS 123.4 MB", "echo", "monitor", "2.0"):
+                  "mean 3.50", "RSS 123.4 MB", "echo", "monitor", "2.0", "125.0"):
         assert piece in text
 
 

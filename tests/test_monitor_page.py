@@ -48,7 +48,9 @@ async def test_status_page_shows_live_data(clawhost_host, clawhost_server, tmp_p
         for burst in range(6):  # traffic spread over several history points
             await asyncio.gather(*(chat(s, url, f"question {burst % 2} {i % 6}") for i in range(12)))
             await asyncio.sleep(0.25)
-    dom = await chromium(tmp_path, "--virtual-time-budget=4000", "--dump-dom", url + "/")
+    mon = host.state["monitor"]
+    dom = await chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", url + "/")
+    assert mon.stats_served >= 2  # it polled again by itself (every 2 s of page time)
 
     for chart in ("latency", "throughput", "hitrate", "memory"):
         m = re.search(rf'id="chart-{chart}"[^>]*data-points="(\d+)"', dom) or re.search(

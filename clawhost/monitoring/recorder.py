@@ -59,6 +59,7 @@ class Monitor:
         self.registry = None  # the plugin's own prometheus CollectorRegistry
         self.sampler = None  # the asyncio task filling the history
         self.tracer = None  # an OpenTelemetry tracer when configured
+        self.stats_served = 0  # /v1/stats answers (the status page polls it)
 
     # -- the hot path --------------------------------------------------------------
     def record(self, request: Any, reply: Any, error: BaseException | None) -> None:

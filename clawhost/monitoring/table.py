@@ -44,10 +44,25 @@ def render_table(data: dict[str, Any], url: str = "") -> str:
         rows += [f"    {m['id']:<32} {m['owner']:<16} {m['status']}" for m in models]
     plugins = data.get("plugins") or []
     if plugins:
-        rows.append(f"  {'plugin chain':<20}{'calls':>10}{'time ms':>12}{'errors':>8}")
-        rows += [f"    {p['name']:<18}{p['calls']:>10}{p['seconds'] * 1000:>12.1f}{p['errors']:>8}"
-                 for p in plugins]
+        requests = (data.get("totals") or {}).get("requests", 0)
+        rows.append(f"  {'plugin chain':<20}{'calls':>10}{'time ms':>12}{'us/request':>12}"
+                    f"{'errors':>8}")
+        rows += [f"    {p['name']:<18}{p['calls']:>10}{p['seconds'] * 1000:>12.1f}"
+                 f"{per_request(p, requests):>12}{p['errors']:>8}" for p in plugins]
     return "\n".join(rows)
+
+
+REQUEST_HOOKS = ("clawhost_request_started", "clawhost_lookup", "clawhost_infer",
+                 "clawhost_infer_batch", "clawhost_store", "clawhost_request_finished")
+
+
+def per_request(plugin: dict[str, Any], requests: int) -> str:
+    """Microseconds of a plugin's request-path hooks per request (boot hooks left out)."""
+    hooks = plugin.get("hooks") or {}
+    if not requests:
+        return "-"
+    seconds = sum(hooks[h]["seconds"] for h in REQUEST_HOOKS if h in hooks)
+    return f"{1e6 * seconds / requests:.1f}"
 
 
 def _target(config_path: str | None) -> tuple[Any, str]:

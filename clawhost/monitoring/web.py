@@ -75,6 +75,7 @@ async def stats(request: web.Request) -> web.Response:
         raise NotFound("the monitor has not started yet")
     limit = monitor.history.history_s
     window = window_of(request.query.get("window"), min(300.0, limit), limit)
+    monitor.stats_served += 1
     return web.json_response(stats_body(request.app[HOST_KEY], monitor, window))
 
 

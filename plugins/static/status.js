@@ -107,12 +107,24 @@
     return td;
   }
 
+  const REQUEST_HOOKS = ["clawhost_request_started", "clawhost_lookup", "clawhost_infer",
+    "clawhost_infer_batch", "clawhost_store", "clawhost_request_finished"];
+
+  // microseconds a plugin's request-path hooks cost per request (boot hooks left out)
+  function perRequest(p, requests) {
+    if (!requests) return "-";
+    let s = 0;
+    for (const h of REQUEST_HOOKS) if (p.hooks[h]) s += p.hooks[h].seconds;
+    return (1e6 * s / requests).toFixed(1);
+  }
+
   function tables(data) {
     const pb = document.querySelector("#plugins tbody");
     pb.replaceChildren(...data.plugins.map((p, i) => {
       const tr = document.createElement("tr");
       tr.append(cell(String(i + 1)), cell(p.name), cell(String(p.calls), "n"),
-        cell((p.seconds * 1000).toFixed(1), "n"), cell(String(p.errors), p.errors ? "n status-bad" : "n"));
+        cell((p.seconds * 1000).toFixed(1), "n"), cell(perRequest(p, data.totals.requests), "n"),
+        cell(String(p.errors), p.errors ? "n status-bad" : "n"));
       return tr;
     }));
     const mb = document.querySelector("#models tbody");
