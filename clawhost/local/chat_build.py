@@ -17,15 +17,18 @@ from .weights import GGUFWeights, open_weights
 
 Emit = Callable[[float, str], None]
 
-# Presets. "int4" maps the GGUF's Q4 blocks to 4-bit MatMulNBits; re-quantizing Q4_1 costs
-# ~20% perplexity on SmolLM2-135M, so the default keeps the attention and down projections
-# (the most sensitive, measured) at 8 bits: +4% perplexity, 24% of the fp32 size.
+# Presets (measured on SmolLM2-135M; docs/local-models.md has the table). Re-quantizing the
+# GGUF's Q4_1 blocks to MatMulNBits' integer zero points costs ~20% perplexity at pure 4 bits,
+# so the default keeps the most sensitive matrices (attention and down projections, measured
+# one by one) at 8 bits and the rest at 4; its LM head is 4-bit with exact 8-bit rescoring
+# of the best candidates (runner.rescore).
 PRESETS: dict[str, GraphOptions] = {
-    "int4-mixed": GraphOptions(weight_bits=4, eight_bit=["qkv", "o", "down"]),
-    "int8": GraphOptions(weight_bits=8),
-    "int4": GraphOptions(weight_bits=4),
+    "int4-mixed": GraphOptions(weight_bits=4, eight_bit=["qkv", "o", "down"], head_bits=4),
+    "int8": GraphOptions(weight_bits=8, head_bits=8),
+    "int4": GraphOptions(weight_bits=4, head_bits=4),
     "fp32": GraphOptions(weight_bits=32, head_bits=32),
 }
+DEFAULT_PRESET = "int4-mixed"
 _TOKENIZER_KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
                    "tokenizer.ggml.merges", "tokenizer.ggml.pre", "tokenizer.ggml.bos_token_id",
                    "tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id",
@@ -56,7 +59,7 @@ def write_artifacts(weights, src: Path, out: Path, opts: GraphOptions,
 def build(src: Path, out: Path, spec: dict[str, Any], emit: Emit = lambda f, s: None,
           threads: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
     """Build the artifacts for `spec["quantization"]` (a PRESETS key) and check them."""
-    quant = spec.get("quantization", "int4-mixed")
+    quant = spec.get("quantization") or DEFAULT_PRESET
     if quant not in PRESETS:
         raise ValueError(f"unknown chat quantization {quant!r}; choose one of {', '.join(PRESETS)}")
     opts = PRESETS[quant]

@@ -42,6 +42,10 @@ class EmbeddingTable:
             self.q = _external(d, inits["embed.weight"], np.float32)
         self.hidden = self.q.shape[1]
 
+    def logits(self, ids: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        """Exact LM-head logits of tokens `ids` for one hidden state (tied 8-bit table)."""
+        return self.lookup(ids) @ hidden
+
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
         rows = np.asarray(self.q[ids.reshape(-1)])

@@ -15,6 +15,9 @@ import numpy as np
 import onnxruntime as ort
 
 
+RESCORE_MARGIN = 6.0
+
+
 def session_options(threads: int) -> ort.SessionOptions:
     """ORT options sized for a small box: fixed threads, full graph optimisation, lean memory."""
     so = ort.SessionOptions()
@@ -40,6 +43,21 @@ class LlamaSession:
         self.session = ort.InferenceSession(str(model_path), session_options(threads),
                                             providers=["CPUExecutionProvider"])
         self.embed = EmbeddingTable(Path(model_path))
+        # graphs with a 4-bit LM head also output the final hidden state, so the best
+        # candidates can be rescored exactly from the 8-bit table (see `rescore`)
+        self.has_hidden = any(o.name == "hidden" for o in self.session.get_outputs())
+
+    def rescore(self, logits: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        """Replace the logits within RESCORE_MARGIN of each row's best by exact 8-bit ones.
+
+        On SmolLM2 the 4-bit head's logit error is 0.53 on average (max 4.8); with a margin
+        of 6 the exact argmax was among the candidates (median 32 of them) at every position
+        of the check text, so greedy output follows the 8-bit head at half its memory
+        traffic. Tokens outside the margin keep their approximate logits (sampling tails)."""
+        for row, h in zip(logits, hidden):
+            cand = np.flatnonzero(row >= row.max() - RESCORE_MARGIN)
+            row[cand] = self.embed.logits(cand, h)
+        return logits
 
 
 class Runner:
@@ -107,7 +125,12 @@ class Runner:
         self._bind_kv(io, row, 1)
         logits = np.empty((1, num_logits, self.cfg.vocab_size), np.float32)
         io.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
+        if self.model.has_hidden:
+            hidden = np.empty((1, num_logits, self.cfg.hidden_size), np.float32)
+            io.bind_ortvalue_output("hidden", ort.OrtValue.ortvalue_from_numpy(hidden))
         self.session.run_with_iobinding(io)
+        if self.model.has_hidden:
+            self.model.rescore(logits[0], hidden[0])
         return logits[0] if num_logits > 1 else logits[0, 0]
 
     def decode(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -130,10 +153,15 @@ class Runner:
                 io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr))
             self._bind_kv(io, 0, b)
             io.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
-            self._decode[b] = (io, ids, seqlens, total, logits, one)
-        io, ids, seqlens, total, logits, _ = self._decode[b]
+            hidden = np.empty((b, 1, self.cfg.hidden_size), np.float32)
+            if self.model.has_hidden:
+                io.bind_ortvalue_output("hidden", ort.OrtValue.ortvalue_from_numpy(hidden))
+            self._decode[b] = (io, ids, seqlens, total, logits, one, hidden)
+        io, ids, seqlens, total, logits, _, hidden = self._decode[b]
         ids[:, 0] = self.embed.lookup(tokens)
         seqlens[:] = lengths  # = new total length - 1
         total[...] = need
         self.session.run_with_iobinding(io)
+        if self.model.has_hidden:
+            self.model.rescore(logits[:, 0], hidden[:, 0])
         return logits[:, 0]
