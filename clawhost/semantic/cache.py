@@ -151,6 +151,12 @@ class SemanticCache:
             return
         vec = await self._vector(request, query)
         ttl = d.ttl if d.ttl is not None else self.opts.ttl_s
+        _, akey = self.index.answer_key(reply.body)
+        for eid, _cos in self.index.search(scope, vec, self.opts.candidates):
+            entry = self.index.entries.get(eid)
+            if entry is not None and entry.query == query and entry.answer_key == akey:
+                self.index.refresh(eid, ttl)
+                return
         self.index.add(scope, query, vec, reply.body, ttl)
         self.counts["stores"] += 1
         self._stores += 1

@@ -129,8 +129,7 @@ class SemanticIndex:
             now: float | None = None, commit: bool = True) -> int:
         """Store one entry; evicts least-recently-used ones past the bounds. Returns its id."""
         now = time.time() if now is None else now
-        text = json.dumps(answer, separators=(",", ":"))
-        akey = hashlib.sha256(text.encode()).hexdigest()[:16]
+        text, akey = self.answer_key(answer)
         vec = np.ascontiguousarray(vec, np.float32).reshape(self.dim)
         nbytes = vec.nbytes + len(text) + len(query.encode()) + len(scope) + 96
         eid = self._next_id
@@ -143,6 +142,28 @@ class SemanticIndex:
         if commit:
             self.db.commit()
         return eid
+
+    @staticmethod
+    def answer_key(answer: dict) -> tuple[str, str]:
+        """(the answer's JSON, a hash of what it says): equal answers are never ambiguous.
+
+        The hash covers the choices' messages/texts only: ids and timestamps differ per reply.
+        """
+        text = json.dumps(answer, separators=(",", ":"))
+        choices = answer.get("choices")
+        said = ([c.get("message", c.get("text")) for c in choices if isinstance(c, dict)]
+                if isinstance(choices, list) else answer)
+        digest = hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()[:16]
+        return text, digest
+
+    def refresh(self, eid: int, ttl: float, now: float | None = None) -> None:
+        """The same question stored again with the same answer: extend it, do not copy it."""
+        now = time.time() if now is None else now
+        entry = self.entries[eid]
+        entry.expires = now + ttl
+        self.lru.move_to_end(eid)
+        self.db.execute("UPDATE entries SET expires=?, used=? WHERE id=?", (now + ttl, now, eid))
+        self.db.commit()
 
     def remove(self, eid: int) -> None:
         entry = self.entries.pop(eid, None)

@@ -1,0 +1,244 @@
+"""semantic_cache through a real host: scope isolation, verifier, persistence, controls, headers.
+
+The embedding model is a deterministic bag-of-words hashing embedder registered as a plugin
+(paraphrases that reorder or recase words embed identically; one changed word lowers the
+cosine), so these tests check the cache's logic, not MiniLM's quality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import aiohttp
+import numpy as np
+import pytest
+
+from clawhost.host import Host
+from clawhost.hookspecs import hookimpl
+from clawhost.plugins import semantic_cache
+from clawhost.testing import EchoModel, make_config
+from clawhost.types import ChatRequest, Model, ModelRequest
+
+DIM = 64
+
+
+class BagEngine:
+    """Sum of per-word random vectors, normalised: ``embed(texts) -> float32 [n, DIM]``."""
+
+    dim = DIM
+
+    def __init__(self):
+        self.calls = 0
+
+    def embed(self, texts):
+        self.calls += 1
+        out = np.zeros((len(texts), DIM), np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9']+", text.lower()):
+                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
+                out[i] += np.random.default_rng(seed).standard_normal(DIM)
+            out[i] /= np.linalg.norm(out[i]) or 1.0
+        return out
+
+
+class BagModel:
+    def __init__(self):
+        self.engine = BagEngine()
+
+    @hookimpl
+    def clawhost_register_models(self, register):
+        register(Model("bag-embed", "embedding", owner="bag", engine=self.engine))
+
+    @hookimpl
+    async def clawhost_infer(self, request):
+        from clawhost import streaming
+        from clawhost.types import Reply
+        if request.model.owner != "bag":
+            return None
+        vecs = self.engine.embed(request.body.texts).tolist()
+        return Reply(streaming.embedding_list(request.model.id, vecs))
+
+
+def config(**opts):
+    base = {"embedding_model": "bag-embed", "verifier": False, "min_similarity": 0.9}
+    return {"plugins": {"semantic_cache": {**base, **opts}}}
+
+
+async def make_host(clawhost_host, **opts):
+    echo, bag = EchoModel(), BagModel()
+    host = await clawhost_host(echo, bag, config=config(**opts))
+    return host, echo, bag
+
+
+def chat(text, system=None, tenant="default", temperature=0, **body):
+    msgs = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}]
+    return ModelRequest(kind="chat", tenant=tenant, body=ChatRequest(
+        model="echo", messages=msgs, temperature=temperature, **body))
+
+
+async def ask(host, text, **kw):
+    req = chat(text, **kw)
+    reply = await host.handle(req)
+    return req, reply
+
+
+def answer(reply):
+    return reply.body["choices"][0]["message"]["content"]
+
+
+async def test_a_paraphrase_is_served_from_the_cache_with_its_similarity(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host)
+    _, first = await ask(host, "How do I reset my password?")
+    assert first.source == "model"
+    req, again = await ask(host, "how do I reset MY password")
+    assert again.source == "semantic" and echo.calls == 1
+    assert answer(again) == "How do I reset my password?"  # the stored answer, not a new echo
+    assert again.headers["x-clawhost-cache"] == "hit-semantic"
+    assert float(again.headers["x-clawhost-similarity"]) >= 0.999
+    assert req.notes["cache"] == "hit-semantic"
+    figures = host.state["semantic_cache"].figures()
+    assert figures["entries"] == 1 and figures["hits"] == 1 and figures["bytes"] > DIM * 4
+
+
+@pytest.mark.parametrize("change", [
+    {"system": "You answer in French."}, {"tenant": "someone-else"}, {"temperature": 0.7},
+    {"max_tokens": 5}])
+async def test_requests_in_another_scope_never_hit(clawhost_host, change):
+    host, echo, _ = await make_host(clawhost_host, policy="all")
+    await ask(host, "How do I reset my password?")
+    _, other = await ask(host, "How do I reset my password?", **change)
+    assert other.source == "model" and echo.calls == 2
+    _, same = await ask(host, "how do I reset my password")  # the original scope still hits
+    assert same.source == "semantic"
+
+
+async def test_only_the_last_user_turn_is_the_query_earlier_turns_are_scope(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host)
+    def convo(prev, last):
+        return ModelRequest(kind="chat", body=ChatRequest(model="echo", temperature=0, messages=[
+            {"role": "user", "content": prev}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": last}]))
+    await host.handle(convo("We talk about Rust.", "How do I read a file?"))
+    assert (await host.handle(convo("We talk about Rust.", "how do I read a file"))).source == "semantic"
+    assert (await host.handle(convo("We talk about Go.", "how do I read a file"))).source == "model"
+
+
+async def test_the_verifier_rejects_number_and_negation_look_alikes(clawhost_host):
+    host, echo, bag = await make_host(clawhost_host, min_similarity=0.8)
+    await ask(host, "What is the best phone in 2016?")
+    await ask(host, "Is coffee good for your health?")
+    cache = host.state["semantic_cache"]
+    # both pairs clear the cosine floor: only the rules stop them
+    v16, v17 = bag.engine.embed(["What is the best phone in 2016?", "What is the best phone in 2017?"])
+    assert float(v16 @ v17) >= 0.8
+    _, year = await ask(host, "What is the best phone in 2017?")
+    _, neg = await ask(host, "Is coffee not good for your health?")
+    assert year.source == "model" and neg.source == "model"
+    assert cache.figures()["rejected_by_verifier"] == 2
+
+
+async def test_the_learned_verifier_serves_an_identical_paraphrase(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host, verifier=True, min_similarity=0.8)
+    await ask(host, "How do I reset my password?")
+    _, again = await ask(host, "How do I reset my password")
+    assert again.source == "semantic"
+
+
+async def test_two_close_entries_with_different_answers_are_ambiguous(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host, min_similarity=0.5, margin=0.2)
+    await ask(host, "red apples taste sweet")
+    await ask(host, "green apples taste sour")
+    _, reply = await ask(host, "apples taste")  # equally close to both
+    assert reply.source == "model"
+    assert host.state["semantic_cache"].figures()["ambiguous"] == 1
+
+
+async def test_cache_controls_opt_out(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host)
+    await ask(host, "How do I reset my password?", cache={"no-store": True})
+    assert host.state["semantic_cache"].figures()["entries"] == 0
+    await ask(host, "How do I reset my password?")
+    req = chat("how do I reset my password")
+    req.headers["Cache-Control"] = "no-cache"
+    assert (await host.handle(req)).source == "model"
+    _, body_opt_out = await ask(host, "how do I reset my password", cache={"no-cache": True})
+    assert body_opt_out.source == "model"
+    # no-cache still stored a second answer to the same question: the cache cannot tell
+    # which one is right, so it misses rather than guess
+    cache = host.state["semantic_cache"]
+    assert cache.figures()["entries"] == 2
+    assert (await ask(host, "How do I reset my password"))[1].source == "model"
+    assert cache.figures()["ambiguous"] == 1
+
+
+async def test_default_policy_skips_sampled_requests_and_embeddings(clawhost_host):
+    host, echo, bag = await make_host(clawhost_host)
+    await ask(host, "How do I reset my password?", temperature=0.7)
+    assert host.state["semantic_cache"].figures()["entries"] == 0
+    from clawhost.types import EmbeddingRequest
+    await host.handle(ModelRequest(kind="embedding", body=EmbeddingRequest(model="echo-embed",
+                                                                          input="hello")))
+    assert host.state["semantic_cache"].figures()["entries"] == 0
+
+
+async def test_entries_expire_after_their_ttl(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host)
+    await ask(host, "How do I reset my password?", cache={"ttl": 30})
+    cache = host.state["semantic_cache"]
+    entry = next(iter(cache.index.entries.values()))
+    assert 29 < entry.expires - entry.created <= 30
+    entry.expires = entry.created  # as if 30 s had passed
+    _, late = await ask(host, "how do I reset my password")
+    assert late.source == "model" and cache.figures()["expired"] == 1
+
+
+async def test_the_index_survives_a_restart(tmp_path):
+    cfg = config()
+    cfg["workspace"] = str(tmp_path / "ws")
+    hosts = []
+    for _ in range(2):
+        echo, bag = EchoModel(), BagModel()
+        host = Host(make_config(tmp_path / "ws", cfg), extra_plugins=[("echo", echo), ("bag", bag)])
+        await host.start()
+        hosts.append((host, echo))
+        if len(hosts) == 1:
+            await ask(host, "How do I reset my password?")
+            await host.stop()
+    host, echo = hosts[1]
+    try:
+        _, reply = await ask(host, "how do I reset my password")
+        assert reply.source == "semantic" and echo.calls == 0
+        assert (tmp_path / "ws" / ".cache" / "semantic" / "index.sqlite").is_file()
+    finally:
+        await host.stop()
+
+
+async def test_hit_headers_reach_the_http_client(clawhost_host, clawhost_server):
+    host, echo, _ = await make_host(clawhost_host)
+    url = await clawhost_server(host)
+    body = {"model": "echo", "temperature": 0,
+            "messages": [{"role": "user", "content": "How do I reset my password?"}]}
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{url}/v1/chat/completions", json=body) as r:
+            assert r.status == 200 and r.headers.get("x-clawhost-cache") != "hit-semantic"
+        body["messages"][0]["content"] = "how do I reset my password"
+        async with s.post(f"{url}/v1/chat/completions", json=body) as r:
+            data = await r.json()
+            assert r.headers["x-clawhost-cache"] == "hit-semantic"
+            assert 0.99 <= float(r.headers["x-clawhost-similarity"]) <= 1.0001
+            assert data["choices"][0]["message"]["content"] == "How do I reset my password?"
+
+
+async def test_through_the_host_mode_embeds_via_the_plugin_chain(clawhost_host):
+    host, echo, bag = await make_host(clawhost_host, embed_via="host")
+    await ask(host, "How do I reset my password?")
+    calls = bag.engine.calls
+    _, again = await ask(host, "how do I reset my password")
+    assert again.source == "semantic" and bag.engine.calls > calls
+
+
+def test_options_reject_unknown_rules():
+    with pytest.raises(Exception):
+        semantic_cache.Options(rules=["colour"])
