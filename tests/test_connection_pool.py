@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import time
 
 import aiohttp
 import openai
@@ -13,7 +10,7 @@ import pytest
 
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel
-from fake_upstream import FakeUpstream, blackhole
+from fake_upstream import FakeUpstream
 
 KEY = "sk-test-SECRET-7f3a9c"
 FAST = {"connect": 0.5, "first_byte": 0.5, "idle": 0.3, "total": 3}
