@@ -1,0 +1,110 @@
+"""``clawhost semantic-cache eval``: output format on a tiny BERT, and the real model (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from test_local_embed import REAL_MODEL, _tiny_model
+
+from clawhost.local.bert_graph import build_bert_onnx
+from clawhost.semantic import evaluate
+from clawhost.semantic.verifier import Settings, Verifier
+
+PAIRS = [("how do i bake bread", "what is a recipe for bread", True),
+         ("how do i fix a car", "how do i fix the car", True),
+         ("the cat sat on the mat", "the dog ran fast", False),
+         ("what is bread", "how do i fix a car", False)]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A config whose workspace holds a prepared (tiny) embedding model, as the CLI finds it."""
+    root = tmp_path_factory.mktemp("semantic_eval")
+    _tiny_model(root / "src")
+    build_bert_onnx(root / "src", root / "ws" / "models" / "all-minilm-l6-v2", "fp32")
+    (root / "config.yaml").write_text("workspace: ./ws\nplugins:\n  semantic_cache:\n"
+                                      "    verifier: false\n    min_similarity: 0.5\n")
+    with open(root / "pairs.jsonl", "w") as fh:
+        for a, b, dup in PAIRS:
+            fh.write(json.dumps({"a": a, "b": b, "duplicate": dup}) + "\n")
+    return root
+
+
+def cli(root, *args):
+    return run_cli("semantic-cache", "eval", "--config", str(root / "config.yaml"),
+                   "--pairs", str(root / "pairs.jsonl"), *args)
+
+
+def expected(root, floor):
+    """The figures computed here, straight from the engine, for the CLI to agree with."""
+    from clawhost.local.embed_engine import EmbedEngine
+    eng = EmbedEngine.load(root / "ws" / "models" / "all-minilm-l6-v2", threads=1)
+    a, b = eng.embed([p[0] for p in PAIRS]), eng.embed([p[1] for p in PAIRS])
+    cos = (a * b).sum(1)
+    hit = cos >= floor
+    y = np.array([p[2] for p in PAIRS])
+    return int(hit.sum()), int((hit & y).sum())
+
+
+def test_eval_json_has_the_named_figures(workspace):
+    out = cli(workspace, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    for name in ("hits", "precision", "recall", "false_hit_rate"):
+        assert name in data
+    hits, correct = expected(workspace, 0.5)
+    assert data["hits"] == hits and data["correct"] == correct
+    assert data["recall"] == pytest.approx(correct / 2, abs=1e-4)
+    assert data["settings"]["min_similarity"] == 0.5
+
+
+def test_eval_text_sweep_and_suggestion(workspace):
+    out = cli(workspace, "--sweep", "--target-precision", "0.5")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("pairs 4  duplicates 2")
+    assert lines[2].startswith("hits ") and "precision" in lines[2] and "false-hit rate" in lines[2]
+    rows = [ln.split() for ln in lines if ln.strip()[:1].isdigit() and ln.split()[0].count(".") == 1
+            and len(ln.split()) == 5]
+    assert len(rows) >= 10                       # one row per threshold
+    hits = [int(r[1]) for r in rows]
+    assert hits == sorted(hits, reverse=True)    # a higher threshold never hits more
+    assert any(ln.startswith(("suggested:", "no min_similarity")) for ln in lines)
+
+
+def test_eval_errors_are_one_line(workspace, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": "x"}\n')
+    out = run_cli("semantic-cache", "eval", "--config", str(workspace / "config.yaml"),
+                  "--pairs", str(bad))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "bad.jsonl:1" in out.stderr
+    empty = tmp_path / "config.yaml"
+    empty.write_text("workspace: ./nothing\n")
+    out = run_cli("semantic-cache", "eval", "--config", str(empty), "--pairs", str(bad))
+    assert out.returncode != 0 and "clawhost model prepare" in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").exists(),
+                    reason="all-MiniLM-L6-v2 folder not present")
+def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path):
+    build_bert_onnx(REAL_MODEL, tmp_path / "int8", "int8")
+    from clawhost.local.embed_engine import EmbedEngine
+    eng = EmbedEngine.load(tmp_path / "int8", threads=2)
+    pairs = [evaluate.Pair(a, b, d) for a, b, d in [
+        ("How do I reset my password?", "How can I reset my password?", True),
+        ("What is the capital of France?", "Which city is the capital of France?", True),
+        ("Is coffee good for your health?", "Is coffee bad for your health?", False),
+        ("What was the best phone in 2016?", "What was the best phone in 2017?", False),
+        ("Can I take ibuprofen with alcohol?", "Can I not take ibuprofen with alcohol?", False)]]
+    cos = evaluate.cosines(eng.embed, pairs)
+    raw = evaluate.figures(pairs, cos >= 0.85)
+    ours = evaluate.figures(pairs, evaluate.decide(Verifier(Settings()), pairs, cos))
+    assert raw.hits - raw.correct >= 2           # raw cosine serves the look-alikes
+    assert ours.hits == ours.correct >= 1        # the shipped verifier serves none of them
