@@ -50,6 +50,14 @@ async def clawhost_infer(request):
 
 
 @hookimpl
+async def clawhost_infer_batch(model, requests):
+    """The batcher's embedding batches become one upstream call (when listed in its models)."""
+    if model.owner != NAME or not requests:
+        return None
+    return await requests[0].host.state[NAME].infer_batch(requests)
+
+
+@hookimpl
 def clawhost_readiness(host):
     pool = host.state.get(NAME)
     return {"providers": pool.readiness()} if pool is not None else {}

@@ -193,3 +193,23 @@ async def test_pooled_session_reuses_connections(upstreams, make_host):
         await client.chat.completions.create(model="a/m1", messages=MSGS)
         await client.chat.completions.create(model="b/m1", messages=MSGS)
     assert len(up.connections) == 1 and len(up2.connections) == 10
+
+
+async def test_batched_embeddings_go_upstream_as_one_call(upstreams, make_host, clawhost_host,
+                                                           clawhost_server):
+    up = await upstreams()
+    cfg = {"plugins": {
+        "batcher": {"models": ["a/emb"], "max_wait_ms": 100, "max_batch_size": 64},
+        "connection_pool": {"providers": {"a": provider(up.url, embedding_models=["emb"])}}}}
+    host = await clawhost_host(config=cfg)
+    url = await clawhost_server(host)
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="t", max_retries=0)
+    inputs = [["a"], ["bb", "ccc"], ["dddd"], ["eeeee", "ffffff", "g"]]
+    import asyncio
+    replies = await asyncio.gather(*(client.embeddings.create(model="a/emb", input=i)
+                                     for i in inputs))
+    for texts, r in zip(inputs, replies):
+        assert [d.embedding[0] for d in r.data] == [float(len(t)) for t in texts]
+        assert [d.index for d in r.data] == list(range(len(texts)))
+    assert len(up.requests) == 1 and sorted(up.requests[0]["input"]) == sorted(
+        t for i in inputs for t in i)

@@ -123,6 +123,40 @@ class Pool:
             return reply
         raise self._give_up(primary, tried, deadline <= loop.time())
 
+    async def infer_batch(self, requests: list[ModelRequest]) -> list[Reply] | None:
+        """Embedding requests the batcher gathered, as one upstream call (split afterwards).
+
+        None when they differ in what the upstream would see (the batcher then runs each).
+        """
+        first = requests[0]
+        same = lambda r: (r.body.model, r.body.encoding_format, r.body.dimensions,  # noqa: E731
+                          r.body.user)
+        if first.kind != "embedding" or any(same(r) != same(first) for r in requests[1:]):
+            return None
+        texts = [t for r in requests for t in r.body.texts]
+        merged = ModelRequest(kind="embedding", body=first.body.model_copy(update={"input": texts}),
+                              tenant=first.tenant, headers=first.headers, model=first.model,
+                              host=self.host)
+        reply = await self.infer(merged)
+        data = sorted(reply.body.get("data") or [], key=lambda d: d.get("index", 0))
+        if len(data) != len(texts):
+            raise UpstreamError(f"{first.body.model}: the provider returned {len(data)} "
+                                f"embeddings for {len(texts)} inputs")
+        used = (reply.body.get("usage") or {}).get("prompt_tokens") or 0
+        out, at = [], 0
+        for r in requests:
+            n = len(r.body.texts)
+            part = [{**d, "index": j} for j, d in enumerate(data[at:at + n])]
+            at += n
+            share = round(used * n / len(texts))
+            r.notes.update({k: v for k, v in merged.notes.items()
+                            if k in ("provider", "retries", "fallback")})
+            out.append(Reply(body={"object": "list", "data": part,
+                                   "model": reply.body.get("model", first.body.model),
+                                   "usage": {"prompt_tokens": share, "total_tokens": share}},
+                             headers=dict(reply.headers), source=reply.source))
+        return out
+
     async def _call(self, request: ModelRequest, provider: Provider, model: str,
                     deadline: float) -> Reply:
         result = await provider.call(request, model, deadline)
