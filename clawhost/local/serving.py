@@ -27,6 +27,21 @@ DEFAULT_MAX_TOKENS = 256
 _END = object()
 
 
+def release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise).
+
+    Loading a model frees its unpacked weights once onnxruntime prepacked them; without this
+    the host's RSS keeps ~30 MB that nothing uses (measured with both default models)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+TRIM_EVERY_S = 5.0
+
+
 class Worker:
     """One thread that runs a model's engine calls in order, awaitable from the loop."""
 
@@ -157,6 +172,7 @@ class LocalChat:
     def __init__(self, engine, spec):
         self.engine, self.spec = engine, spec
         self.context_length = int(engine.context_length)
+        self._trimmed = 0.0
 
     @classmethod
     def load(cls, folder, spec, threads: int | None) -> "LocalChat":
@@ -219,6 +235,10 @@ class LocalChat:
                     return done
         finally:
             batch.remove(slot)
+            del batch  # its KV cache goes back to the heap ...
+            if time.monotonic() - self._trimmed > TRIM_EVERY_S:
+                release_free_memory()  # ... and the heap to the OS, now and then
+                self._trimmed = time.monotonic()
 
 
 class _Stream:
@@ -346,6 +366,7 @@ class LocalModels:
         """Prepare what is missing (one build at a time), load every model concurrently."""
         self._prepare_lock = asyncio.Lock()
         await asyncio.gather(*(self._bring_up(s) for s in self.served.values()))
+        release_free_memory()
 
     async def _bring_up(self, served: Served) -> None:
         from .prepare import ArtifactError, prepare_async, verify
