@@ -171,7 +171,7 @@ async def measure(args, host_url: str, ups: dict, pids: dict) -> dict:
                    flaky_p50_ms=pct(lat, .5) * 1e3, flaky_p99_ms=pct(lat, .99) * 1e3,
                    flaky_max_ms=max(lat) * 1e3, flaky_rps=len(st) / el)
         async with s.get(host_url + "/readyz") as r:
-            res["readyz"] = (await r.json()).get("providers")
+            res["readyz"] = (await r.json()).get("remote_providers")
     return res
 
 

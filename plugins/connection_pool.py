@@ -60,4 +60,4 @@ async def clawhost_infer_batch(model, requests):
 @hookimpl
 def clawhost_readiness(host):
     pool = host.state.get(NAME)
-    return {"providers": pool.readiness()} if pool is not None else {}
+    return {"remote_providers": pool.readiness()} if pool is not None else {}

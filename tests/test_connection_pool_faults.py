@@ -86,12 +86,14 @@ async def test_cooldown_opens_skips_then_probes_and_closes(upstreams, make_host)
         assert (await post(url, BODY))[0] == 500
     pool = host.state["connection_pool"]
     assert pool.figures()["cooldown"]["a"] == 1
+    assert host.readiness()["remote_providers"]["a"].startswith("cooling down")
     status, body, _ = await post(url, BODY)
     assert status == 503 and "cooling down" in body["error"]["message"]
     assert len(up.requests) == 3                          # not sent upstream
     await asyncio.sleep(0.55)
     assert (await post(url, BODY))[0] == 200            # the probe closes the breaker
     assert pool.figures()["cooldown"]["a"] == 0 and len(up.requests) == 4
+    assert host.readiness()["remote_providers"] == {"a": "ok"}
 
 
 async def test_failover_down_the_list_to_other_provider_and_local_model(upstreams, make_host):
