@@ -536,3 +536,35 @@ def test_serving_imports_neither_torch_nor_transformers(prepared, sources, tmp_p
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout.strip().splitlines()[-1])
     assert facts["heavy"] == [] and facts["ort"] and facts["chat"] >= 1 and facts["dim"] == 64
+
+
+async def test_the_batcher_drives_local_models_through_their_slot_engine(prepared, sources,
+                                                                         served, clawhost_server):
+    """With the batcher listed first, concurrent requests decode together in one slot batch
+    and give the same greedy answers as the plugin alone (``served``)."""
+    _, _, alone = served
+    prompts = ["hello world", "what is the capital of france", "the cat sat on the mat",
+               "one two three"]
+
+    async def answers(client):
+        replies = await asyncio.gather(*(client.chat.completions.create(
+            model=CHAT, messages=[{"role": "user", "content": p}], max_tokens=10, temperature=0)
+            for p in prompts))
+        return [(r.choices[0].message.content, r.usage.completion_tokens) for r in replies]
+    want = await answers(alone)
+    config = config_dict(prepared, models_section(sources))
+    config["plugins"] = {"batcher": {}, **config["plugins"]}
+    host = Host(make_config(prepared, config))
+    await host.start()
+    try:
+        url = await clawhost_server(host)
+        client = AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        assert await answers(client) == want
+        hub = host.state["batcher"]
+        assert hub.batchers[CHAT].stats.batches >= 1
+        emb = await asyncio.gather(*(client.embeddings.create(model=EMBED, input=p)
+                                     for p in prompts))
+        assert [len(e.data) for e in emb] == [1, 1, 1, 1]
+        await client.close()
+    finally:
+        await host.stop()
