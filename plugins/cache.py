@@ -75,11 +75,14 @@ async def clawhost_shutdown(host):
         await cache.close()
 
 
-@hookimpl
-def clawhost_request_started(request):
+@hookimpl(tryfirst=True)
+def clawhost_infer(request):
+    # Runs on every request the caches did not answer, before any model, and always returns
+    # None: it labels requests whose lookup was skipped as "bypass" in time for the
+    # response headers (streams included). A hit costs no hook call besides the lookup.
     cache = cache_of(request.host)
     if cache is not None:
-        cache.started(request)
+        cache.unanswered(request)
 
 
 @hookimpl
@@ -93,13 +96,6 @@ async def clawhost_store(request, reply):
     cache = cache_of(request.host)
     if cache is not None:
         await cache.store(request, reply)
-
-
-@hookimpl
-def clawhost_request_finished(request, reply, error):
-    cache = cache_of(request.host)
-    if cache is not None:
-        cache.finished(request)
 
 
 @hookimpl

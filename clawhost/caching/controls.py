@@ -77,10 +77,15 @@ def directives(request: ModelRequest) -> CacheDirectives:
     return d
 
 
+_NONE = CacheDirectives()
+
+
 def _parse(request: ModelRequest) -> CacheDirectives:
     body = getattr(request.body, "cache", None)
-    h_no_cache, h_no_store, max_age = parse_cache_control(
-        _header(request.headers or {}, "Cache-Control"))
+    header = _header(request.headers or {}, "Cache-Control")
+    if body is None and not header:
+        return _NONE  # the common case, kept cheap: it runs on every request
+    h_no_cache, h_no_store, max_age = parse_cache_control(header)
     if max_age == 0:  # nothing cached is fresh enough, and nothing stored would live
         h_no_cache = h_no_store = True
     return CacheDirectives(

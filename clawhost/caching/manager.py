@@ -67,24 +67,21 @@ class ResponseCache:
         if "cache_key" not in notes:
             d = directives(request)
             ns = d.namespace if d.namespace is not None else self.opts.namespace
-            notes["cache_directives"] = d
             notes["cache_namespace"] = ns or ""
-            notes["cache_eligible"] = cacheable(request, self.opts.policy)
-            notes["cache_key"] = exact_key(request, ns)
-        return notes["cache_directives"], notes["cache_eligible"], notes["cache_key"]
+            notes["cache_eligible"] = ok = cacheable(request, self.opts.policy)
+            notes["cache_key"] = exact_key(request, ns) if ok else ""
+        return directives(request), notes["cache_eligible"], notes["cache_key"]
 
     @staticmethod
     def mark(request: ModelRequest, state: str) -> None:
         request.notes["cache"] = state
         request.response_headers["x-clawhost-cache"] = state
 
-    def started(self, request: ModelRequest) -> None:
-        # "bypass" until a lookup says otherwise: the host skips lookups for body no-cache
-        self.mark(request, "bypass")
-
-    def finished(self, request: ModelRequest) -> None:
-        if request.notes.get("cache") == "bypass":
+    def unanswered(self, request: ModelRequest) -> None:
+        """No cache answered: a request that was never looked up is a bypass."""
+        if "cache" not in request.notes:
             self.counts["bypass"] += 1
+            self.mark(request, "bypass")
 
     def _reply(self, request: ModelRequest, key: str, value: bytes, layer: str) -> Reply | None:
         body = decode_body(value)
