@@ -93,12 +93,17 @@ class Batcher:
     async def close(self) -> None:
         self._closed = True
         self.queue.fail_all(lambda: Unavailable("the host is shutting down"))
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        self.queue.arrived.set()  # an idle loop wakes, sees _closed and ends
+        task = self._task
+        # Python 3.11's wait_for can swallow a cancel that lands as its inner future completes,
+        # so one cancel() is not enough: repeat until the task is really gone (bounded).
+        for _ in range(50):
+            if task is None or task.done():
+                break
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        if task is not None and task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception never retrieved" noise
 
 
 def mark_admitted(entry: Entry, batch_size: int) -> None:

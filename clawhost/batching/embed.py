@@ -36,7 +36,7 @@ class EmbeddingBatcher(Batcher):
     async def _loop(self) -> None:
         q, lim = self.queue, self.limits
         wait = lim.max_wait_ms / 1000
-        while True:
+        while not self._closed:
             oldest = q.oldest()
             if oldest is None:
                 q.arrived.clear()

@@ -77,7 +77,8 @@ class FakeChatEngine:
         return b
 
     def prepare(self, request):
-        text = request.body.messages[-1].text()
+        text = (request.body.prompt_text if request.kind == "completion"
+                else request.body.messages[-1].text())
         if text.startswith("TOOLONG"):
             raise BadRequest("prompt is longer than the context")
         return [ord(c) % VOCAB for c in text], {"name": text}

@@ -106,7 +106,7 @@ class GenerationScheduler(Batcher):
 
     # -- the loop ---------------------------------------------------------------------
     async def _loop(self) -> None:
-        while True:
+        while not self._closed:
             if not self.active and not len(self.queue):
                 self.queue.arrived.clear()
                 await self.queue.arrived.wait()
@@ -184,6 +184,7 @@ class GenerationScheduler(Batcher):
             if finish is None and s.limit is not None and s.count + 1 >= s.limit:
                 finish = "length"
             s.push(text, finish)  # a finished one is freed by the next tick, before its step
+        self.stats.inflight = sum(not (s.done or s.gone) for s in self.active.values())
 
     def _stale(self, s: Sequence) -> bool:
         return s.out.qsize() > 0 and time.perf_counter() - s.last_read > self.limits.stream_idle_s
