@@ -75,14 +75,11 @@ async def clawhost_shutdown(host):
         await cache.close()
 
 
-@hookimpl(tryfirst=True)
-def clawhost_infer(request):
-    # Runs on every request the caches did not answer, before any model, and always returns
-    # None: it labels requests whose lookup was skipped as "bypass" in time for the
-    # response headers (streams included). A hit costs no hook call besides the lookup.
-    cache = cache_of(request.host)
-    if cache is not None:
-        cache.unanswered(request)
+@hookimpl
+def clawhost_request_started(request):
+    # "bypass" until a lookup says otherwise: the host skips lookups on no-cache, and the
+    # label must be set before the response headers go out (streams included)
+    request.notes["cache"] = request.response_headers["x-clawhost-cache"] = "bypass"
 
 
 @hookimpl

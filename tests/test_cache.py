@@ -302,3 +302,17 @@ async def test_monitor_sees_the_cache(clawhost_host, clawhost_server):
     assert 'clawhost_cache_requests{key="hit-l1"} 1.0' in text
     assert 'clawhost_cache_requests{key="bypass"} 1.0' in text
     assert "clawhost_cache_l2_usable 1.0" in text
+
+
+async def test_bypass_is_labelled_on_streams_too(clawhost_host, clawhost_server):
+    model, host, url = await serve(clawhost_host, clawhost_server)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url + "/v1/chat/completions", json={**CHAT, "stream": True},
+                          headers={"Cache-Control": "no-cache"}) as r:
+            raw = await r.text()
+            assert r.headers["x-clawhost-cache"] == "bypass"
+    events = [line[6:] for line in raw.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]" and json.loads(events[0])["object"] == "chat.completion.chunk"
+    _, h, _ = await post(url, CHAT)
+    assert h["x-clawhost-cache"] == "hit-l1"  # no-cache still stored the streamed answer
+    assert model.calls == 1 and host.state["cache"].counts["bypass"] == 1

@@ -77,12 +77,6 @@ class ResponseCache:
         request.notes["cache"] = state
         request.response_headers["x-clawhost-cache"] = state
 
-    def unanswered(self, request: ModelRequest) -> None:
-        """No cache answered: a request that was never looked up is a bypass."""
-        if "cache" not in request.notes:
-            self.counts["bypass"] += 1
-            self.mark(request, "bypass")
-
     def _reply(self, request: ModelRequest, key: str, value: bytes, layer: str) -> Reply | None:
         body = decode_body(value)
         if body is None:
@@ -122,6 +116,8 @@ class ResponseCache:
         return None
 
     async def store(self, request: ModelRequest, reply: Reply) -> None:
+        if request.notes.get("cache") == "bypass":
+            self.counts["bypass"] += 1  # counted here: the host may skip our lookup
         d, eligible, key = self._prepare(request)
         if not eligible or d.no_store:
             return
