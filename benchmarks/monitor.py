@@ -7,11 +7,12 @@ HTTP load comes from ``wrk`` when it is installed (``apt-get install wrk``), els
 aiohttp client in this process (which then shares the CPU with the servers).
 
 1. Cache-hit path over HTTP, with and without the monitor, side by side: two server
-   processes (EchoModel behind a tiny L1 dict cache that answers every request), loaded in
-   alternating rounds by one aiohttp client. Reports requests/s and the server's CPU time
-   per request (the steadier figure on a shared box), medians over the rounds.
-2. The same path in-process (``Host.handle`` in a loop, no HTTP): the tightest view of what
-   the monitor's hooks cost per request.
+   processes (EchoModel behind the built-in ``cache`` plugin, then behind a minimal dict
+   cache: the cheapest hit path, so the worst case for the ratio), loaded in alternating
+   back-to-back rounds. Reports requests/s and the server's CPU time per request (the
+   steadier figure on a shared box), medians of the per-round ratios.
+2. The same paths in-process (``Host.handle`` in a loop, no HTTP): the tightest view of
+   what the monitor's hooks cost per request.
 3. ``Monitor.record`` called 1,000,000 times directly (varied models, stages, cache results,
    batches, providers), with RSS at checkpoints, then the ``/metrics`` render time (median
    of 50) and the ``/v1/stats`` view time over a full 15-minute history.
@@ -61,20 +62,26 @@ class HitCache:
         self.seen[request.body.messages[-1].content] = reply.body
 
 
-def build_host(workspace: Path, monitor: bool):
+def build_host(workspace: Path, monitor: bool, cache: str = "dict"):
+    """EchoModel behind ``cache``: "real" = the built-in cache plugin, "dict" = HitCache."""
     from clawhost.host import Host
-    plugins = {"monitor": {}} if monitor else {}
+    plugins: dict = {"monitor": {}} if monitor else {}
+    extra = [("echo", EchoModel())]
+    if cache == "real":
+        plugins["cache"] = {"l2": {"backend": "none"}}
+    else:
+        extra.insert(0, ("l1", HitCache()))
     cfg = make_config(workspace, {"plugins": plugins, "log_level": "warning",
                                   "server": {"max_inflight": 4096}})
-    return Host(cfg, extra_plugins=[("l1", HitCache()), ("echo", EchoModel())])
+    return Host(cfg, extra_plugins=extra)
 
 
 # -- 1. HTTP, two server processes --------------------------------------------------
-def serve(port: int, monitor: bool, workspace: str) -> None:
+def serve(port: int, monitor: bool, workspace: str, cache: str) -> None:
     import logging
     from clawhost.server import serve as run
     logging.basicConfig(level=logging.WARNING)
-    host = build_host(Path(workspace), monitor)
+    host = build_host(Path(workspace), monitor, cache)
     host.config.host.server.port = port
     asyncio.run(run(host))
 
@@ -83,8 +90,8 @@ async def load(url: str, seconds: float, concurrency: int) -> int:
     import aiohttp
     done = 0
     stop = time.perf_counter() + seconds
-    bodies = [{"model": "echo", "messages": [{"role": "user", "content": f"cached prompt {i}"}]}
-              for i in range(16)]
+    bodies = [{"model": "echo", "temperature": 0,
+               "messages": [{"role": "user", "content": f"cached prompt {i}"}]} for i in range(16)]
 
     async def worker(i: int):
         nonlocal done
@@ -112,7 +119,7 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 WRK_SCRIPT = """wrk.method = "POST"
-wrk.body = '{"model":"echo","messages":[{"role":"user","content":"cached prompt 1"}]}'
+wrk.body = '{"model":"echo","temperature":0,"messages":[{"role":"user","content":"cached prompt 1"}]}'
 wrk.headers["Content-Type"] = "application/json"
 """
 
@@ -128,7 +135,8 @@ def wrk_load(url: str, seconds: float, concurrency: int, script: Path) -> int:
     return int(re.search(r"(\d+) requests in", out).group(1))
 
 
-def http_bench(rounds: int, seconds: float, concurrency: int, tmp: Path, client: str) -> dict:
+def http_bench(rounds: int, seconds: float, concurrency: int, tmp: Path, client: str,
+               cache: str) -> dict:
     import shutil
     import socket
     if client == "auto":
@@ -141,8 +149,8 @@ def http_bench(rounds: int, seconds: float, concurrency: int, tmp: Path, client:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port),
-                                 "--monitor" if monitor else "--no-monitor",
-                                 "--workspace", str(tmp / name)])
+                                 "--monitor" if monitor else "--no-monitor", "--cache", cache,
+                                 "--workspace", str(tmp / f"{cache}-{name}")])
         servers[name] = (proc, f"http://127.0.0.1:{port}")
 
     def run(url: str, secs: float) -> int:
@@ -177,14 +185,14 @@ def http_bench(rounds: int, seconds: float, concurrency: int, tmp: Path, client:
 
 
 # -- 2. in-process ---------------------------------------------------------------------
-async def inprocess_bench(rounds: int, n: int, tmp: Path) -> dict:
+async def inprocess_bench(rounds: int, n: int, tmp: Path, cache: str) -> dict:
     from clawhost.types import ChatRequest, ModelRequest
-    hosts = {"without": build_host(tmp / "ip-without", False),
-             "with": build_host(tmp / "ip-with", True)}
+    hosts = {"without": build_host(tmp / f"ip-{cache}-without", False, cache),
+             "with": build_host(tmp / f"ip-{cache}-with", True, cache)}
     for h in hosts.values():
         await h.start()
-    bodies = [ChatRequest(model="echo", messages=[{"role": "user", "content": f"p {i}"}])
-              for i in range(16)]
+    bodies = [ChatRequest(model="echo", temperature=0,
+                          messages=[{"role": "user", "content": f"p {i}"}]) for i in range(16)]
     for h in hosts.values():  # fill the cache
         for b in bodies:
             await h.handle(ModelRequest(kind="chat", body=b))
@@ -267,51 +275,62 @@ async def render_bench(total: int, tmp: Path) -> dict:
             "view_ms": 1000 * statistics.median(views), "history_points": len(mon.history.points)}
 
 
-def report(http: dict, ip: dict, rb: dict, args) -> str:
+PATH_TITLES = {"real": "the built-in `cache` plugin (L1 hit, exact-key hashing)",
+               "dict": "a minimal dict cache (the cheapest hit path, so the worst case for the ratio)"}
+
+
+def path_section(cache: str, http: dict, ip: dict, args) -> list[str]:
     med = statistics.median
-    mb = 2 ** 20
     wo, wi = med(http["rps"]["without"]), med(http["rps"]["with"])
     cwo, cwi = med(http["cpu_us"]["without"]), med(http["cpu_us"]["with"])
     iwo, iwi = med(ip["us"]["without"]), med(ip["us"]["with"])
-    rss0, rss1 = rb["rss"][1][1], rb["rss"][-1][1]
     delta = med(w - o for w, o in zip(ip["us"]["with"], ip["us"]["without"]))
+    return [
+        f"## Cache-hit path through {PATH_TITLES[cache]}",
+        "",
+        f"Over HTTP: {args.rounds} rounds x {args.seconds:g} s per server (back to back, "
+        f"alternating which goes first), load from {http['client']} with {args.concurrency} "
+        "connections, every request a hit on EchoModel's cached answer. Ratio = median of the "
+        "per-round ratios (the two runs of a round share the box's momentary load).",
+        "",
+        "| | without monitor | with monitor | ratio |",
+        "|---|---|---|---|",
+        f"| HTTP requests/s (median) | {wo:,.0f} | {wi:,.0f} | **{med(http['pairs']):.1%}** |",
+        f"| server CPU per HTTP request (median) | {cwo:.0f} us | {cwi:.0f} us | "
+        f"{med(http['cpu_pairs']):.1%} (throughput-equivalent) |",
+        f"| in-process Host.handle, us per request (median of {args.rounds}) | {iwo:.1f} | "
+        f"{iwi:.1f} | {med(o / w for o, w in zip(ip['us']['without'], ip['us']['with'])):.1%} |",
+        f"| HTTP requests/s per round | {', '.join(f'{x:,.0f}' for x in http['rps']['without'])} | "
+        f"{', '.join(f'{x:,.0f}' for x in http['rps']['with'])} | |",
+        "",
+        "Monitor hook cost per call (in-process): " + ", ".join(
+            f"{k} {v:.1f} us" for k, v in sorted(ip["hook_us"].items())
+            if k != "clawhost_startup") + ". "
+        f"Cross-check: the monitor adds {delta:.1f} us per request in-process (hook and chain "
+        f"walk; median of per-round differences); against the {cwo:.0f} us of server CPU an "
+        f"HTTP hit costs, that predicts {cwo / (cwo + max(0.0, delta)):.1%} of the throughput.",
+        "",
+    ]
+
+
+def report(paths: dict, rb: dict, args) -> str:
+    mb = 2 ** 20
+    rss0, rss1 = rb["rss"][1][1], rb["rss"][-1][1]
     lines = [
         f"# monitor benchmark ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"Machine: {platform.machine()}, {psutil.cpu_count()} CPUs, Python {platform.python_version()}; "
         f"load average at start {args.load_start}, at end {os.getloadavg()[0]:.2f} "
-        "(shared box: other jobs were running).",
+        "(shared box: other jobs were running). Command: `python benchmarks/monitor.py --write`.",
         "",
-        "## Cache-hit path over HTTP, with and without the monitor (same run, alternating rounds)",
-        "",
-        f"{args.rounds} rounds x {args.seconds:g} s per server (back to back, alternating which "
-        f"goes first), load from {http['client']} with {args.concurrency} connections, every "
-        "request an L1 hit (EchoModel behind a dict cache). Ratio = median of the per-round "
-        "ratios (pairs share the box's momentary load).",
-        "",
-        "| | without monitor | with monitor | ratio |",
-        "|---|---|---|---|",
-        f"| requests/s (median) | {wo:,.0f} | {wi:,.0f} | **{med(http['pairs']):.1%}** |",
-        f"| server CPU per request (median) | {cwo:.0f} us | {cwi:.0f} us | {med(http['cpu_pairs']):.1%} (throughput-equivalent) |",
-        f"| requests/s per round | {', '.join(f'{x:,.0f}' for x in http['rps']['without'])} | "
-        f"{', '.join(f'{x:,.0f}' for x in http['rps']['with'])} | |",
-        "",
-        "## Same path in-process (Host.handle loop, no HTTP)",
-        "",
-        "| | without monitor | with monitor | ratio |",
-        "|---|---|---|---|",
-        f"| us per request (median of {args.rounds}) | {iwo:.1f} | {iwi:.1f} | "
-        f"{med(wo_ / wi_ for wo_, wi_ in zip(ip['us']['without'], ip['us']['with'])):.1%} throughput |",
-        "",
-        "Monitor hook cost per call: " + ", ".join(f"{k} {v:.1f} us" for k, v in
-                                                  sorted(ip["hook_us"].items())) + ".",
-        "",
-        f"Cross-check: the monitor adds {delta:.1f} us per request in-process (hook and "
-        f"chain walk; median of the per-round differences); against the {cwo:.0f} us of "
-        f"server CPU an HTTP cache hit costs, that predicts "
-        f"{cwo / (cwo + max(0.0, delta)):.1%} of the throughput without it.",
-        "",
+    ]
+    for cache, (http, ip) in paths.items():
+        lines += path_section(cache, http, ip, args)
+    lines += [
         f"## /metrics after {args.records:,} recorded requests",
+        "",
+        "`Monitor.record` called directly with 256 varied requests (8 models, all stages, every "
+        "cache result, batches, 3 providers, 429/500 statuses), then a full 15-minute history.",
         "",
         "| figure | value |",
         "|---|---|",
@@ -332,6 +351,8 @@ def main() -> None:
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--monitor", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
     ap.add_argument("--workspace", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", choices=["real", "dict", "both"], default="both",
+                    help="which cache-hit path: the built-in cache plugin, a dict cache, or both")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--client", choices=["auto", "wrk", "aiohttp"], default="auto",
@@ -342,16 +363,20 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/monitor.md")
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, bool(args.monitor), args.workspace)
+        serve(args.serve, bool(args.monitor), args.workspace, args.cache)
         return
     import tempfile
     args.load_start = f"{os.getloadavg()[0]:.2f}"
+    caches = ["real", "dict"] if args.cache == "both" else [args.cache]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        http = http_bench(args.rounds, args.seconds, args.concurrency, tmp, args.client)
-        ip = asyncio.run(inprocess_bench(args.rounds, args.inprocess, tmp))
+        paths = {}
+        for cache in caches:
+            http = http_bench(args.rounds, args.seconds, args.concurrency, tmp, args.client, cache)
+            ip = asyncio.run(inprocess_bench(args.rounds, args.inprocess, tmp, cache))
+            paths[cache] = (http, ip)
         rb = asyncio.run(render_bench(args.records, tmp))
-    text = report(http, ip, rb, args)
+    text = report(paths, rb, args)
     print(text)
     if args.write:
         out = ROOT / "benchmarks" / "results" / "monitor.md"
