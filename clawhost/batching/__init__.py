@@ -36,8 +36,10 @@ class Hub:
         kind = "embedding" if model.kind == "embedding" else "chat"
         return model.owner in opts.owners and kind in opts.kinds
 
-    def limits(self, model_id: str) -> Limits:
+    def limits(self, model_id: str, meta: dict | None = None) -> Limits:
         base = {f.name: getattr(self.options, f.name) for f in fields(Limits)}
+        if (meta or {}).get("slots"):  # the model plugin's own slot count, unless overridden below
+            base["max_slots"] = int(meta["slots"])
         for pattern, override in self.options.per_model.items():
             if fnmatch.fnmatchcase(model_id, pattern):
                 base.update(override.model_dump(exclude_none=True))
@@ -49,7 +51,7 @@ class Hub:
         if got is not None or not self.wants(model) or model.status != "ready":
             return got
         if model.kind == "embedding":
-            got = EmbeddingBatcher(self.host, model, self.limits(model.id))
+            got = EmbeddingBatcher(self.host, model, self.limits(model.id, model.meta))
         else:
             engine = slot_engine(model)
             if engine is None:  # e.g. a remote or echo model: no slots to schedule
@@ -58,7 +60,7 @@ class Hub:
                     log.info("batcher: %r has no slot engine (new_batch/prepare); not batched",
                              model.id)
                 return None
-            got = GenerationScheduler(self.host, model, self.limits(model.id), engine)
+            got = GenerationScheduler(self.host, model, self.limits(model.id, model.meta), engine)
         self.batchers[model.id] = got
         return got
 
