@@ -34,7 +34,6 @@ class ModelSpec(BaseModel):
     temperature: float = Field(0.2, ge=0, le=2, description="chat: when a request sets none "
                                "(SmolLM2's recommended 0.2; 0 = greedy)")
     top_p: float = Field(0.9, gt=0, le=1, description="chat: when a request sets none")
-    slots: int = Field(4, ge=1, le=64, description="chat: sequences one batch decodes together")
     truncate: bool = Field(True, description="embedding: cut long texts (false: answer 400)")
     check: bool = Field(True, description="compare the quantized model with the float one "
                         "while preparing (results go into the manifest)")

@@ -39,17 +39,29 @@ def release_free_memory() -> None:
         pass
 
 
-TRIM_EVERY_S = 5.0
+TRIM_EVERY_S = 1.0
 
 
 class Worker:
-    """One thread that runs a model's engine calls in order, awaitable from the loop."""
+    """One thread that runs a model's engine calls in order, awaitable from the loop.
+
+    After a call it hands freed heap back to the OS (at most once a second: a trim costs
+    a few ms), so a large batch or a long answer does not raise the host's RSS for good."""
 
     def __init__(self, name: str):
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"qm-{name}")
+        self._trimmed = 0.0
+
+    def call(self, fn: Callable, *args) -> Any:
+        try:
+            return fn(*args)
+        finally:
+            if time.monotonic() - self._trimmed > TRIM_EVERY_S:
+                release_free_memory()
+                self._trimmed = time.monotonic()
 
     async def run(self, fn: Callable, *args) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.call, fn, *args)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -172,7 +184,6 @@ class LocalChat:
     def __init__(self, engine, spec):
         self.engine, self.spec = engine, spec
         self.context_length = int(engine.context_length)
-        self._trimmed = 0.0
 
     @classmethod
     def load(cls, folder, spec, threads: int | None) -> "LocalChat":
@@ -235,10 +246,6 @@ class LocalChat:
                     return done
         finally:
             batch.remove(slot)
-            del batch  # its KV cache goes back to the heap ...
-            if time.monotonic() - self._trimmed > TRIM_EVERY_S:
-                release_free_memory()  # ... and the heap to the OS, now and then
-                self._trimmed = time.monotonic()
 
 
 class _Stream:
@@ -262,7 +269,8 @@ class _Stream:
 
     async def pieces(self) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.served.worker.pool, self._body, loop)
+        future = loop.run_in_executor(self.served.worker.pool, self.served.worker.call,
+                                      self._body, loop)
         try:
             while True:
                 piece = await self.queue.get()
