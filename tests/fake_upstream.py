@@ -4,7 +4,7 @@
 ``/v1/embeddings``) and Anthropic's Messages API (``/v1/messages``), streaming included,
 checks the credentials and request shapes a real provider would, and injects faults on demand:
 
-    fake.faults += ["429:2", "500", "reset", "stall_first:1.5", "stall_mid:1.5"]
+    fake.faults += ["429:2", "500", "reset", "stall_first:1.5", "stall_mid:1.5", "nostream"]
 
 Each request takes the next fault from the queue (none left: it answers normally);
 ``fail_rate`` fails that share of requests at random with 429 or 500 (benchmarks).
@@ -102,6 +102,8 @@ class FakeUpstream:
             return body, 0.0
         if what == "stall_mid":
             return body, float(arg or 1)
+        if what == "nostream":      # a server that ignores "stream": true
+            return {**body, "stream": False}, 0.0
         raise ValueError(f"unknown fault {fault!r}")
 
     @staticmethod

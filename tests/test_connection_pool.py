@@ -106,9 +106,13 @@ async def test_openai_plain_and_stream_through_the_official_client(upstreams, ma
     chunks = [c async for c in await client.chat.completions.create(
         model="a/m1", messages=MSGS, stream=True, stream_options={"include_usage": True})]
     assert chunks[-1].usage.total_tokens == 13
+    up.faults += ["nostream"]      # a server that answers JSON to a stream request: replayed
+    chunks = [c async for c in await client.chat.completions.create(
+        model="a/m1", messages=MSGS, stream=True)]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello from the fake upstream."
     assert rec.finished[-1][1]["provider"] == "a" and rec.finished[-1][1]["retries"] == 0
     figs = host.state["connection_pool"].figures()
-    assert figs["calls_total"]["a"] == 3 and figs["inflight"]["a"] == 0
+    assert figs["calls_total"]["a"] == 4 and figs["inflight"]["a"] == 0
 
 
 async def test_completions_embeddings_prefix_routing_and_model_list(upstreams, make_host):

@@ -137,11 +137,12 @@ class Provider:
                     resp = await self.session.post(url, data=data)
                     if resp.status >= 400:
                         raise await self._http_error(resp)
-                    if request.stream:
+                    if request.stream and not resp.content_type.endswith("json"):
                         call = StreamCall(self, request, resp, first_at, end, estimate)
                         await call.open()   # the first event, still under the first-byte clock
                         handed_off = True
                         return call
+                # (a server that ignores "stream": true answers JSON; the host replays it)
                 async with asyncio.timeout_at(min(end, loop.time() + to.idle)):
                     raw = await resp.read()
             except aiohttp.ConnectionTimeoutError:
