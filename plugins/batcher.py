@@ -29,6 +29,7 @@ class ModelOverride(BaseModel):
     priority: Level | None = None
     batch_timeout_s: float | None = Field(None, gt=0)
     stream_idle_s: float | None = Field(None, gt=0)
+    shed: bool | None = None
 
 
 class Options(BaseModel):
@@ -46,6 +47,8 @@ class Options(BaseModel):
     priority: Level = "interactive"
     batch_timeout_s: float = Field(60.0, gt=0, description="guard on one model call or decode step")
     stream_idle_s: float = Field(60.0, gt=0, description="drop a stream nobody reads for this long")
+    shed: bool = Field(True, description="answer 429 at once when the requests ahead would not "
+                       "drain within queue_timeout_ms (instead of a 503 after waiting it out)")
     per_model: dict[str, ModelOverride] = Field(default_factory=dict)
 
 

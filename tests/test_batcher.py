@@ -182,3 +182,29 @@ def test_options_reject_bad_values():
 def test_overloaded_carries_retry_after():
     exc = Overloaded("full", retry_after=2.4)
     assert exc.status == 429 and exc.headers["Retry-After"] == "2"
+
+
+async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
+    from clawhost.batching.queue import BoundedQueue, Entry
+    q = BoundedQueue(100, timeout_s=10, name="m")
+    for i in range(6):
+        q.put(Entry(i, priority=1))
+    for _ in range(6):  # departures 50 ms apart while the rest waited: ~20 per second
+        await asyncio.sleep(0.05)
+        q.pop()
+    assert 0.03 < q.interval < 0.2
+    q.timeout_s = 0.2
+    for i in range(3):  # three ahead at 50 ms each: still inside 0.9 x 200 ms
+        q.put(Entry(i, priority=1))
+    t0 = time.perf_counter()
+    with pytest.raises(Overloaded) as info:
+        for i in range(5):
+            q.put(Entry(i, priority=1))
+    assert time.perf_counter() - t0 < 0.05 and "drain" in info.value.message
+    q.put(Entry("vip", priority=0))  # nobody ahead at its level: admitted
+    no_shed = BoundedQueue(100, timeout_s=0.2, name="m", shed=False)
+    no_shed._busy, no_shed._departed = 1.0, 10.0
+    for i in range(10):
+        no_shed.put(Entry(i, priority=1))
+    q.fail_all(lambda: Unavailable("x"))
+    no_shed.fail_all(lambda: Unavailable("x"))

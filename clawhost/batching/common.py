@@ -25,6 +25,7 @@ class Limits:
     priority: str = "interactive"  # default level for requests that do not say
     batch_timeout_s: float = 60.0  # guard on one model call / one decode step
     stream_idle_s: float = 60.0  # a stream nobody reads for this long is dropped
+    shed: bool = True  # 429 at once when the queue ahead would outlast queue_timeout_ms
 
 
 @dataclass
@@ -46,7 +47,8 @@ class Batcher:
 
     def __init__(self, host, model, limits: Limits):
         self.host, self.model, self.limits = host, model, limits
-        self.queue = BoundedQueue(limits.max_queue, limits.queue_timeout_ms / 1000, name=model.id)
+        self.queue = BoundedQueue(limits.max_queue, limits.queue_timeout_ms / 1000, name=model.id,
+                                  shed=limits.shed)
         self.stats = Stats()
         self._task: asyncio.Task | None = None
         self._closed = False

@@ -41,10 +41,15 @@ class BoundedQueue:
     """FIFO per priority level, bounded in entries; entries expire after ``timeout_s``."""
 
     def __init__(self, max_entries: int, timeout_s: float, *, name: str = "",
-                 on_expire: Callable[[Entry], None] | None = None):
+                 on_expire: Callable[[Entry], None] | None = None, shed: bool = True):
         self.max_entries = max_entries
         self.timeout_s = timeout_s
         self.name = name
+        self.shed = shed
+        # decayed sums of busy time and departures: their ratio is the recent seconds per
+        # departure while work was waiting (batches leave many at once, so not an EWMA of gaps)
+        self._busy = self._departed = 0.0
+        self._last_take = 0.0
         self.levels: list[deque[Entry]] = [deque() for _ in PRIORITIES]
         self.arrived = asyncio.Event()  # set on every put, cleared by the consumer
         self.rejected = 0
@@ -59,12 +64,28 @@ class BoundedQueue:
         """Queued work in size units (texts for embeddings)."""
         return sum(e.size for level in self.levels for e in level)
 
+    @property
+    def interval(self) -> float:
+        return self._busy / self._departed if self._departed >= 4 else 0.0
+
+    def expected_wait(self, priority: int = len(PRIORITIES) - 1) -> float:
+        """Seconds a new entry of ``priority`` would wait, from the recent departure rate."""
+        ahead = sum(len(level) for level in self.levels[:priority + 1])
+        return ahead * self.interval
+
     def put(self, entry: Entry, retry_after: float = 1.0) -> Entry:
-        """Queue an entry or raise ``Overloaded`` at once when the queue is full."""
-        if len(self) >= self.max_entries:
+        """Queue an entry, or raise ``Overloaded`` at once when the queue is full or, with
+        ``shed``, when the entries ahead would not drain before this one's timeout anyway
+        (better a 429 now than a 503 after waiting the whole timeout)."""
+        full = len(self) >= self.max_entries
+        wait = self.expected_wait(entry.priority)
+        late = self.shed and wait > 0.9 * self.timeout_s
+        if full or late:
             self.rejected += 1
-            raise Overloaded(f"the batcher queue for {self.name!r} is full "
-                             f"({self.max_entries} waiting); retry shortly", retry_after=retry_after)
+            why = (f"full ({self.max_entries} waiting)" if full else
+                   f"too slow to drain (~{wait:.1f} s ahead of this request)")
+            raise Overloaded(f"the batcher queue for {self.name!r} is {why}; retry shortly",
+                             retry_after=max(retry_after, wait))
         loop = asyncio.get_running_loop()
         entry.future = entry.future or loop.create_future()
         entry.timer = loop.call_later(self.timeout_s, self._expire, entry)
@@ -107,6 +128,11 @@ class BoundedQueue:
     def take(self, entry: Entry) -> Entry:
         """Remove a queued entry for running: its expiry timer stops here."""
         self._drop(entry, "taken")
+        now = time.perf_counter()
+        if entry.enqueued < self._last_take:  # it waited through that gap: a busy interval
+            self._busy = 0.97 * self._busy + (now - self._last_take)
+            self._departed = 0.97 * self._departed + 1
+        self._last_take = now
         return entry
 
     def pop(self) -> Entry | None:

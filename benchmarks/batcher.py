@@ -1,0 +1,287 @@
+"""Batcher benchmark over HTTP through the full host: unbatched and batched, side by side, one run.
+
+Two `clawhost run` processes on the same prepared workspace, one after the other (never both
+at once on two cores): `quantized_model` alone, then `batcher` + `quantized_model`.
+
+- embeddings: 32 concurrent clients, one sentence per request, closed loop for --duration s:
+  throughput and latency; the "batch time" anchor is one 32-sentence request on the same host;
+- generation: 1 stream, then 4 concurrent streams, 64 tokens each (greedy): aggregate tok/s,
+  TTFT of each stream;
+- overload (batched host only): open-loop chat arrivals at 10x the measured capacity for
+  --overload-s s: server RSS, how fast 429/503 answer, whether every admitted request completes.
+
+    python benchmarks/batcher.py [--workspace DIR] [--duration 10] [--overload-s 30] \
+        [--out benchmarks/results/batcher.md]
+
+Prepared artifacts are reused from the workspace (`clawhost model prepare` runs if missing).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quantized_model import CHAT, EMBED, ensure_prepared, free_port, get, rss_mb  # noqa: E402
+
+PROMPT = "Write a short story about a robot who learns to paint."
+STORY = [f"Write a short story about a {a} who learns to {b}." for a, b in
+         (("robot", "paint"), ("cat", "sing"), ("farmer", "fly"), ("child", "code"))]
+BATCHER = {"max_batch_size": 32, "max_wait_ms": 5, "max_slots": 4, "max_queue": 32,
+           "queue_timeout_ms": 2000}
+
+
+def sentences(n: int) -> list[str]:
+    base = ["How do I fix a flat bike tyre?", "What is the capital of France?",
+            "Recipe for sourdough bread with a crisp crust and an open crumb, please.",
+            "Why is the sky blue during the day but red at sunset?"]
+    return [f"{base[i % 4]} ({i})" for i in range(n)]
+
+
+def write_config(workspace: Path, port: int, batched: bool) -> Path:
+    plugins = {"batcher": BATCHER} if batched else {}
+    plugins["quantized_model"] = {"prepare_on_start": False}
+    cfg = Path(tempfile.mkdtemp(prefix="batcher-bench-")) / "config.yaml"
+    cfg.write_text(json.dumps({"workspace": str(workspace), "log_level": "warning",
+                               "server": {"port": port, "max_inflight": 1024},
+                               "plugins": plugins}))
+    return cfg
+
+
+def start(cfg: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        status, facts = get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+        if status == 200 and all(s == "ready" for s in facts["models"].values()):
+            return proc
+        if proc.poll() is not None:
+            raise SystemExit("the host exited during startup")
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the host did not become ready in 120 s")
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+
+async def embeddings(http, url: str, duration: float, clients: int = 32) -> dict:
+    texts = sentences(256)
+    lat: list[float] = []
+    errors = 0
+
+    async def client(k: int) -> None:
+        nonlocal errors
+        i = k
+        end = time.perf_counter() + duration
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            async with http.post(f"{url}/v1/embeddings",
+                                 json={"model": EMBED, "input": texts[i % len(texts)]}) as r:
+                await r.read()
+                if r.status != 200:
+                    errors += 1
+                    continue
+            lat.append(time.perf_counter() - t0)
+            i += clients
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    wall = time.perf_counter() - t0
+    batch = []
+    for _ in range(5):  # the anchor: one batch of 32 through the same host
+        t1 = time.perf_counter()
+        async with http.post(f"{url}/v1/embeddings", json={"model": EMBED, "input": texts[:32]}) as r:
+            await r.read()
+        batch.append(time.perf_counter() - t1)
+    return {"req_per_s": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
+            "errors": errors, "batch32_ms": statistics.median(batch) * 1e3, "requests": len(lat)}
+
+
+async def one_stream(http, url: str, prompt: str, tokens: int = 64) -> dict:
+    body = {"model": CHAT, "messages": [{"role": "user", "content": prompt}], "max_tokens": tokens,
+            "temperature": 0, "stream": True}
+    t0 = time.perf_counter()
+    first = last = None
+    n = 0
+    async with http.post(f"{url}/v1/chat/completions", json=body) as r:
+        async for line in r.content:
+            if not line.startswith(b"data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                last = time.perf_counter()
+                first = first or last
+                n += 1
+    return {"start": t0, "first": first, "end": last, "n": n, "ttft": first - t0}
+
+
+async def generation(http, url: str, runs: int = 2) -> dict:
+    singles, aggs, ttfts, decode1, decode4 = [], [], [], [], []
+    for _ in range(runs):
+        s = await one_stream(http, url, PROMPT)
+        singles.append(s["n"] / (s["end"] - s["start"]))
+        decode1.append((s["n"] - 1) / (s["end"] - s["first"]))
+        many = await asyncio.gather(*(one_stream(http, url, p) for p in STORY))
+        span = max(m["end"] for m in many) - min(m["start"] for m in many)
+        aggs.append(sum(m["n"] for m in many) / span)
+        dspan = max(m["end"] for m in many) - min(m["first"] for m in many)
+        decode4.append(sum(m["n"] - 1 for m in many) / dspan)
+        ttfts.extend(m["ttft"] for m in many)
+    return {"single_tok_s": statistics.median(singles), "agg4_tok_s": statistics.median(aggs),
+            "single_decode_tok_s": statistics.median(decode1),
+            "agg4_decode_tok_s": statistics.median(decode4), "ttft4_max_s": max(ttfts),
+            "ttft4_median_s": statistics.median(ttfts)}
+
+
+async def overload(http, url: str, pid: int, rate: float, seconds: float, tokens: int = 16) -> dict:
+    import psutil
+    proc = psutil.Process(pid)
+    rss0 = proc.memory_info().rss / 1e6
+    rss = [rss0]
+    results: list[tuple[int, float]] = []
+    body = {"model": CHAT, "messages": [{"role": "user", "content": "Say hello in one line."}],
+            "max_tokens": tokens, "temperature": 0}
+
+    async def call() -> None:
+        t0 = time.perf_counter()
+        try:
+            async with http.post(f"{url}/v1/chat/completions", json=body) as r:
+                await r.read()
+                results.append((r.status, time.perf_counter() - t0))
+        except Exception:  # noqa: BLE001 - counted as a hang/failure
+            results.append((0, time.perf_counter() - t0))
+
+    tasks = []
+    t_start = time.perf_counter()
+    next_sample = t_start
+    k = 0
+    while (now := time.perf_counter()) - t_start < seconds:
+        due = t_start + k / rate
+        if now >= due:
+            tasks.append(asyncio.ensure_future(call()))
+            k += 1
+            continue
+        if now >= next_sample:
+            rss.append(proc.memory_info().rss / 1e6)
+            next_sample = now + 0.5
+        await asyncio.sleep(min(due - now, 0.005))
+    sent = len(tasks)
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    rss.append(proc.memory_info().rss / 1e6)
+    by = {}
+    for status, _ in results:
+        by[status] = by.get(status, 0) + 1
+    reject = [t for s, t in results if s in (429, 503)]
+    r429 = [t for s, t in results if s == 429]
+    ok = [t for s, t in results if s == 200]
+    return {"rate": rate, "sent": sent, "statuses": by, "ok_p50_s": pct(ok, 50),
+            "ok_p99_s": pct(ok, 99), "r429_p99_ms": pct(r429, 99) * 1e3,
+            "reject_p99_ms": pct(reject, 99) * 1e3, "rss_start_mb": rss0, "rss_max_mb": max(rss),
+            "rss_end_mb": rss[-1], "failed_other": sum(v for s, v in by.items()
+                                                       if s not in (200, 429, 503))}
+
+
+async def bench_host(url: str, pid: int, duration: float, overload_s: float | None) -> dict:
+    import aiohttp
+    out = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=300)) as http:
+        for _ in range(3):  # warm-up: first-run allocations, thread pools
+            await one_stream(http, url, "hi", 8)
+            async with http.post(f"{url}/v1/embeddings", json={"model": EMBED, "input": sentences(32)}) as r:
+                await r.read()
+        out["embed"] = await embeddings(http, url, duration)
+        out["gen"] = await generation(http, url)
+        out["rss_mb"] = rss_mb(pid)
+        if overload_s:
+            capacity = out["gen"]["agg4_tok_s"] / 16  # requests/s of 16-token answers
+            out["overload"] = await overload(http, url, pid, 10 * capacity, overload_s)
+    return out
+
+
+def run_mode(workspace: Path, batched: bool, duration: float, overload_s: float) -> dict:
+    port = free_port()
+    proc = start(write_config(workspace, port, batched), port)
+    try:
+        return asyncio.run(bench_host(f"http://127.0.0.1:{port}", proc.pid, duration,
+                                      overload_s if batched else None))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def report(res: dict, args) -> str:
+    u, b = res["unbatched"], res["batched"]
+    eu, eb, gu, gb, ov = u["embed"], b["embed"], u["gen"], b["gen"], b["overload"]
+    p99_bound = BATCHER["max_wait_ms"] + 2 * eb["batch32_ms"]
+    load = os.getloadavg()
+    lines = [
+        "# batcher benchmark", "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (shared box: noisy)",
+        f"- models: {EMBED}, {CHAT} (INT8, prepared by quantized_model); over HTTP through "
+        f"`clawhost run`; batcher options {json.dumps(BATCHER)}",
+        f"- command: `python benchmarks/batcher.py --duration {args.duration:g} "
+        f"--overload-s {args.overload_s:g}`", "",
+        "| what | unbatched | batched | ratio | target |", "|---|---|---|---|---|",
+        f"| embeddings, 32 clients: req/s | {eu['req_per_s']:.0f} | {eb['req_per_s']:.0f} | "
+        f"{eb['req_per_s'] / eu['req_per_s']:.2f}x | >= 1.6x |",
+        f"| embeddings p50 / p99 ms | {eu['p50_ms']:.1f} / {eu['p99_ms']:.1f} | "
+        f"{eb['p50_ms']:.1f} / {eb['p99_ms']:.1f} | | p99 <= {p99_bound:.0f} "
+        f"(max_wait {BATCHER['max_wait_ms']} + 2 x batch {eb['batch32_ms']:.0f}) |",
+        f"| one 32-sentence request (batch time) ms | {eu['batch32_ms']:.1f} | {eb['batch32_ms']:.1f} | | |",
+        f"| generation: 1 stream tok/s (wall, incl. prefill) | {gu['single_tok_s']:.1f} | "
+        f"{gb['single_tok_s']:.1f} | | anchor |",
+        f"| generation: 4 streams aggregate tok/s (wall) | {gu['agg4_tok_s']:.1f} | "
+        f"{gb['agg4_tok_s']:.1f} | {gb['agg4_tok_s'] / gb['single_tok_s']:.2f}x single "
+        f"(unbatched {gu['agg4_tok_s'] / gu['single_tok_s']:.2f}x) | >= 2.2x |",
+        f"| generation: decode-only tok/s, 1 / 4 streams | {gu['single_decode_tok_s']:.1f} / "
+        f"{gu['agg4_decode_tok_s']:.1f} | {gb['single_decode_tok_s']:.1f} / {gb['agg4_decode_tok_s']:.1f} "
+        f"| {gb['agg4_decode_tok_s'] / gb['single_decode_tok_s']:.2f}x | |",
+        f"| TTFT of 4 concurrent streams, median / max s | {gu['ttft4_median_s']:.2f} / "
+        f"{gu['ttft4_max_s']:.2f} | {gb['ttft4_median_s']:.2f} / {gb['ttft4_max_s']:.2f} | | <= 1 s |",
+        f"| host RSS after these, MB | {u['rss_mb']:.0f} | {b['rss_mb']:.0f} | | |", "",
+        f"Overload (batched host), chat with 16-token answers at {ov['rate']:.0f} req/s "
+        f"(10x the capacity measured above) for {args.overload_s:g} s: {ov['sent']} sent; "
+        f"statuses {ov['statuses']}; 429 p99 {ov['r429_p99_ms']:.1f} ms, all rejections (429/503) "
+        f"p99 {ov['reject_p99_ms']:.1f} ms; admitted answers p50 {ov['ok_p50_s']:.2f} s, p99 "
+        f"{ov['ok_p99_s']:.2f} s; failures other than 429/503: {ov['failed_other']}; server RSS "
+        f"{ov['rss_start_mb']:.0f} MB at the start, {ov['rss_max_mb']:.0f} MB at most, "
+        f"{ov['rss_end_mb']:.0f} MB at the end.", "",
+        "Continuous batching (iteration-level, Orca-style) is what landed for generation.", "",
+        "```json", json.dumps(res, indent=1, default=float), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workspace", type=Path, default=Path("/tmp/batcher-bench/ws"))
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--overload-s", type=float, default=30.0)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    args.workspace.mkdir(parents=True, exist_ok=True)
+    ensure_prepared(write_config(args.workspace, free_port(), False))
+    res = {"unbatched": run_mode(args.workspace, False, args.duration, args.overload_s),
+           "batched": run_mode(args.workspace, True, args.duration, args.overload_s)}
+    text = report(res, args)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
