@@ -76,7 +76,7 @@ async def in_process(workdir: Path) -> dict:
     for layer, opts in (("l1", Options(l2={"backend": "none"})),
                         ("l2", Options(l1={"enabled": False}, l2={"path": str(workdir / "inproc.db")}))):
         cache = ResponseCache(opts, workdir)
-        cache.start()
+        await cache.start()
         await cache.store(ModelRequest("chat", body), reply)
         if cache.l2 is not None:
             cache.l2.flush()

@@ -61,10 +61,10 @@ def cache_of(host):
 
 
 @hookimpl
-def clawhost_startup(host):
+async def clawhost_startup(host):
     from clawhost.caching.manager import ResponseCache
     cache = ResponseCache(host.options(NAME) or Options(), host.workspace)
-    cache.start()
+    await cache.start()
     host.state[NAME] = cache
 
 

@@ -144,3 +144,15 @@ async def test_redis_restart_mid_run(clawhost_host, clawhost_server, redis_serve
     assert states == ["miss", "hit-l2", "hit-l2"] and not cache.l2.down
     assert sum("is back after" in r.message for r in caplog.records) == 1
     assert len([r for r in caplog.records if "unreachable" in r.message]) == 1
+
+
+async def test_redis_down_from_the_start(clawhost_host, clawhost_server, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "clawhost.cache")
+    nobody = RedisServer(tmp_path)  # a free port with nothing listening
+    model, host, url = await redis_host(clawhost_host, clawhost_server, nobody)
+    assert sum("unreachable" in r.message for r in caplog.records) == 1  # said at boot
+    for _ in range(5):
+        st, state, body = await post(url, ask("anyone?"))
+        assert st == 200 and body["choices"][0]["message"]["content"] == "anyone?"
+    assert state == "hit-l1" and model.calls == 1
+    assert sum("unreachable" in r.message for r in caplog.records) == 1

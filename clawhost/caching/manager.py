@@ -48,9 +48,13 @@ class ResponseCache:
         self.l2 = make_l2(opts, workspace)
         self.counts: Counter[str] = Counter()
 
-    def start(self) -> None:
-        if self.l2 is not None and not self.l2.open():
+    async def start(self) -> None:
+        if self.l2 is None:
+            return
+        if not await asyncio.to_thread(self.l2.open):  # the disk store may create its file
             log.warning("cache: L2 (%s) is off; L1 still serves", self.opts.l2.backend)
+        elif hasattr(self.l2, "check"):
+            await self.l2.check()
 
     async def close(self) -> None:
         if self.l2 is None:

@@ -87,6 +87,13 @@ class RedisStore:
         self._ok()
         return result, True
 
+    async def check(self) -> bool:
+        """Ping once at startup, so a wrong URL shows up in the log at boot."""
+        if self._client is None:
+            return False
+        _, ok = await self._call(self._client.ping)
+        return ok
+
     # -- the request path ------------------------------------------------------------------
     async def get(self, key: str, now: float, max_age: float | None = None,
                   namespace: str = "") -> Hit | None:
