@@ -32,9 +32,8 @@ class ModelStats:
         self.total, self.queue, self.infer, self.ttft = (Histogram() for _ in STAGES)
         self.tokens_in = 0
         self.tokens_out = 0
-        # (timing key, histogram, its counts, its bounds), built once for record()'s loop
-        self.stages = tuple((name, h, h.counts, h.bounds) for name, h in
-                            zip(STAGES, (self.total, self.queue, self.infer, self.ttft)))
+        # the stages after "total", as (timing key, histogram) for record()'s loop
+        self.stages = (("queue", self.queue), ("infer", self.infer), ("ttft", self.ttft))
 
 
 class Monitor:
@@ -82,11 +81,17 @@ class Monitor:
         requests[key] = requests.get(key, 0) + 1
 
         t = request.timings
-        for name, hist, counts, bounds in stats.stages:
-            v = t.get(name)
-            if v is not None:
-                counts[bisect_left(bounds, v)] += 1
-                hist.sum += v
+        v = t.get("total")
+        if v is not None:
+            h = stats.total
+            h.counts[bisect_left(h.bounds, v)] += 1
+            h.sum += v
+        if len(t) > 2 or "lookup" not in t:  # a hit has only lookup and total: skip the rest
+            for name, h in stats.stages:
+                v = t.get(name)
+                if v is not None:
+                    h.counts[bisect_left(h.bounds, v)] += 1
+                    h.sum += v
 
         notes = request.notes
         body = reply.body if reply is not None else None
