@@ -116,6 +116,7 @@ class GenerationScheduler(Batcher):
             leaving = [s for s in self.active.values() if s.done or s.gone or self._stale(s)]
             for s in leaving:
                 del self.active[s.slot]
+                s.fail(Unavailable("the stream was not read; dropped"))  # no-op unless stale
             joining = []
             while len(self.active) + len(joining) < self.limits.max_slots:
                 entry = self.queue.pop()
