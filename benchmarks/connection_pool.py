@@ -175,6 +175,38 @@ async def measure(args, host_url: str, ups: dict, pids: dict) -> dict:
     return res
 
 
+async def in_process(cfg_path: str, fast: str, n: int) -> dict:
+    """The plugin and request loop alone: Host.handle in this process vs a bare aiohttp call."""
+    import aiohttp
+
+    from clawhost.host import Host
+    from clawhost.types import ChatRequest, ModelRequest
+    host = Host.from_file(cfg_path)
+    await host.start()
+    data = json.dumps({**BODY, "model": "m1"}).encode()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async def bare():
+                async with s.post(fast + "/v1/chat/completions", data=data,
+                                  headers={"Content-Type": "application/json"}) as r:
+                    return json.dumps(json.loads(await r.read()))
+
+            async def via():
+                body = ChatRequest.model_validate({**BODY, "model": "fast/m1"})
+                return json.dumps((await host.handle(ModelRequest(kind="chat", body=body))).body)
+
+            d, v = [], []
+            for i in range(n + 200):
+                for f, out in ((bare, d), (via, v)):
+                    t = time.perf_counter()
+                    await f()
+                    if i >= 200:   # warm-up
+                        out.append(time.perf_counter() - t)
+    finally:
+        await host.stop()
+    return {"inproc_bare_p50_us": pct(d, .5) * 1e6, "inproc_via_p50_us": pct(v, .5) * 1e6}
+
+
 def machine() -> str:
     cpu = ""
     try:
@@ -204,6 +236,9 @@ def report(res: dict, args) -> str:
         f"| requests/s, {args.concurrency} clients | {r['direct_rps']:.0f} | **{r['via_rps']:.0f}** | >= 1,500 |",
         f"| latency p50 under load (ms) | {r['direct_load_p50_ms']:.2f} | {r['via_load_p50_ms']:.2f} | |",
         f"| overhead p50 of back-to-back pairs (ms) | | {r['pair_overhead_p50_ms']:.3f} | |",
+        f"| in one process, p50 (us): bare aiohttp call vs Host.handle + plugin | "
+        f"{r['inproc_bare_p50_us']:.0f} | {r['inproc_via_p50_us']:.0f} "
+        f"(+{r['inproc_via_p50_us'] - r['inproc_bare_p50_us']:.0f}) | |",
         f"| CPU per request (us): host | | {r['via_host_cpu_us']:.0f} | |",
         f"| CPU per request (us): upstream + load generator | {r['direct_upstream_cpu_us']:.0f} + "
         f"{r['direct_load_cpu_us']:.0f} | {r['via_upstream_cpu_us']:.0f} + {r['via_load_cpu_us']:.0f} | |",
@@ -262,6 +297,8 @@ def main() -> None:
             host_url = f"http://127.0.0.1:{info['port']}"
             asyncio.run(wait_ready(host_url))
             res = asyncio.run(measure(args, host_url, ups, {"host": host.pid, "upstream": up.pid}))
+            os.environ["BENCH_KEY"] = env["BENCH_KEY"]
+            res.update(asyncio.run(in_process(str(cfg), ups["fast"], 300 if args.quick else 2000)))
     finally:
         for p in procs:
             p.terminate()
