@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     scope: str
     query: str
