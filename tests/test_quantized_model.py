@@ -221,8 +221,11 @@ def test_interrupted_preparation_restarts_cleanly(sources, tmp_path):
 
 
 async def test_first_start_prepares_in_a_child_and_reports_progress(sources, tmp_path,
-                                                                    clawhost_server):
+                                                                    clawhost_server, caplog):
+    import logging
+
     import aiohttp
+    caplog.set_level(logging.INFO, logger="clawhost.quantized_model")
     ws = tmp_path / "ws"
     host = Host(make_config(ws, config_dict(ws, models_section(sources))))
     url = await clawhost_server(host)
@@ -245,6 +248,11 @@ async def test_first_start_prepares_in_a_child_and_reports_progress(sources, tmp
     try:
         assert 503 in statuses
         assert any(p.startswith("preparing ") and "%" in p for p in seen), seen
+        logged = [r.getMessage() for r in caplog.records]
+        for model_id in (EMBED, CHAT):  # lines in the log: stages, not every tick
+            lines = [m for m in logged if m.startswith(f"preparing {model_id}: ")]
+            assert lines and lines[-1].startswith(f"preparing {model_id}: 100%")
+            assert len(lines) < 40
         assert read_manifest(ws, CHAT)["complete"] and read_manifest(ws, EMBED)["complete"]
     finally:
         await host.stop()

@@ -354,7 +354,8 @@ class LocalModels:
     def __init__(self, options, workspace, owner: str):
         self.options, self.workspace, self.owner = options, workspace, owner
         self.served: dict[str, Served] = {}
-        self.progress: dict[str, tuple[float, str]] = {}
+        self.progress: dict[str, str] = {}  # model id -> what it is doing while it comes up
+        self._shown: dict[str, tuple[int, str]] = {}
         self._prepare_lock: asyncio.Lock | None = None
 
     def register(self, register: Callable[[Model], None]) -> None:
@@ -390,9 +391,10 @@ class LocalModels:
                 async with self._prepare_lock:  # builds are memory-hungry: never two at once
                     await prepare_async(mid, spec, self.workspace,
                                         lambda f, stage: self._progress(mid, f, stage))
-                self.progress.pop(mid, None)
             started = time.perf_counter()
+            self.progress[mid] = f"loading {mid}"
             served.engine = await served.worker.run(self._load, served, folder)
+            self.progress.pop(mid, None)
             served.model.engine = served.engine
             served.model.meta["worker"] = served.worker
             served.model.context_length = (served.engine.context_length if spec["kind"] == "chat"
@@ -419,16 +421,17 @@ class LocalModels:
         return LocalChat.load(folder, spec, threads)
 
     def _progress(self, model_id: str, fraction: float, stage: str) -> None:
-        before = self.progress.get(model_id, (-1.0, ""))
-        self.progress[model_id] = (fraction, stage)
-        if stage != before[1] or int(fraction * 10) != int(before[0] * 10):
-            log.info("preparing %s: %d%% %s", model_id, round(fraction * 100), stage)
+        line = f"preparing {model_id}: {round(fraction * 100)}% ({stage})"
+        self.progress[model_id] = line
+        shown = (int(fraction * 10), stage)  # a log line per stage or per 10%, not per tick
+        if self._shown.get(model_id) != shown:
+            self._shown[model_id] = shown
+            log.info("%s", line)
 
     def readiness(self) -> dict[str, Any]:
         if not self.progress:
             return {}
-        return {"progress": "; ".join(f"preparing {m}: {round(f * 100)}% ({stage})"
-                                      for m, (f, stage) in self.progress.items())}
+        return {"progress": "; ".join(self.progress.values())}
 
     async def infer(self, served: Served, request: ModelRequest) -> Reply:
         try:
