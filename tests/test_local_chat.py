@@ -283,3 +283,71 @@ def test_real_smollm2_knows_paris(tmp_path):
     eng = ChatEngine.load(out, threads=2)
     res = eng.chat(_msgs("What is the capital of France?"), max_tokens=24)
     assert "Paris" in res.text and "Ġ" not in res.text and "<|im_start|>" not in res.text
+
+
+def test_hf_folder_matches_gguf_including_rotary_layout(tiny, tmp_path):
+    """A HF folder (unpermuted Q/K, half-split rotary) gives the GGUF graph's logits.
+
+    GGUF permutes Q/K rows for interleaved rotary; the builder relies on GQA's
+    rotary_interleaved flag instead of undoing it. Several positions make rotary matter."""
+    from safetensors.numpy import save_file
+
+    from clawhost.local.gguf_tokenizer import tokenizer_json_from_gguf
+    from clawhost.local.runner import Runner
+
+    w = open_weights(tiny["src"])
+    cfg = w.config
+
+    def unpermute(m: np.ndarray, heads: int) -> np.ndarray:
+        return m.reshape(heads, m.shape[0] // heads // 2, 2, -1).swapaxes(1, 2).reshape(m.shape)
+
+    tensors = {"model.embed_tokens.weight": w.get("embed"), "model.norm.weight": w.get("norm")}
+    names = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
+             "o": "self_attn.o_proj", "gate": "mlp.gate_proj", "up": "mlp.up_proj",
+             "down": "mlp.down_proj", "attn_norm": "input_layernorm",
+             "ffn_norm": "post_attention_layernorm"}
+    for i in range(cfg.num_layers):
+        for short, hf in names.items():
+            arr = w.get(f"layers.{i}.{short}")
+            if short == "q":
+                arr = unpermute(arr, cfg.num_heads)
+            elif short == "k":
+                arr = unpermute(arr, cfg.num_kv_heads)
+            tensors[f"model.layers.{i}.{hf}.weight"] = np.ascontiguousarray(arr)
+    hf_dir = tmp_path / "hf"
+    hf_dir.mkdir()
+    save_file(tensors, str(hf_dir / "model.safetensors"))
+    (hf_dir / "config.json").write_text(json.dumps({
+        "model_type": "llama", "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.intermediate_size, "num_hidden_layers": cfg.num_layers,
+        "num_attention_heads": cfg.num_heads, "num_key_value_heads": cfg.num_kv_heads,
+        "rope_theta": cfg.rope_theta, "rms_norm_eps": cfg.rms_eps,
+        "max_position_embeddings": cfg.context_length, "tie_word_embeddings": True}))
+    fields = {k: w.field(k) for k in ("tokenizer.ggml.model", "tokenizer.ggml.tokens",
+                                      "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+                                      "tokenizer.ggml.pre")}
+    (hf_dir / "tokenizer.json").write_text(json.dumps(tokenizer_json_from_gguf(fields)))
+    (hf_dir / "tokenizer_config.json").write_text(json.dumps(
+        {"chat_template": TEMPLATE, "eos_token": "<|im_end|>"}))
+    assert resolve_source(str(hf_dir), tmp_path) == hf_dir.resolve()
+    logits = {}
+    for name, src in (("gguf", tiny["src"]), ("hf", hf_dir)):
+        write_artifacts(open_weights(src), src, tmp_path / f"art_{name}", PRESETS["fp32"])
+        eng = ChatEngine.load(tmp_path / f"art_{name}", threads=1)
+        ids = eng.encode_chat(_msgs("hello world, the world"))
+        logits[name] = Runner(eng.model, rows=1).prefill(0, ids, num_logits=len(ids))
+    np.testing.assert_allclose(logits["hf"], logits["gguf"], rtol=1e-4, atol=1e-4)
+
+
+def test_four_bit_head_rescoring_keeps_greedy(tiny, tmp_path):
+    """The 4-bit LM head + exact rescoring decodes greedily like the 8-bit head."""
+    w = open_weights(tiny["src"])
+    outs = {}
+    for head in (8, 4):
+        opts = PRESETS["int4-mixed"].model_copy(update={"head_bits": head})
+        write_artifacts(w, tiny["src"], tmp_path / f"h{head}", opts)
+        eng = ChatEngine.load(tmp_path / f"h{head}", threads=1)
+        assert eng.model.has_hidden == (head == 4)
+        outs[head] = [eng.generate(eng.encode_chat(_msgs(t)), SamplingParams(max_tokens=16))
+                      .complete().token_ids for t in ("hello", "the world", "or not")]
+    assert outs[4] == outs[8]
