@@ -339,9 +339,9 @@ async def _chunks(served: Served, request: ModelRequest, stream: _Stream) -> Asy
 
 def reraise_engine_error(exc: BaseException) -> None:
     """Turn an engine's bad-input errors into a 400; anything else propagates."""
-    if isinstance(exc, ClawhostError):
-        raise exc
-    if type(exc).__name__ in ("ContextLengthError", "InputTooLongError"):
+    from .chat_engine import ContextLengthError  # both engines are loaded by now
+    from .embed_engine import InputTooLongError
+    if isinstance(exc, (ContextLengthError, InputTooLongError)):
         raise BadRequest(str(exc), code="context_length_exceeded") from None
     raise exc
 
