@@ -145,8 +145,10 @@ async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamRe
         async for chunk in chunks:
             await resp.write(streaming.sse(chunk))
         await resp.write(streaming.sse("[DONE]"))
-    except (ConnectionResetError, asyncio.CancelledError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionResetError:  # the client went away mid-stream: nobody to answer
+        log.debug("client left %s before its stream ended", request.path)
     except ClawhostError as exc:  # after the headers went out, the error travels in-band
         await resp.write(streaming.sse(exc.to_dict()))
     except Exception as exc:  # noqa: BLE001
