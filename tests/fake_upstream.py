@@ -247,9 +247,11 @@ class FakeUpstream:
                 await resp.write(f"{head}data: {text}\n\n".encode())
             await resp.write_eof()
             self.completed_streams += 1
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             self.disconnects += 1
             raise
+        except ConnectionResetError:   # the client (clawhost) dropped the stream
+            self.disconnects += 1
         finally:
             self.active -= 1
         return resp
