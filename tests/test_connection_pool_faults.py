@@ -281,7 +281,7 @@ async def test_request_deadline_caps_everything(upstreams, make_host):
 
 
 # -- streams and the client ---------------------------------------------------------------
-async def test_client_disconnect_cancels_the_upstream(upstreams, make_host):
+async def test_client_disconnect_cancels_the_upstream(upstreams, make_host, caplog):
     up = await upstreams(chunk_delay=0.05, words=["w"] * 100)
     host, url, _, _ = await make_host({"a": provider(up.url)})
     async with aiohttp.ClientSession() as s:
@@ -298,6 +298,7 @@ async def test_client_disconnect_cancels_the_upstream(upstreams, make_host):
         await asyncio.sleep(0.05)
     assert up.disconnects == 1 and up.completed_streams == 0
     assert host.state["connection_pool"].figures()["inflight"]["a"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]   # a normal event
 
 
 async def test_keys_never_in_logs_errors_or_figures(upstreams, make_host, caplog):
