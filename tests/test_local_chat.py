@@ -351,3 +351,45 @@ def test_four_bit_head_rescoring_keeps_greedy(tiny, tmp_path):
         outs[head] = [eng.generate(eng.encode_chat(_msgs(t)), SamplingParams(max_tokens=16))
                       .complete().token_ids for t in ("hello", "the world", "or not")]
     assert outs[4] == outs[8]
+
+
+class _PieceTokenizer:
+    """Token i decodes to PIECES[i] (enough to drive `Sequence` without a model)."""
+
+    def __init__(self, pieces: list[str]):
+        self.pieces = pieces
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(self.pieces[i] for i in ids)
+
+
+@pytest.mark.parametrize("pieces,stream,final,reason", [
+    (["Hel", "lo E", "N", "D more", "x"], ["Hel", "lo ", "", ""], "Hello ", "stop"),
+    (["a E", "x", "y", "z"], ["a ", "Ex", "y", "z"], "a Exyz", "length"),
+])
+def test_stop_string_held_back_across_tokens(pieces, stream, final, reason):
+    from clawhost.local.sequence import Sequence
+
+    seq = Sequence(_PieceTokenizer(pieces), [0], SamplingParams(stop=["END"]), max_tokens=4,
+                   stop_ids=set())
+    got = []
+    for i in range(len(pieces)):
+        ev = seq.advance(np.eye(len(pieces), dtype=np.float32)[i])
+        got.append(ev.text)
+        if ev.finish_reason:
+            break
+    assert got == stream and seq.result().text == final and seq.finish_reason == reason
+    assert "".join(got) == final
+
+
+def test_top_p_and_top_k_restrict_the_candidates():
+    from clawhost.local.sampling import Sampler
+
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], np.float32))
+    top_p = Sampler(SamplingParams(temperature=1.0, top_p=0.7, seed=0))
+    top_k = Sampler(SamplingParams(temperature=1.0, top_k=3, seed=0))
+    free = Sampler(SamplingParams(temperature=1.0, seed=0))
+    assert {top_p.pick(logits) for _ in range(300)} == {0, 1}
+    assert {top_k.pick(logits) for _ in range(300)} == {0, 1, 2}
+    counts = np.bincount([free.pick(logits) for _ in range(4000)], minlength=4) / 4000
+    np.testing.assert_allclose(counts, [0.5, 0.3, 0.15, 0.05], atol=0.03)
