@@ -194,7 +194,7 @@ async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
         q.pop()
     assert 0.03 < q.interval < 0.2
     q.timeout_s = 0.2
-    for i in range(3):  # three ahead at 50 ms each: still inside 0.9 x 200 ms
+    for i in range(2):  # two ahead at 50 ms each: still inside half of 200 ms
         q.put(Entry(i, priority=1))
     t0 = time.perf_counter()
     with pytest.raises(Overloaded) as info:

@@ -76,6 +76,7 @@ class GenerationScheduler(Batcher):
 
     # -- the request side -----------------------------------------------------------
     async def submit(self, request) -> Reply:
+        self.queue.check(self.priority_of(request))  # reject before paying for tokenization
         prompt_ids, sampling = self.engine.prepare(request)  # BadRequest for a prompt too long
         seq = Sequence(Entry(request, self.priority_of(request)), list(prompt_ids), sampling,
                        request.body.token_limit)
