@@ -173,7 +173,7 @@ def bench_http(port: int, runs: int) -> dict:
 
 
 def bench_direct(workspace: Path) -> dict:
-    """Anchor: the embedding engine in-process, same artifacts, no HTTP."""
+    """Anchor: both engines in-process, same artifacts, no HTTP, no host."""
     code = f"""
 import json, statistics, time
 from pathlib import Path
@@ -187,7 +187,21 @@ s = [f"Question number {{i}}: how do I fix my bike's flat tyre?" for i in range(
 b = []
 for _ in range(5):
     t0 = time.perf_counter(); e.embed(s); b.append(time.perf_counter() - t0)
-print(json.dumps({{"embed_single_ms": statistics.median(t) * 1e3, "embed_batch32_per_s": 32 / statistics.median(b)}}))
+from clawhost.local.chat_engine import ChatEngine
+c = ChatEngine.load(Path({str(workspace / 'models' / CHAT)!r}), threads=2)
+ids = c.encode_chat([{{"role": "user", "content": {PROMPT!r}}}])
+c.generate(ids, {{"max_tokens": 4, "temperature": 0}}).complete()
+rates, ttft = [], []
+for _ in range(3):
+    t0 = time.perf_counter(); first = None; n = 0
+    for ev in c.generate(ids, {{"max_tokens": 128, "temperature": 0}}).events():
+        n += 1
+        if first is None:
+            first = time.perf_counter()
+    last = time.perf_counter()
+    ttft.append(first - t0); rates.append((n - 1) / (last - first))
+print(json.dumps({{"embed_single_ms": statistics.median(t) * 1e3, "embed_batch32_per_s": 32 / statistics.median(b),
+                  "chat_decode_tok_s": statistics.median(rates), "chat_ttft_ms": statistics.median(ttft) * 1e3}}))
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(res.stdout)
@@ -267,6 +281,10 @@ def write_report(path: Path, f: dict, before, after, runs: int) -> None:
         f"{h['embed_single_ms'] - d['embed_single_ms']:+.2f} ms |",
         f"| embeddings, batch 32 | {d['embed_batch32_per_s']:.0f}/s | {h['embed_batch32_per_s']:.0f}/s | "
         f"x{d['embed_batch32_per_s'] / max(h['embed_batch32_per_s'], 1e-9):.2f} |",
+        f"| chat, time to first token | {d['chat_ttft_ms']:.0f} ms | {h['chat_ttft_ms']:.0f} ms | "
+        f"{h['chat_ttft_ms'] - d['chat_ttft_ms']:+.0f} ms |",
+        f"| chat, decode | {d['chat_decode_tok_s']:.0f} tok/s | {h['chat_decode_tok_s']:.0f} tok/s | "
+        f"x{d['chat_decode_tok_s'] / max(h['chat_decode_tok_s'], 1e-9):.2f} |",
         "", f"Greedy sample (first 160 chars): {h['chat_sample']!r}", "",
     ]
     if f["prepare_s"]:
