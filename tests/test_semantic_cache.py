@@ -242,3 +242,20 @@ async def test_through_the_host_mode_embeds_via_the_plugin_chain(clawhost_host):
 def test_options_reject_unknown_rules():
     with pytest.raises(Exception):
         semantic_cache.Options(rules=["colour"])
+
+
+async def test_behind_the_exact_cache_exact_repeats_hit_l1_and_paraphrases_hit_semantic(
+        clawhost_host, tmp_path):
+    cfg = config()
+    cfg["plugins"] = {"cache": {"l2": {"backend": "none"}}, **cfg["plugins"]}
+    echo, bag = EchoModel(), BagModel()
+    host = await clawhost_host(echo, bag, config=cfg)
+    assert host.chain.names()[:2] == ["cache", "semantic_cache"]
+    first, _ = await ask(host, "How do I reset my password?")
+    assert first.notes["cache"] == "miss"
+    exact, reply = await ask(host, "How do I reset my password?")
+    assert reply.source == "l1" and exact.notes["cache"] == "hit-l1"
+    para, reply = await ask(host, "how do I reset my password")
+    assert reply.source == "semantic" and para.notes["cache"] == "hit-semantic"
+    assert para.response_headers["x-clawhost-cache"] == "hit-semantic"
+    assert echo.calls == 1

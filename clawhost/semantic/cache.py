@@ -105,6 +105,7 @@ class SemanticCache:
             return None
         if scope not in self.index.blocks:  # nothing to compare with: skip the embedding
             self.counts["misses"] += 1
+            self._missed(request)
             return None
         vec = await self._vector(request, query)
         now, max_age = time.time(), directives(request).max_age
@@ -123,6 +124,7 @@ class SemanticCache:
         decision = self.verifier.choose(query, found)
         request.notes["semantic_similarity"] = round(decision.similarity, 4)
         if decision.entry_id is None:
+            self._missed(request)
             self.counts["rejected_by_verifier" if decision.reason in ("rejected", "ambiguous")
                         else "misses"] += 1
             if decision.reason == "ambiguous":
@@ -139,6 +141,12 @@ class SemanticCache:
         request.response_headers["x-clawhost-similarity"] = sim
         return Reply(body=body, source="semantic",
                      headers={"x-clawhost-cache": "hit-semantic", "x-clawhost-similarity": sim})
+
+    @staticmethod
+    def _missed(request: ModelRequest) -> None:
+        """Say "miss" unless an earlier layer (the exact cache) already said so."""
+        request.notes.setdefault("cache", "miss")
+        request.response_headers.setdefault("x-clawhost-cache", "miss")
 
     async def store(self, request: ModelRequest, reply: Reply) -> None:
         if not self._eligible(request) or reply.status != 200 or reply.body is None:
