@@ -15,6 +15,7 @@ MS = "com.microsoft"
 # "int8" is the shipped INT8 choice (see docs/local-models-embeddings.md for the measurements).
 # int8-bNN: MatMulNBits bits=8, block-wise weight scales along K, int8 compute (accuracy_level 4).
 # int8-dyn: DynamicQuantizeMatMul, per-channel int8 weights, per-tensor uint8 activations.
+# int8-row: MatMulInteger, per-channel int8 weights, int8 activations scaled per token row.
 # Every INT8 variant stores the word-embedding table as uint8 with block-32 scales
 # (GatherBlockQuantized): the table is half of the fp32 file.
 QUANTIZATIONS = ("fp32", "int8", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row")
