@@ -7,6 +7,7 @@ scope are compared by meaning. Then the verifier decides (see ``verifier``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ class SemanticCache:
         self.index: SemanticIndex | None = None
         self.counts: Counter[str] = Counter()
         self._stores = 0
+        self._opening = asyncio.Lock()
 
     # -- setup -------------------------------------------------------------------------
     async def _ready(self) -> bool:
@@ -57,11 +59,14 @@ class SemanticCache:
                                                    self.opts.embed_via)
         if self.embedder.dim is None:  # an engine that does not say: ask it once
             self.embedder.dim = int((await self.embedder.embed("dimension probe")).shape[0])
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.index = SemanticIndex(self.folder / "index.sqlite", self.embedder.dim,
-                                   self.embedder.fingerprint, self.opts.max_entries,
-                                   int(self.opts.max_bytes), self.opts.ann_min_entries,
-                                   self.opts.ann == "auto")
+        async with self._opening:  # one index, even when the first lookups come together
+            if self.index is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                # Loading a large index reads every vector: keep it off the event loop.
+                self.index = await asyncio.to_thread(
+                    SemanticIndex, self.folder / "index.sqlite", self.embedder.dim,
+                    self.embedder.fingerprint, self.opts.max_entries, int(self.opts.max_bytes),
+                    self.opts.ann_min_entries, self.opts.ann == "auto")
         return True
 
     def close(self) -> None:

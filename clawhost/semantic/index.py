@@ -209,10 +209,12 @@ class SemanticIndex:
             return []
         ann = block.ann
         if ann is not None:
-            kk = min(k, block.n)
-            labels, dist = ann.knn_query(vec.reshape(1, -1), k=kk)
-            return [(int(l), 1.0 - float(d)) for l, d in zip(labels[0], dist[0])
-                    if int(l) in self.entries]
+            try:
+                labels, dist = ann.knn_query(vec.reshape(1, -1), k=min(k, block.n))
+                return [(int(l), 1.0 - float(d)) for l, d in zip(labels[0], dist[0])
+                        if int(l) in self.entries]
+            except RuntimeError:  # hnswlib found fewer than k live neighbours: scan instead
+                pass
         sims = block.vecs[:block.n] @ vec
         if block.n > k:
             top = np.argpartition(sims, -k)[-k:]
