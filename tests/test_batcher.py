@@ -186,24 +186,25 @@ def test_overloaded_carries_retry_after():
 
 async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
     from clawhost.batching.queue import BoundedQueue, Entry
-    q = BoundedQueue(100, timeout_s=10, name="m")
-    for i in range(6):
+    q = BoundedQueue(100, timeout_s=0.2, name="m")
+    for i in range(5):  # no service rate known yet: only max_queue limits
         q.put(Entry(i, priority=1))
-    for _ in range(6):  # departures 50 ms apart while the rest waited: ~20 per second
-        await asyncio.sleep(0.05)
-        q.pop()
-    assert 0.03 < q.interval < 0.2
-    q.timeout_s = 0.2
-    for i in range(2):  # two ahead at 50 ms each: still inside half of 200 ms
+    while q.pop():
+        pass
+    for _ in range(5):
+        q.note_service(0.24, 4)  # batches of 4 in 240 ms: 60 ms per request
+    assert q.interval == pytest.approx(0.06)
+    for i in range(2):  # at most one ahead (60 ms): inside half of the 200 ms timeout
         q.put(Entry(i, priority=1))
     t0 = time.perf_counter()
     with pytest.raises(Overloaded) as info:
         for i in range(5):
             q.put(Entry(i, priority=1))
     assert time.perf_counter() - t0 < 0.05 and "drain" in info.value.message
+    assert len(q) == 2
     q.put(Entry("vip", priority=0))  # nobody ahead at its level: admitted
     no_shed = BoundedQueue(100, timeout_s=0.2, name="m", shed=False)
-    no_shed._busy, no_shed._departed = 1.0, 10.0
+    no_shed.note_service(1.0, 1)
     for i in range(10):
         no_shed.put(Entry(i, priority=1))
     q.fail_all(lambda: Unavailable("x"))

@@ -66,6 +66,7 @@ class EmbeddingBatcher(Batcher):
         for e in entries:
             mark_admitted(e, len(entries))
             e.request.notes["batch_texts"] = sum(x.size for x in entries)
+        started = time.perf_counter()
         try:
             try:
                 results = await self._call([e.request for e in entries])
@@ -91,6 +92,7 @@ class EmbeddingBatcher(Batcher):
                 else:
                     e.future.set_result(res)
         finally:
+            self.queue.note_service(time.perf_counter() - started, len(entries))
             self.stats.inflight -= len(entries)
             for e in entries:  # only if this loop itself broke: nobody is left hanging
                 if not e.future.done():

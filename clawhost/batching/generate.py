@@ -39,6 +39,7 @@ class Sequence:
     gone: bool = False  # the client went away
     done: bool = False
     last_read: float = field(default_factory=time.perf_counter)
+    started: float = 0.0  # when it got its slot
 
     @property
     def request(self):
@@ -166,6 +167,7 @@ class GenerationScheduler(Batcher):
                     s.fail(slot)
                 continue
             s.slot = slot
+            s.started = time.perf_counter()
             self.active[slot] = s
             if not s.entry.future.done():
                 s.entry.future.set_result(s)
@@ -186,6 +188,8 @@ class GenerationScheduler(Batcher):
             if finish is None and s.limit is not None and s.count + 1 >= s.limit:
                 finish = "length"
             s.push(text, finish)  # a finished one is freed by the next tick, before its step
+            if finish:  # it held one of max_slots shares of the model for this long
+                self.queue.note_service((time.perf_counter() - s.started) / self.limits.max_slots)
         self.stats.inflight = sum(not (s.done or s.gone) for s in self.active.values())
 
     def _stale(self, s: Sequence) -> bool:

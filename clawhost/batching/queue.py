@@ -49,10 +49,9 @@ class BoundedQueue:
         self.timeout_s = timeout_s
         self.name = name
         self.shed = shed
-        # decayed sums of busy time and departures: their ratio is the recent seconds per
-        # departure while work was waiting (batches leave many at once, so not an EWMA of gaps)
+        # decayed sums of service time and requests served, fed by the batcher: their ratio is
+        # the recent seconds per departure when the model is kept busy
         self._busy = self._departed = 0.0
-        self._last_take = 0.0
         self.levels: list[deque[Entry]] = [deque() for _ in PRIORITIES]
         self.arrived = asyncio.Event()  # set on every put, cleared by the consumer
         self.rejected = 0
@@ -67,9 +66,16 @@ class BoundedQueue:
         """Queued work in size units (texts for embeddings)."""
         return sum(e.size for level in self.levels for e in level)
 
+    def note_service(self, seconds: float, requests: float = 1.0) -> None:
+        """The model served ``requests`` in ``seconds`` of its capacity (a batch's time; a
+        sequence's time divided by the slots it shared the model with)."""
+        self._busy = 0.9 * self._busy + seconds
+        self._departed = 0.9 * self._departed + requests
+
     @property
     def interval(self) -> float:
-        return self._busy / self._departed if self._departed >= 4 else 0.0
+        """Recent seconds per departure (0 until something was served)."""
+        return self._busy / self._departed if self._departed > 0 else 0.0
 
     def expected_wait(self, priority: int = len(PRIORITIES) - 1) -> float:
         """Seconds a new entry of ``priority`` would wait, from the recent departure rate."""
@@ -134,11 +140,6 @@ class BoundedQueue:
     def take(self, entry: Entry) -> Entry:
         """Remove a queued entry for running: its expiry timer stops here."""
         self._drop(entry, "taken")
-        now = time.perf_counter()
-        if entry.enqueued < self._last_take:  # it waited through that gap: a busy interval
-            self._busy = 0.97 * self._busy + (now - self._last_take)
-            self._departed = 0.97 * self._departed + 1
-        self._last_take = now
         return entry
 
     def pop(self) -> Entry | None:
