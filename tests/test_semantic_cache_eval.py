@@ -108,3 +108,37 @@ def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path):
     ours = evaluate.figures(pairs, evaluate.decide(Verifier(Settings()), pairs, cos))
     assert raw.hits - raw.correct >= 2           # raw cosine serves the look-alikes
     assert ours.hits == ours.correct >= 1        # the shipped verifier serves none of them
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").exists(),
+                    reason="all-MiniLM-L6-v2 folder not present")
+async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host):
+    from clawhost.testing import EchoModel
+    from clawhost.types import ChatRequest, ModelRequest
+    echo = EchoModel()
+    host = await clawhost_host(echo, config={"plugins": {
+        "semantic_cache": {},
+        "quantized_model": {"models": {"all-minilm-l6-v2": {
+            "source": str(REAL_MODEL), "kind": "embedding", "check": False}}}}})
+    import asyncio
+    for _ in range(600):  # the model is prepared and loaded in the background
+        if host.models["all-minilm-l6-v2"].status != "loading":
+            break
+        await asyncio.sleep(0.1)
+    assert host.models["all-minilm-l6-v2"].status == "ready"
+
+    async def ask(text):
+        req = ModelRequest(kind="chat", body=ChatRequest(
+            model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
+        return req, await host.handle(req)
+
+    await ask("How do I reset my password?")
+    await ask("Is coffee good for your health?")
+    req, hit = await ask("How can I reset my password?")
+    assert hit.source == "semantic", req.notes
+    assert hit.body["choices"][0]["message"]["content"] == "How do I reset my password?"
+    _, look_alike = await ask("Is coffee bad for your health?")
+    assert look_alike.source == "model"
+    figures = host.state["semantic_cache"].figures()
+    assert figures["hits"] == 1 and figures["rejected_by_verifier"] >= 1
