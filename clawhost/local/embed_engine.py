@@ -22,9 +22,14 @@ class InputTooLongError(ValueError):
     """A text has more tokens than max_length and truncation is off."""
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+def session_options(threads: int, spin: bool = True) -> ort.SessionOptions:
     """ORT options sized for a small CPU box: N intra-op threads, full graph optimisation, lean memory."""
     so = ort.SessionOptions()
+    if not spin:
+        # Idle pool threads sleep instead of busy-waiting. On a 2-core box shared with other work
+        # (load 12) this doubled batch-32 throughput and cut single-sentence latency ~15%; on an
+        # idle box spinning is ORT's (faster) default.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -52,7 +57,7 @@ class EmbedEngine:
 
     @classmethod
     def load(cls, artifact_dir: Path, threads: int = 2, max_length: int | None = None,
-             truncate: bool = True, batch_size: int = DEFAULT_BATCH) -> "EmbedEngine":
+             truncate: bool = True, batch_size: int = DEFAULT_BATCH, spin: bool = True) -> "EmbedEngine":
         """Open model.onnx + tokenizer.json + embed_config.json written by bert_graph.build_bert_onnx."""
         artifact_dir = Path(artifact_dir)
         for name in ("model.onnx", "tokenizer.json", "embed_config.json"):
@@ -73,7 +78,7 @@ class EmbedEngine:
         tokenizer.no_padding()
         tokenizer.no_truncation()
         try:
-            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads),
+            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads, spin),
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises several private types for a bad file
             raise ValueError(f"cannot load {artifact_dir / 'model.onnx'}: {str(exc).splitlines()[0]}") from None
