@@ -39,3 +39,11 @@ def test_hook_has_a_test(hook):
     tests = [p for p in ROOT.glob("tests/**/test_*.py") if p.name != "test_hookspecs.py"]
     users = [p.name for p in tests if hook in p.read_text()]
     assert users, f"no test exercises {hook}"
+
+
+def test_every_subpackage_ships():
+    """A subpackage missing from pyproject's list works editable but breaks a real install."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"clawhost." + p.parent.name for p in (ROOT / "clawhost").glob("*/__init__.py")}
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
