@@ -291,7 +291,10 @@ def write_report(path: Path, f: dict, before, after, runs: int) -> None:
         lines.append("Preparation in this run (not part of the cold start): " + ", ".join(
             f"{m} {s:.0f} s" for m, s in f["prepare_s"].items()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    notes = ""  # hand-written notes below the measured part survive a rerun
+    if path.exists() and "\n## Notes" in path.read_text():
+        notes = "\n## Notes" + path.read_text().split("\n## Notes", 1)[1]
+    path.write_text("\n".join(lines) + "\n" + notes)
 
 
 if __name__ == "__main__":
