@@ -116,6 +116,8 @@ async def one_stream(http, url: str, prompt: str, tokens: int = 64) -> dict:
     first = last = None
     n = 0
     async with http.post(f"{url}/v1/chat/completions", json=body) as r:
+        if r.status != 200:
+            raise SystemExit(f"a benchmark stream got HTTP {r.status}: {(await r.text())[:200]}")
         async for line in r.content:
             if not line.startswith(b"data: {"):
                 continue
@@ -124,6 +126,8 @@ async def one_stream(http, url: str, prompt: str, tokens: int = 64) -> dict:
                 last = time.perf_counter()
                 first = first or last
                 n += 1
+    if not n:
+        raise SystemExit("a benchmark stream produced no tokens")
     return {"start": t0, "first": first, "end": last, "n": n, "ttft": first - t0}
 
 

@@ -203,6 +203,8 @@ async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
     assert time.perf_counter() - t0 < 0.05 and "drain" in info.value.message
     assert len(q) == 2
     q.put(Entry("vip", priority=0))  # nobody ahead at its level: admitted
+    q.free = lambda: 2  # two could start right now: they wait for no departure
+    q.put(Entry("fits", priority=1))
     no_shed = BoundedQueue(100, timeout_s=0.2, name="m", shed=False)
     no_shed.note_service(1.0, 1)
     for i in range(10):

@@ -20,6 +20,11 @@ from .queue import Entry
 class EmbeddingBatcher(Batcher):
     """The queue and flush loop for one embedding model."""
 
+    def __init__(self, host, model, limits):
+        super().__init__(host, model, limits)
+        # while no batch runs, the next one takes up to max_batch_size at once
+        self.queue.free = lambda: 0 if self.stats.inflight else self.limits.max_batch_size
+
     async def submit(self, request) -> Reply:
         texts = request.body.texts
         entry = self.enqueue(Entry(request, self.priority_of(request), size=len(texts),

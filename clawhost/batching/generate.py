@@ -72,6 +72,7 @@ class GenerationScheduler(Batcher):
         self.active: dict[int, Sequence] = {}
         self.batch = None
         self.steps = 0
+        self.queue.free = lambda: max(0, self.limits.max_slots - len(self.active))
         # one thread per model: the engine is never called from two threads at once
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{model.id}")
 

@@ -52,6 +52,7 @@ class BoundedQueue:
         # decayed sums of service time and requests served, fed by the batcher: their ratio is
         # the recent seconds per departure when the model is kept busy
         self._busy = self._departed = 0.0
+        self.free: Callable[[], int] = lambda: 0  # entries that could start at once (set by the batcher)
         self.levels: list[deque[Entry]] = [deque() for _ in PRIORITIES]
         self.arrived = asyncio.Event()  # set on every put, cleared by the consumer
         self.rejected = 0
@@ -79,8 +80,8 @@ class BoundedQueue:
 
     def expected_wait(self, priority: int = len(PRIORITIES) - 1) -> float:
         """Seconds a new entry of ``priority`` would wait, from the recent departure rate."""
-        ahead = sum(len(level) for level in self.levels[:priority + 1])
-        return ahead * self.interval
+        ahead = sum(len(level) for level in self.levels[:priority + 1]) - self.free()
+        return max(0, ahead) * self.interval
 
     def check(self, priority: int, retry_after: float = 1.0) -> None:
         """Raise ``Overloaded`` when the queue is full or, with ``shed``, when the entries
