@@ -267,7 +267,8 @@ def test_serving_imports_no_torch(tiny):
     code = ("import sys; from clawhost.local.chat_engine import ChatEngine; "
             f"e = ChatEngine.load({str(tiny['dir'])!r}, threads=1); "
             "r = e.chat([{'role': 'user', 'content': 'hello'}], max_tokens=3); "
-            "bad = [m for m in ('torch', 'transformers', 'optimum', 'sentence_transformers') "
+            "bad = [m for m in ('torch', 'transformers', 'optimum', 'sentence_transformers', "
+            "'onnx', 'gguf', 'jinja2') "
             "if m in sys.modules]; print(bad, r.usage.completion_tokens)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

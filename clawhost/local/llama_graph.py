@@ -205,3 +205,6 @@ def save_model(model: onnx.ModelProto, path) -> None:
     data.unlink(missing_ok=True)  # onnx appends to an existing data file
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=path.name + ".data", size_threshold=1024)
+    from .embedding import write_sidecar
+
+    write_sidecar(path)
