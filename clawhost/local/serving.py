@@ -404,8 +404,9 @@ class LocalModels:
         except Exception as exc:  # noqa: BLE001 - one model's failure never stops the others
             self.progress.pop(mid, None)
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if isinstance(exc, ArtifactError) and not exc.rebuild:
-                text += f" (run `clawhost model prepare {mid} --force` to rebuild)"
+            if isinstance(exc, ArtifactError):
+                force = "" if exc.rebuild else " --force"
+                text += f" (run `clawhost model prepare {mid}{force}`)"
             served.model.status = f"error: {text}"
             log.error("%s: %s", mid, text)
 
