@@ -576,3 +576,16 @@ async def test_the_batcher_drives_local_models_through_their_slot_engine(prepare
         await client.close()
     finally:
         await host.stop()
+
+
+async def test_without_prepare_on_start_a_missing_model_says_how_to_prepare_it(sources,
+                                                                               tmp_path):
+    host = await start_host(tmp_path / "ws", models_section(sources), prepare_on_start=False)
+    try:
+        for model_id in (EMBED, CHAT):
+            status = host.models[model_id].status
+            assert status.startswith("error: ") and "not prepared" in status
+            assert f"clawhost model prepare {model_id}`" in status
+        assert not (tmp_path / "ws" / "models" / CHAT).exists()
+    finally:
+        await host.stop()
