@@ -316,3 +316,16 @@ async def test_bypass_is_labelled_on_streams_too(clawhost_host, clawhost_server)
     _, h, _ = await post(url, CHAT)
     assert h["x-clawhost-cache"] == "hit-l1"  # no-cache still stored the streamed answer
     assert model.calls == 1 and host.state["cache"].counts["bypass"] == 1
+
+
+async def test_odd_json_values_never_break_a_request(clawhost_host, clawhost_server):
+    model, host, url = await serve(clawhost_host, clawhost_server)
+    raw = json.dumps(CHAT)[:-1] + ', "provider_knob": NaN}'  # Python's json accepts NaN
+    states = []
+    for _ in range(2):
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url + "/v1/chat/completions", data=raw,
+                              headers={"Content-Type": "application/json"}) as r:
+                assert r.status == 200
+                states.append(r.headers["x-clawhost-cache"])
+    assert states == ["miss", "hit-l1"] and not host.chain.stats.errors

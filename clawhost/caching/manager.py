@@ -72,8 +72,12 @@ class ResponseCache:
             d = directives(request)
             ns = d.namespace if d.namespace is not None else self.opts.namespace
             notes["cache_namespace"] = ns or ""
-            notes["cache_eligible"] = ok = cacheable(request, self.opts.policy)
-            notes["cache_key"] = exact_key(request, ns) if ok else ""
+            ok = cacheable(request, self.opts.policy)
+            try:
+                key = exact_key(request, ns) if ok else ""
+            except (ValueError, TypeError):  # e.g. NaN in a provider extra: no canonical form
+                ok, key = False, ""
+            notes["cache_eligible"], notes["cache_key"] = ok, key
         return directives(request), notes["cache_eligible"], notes["cache_key"]
 
     @staticmethod
