@@ -32,6 +32,7 @@ def test_options_shorthands_and_one_line_errors():
     p = Provider(base_url="http://x:1/v1/", retries=3, cooldown=10, timeouts=60)
     assert p.base_url == "http://x:1/v1" and p.retries.attempts == 3
     assert p.cooldown.seconds == 10 and p.timeouts.total == 60
+    assert Provider(base_url="http://x", api_key="").api_key is None
     with pytest.raises(ValidationError, match="http:// or https://"):
         Provider(base_url="localhost:8080")
     with pytest.raises(ValidationError, match="lists the model itself"):

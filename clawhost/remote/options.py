@@ -76,6 +76,11 @@ class Provider(BaseModel):
             raise ValueError("must start with http:// or https:// and name a host")
         return v.rstrip("/")
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key(cls, v):
+        return None if v == "" else v   # ${KEY:-} unset: send no credentials at all
+
     @field_validator("retries", mode="before")
     @classmethod
     def _retries_int(cls, v):
