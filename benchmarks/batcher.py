@@ -1,9 +1,10 @@
 """Batcher benchmark over HTTP through the full host: unbatched and batched, side by side, one run.
 
-Two `clawhost run` processes on the same prepared workspace, one after the other (never both
-at once on two cores): `quantized_model` alone, then `batcher` + `quantized_model`.
+Two `clawhost run` processes on the same prepared workspace, up at once but driven one at a
+time, alternating round by round (the shared box's load drifts): `quantized_model` alone, and
+`batcher` + `quantized_model`.
 
-- embeddings: 32 concurrent clients, one sentence per request, closed loop for --duration s:
+- embeddings: 32 concurrent clients, one sentence per request, closed loop, --duration s in all:
   throughput and latency; the "batch time" anchor is one 32-sentence request on the same host;
 - generation: 1 stream, then 4 concurrent streams, 64 tokens each (greedy): aggregate tok/s,
   TTFT of each stream;
@@ -78,6 +79,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 async def embeddings(http, url: str, duration: float, clients: int = 32) -> dict:
+    """One closed-loop round: `clients` concurrent callers, one sentence per request."""
     texts = sentences(256)
     lat: list[float] = []
     errors = 0
@@ -99,14 +101,18 @@ async def embeddings(http, url: str, duration: float, clients: int = 32) -> dict
     t0 = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(clients)))
     wall = time.perf_counter() - t0
-    batch = []
-    for _ in range(5):  # the anchor: one batch of 32 through the same host
+    return {"req_per_s": len(lat) / wall, "lat": lat, "errors": errors}
+
+
+async def batch_time(http, url: str) -> float:
+    """The anchor: one request of 32 sentences through the same host (median of 5)."""
+    took = []
+    for _ in range(5):
         t1 = time.perf_counter()
-        async with http.post(f"{url}/v1/embeddings", json={"model": EMBED, "input": texts[:32]}) as r:
+        async with http.post(f"{url}/v1/embeddings", json={"model": EMBED, "input": sentences(32)}) as r:
             await r.read()
-        batch.append(time.perf_counter() - t1)
-    return {"req_per_s": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
-            "errors": errors, "batch32_ms": statistics.median(batch) * 1e3, "requests": len(lat)}
+        took.append(time.perf_counter() - t1)
+    return statistics.median(took)
 
 
 async def one_stream(http, url: str, prompt: str, tokens: int = 64) -> dict:
@@ -131,22 +137,16 @@ async def one_stream(http, url: str, prompt: str, tokens: int = 64) -> dict:
     return {"start": t0, "first": first, "end": last, "n": n, "ttft": first - t0}
 
 
-async def generation(http, url: str, runs: int = 2) -> dict:
-    singles, aggs, ttfts, decode1, decode4 = [], [], [], [], []
-    for _ in range(runs):
-        s = await one_stream(http, url, PROMPT)
-        singles.append(s["n"] / (s["end"] - s["start"]))
-        decode1.append((s["n"] - 1) / (s["end"] - s["first"]))
-        many = await asyncio.gather(*(one_stream(http, url, p) for p in STORY))
-        span = max(m["end"] for m in many) - min(m["start"] for m in many)
-        aggs.append(sum(m["n"] for m in many) / span)
-        dspan = max(m["end"] for m in many) - min(m["first"] for m in many)
-        decode4.append(sum(m["n"] - 1 for m in many) / dspan)
-        ttfts.extend(m["ttft"] for m in many)
-    return {"single_tok_s": statistics.median(singles), "agg4_tok_s": statistics.median(aggs),
-            "single_decode_tok_s": statistics.median(decode1),
-            "agg4_decode_tok_s": statistics.median(decode4), "ttft4_max_s": max(ttfts),
-            "ttft4_median_s": statistics.median(ttfts)}
+async def gen_round(http, url: str) -> dict:
+    s = await one_stream(http, url, PROMPT)
+    many = await asyncio.gather(*(one_stream(http, url, p) for p in STORY))
+    span = max(m["end"] for m in many) - min(m["start"] for m in many)
+    dspan = max(m["end"] for m in many) - min(m["first"] for m in many)
+    return {"single": s["n"] / (s["end"] - s["start"]),
+            "single_decode": (s["n"] - 1) / (s["end"] - s["first"]),
+            "agg4": sum(m["n"] for m in many) / span,
+            "agg4_decode": sum(m["n"] - 1 for m in many) / dspan,
+            "ttfts": [m["ttft"] for m in many]}
 
 
 async def overload(http, url: str, pid: int, rate: float, seconds: float, tokens: int = 16) -> dict:
@@ -197,33 +197,83 @@ async def overload(http, url: str, pid: int, rate: float, seconds: float, tokens
                                                        if s not in (200, 429, 503))}
 
 
-async def bench_host(url: str, pid: int, duration: float, overload_s: float | None) -> dict:
+async def bench(urls: dict[str, str], pid: int, duration: float, rounds: int,
+                overload_s: float) -> dict:
+    """Both hosts are up; the phases alternate between them round by round (load drifts)."""
     import aiohttp
-    out = {}
+    out: dict = {m: {"embed": [], "gen": []} for m in urls}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=aiohttp.ClientTimeout(total=300)) as http:
-        for _ in range(3):  # warm-up: first-run allocations, thread pools
-            await one_stream(http, url, "hi", 8)
-            async with http.post(f"{url}/v1/embeddings", json={"model": EMBED, "input": sentences(32)}) as r:
-                await r.read()
-        out["embed"] = await embeddings(http, url, duration)
-        out["gen"] = await generation(http, url)
-        out["rss_mb"] = rss_mb(pid)
-        if overload_s:
-            capacity = out["gen"]["agg4_tok_s"] / 16  # requests/s of 16-token answers
-            out["overload"] = await overload(http, url, pid, 10 * capacity, overload_s)
+        for url in urls.values():  # warm-up: first-run allocations, thread pools
+            for _ in range(3):
+                await one_stream(http, url, "hi", 8)
+                async with http.post(f"{url}/v1/embeddings", json={"model": EMBED,
+                                                                   "input": sentences(32)}) as r:
+                    await r.read()
+        for _ in range(rounds):
+            for mode, url in urls.items():
+                out[mode]["embed"].append(await embeddings(http, url, duration / rounds))
+        for mode, url in urls.items():
+            out[mode]["batch32_ms"] = await batch_time(http, url) * 1e3
+        for _ in range(rounds):
+            for mode, url in urls.items():
+                out[mode]["gen"].append(await gen_round(http, url))
+        capacity = statistics.median(g["agg4"] for g in out["batched"]["gen"]) / 16
+        out["batched"]["overload"] = await overload(http, urls["batched"], pid, 10 * capacity,
+                                                    overload_s)
     return out
 
 
-def run_mode(workspace: Path, batched: bool, duration: float, overload_s: float) -> dict:
-    port = free_port()
-    proc = start(write_config(workspace, port, batched), port)
+def summarize(raw: dict) -> dict:
+    res = {}
+    for mode, r in raw.items():
+        lat = [x for e in r["embed"] for x in e["lat"]]
+        gen = r["gen"]
+        res[mode] = {
+            "embed": {"req_per_s": statistics.median(e["req_per_s"] for e in r["embed"]),
+                      "rounds_req_per_s": [round(e["req_per_s"], 1) for e in r["embed"]],
+                      "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
+                      "errors": sum(e["errors"] for e in r["embed"]), "requests": len(lat),
+                      "batch32_ms": r["batch32_ms"]},
+            "gen": {"single_tok_s": statistics.median(g["single"] for g in gen),
+                    "agg4_tok_s": statistics.median(g["agg4"] for g in gen),
+                    "agg4_over_single_rounds": [round(g["agg4"] / g["single"], 2) for g in gen],
+                    "single_decode_tok_s": statistics.median(g["single_decode"] for g in gen),
+                    "agg4_decode_tok_s": statistics.median(g["agg4_decode"] for g in gen),
+                    "ttft4_max_s": max(t for g in gen for t in g["ttfts"]),
+                    "ttft4_median_s": statistics.median(t for g in gen for t in g["ttfts"])},
+            "rss_mb": r["rss_mb"]}
+        if "overload" in r:
+            res[mode]["overload"] = r["overload"]
+    return res
+
+
+def mode_workspace(workspace: Path, mode: str) -> Path:
+    """A workspace of its own per host (one host per workspace), sharing the prepared models."""
+    ws = workspace.parent / f"{workspace.name}-{mode}"
+    ws.mkdir(exist_ok=True)
+    link = ws / "models"
+    if not link.exists():
+        link.symlink_to((workspace / "models").resolve(), target_is_directory=True)
+    return ws
+
+
+def run_all(workspace: Path, duration: float, rounds: int, overload_s: float) -> dict:
+    procs, urls = {}, {}
     try:
-        return asyncio.run(bench_host(f"http://127.0.0.1:{port}", proc.pid, duration,
-                                      overload_s if batched else None))
+        for mode in ("unbatched", "batched"):
+            port = free_port()
+            procs[mode] = start(write_config(mode_workspace(workspace, mode), port,
+                                             mode == "batched"), port)
+            urls[mode] = f"http://127.0.0.1:{port}"
+        raw = asyncio.run(bench(urls, procs["batched"].pid, duration, rounds, overload_s))
+        for mode, proc in procs.items():
+            raw[mode]["rss_mb"] = rss_mb(proc.pid)
+        return summarize(raw)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(30)
 
 
 def report(res: dict, args) -> str:
@@ -239,7 +289,8 @@ def report(res: dict, args) -> str:
         f"- models: {EMBED}, {CHAT} (INT8, prepared by quantized_model); over HTTP through "
         f"`clawhost run`; batcher options {json.dumps(BATCHER)}",
         f"- command: `python benchmarks/batcher.py --duration {args.duration:g} "
-        f"--overload-s {args.overload_s:g}`", "",
+        f"--overload-s {args.overload_s:g} --rounds {args.rounds}`; both hosts run at once and "
+        f"each phase alternates between them round by round (medians of the rounds)", "",
         "| what | unbatched | batched | ratio | target |", "|---|---|---|---|---|",
         f"| embeddings, 32 clients: req/s | {eu['req_per_s']:.0f} | {eb['req_per_s']:.0f} | "
         f"{eb['req_per_s'] / eu['req_per_s']:.2f}x | >= 1.6x |",
@@ -275,12 +326,12 @@ def main() -> None:
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/batcher-bench/ws"))
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--overload-s", type=float, default=30.0)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per phase")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     args.workspace.mkdir(parents=True, exist_ok=True)
     ensure_prepared(write_config(args.workspace, free_port(), False))
-    res = {"unbatched": run_mode(args.workspace, False, args.duration, args.overload_s),
-           "batched": run_mode(args.workspace, True, args.duration, args.overload_s)}
+    res = run_all(args.workspace, args.duration, args.rounds, args.overload_s)
     text = report(res, args)
     print(text)
     if args.out:
