@@ -65,6 +65,7 @@ class Provider(BaseModel):
     keepalive: float = Field(30.0, ge=0)    # idle pooled connections close after this
     reuse_connections: bool = True          # false: a new connection per request (benchmarks)
     dns_cache: float = Field(300.0, ge=0)
+    trust_env: bool = False                 # honour HTTP(S)_PROXY / NO_PROXY from the environment
     stream_usage: bool = True               # ask OpenAI-compatible upstreams for stream usage
     anthropic_version: str = "2023-06-01"
     default_max_tokens: int = Field(4096, ge=1)   # Anthropic requires max_tokens

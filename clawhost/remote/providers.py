@@ -60,7 +60,7 @@ class Provider:
         self.session = aiohttp.ClientSession(
             connector=conn, headers={**JSON_CT, **self.adapter.auth_headers(), **o.headers},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=o.timeouts.connect),
-            read_bufsize=1 << 18, trust_env=False)
+            read_bufsize=1 << 18, trust_env=o.trust_env)
 
     async def close(self) -> None:
         if self.session is not None:
