@@ -157,7 +157,10 @@ class SemanticCache:
         if not self._eligible(request) or reply.status != 200 or reply.body is None:
             return
         d = directives(request)
-        if d.no_store or not await self._ready():
+        try:
+            if d.no_store or not await self._ready():
+                return
+        except EmbedderUnavailable:
             return
         scope, query = self._scope(request)
         if not query.strip() or len(query) > self.opts.max_query_chars:
