@@ -71,6 +71,8 @@ class EmbeddingTable:
             proto = onnx.load(str(model_path), load_external_data=False)
             arrays = {k: _external(d, t, np.float32 if k != "qweight" else np.uint8)
                       for k, t in _table_tensors(proto).items()}
+        # plain ndarray views of the maps (memmap subclass indexing is slow per token)
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
         if "qweight" in arrays:
             q = arrays["qweight"]
             self.q = q.reshape(q.shape[0], -1)  # 8-bit, zero point 128, blocks of 32
@@ -80,8 +82,8 @@ class EmbeddingTable:
         self.hidden = self.q.shape[1]
 
     def logits(self, ids: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-        """Exact LM-head logits of tokens `ids` for one hidden state (tied 8-bit table)."""
-        return self.lookup(ids) @ hidden
+        """Exact LM-head logits: token ``ids[j]`` against hidden state ``hidden[j]``."""
+        return np.einsum("jh,jh->j", self.lookup(ids), hidden)
 
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64)

@@ -58,9 +58,11 @@ class LlamaSession:
         of 6 the exact argmax was among the candidates (median 32 of them) at every position
         of the check text, so greedy output follows the 8-bit head at half its memory
         traffic. Tokens outside the margin keep their approximate logits (sampling tails)."""
-        for row, h in zip(logits, hidden):
-            cand = np.flatnonzero(row >= row.max() - RESCORE_MARGIN)
-            row[cand] = self.embed.logits(cand, h)
+        # per-row flatnonzero: 2-D np.nonzero is ~10x slower on a [B, 49152] mask
+        cands = [np.flatnonzero(row >= row.max() - RESCORE_MARGIN) for row in logits]
+        rows = np.repeat(np.arange(len(cands)), [len(c) for c in cands])
+        cols = np.concatenate(cands)
+        logits[rows, cols] = self.embed.logits(cols, hidden[rows])
         return logits
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
-# top-p sorts only this many best candidates first (a full sort of 49k logits costs ~3 ms);
-# it widens to the whole vocabulary when they do not reach top_p
-_TOP_P_FIRST = 512
+# Tokens whose probability is below e^-20 (2e-9) of the best one's are never sampled: the
+# softmax then runs over a few hundred candidates instead of the whole 49k vocabulary
+# (~40 us instead of ~300 us per token, which matters when a batch samples 8 rows a step).
+# The mass dropped is at most vocab * 2e-9 = 1e-4.
+_CUTOFF = 20.0
 
 
 class SamplingParams(BaseModel):
@@ -29,31 +31,16 @@ class Sampler:
         p = self.p
         if p.temperature == 0.0 or p.top_k == 1:
             return int(np.argmax(logits))
-        if p.top_k:
-            idx = np.argpartition(logits, -p.top_k)[-p.top_k:]
-        elif p.top_p < 1.0:
-            k = min(_TOP_P_FIRST, logits.shape[0])
-            idx = np.argpartition(logits, -k)[-k:]
-        else:
-            idx = None
-        z = (logits if idx is None else logits[idx]).astype(np.float64) / p.temperature
+        best = float(logits.max())
+        idx = np.flatnonzero(logits >= best - _CUTOFF * p.temperature)
+        if p.top_k and idx.shape[0] > p.top_k:
+            idx = idx[np.argpartition(logits[idx], -p.top_k)[-p.top_k:]]
+        probs = np.exp((logits[idx].astype(np.float64) - best) / p.temperature)
         if p.top_p < 1.0:
-            order = np.argsort(-z)
-            z, idx = z[order], idx[order]
-            probs = np.exp(z - z[0])
-            full = probs.sum()
-            if idx.shape[0] < logits.shape[0] and not p.top_k:
-                rest = np.exp(logits.astype(np.float64) / p.temperature - z[0] * 1.0).sum()
-                if probs.sum() / rest < p.top_p:  # the first candidates are not enough
-                    idx = np.argsort(-logits)
-                    z = logits[idx].astype(np.float64) / p.temperature
-                    probs = np.exp(z - z[0])
-                    full = probs.sum()
-            keep = int(np.searchsorted(np.cumsum(probs) / full, p.top_p)) + 1
+            order = np.argsort(-probs, kind="stable")
+            probs, idx = probs[order], idx[order]
+            keep = int(np.searchsorted(np.cumsum(probs) / probs.sum(), p.top_p)) + 1
             probs, idx = probs[:keep], idx[:keep]
-        else:
-            probs = np.exp(z - z.max())
         cdf = np.cumsum(probs)
         j = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
-        j = min(j, len(cdf) - 1)
-        return int(j if idx is None else idx[j])
+        return int(idx[min(j, len(idx) - 1)])
