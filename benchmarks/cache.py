@@ -330,6 +330,11 @@ def report(r: dict, args) -> str:
     for i, c in enumerate(r["crash"]):
         lines.append(f"| {i + 1} | {c['opened']} | {c['committed']} | {c['corrupted_served']} | "
                      f"{c['rows_failing_checksum']} | {c['writes_after']} |")
+    lines += ["", f"Server CPU per request: a cache hit costs {h['host']['cpu_us'] - h['nocache']['cpu_us']:+.0f} µs "
+              "against the same host answering with EchoModel (no cache plugin); the gap to the bare "
+              f"handler ({h['nocache']['cpu_us'] - h['bare']['cpu_us']:.0f} µs) is the host core: body "
+              "parsing and validation, the plugin chain, serialising the reply. req/s figures swing "
+              "with the load of other jobs on this shared 2-core box; CPU per request is steadier."]
     lines += ["", "HTTP figures include the aiohttp client in this process (same client for both "
               "servers); the servers run in their own processes. The machine is shared (2 cores): "
               "quote medians, re-run for final figures.", ""]
