@@ -21,7 +21,6 @@ import queue
 import sqlite3
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
