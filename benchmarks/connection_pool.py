@@ -94,10 +94,10 @@ async def sequential(session, url: str, model: str, n: int) -> list[float]:
 
 async def load(session, url: str, model: str, *, concurrency: int, total: int | None = None,
                seconds: float | None = None, timeout: float | None = None):
-    """(latencies of successes, statuses, elapsed); by count or for a duration."""
+    """(latencies, statuses, elapsed, answers past the deadline); by count or for a duration."""
     import aiohttp
     body = json.dumps({**BODY, "model": model})
-    lat, statuses = [], []
+    lat, statuses, slow = [], [], []
     left = [total if total is not None else 10**9]
     stop_at = time.perf_counter() + (seconds or 1e9)
     to = aiohttp.ClientTimeout(total=timeout) if timeout else None
@@ -111,14 +111,18 @@ async def load(session, url: str, model: str, *, concurrency: int, total: int | 
                                         headers={"Content-Type": "application/json"}) as r:
                     await r.read()
                     statuses.append(r.status)
+                    took = time.perf_counter() - t
+                    if took > DEADLINE:   # who answered, for the report
+                        slow.append((round(took, 3), r.status, r.headers.get("x-clawhost-provider"),
+                                     r.headers.get("x-clawhost-fallback")))
             except asyncio.TimeoutError:
                 statuses.append("timeout")
                 continue
-            lat.append(time.perf_counter() - t)
+            lat.append(took)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return lat, statuses, time.perf_counter() - t0
+    return lat, statuses, time.perf_counter() - t0, slow
 
 
 async def measure(args, host_url: str, ups: dict, pids: dict) -> dict:
@@ -151,7 +155,7 @@ async def measure(args, host_url: str, ups: dict, pids: dict) -> dict:
         for name, url, model in (("direct", direct, "m1"), ("via", via, "fast/m1"),
                                  ("fresh", via, "fresh/m1")):
             c0 = {k: cpu(k) for k in procs}
-            lat, st, el = await load(s, url, model, concurrency=args.concurrency, seconds=secs)
+            lat, st, el, _ = await load(s, url, model, concurrency=args.concurrency, seconds=secs)
             ok = sum(1 for x in st if x == 200)
             for k in procs:   # CPU seconds each process spent per request, in us
                 res[f"{name}_{k}_cpu_us"] = (cpu(k) - c0[k]) / max(len(st), 1) * 1e6
@@ -162,14 +166,14 @@ async def measure(args, host_url: str, ups: dict, pids: dict) -> dict:
         pooled_seq = await sequential(s, via, "fast/m1", n_seq // 2)
         res["fresh_p50_ms"], res["pooled_p50_ms"] = pct(fresh_seq, .5) * 1e3, pct(pooled_seq, .5) * 1e3
 
-        lat, st, el = await load(s, via, "flaky/m1", concurrency=args.concurrency,
+        lat, st, el, slow = await load(s, via, "flaky/m1", concurrency=args.concurrency,
                                  total=n_flaky, timeout=DEADLINE + 2)
         ok = sum(1 for x in st if x == 200)
         res.update(flaky_n=len(st), flaky_ok=ok, flaky_success=ok / len(st),
                    flaky_timeouts=sum(1 for x in st if x == "timeout"),
                    flaky_past_deadline=sum(1 for x in lat if x > DEADLINE),
                    flaky_p50_ms=pct(lat, .5) * 1e3, flaky_p99_ms=pct(lat, .99) * 1e3,
-                   flaky_max_ms=max(lat) * 1e3, flaky_rps=len(st) / el)
+                   flaky_max_ms=max(lat) * 1e3, flaky_rps=len(st) / el, flaky_slow=slow)
         async with s.get(host_url + "/readyz") as r:
             res["readyz"] = (await r.json()).get("remote_providers")
     return res
@@ -263,6 +267,8 @@ def report(res: dict, args) -> str:
         f"| latency p50 / p99 / max (ms) | {r['flaky_p50_ms']:.2f} / {r['flaky_p99_ms']:.2f} / "
         f"{r['flaky_max_ms']:.1f} | |",
         f"| requests/s | {r['flaky_rps']:.0f} | |",
+        "",
+        f"Past the deadline (s, status, provider, fallback): {r['flaky_slow'] or 'none'}.",
         "",
         f"Errors under load: direct {r['direct_errors']}, via {r['via_errors']}, fresh {r['fresh_errors']}."
         f" Providers at the end: {r['readyz']}.",
