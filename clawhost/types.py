@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal
+from typing import Any, AsyncIterator, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -167,7 +167,7 @@ class ModelRequest:
     kind: Kind
     body: ChatRequest | CompletionRequest | EmbeddingRequest
     tenant: str = "default"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the client's, case-insensitive over HTTP
     model: Model | None = None
     id: str = field(default_factory=lambda: f"req-{next(_ids)}")
     started: float = field(default_factory=time.perf_counter)
