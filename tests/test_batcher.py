@@ -203,6 +203,12 @@ async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
     assert time.perf_counter() - t0 < 0.05 and "drain" in info.value.message
     assert len(q) == 2
     q.put(Entry("vip", priority=0))  # nobody ahead at its level: admitted
+    slow = q.levels[1][1]  # the queue expected ~60 ms for it; make it wait 3x that
+    await asyncio.sleep(max(0.0, slow.enqueued + 3 * slow.predicted - time.perf_counter()))
+    while q.pop():
+        pass
+    assert q.bias > 1.2  # later estimates are scaled up by what it learned
+    assert q.expected_wait(1) == 0  # nobody ahead now
     q.free = lambda: 2  # two could start right now: they wait for no departure
     q.put(Entry("fits", priority=1))
     no_shed = BoundedQueue(100, timeout_s=0.2, name="m", shed=False)

@@ -35,6 +35,7 @@ class Entry:
     future: asyncio.Future | None = None
     timer: asyncio.TimerHandle | None = None
     state: str = "queued"  # queued -> taken | expired | cancelled
+    predicted: float = 0.0  # the uncorrected wait the queue expected for it when it came in
 
     @property
     def waited(self) -> float:
@@ -54,6 +55,7 @@ class BoundedQueue:
         # the recent seconds per departure when the model is kept busy
         self._busy = self._departed = 0.0
         self.free: Callable[[], int] = lambda: 0  # entries that could start at once (set by the batcher)
+        self.bias = 1.0  # recent actual / expected waits: corrects a rate that runs optimistic
         self.levels: list[deque[Entry]] = [deque() for _ in PRIORITIES]
         self.arrived = asyncio.Event()  # set on every put, cleared by the consumer
         self.rejected = 0
@@ -79,10 +81,19 @@ class BoundedQueue:
         """Recent seconds per departure (0 until something was served)."""
         return self._busy / self._departed if self._departed > 0 else 0.0
 
-    def expected_wait(self, priority: int = len(PRIORITIES) - 1) -> float:
-        """Seconds a new entry of ``priority`` would wait, from the recent departure rate."""
+    def _raw_wait(self, priority: int) -> float:
         ahead = sum(len(level) for level in self.levels[:priority + 1]) - self.free()
         return max(0, ahead) * self.interval
+
+    def expected_wait(self, priority: int = len(PRIORITIES) - 1) -> float:
+        """Seconds a new entry of ``priority`` would wait: the recent departure rate, scaled
+        by how far recent entries' real waits ran over what it predicted for them."""
+        return self._raw_wait(priority) * max(1.0, self.bias)
+
+    def _calibrate(self, entry: Entry, waited: float) -> None:
+        if entry.predicted > 0.01:  # only entries that had to wait for departures say anything
+            sample = min(waited / entry.predicted, 20.0)
+            self.bias = 0.8 * self.bias + 0.2 * sample
 
     def check(self, priority: int, retry_after: float = 1.0) -> None:
         """Raise ``Overloaded`` when the queue is full or, with ``shed``, when the entries
@@ -100,6 +111,7 @@ class BoundedQueue:
     def put(self, entry: Entry, retry_after: float = 1.0) -> Entry:
         """Queue an entry, or raise ``Overloaded`` at once (see ``check``)."""
         self.check(entry.priority, retry_after)
+        entry.predicted = self._raw_wait(entry.priority)
         loop = asyncio.get_running_loop()
         entry.future = entry.future or loop.create_future()
         entry.timer = loop.call_later(self.timeout_s, self._expire, entry)
@@ -112,6 +124,7 @@ class BoundedQueue:
             return
         self._drop(entry, "expired")
         self.expired += 1
+        self._calibrate(entry, entry.waited)  # at least that long: the estimate was short
         if not entry.future.done():
             entry.future.set_exception(Unavailable(
                 f"waited {entry.waited * 1000:.0f} ms in the batcher queue for {self.name!r} "
@@ -142,6 +155,7 @@ class BoundedQueue:
     def take(self, entry: Entry) -> Entry:
         """Remove a queued entry for running: its expiry timer stops here."""
         self._drop(entry, "taken")
+        self._calibrate(entry, entry.waited)
         return entry
 
     def pop(self) -> Entry | None:
