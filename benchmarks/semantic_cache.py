@@ -233,6 +233,40 @@ def compare_ann(emb: Embedder, eval_dir: Path, n: int) -> list[str]:
     return out
 
 
+async def compare_via(src: Path, eval_dir: Path, rounds: int = 2) -> list[str]:
+    """Lookup time in a real host (semantic_cache, batcher, quantized_model MiniLM int8 on 1
+    thread): embedding through the engine on a thread vs an embedding request via the host."""
+    from clawhost.host import Host
+    from clawhost.testing import EchoModel, make_config
+    rows = json.loads((eval_dir / "gptcache_mock_data.json").read_text())
+    out = ["| embed_via | lookup p50 ms | lookup p90 ms |", "|---|---|---|"]
+    for via in ("engine", "host") * rounds:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = {"plugins": {"semantic_cache": {"embed_via": via}, "batcher": {},
+                               "quantized_model": {"models": {"all-minilm-l6-v2": {
+                                   "source": str(src), "kind": "embedding", "check": False,
+                                   "threads": 1}}}}}
+            host = Host(make_config(Path(tmp), cfg), extra_plugins=[("echo", EchoModel())])
+            await host.start()
+            while host.models["all-minilm-l6-v2"].status == "loading":
+                await asyncio.sleep(0.1)
+            for r in rows[:200]:
+                await host.handle(chat_echo(r["origin"]))
+            ts = []
+            for r in rows[200:500]:
+                req = chat_echo(r["similar"])
+                await host.handle(req)
+                ts.append(req.timings["lookup"])
+            await host.stop()
+        out.append(f"| {via} | {1e3 * np.median(ts):.2f} | {1e3 * np.percentile(ts, 90):.2f} |")
+    return out
+
+
+def chat_echo(text: str) -> ModelRequest:
+    return ModelRequest(kind="chat", body=ChatRequest(
+        model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
+
+
 def fmt(f) -> str:
     return f"{f.hits} | {f.precision:.3f} | {f.recall:.3f} | {f.false_hit_rate:.4f}"
 
@@ -243,10 +277,20 @@ async def main() -> None:
     ap.add_argument("--eval", default=str(ROOT.parent / "shared" / "eval"))
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--compare-ann", action="store_true", help="also time usearch/hnswlib/faiss")
+    ap.add_argument("--via-only", action="store_true",
+                    help="only compare embed_via engine/host; append the table to --out")
     ap.add_argument("--threads", type=int, default=1, help="ORT threads for the lookup embedding")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)
+    if args.via_only:
+        table = await compare_via(SRC, eval_dir)
+        head = ["", f"## embed_via: engine vs host ({time.strftime('%H:%M UTC', time.gmtime())}, "
+                f"load average {os.getloadavg()[0]:.2f}; `--via-only`)", ""]
+        with open(args.out, "a") as fh:
+            fh.write("\n".join(head + table) + "\n")
+        print("\n".join(head + table))
+        return
     emb = Embedder.from_folder(folder, threads=2)          # bulk embedding of the eval sets
     live = Embedder.from_folder(folder, threads=args.threads)  # one query at a time
     quant = json.loads((folder / "embed_config.json").read_text()).get("quantization")
