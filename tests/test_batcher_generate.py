@@ -101,6 +101,21 @@ async def test_stream_closed_by_client_leaves_at_the_next_step(clawhost_host):
     assert host.state["batcher"].figures()["inflight"]["fake-chat"] == 0
 
 
+async def test_disconnected_event_stops_a_whole_body_request(clawhost_host):
+    host, engine = await start(clawhost_host, step_s=0.01)
+    req = chat_request("quiet", max_tokens=100_000)
+    req.disconnected = asyncio.Event()  # what a server sets when the client goes away
+    call = asyncio.ensure_future(host.handle(req))
+    while sum("quiet" in s for s in engine.steps) < 3:
+        await asyncio.sleep(0.005)
+    req.disconnected.set()
+    with pytest.raises(Unavailable, match="disconnected"):
+        await asyncio.wait_for(call, 5)
+    at = len(engine.steps)
+    await host.handle(chat_request("next", max_tokens=2))
+    assert not any("quiet" in s for s in engine.steps[at + 1:])
+
+
 async def test_http_client_disconnect_frees_the_slot(clawhost_host, clawhost_server):
     host, engine = await start(clawhost_host, step_s=0.01)
     url = await clawhost_server(host)

@@ -116,10 +116,9 @@ class GenerationScheduler(Batcher):
                 continue
             if self.batch is None:
                 self.batch = await self._run(self.engine.new_batch, self.limits.max_slots)
-            leaving = [s for s in self.active.values() if s.done or s.gone or self._stale(s)]
+            leaving = [s for s in self.active.values() if s.done or s.gone or self._dropped(s)]
             for s in leaving:
                 del self.active[s.slot]
-                s.fail(Unavailable("the stream was not read; dropped"))  # no-op unless stale
             joining = []
             while len(self.active) + len(joining) < self.limits.max_slots:
                 entry = self.queue.pop()
@@ -193,8 +192,18 @@ class GenerationScheduler(Batcher):
                 self.queue.note_service((time.perf_counter() - s.started) / self.limits.max_slots)
         self.stats.inflight = sum(not (s.done or s.gone) for s in self.active.values())
 
-    def _stale(self, s: Sequence) -> bool:
-        return s.out.qsize() > 0 and time.perf_counter() - s.last_read > self.limits.stream_idle_s
+    def _dropped(self, s: Sequence) -> bool:
+        """Drop a sequence whose client is gone (``request.disconnected``) or who stopped reading."""
+        gone = getattr(s.request, "disconnected", None)
+        if gone is not None and gone.is_set():
+            why = "the client disconnected"
+        elif s.out.qsize() > 0 and time.perf_counter() - s.last_read > self.limits.stream_idle_s:
+            why = f"nobody read the stream for {self.limits.stream_idle_s:g} s"
+        else:
+            return False
+        s.gone = True
+        s.fail(Unavailable(f"generation stopped: {why}"))
+        return True
 
     async def _isolate(self, exc: BaseException, joining: list[Sequence]) -> None:
         """A step failed: retry each request alone; only the one that fails alone is failed."""
