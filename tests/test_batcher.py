@@ -164,8 +164,7 @@ async def test_models_not_selected_pass_through(clawhost_host):
     from clawhost.testing import EchoModel
     fake = FakeModels()
     host = await clawhost_host(EchoModel(), fake, config=cfg())
-    from clawhost.batching.fakes import embed_request as er
-    reply = await host.handle(er("hello", model="echo-embed"))  # owner "echo": not ours
+    reply = await host.handle(embed_request("hello", model="echo-embed"))  # owner "echo": not ours
     assert reply.body["data"] and "echo-embed" not in host.state["batcher"].batchers
     assert fake.calls == []
 
