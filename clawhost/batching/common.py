@@ -59,8 +59,7 @@ class Batcher:
 
     def enqueue(self, entry: Entry) -> Entry:
         self.ensure_running()
-        # Retry-After: roughly how long the queue ahead takes to drain, never under a second
-        return self.queue.put(entry, retry_after=self.limits.queue_timeout_ms / 1000)
+        return self.queue.put(entry)
 
     def ensure_running(self) -> None:
         if self._closed:

@@ -106,7 +106,8 @@ class BoundedQueue:
             why = (f"full ({self.max_entries} waiting)" if full else
                    f"too slow to drain (~{wait:.1f} s ahead of this request)")
             raise Overloaded(f"the batcher queue for {self.name!r} is {why}; retry shortly",
-                             retry_after=max(retry_after, wait))
+                             # Retry-After: about when the whole queue will have drained
+                             retry_after=max(retry_after, self.expected_wait()))
 
     def put(self, entry: Entry, retry_after: float = 1.0) -> Entry:
         """Queue an entry, or raise ``Overloaded`` at once (see ``check``)."""
