@@ -37,8 +37,11 @@ async def test_whole_body_and_stream_match_the_model(clawhost_host):
     assert body["choices"][0]["message"]["content"] == expected_tokens("hi", 6)
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 6 and body["usage"]["prompt_tokens"] == 2
-    reply = await host.handle(chat_request("hi", max_tokens=6, stream=True))
+    req = chat_request("hi", max_tokens=6, stream=True)
+    reply = await host.handle(req)
     chunks = [c async for c in reply.stream]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert 0 < req.timings["ttft"] <= req.timings["total"] and req.timings["queue"] >= 0
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text == expected_tokens("hi", 6) and chunks[-1]["choices"][0]["finish_reason"] == "length"
     # one worker thread drives the engine; never the event loop's thread

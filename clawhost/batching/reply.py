@@ -36,10 +36,12 @@ async def chunks_of(request, seq, scheduler) -> AsyncIterator[dict]:
     cid = streaming.new_id("cmpl" if request.kind == "completion" else "chatcmpl")
     model, created = request.model.id, int(time.time())
     chat = request.kind != "completion"
+    started = False
     try:
-        if chat:
-            yield streaming.chat_chunk(cid, model, created, {"role": "assistant", "content": ""})
         async for kind, value in _items(seq, scheduler):
+            if chat and not started:  # with the first token, so the host's ttft means a token
+                started = True
+                yield streaming.chat_chunk(cid, model, created, {"role": "assistant", "content": ""})
             if kind == "text":
                 yield (streaming.chat_chunk(cid, model, created, {"content": value}) if chat
                        else streaming.text_chunk(cid, model, created, value))
