@@ -216,3 +216,14 @@ async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
         no_shed.put(Entry(i, priority=1))
     q.fail_all(lambda: Unavailable("x"))
     no_shed.fail_all(lambda: Unavailable("x"))
+
+
+async def test_batches_group_similar_lengths_around_the_oldest():
+    from clawhost.batching.queue import BoundedQueue, Entry
+    q = BoundedQueue(100, timeout_s=10, name="m")
+    for name, length in [("a", 10), ("b", 200), ("c", 12), ("d", 190), ("e", 11)]:
+        q.put(Entry(name, priority=1, length=length))
+    assert [e.request for e in q.pick(3)] == ["a", "e", "c"]  # short with short
+    assert [e.request for e in q.pick(3)] == ["b", "d"]
+    q.put(Entry("big", priority=1, size=50))
+    assert [e.request for e in q.pick(32)] == ["big"]  # larger than a batch: runs alone
