@@ -121,13 +121,17 @@ def model_endpoint(kind: str):
         try:
             # the client's headers as aiohttp holds them: read-only, case-insensitive, no copy
             call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
-                                headers=request.headers)
+                                headers=request.headers, disconnected=asyncio.Event())
             limit = host.config.host.server.request_timeout_s
             try:  # a stream's own pace is its plugin's business once it has started
                 async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
                     reply = await host.handle(call)
             except TimeoutError:
                 raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
+            except asyncio.CancelledError:
+                # the client went away (handler_cancellation): work queued for it can stop
+                call.disconnected.set()
+                raise
             headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
             if reply.stream is None:
                 return web.Response(status=reply.status, body=json.dumps(reply.body),
@@ -217,8 +221,10 @@ async def serve(host: Host, *, on_listening=None, stop: asyncio.Event | None = N
     host.prepare_workspace()
     srv = host.config.host.server
     app = make_app(host)
+    # handler_cancellation: a client that hangs up cancels its handler, so its queued or
+    # running work is dropped instead of finishing for nobody.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=srv.drain_timeout_s,
-                           handle_signals=False)
+                           handle_signals=False, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, srv.host, srv.port, reuse_address=True)
     await site.start()

@@ -70,7 +70,7 @@ async def clawhost_server():
     runners = []
 
     async def serve(host) -> str:
-        runner = web.AppRunner(make_app(host), access_log=None)
+        runner = web.AppRunner(make_app(host), access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

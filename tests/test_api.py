@@ -212,3 +212,29 @@ async def test_request_timeout_is_504_and_the_host_keeps_serving(clawhost_host, 
         assert r.status == 504 and "request_timeout_s" in body["error"]["message"]
         async with s.get(url + "/healthz") as r:
             assert r.status == 200
+
+
+async def test_client_that_hangs_up_sets_disconnected(clawhost_host, clawhost_server, register_plugin):
+    """A non-streaming request whose client goes away is cancelled and flagged for plugins."""
+    seen = []
+
+    class Slow:
+        @hookimpl(tryfirst=True)
+        async def clawhost_infer(self, request):
+            seen.append(request)
+            await asyncio.sleep(5)
+
+    host = await clawhost_host(EchoModel())
+    register_plugin(host, Slow())
+    url = await clawhost_server(host)
+    async with aiohttp.ClientSession() as s:
+        with pytest.raises(asyncio.TimeoutError):
+            async with s.post(url + "/v1/chat/completions", json={
+                    "model": "echo", "messages": [{"role": "user", "content": "x"}]},
+                    timeout=aiohttp.ClientTimeout(total=0.3)):
+                pass
+    for _ in range(50):
+        if seen and seen[0].disconnected.is_set():
+            break
+        await asyncio.sleep(0.05)
+    assert seen and seen[0].disconnected.is_set()
