@@ -93,15 +93,25 @@ LOAD = textwrap.dedent('''
                     lat.append(time.perf_counter() - t); n += 1
             await asyncio.gather(*[worker() for _ in range(conc)])
         lat.sort()
-        print(json.dumps({"rps": n / secs, "p50_ms": lat[len(lat) // 2] * 1e3}))
+        print(json.dumps({"rps": n / secs, "n": n, "p50_ms": lat[len(lat) // 2] * 1e3}))
     asyncio.run(main())
 ''')
 
 
-def load(url: str, secs: float, conc: int = 16) -> dict:
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, secs: float, pid: int, conc: int = 16) -> dict:
+    """Requests/s and p50 seen by the client, and the server's CPU time per request (the
+    steadier figure on a shared box: it does not count time the server spent waiting)."""
+    before = cpu_s(pid)
     out = subprocess.run([sys.executable, "-c", LOAD, url, json.dumps(BODY), str(conc), str(secs)],
                          capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    res = json.loads(out.stdout)
+    res["cpu_us"] = (cpu_s(pid) - before) / res["n"] * 1e6
+    return res
 
 
 BARE = textwrap.dedent('''
@@ -142,9 +152,10 @@ def http_side_by_side(secs: float, rounds: int) -> list[tuple[dict, dict]]:
         try:
             wait_ready(f"http://127.0.0.1:{port}/healthz")
             time.sleep(0.5)
+            pid = int((Path(d) / "ws" / "clawhost.pid").read_text())
             for _ in range(rounds):  # alternate, so drift in machine load hits both
-                a = load(f"http://127.0.0.1:{bare_port}/v1/chat/completions", secs)
-                b = load(f"http://127.0.0.1:{port}/v1/chat/completions", secs)
+                a = load(f"http://127.0.0.1:{bare_port}/v1/chat/completions", secs, bare.pid)
+                b = load(f"http://127.0.0.1:{port}/v1/chat/completions", secs, pid)
                 results.append((a, b))
         finally:
             cli("stop", "--config", cfg, check=False)
@@ -208,6 +219,12 @@ def main() -> None:
           f"{fmt(b['rps'] for _, b in http)} | |")
     print(f"| ratio clawhost / bare | {statistics.median(ratios):.2f} | "
           f"{', '.join(f'{r:.2f}' for r in ratios)} | >= 0.50 |")
+    cpu = [a["cpu_us"] / b["cpu_us"] for a, b in http]
+    print(f"| server CPU per request, bare / clawhost | "
+          f"{statistics.median(a['cpu_us'] for a, _ in http):.0f} / "
+          f"{statistics.median(b['cpu_us'] for _, b in http):.0f} us | | |")
+    print(f"| capacity ratio by CPU, clawhost / bare | {statistics.median(cpu):.2f} | "
+          f"{fmt(cpu, '.2f')} | >= 0.50 |")
     print(f"| HTTP p50 latency bare / clawhost (16 conc.) | {statistics.median(a['p50_ms'] for a, _ in http):.2f} / "
           f"{statistics.median(b['p50_ms'] for _, b in http):.2f} ms | | |")
     print(f"| `Host.handle` p50, echo model | {overhead['handle']:.1f} us | model alone "
