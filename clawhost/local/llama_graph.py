@@ -7,7 +7,7 @@ ops are where the speed is (DESIGN.md: unfused export 40 tok/s, fused 125 tok/s)
     per layer: SkipSimplifiedLayerNormalization -> MatMulNBits(packed QKV)
                -> GroupQueryAttention (rotary inside, KV cache shared in place)
                -> MatMulNBits(o) -> SkipSimplifiedLayerNormalization
-               -> MatMulNBits(gate), MatMulNBits(up) -> SiLU * up -> MatMulNBits(down)
+               -> MatMulNBits(packed gate+up) -> Split -> SiLU * up -> MatMulNBits(down)
     last position only -> MatMulNBits(LM head, 8-bit)
 
 Inputs: ``inputs_embeds`` float32 [B, S, H], ``num_logits`` int64 [1], ``seqlens_k`` int32 [B] (= total length - 1 per row),
@@ -37,6 +37,7 @@ class GraphOptions(BaseModel):
     # matrices kept at 8 bits inside a 4-bit graph: names ("qkv", "o", "gate", "up", "down")
     # for every layer, or "LAYER.NAME" / "LAYER.*" for one layer
     eight_bit: list[str] = []
+    pack_gate_up: bool = True  # measured: +7% decode (thread CPU), B=4 aggregate +50% under load
 
 
 class _Builder:
@@ -68,7 +69,9 @@ class _Builder:
             bits = self.opts.weight_bits
             layer, _, short = name.removeprefix("layers.").partition(".")
             picks = self.opts.eight_bit
-            if bits < 8 and (short in picks or f"{layer}.{short}" in picks or f"{layer}.*" in picks):
+            shorts = short.split("_")  # "gate_up" counts as both
+            if bits < 8 and any(x in picks or f"{layer}.{x}" in picks for x in shorts) \
+                    or bits < 8 and f"{layer}.*" in picks:
                 bits = 8
         if isinstance(w, np.ndarray) and bits >= 16:
             if id(w) in self._seen:  # tied float table: transpose at load, not on disk
@@ -153,8 +156,15 @@ def build_llama(weights: WeightReader, opts: GraphOptions, progress=None) -> onn
                     domain="com.microsoft", epsilon=cfg.rms_eps)
         b.nodes[-1].output[1], b.nodes[-1].output[2] = "", ""
         hidden, residual = sk[0], sk[3]
-        gate = b.linear(hidden, weights.get(p + "gate"), p + "gate")
-        up = b.linear(hidden, weights.get(p + "up"), p + "up")
+        if opts.pack_gate_up:  # one MatMulNBits (one activation quantization) + a Split
+            gu = b.linear(hidden, np.concatenate([weights.get(p + "gate"), weights.get(p + "up")]),
+                          p + "gate_up")
+            inter = cfg.intermediate_size
+            gate, up = b.node("Split", [gu, b.init(f"{p}split", np.array([inter, inter]))],
+                              n_out=2, axis=-1)
+        else:
+            gate = b.linear(hidden, weights.get(p + "gate"), p + "gate")
+            up = b.linear(hidden, weights.get(p + "up"), p + "up")
         act = b.node("Mul", [b.node("Mul", [gate, b.node("Sigmoid", [gate])[0]])[0], up])[0]
         down = b.linear(act, weights.get(p + "down"), p + "down")
         nxt = f"layers.{i + 1}.attn_norm" if i + 1 < cfg.num_layers else "norm"
