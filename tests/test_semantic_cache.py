@@ -8,6 +8,7 @@ cosine), so these tests check the cache's logic, not MiniLM's quality.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import aiohttp
@@ -17,6 +18,7 @@ import pytest
 from clawhost.host import Host
 from clawhost.hookspecs import hookimpl
 from clawhost.plugins import semantic_cache
+from clawhost.semantic import features as semantic_cache_features
 from clawhost.testing import EchoModel, make_config
 from clawhost.types import ChatRequest, Model, ModelRequest
 
@@ -259,3 +261,31 @@ async def test_behind_the_exact_cache_exact_repeats_hit_l1_and_paraphrases_hit_s
     assert reply.source == "semantic" and para.notes["cache"] == "hit-semantic"
     assert para.response_headers["x-clawhost-cache"] == "hit-semantic"
     assert echo.calls == 1
+
+
+async def test_interaction_weights_see_the_stored_vector(clawhost_host, tmp_path):
+    """Weights that punish any |u-v|: only an identical bag of words passes, so a hit proves
+    the live path handed the verifier both the stored and the new vector."""
+    n = len(semantic_cache_features.NAMES)
+    np.savez(tmp_path / "w.npz", diff=np.full(DIM, -20.0, np.float32),
+             prod=np.zeros(DIM, np.float32))
+    (tmp_path / "w.json").write_text(json.dumps({
+        "features": list(semantic_cache_features.NAMES), "mean": [0.0] * n,
+        "scale": [1.0] * n, "coef": [0.0] * n, "bias": 0.0, "pair_terms": "w.npz",
+        "info": {"threshold": 0.4}}))
+    host, echo, _ = await make_host(clawhost_host, verifier=True, min_similarity=0.5,
+                                    rules=[], verifier_weights=str(tmp_path / "w.json"))
+    await ask(host, "How do I reset my password?")
+    _, same = await ask(host, "how do I reset my password")
+    _, other = await ask(host, "How do I reset my email password?")
+    assert same.source == "semantic" and other.source == "model"
+    assert host.state["semantic_cache"].figures()["rejected_by_verifier"] == 1
+
+
+async def test_interaction_weights_for_another_dimension_fall_back_to_lexical(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host, verifier=True, min_similarity=0.8,
+                                    verifier_weights="interaction")
+    await ask(host, "How do I reset my password?")
+    _, again = await ask(host, "How do I reset my password")
+    assert again.source == "semantic"
+    assert host.state["semantic_cache"].verifier.weights.dim is None  # 64-dim bag vectors

@@ -103,11 +103,14 @@ def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path):
         ("Is coffee good for your health?", "Is coffee bad for your health?", False),
         ("What was the best phone in 2016?", "What was the best phone in 2017?", False),
         ("Can I take ibuprofen with alcohol?", "Can I not take ibuprofen with alcohol?", False)]]
-    cos = evaluate.cosines(eng.embed, pairs)
-    raw = evaluate.figures(pairs, cos >= 0.85)
-    ours = evaluate.figures(pairs, evaluate.decide(Verifier(Settings()), pairs, cos))
+    emb = evaluate.embed_pairs(eng.embed, pairs)
+    raw = evaluate.figures(pairs, emb.cos >= 0.85)
+    ours = evaluate.figures(pairs, evaluate.decide(Verifier(Settings()), pairs, emb))
     assert raw.hits - raw.correct >= 2           # raw cosine serves the look-alikes
     assert ours.hits == ours.correct >= 1        # the shipped verifier serves none of them
+    inter = evaluate.figures(pairs, evaluate.decide(
+        Verifier(Settings(weights="interaction")), pairs, emb))
+    assert inter.hits == inter.correct >= 1      # nor does the interaction verifier
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,39 @@ def test_verifier_orders_rejects_and_detects_ambiguity():
     assert v.choose(new, [Candidate(1, 0.5, new, "x")]).reason == "miss"
     with pytest.raises(ValueError, match="unknown verifier rule"):
         Verifier(Settings(rules=("colour",)))
+
+
+def _weights_file(tmp_path, dim=4, threshold=0.6):
+    """A lexical part that scores 0.5 (all zero) and interaction terms on dimension 0 only."""
+    n = len(NAMES)
+    diff, prod = np.zeros(dim, np.float32), np.zeros(dim, np.float32)
+    diff[0], prod[0] = -10.0, 4.0
+    np.savez(tmp_path / "w.npz", diff=diff, prod=prod)
+    (tmp_path / "w.json").write_text(json.dumps({
+        "features": list(NAMES), "mean": [0.0] * n, "scale": [1.0] * n, "coef": [0.0] * n,
+        "bias": 0.0, "pair_terms": "w.npz", "info": {"threshold": threshold}}))
+    return tmp_path / "w.json"
+
+
+def test_interaction_weights_use_both_vectors_and_their_own_threshold(tmp_path):
+    path = _weights_file(tmp_path)
+    v = Verifier(Settings(min_similarity=0.5, rules=(), weights=str(path)))
+    assert v.threshold == 0.6 and v.weights.dim == 4
+    u = np.array([0.5, 0.5, 0.5, 0.5], np.float32)
+    same = v.judge(0.9, "q", "q", u, u)                 # z = 4 * 0.25 = 1: score 0.73
+    far = v.judge(0.9, "q", "q", u, np.array([-0.5, 0.5, 0.5, 0.5], np.float32))
+    assert same > 0.7 > 0.01 > far                    # |u-v| on dim 0 costs -10
+    with pytest.raises(ValueError, match="need the two query vectors"):
+        v.judge(0.9, "q", "q")
+    d = v.choose("q", [Candidate(1, 0.9, "q", "a", u)], u)
+    assert (d.reason, d.entry_id) == ("hit", 1)
+    # another embedder's dimension: fall back to the lexical-only weights
+    assert v.for_dim(4) is v and v.for_dim(64).weights.dim is None
+
+
+def test_shipped_weight_sets_load_without_pickle():
+    lexical = Verifier(Settings())
+    interaction = Verifier(Settings(weights="interaction"))
+    assert lexical.weights.dim is None and lexical.threshold == 0.75
+    assert interaction.weights.dim == 384 and 0.3 <= interaction.threshold <= 0.99
+    assert Verifier(Settings(weights="interaction", threshold=0.5)).threshold == 0.5

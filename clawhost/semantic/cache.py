@@ -28,7 +28,7 @@ PURGE_EVERY = 256  # stores between sweeps for expired entries
 def settings_of(opts: Any) -> Settings:
     return Settings(min_similarity=opts.min_similarity, verifier=opts.verifier,
                     threshold=opts.verifier_threshold, rules=tuple(opts.rules),
-                    margin=opts.margin)
+                    margin=opts.margin, weights=opts.verifier_weights)
 
 
 class SemanticCache:
@@ -59,6 +59,12 @@ class SemanticCache:
                                                    self.opts.embed_via)
         if self.embedder.dim is None:  # an engine that does not say: ask it once
             self.embedder.dim = int((await self.embedder.embed("dimension probe")).shape[0])
+        if self.verifier.weights is not None and self.verifier.weights.dim not in (
+                None, self.embedder.dim):
+            log.warning("semantic_cache: verifier interaction weights need %s-dim vectors, the "
+                        "embedder gives %s: using the lexical-only verifier",
+                        self.verifier.weights.dim, self.embedder.dim)
+            self.verifier = self.verifier.for_dim(self.embedder.dim)
         async with self._opening:  # one index, even when the first lookups come together
             if self.index is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -125,8 +131,9 @@ class SemanticCache:
                 continue
             if max_age is not None and now - entry.created > max_age:
                 continue
-            found.append(Candidate(eid, cos, entry.query, entry.answer_key))
-        decision = self.verifier.choose(query, found)
+            found.append(Candidate(eid, cos, entry.query, entry.answer_key,
+                                   self.index.vector(eid)))
+        decision = self.verifier.choose(query, found, vec)
         request.notes["semantic_similarity"] = round(decision.similarity, 4)
         if decision.entry_id is None:
             self._missed(request)

@@ -67,13 +67,13 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
         embedder = Embedder.from_folder(Path(folder), threads=2)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    cos = evaluate.cosines(embedder.embed_sync, pairs)
-    figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, cos))
+    emb = evaluate.embed_pairs(embedder.embed_sync, pairs)
+    figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, emb))
     s = verifier.settings
     setting = {"min_similarity": s.min_similarity, "verifier": s.verifier,
-               "verifier_threshold": s.threshold, "rules": list(s.rules), "margin": s.margin}
+               "verifier_threshold": verifier.threshold, "verifier_weights": s.weights, "rules": list(s.rules), "margin": s.margin}
     knob = "verifier_threshold" if s.verifier else "min_similarity"
-    curve = evaluate.sweep(verifier, pairs, cos) if (sweep or target_precision) else []
+    curve = evaluate.sweep(verifier, pairs, emb) if (sweep or target_precision) else []
     pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None
     if as_json:
         out = {**figs.as_dict(), "settings": setting, "embeddings": str(folder)}

@@ -46,10 +46,18 @@ def held_back(*texts: str, percent: int = 30) -> bool:
     return h % 100 < percent
 
 
-def cosines(embed, pairs: list[Pair]) -> np.ndarray:
-    a = embed([p.a for p in pairs])
-    b = embed([p.b for p in pairs])
-    return np.einsum("ij,ij->i", a, b)
+@dataclass
+class Embedded:
+    """The pairs' vectors (a = cached, b = new) and their cosines."""
+    a: np.ndarray
+    b: np.ndarray
+    cos: np.ndarray
+
+
+def embed_pairs(embed, pairs: list[Pair]) -> Embedded:
+    a = np.asarray(embed([p.a for p in pairs]), np.float32)
+    b = np.asarray(embed([p.b for p in pairs]), np.float32)
+    return Embedded(a, b, np.einsum("ij,ij->i", a, b))
 
 
 @dataclass
@@ -76,28 +84,29 @@ def figures(pairs: list[Pair], hit: np.ndarray) -> Figures:
                    (hits - correct) / neg if neg else 0.0)
 
 
-def scores(verifier: Verifier, pairs: list[Pair], cos: np.ndarray) -> np.ndarray:
+def scores(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> np.ndarray:
     """The verifier's score per pair (0 below the cosine floor or when a rule rejects)."""
     floor = verifier.settings.min_similarity
-    return np.array([verifier.judge(float(c), p.a, p.b) if c >= floor else 0.0
-                     for p, c in zip(pairs, cos)])
+    return np.array([verifier.judge(float(c), p.a, p.b, emb.a[i], emb.b[i]) if c >= floor
+                     else 0.0 for i, (p, c) in enumerate(zip(pairs, emb.cos))])
 
 
-def decide(verifier: Verifier, pairs: list[Pair], cos: np.ndarray) -> np.ndarray:
+def decide(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> np.ndarray:
     """Hit or not per pair, through ``Verifier.choose`` (the live code path)."""
-    return np.array([verifier.choose(p.b, [Candidate(0, float(c), p.a, "x")]).entry_id == 0
-                     for p, c in zip(pairs, cos)])
+    return np.array([verifier.choose(p.b, [Candidate(0, float(c), p.a, "x", emb.a[i])],
+                                     emb.b[i]).entry_id == 0
+                     for i, (p, c) in enumerate(zip(pairs, emb.cos))])
 
 
-def sweep(verifier: Verifier, pairs: list[Pair], cos: np.ndarray) -> list[tuple[float, Figures]]:
+def sweep(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> list[tuple[float, Figures]]:
     """Figures over thresholds: the verifier threshold, or the cosine floor without one."""
     if verifier.weights is not None:
-        sc = scores(verifier, pairs, cos)
-        grid = np.round(np.arange(0.30, 0.951, 0.05), 2)
+        sc = scores(verifier, pairs, emb)
+        grid = np.round(np.arange(0.30, 0.981, 0.02), 2)
         return [(float(t), figures(pairs, sc >= t)) for t in grid]
-    rules_ok = scores(replace_floor(verifier, 0.0), pairs, cos) > 0
+    rules_ok = scores(replace_floor(verifier, 0.0), pairs, emb) > 0
     grid = np.round(np.arange(0.70, 0.991, 0.02), 2)
-    return [(float(t), figures(pairs, (cos >= t) & rules_ok)) for t in grid]
+    return [(float(t), figures(pairs, (emb.cos >= t) & rules_ok)) for t in grid]
 
 
 def replace_floor(verifier: Verifier, floor: float) -> Verifier:
@@ -120,8 +129,9 @@ def store_and_ask(verifier: Verifier, stored_vecs: np.ndarray, stored_text: list
     sims = ask_vecs @ stored_vecs.T
     for i in range(len(ask_text)):
         top = np.argsort(-sims[i])[:k]
-        cands = [Candidate(int(j), float(sims[i, j]), stored_text[j], str(j)) for j in top]
-        d = verifier.choose(ask_text[i], cands)
+        cands = [Candidate(int(j), float(sims[i, j]), stored_text[j], str(j), stored_vecs[j])
+                 for j in top]
+        d = verifier.choose(ask_text[i], cands, ask_vecs[i])
         if d.entry_id is None:
             miss += 1
         elif d.entry_id == i:

@@ -223,6 +223,10 @@ class SemanticIndex:
             top = np.argsort(-sims)
         return [(int(block.ids[r]), float(sims[r])) for r in top]
 
+    def vector(self, eid: int) -> np.ndarray:
+        """The stored unit vector of a live entry (a view into its scope's block)."""
+        return self.blocks[self.entries[eid].scope].vecs[self.rows[eid]]
+
     def answer(self, eid: int) -> dict | None:
         row = self.db.execute("SELECT answer FROM entries WHERE id=?", (eid,)).fetchone()
         return json.loads(row[0]) if row else None

@@ -1,10 +1,14 @@
-"""Fit the verifier's logistic weights on the eval data's training split; write verifier.json.
+"""Fit the interaction verifier; write verifier_interaction.json + verifier_interaction.npz.
 
     python -m clawhost.semantic.train --embeddings DIR --eval /work/shared/eval [--out PATH]
 
+Model: L2 logistic regression (Newton) over the lexical features (``features.NAMES``) and
+the embedding interaction terms |u-v| and u*v (2 * 384 for MiniLM), SBERT-classifier style.
 Training rows: QQP pairs outside the held-back hash split, plus GPTCache rows outside it:
-(paraphrase, own origin) as positives and (paraphrase, nearest other origins with cosine
->= 0.7 and a different text) as negatives. The held-back 30% is for reporting only.
+(own origin, paraphrase) as positives and (each of the 6 nearest other origins with a
+different text, paraphrase) as hard negatives, weighted ``--gptcache-weight``. The held-back
+30% is for reporting only. The threshold is chosen on out-of-fold scores of the training
+split (5 folds): the highest one at which QQP-train recall is still >= ``--recall``.
 """
 
 from __future__ import annotations
@@ -19,61 +23,121 @@ from .evaluate import held_back, load_pairs
 from .features import NAMES, pair_features
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50):
-    """L2-regularised logistic regression by Newton's method on standardised features."""
-    mean, scale = x.mean(0), x.std(0) + 1e-9
+def design(lex: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The model's inputs: lexical features, then |u-v|, then u*v."""
+    return np.concatenate([lex, np.abs(u - v), u * v], 1)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
+                 l2: float = 300.0, steps: int = 30):
+    """Weighted L2 logistic regression by Newton's method on standardised features."""
+    mean, scale = x.mean(0), x.std(0) + 1e-6
     z = np.c_[(x - mean) / scale, np.ones(len(x))]
+    w = np.ones(len(y)) if w is None else w
     b = np.zeros(z.shape[1])
     reg = l2 * np.r_[np.ones(z.shape[1] - 1), 0.0]
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-z @ b))
-        grad = z.T @ (p - y) + reg * b
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg)
-        b -= np.linalg.solve(hess, grad)
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ b, -30, 30)))
+        step = np.linalg.solve((z * (w * p * (1 - p))[:, None]).T @ z + np.diag(reg),
+                               z.T @ ((p - y) * w) + reg * b)
+        b -= step
+        if np.abs(step).max() < 1e-7:
+            break
     return mean, scale, b[:-1], float(b[-1])
 
 
-def training_rows(embed, eval_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def predict(model, x: np.ndarray) -> np.ndarray:
+    mean, scale, coef, bias = model
+    return 1.0 / (1.0 + np.exp(-np.clip((x - mean) / scale @ coef + bias, -30, 30)))
+
+
+def training_rows(embed, eval_dir: Path, negatives: int = 6):
+    """(x, y, weight-group) for the training split; group 0 = QQP, 1 = GPTCache."""
     pairs = [p for p in load_pairs(eval_dir / "qqp_dev.jsonl") if not held_back(p.a, p.b)]
     a, b = embed([p.a for p in pairs]), embed([p.b for p in pairs])
     cos = np.einsum("ij,ij->i", a, b)
-    x = [pair_features(float(c), p.a, p.b) for c, p in zip(cos, pairs)]
-    y = [float(p.duplicate) for p in pairs]
+    lex = [pair_features(float(c), p.a, p.b) for c, p in zip(cos, pairs)]
+    us, vs, y = [a], [b], [float(p.duplicate) for p in pairs]
     rows = json.loads((eval_dir / "gptcache_mock_data.json").read_text())
     origins = [r["origin"] for r in rows]
-    sims = embed([r["similar"] for r in rows]) @ embed(origins).T
+    ov, sv = embed(origins), embed([r["similar"] for r in rows])
+    sims = sv @ ov.T
+    gi, gj = [], []
     for i, r in enumerate(rows):
         if held_back(r["origin"], r["similar"]):
             continue
-        x.append(pair_features(float(sims[i, i]), r["origin"], r["similar"]))
-        y.append(1.0)
-        for j in np.argsort(-sims[i])[:4]:
-            if j != i and origins[j] != origins[i] and sims[i, j] >= 0.7:
-                x.append(pair_features(float(sims[i, j]), origins[j], r["similar"]))
-                y.append(0.0)
-    return np.array(x), np.array(y)
+        gi.append(i), gj.append(i), y.append(1.0)
+        others = [j for j in np.argsort(-sims[i])[:negatives + 4]
+                  if j != i and origins[j] != origins[i]][:negatives]
+        for j in others:
+            gi.append(i), gj.append(int(j)), y.append(0.0)
+    lex += [pair_features(float(sims[i, j]), origins[j], rows[i]["similar"])
+            for i, j in zip(gi, gj)]
+    us.append(ov[gj]), vs.append(sv[gi])
+    x = design(np.array(lex), np.concatenate(us), np.concatenate(vs))
+    group = np.r_[np.zeros(len(pairs)), np.ones(len(gi))]
+    return x, np.array(y), group
+
+
+def choose_threshold(oof: np.ndarray, y: np.ndarray, recall: float) -> float:
+    """Highest threshold (0.01 grid) whose recall on ``y`` is still >= ``recall``."""
+    grid = np.round(np.arange(0.99, 0.29, -0.01), 2)
+    for t in grid:
+        if ((oof >= t) & (y == 1)).sum() >= recall * (y == 1).sum():
+            return float(t)
+    return 0.3
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embeddings", required=True, help="prepared embedding artifact folder")
     ap.add_argument("--eval", default="/work/shared/eval", help="folder with the eval data")
-    ap.add_argument("--out", default=str(Path(__file__).with_name("verifier.json")))
+    ap.add_argument("--out", default=str(Path(__file__).with_name("verifier_interaction.json")))
+    ap.add_argument("--l2", type=float, default=300.0)
+    ap.add_argument("--gptcache-weight", type=float, default=3.0)
+    ap.add_argument("--lexical", action="store_true",
+                    help="lexical features only (the default verifier.json; no .npz)")
+    ap.add_argument("--recall", type=float, default=0.31,
+                    help="QQP-train recall the chosen threshold keeps (out of fold)")
     args = ap.parse_args(argv)
     from ..local.embed_engine import EmbedEngine
     engine = EmbedEngine.load(Path(args.embeddings), threads=2)
-    x, y = training_rows(engine.embed, Path(args.eval))
-    mean, scale, coef, bias = fit_logistic(x, y)
+    x, y, group = training_rows(engine.embed, Path(args.eval))
+    if args.lexical:
+        x = x[:, :len(NAMES)]
+    w = np.where(group == 1, args.gptcache_weight, 1.0)
+    fold = np.arange(len(y)) % 5
+    oof = np.zeros(len(y))
+    for k in range(5):
+        oof[fold == k] = predict(fit_logistic(x[fold != k], y[fold != k], w[fold != k], args.l2),
+                                 x[fold == k])
+    # The cosine floor and rules apply before the model in the live path; mimic them here.
+    ok = (x[:, 0] >= 0.75) & (x[:, [4, 6, 7]].sum(1) == 0)
+    q = group == 0
+    threshold = choose_threshold(np.where(ok, oof, 0.0)[q], y[q], args.recall)
+    mean, scale, coef, bias = fit_logistic(x, y, w, args.l2)
+    n, dim = len(NAMES), (x.shape[1] - len(NAMES)) // 2
+    out_path = Path(args.out)
+    pair_file = out_path.with_suffix(".npz").name
+    if dim:  # fold the standardisation into the weights: z += |u-v| @ diff + (u*v) @ prod
+        folded = coef[n:] / scale[n:]
+        bias -= float(coef[n:] @ (mean[n:] / scale[n:]))
+        np.savez(out_path.with_suffix(".npz"), diff=folded[:dim].astype(np.float32),
+                 prod=folded[dim:].astype(np.float32))
     cfg = json.loads((Path(args.embeddings) / "embed_config.json").read_text())
-    out = {"features": list(NAMES), "mean": mean.tolist(), "scale": scale.tolist(),
-           "coef": coef.tolist(), "bias": bias,
-           "info": {"rows": int(len(y)), "positives": int(y.sum()),
+    out = {"features": list(NAMES), "mean": mean[:n].tolist(), "scale": scale[:n].tolist(),
+           "coef": coef[:n].tolist(), "bias": bias, "pair_terms": pair_file if dim else None,
+           "info": {"rows": int(len(y)), "positives": int(y.sum()), "dim": dim,
+                    "l2": args.l2, "gptcache_weight": args.gptcache_weight,
+                    "threshold": threshold,
+                    "threshold_rule": f"highest with out-of-fold QQP-train recall >= {args.recall}",
                     "embedder": f"all-MiniLM-L6-v2 {cfg.get('quantization')}",
                     "split": "sha256(a\\0b) % 100 >= 30 trains; < 30 is held back",
                     "data": "qqp_dev.jsonl + gptcache_mock_data.json (../shared/eval)"}}
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {args.out}: {len(y)} rows, weights "
-          + ", ".join(f"{n}={c:+.2f}" for n, c in zip(NAMES, coef)))
+    out_path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {out_path}: {len(y)} rows; threshold {threshold} "
+          f"(out-of-fold QQP-train recall >= {args.recall}); lexical weights "
+          + ", ".join(f"{nm}={c:+.2f}" for nm, c in zip(NAMES, coef[:n])))
 
 
 if __name__ == "__main__":
