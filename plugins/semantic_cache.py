@@ -63,8 +63,17 @@ def _cache(host):
 
 @hookimpl
 def clawhost_startup(host):
+    import logging
+    opts = host.options(NAME) or Options()
+    if opts.embedding_path is None and opts.embedding_model not in host.models:
+        # Dormant, and cheap: without its embedder it could never hit, so it loads nothing
+        # (no index, no numpy) rather than cost memory on a box without local models.
+        logging.getLogger("clawhost.semantic").warning(
+            "semantic_cache is off: embedding model %r is not served here (enable "
+            "quantized_model, or set plugins.semantic_cache.embedding_path)", opts.embedding_model)
+        return
     from clawhost.semantic.cache import SemanticCache
-    host.state[NAME] = SemanticCache(host.options(NAME) or Options(), host.workspace, host)
+    host.state[NAME] = SemanticCache(opts, host.workspace, host)
 
 
 @hookimpl

@@ -289,3 +289,30 @@ async def test_interaction_weights_for_another_dimension_fall_back_to_lexical(cl
     _, again = await ask(host, "How do I reset my password")
     assert again.source == "semantic"
     assert host.state["semantic_cache"].verifier.weights.dim is None  # 64-dim bag vectors
+
+
+def test_without_its_embedding_model_it_stays_off_and_loads_nothing(tmp_path):
+    """No local embedder: the plugin says so once, serves nothing, and never imports numpy."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent(f"""
+        import asyncio, sys
+        from clawhost.host import Host
+        from clawhost.testing import make_config
+        from clawhost.testmodel import EchoModel
+        from clawhost.types import ChatRequest, ModelRequest
+        host = Host(make_config({str(tmp_path / 'ws')!r}, {{"plugins": {{"semantic_cache": {{}}}}}}),
+                    extra_plugins=[("echo", EchoModel())])
+        async def main():
+            await host.start()
+            body = ChatRequest.model_validate({{"model": "echo", "temperature": 0,
+                "messages": [{{"role": "user", "content": "hi there"}}]}})
+            reply = await host.handle(ModelRequest(kind="chat", body=body))
+            print(reply.body["choices"][0]["message"]["content"], "semantic_cache" in host.state,
+                  "numpy" in sys.modules)
+        asyncio.run(main())
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["hi", "there", "False", "False"], res.stdout + res.stderr
+    assert "semantic_cache is off: embedding model 'all-minilm-l6-v2' is not served here" in res.stderr
