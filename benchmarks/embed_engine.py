@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from clawhost.local.bert_graph import build_bert_onnx  # noqa: E402
 from clawhost.local.embed_engine import EmbedEngine  # noqa: E402
 
-VARIANTS = ("fp32", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row")
+VARIANTS = ("fp32", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row", "int8-sq")
 SHORT = "How do I bake bread?"
 
 
@@ -43,8 +43,8 @@ def rss_child(artifact: str, threads: int, arena: str) -> None:
     if arena == "on":
         original = embed_engine.session_options
 
-        def with_arena(n: int):
-            so = original(n)
+        def with_arena(n: int, spin: bool = True):
+            so = original(n, spin)
             so.enable_cpu_mem_arena = True
             so.enable_mem_pattern = True
             return so
@@ -69,7 +69,7 @@ def measure_rss(artifact: Path, threads: int, arena: str = "off") -> dict:
 
 
 def latency_ms(eng: EmbedEngine, runs: int = 300) -> tuple[float, float]:
-    for _ in range(30):
+    for _ in range(10):
         eng.embed([SHORT])
     times = []
     for _ in range(runs):
@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/embed_engine.md")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--passes", type=int, default=7)
     ap.add_argument("--rss-child")
     ap.add_argument("--arena", default="off")
     args = ap.parse_args()
@@ -130,27 +131,39 @@ def main() -> None:
     rows = [json.loads(line) for line in args.qqp.read_text().splitlines() if line.strip()]
     a, b = [r["a"] for r in rows], [r["b"] for r in rows]
     dup = np.array([bool(r["duplicate"]) for r in rows])
-    results, vecs = {}, {}
+    results, vecs, engines = {}, {}, {}
     for q in args.variants.split(","):
         facts = build_bert_onnx(args.model_dir, args.work_dir / q, q)
         eng = EmbedEngine.load(args.work_dir / q, threads=args.threads)
-        load = os.getloadavg()[0]
         t0 = time.perf_counter()
         va, vb = eng.embed(a), eng.embed(b)
         r = {"mb": facts["onnx_bytes"] / 1e6, "bulk_rate": 2 * len(a) / (time.perf_counter() - t0)}
-        r["latency_ms"], r["latency_p10"] = latency_ms(eng)
-        r["rate32"], r["rate32_best"] = batch_rate(eng, a[:640])
-        r["load"] = (load + os.getloadavg()[0]) / 2
         sim = (va * vb).sum(1)
         for t in (0.90, 0.95):
             r[f"p{t:.2f}"], r[f"r{t:.2f}"] = pr(sim, dup, t)
+        # Batch-composition dependence: each of 64 questions alone vs inside the 10,000-text call.
+        alone = np.concatenate([eng.embed([t]) for t in a[:64]])
+        r["batch_dep"] = float(1 - (alone * va[:64]).sum(1).min())
         r.update(measure_rss(args.work_dir / q, args.threads))
         if q == "fp32":
             r["ref_maxabs"] = reference_check(args.model_dir, eng, a[:16] + [SHORT, ""])
             r["rss_arena_on"] = measure_rss(args.work_dir / q, args.threads, "on")["rss_mb"]
-        vecs[q] = np.concatenate([va, vb])
-        results[q] = r
+        vecs[q], results[q], engines[q] = np.concatenate([va, vb]), r, eng
         print(q, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
+    # Timings interleaved across variants (the machine is shared: load drifts between passes).
+    lat: dict[str, list] = {q: [] for q in engines}
+    rate: dict[str, list] = {q: [] for q in engines}
+    loads = []
+    for _ in range(args.passes):
+        loads.append(os.getloadavg()[0])
+        for q, eng in engines.items():
+            lat[q].append(latency_ms(eng, runs=60))
+            rate[q].append(batch_rate(eng, a[:640], repeats=1)[0])
+    for q, r in results.items():
+        r["latency_ms"] = statistics.median(x[0] for x in lat[q])
+        r["latency_p10"] = statistics.median(x[1] for x in lat[q])
+        r["rate32"], r["rate32_best"] = statistics.median(rate[q]), max(rate[q])
+        r["load"] = statistics.median(loads)
     base = vecs.get("fp32")
     for q, r in results.items():
         if base is not None:
@@ -172,14 +185,16 @@ def write_report(args: argparse.Namespace, results: dict) -> None:
         f"- machine: {cpu}, {args.threads} intra-op threads, onnxruntime {onnxruntime.__version__}, "
         f"python {platform.python_version()}",
         f"- data: all {sum(1 for _ in args.qqp.open())} pairs of {args.qqp.name} (a = cached, b = new)",
-        "- latency: 300 calls `embed([\"How do I bake bread?\"])`, tokenization included: median (p10)",
-        "- batch 32: 640 QQP questions in 20 calls of 32: median (best) of 7 passes; bulk = 20,000 in one call",
+        "- timings interleaved across variants, {} passes; per pass: 60 calls `embed([\"How do I bake bread?\"])`"
+        " (tokenization included; median of pass medians, p10 in brackets) and 640 QQP questions in 20 calls of 32"
+        " (median (best) sent/s over passes); bulk = 20,000 in one call".format(args.passes),
+        "- batch dep: max 1-cos of 64 questions embedded alone vs inside the 10,000-text call",
         "- RSS: fresh process after loading and embedding 320 sentences 8 times (arena off)",
-        "- load: 1-minute load average of the (shared, 2-core) machine while the variant ran",
+        "- load: median 1-minute load average of the (shared, 2-core) machine at the start of each timing pass",
         "",
         "| variant | size MB | % of fp32 | 1 sentence ms | sent/s @32 | bulk sent/s | RSS MB | worst cos | mean cos "
-        "| P@0.90 | R@0.90 | P@0.95 | R@0.95 | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| P@0.90 | R@0.90 | P@0.95 | R@0.95 | batch dep | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for q, r in results.items():
         pct = 100 * r["mb"] / fp["mb"] if fp else float("nan")
@@ -187,7 +202,8 @@ def write_report(args: argparse.Namespace, results: dict) -> None:
             f"| {q} | {r['mb']:.1f} | {pct:.1f}% | {r['latency_ms']:.2f} ({r['latency_p10']:.2f}) "
             f"| {r['rate32']:.0f} ({r['rate32_best']:.0f}) | {r['bulk_rate']:.0f} "
             f"| {r['rss_mb']:.0f} | {r.get('cos_worst', float('nan')):.4f} | {r.get('cos_mean', float('nan')):.5f} "
-            f"| {r['p0.90']:.4f} | {r['r0.90']:.4f} | {r['p0.95']:.4f} | {r['r0.95']:.4f} | {r['load']:.1f} |")
+            f"| {r['p0.90']:.4f} | {r['r0.90']:.4f} | {r['p0.95']:.4f} | {r['r0.95']:.4f} | {r['batch_dep']:.1e} "
+            f"| {r['load']:.1f} |")
     if fp:
         lines += ["", f"fp32 vs float64 numpy reference forward: max abs diff {fp['ref_maxabs']:.2e}.",
                   f"fp32 RSS with the ORT arena + memory patterns on: {fp['rss_arena_on']:.0f} MB "

@@ -156,7 +156,7 @@ def test_graph_facts_name_fused_and_quantized_ops(tiny: dict) -> None:
     fp32, int8 = tiny["facts"]["fp32"]["ops"], tiny["facts"]["int8"]["ops"]
     for ops in (fp32, int8):
         assert ops["MultiHeadAttention"] == LAYERS and ops["SkipLayerNormalization"] == 2 * LAYERS
-    assert int8["MatMulNBits"] == 4 * LAYERS and "GatherBlockQuantized" in int8
+    assert int8["MatMulInteger"] == 4 * LAYERS and "GatherBlockQuantized" in int8
     assert int8.get("MatMul", 0) == 1  # only the pooling product stays float
     assert tiny["facts"]["int8"]["onnx_bytes"] < tiny["facts"]["fp32"]["onnx_bytes"]
     cfg = json.loads((tiny["root"] / "int8" / "embed_config.json").read_text())
@@ -278,3 +278,17 @@ def test_real_minilm_int8_tracks_fp32(tmp_path: Path) -> None:
     for eng in (fp32, int8):
         q, near, far = eng.embed(["How do I bake bread?", "What is a recipe for baking bread?", "How do I fix a car?"])
         assert q @ near > q @ far
+
+
+def test_smoothquant_vectors_do_not_depend_on_the_batch(tiny: dict) -> None:
+    # int8-sq scales activations per token, so a text embeds the same alone or next to long ones;
+    # int8-dyn (one activation scale per batch) is the counter-example the test must tell apart.
+    long_ones = ["the cat sat on the mat and the dog ran fast " * 2, "how do i fix the car " * 3]
+    drift = {}
+    for q in ("int8-sq", "int8-dyn"):
+        if not (tiny["root"] / q / "model.onnx").exists():
+            build_bert_onnx(tiny["root"] / "src", tiny["root"] / q, q)
+        eng = EmbedEngine.load(tiny["root"] / q, threads=1, batch_size=8)
+        alone = eng.embed(["a dog"])[0]
+        drift[q] = float(np.abs(eng.embed(long_ones + ["a dog"])[2] - alone).max())
+    assert drift["int8-sq"] < 1e-5 < drift["int8-dyn"]

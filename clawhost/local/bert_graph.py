@@ -16,11 +16,36 @@ MS = "com.microsoft"
 # int8-bNN: MatMulNBits bits=8, block-wise weight scales along K, int8 compute (accuracy_level 4).
 # int8-dyn: DynamicQuantizeMatMul, per-channel int8 weights, per-tensor uint8 activations.
 # int8-row: MatMulInteger, per-channel int8 weights, int8 activations scaled per token row.
+# int8-sq: int8-row after SmoothQuant (activation outlier channels moved into the weights using
+#   per-channel maxima calibrated on CALIBRATION_TEXTS through the fp32 graph); the shipped int8.
 # Every INT8 variant stores the word-embedding table as uint8 with block-32 scales
 # (GatherBlockQuantized): the table is half of the fp32 file.
-QUANTIZATIONS = ("fp32", "int8", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row")
-DEFAULT_INT8 = "int8-b64"
+QUANTIZATIONS = ("fp32", "int8", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row", "int8-sq")
+DEFAULT_INT8 = "int8-sq"
 EMBED_BLOCK = 32
+# Default SmoothQuant calibration sentences (int8-sq): short questions and statements like the
+# ones a semantic cache sees. Callers can pass their own with build_model(calibration=...).
+CALIBRATION_TEXTS = [
+    "How do I bake bread at home?", "What is the best way to learn Python?", "Why is the sky blue?",
+    "The cat sat on the mat.", "Can you recommend a good laptop for students?", "hi",
+    "What are the health benefits of green tea?", "How can I lose weight without going to the gym?",
+    "Is it safe to travel to Mexico City right now?", "Which is better, iPhone or Android, and why?",
+    "How do I fix a 'permission denied' error when running ./build.sh on Ubuntu 22.04?",
+    "What was the cause of the First World War?", "Who will win the 2024 US presidential election?",
+    "I want to start a small business selling handmade jewelry online. Where should I begin?",
+    "What does E = mc^2 mean?", "How many calories are in a banana?", "Translate 'good morning' into French.",
+    "def add(a, b): return a + b", "SELECT name FROM users WHERE age > 30;", "Error 404: page not found",
+    "What is the difference between a virus and a bacterium?", "How do I get rid of acne scars?",
+    "Why do people believe in conspiracy theories?", "What are some good books to read in 2025?",
+    "How does compound interest work, and how can I use it to save for retirement?",
+    "My flight was cancelled; am I entitled to a refund?", "What is machine learning?",
+    "Can dogs eat grapes?", "What is the capital of Australia?", "How do I change my Gmail password?",
+    "Is Quora a good place to ask questions?", "What's the meaning of life???",
+    "Summarize the plot of Hamlet in two sentences.", "The quick brown fox jumps over the lazy dog.",
+    "How do I prepare for a software engineering interview at Google?", "1 2 3 4 5 6 7 8 9 10",
+    "What are the symptoms of diabetes?", "Why is Hillary Clinton so unpopular?",
+    "Where can I find cheap flights to India?", "How do I make my own website for free?",
+]
 
 
 class BertConfig:
@@ -69,8 +94,12 @@ def _quant_blocks(w_kn: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray,
 class _Graph:
     """Accumulates nodes and initializers; each helper returns its output name."""
 
-    def __init__(self, quantization: str) -> None:
+    def __init__(self, quantization: str, act_max: dict[str, np.ndarray] | None = None,
+                 alpha: float = 0.5) -> None:
         self.q = quantization
+        self.act_max = act_max or {}
+        self.alpha = alpha
+        self.taps: dict[str, str] = {}  # matmul hint -> its activation input (for calibration)
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.n = 0
@@ -92,6 +121,9 @@ class _Graph:
     def matmul(self, x: str, w_kn: np.ndarray, hint: str) -> str:
         """x @ W[K, N] in the chosen precision (bias is added by the fused op that follows)."""
         k, n = w_kn.shape
+        self.taps[hint] = x
+        if self.q == "int8-sq":
+            return self._matmul_smooth(x, w_kn, hint)
         if self.q == "fp32":
             return self.op("MatMul", [x, self.const(hint + "_w", w_kn)], hint)
         if self.q == "int8-dyn":
@@ -109,6 +141,25 @@ class _Graph:
                        block_size=block, accuracy_level=4)
 
 
+    def smooth_scale(self, hint: str, w_kn: np.ndarray) -> np.ndarray:
+        """SmoothQuant factor per input channel: amax_x^a / amax_W_row^(1-a) (calibrated amax_x)."""
+        amax = np.maximum(self.act_max[hint], 1e-5)
+        wmax = np.maximum(np.abs(w_kn).max(axis=1), 1e-5)
+        return np.clip(amax ** self.alpha / wmax ** (1 - self.alpha), 1e-3, 1e3).astype(np.float32)
+
+    def _matmul_smooth(self, x: str, w_kn: np.ndarray, hint: str) -> str:
+        """SmoothQuant: (x/s) @ (s*W), activations quantized per token row, weights per column.
+
+        s moves BERT's outlier channels from the activations into the weights, where per-column
+        scales absorb them; per-row activation scales keep each token (and so each sentence)
+        independent of the rest of the batch. hint ending in "_ao" arrives pre-divided by s
+        (folded into the value projection by _layer).
+        """
+        s = self.smooth_scale(hint, w_kn)
+        if not hint.endswith("_ao"):
+            x = self.op("Mul", [x, self.const(hint + "_inv_s", 1.0 / s)], hint + "_sm")
+        return self._matmul_rowwise(x, w_kn * s[:, None], hint)
+
     def _matmul_rowwise(self, x: str, w_kn: np.ndarray, hint: str) -> str:
         """int8 x int8 MatMulInteger with a scale per token row (activations) and per column (weights).
 
@@ -121,8 +172,9 @@ class _Graph:
         scale = self.op("Max", [amax, self.const(hint + "_eps", np.array(1e-8, np.float32))], hint + "_amaxs")
         inv = self.op("Div", [self.const(hint + "_127", np.array(127.0, np.float32)), scale], hint + "_inv")
         # uint8 with a fixed zero point of 128 (symmetric per row): ORT's fast u8 x s8 VNNI GEMM.
-        xs = self.op("Round", [self.op("Mul", [x, inv], hint + "_xs")], hint + "_r")
-        xq = self.op("Cast", [self.op("Add", [xs, self.const(hint + "_128f", np.array(128.0, np.float32))],
+        # v in [-127, 127]: Cast truncates, so adding 128.5 rounds to nearest in one pass.
+        xs = self.op("Mul", [x, inv], hint + "_xs")
+        xq = self.op("Cast", [self.op("Add", [xs, self.const(hint + "_128f", np.array(128.5, np.float32))],
                      hint + "_xz")], hint + "_xq", to=TensorProto.UINT8)
         acc = self.op("MatMulInteger", [xq, self.const(hint + "_qw", wq),
                       self.const(hint + "_azp", np.array(128, np.uint8))], hint + "_acc")
@@ -161,6 +213,10 @@ def _layer(g: _Graph, w: dict[str, np.ndarray], i: int, x: str, mask: str, cfg: 
     # HF Linear stores [out, in]; MatMul wants [in, out].
     qkv_w = np.concatenate([w[p + f"attention.self.{t}.weight"].T for t in ("query", "key", "value")], 1)
     qkv_b = np.concatenate([w[p + f"attention.self.{t}.bias"] for t in ("query", "key", "value")])
+    if g.q == "int8-sq":  # fold attention-out smoothing into the value columns (exact: MHA is linear in V)
+        s_ao = g.smooth_scale(f"l{i}_ao", w[p + "attention.output.dense.weight"].T)
+        qkv_w[:, 2 * h:] /= s_ao
+        qkv_b[2 * h:] /= s_ao
     qkv = g.matmul(x, qkv_w, f"l{i}_qkv")
     split = g.const(f"l{i}_split", np.array([h, h, h], np.int64))
     q, k, v = (f"l{i}_{t}" for t in "qkv")
@@ -196,13 +252,7 @@ def _pool(g: _Graph, x: str) -> str:
     return g.op("Div", [summed, norm], "sentence_embedding_raw")
 
 
-def build_model(model_dir: Path, quantization: str = "fp32") -> onnx.ModelProto:
-    """Return the ONNX model (inputs input_ids/attention_mask int64, output sentence_embedding)."""
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
-    q = DEFAULT_INT8 if quantization == "int8" else quantization
-    cfg, w = BertConfig(model_dir), load_weights(model_dir)
-    g = _Graph(q)
+def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: list[str] = ()) -> onnx.ModelProto:
     x = _embeddings(g, w, cfg.eps)
     mask = g.op("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)
     for i in range(cfg.layers):
@@ -212,6 +262,7 @@ def build_model(model_dir: Path, quantization: str = "fp32") -> onnx.ModelProto:
     ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
            for n in ("input_ids", "attention_mask")]
     out = [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", cfg.hidden])]
+    out += [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in extra_out]
     graph = helper.make_graph(g.nodes, "bert_sentence_embedding", ins, out, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)],
                               producer_name="clawhost.local.bert_graph")
@@ -219,12 +270,65 @@ def build_model(model_dir: Path, quantization: str = "fp32") -> onnx.ModelProto:
     return model
 
 
-def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str) -> dict:
+def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts: list[str],
+              batch: int = 32) -> dict[str, np.ndarray]:
+    """Per-input-channel max |x| of every MatMul input of the fp32 graph over texts' real tokens.
+
+    Padded positions are left out: they are not part of any sentence and would skew the maxima.
+    """
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    g = _Graph("fp32")
+    model = _assemble(g, w, cfg)
+    taps = dict(g.taps)
+    for t in taps.values():
+        model.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep tapped names
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    enc = [e.ids[:128] for e in tok.encode_batch(list(texts))]
+    names = list(taps)
+    amax = {h: np.zeros(0, np.float32) for h in names}
+    for start in range(0, len(enc), batch):
+        chunk = enc[start:start + batch]
+        width = max(map(len, chunk))
+        ids = np.zeros((len(chunk), width), np.int64)
+        mask = np.zeros_like(ids)
+        for r, row in enumerate(chunk):
+            ids[r, :len(row)], mask[r, :len(row)] = row, 1
+        outs = sess.run([taps[h] for h in names], {"input_ids": ids, "attention_mask": mask})
+        valid = mask.astype(bool)
+        for h, o in zip(names, outs):
+            m = np.abs(o[valid]).max(axis=0)
+            amax[h] = m if amax[h].size == 0 else np.maximum(amax[h], m)
+    return amax
+
+
+def build_model(model_dir: Path, quantization: str = "fp32", calibration: list[str] | None = None,
+                alpha: float = 0.5) -> onnx.ModelProto:
+    """Return the ONNX model (inputs input_ids/attention_mask int64, output sentence_embedding)."""
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    q = DEFAULT_INT8 if quantization == "int8" else quantization
+    model_dir = Path(model_dir)
+    cfg, w = BertConfig(model_dir), load_weights(model_dir)
+    act_max = None
+    if q == "int8-sq":
+        act_max = calibrate(model_dir, w, cfg, calibration or CALIBRATION_TEXTS)
+    return _assemble(_Graph(q, act_max, alpha), w, cfg)
+
+
+def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
+                    calibration: list[str] | None = None) -> dict:
     """Write model.onnx, tokenizer.json and embed_config.json into out_dir; return facts about them."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "tokenizer.json").exists():
         raise FileNotFoundError(f"no tokenizer.json in {model_dir}")
-    model = build_model(model_dir, quantization)
+    model = build_model(model_dir, quantization, calibration)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "model.onnx.partial"
     onnx.save(model, str(tmp))
