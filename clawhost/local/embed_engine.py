@@ -10,6 +10,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from .ort_session import session_options
+
 # Texts are sorted by token count and cut into batches of at most this size, so each batch pads
 # only to its own longest text (padding costs compute in every layer).
 DEFAULT_BATCH = 32
@@ -20,26 +22,6 @@ RUN_COST_TOKENS = 24
 
 class InputTooLongError(ValueError):
     """A text has more tokens than max_length and truncation is off."""
-
-
-def session_options(threads: int, spin: bool = True) -> ort.SessionOptions:
-    """ORT options sized for a small CPU box: N intra-op threads, full graph optimisation, lean memory."""
-    so = ort.SessionOptions()
-    if not spin:
-        # Idle pool threads sleep instead of busy-waiting. On a 2-core box shared with other work
-        # (load 12) this doubled batch-32 throughput and cut single-sentence latency ~15%; on an
-        # idle box spinning is ORT's (faster) default.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.intra_op_num_threads = max(1, threads)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Shapes change with every batch: memory patterns would be planned and thrown away, and the
-    # arena would keep the peak of the largest batch ever seen. Measured: arena off costs no
-    # speed here and keeps RSS flat (benchmarks/results/embed_engine.md).
-    so.enable_mem_pattern = False
-    so.enable_cpu_mem_arena = False
-    return so
 
 
 class EmbedEngine:

@@ -14,26 +14,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .ort_session import session_options  # noqa: F401 - re-exported
+
 
 RESCORE_MARGIN = 6.0
-
-
-def session_options(threads: int, spin: bool = False) -> ort.SessionOptions:
-    """ORT options sized for a small box: fixed threads, full graph optimisation, lean memory."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = max(1, threads)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # the arena would keep the peak of the largest prefill forever; shapes vary per request
-    so.enable_cpu_mem_arena = False
-    so.enable_mem_pattern = False
-    # No spin-waiting between ops: on a 2-core box shared with the event loop, embeddings
-    # and other processes, spinning threads starve the rest. Measured under load (48-token
-    # greedy decode, int4-mixed, 2 threads): 42 tok/s spinning vs 115 tok/s without.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    so.log_severity_level = 3  # the unused-initializer notice for the 8-bit table is expected
-    return so
 
 
 class LlamaSession:

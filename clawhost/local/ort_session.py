@@ -1,0 +1,25 @@
+"""onnxruntime session options sized for a small CPU box, shared by the local engines."""
+
+from __future__ import annotations
+
+import onnxruntime as ort
+
+
+def session_options(threads: int, spin: bool = False) -> ort.SessionOptions:
+    """N intra-op threads, full graph optimisation, lean memory, optional spin-waiting."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Shapes change with every request: memory patterns would be planned and thrown away,
+    # and the arena would keep the peak of the largest batch or prefill ever seen. Measured:
+    # arena off costs no speed here and keeps RSS flat (benchmarks/results/embed_engine.md).
+    so.enable_cpu_mem_arena = False
+    so.enable_mem_pattern = False
+    # Spin-waiting between ops is ORT's default and fastest on an idle box, but on a 2-core
+    # box shared with the event loop and the other model it starves them: measured under
+    # load, greedy decode 42 tok/s spinning vs 115 without, embeddings at batch 32 doubled.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    so.log_severity_level = 3  # e.g. the unused-initializer notice for the 8-bit table
+    return so
