@@ -48,10 +48,14 @@ async def test_stats_table_json_and_watch(clawhost_host, clawhost_server, tmp_pa
     assert "requests 30" in out and "l1 66.7%" in out and "p99" in out
     assert "echo-embed" in out and "monitor" in out
 
+    # A shell's background job (CI may run us as one) starts children with SIGINT ignored;
+    # restore it, as a terminal would, so Ctrl-C reaches the command under test.
     proc = await asyncio.create_subprocess_exec(*CLI, "stats", "--json", "--watch", "0.3",
                                                 env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+                                                stderr=asyncio.subprocess.PIPE,
+                                                preexec_fn=lambda: signal.signal(
+                                                    signal.SIGINT, signal.SIG_DFL))
     lines = [await asyncio.wait_for(proc.stdout.readline(), 30) for _ in range(2)]
     assert [json.loads(x)["summary"]["requests"] for x in lines] == [30, 30]
     await chat_more(url)
