@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from typing import Any, AsyncIterator
 
 from pydantic import BaseModel
@@ -41,6 +42,9 @@ class Host:
         self.started_at: float | None = None
         self.ready = False
         self.errors = 0
+        # API requests answered with an error before reaching the loop (bad body, wrong
+        # token, unknown route, server full), by (path, status): no hook ever sees them
+        self.refused: Counter[tuple[str, int]] = Counter()
 
     @classmethod
     def from_file(cls, path=None, **kw) -> "Host":
@@ -113,7 +117,8 @@ class Host:
 
     async def handle(self, request: ModelRequest) -> Reply:
         """Answer one request: the whole loop, stage by stage."""
-        request.model = self.resolve_model(request.body.model, request.kind)
+        if request.model is None:
+            request.model = self.resolve_model(request.body.model, request.kind)
         request.host = self
         walk, timings = self.chain.walk, request.timings
         await walk("clawhost_request_started", request=request)

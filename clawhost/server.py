@@ -24,6 +24,8 @@ from .types import BODY_MODELS, ModelRequest
 log = logging.getLogger("clawhost.server")
 HOST_KEY: web.AppKey[Host] = web.AppKey("host", Host)
 INFLIGHT_KEY: web.AppKey[list] = web.AppKey("inflight", list)
+# set on a request once the loop has it (a typed key where this aiohttp has them)
+IN_LOOP = web.RequestKey("clawhost_in_loop", bool) if hasattr(web, "RequestKey") else "clawhost_in_loop"
 OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
@@ -54,6 +56,15 @@ def error_response(exc: ClawhostError) -> web.Response:
 @web.middleware
 async def errors_and_auth(request: web.Request, handler):
     host = request.app[HOST_KEY]
+    response = await _answer(host, request, handler)
+    if response.status >= 400 and not request.get(IN_LOOP):
+        # the loop's own errors reach clawhost_request_finished; these never do
+        path = request.match_info.route.resource.canonical if request.match_info.route.resource else "other"
+        host.refused[(path, response.status)] += 1
+    return response
+
+
+async def _answer(host: Host, request: web.Request, handler) -> web.StreamResponse:
     token = host.config.host.server.token
     try:
         if token and not request.path.startswith(OPEN_PATHS):
@@ -121,7 +132,9 @@ def model_endpoint(kind: str):
         try:
             # the client's headers as aiohttp holds them: read-only, case-insensitive, no copy
             call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
-                                headers=request.headers, disconnected=asyncio.Event())
+                                headers=request.headers, disconnected=asyncio.Event(),
+                                model=host.resolve_model(body.model, kind))
+            request[IN_LOOP] = True
             limit = host.config.host.server.request_timeout_s
             try:  # a stream's own pace is its plugin's business once it has started
                 async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request

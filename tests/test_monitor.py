@@ -164,6 +164,7 @@ async def test_label_cardinality_stays_bounded(clawhost_host, clawhost_server):
                            options={"max_label_values": 8})
     async with aiohttp.ClientSession() as s:
         await chat(s, url, "warm up")
+        assert (await chat(s, url, "x", model="bogus-warm-up"))[0] == 404  # the 404 series exists
         before = set(await get_metrics(s, url))
 
         async def bogus(i):
@@ -406,3 +407,22 @@ async def test_timed_out_requests_count_as_504(clawhost_host, clawhost_server):
         m = await get_metrics(s, url)
     assert value(m, "clawhost_requests_total", model="echo", endpoint="chat", status=504) == 1
     assert value(m, "clawhost_inflight_requests") == 0
+
+
+async def test_requests_refused_before_the_loop_are_counted(clawhost_host, clawhost_server):
+    """Bad bodies, unknown routes: no hook sees them, the metrics still do."""
+    host, url = await make(clawhost_host, clawhost_server, EchoModel())
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url + "/v1/chat/completions", data=b"{nope") as r:
+            assert r.status == 400
+        async with s.post(url + "/v1/chat/completions", json={"model": "echo"}) as r:
+            assert r.status == 400
+        async with s.get(url + "/v1/nothing-here") as r:
+            assert r.status == 404
+        assert (await chat(s, url, "fine"))[0] == 200
+        assert (await chat(s, url, "x", model="no-such-model"))[0] == 404
+        found = await get_metrics(s, url)
+    assert value(found, "clawhost_refused_requests_total", path="/v1/chat/completions", status=400) == 2
+    assert value(found, "clawhost_refused_requests_total", path="/v1/chat/completions", status=404) == 1
+    assert value(found, "clawhost_refused_requests_total", path="other", status=404) == 1
+    assert sum(host.refused.values()) == 4  # the good request went through the loop

@@ -107,6 +107,13 @@ class HostCollector(Collector):
         for model, n in sorted(m.rejected.items()):
             rej.add_metric([model], n)
         yield rej
+        refused = CounterMetricFamily("clawhost_refused_requests", "API requests answered with "
+                                      "an error before the request loop (bad body, token, "
+                                      "route, server full), by path and status.",
+                                      labels=["path", "status"])
+        for (path, status), n in sorted(getattr(host, "refused", {}).items())[: m.max_labels]:
+            refused.add_metric([path, str(status)], n)
+        yield refused
         yield from self._upstream()
         yield from self._chain()
         yield from self._process()
