@@ -57,7 +57,7 @@ def error_response(exc: ClawhostError) -> web.Response:
 async def errors_and_auth(request: web.Request, handler):
     host = request.app[HOST_KEY]
     response = await _answer(host, request, handler)
-    if response.status >= 400 and not request.get(IN_LOOP):
+    if response.status >= 400 and not request.get(IN_LOOP) and request.path.startswith("/v1/"):
         # the loop's own errors reach clawhost_request_finished; these never do
         path = request.match_info.route.resource.canonical if request.match_info.route.resource else "other"
         host.refused[(path, response.status)] += 1
