@@ -25,12 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"model": "echo", "messages": [{"role": "user", "content": "hello there"}]}
 
-ECHO_PLUGIN = textwrap.dedent('''
-    from clawhost.testmodel import EchoModel
-    _echo = EchoModel()
-    clawhost_register_models = _echo.clawhost_register_models
-    clawhost_infer = _echo.clawhost_infer
-''')
+from clawhost.testmodel import PLUGIN_FILE as ECHO_PLUGIN  # noqa: E402
 
 
 def free_port() -> int:

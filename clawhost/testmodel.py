@@ -56,3 +56,13 @@ class EchoModel:
         raw = [b / 255.0 - 0.5 for b in digest[: self.dim]]
         norm = sum(x * x for x in raw) ** 0.5 or 1.0
         return [x / norm for x in raw]
+
+
+# The same model as a plugins_dir file, for hosts in their own process (CLI tests, benchmarks).
+PLUGIN_FILE = '''"""A local plugin file (plugins_dir) serving the EchoModel."""
+from clawhost.testmodel import EchoModel
+
+_echo = EchoModel()
+clawhost_register_models = _echo.clawhost_register_models
+clawhost_infer = _echo.clawhost_infer
+'''

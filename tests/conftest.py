@@ -12,14 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ECHO_PLUGIN = textwrap.dedent('''
-    """A local plugin file (plugins_dir) serving the EchoModel, for process-level tests."""
-    from clawhost.testmodel import EchoModel
-
-    _echo = EchoModel()
-    clawhost_register_models = _echo.clawhost_register_models
-    clawhost_infer = _echo.clawhost_infer
-''')
+from clawhost.testmodel import PLUGIN_FILE as ECHO_PLUGIN  # noqa: E402
 
 
 def free_port() -> int:

@@ -1,12 +1,6 @@
-"""Each local model's worker thread, and what the serving modules share.
+"""Each local model's worker thread and served state, shared by the serving modules.
 
-Every engine call runs on the model's own worker thread (one per model: an ORT session
-already uses every core through its intra-op threads, so more workers per model would only
-oversubscribe them; onnxruntime releases the GIL, so the loop keeps answering health checks
-and cache hits meanwhile). A stream hands tokens from the worker to the loop through
-``call_soon_threadsafe``; closing the stream sets a flag the worker checks between tokens,
-so a client that goes away stops the generation.
-"""
+Why one thread per model: see ``clawhost.local.serving``."""
 from __future__ import annotations
 
 import asyncio
