@@ -225,6 +225,18 @@ CHECK_SENTENCES = (
 )
 
 
+def _memory_mb() -> dict[str, int]:
+    """Linux: VmRSS, and VmHWM since the last call (writing 5 to clear_refs resets it)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return {}
+    kb = {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in status.splitlines())
+          if k in ("VmRSS", "VmHWM")}
+    return {"rss_mb": kb["VmRSS"] // 1024, "peak_mb": kb["VmHWM"] // 1024}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m clawhost.local.prepare")
     ap.add_argument("--workspace", required=True)
@@ -233,8 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="rebuild even if the artifacts verify")
     args = ap.parse_args(argv)
 
+    memory = os.environ.get("CLAWHOST_PREPARE_MEMORY") == "1"  # benchmarks/prepare_memory.py
+
     def emit(fraction: float, stage: str) -> None:
-        print(json.dumps({"progress": round(fraction, 3), "stage": stage}), flush=True)
+        event = {"progress": round(fraction, 3), "stage": stage}
+        if memory:  # RSS now and its peak since the previous line (then reset the peak)
+            event.update(_memory_mb())
+        print(json.dumps(event), flush=True)
 
     try:
         build(args.id, json.loads(args.spec), Path(args.workspace), emit, force=args.force)

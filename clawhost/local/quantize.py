@@ -22,6 +22,10 @@ class NBits(NamedTuple):
     bits: int
     block: int
 
+    def rows(self, start: int, stop: int) -> "NBits":
+        return NBits(self.weight[start:stop], self.scales[start:stop],
+                     self.zero_points[start:stop], self.bits, self.block)
+
     def dequantize(self) -> np.ndarray:
         q = unpack4(self.weight) if self.bits == 4 else self.weight.astype(np.float32)
         zp = unpack4(self.zero_points) if self.bits == 4 else self.zero_points.astype(np.float32)
@@ -43,6 +47,9 @@ def unpack4(b: np.ndarray) -> np.ndarray:
     return out
 
 
+_CHUNK_ELEMENTS = 1 << 20  # weights quantized at once (4 MB of float32)
+
+
 def quantize(w: np.ndarray, bits: int, block: int = 32, search: bool = True) -> NBits:
     """Asymmetric round-to-nearest block quantization of an [N, K] float matrix.
 
@@ -51,6 +58,12 @@ def quantize(w: np.ndarray, bits: int, block: int = 32, search: bool = True) -> 
     n, k = w.shape
     if k % block:
         raise ValueError(f"K={k} is not a multiple of the block size {block}")
+    # Rows are independent: quantizing a few at a time bounds the search's temporaries
+    # (~20 arrays of the chunk's size) instead of ~20 copies of the whole matrix (the
+    # 49152x576 LM head alone took ~900 MB in one go); the result is the same.
+    rows = max(1, _CHUNK_ELEMENTS // k)
+    if n > rows:
+        return _concat([quantize(w[i:i + rows], bits, block, search) for i in range(0, n, rows)])
     qmax = (1 << bits) - 1
     wb = w.reshape(n, k // block, block).astype(np.float32)
     lo0 = np.minimum(wb.min(-1), 0.0)
@@ -74,6 +87,19 @@ def quantize(w: np.ndarray, bits: int, block: int = 32, search: bool = True) -> 
                 best_s = np.where(better, scale, best_s)
                 best_z = np.where(better, zp, best_z)
     return _pack(best_q, best_s.astype(np.float32), best_z, bits, block)
+
+
+def requantize(q: NBits, bits: int, block: int = 32) -> NBits:
+    """`quantize(q.dequantize(), ...)` a few rows at a time (no float copy of the matrix)."""
+    n = q.scales.shape[0]
+    rows = max(1, _CHUNK_ELEMENTS // (q.scales.shape[1] * q.block))
+    return _concat([quantize(q.rows(i, i + rows).dequantize(), bits, block)
+                    for i in range(0, n, rows)])
+
+
+def _concat(parts: list[NBits]) -> NBits:
+    return NBits(*(np.concatenate([getattr(p, f) for p in parts])
+                   for f in ("weight", "scales", "zero_points")), parts[0].bits, parts[0].block)
 
 
 def _pack(q: np.ndarray, scales: np.ndarray, zp: np.ndarray, bits: int, block: int) -> NBits:
