@@ -105,12 +105,61 @@ def measure(key: str, check: bool, interval: float = 0.01, tree: str | None = No
         per_stage.append({"stage": name, "start_s": round(s0, 2),
                           "peak_mb": hwm if hwm is not None else polled,
                           "rss_at_end_mb": rss})
-    return {"model": model_id, "check": check, "seconds": round(seconds, 1),
+    files = {n: f["sha256"][:16] for n, f in manifest["files"].items()}
+    return {"model": model_id, "files": files, "check": check, "seconds": round(seconds, 1),
             # the child resets its VmHWM at every line, which ru_maxrss follows: take the max
             "peak_mb": max([round(usage.ru_maxrss / 1024)]
                            + [s["peak_mb"] for s in per_stage if s["peak_mb"] is not None]),
             "stages": per_stage,
             "checks": manifest.get("checks", {})}
+
+
+def first_start(interval: float = 0.01) -> dict:
+    """`clawhost run` on an empty workspace (the default models, prepared on start) until
+    /readyz answers 200: peak RSS of the host plus its preparation children, summed."""
+    import socket
+    import urllib.request
+
+    with tempfile.TemporaryDirectory(prefix="prepmem") as tmp:
+        ws = Path(tmp) / "ws"
+        for _, _, source in MODELS.values():
+            _seed_downloads(ws, source)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        cfg = Path(tmp) / "config.yaml"
+        cfg.write_text(f"workspace: {ws}\nlog_level: warning\nserver:\n  port: {port}\n"
+                       "plugins:\n  quantized_model: {}\n")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+        host = psutil.Process(proc.pid)
+        peak = peak_host = 0
+        try:
+            while True:
+                try:
+                    procs = [host] + host.children(recursive=True)
+                    rss = [p.memory_info().rss for p in procs]
+                except psutil.Error:
+                    continue
+                peak, peak_host = max(peak, sum(rss)), max(peak_host, rss[0])
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None:
+                    raise SystemExit("the host exited during its first start")
+                time.sleep(interval)
+            seconds = time.perf_counter() - t0
+            ready_rss = host.memory_info().rss
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return {"seconds": round(seconds, 1), "peak_total_mb": round(peak / 2**20),
+            "peak_host_mb": round(peak_host / 2**20), "host_ready_mb": round(ready_rss / 2**20)}
 
 
 def main() -> None:
@@ -123,9 +172,17 @@ def main() -> None:
     ap.add_argument("--trees", nargs="+", default=[None], metavar="PATH",
                     help="checkouts to compare, interleaved (e.g. a `git worktree` of the old "
                          "commit); default: this one")
+    ap.add_argument("--first-start", action="store_true",
+                    help="instead: `clawhost run` on an empty workspace until /readyz, host + "
+                         "children summed (this checkout only)")
     args = ap.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.first_start:
+        for _ in range(args.runs):
+            print(json.dumps(first_start()), flush=True)
+        print(f"# load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     runs = []
     for _ in range(args.runs):
         # interleaved: noise hits every model and checkout alike
@@ -149,6 +206,11 @@ def main() -> None:
         print(f"median [{tree}] {MODELS[key][0]}: peak "
               f"{statistics.median(r['peak_mb'] for r in mine)} MB, "
               f"{statistics.median(r['seconds'] for r in mine)} s over {len(mine)} run(s)")
+    for key in args.models:  # do the checkouts build the same artifacts?
+        mine = {r["tree"]: r["files"] for r in runs if r["model"] == MODELS[key][0]}
+        same = [n for n in next(iter(mine.values())) if len({str(f.get(n)) for f in mine.values()}) == 1]
+        print(f"{MODELS[key][0]}: artifacts identical across runs and checkouts: "
+              f"{', '.join(same) or 'none'}")
     print(f"# load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=2))
