@@ -64,7 +64,7 @@ def measure(key: str, check: bool, interval: float = 0.01, tree: str | None = No
                                 env=dict(os.environ, PYTHONPATH=tree, CLAWHOST_PREPARE_MEMORY="1"),
                                 cwd=tree)
         ps = psutil.Process(proc.pid)
-        stages: list[tuple] = [(0.0, "start", None, None)]
+        stages: list[tuple] = [(0.0, "start", None, None, None)]
         samples: list[tuple[float, int]] = []
         done = threading.Event()
 
@@ -85,7 +85,7 @@ def measure(key: str, check: bool, interval: float = 0.01, tree: str | None = No
                 continue
             if "stage" in ev:
                 stages.append((time.perf_counter() - t0, ev["stage"], ev.get("peak_mb"),
-                               ev.get("rss_mb")))
+                               ev.get("rss_mb"), ev.get("file_mb")))
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         done.set()
@@ -98,13 +98,13 @@ def measure(key: str, check: bool, interval: float = 0.01, tree: str | None = No
     # peak per stage, stage i covering [its line, the next line): the child's own VmHWM when
     # it reports it (exact; it comes with the *next* line), else the polled samples
     per_stage = []
-    bounds = stages + [(seconds + 1, "end", None, None)]
-    for (s0, name, *_), (s1, _, hwm, rss) in zip(bounds, bounds[1:]):
+    bounds = stages + [(seconds + 1, "end", None, None, None)]
+    for (s0, name, *_), (s1, _, hwm, rss, file) in zip(bounds, bounds[1:]):
         inside = [r for t, r in samples if s0 <= t < s1]
         polled = round(max(inside) / 2**20) if inside else None
         per_stage.append({"stage": name, "start_s": round(s0, 2),
                           "peak_mb": hwm if hwm is not None else polled,
-                          "rss_at_end_mb": rss})
+                          "rss_at_end_mb": rss, "file_at_end_mb": file})
     files = {n: f["sha256"][:16] for n, f in manifest["files"].items()}
     return {"model": model_id, "files": files, "check": check, "seconds": round(seconds, 1),
             # the child resets its VmHWM at every line, which ru_maxrss follows: take the max
@@ -114,7 +114,7 @@ def measure(key: str, check: bool, interval: float = 0.01, tree: str | None = No
             "checks": manifest.get("checks", {})}
 
 
-def first_start(interval: float = 0.01) -> dict:
+def first_start(interval: float = 0.01, tree: str | None = None) -> dict:
     """`clawhost run` on an empty workspace (the default models, prepared on start) until
     /readyz answers 200: peak RSS of the host plus its preparation children, summed."""
     import socket
@@ -133,9 +133,11 @@ def first_start(interval: float = 0.01) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+                                env=dict(os.environ, PYTHONPATH=str(tree or ROOT)),
+                                cwd=tree or ROOT)
         host = psutil.Process(proc.pid)
         peak = peak_host = 0
+        at_peak: dict = {}
         try:
             while True:
                 try:
@@ -143,6 +145,9 @@ def first_start(interval: float = 0.01) -> dict:
                     rss = [p.memory_info().rss for p in procs]
                 except psutil.Error:
                     continue
+                if sum(rss) > peak:  # what the host and each child held at the peak
+                    at_peak = {"host_mb": round(rss[0] / 2**20),
+                               "children_mb": [round(r / 2**20) for r in rss[1:]]}
                 peak, peak_host = max(peak, sum(rss)), max(peak_host, rss[0])
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
@@ -159,7 +164,8 @@ def first_start(interval: float = 0.01) -> dict:
             proc.terminate()
             proc.wait(30)
     return {"seconds": round(seconds, 1), "peak_total_mb": round(peak / 2**20),
-            "peak_host_mb": round(peak_host / 2**20), "host_ready_mb": round(ready_rss / 2**20)}
+            "at_peak": at_peak, "peak_host_mb": round(peak_host / 2**20),
+            "host_ready_mb": round(ready_rss / 2**20)}
 
 
 def main() -> None:
@@ -174,13 +180,14 @@ def main() -> None:
                          "commit); default: this one")
     ap.add_argument("--first-start", action="store_true",
                     help="instead: `clawhost run` on an empty workspace until /readyz, host + "
-                         "children summed (this checkout only)")
+                         "children summed")
     args = ap.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.first_start:
         for _ in range(args.runs):
-            print(json.dumps(first_start()), flush=True)
+            for tree in args.trees:
+                print(json.dumps({"tree": tree or ".", **first_start(tree=tree)}), flush=True)
         print(f"# load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return
     runs = []
@@ -200,7 +207,8 @@ def main() -> None:
             if args.stages:
                 for s in r["stages"]:
                     print(f"    {s['start_s']:7.2f} s  peak {s['peak_mb']!s:>5} MB  "
-                          f"then {s['rss_at_end_mb']!s:>5} MB  {s['stage']}")
+                          f"then {s['rss_at_end_mb']!s:>5} MB ({s['file_at_end_mb']!s:>4} MB "
+                          f"mapped files)  {s['stage']}")
     for key, tree in [(k, t or ".") for k in args.models for t in args.trees]:
         mine = [r for r in runs if r["model"] == MODELS[key][0] and r["tree"] == tree]
         print(f"median [{tree}] {MODELS[key][0]}: peak "

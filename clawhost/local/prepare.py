@@ -233,8 +233,9 @@ def _memory_mb() -> dict[str, int]:
     except OSError:
         return {}
     kb = {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in status.splitlines())
-          if k in ("VmRSS", "VmHWM")}
-    return {"rss_mb": kb["VmRSS"] // 1024, "peak_mb": kb["VmHWM"] // 1024}
+          if k in ("VmRSS", "VmHWM", "RssFile")}
+    return {"rss_mb": kb["VmRSS"] // 1024, "peak_mb": kb["VmHWM"] // 1024,
+            "file_mb": kb["RssFile"] // 1024}  # mapped files (weights, GGUF): reclaimable
 
 
 def main(argv: list[str] | None = None) -> int:
