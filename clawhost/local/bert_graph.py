@@ -100,6 +100,7 @@ class _Graph:
         self.act_max = act_max or {}
         self.alpha = alpha
         self.taps: dict[str, str] = {}  # matmul hint -> its activation input (for calibration)
+        self.shared: dict[str, str] = {}  # values computed once per graph (zero points, shapes, mask)
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.n = 0
@@ -161,26 +162,49 @@ class _Graph:
         return self._matmul_rowwise(x, w_kn * s[:, None], hint)
 
     def _matmul_rowwise(self, x: str, w_kn: np.ndarray, hint: str) -> str:
-        """int8 x int8 MatMulInteger with a scale per token row (activations) and per column (weights).
+        """int8 x int8 MatMulIntegerToFloat with a scale per token row (activations) and per column (weights).
 
         One scale per row keeps a token's result independent of the other rows in the batch, and
         BERT's outlier tokens ([CLS], [SEP], punctuation) no longer coarsen every other token.
+        The rows are quantized by one QuantizeLinear on a 2-D view (per-axis scale along the
+        rows) and dequantized inside the GEMM: 4 full passes over the activations instead of
+        the 7 that Mul/Add/Cast + MatMulInteger/Cast/Mul took (measured: benchmarks/results/embed_engine.md).
         """
+        k, n = w_kn.shape
         wscale = np.maximum(np.abs(w_kn).max(axis=0) / 127.0, 1e-12).astype(np.float32)
         wq = np.clip(np.round(w_kn / wscale), -127, 127).astype(np.int8)
-        amax = self.op("ReduceMax", [self.op("Abs", [x], hint + "_abs")], hint + "_amax", axes=[-1], keepdims=1)
-        scale = self.op("Max", [amax, self.const(hint + "_eps", np.array(1e-8, np.float32))], hint + "_amaxs")
-        inv = self.op("Div", [self.const(hint + "_127", np.array(127.0, np.float32)), scale], hint + "_inv")
-        # uint8 with a fixed zero point of 128 (symmetric per row): ORT's fast u8 x s8 VNNI GEMM.
-        # v in [-127, 127]: Cast truncates, so adding 128.5 rounds to nearest in one pass.
-        xs = self.op("Mul", [x, inv], hint + "_xs")
-        xq = self.op("Cast", [self.op("Add", [xs, self.const(hint + "_128f", np.array(128.5, np.float32))],
-                     hint + "_xz")], hint + "_xq", to=TensorProto.UINT8)
-        acc = self.op("MatMulInteger", [xq, self.const(hint + "_qw", wq),
-                      self.const(hint + "_azp", np.array(128, np.uint8))], hint + "_acc")
-        y = self.op("Cast", [acc], hint + "_accf", to=TensorProto.FLOAT)
-        y = self.op("Mul", [y, self.const(hint + "_ws", wscale / 127.0)], hint + "_yw")
-        return self.op("Mul", [y, scale], hint)
+        x2 = self.op("Reshape", [x, self.const(hint + "_2d", np.array([-1, k], np.int64))], hint + "_x2")
+        amax = self.op("ReduceMax", [self.op("Abs", [x2], hint + "_abs")], hint + "_amax", axes=[-1], keepdims=1)
+        # A row of exact zeros would give scale 0 and NaNs: the floor keeps it at zeros.
+        scale = self.op("Max", [self.op("Mul", [amax, self.const(hint + "_r127", np.array(1 / 127, np.float32))],
+                        hint + "_s"), self.const(hint + "_eps", np.array(1e-10, np.float32))], hint + "_scale")
+        flat = self.op("Reshape", [scale, self.const(hint + "_flat", np.array([-1], np.int64))], hint + "_sflat")
+        # uint8 with a zero point of 128 (symmetric per row): ORT's fast u8 x s8 VNNI GEMM.
+        xq = self.op("QuantizeLinear", [x2, flat, self._row_zero_points()], hint + "_xq", axis=0)
+        y = self.op("MatMulIntegerToFloat", [xq, self.const(hint + "_qw", wq), self._one(), self.const(hint + "_ws", wscale),
+                    self.const(hint + "_azp", np.array(128, np.uint8))], hint + "_acc", domain=MS)
+        y = self.op("Mul", [y, scale], hint + "_y2")
+        return self.op("Reshape", [y, self._rows_shape(n)], hint)
+
+    def _one(self) -> str:
+        if "one" not in self.shared:
+            self.shared["one"] = self.const("one", np.array(1.0, np.float32))
+        return self.shared["one"]
+
+    def _row_zero_points(self) -> str:
+        """uint8 128 for every token row of the batch (QuantizeLinear's per-axis zero point)."""
+        if "zp" not in self.shared:
+            rows = self.op("ReduceProd", [self.op("Shape", ["input_ids"], "ids_shape")], "rows", keepdims=1)
+            self.shared["zp"] = self.op("Expand", [self.const("u8_128", np.array([128], np.uint8)), rows], "row_zp")
+        return self.shared["zp"]
+
+    def _rows_shape(self, n: int) -> str:
+        """[batch, seq, n]: the 3-D shape a 2-D [batch*seq, n] GEMM result goes back to."""
+        key = f"shape{n}"
+        if key not in self.shared:
+            self.shared[key] = self.op("Concat", [self.op("Shape", ["input_ids"], "ids_shape"),
+                                                  self.const(f"n{n}", np.array([n], np.int64))], key, axis=0)
+        return self.shared[key]
 
 
 def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:
@@ -207,35 +231,70 @@ def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:
                 g.const("emb_ln_b", w["embeddings.LayerNorm.bias"])], "emb_ln", axis=-1, epsilon=eps)
 
 
-def _layer(g: _Graph, w: dict[str, np.ndarray], i: int, x: str, mask: str, cfg: BertConfig) -> str:
+def _residual_ln(g: _Graph, y: str, bias: np.ndarray, skip: str, gamma: np.ndarray, beta: np.ndarray,
+                 eps: float, hint: str) -> str:
+    """LayerNorm(y + bias + skip) as Add, Add, LayerNormalization.
+
+    Not the fused com.microsoft SkipLayerNormalization: its CPU kernel took 10x the time of
+    LayerNormalization on the same [32, 14, 384] input (ORT 1.32), a quarter of the whole graph.
+    """
+    y = g.op("Add", [y, g.const(hint + "_b", bias)], hint + "_bias")
+    y = g.op("Add", [y, skip], hint + "_res")
+    return g.op("LayerNormalization", [y, g.const(hint + "_g", gamma), g.const(hint + "_beta", beta)], hint,
+                axis=-1, epsilon=eps)
+
+
+def _attention(g: _Graph, qkv: str, bias: np.ndarray, cfg: BertConfig, hint: str) -> str:
+    """Self-attention over a packed [B, S, 3H] projection, from plain MatMul/Softmax ops.
+
+    The 1/sqrt(head_dim) factor is already folded into the query weights. Measured faster
+    than com.microsoft.MultiHeadAttention for short sentences (benchmarks/results/embed_engine.md).
+    """
+    h, heads = cfg.hidden, cfg.heads
+    x = g.op("Add", [qkv, g.const(hint + "_b", bias)], hint + "_bias")
+    x = g.op("Reshape", [x, g.const(hint + "_5d", np.array([0, 0, 3, heads, h // heads], np.int64))], hint + "_5d")
+    x = g.op("Transpose", [x], hint + "_t", perm=[2, 0, 3, 1, 4])  # [3, B, heads, S, d]
+    q, k, v = (f"{hint}_{t}" for t in "qkv")
+    ones = g.const(hint + "_split", np.array([1, 1, 1], np.int64))
+    g.nodes.append(helper.make_node("Split", [x, ones], [q, k, v], name=hint + "_split", axis=0))
+    scores = g.op("MatMul", [q, g.op("Transpose", [k], hint + "_kt", perm=[0, 1, 2, 4, 3])], hint + "_qk")
+    probs = g.op("Softmax", [g.op("Add", [scores, _mask_bias(g)], hint + "_masked")], hint + "_p", axis=-1)
+    ctx = g.op("Transpose", [g.op("MatMul", [probs, v], hint + "_ctx")], hint + "_ct", perm=[1, 3, 0, 2, 4])
+    return g.op("Reshape", [ctx, g.const(hint + "_3d", np.array([0, 0, h], np.int64))], hint)
+
+
+def _mask_bias(g: _Graph) -> str:
+    """0 for real tokens, -10000 for padding, shaped [B, 1, 1, S] to add to every head's scores."""
+    if "mask" not in g.shared:
+        maskf = g.op("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
+        neg = g.op("Mul", [g.op("Sub", [maskf, g.const("f_one", np.array(1.0, np.float32))], "mask_m1"),
+                   g.const("f_1e4", np.array(10000.0, np.float32))], "mask_neg")
+        g.shared["mask"] = g.op("Unsqueeze", [neg, g.const("ax12", np.array([1, 2], np.int64))], "mask_bias")
+    return g.shared["mask"]
+
+
+def _layer(g: _Graph, w: dict[str, np.ndarray], i: int, x: str, cfg: BertConfig) -> str:
     p = f"encoder.layer.{i}."
     h = cfg.hidden
     # HF Linear stores [out, in]; MatMul wants [in, out].
     qkv_w = np.concatenate([w[p + f"attention.self.{t}.weight"].T for t in ("query", "key", "value")], 1)
     qkv_b = np.concatenate([w[p + f"attention.self.{t}.bias"] for t in ("query", "key", "value")])
-    if g.q == "int8-sq":  # fold attention-out smoothing into the value columns (exact: MHA is linear in V)
+    qkv_w[:, :h] /= np.sqrt(h // cfg.heads)  # attention's score scaling, folded into the queries
+    qkv_b[:h] /= np.sqrt(h // cfg.heads)
+    if g.q == "int8-sq":  # fold attention-out smoothing into the value columns (exact: attention is linear in V)
         s_ao = g.smooth_scale(f"l{i}_ao", w[p + "attention.output.dense.weight"].T)
         qkv_w[:, 2 * h:] /= s_ao
         qkv_b[2 * h:] /= s_ao
-    qkv = g.matmul(x, qkv_w, f"l{i}_qkv")
-    split = g.const(f"l{i}_split", np.array([h, h, h], np.int64))
-    q, k, v = (f"l{i}_{t}" for t in "qkv")
-    g.nodes.append(helper.make_node("Split", [qkv, split], [q, k, v], name=f"l{i}_split", axis=-1))
-    attn = g.op("MultiHeadAttention", [q, k, v, g.const(f"l{i}_qkv_b", qkv_b), mask], f"l{i}_mha",
-                domain=MS, num_heads=cfg.heads)
+    attn = _attention(g, g.matmul(x, qkv_w, f"l{i}_qkv"), qkv_b, cfg, f"l{i}_attn")
     out = g.matmul(attn, w[p + "attention.output.dense.weight"].T, f"l{i}_ao")
-    x = g.op("SkipLayerNormalization", [out, x, g.const(f"l{i}_ln1_g", w[p + "attention.output.LayerNorm.weight"]),
-             g.const(f"l{i}_ln1_b", w[p + "attention.output.LayerNorm.bias"]),
-             g.const(f"l{i}_ao_b", w[p + "attention.output.dense.bias"])], f"l{i}_ln1", domain=MS,
-             epsilon=cfg.eps)
+    x = _residual_ln(g, out, w[p + "attention.output.dense.bias"], x, w[p + "attention.output.LayerNorm.weight"],
+                     w[p + "attention.output.LayerNorm.bias"], cfg.eps, f"l{i}_ln1")
     ff = g.matmul(x, w[p + "intermediate.dense.weight"].T, f"l{i}_ff1")
     ff = g.op("BiasGelu", [ff, g.const(f"l{i}_ff1_b", w[p + "intermediate.dense.bias"])], f"l{i}_gelu",
               domain=MS)
     ff = g.matmul(ff, w[p + "output.dense.weight"].T, f"l{i}_ff2")
-    return g.op("SkipLayerNormalization", [ff, x, g.const(f"l{i}_ln2_g", w[p + "output.LayerNorm.weight"]),
-                g.const(f"l{i}_ln2_b", w[p + "output.LayerNorm.bias"]),
-                g.const(f"l{i}_ff2_b", w[p + "output.dense.bias"])], f"l{i}_ln2", domain=MS,
-                epsilon=cfg.eps)
+    return _residual_ln(g, ff, w[p + "output.dense.bias"], x, w[p + "output.LayerNorm.weight"],
+                        w[p + "output.LayerNorm.bias"], cfg.eps, f"l{i}_ln2")
 
 
 def _pool(g: _Graph, x: str) -> str:
@@ -254,9 +313,8 @@ def _pool(g: _Graph, x: str) -> str:
 
 def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: list[str] = ()) -> onnx.ModelProto:
     x = _embeddings(g, w, cfg.eps)
-    mask = g.op("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)
     for i in range(cfg.layers):
-        x = _layer(g, w, i, x, mask, cfg)
+        x = _layer(g, w, i, x, cfg)
     pooled = _pool(g, x)
     g.nodes.append(helper.make_node("Identity", [pooled], ["sentence_embedding"], name="out"))
     ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
