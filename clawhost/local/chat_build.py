@@ -88,4 +88,3 @@ def build(src: Path, out: Path, spec: dict[str, Any], emit: Emit = lambda f, s: 
         finally:
             shutil.rmtree(ref, ignore_errors=True)
     return facts, check
-
