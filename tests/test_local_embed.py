@@ -187,6 +187,8 @@ def test_truncation_keeps_the_first_tokens(tiny: dict, tmp_path: Path) -> None:
     assert eng.count_tokens([long_text]) == [42]
     cut = " ".join(words[:MAX_LEN - 2])
     assert np.abs(eng.embed([long_text]) - eng.embed([cut])).max() < 1e-5
+    vectors, counts = eng.embed_counted(["a dog", long_text])  # usage counts what was embedded
+    assert counts == [eng.count_tokens(["a dog"])[0], MAX_LEN] and vectors.shape == (2, HIDDEN)
     strict = EmbedEngine.load(tiny["root"] / "fp32", threads=1, truncate=False)
     with pytest.raises(InputTooLongError, match="42 tokens"):
         strict.embed(["a dog", long_text])

@@ -319,16 +319,16 @@ async def test_infer_batch_embeds_many_requests_in_one_engine_call(served):
                          model=model) for t in (["the cat", "a dog"], "bread", ["fix the car"])]
     calls = []
     engine = model.engine
-    original = engine.embed
-    engine.embed = lambda texts: calls.append(list(texts)) or original(texts)
+    original = engine.embed_counted
+    engine.embed_counted = lambda texts: calls.append(list(texts)) or original(texts)
     try:
         replies = await host.chain.walk("clawhost_infer_batch", first=True, model=model,
                                         requests=reqs)
     finally:
-        engine.embed = original
+        engine.embed_counted = original
     assert calls == [["the cat", "a dog", "bread", "fix the car"]]
     assert [len(r.body["data"]) for r in replies] == [2, 1, 1]
-    alone = original(["bread"])[0]
+    alone = engine.embed(["bread"])[0]
     np.testing.assert_allclose(replies[1].body["data"][0]["embedding"], alone, atol=1e-5)
     assert reqs[0].notes["batch_size"] == 3
 

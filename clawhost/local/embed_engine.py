@@ -97,10 +97,14 @@ class EmbedEngine:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts: float32 [n, dim], each row of unit L2 norm. An empty string embeds [CLS][SEP]."""
+        return self.embed_counted(texts)[0]
+
+    def embed_counted(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
+        """embed() plus the tokens each text used (after truncation), from one tokenization."""
         texts = self._check(texts)
         out = np.empty((len(texts), self._dim), dtype=np.float32)
         if not texts:
-            return out
+            return out, []
         encoded = [self._fit(ids, i) for i, ids in enumerate(self._encode(texts))]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         bounds = plan_batches([len(encoded[i]) for i in order], self._batch_size)
@@ -116,7 +120,7 @@ class EmbedEngine:
                 mask[row, :n] = 1
             result = self._session.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})
             out[chunk] = result[0]
-        return out
+        return out, [len(ids) for ids in encoded]
 
 
 def default_threads() -> int:

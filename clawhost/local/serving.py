@@ -47,13 +47,11 @@ def _embed_call(engine, texts: list[str]):
     """Runs on the worker: vectors and token counts for all texts in one engine call."""
     from .embed_engine import InputTooLongError
     try:
-        counts = engine.count_tokens(texts)
-        vectors = engine.embed(texts)
+        vectors, counts = engine.embed_counted(texts)
     except InputTooLongError as exc:
         raise BadRequest(f"{exc} (the input is too long for this embedding model)",
                          param="input") from None
-    limit = engine.max_length
-    return vectors, [min(c, limit) for c in counts]
+    return vectors, counts
 
 
 async def embed(served: Served, request: ModelRequest) -> Reply:
