@@ -185,6 +185,23 @@ def test_prepare_writes_artifacts_and_a_complete_manifest(prepared, sources, tmp
     assert listing.stdout.count("prepared,") == 2 and EMBED in listing.stdout
 
 
+def test_artifacts_from_an_older_graph_builder_are_rebuilt(prepared, tmp_path):
+    import shutil
+
+    from clawhost.local.prepare import GRAPH_VERSIONS, ArtifactError, verify
+    folder = tmp_path / EMBED
+    shutil.copytree(prepared / "models" / EMBED, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    spec = {"source": manifest["source"], "kind": "embedding", "quantization": "int8"}
+    assert manifest["graph_version"] == GRAPH_VERSIONS["embedding"]
+    assert verify(folder, spec)["complete"]
+    del manifest["graph_version"]  # as written before graph versions existed
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="older graph builder") as err:
+        verify(folder, spec)
+    assert err.value.rebuild
+
+
 def test_prepare_unknown_name_and_bad_source_fail_in_one_line(prepared, sources, tmp_path):
     models = models_section(sources)
     models["broken"] = {"source": str(tmp_path / "nowhere.gguf"), "kind": "chat"}

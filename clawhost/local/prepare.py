@@ -31,6 +31,10 @@ Emit = Callable[[float, str], None]
 
 # A change in any of these means the artifacts were built from something else: rebuild.
 BUILD_KEYS = ("source", "kind", "quantization")
+# Bump a kind's number when its builder writes a different graph for the same options: older
+# artifacts are then rebuilt like ones whose options changed (a manifest without the key is 1).
+# embedding 2: per-row int8 through QuantizeLinear + MatMulIntegerToFloat, no SkipLayerNorm.
+GRAPH_VERSIONS = {"embedding": 2, "chat": 1}
 
 
 class PrepareError(RuntimeError):
@@ -54,6 +58,7 @@ def write_manifest(folder: Path, model_id: str, spec: dict, *, facts: dict, chec
     from .manifest import write_manifest as write
     return write(folder, source=spec["source"], quantization=spec["quantization"],
                  checks=check, id=model_id, kind=spec["kind"], facts=facts,
+                 graph_version=GRAPH_VERSIONS[spec["kind"]],
                  prepared_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  prepare_seconds=round(seconds, 1))
 
@@ -75,6 +80,9 @@ def verify(folder: Path, spec: dict | None = None, hashes: bool = True) -> dict[
         if manifest.get(key) != spec.get(key):
             raise ArtifactError(f"built with {key}={manifest.get(key)!r}, the config says "
                                 f"{spec.get(key)!r}", rebuild=True)
+    if spec and manifest.get("graph_version", 1) != GRAPH_VERSIONS.get(spec.get("kind"), 1):
+        raise ArtifactError(f"built by an older graph builder (version {manifest.get('graph_version', 1)}, "
+                            f"now {GRAPH_VERSIONS[spec['kind']]})", rebuild=True)
     try:
         if hashes:
             return deep_verify(folder)
