@@ -90,6 +90,70 @@ def test_eval_errors_are_one_line(workspace, tmp_path):
     assert out.returncode != 0 and "clawhost model prepare" in out.stderr
 
 
+# -- the token-alignment ("align") verifier -------------------------------------------
+def test_token_encoder_gives_unit_token_vectors_without_cls_and_sep(workspace):
+    from clawhost.semantic.tokens import TokenEncoder, align_features
+    enc = TokenEncoder(workspace / "ws" / "models" / "all-minilm-l6-v2")
+    (va, ia), (vb, ib), (vc, _) = enc.encode(["how do i bake bread", "how do i bake bread",
+                                              "the dog ran fast"])
+    assert va.shape[0] == len(ia) == 5 and np.allclose(np.linalg.norm(va, axis=1), 1, atol=1e-5)
+    assert np.array_equal(va, vb)                # the memo hands back the same arrays
+    idf = np.ones(enc.vocab_size, np.float32)
+    same = align_features((va, ia), (vb, ib), idf)
+    assert same[:6] == pytest.approx([1.0] * 6, abs=1e-5) and same[10:14] == [0.0] * 4
+    other = align_features((va, ia), (vc, enc.encode(["the dog ran fast"])[0][1]), idf)
+    assert other[2] < same[2] - 0.05             # a different question aligns worse
+
+
+def test_forest_export_matches_scikit_learn(tmp_path):
+    sklearn = pytest.importorskip("sklearn.ensemble")
+    from clawhost.semantic.trees import Forest, export
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = (x[:, 0] + 0.5 * x[:, 1] * x[:, 2] > 0).astype(float)
+    model = sklearn.HistGradientBoostingClassifier(max_iter=20, max_leaf_nodes=7).fit(x, y)
+    export(model, tmp_path / "f.npz")
+    forest = Forest.load(tmp_path / "f.npz")
+    assert np.abs(forest.score(x) - model.predict_proba(x)[:, 1]).max() < 1e-9
+    assert ((forest.score(x) > 0.5) == y).mean() > 0.9
+
+
+def test_shipped_align_weights_load_and_need_tokens(workspace):
+    v = Verifier(Settings(weights="align"))
+    assert v.needs_tokens and 0.3 <= v.threshold <= 0.99
+    assert v.weights.idf.shape == (30522,) and v.weights.forest.roots.size >= 50
+    with pytest.raises(ValueError, match="need token vectors"):
+        v.judge(0.9, "q", "q")
+    lexical = Verifier(Settings(weights="align")).attach(None)   # no artifact: lexical
+    assert not lexical.needs_tokens and lexical.threshold == 0.75
+    tiny = v.attach(workspace / "ws" / "models" / "all-minilm-l6-v2")
+    assert tiny is v and v.tokens is not None
+    assert 0.0 <= v.judge(0.9, "how do i bake bread", "how do i bake bread") <= 1.0
+    assert v.judge(0.95, "bread in 2016", "bread in 2017") == 0.0   # rules still come first
+
+
+def test_eval_cli_runs_the_align_verifier_like_the_library(workspace, tmp_path):
+    """The CLI finds the token vectors in the same artifact and agrees with decide()."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"workspace: {workspace / 'ws'}\nplugins:\n  semantic_cache:\n"
+                   "    verifier_weights: align\n    min_similarity: 0.5\n    rules: []\n")
+    out = run_cli("semantic-cache", "eval", "--config", str(cfg), "--pairs",
+                  str(workspace / "pairs.jsonl"), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["settings"]["verifier_weights"] == "align"
+    from clawhost.local.embed_engine import EmbedEngine
+    folder = workspace / "ws" / "models" / "all-minilm-l6-v2"
+    eng = EmbedEngine.load(folder, threads=1)
+    pairs = [evaluate.Pair(*p) for p in PAIRS]
+    emb = evaluate.embed_pairs(eng.embed, pairs, folder)
+    v = Verifier(Settings(min_similarity=0.5, rules=(), weights="align"))
+    hit = evaluate.decide(v, pairs, emb)
+    assert v.tokens is not None                  # decide() attached the token encoder
+    assert data["hits"] == int(hit.sum())
+    assert data["settings"]["verifier_threshold"] == v.threshold
+
+
 @pytest.mark.slow
 def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path, packaged_minilm):
     build_bert_onnx(packaged_minilm, tmp_path / "int8", "int8")
@@ -109,6 +173,9 @@ def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path, packaged
     inter = evaluate.figures(pairs, evaluate.decide(
         Verifier(Settings(weights="interaction")), pairs, emb))
     assert inter.hits == inter.correct >= 1      # nor does the interaction verifier
+    emb = evaluate.embed_pairs(eng.embed, pairs, tmp_path / "int8")
+    align = evaluate.figures(pairs, evaluate.decide(Verifier(Settings(weights="align")), pairs, emb))
+    assert align.hits == align.correct >= 1      # nor the token-alignment verifier
 
 
 @pytest.mark.slow

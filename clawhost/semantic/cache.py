@@ -17,7 +17,7 @@ from typing import Any
 from ..caching.controls import cacheable, directives
 from ..caching.keys import scope_key
 from ..types import ModelRequest, Reply
-from .embedder import Embedder, EmbedderUnavailable
+from .embedder import Embedder, EmbedderUnavailable, find_artifacts
 from .index import SemanticIndex
 from .verifier import Candidate, Settings, Verifier
 
@@ -65,6 +65,12 @@ class SemanticCache:
                         "embedder gives %s: using the lexical-only verifier",
                         self.verifier.weights.dim, self.embedder.dim)
             self.verifier = self.verifier.for_dim(self.embedder.dim)
+        if self.verifier.needs_tokens and self.verifier.tokens is None:
+            # Token-alignment weights read MiniLM's token vectors from the same artifact.
+            folder = (Path(self.opts.embedding_path) if self.opts.embedding_path else
+                      find_artifacts(self.host.workspace, self.opts.embedding_model)
+                      if self.host is not None else None)
+            self.verifier = await asyncio.to_thread(self.verifier.attach, folder)
         async with self._opening:  # one index, even when the first lookups come together
             if self.index is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -133,7 +139,10 @@ class SemanticCache:
                 continue
             found.append(Candidate(eid, cos, entry.query, entry.answer_key,
                                    self.index.vector(eid)))
-        decision = self.verifier.choose(query, found, vec)
+        if self.verifier.needs_tokens:  # an ONNX run for the token vectors: off the loop
+            decision = await asyncio.to_thread(self.verifier.choose, query, found, vec)
+        else:
+            decision = self.verifier.choose(query, found, vec)
         request.notes["semantic_similarity"] = round(decision.similarity, 4)
         if decision.entry_id is None:
             self._missed(request)

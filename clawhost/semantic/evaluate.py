@@ -48,16 +48,34 @@ def held_back(*texts: str, percent: int = 30) -> bool:
 
 @dataclass
 class Embedded:
-    """The pairs' vectors (a = cached, b = new) and their cosines."""
+    """The pairs' vectors (a = cached, b = new) and their cosines, and the artifact folder
+    they came from (token-alignment verifiers read token vectors from the same model)."""
     a: np.ndarray
     b: np.ndarray
     cos: np.ndarray
+    folder: Path | None = None
 
 
-def embed_pairs(embed, pairs: list[Pair]) -> Embedded:
+def artifact_folder(embed) -> Path | None:
+    """The artifact folder behind ``Embedder.embed_sync`` of a folder-loaded embedder.
+
+    Stopgap: the CLI (cli.py) hands over only the embed function, so follow it to the
+    engine's ONNX session; callers that know the folder pass it to ``embed_pairs``."""
+    engine = getattr(getattr(getattr(embed, "__self__", None), "_fn", None), "__self__", None)
+    path = getattr(getattr(engine, "_session", None), "_model_path", None)
+    return Path(path).parent if isinstance(path, (str, Path)) else None
+
+
+def embed_pairs(embed, pairs: list[Pair], folder: Path | None = None) -> Embedded:
     a = np.asarray(embed([p.a for p in pairs]), np.float32)
     b = np.asarray(embed([p.b for p in pairs]), np.float32)
-    return Embedded(a, b, np.einsum("ij,ij->i", a, b))
+    return Embedded(a, b, np.einsum("ij,ij->i", a, b), folder or artifact_folder(embed))
+
+
+def ready(verifier: Verifier, emb: Embedded) -> Verifier:
+    """The verifier the live cache would run with these vectors: token-alignment weights
+    get their token encoder from the same artifact, or fall back to the lexical weights."""
+    return verifier.attach(emb.folder) if verifier.needs_tokens else verifier
 
 
 @dataclass
@@ -87,12 +105,14 @@ def figures(pairs: list[Pair], hit: np.ndarray) -> Figures:
 def scores(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> np.ndarray:
     """The verifier's score per pair (0 below the cosine floor or when a rule rejects)."""
     floor = verifier.settings.min_similarity
+    verifier = ready(verifier, emb)
     return np.array([verifier.judge(float(c), p.a, p.b, emb.a[i], emb.b[i]) if c >= floor
                      else 0.0 for i, (p, c) in enumerate(zip(pairs, emb.cos))])
 
 
 def decide(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> np.ndarray:
     """Hit or not per pair, through ``Verifier.choose`` (the live code path)."""
+    verifier = ready(verifier, emb)
     return np.array([verifier.choose(p.b, [Candidate(0, float(c), p.a, "x", emb.a[i])],
                                      emb.b[i]).entry_id == 0
                      for i, (p, c) in enumerate(zip(pairs, emb.cos))])
@@ -110,7 +130,9 @@ def sweep(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> list[tuple[fl
 
 
 def replace_floor(verifier: Verifier, floor: float) -> Verifier:
-    return Verifier(replace(verifier.settings, min_similarity=floor), verifier.weights)
+    out = Verifier(replace(verifier.settings, min_similarity=floor), verifier.weights)
+    out.tokens = verifier.tokens
+    return out
 
 
 def suggest(curve: list[tuple[float, Figures]], target: float) -> tuple[float, Figures] | None:

@@ -4,10 +4,12 @@ Three checks, in order, on the nearest candidates of the same scope:
 1. a cosine floor (cheap pre-filter; the index already ranked by cosine);
 2. hard rules that reject look-alikes outright: different numbers, a negation on one side
    only, an antonym swapped in ("good" vs "bad"), optionally an unseen name;
-3. a logistic model over cosine, the lexical features (``features.NAMES``) and, when the
-   weights carry them, the embedding interaction terms |u-v| and u*v (SBERT-classifier
-   style: one 2*dim dot product per candidate). The weights ship in ``verifier.json`` plus
-   ``verifier_pair.npz`` (plain float arrays, no pickle), fit by ``clawhost.semantic.train``.
+3. a learned score: either a logistic model over cosine, the lexical features
+   (``features.NAMES``) and, when the weights carry them, the embedding interaction terms
+   |u-v| and u*v (``verifier.json``, ``verifier_interaction.json``); or gradient-boosted
+   trees over the lexical features plus token-alignment features computed from MiniLM's
+   own contextual token vectors (``tokens.align_features``; ``verifier_align.json`` +
+   ``.npz``, plain arrays, no pickle). All fit by ``clawhost.semantic.train``.
 Then an ambiguity check: when two verified candidates with different answers are within
 ``margin`` cosine of each other, the cache cannot tell which one is meant, so it misses.
 """
@@ -21,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from .features import NAMES, pair_features
+from .tokens import ALIGN_NAMES
 
 # Two shipped weight sets: lexical features only (the default), and the same plus the
 # embedding interaction terms (opt-in: ``verifier_weights: interaction``; MiniLM vectors).
 LEXICAL_WEIGHTS = Path(__file__).with_name("verifier.json")
 INTERACTION_WEIGHTS = Path(__file__).with_name("verifier_interaction.json")
-WEIGHT_SETS = {"lexical": LEXICAL_WEIGHTS, "interaction": INTERACTION_WEIGHTS}
+ALIGN_WEIGHTS = Path(__file__).with_name("verifier_align.json")
+WEIGHT_SETS = {"lexical": LEXICAL_WEIGHTS, "interaction": INTERACTION_WEIGHTS,
+               "align": ALIGN_WEIGHTS}
 RULES = {"number": "number_mismatch", "negation": "negation_mismatch", "antonym": "antonym",
          "entity": "entity_mismatch"}
 _IDX = {n: i for i, n in enumerate(NAMES)}
@@ -70,11 +75,17 @@ class Weights:
     # already divided in and its offset added to ``bias``); None for lexical-only weights.
     diff: Any = None
     prod: Any = None
+    # Token-alignment weights: a ``trees.Forest`` over NAMES + ALIGN_NAMES, and the
+    # word-piece idf table the alignment features weigh tokens by.
+    forest: Any = None
+    idf: Any = None
 
     @classmethod
     def load(cls, path: Path | str = LEXICAL_WEIGHTS) -> "Weights":
         path = Path(path)
         data = json.loads(path.read_text())
+        if data.get("kind") == "trees":
+            return cls._load_trees(path, data)
         if data.get("features") != list(NAMES):
             raise ValueError(f"{path}: verifier features do not match this version")
         w = cls(data["mean"], data["scale"], data["coef"], float(data["bias"]),
@@ -85,13 +96,33 @@ class Weights:
                 w.diff, w.prod = z["diff"].astype(np.float32), z["prod"].astype(np.float32)
         return w
 
+    @classmethod
+    def _load_trees(cls, path: Path, data: dict) -> "Weights":
+        if data.get("features") != list(NAMES) + list(ALIGN_NAMES):
+            raise ValueError(f"{path}: verifier features do not match this version")
+        import numpy as np
+
+        from .trees import Forest
+        forest = Forest.load(path.parent / data["trees"])
+        with np.load(path.parent / data["trees"], allow_pickle=False) as z:
+            idf = z["idf"].astype(np.float32)
+        return cls([], [], [], 0.0, data.get("info", {}), forest=forest, idf=idf)
+
     @property
     def needs_vectors(self) -> bool:
         return self.diff is not None
 
     @property
+    def needs_tokens(self) -> bool:
+        return self.forest is not None
+
+    @property
     def dim(self) -> int | None:
         return None if self.diff is None else int(self.diff.shape[0])
+
+    def score_tokens(self, rows: list[list[float]]) -> list[float]:
+        """Tree scores for rows of NAMES + ALIGN_NAMES features."""
+        return [float(s) for s in self.forest.score(rows)]
 
     def score(self, feats: list[float], u: Any = None, v: Any = None) -> float:
         z = self.bias + sum(c * (f - m) / s for f, m, s, c in
@@ -116,24 +147,73 @@ class Verifier:
         self.threshold = settings.threshold if settings.threshold is not None else float(
             (self.weights.info.get("threshold", 0.75) if self.weights else 0.75))
         self._rule_idx = [_IDX[RULES[r]] for r in settings.rules]
+        self.tokens = None  # a tokens.TokenEncoder, for token-alignment weights (attach)
 
     def for_dim(self, dim: int) -> "Verifier":
         """This verifier, or the lexical-only one if the interaction terms need another dim."""
         w = self.weights
         if w is None or w.dim is None or w.dim == dim:
             return self
+        return self.lexical()
+
+    def lexical(self) -> "Verifier":
+        """The same settings with the lexical-only weights (and their own threshold)."""
         return Verifier(self.settings, Weights.load(LEXICAL_WEIGHTS))
+
+    @property
+    def needs_tokens(self) -> bool:
+        return self.weights is not None and self.weights.needs_tokens
+
+    def attach(self, folder: Path | str | None, threads: int = 1) -> "Verifier":
+        """Give token-alignment weights their token encoder: the embedding artifact folder
+        (model.onnx + tokenizer.json). Returns this verifier, or the lexical-only one when
+        there is no folder or it cannot give token vectors (another model, a test engine)."""
+        if not self.needs_tokens or self.tokens is not None:
+            return self
+        if folder is None:
+            return self.lexical()
+        from .tokens import TokenEncoder
+        try:
+            self.tokens = TokenEncoder(Path(folder), threads)
+        except (OSError, ValueError) as exc:
+            import logging
+            logging.getLogger("clawhost.semantic").warning(
+                "semantic_cache: no token vectors from %s (%s): using the lexical verifier",
+                folder, exc)
+            return self.lexical()
+        return self
 
     def judge(self, cos: float, question: str, new: str, u: Any = None, v: Any = None) -> float:
         """Probability-like score in [0, 1]; 0.0 when a hard rule rejects the pair.
 
         ``u``/``v`` are the cached and new query vectors (needed by interaction weights)."""
+        return self.judge_many(new, [(cos, question, u)], v)[0]
+
+    def judge_many(self, new: str, items: list[tuple[float, str, Any]], v: Any = None) -> list[float]:
+        """``judge`` for several (cos, cached question, cached vector) against one new
+        question: token-alignment weights encode them all in one batch."""
         if not self._rule_idx and self.weights is None:
-            return cos
-        feats = pair_features(cos, question, new)
-        if any(feats[i] > 0 for i in self._rule_idx):
-            return 0.0
-        return self.weights.score(feats, u, v) if self.weights is not None else cos
+            return [cos for cos, _, _ in items]
+        feats = [pair_features(cos, q, new) for cos, q, _ in items]
+        ok = [not any(f[i] > 0 for i in self._rule_idx) for f in feats]
+        w = self.weights
+        if w is None:
+            return [cos if good else 0.0 for (cos, _, _), good in zip(items, ok)]
+        if not w.needs_tokens:
+            return [w.score(f, u, v) if good else 0.0
+                    for f, (_, _, u), good in zip(feats, items, ok)]
+        if self.tokens is None:
+            raise ValueError("these verifier weights need token vectors: call attach(folder)")
+        keep = [k for k, good in enumerate(ok) if good]
+        out = [0.0] * len(items)
+        if keep:
+            from .tokens import align_features
+            toks = self.tokens.encode([new] + [items[k][1] for k in keep])
+            rows = [feats[k] + align_features(toks[n + 1], toks[0], w.idf)
+                    for n, k in enumerate(keep)]
+            for k, sc in zip(keep, w.score_tokens(rows)):
+                out[k] = sc
+        return out
 
     def accepts(self, score: float) -> bool:
         if self.weights is None:  # rules only: any score left non-zero passes
@@ -152,11 +232,8 @@ class Verifier:
         if not above:
             best = max((c.cos for c in candidates), default=0.0)
             return Decision(None, best, 0.0, "miss")
-        passed = []
-        for c in above:
-            score = self.judge(c.cos, c.question, new, c.vec, vec)
-            if self.accepts(score):
-                passed.append((c, score))
+        scores = self.judge_many(new, [(c.cos, c.question, c.vec) for c in above], vec)
+        passed = [(c, score) for c, score in zip(above, scores) if self.accepts(score)]
         if not passed:
             return Decision(None, above[0].cos, 0.0, "rejected")
         top, score = passed[0]
