@@ -39,10 +39,11 @@ class Options(BaseModel):
     verifier: bool = Field(True, description="the learned second stage (verifier.json)")
     verifier_threshold: float | None = Field(
         None, ge=0, le=1, description="verifier score to serve; none = the weights' own "
-        "(align 0.78, lexical 0.75, interaction 0.90)")
-    verifier_weights: str = Field("align", min_length=1, description="align (trees over "
-                                  "lexical + MiniLM token-alignment features; MiniLM only) | "
-                                  "lexical | interaction | a weights JSON path")
+        "(lexical 0.75, align 0.78, interaction 0.89)")
+    verifier_weights: str = Field("lexical", min_length=1, description="lexical | align "
+                                  "(trees over lexical + MiniLM token-alignment features; "
+                                  "MiniLM only; one more ONNX run per verified lookup) | "
+                                  "interaction | a weights JSON path")
     rules: list[Literal["number", "negation", "antonym", "entity"]] = Field(
         ["number", "negation", "antonym"], description="hard rejections of look-alikes")
     margin: float = Field(0.01, ge=0, le=1, description="miss when two stored questions "

@@ -13,7 +13,7 @@ from test_local_embed import _tiny_model
 
 from clawhost.local.bert_graph import build_bert_onnx
 from clawhost.semantic import evaluate
-from clawhost.semantic.verifier import Settings, Verifier
+from clawhost.semantic.verifier import Candidate, Settings, Verifier
 
 PAIRS = [("how do i bake bread", "what is a recipe for bread", True),
          ("how do i fix a car", "how do i fix the car", True),
@@ -208,3 +208,29 @@ async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host,
     assert look_alike.source == "model"
     figures = host.state["semantic_cache"].figures()
     assert figures["hits"] == 1 and figures["rejected_by_verifier"] >= 1
+
+
+def test_align_verifier_scores_lazily_but_decides_like_scoring_all(workspace):
+    """choose() scores the best candidate (and those within margin) first: the decisions
+    must equal those from scoring every candidate, which is what the rules define."""
+    folder = workspace / "ws" / "models" / "all-minilm-l6-v2"
+
+    class Eager(Verifier):
+        def _passed_lazily(self, new, above, vec):
+            return self._passed(new, above, vec)
+
+    texts = ["how do i bake bread", "how do i bake a bread", "what is a recipe for bread",
+             "how do i fix a car", "the cat sat on the mat", "how do i bake bread fast"]
+    rng = np.random.default_rng(1)
+    for margin in (0.0, 0.01, 0.05):
+        for threshold in (0.2, 0.5, 0.8):
+            s = Settings(min_similarity=0.5, rules=(), margin=margin, threshold=threshold,
+                         weights="align")
+            lazy, eager = Verifier(s).attach(folder), Eager(s).attach(folder)
+            lazy.token_windows = 99  # the default (1) gives up after the first group
+            for _ in range(10):
+                idx = rng.choice(len(texts), 4, replace=False)
+                cands = [Candidate(int(i), float(c), texts[i], str(i % 3))
+                         for i, c in zip(idx, rng.uniform(0.5, 1.0, 4).round(2))]
+                new = texts[int(rng.integers(len(texts)))]
+                assert lazy.choose(new, cands) == eager.choose(new, cands)

@@ -35,6 +35,7 @@ WEIGHT_SETS = {"lexical": LEXICAL_WEIGHTS, "interaction": INTERACTION_WEIGHTS,
 RULES = {"number": "number_mismatch", "negation": "negation_mismatch", "antonym": "antonym",
          "entity": "entity_mismatch"}
 _IDX = {n: i for i, n in enumerate(NAMES)}
+TOKEN_WINDOWS = 1  # see Verifier.token_windows
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,10 @@ class Verifier:
             (self.weights.info.get("threshold", 0.75) if self.weights else 0.75))
         self._rule_idx = [_IDX[RULES[r]] for r in settings.rules]
         self.tokens = None  # a tokens.TokenEncoder, for token-alignment weights (attach)
+        # Token-alignment weights score at most this many groups of candidates (one ONNX run
+        # each) before the lookup gives up as "rejected": bounds the verifier's cost when
+        # many near-but-different questions are stored.
+        self.token_windows = TOKEN_WINDOWS
 
     def for_dim(self, dim: int) -> "Verifier":
         """This verifier, or the lexical-only one if the interaction terms need another dim."""
@@ -215,6 +220,32 @@ class Verifier:
                 out[k] = sc
         return out
 
+    def _passed(self, new: str, cands: list[Candidate], vec: Any) -> list[tuple[Candidate, float]]:
+        scores = self.judge_many(new, [(c.cos, c.question, c.vec) for c in cands], vec)
+        return [(c, score) for c, score in zip(cands, scores) if self.accepts(score)]
+
+    def _passed_lazily(self, new: str, above: list[Candidate],
+                       vec: Any) -> list[tuple[Candidate, float]]:
+        """What ``_passed`` would return as far as ``choose`` reads it, scoring as few
+        candidates as possible (each batch is an ONNX run for the token vectors): the best
+        one by cosine and those within ``margin`` of it, then the next such group only if
+        none of them passed; once one passes, also the rest within margin of it."""
+        margin, i, runs = self.settings.margin, 0, 0
+        while i < len(above) and runs < self.token_windows:
+            runs += 1
+            j = i + 1
+            while j < len(above) and above[i].cos - above[j].cos < margin:
+                j += 1
+            passed = self._passed(new, above[i:j], vec)
+            if passed:
+                top = passed[0][0]
+                k = j
+                while k < len(above) and top.cos - above[k].cos < margin:
+                    k += 1
+                return passed + (self._passed(new, above[j:k], vec) if k > j else [])
+            i = j
+        return []
+
     def accepts(self, score: float) -> bool:
         if self.weights is None:  # rules only: any score left non-zero passes
             return score > 0.0
@@ -232,8 +263,8 @@ class Verifier:
         if not above:
             best = max((c.cos for c in candidates), default=0.0)
             return Decision(None, best, 0.0, "miss")
-        scores = self.judge_many(new, [(c.cos, c.question, c.vec) for c in above], vec)
-        passed = [(c, score) for c, score in zip(above, scores) if self.accepts(score)]
+        passed = (self._passed_lazily(new, above, vec) if self.needs_tokens else
+                  self._passed(new, above, vec))
         if not passed:
             return Decision(None, above[0].cos, 0.0, "rejected")
         top, score = passed[0]
