@@ -187,25 +187,28 @@ class _Graph:
         y = self.op("Mul", [y, scale], hint + "_y2")
         return self.op("Reshape", [y, self._rows_shape(n)], hint)
 
+    def once(self, key: str, build) -> str:
+        """A value the whole graph shares (zero points, shapes, the mask), built on first use."""
+        if key not in self.shared:
+            self.shared[key] = build()
+        return self.shared[key]
+
     def _one(self) -> str:
-        if "one" not in self.shared:
-            self.shared["one"] = self.const("one", np.array(1.0, np.float32))
-        return self.shared["one"]
+        return self.once("one", lambda: self.const("one", np.array(1.0, np.float32)))
+
+    def _ids_shape(self) -> str:
+        return self.once("ids_shape", lambda: self.op("Shape", ["input_ids"], "ids_shape"))
 
     def _row_zero_points(self) -> str:
         """uint8 128 for every token row of the batch (QuantizeLinear's per-axis zero point)."""
-        if "zp" not in self.shared:
-            rows = self.op("ReduceProd", [self.op("Shape", ["input_ids"], "ids_shape")], "rows", keepdims=1)
-            self.shared["zp"] = self.op("Expand", [self.const("u8_128", np.array([128], np.uint8)), rows], "row_zp")
-        return self.shared["zp"]
+        return self.once("zp", lambda: self.op(
+            "Expand", [self.const("u8_128", np.array([128], np.uint8)),
+                       self.op("ReduceProd", [self._ids_shape()], "rows", keepdims=1)], "row_zp"))
 
     def _rows_shape(self, n: int) -> str:
         """[batch, seq, n]: the 3-D shape a 2-D [batch*seq, n] GEMM result goes back to."""
-        key = f"shape{n}"
-        if key not in self.shared:
-            self.shared[key] = self.op("Concat", [self.op("Shape", ["input_ids"], "ids_shape"),
-                                                  self.const(f"n{n}", np.array([n], np.int64))], key, axis=0)
-        return self.shared[key]
+        return self.once(f"shape{n}", lambda: self.op(
+            "Concat", [self._ids_shape(), self.const(f"n{n}", np.array([n], np.int64))], f"shape{n}", axis=0))
 
 
 def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:
@@ -266,12 +269,12 @@ def _attention(g: _Graph, qkv: str, bias: np.ndarray, cfg: BertConfig, hint: str
 
 def _mask_bias(g: _Graph) -> str:
     """0 for real tokens, -10000 for padding, shaped [B, 1, 1, S] to add to every head's scores."""
-    if "mask" not in g.shared:
+    def build() -> str:
         maskf = g.op("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
         neg = g.op("Mul", [g.op("Sub", [maskf, g.const("f_one", np.array(1.0, np.float32))], "mask_m1"),
                    g.const("f_1e4", np.array(10000.0, np.float32))], "mask_neg")
-        g.shared["mask"] = g.op("Unsqueeze", [neg, g.const("ax12", np.array([1, 2], np.int64))], "mask_bias")
-    return g.shared["mask"]
+        return g.op("Unsqueeze", [neg, g.const("ax12", np.array([1, 2], np.int64))], "mask_bias")
+    return g.once("mask", build)
 
 
 def _layer(g: _Graph, w: dict[str, np.ndarray], i: int, x: str, cfg: BertConfig) -> str:
