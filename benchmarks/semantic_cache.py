@@ -86,7 +86,7 @@ def new_cache(folder: Path, emb: Embedder, artifacts: Path, **opts) -> SemanticC
 # -- quality ------------------------------------------------------------------------------
 def qqp(emb: Embedder, eval_dir: Path) -> dict:
     pairs = evaluate.load_pairs(eval_dir / "qqp_dev.jsonl")
-    emb_pairs = evaluate.embed_pairs(emb.embed_sync, pairs)
+    emb_pairs = evaluate.embed_pairs(emb.embed_sync, pairs, emb.folder)
     cos = emb_pairs.cos
     held = np.array([evaluate.held_back(p.a, p.b) for p in pairs])
     y = np.array([p.duplicate for p in pairs])

@@ -67,7 +67,7 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
         embedder = Embedder.from_folder(Path(folder), threads=2)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    emb = evaluate.embed_pairs(embedder.embed_sync, pairs)
+    emb = evaluate.embed_pairs(embedder.embed_sync, pairs, embedder.folder)
     figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, emb))
     s = verifier.settings
     setting = {"min_similarity": s.min_similarity, "verifier": s.verifier,

@@ -40,6 +40,7 @@ class Embedder:
     def __init__(self, fn: Callable[[list[str]], Any] | None, fingerprint: str,
                  host: Any = None, model_id: str = "", dim: int | None = None) -> None:
         self.dim = dim
+        self.folder: Path | None = None  # the artifact folder, when loaded from one
         self._fn, self.fingerprint, self._host, self._model_id = fn, fingerprint, host, model_id
 
     @classmethod
@@ -47,7 +48,9 @@ class Embedder:
         from ..local.embed_engine import EmbedEngine
         engine = EmbedEngine.load(Path(folder), threads=threads)
         quant = artifact_quantization(Path(folder))
-        return cls(engine.embed, f"{Path(folder).name}:{engine.dim}:{quant}", dim=engine.dim)
+        embedder = cls(engine.embed, f"{Path(folder).name}:{engine.dim}:{quant}", dim=engine.dim)
+        embedder.folder = Path(folder)
+        return embedder
 
     @classmethod
     def from_host(cls, host: Any, model_id: str, via: str) -> "Embedder":

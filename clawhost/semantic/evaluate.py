@@ -56,20 +56,10 @@ class Embedded:
     folder: Path | None = None
 
 
-def artifact_folder(embed) -> Path | None:
-    """The artifact folder behind ``Embedder.embed_sync`` of a folder-loaded embedder.
-
-    Stopgap: the CLI (cli.py) hands over only the embed function, so follow it to the
-    engine's ONNX session; callers that know the folder pass it to ``embed_pairs``."""
-    engine = getattr(getattr(getattr(embed, "__self__", None), "_fn", None), "__self__", None)
-    path = getattr(getattr(engine, "_session", None), "_model_path", None)
-    return Path(path).parent if isinstance(path, (str, Path)) else None
-
-
 def embed_pairs(embed, pairs: list[Pair], folder: Path | None = None) -> Embedded:
     a = np.asarray(embed([p.a for p in pairs]), np.float32)
     b = np.asarray(embed([p.b for p in pairs]), np.float32)
-    return Embedded(a, b, np.einsum("ij,ij->i", a, b), folder or artifact_folder(embed))
+    return Embedded(a, b, np.einsum("ij,ij->i", a, b), folder)
 
 
 def ready(verifier: Verifier, emb: Embedded) -> Verifier:
