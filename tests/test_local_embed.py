@@ -243,6 +243,15 @@ def test_batch_plan_splits_off_long_texts_and_respects_the_cap() -> None:
     assert plan_batches([], max_batch=32) == [0]
 
 
+def test_batch_plan_caps_padded_tokens_per_run() -> None:
+    bounds = plan_batches([100] * 10 + [500], max_batch=32, max_tokens=320)
+    sizes = [b - a for a, b in zip(bounds, bounds[1:])]
+    assert sum(sizes) == 11 and sizes[-1] == 1  # a text longer than the cap still runs, alone
+    assert all(size * 100 <= 320 for size in sizes[:-1])
+    assert plan_batches([10] * 64, max_batch=32, max_tokens=320) == [0, 32, 64]
+    assert plan_batches([10] * 64, max_batch=32, max_tokens=160) == [0, 16, 32, 48, 64]
+
+
 def test_bad_artifacts_and_options_give_clear_errors(tiny: dict, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="model.onnx is missing"):
         EmbedEngine.load(tmp_path)
