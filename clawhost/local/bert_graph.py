@@ -12,6 +12,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 
+from .onnx_files import save_with_external_data
+
 MS = "com.microsoft"
 # "int8" is the shipped INT8 choice (see docs/local-models-embeddings.md for the measurements).
 # int8-bNN: MatMulNBits bits=8, block-wise weight scales along K, int8 compute (accuracy_level 4).
@@ -353,8 +355,7 @@ def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts:
     # process), and preparation must fit a 1.6 GB box beside the running host.
     with tempfile.TemporaryDirectory(prefix="clawhost-calib-") as tmp:
         path = Path(tmp) / "fp32.onnx"
-        onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location="fp32.onnx.data", size_threshold=1024)
+        save_with_external_data(model, path)
         del model, g
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -400,9 +401,8 @@ def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
         raise FileNotFoundError(f"no tokenizer.json in {model_dir}")
     model = build_model(model_dir, quantization, calibration)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "model.onnx.partial"
-    onnx.save(model, str(tmp))
-    tmp.replace(out_dir / "model.onnx")  # atomic: an interrupted build leaves no half model.onnx
+    onnx_bytes = model.ByteSize()  # the graph with its weights, as one inline file would hold it
+    save_with_external_data(model, out_dir / "model.onnx")
     shutil.copyfile(model_dir / "tokenizer.json", out_dir / "tokenizer.json")
     cfg = BertConfig(model_dir)
     st_cfg = model_dir / "sentence_bert_config.json"
@@ -417,6 +417,6 @@ def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
     facts = {"quantization": DEFAULT_INT8 if quantization == "int8" else quantization,
              "dim": cfg.hidden, "max_length": max_len, "max_positions": cfg.max_positions,
              "layers": cfg.layers, "pooling": "mean", "normalized": True,
-             "onnx_bytes": (out_dir / "model.onnx").stat().st_size, "ops": ops}
+             "onnx_bytes": onnx_bytes, "ops": ops}
     (out_dir / "embed_config.json").write_text(json.dumps(facts, indent=2))
     return facts

@@ -25,9 +25,9 @@ from typing import BinaryIO
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from onnx.external_data_helper import uses_external_data
 from pydantic import BaseModel
 
+from .onnx_files import save_with_external_data
 from .quantize import NBits, from_q8_0, quantize, requantize
 from .weights import LlamaConfig, WeightReader
 
@@ -254,15 +254,8 @@ def _finish(b: _Builder, cfg: LlamaConfig) -> onnx.ModelProto:
 
 
 def save_model(model: onnx.ModelProto, path) -> None:
-    """Save with all weights in one external data file next to the graph."""
-    path = Path(path)
-    if any(uses_external_data(t) for t in model.graph.initializer):  # built by write_llama
-        onnx.save_model(model, str(path))
-    else:
-        data = path.with_name(path.name + ".data")
-        data.unlink(missing_ok=True)  # onnx appends to an existing data file
-        onnx.save_model(model, str(path), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location=data.name, size_threshold=1024)
+    """Save with all weights in one external data file next to the graph, then the sidecar."""
     from .embedding import write_sidecar
 
-    write_sidecar(path)
+    save_with_external_data(model, path)
+    write_sidecar(Path(path))
