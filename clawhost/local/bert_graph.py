@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -334,51 +333,6 @@ def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: l
     return model
 
 
-def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts: list[str],
-              batch: int = 32) -> dict[str, np.ndarray]:
-    """Per-input-channel max |x| of every MatMul input of the fp32 graph over texts' real tokens.
-
-    Padded positions are left out: they are not part of any sentence and would skew the maxima.
-    """
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    g = _Graph("fp32")
-    model = _assemble(g, w, cfg)
-    taps = dict(g.taps)
-    for t in taps.values():
-        model.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep tapped names
-    # Weights go through a file with external data, which ORT maps instead of copying: a
-    # session from serialized bytes held the weights three more times (peak 452 vs 326 MB in
-    # process), and preparation must fit a 1.6 GB box beside the running host.
-    with tempfile.TemporaryDirectory(prefix="clawhost-calib-") as tmp:
-        path = Path(tmp) / "fp32.onnx"
-        save_with_external_data(model, path)
-        del model, g
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
-    enc = [e.ids[:128] for e in tok.encode_batch(list(texts))]
-    names = list(taps)
-    amax = {h: np.zeros(0, np.float32) for h in names}
-    for start in range(0, len(enc), batch):
-        chunk = enc[start:start + batch]
-        width = max(map(len, chunk))
-        ids = np.zeros((len(chunk), width), np.int64)
-        mask = np.zeros_like(ids)
-        for r, row in enumerate(chunk):
-            ids[r, :len(row)], mask[r, :len(row)] = row, 1
-        outs = sess.run([taps[h] for h in names], {"input_ids": ids, "attention_mask": mask})
-        valid = mask.astype(bool)
-        for h, o in zip(names, outs):
-            m = np.abs(o[valid]).max(axis=0)
-            amax[h] = m if amax[h].size == 0 else np.maximum(amax[h], m)
-    return amax
-
-
 def build_model(model_dir: Path, quantization: str = "fp32", calibration: list[str] | None = None,
                 alpha: float = 0.5) -> onnx.ModelProto:
     """Return the ONNX model (inputs input_ids/attention_mask int64, output sentence_embedding)."""
@@ -389,6 +343,7 @@ def build_model(model_dir: Path, quantization: str = "fp32", calibration: list[s
     cfg, w = BertConfig(model_dir), load_weights(model_dir)
     act_max = None
     if q == "int8-sq":
+        from .bert_calibrate import calibrate  # here: that module imports this one
         act_max = calibrate(model_dir, w, cfg, calibration or CALIBRATION_TEXTS)
     return _assemble(_Graph(q, act_max, alpha), w, cfg)
 
