@@ -21,7 +21,7 @@ RUN_COST_TOKENS = 24
 # Above a few hundred tokens a run's activations (the [tokens, 1536] FFN block) fall out of
 # the core's cache and throughput per token drops: measured on MiniLM int8, 2 threads, 16k
 # tok/s at 160-330 tokens per run vs 12.5k at 448; capping runs here made 32 texts of ~110
-# tokens 1.28x faster and QQP questions unchanged (benchmarks/results/embed_engine.md).
+# tokens 1.23-1.36x faster and QQP questions unchanged (benchmarks/embed_run_cap.py).
 MAX_RUN_TOKENS = 320
 
 
