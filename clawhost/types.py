@@ -109,6 +109,15 @@ class EmbeddingRequest(_Body):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def _strings(cls, v):
+        # One clear line instead of pydantic's error per union branch. Token-id arrays (which
+        # OpenAI accepts) are refused: ids from one tokenizer mean nothing to another model.
+        if isinstance(v, str) or (isinstance(v, list) and all(isinstance(t, str) for t in v)):
+            return v
+        raise ValueError("must be a string or a list of strings (token-id arrays are not supported)")
+
     @field_validator("input")
     @classmethod
     def _nonempty(cls, v):

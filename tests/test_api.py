@@ -79,6 +79,24 @@ async def test_bad_input_gets_one_line_openai_error(api, data, status, needle):
         assert r.status == 200
 
 
+@pytest.mark.parametrize("data, needle", [
+    (b'{"model": "echo-embed", "input": [1, 2, 3]}', "not supported) (got [1, 2, 3])"),
+    (b'{"model": "echo-embed", "input": [["a"]]}', "input: must be a string or a list of strings"),
+    (b'{"model": "echo-embed", "input": 7}', "not supported) (got 7)"),
+    (b'{"model": "echo-embed", "input": []}', "input must not be empty"),
+    (b'{"model": "echo-embed", "input": "x", "encoding_format": "hex"}', "(got 'hex')"),
+])
+async def test_bad_embedding_input_gets_one_clear_line(api, data, needle):
+    _, url, _, session = api
+    async with session.post(url + "/v1/embeddings", data=data,
+                            headers={"Content-Type": "application/json"}) as r:
+        err = (await r.json())["error"]
+    assert r.status == 400 and err["param"] in ("input", "encoding_format")
+    assert needle in err["message"] and "\n" not in err["message"] and ";" not in err["message"]
+    async with session.post(url + "/v1/embeddings", json={"model": "echo-embed", "input": "ok"}) as r:
+        assert r.status == 200
+
+
 async def test_oversized_body_is_413(api):
     host, url, _, session = api
     big = b'{"model": "echo", "messages": [{"role": "user", "content": "' + b"x" * (5 * 1024 * 1024) + b'"}]}'

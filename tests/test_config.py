@@ -68,6 +68,9 @@ def test_bad_value_is_shown_but_secret_is_not(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, "server:\n  token: [hunter2-secret]\n"))
     assert "hunter2-secret" not in str(err.value) and "server.token" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # a whole object in the wrong place: not shown
+        load_config(write(tmp_path, "server:\n  port: {token: hunter2-secret}\n"))
+    assert "hunter2-secret" not in str(err.value) and "server.port" in str(err.value)
 
 
 def test_missing_config_file(tmp_path):
