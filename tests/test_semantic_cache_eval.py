@@ -83,7 +83,10 @@ def test_eval_errors_are_one_line(workspace, tmp_path):
     out = run_cli("semantic-cache", "eval", "--config", str(workspace / "config.yaml"),
                   "--pairs", str(bad))
     assert out.returncode != 0 and "Traceback" not in out.stderr
-    assert "bad.jsonl:1" in out.stderr
+    assert "bad.jsonl:1: missing key 'b'" in out.stderr
+    out = run_cli("semantic-cache", "eval", "--config", str(workspace / "config.yaml"),
+                  "--pairs", str(tmp_path / "nowhere.jsonl"))
+    assert out.returncode != 0 and "does not exist" in out.stderr and "Errno" not in out.stderr
     empty = tmp_path / "config.yaml"
     empty.write_text("workspace: ./nothing\n")
     out = run_cli("semantic-cache", "eval", "--config", str(empty), "--pairs", str(bad))

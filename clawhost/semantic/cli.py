@@ -41,7 +41,8 @@ def _line(f) -> str:
 
 @semantic_group.command("eval")
 @config_option
-@click.option("--pairs", "pairs_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--pairs", "pairs_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, readable=True),
               help='JSON lines {"a", "b", "duplicate"}: a is cached, b is the new question')
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 @click.option("--sweep", is_flag=True, help="the curve over thresholds")

@@ -33,8 +33,12 @@ def load_pairs(path: Path) -> list[Pair]:
             try:
                 row = json.loads(line)
                 pairs.append(Pair(str(row["a"]), str(row["b"]), bool(row["duplicate"])))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{n}: expected {{\"a\", \"b\", \"duplicate\"}}: {exc}") from None
+            except KeyError as exc:
+                raise ValueError(f"{path}:{n}: missing key {exc}; each line needs "
+                                 f"{{\"a\", \"b\", \"duplicate\"}}") from None
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: expected a JSON object {{\"a\", \"b\", "
+                                 f"\"duplicate\"}}: {exc}") from None
     if not pairs:
         raise ValueError(f"{path}: no pairs")
     return pairs
