@@ -122,7 +122,7 @@ class Config:
             try:
                 self.options[name] = model.model_validate(raw)
             except ValidationError as exc:
-                problems.extend(format_errors(exc, f"plugins.{name}", raw))
+                problems.extend(format_errors(exc, f"plugins.{name}", raw, model))
         if problems:
             raise ConfigError(self._where() + ("\n" + self._where()).join(problems))
 
@@ -177,19 +177,54 @@ def _value_at(raw: Any, loc: tuple) -> Any:
     return raw
 
 
-def format_errors(exc: ValidationError, prefix: str, raw: Any) -> list[str]:
-    """pydantic errors as ``path: message (got value)`` lines; secret-looking values hidden."""
+def _fields_at(model: Any, loc: tuple) -> list[str]:
+    """The option names a pydantic model accepts at ``loc`` (keys of dict fields skipped)."""
+    import typing
+    key_next = False
+    for part in loc:
+        if key_next:  # this part is a key of a dict[str, Model] field: the model stays
+            key_next = False
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        model = field.annotation
+        # unwrap Optional[...] / X | None and dict[str, X] down to a model class
+        for _ in range(3):
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            if typing.get_origin(model) is dict and len(args) == 2:
+                model, key_next = args[1], True
+            elif args and not (isinstance(model, type) and issubclass(model, BaseModel)):
+                model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)),
+                             args[0])
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def format_errors(exc: ValidationError, prefix: str, raw: Any, model: Any = None) -> list[str]:
+    """pydantic errors as ``path: message (got value)`` lines; secret-looking values hidden.
+
+    With ``model``, a misspelt option gets the closest accepted name as a suggestion."""
+    import difflib
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         where = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
         msg = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        if err["type"] == "extra_forbidden" and model is not None:
+            close = difflib.get_close_matches(str(loc[-1]), _fields_at(model, loc[:-1]), 1, 0.6)
+            msg = f"unknown option; did you mean {close[0]!r}?" if close else "unknown option"
         line = f"{where}: {msg}"
         # pydantic names union branches in loc ("input.str"), so walking raw can miss: the
         # value it saw is in the error itself. An object is never echoed: a secret could sit
         # in one of its fields, and the path already says which one is meant.
         value = err["input"] if "input" in err else _value_at(raw, loc)
-        if err["type"] != "missing" and not isinstance(value, dict):
+        # an unknown option's value is not the problem, and a misspelt secret name would
+        # slip past the secret check below
+        if err["type"] not in ("missing", "extra_forbidden") and not isinstance(value, dict):
             shown = "***" if _SECRET_FIELD.search(where) else repr(value)
             if len(shown) > 80:
                 shown = shown[:77] + "..."
@@ -223,7 +258,8 @@ def load_config(path: str | os.PathLike | None = None, *, text: str | None = Non
     try:
         host = HostConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError("\n".join(f"{name}: {line}" for line in format_errors(exc, "", raw))) from None
+        lines = format_errors(exc, "", raw, HostConfig)
+        raise ConfigError("\n".join(f"{name}: {line}" for line in lines)) from None
     return Config(host, p, secrets)
 
 

@@ -73,6 +73,30 @@ def test_bad_value_is_shown_but_secret_is_not(tmp_path):
     assert "hunter2-secret" not in str(err.value) and "server.port" in str(err.value)
 
 
+@pytest.mark.parametrize("text, needle", [
+    ("server:\n  prot: 80\n", "server.prot: unknown option; did you mean 'port'?"),
+    ("plugins:\n  batcher: {max_wait: 5}\n",
+     "plugins.batcher.max_wait: unknown option; did you mean 'max_wait_ms'?"),
+    ("plugins:\n  quantized_model:\n    models: {x: {source: a, kind: chat, quantisation: int8}}\n",
+     "models.x.quantisation: unknown option; did you mean 'quantization'?"),
+    ("plugins:\n  batcher: {zzz: 1}\n", "plugins.batcher.zzz: unknown option"),
+])
+def test_a_misspelt_option_gets_the_closest_name(tmp_path, text, needle):
+    with pytest.raises(ConfigError) as err:
+        cfg = load_config(write(tmp_path, text))
+        cfg.validate_plugins(discover(plugins_dir=cfg.plugins_dir))
+    assert needle in str(err.value) and "(got" not in str(err.value)
+
+
+def test_a_misspelt_secret_option_never_echoes_its_value(tmp_path):
+    text = ("plugins:\n  connection_pool:\n    providers:\n      openai: {base_url: 'http://x',"
+            " api_keyy: sk-hunter2-abcdef, models: [a]}\n")
+    with pytest.raises(ConfigError) as err:
+        cfg = load_config(write(tmp_path, text))
+        cfg.validate_plugins(discover(plugins_dir=cfg.plugins_dir))
+    assert "did you mean 'api_key'?" in str(err.value) and "hunter2" not in str(err.value)
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
