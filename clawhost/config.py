@@ -7,8 +7,10 @@ naming the YAML path and the bad value (secrets are never echoed).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +181,6 @@ def _value_at(raw: Any, loc: tuple) -> Any:
 
 def _fields_at(model: Any, loc: tuple) -> list[str]:
     """The option names a pydantic model accepts at ``loc`` (keys of dict fields skipped)."""
-    import typing
     key_next = False
     for part in loc:
         if key_next:  # this part is a key of a dict[str, Model] field: the model stays
@@ -208,7 +209,6 @@ def format_errors(exc: ValidationError, prefix: str, raw: Any, model: Any = None
     """pydantic errors as ``path: message (got value)`` lines; secret-looking values hidden.
 
     With ``model``, a misspelt option gets the closest accepted name as a suggestion."""
-    import difflib
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
