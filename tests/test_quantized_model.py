@@ -481,6 +481,25 @@ async def test_tool_calls_are_refused_clearly_and_auto_answers_in_text(served):
     assert raw.parse().choices[0].message.tool_calls is None
 
 
+async def test_json_output_and_logprobs_are_refused_not_silently_dropped(served):
+    _, _, client = served
+    with pytest.raises(BadRequestError) as err:
+        await client.chat.completions.create(model=CHAT, messages=HELLO,
+                                             response_format={"type": "json_object"})
+    assert "cannot guarantee 'json_object' output" in err.value.message
+    assert err.value.param == "response_format"
+    with pytest.raises(BadRequestError) as err:
+        await client.chat.completions.create(model=CHAT, messages=HELLO, logprobs=True)
+    assert "does not return logprobs" in err.value.message and err.value.param == "logprobs"
+    with pytest.raises(BadRequestError) as err:
+        await client.completions.create(model=CHAT, prompt="Hello", logprobs=2, max_tokens=2)
+    assert err.value.param == "logprobs"
+    fine = await client.chat.completions.create(  # the defaults clients send are fine
+        model=CHAT, messages=HELLO, response_format={"type": "text"}, logprobs=False,
+        max_tokens=2, temperature=0)
+    assert fine.usage.completion_tokens >= 1
+
+
 def _request(host, model_id, kind="chat", **body):
     from clawhost.types import BODY_MODELS, ModelRequest
     return ModelRequest(kind, BODY_MODELS[kind](model=model_id, **body), host=host,

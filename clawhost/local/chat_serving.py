@@ -15,17 +15,25 @@ from .workers import Served
 
 _END = object()  # the worker is done: no more pieces
 
-def _check_tools(model_id: str, request: ModelRequest) -> None:
+def _check_supported(model_id: str, request: ModelRequest) -> None:
+    """Refuse what a small local model cannot honour, instead of silently answering without it."""
     body = request.body
-    if not getattr(body, "tools", None):
-        return
-    choice = body.tool_choice
-    if choice == "required" or isinstance(choice, dict):
-        raise BadRequest(f"model {model_id!r} is a small local model that cannot call tools; "
-                         "send tool_choice 'auto' or 'none' to get a text answer, or use a "
-                         "remote model", param="tool_choice")
-    # auto/none: the model answers in text; the tools are not put into the prompt
-    request.response_headers["x-clawhost-tools"] = "ignored"
+    if getattr(body, "tools", None):
+        choice = body.tool_choice
+        if choice == "required" or isinstance(choice, dict):
+            raise BadRequest(f"model {model_id!r} is a small local model that cannot call tools; "
+                             "send tool_choice 'auto' or 'none' to get a text answer, or use a "
+                             "remote model", param="tool_choice")
+        # auto/none: the model answers in text; the tools are not put into the prompt
+        request.response_headers["x-clawhost-tools"] = "ignored"
+    fmt = getattr(body, "response_format", None) or {}
+    if isinstance(fmt, dict) and fmt.get("type", "text") != "text":
+        # no constrained decoding here: a client told "JSON" would parse free text
+        raise BadRequest(f"model {model_id!r} cannot guarantee {fmt.get('type')!r} output; leave "
+                         "out response_format or use a remote model", param="response_format")
+    if (body.model_extra or {}).get("logprobs"):  # true (chat) or a count (completions)
+        raise BadRequest(f"model {model_id!r} does not return logprobs; leave out logprobs or "
+                         "use a remote model", param="logprobs")
 
 
 _ROLES = {"developer": "system", "function": "tool"}
@@ -66,8 +74,8 @@ class LocalChat:
 
     def prepare(self, request: ModelRequest) -> tuple[list[int], Any]:
         from .sampling import SamplingParams
+        _check_supported(request.body.model, request)
         if request.kind == "chat":
-            _check_tools(request.body.model, request)
             try:
                 ids = self.engine.encode_chat(_messages(request))
             except ValueError as exc:  # a template that cannot render these messages
