@@ -75,14 +75,19 @@ def fetch_json(config: Config, path: str, timeout: float = 2.0) -> tuple[int, di
 
 
 def last_error(log: Path) -> str:
-    try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
-    except OSError:
-        return "no log written"
-    for line in reversed(lines):
-        if " ERROR " in line or " CRITICAL " in line:
-            return line.split(": ", 1)[-1]
-    return lines[-1] if lines else "the log is empty"
+    """The last error line of the host's log, else the last line of its captured output
+    (a crash before logging was set up lands only there)."""
+    for path in (log, log.with_suffix(".out")):
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
+        except OSError:
+            continue
+        for line in reversed(lines):
+            if " ERROR " in line or " CRITICAL " in line:
+                return line.split(": ", 1)[-1]
+        if lines:
+            return lines[-1]
+    return f"nothing in {log} or {log.with_suffix('.out').name}"
 
 
 def run_foreground(config: Config, *, log_file: bool = False) -> None:

@@ -240,7 +240,15 @@ async def serve(host: Host, *, on_listening=None, stop: asyncio.Event | None = N
                            handle_signals=False, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, srv.host, srv.port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # port taken, address not on this machine, no permission
+        await runner.cleanup()
+        reason = exc.strerror or str(exc)
+        if "error while attempting to bind" in reason:  # asyncio wraps the errno text
+            reason = reason.rsplit(": ", 1)[-1]
+        raise ConfigError(f"cannot listen on {srv.host}:{srv.port}: {reason}; stop what uses "
+                          "it or set server.port / server.host") from None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -122,7 +122,12 @@ def test_port_in_use_fails_start_with_last_log_error(echo_config):
         s.bind(("127.0.0.1", port))
         s.listen()
         res = run_cli("start", "--config", str(echo_config), "--timeout", "20")
-    assert res.returncode != 0 and "failed to start" in res.stderr
+        fg = run_cli("run", "--config", str(echo_config), timeout=20)
+    # the cause, named, in one line (it used to be "the log is empty" and a traceback)
+    assert res.returncode != 0 and "failed to start: cannot listen on" in res.stderr
+    assert f"127.0.0.1:{port}: address already in use" in res.stderr
+    assert fg.returncode != 0 and "address already in use" in fg.stderr
+    assert "Traceback" not in res.stderr + fg.stderr
 
 
 def test_plugins_lists_builtins_and_local(echo_config):
