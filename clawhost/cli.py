@@ -256,10 +256,14 @@ def _skills(config_path):
 @click.option("--json", "as_json", is_flag=True, help="a list of {name, description, eligible, reason, path}")
 def skills_list(config_path, as_json):
     """Every skill found, eligible or not, and why not."""
-    _, found = _skills(config_path)
+    config, found = _skills(config_path)
     if as_json:
         click.echo(json.dumps([s.row() for s in found], indent=2))
         return
+    if not found:  # say where we looked: an empty answer reads as a broken command
+        from .skills import roots
+        where = ", ".join(str(path) for _, path in roots(config))
+        click.echo(f"no skills found (looked in: {where})")
     for s in found:
         mark = "ok " if s.eligible else "-- "
         click.echo(f"{mark}{s.name:<24} {s.description[:60]}")

@@ -140,6 +140,10 @@ def test_skills_cli_list_json_show_and_errors(tmp_path, monkeypatch):
     assert ran.returncode == 0 and ran.stdout == "alpha ran\n"
     missing = run_cli("skills", "run", "nope", "--config", cfg)
     assert missing.returncode != 0 and "no skill named 'nope'" in missing.stderr
+    (tmp_path / "empty.yaml").write_text("workspace: empty\nplugins: {}\n")
+    none = run_cli("skills", "list", "--config", str(tmp_path / "empty.yaml"))
+    assert none.returncode == 0 and "no skills found (looked in: " in none.stdout
+    assert str(tmp_path / "empty" / "skills") in none.stdout
 
 
 def test_shipped_skills_against_a_running_host(echo_config, monkeypatch, tmp_path):
