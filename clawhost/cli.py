@@ -119,15 +119,21 @@ def run(config_path, log_file):
         raise click.ClickException(str(exc)) from None
 
 
-def _client(config_path):
+def client_for(config, timeout: float = 600):
+    """A Client for $CLAWHOST_URL if set, else for the host ``config`` describes."""
     from .client import Client
     from .daemon import url_of
     import os
-    if os.environ.get("CLAWHOST_URL"):
-        return Client()
-    config = load(config_path)
+    if os.environ.get("CLAWHOST_URL") or config is None:
+        return _call(lambda: Client(timeout=timeout))
     token = config.host.server.token
-    return Client(url_of(config), token=token.get_secret_value() if token else None)
+    return _call(lambda: Client(url_of(config), token=token.get_secret_value() if token else None,
+                                timeout=timeout))
+
+
+def _client(config_path):
+    import os
+    return client_for(None if os.environ.get("CLAWHOST_URL") else load(config_path))
 
 
 def _call(fn):

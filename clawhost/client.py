@@ -33,6 +33,9 @@ def _error_from(status: int, raw: bytes) -> ClientError:
 class _Base:
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 600):
         self.url = (url or os.environ.get("CLAWHOST_URL") or DEFAULT_URL).rstrip("/")
+        if not self.url.startswith(("http://", "https://")):  # at once, not at the first call
+            raise ClientError(f"clawhost URL must start with http:// or https://, got {self.url!r}"
+                              " (the url argument or $CLAWHOST_URL)")
         self.token = token if token is not None else os.environ.get("CLAWHOST_TOKEN")
         self.timeout = timeout
 

@@ -217,6 +217,10 @@ async def test_python_client_sync_and_async(api):
     assert "".join(pieces) == "a b c"
     with pytest.raises(ClientError, match="not found"):
         await loop.run_in_executor(None, lambda: sync.chat("x", model="missing"))
+    with pytest.raises(ClientError, match="must start with http:// or https://"):
+        Client("localhost:8787")
+    with pytest.raises(ClientError, match="cannot reach clawhost at http://127.0.0.1:9"):
+        await loop.run_in_executor(None, lambda: Client("http://127.0.0.1:9").models())
 
 
 async def test_request_timeout_is_504_and_the_host_keeps_serving(clawhost_host, clawhost_server):

@@ -203,3 +203,10 @@ def test_broken_plugin_is_listed_and_fatal_only_when_enabled(echo_config):
     assert res.returncode != 0
     assert "plugin 'broken' cannot load: ModuleNotFoundError" in res.stderr
     assert "not_a_real_module_xyz" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_bad_clawhost_url_is_one_line_for_every_client_command(tmp_path):
+    for args in (("ask", "hi"), ("embed", "x"), ("stats",)):
+        res = run_cli(*args, env={"CLAWHOST_URL": "localhost:1"}, cwd=tmp_path)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, args
+        assert "must start with http:// or https://, got 'localhost:1'" in res.stderr, args

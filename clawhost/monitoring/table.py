@@ -67,9 +67,7 @@ def per_request(plugin: dict[str, Any], requests: int) -> str:
 
 def _target(config_path: str | None) -> tuple[Any, str]:
     """A client for the running host and the stats path from its config."""
-    from ..cli import load
-    from ..client import Client
-    from ..daemon import url_of
+    from ..cli import client_for, load
     config, path = None, DEFAULT_STATS_PATH
     try:
         config = load(config_path)
@@ -77,11 +75,7 @@ def _target(config_path: str | None) -> tuple[Any, str]:
     except click.ClickException:
         if not os.environ.get("CLAWHOST_URL"):
             raise
-    if os.environ.get("CLAWHOST_URL") or config is None:
-        return Client(timeout=10), path
-    token = config.host.server.token
-    return Client(url_of(config), token=token.get_secret_value() if token else None,
-                  timeout=10), path
+    return client_for(config, timeout=10), path
 
 
 def fetch(client: Any, path: str, window: float) -> dict[str, Any]:
