@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from .config import Config
+from .errors import ConfigError
 
 PIDFILE = "clawhost.pid"
 LOGFILE = Path("logs") / "clawhost.log"
@@ -118,8 +119,12 @@ def start(config: Config, *, timeout: float = 900.0, progress=None) -> int:
     """Detach a host, wait until ``/readyz`` answers 200, return its pid."""
     if (pid := running_pid(config)) is not None:
         raise LifecycleError(f"clawhost is already running (pid {pid}) at {url_of(config)}")
+    from .host import prepare_workspace
+    try:
+        prepare_workspace(config.workspace)
+    except ConfigError as exc:
+        raise LifecycleError(str(exc)) from None
     log = config.workspace / LOGFILE
-    log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "clawhost", "run", "--log-file", "--config", str(config.path)]
     with open(os.devnull, "rb") as devnull, open(log.with_suffix(".out"), "ab") as out:
         # cwd = the workspace: `python -m clawhost` from a source checkout's root would

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from pydantic import BaseModel
@@ -60,15 +61,7 @@ class Host:
 
     # -- boot -------------------------------------------------------------------------
     def prepare_workspace(self) -> None:
-        ws = self.workspace
-        try:
-            for sub in ("", ".cache", "logs", "models"):
-                (ws / sub).mkdir(parents=True, exist_ok=True)
-            probe = ws / ".write-probe"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise ConfigError(f"workspace {ws} cannot be written: {exc.strerror or exc}") from None
+        prepare_workspace(self.workspace)
 
     def register_model(self, model: Model) -> None:
         if model.id in self.models and self.models[model.id].owner != model.owner:
@@ -190,3 +183,17 @@ class Host:
                 await self.chain.walk("clawhost_store", request=request, reply=done)
             await self.chain.walk("clawhost_request_finished", request=request, reply=reply,
                                   error=error)
+
+
+def prepare_workspace(ws: Path) -> None:
+    """Create the workspace and its folders, or say in one line why it cannot be used."""
+    if ws.exists() and not ws.is_dir():
+        raise ConfigError(f"workspace {ws} is not a directory; set workspace: to a folder")
+    try:
+        for sub in ("", ".cache", "logs", "models"):
+            (ws / sub).mkdir(parents=True, exist_ok=True)
+        probe = ws / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"workspace {ws} cannot be written: {exc.strerror or exc}") from None

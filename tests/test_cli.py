@@ -210,3 +210,13 @@ def test_a_bad_clawhost_url_is_one_line_for_every_client_command(tmp_path):
         res = run_cli(*args, env={"CLAWHOST_URL": "localhost:1"}, cwd=tmp_path)
         assert res.returncode != 0 and "Traceback" not in res.stderr, args
         assert "must start with http:// or https://, got 'localhost:1'" in res.stderr, args
+
+
+def test_an_unusable_workspace_fails_start_and_run_in_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"workspace: {tmp_path / 'a-file'}\nplugins: {{}}\n")
+    for cmd in ("start", "run"):
+        res = run_cli(cmd, "--config", str(cfg), timeout=30)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, cmd
+        assert f"workspace {tmp_path / 'a-file'} is not a directory" in res.stderr, cmd
