@@ -213,6 +213,11 @@ def test_prepare_unknown_name_and_bad_source_fail_in_one_line(prepared, sources,
     assert bad.returncode != 0 and "preparing broken failed" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not (tmp_path / "ws" / "models" / "broken").exists()
+    (tmp_path / "text.gguf").write_text("not weights")
+    models["text"] = {"source": str(tmp_path / "text.gguf"), "kind": "chat"}
+    cfg = write_config(tmp_path / "c.yaml", config_dict(tmp_path / "ws", models))
+    text = run_cli("model", "prepare", "text", "--config", str(cfg))
+    assert text.returncode != 0 and "text.gguf is not a GGUF file" in text.stderr
 
 
 def test_a_quantization_the_kind_cannot_take_is_a_config_error():

@@ -63,6 +63,9 @@ class GGUFWeights:
         from gguf import GGUFReader  # local import: only preparation needs it
 
         self.path = Path(path)
+        with open(path, "rb") as fh:  # gguf's own error for this is "GGUF magic invalid"
+            if fh.read(4) != b"GGUF":
+                raise ValueError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
         self.reader = GGUFReader(str(path))
         self.tensors = {t.name: t for t in self.reader.tensors}
         arch = self.field("general.architecture")
