@@ -51,7 +51,10 @@ class _Generation(_Body):
     def _stop_list(cls, v):
         if isinstance(v, list) and len(v) > 4:
             raise ValueError("at most 4 stop sequences")
-        return v
+        # an empty stop string would match before the first token: it means "none"
+        if isinstance(v, list):
+            return [s for s in v if s] or None
+        return v or None
 
     @property
     def token_limit(self) -> int | None:

@@ -260,3 +260,11 @@ async def test_client_that_hangs_up_sets_disconnected(clawhost_host, clawhost_se
             break
         await asyncio.sleep(0.05)
     assert seen and seen[0].disconnected.is_set()
+
+
+def test_an_empty_stop_string_means_no_stop():
+    from clawhost.types import ChatRequest
+    msgs = [{"role": "user", "content": "x"}]
+    assert ChatRequest(model="m", messages=msgs, stop="").stop_list == []
+    assert ChatRequest(model="m", messages=msgs, stop=["", "END"]).stop_list == ["END"]
+    assert ChatRequest(model="m", messages=msgs, stop=["a", "b"]).stop_list == ["a", "b"]

@@ -465,7 +465,8 @@ async def test_prompt_longer_than_the_context_is_a_400(served):
     assert "context length 96" in err.value.message
     with pytest.raises(BadRequestError) as err:
         await client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=500)
-    assert "max_tokens 500" in err.value.message
+    assert "max_tokens 500 is more than the" in err.value.message
+    assert err.value.param == "max_tokens" and err.value.code == "context_length_exceeded"
     fine = await client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=2,
                                                 temperature=0)
     assert fine.usage.completion_tokens <= 2
@@ -499,6 +500,13 @@ async def test_json_output_and_logprobs_are_refused_not_silently_dropped(served)
     with pytest.raises(BadRequestError) as err:
         await client.completions.create(model=CHAT, prompt="Hello", logprobs=2, max_tokens=2)
     assert err.value.param == "logprobs"
+    image = [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]}]
+    with pytest.raises(BadRequestError) as err:
+        await client.chat.completions.create(model=CHAT, messages=image)
+    assert "content parts of type image_url are not supported" in err.value.message
+    assert err.value.param == "messages"
     fine = await client.chat.completions.create(  # the defaults clients send are fine
         model=CHAT, messages=HELLO, response_format={"type": "text"}, logprobs=False,
         max_tokens=2, temperature=0)

@@ -26,6 +26,12 @@ def _check_supported(model_id: str, request: ModelRequest) -> None:
                              "remote model", param="tool_choice")
         # auto/none: the model answers in text; the tools are not put into the prompt
         request.response_headers["x-clawhost-tools"] = "ignored"
+    for m in getattr(body, "messages", None) or []:
+        parts = m.content if isinstance(m.content, list) else []
+        kinds = sorted({str(p.get("type")) for p in parts if p.get("type") != "text"})
+        if kinds:  # dropping an image and answering anyway would answer another question
+            raise BadRequest(f"model {model_id!r} reads text only; content parts of type "
+                             f"{', '.join(kinds)} are not supported", param="messages")
     fmt = getattr(body, "response_format", None) or {}
     if isinstance(fmt, dict) and fmt.get("type", "text") != "text":
         # no constrained decoding here: a client told "JSON" would parse free text
@@ -85,11 +91,15 @@ class LocalChat:
         b = request.body
         room = self.context_length - len(ids)
         asked = b.token_limit
-        if room < 1 or (asked is not None and asked > room):
-            want = f" + max_tokens {asked}" if asked is not None else ""
-            raise BadRequest(f"the prompt has {len(ids)} tokens{want}, more than the context "
-                             f"length {self.context_length} of model {b.model!r}; shorten it",
+        if room < 1:
+            raise BadRequest(f"the prompt has {len(ids)} tokens, more than the context length "
+                             f"{self.context_length} of model {b.model!r}; shorten it",
                              param="messages" if request.kind == "chat" else "prompt",
+                             code="context_length_exceeded")
+        if asked is not None and asked > room:
+            raise BadRequest(f"max_tokens {asked} is more than the {room} tokens the context "
+                             f"length {self.context_length} of model {b.model!r} leaves after "
+                             f"the {len(ids)}-token prompt", param="max_tokens",
                              code="context_length_exceeded")
         params = SamplingParams(
             max_tokens=min(asked or self.spec.max_tokens, room),
