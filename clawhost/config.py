@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -54,6 +54,9 @@ class SkillsOptions(BaseModel):
     entries: dict[str, SkillEntry] = Field(default_factory=dict)
 
 
+_KIND = {int: "a number", float: "a number", str: "a string", list: "a list"}
+
+
 class HostConfig(BaseModel):
     """The host's own part of config.yaml."""
 
@@ -64,6 +67,18 @@ class HostConfig(BaseModel):
     server: ServerOptions = ServerOptions()
     skills: SkillsOptions = SkillsOptions()
     plugins: dict[str, dict[str, Any] | None | bool] = Field(default_factory=dict)
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _plugin_entries(cls, v: Any) -> Any:
+        # one line per bad entry, instead of pydantic's error for each branch of the union
+        if isinstance(v, dict):
+            for name, opts in v.items():
+                if not (opts is None or isinstance(opts, (dict, bool))):
+                    # the type, not the value: a misplaced secret would be echoed
+                    raise ValueError(f"{name} must be a mapping of its options, {{}}, or false "
+                                     f"to disable it (got {_KIND.get(type(opts), 'a value')})")
+        return v
 
 
 class Config:
@@ -214,6 +229,8 @@ def format_errors(exc: ValidationError, prefix: str, raw: Any, model: Any = None
         loc = tuple(err["loc"])
         where = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
         msg = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            msg = "must be an object (a mapping of names to values)"  # not pydantic's class name
         if err["type"] == "extra_forbidden" and model is not None:
             close = difflib.get_close_matches(str(loc[-1]), _fields_at(model, loc[:-1]), 1, 0.6)
             msg = f"unknown option; did you mean {close[0]!r}?" if close else "unknown option"

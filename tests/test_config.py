@@ -52,6 +52,8 @@ def test_missing_env_var_names_path_and_var(tmp_path, monkeypatch):
     ("workspace: [a, b]\n", "workspace"),
     ("server: {port: 1\n", "invalid YAML"),
     ("- just\n- a list\n", "top level must be a mapping"),
+    ("plugins:\n  batcher: 5\n", "plugins: batcher must be a mapping of its options, {}, or false"),
+    ("server: 5\n", "server: must be an object"),
 ])
 def test_config_errors_are_one_line_with_path(tmp_path, text, needle):
     with pytest.raises(ConfigError) as err:
