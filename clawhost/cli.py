@@ -25,6 +25,17 @@ def load(config_path):
         raise click.ClickException(str(exc)) from None
 
 
+def plugin_options(config, name: str, model):
+    """One plugin's options from ``config``, checked against its model, or a one-line error."""
+    from pydantic import ValidationError
+
+    from .config import format_errors
+    try:
+        return model.model_validate(config.raw_options(name))
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(format_errors(exc, f"plugins.{name}", model))) from None
+
+
 def load_checked(config_path):
     from .errors import ConfigError
     from .pluginmanager import discover
@@ -119,16 +130,16 @@ def run(config_path, log_file):
         raise click.ClickException(str(exc)) from None
 
 
-def client_for(config, timeout: float = 600):
-    """A Client for $CLAWHOST_URL if set, else for the host ``config`` describes."""
+def client_for(config, **kw):
+    """A Client (``kw``: its options) for $CLAWHOST_URL if set, else for ``config``'s host."""
     from .client import Client
     from .daemon import url_of
     import os
     if os.environ.get("CLAWHOST_URL") or config is None:
-        return _call(lambda: Client(timeout=timeout))
+        return _call(lambda: Client(**kw))
     token = config.host.server.token
     return _call(lambda: Client(url_of(config), token=token.get_secret_value() if token else None,
-                                timeout=timeout))
+                                **kw))
 
 
 def _client(config_path):

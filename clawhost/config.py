@@ -139,7 +139,7 @@ class Config:
             try:
                 self.options[name] = model.model_validate(raw)
             except ValidationError as exc:
-                problems.extend(format_errors(exc, f"plugins.{name}", raw, model))
+                problems.extend(format_errors(exc, f"plugins.{name}", model))
         if problems:
             raise ConfigError(self._where() + ("\n" + self._where()).join(problems))
 
@@ -185,15 +185,6 @@ def interpolate(node: Any, path: str, secrets: set[str]) -> Any:
     return _VAR.sub(sub, node)
 
 
-def _value_at(raw: Any, loc: tuple) -> Any:
-    for part in loc:
-        try:
-            raw = raw[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return raw
-
-
 def _fields_at(model: Any, loc: tuple) -> list[str]:
     """The option names a pydantic model accepts at ``loc`` (keys of dict fields skipped)."""
     key_next = False
@@ -220,7 +211,7 @@ def _fields_at(model: Any, loc: tuple) -> list[str]:
     return []
 
 
-def format_errors(exc: ValidationError, prefix: str, raw: Any, model: Any = None) -> list[str]:
+def format_errors(exc: ValidationError, prefix: str, model: Any = None) -> list[str]:
     """pydantic errors as ``path: message (got value)`` lines; secret-looking values hidden.
 
     With ``model``, a misspelt option gets the closest accepted name as a suggestion."""
@@ -235,10 +226,10 @@ def format_errors(exc: ValidationError, prefix: str, raw: Any, model: Any = None
             close = difflib.get_close_matches(str(loc[-1]), _fields_at(model, loc[:-1]), 1, 0.6)
             msg = f"unknown option; did you mean {close[0]!r}?" if close else "unknown option"
         line = f"{where}: {msg}"
-        # pydantic names union branches in loc ("input.str"), so walking raw can miss: the
-        # value it saw is in the error itself. An object is never echoed: a secret could sit
-        # in one of its fields, and the path already says which one is meant.
-        value = err["input"] if "input" in err else _value_at(raw, loc)
+        # The value pydantic saw (loc can name union branches, "input.str", so it is taken
+        # from the error, not looked up). An object is never echoed: a secret could sit in
+        # one of its fields, and the path already says which one is meant.
+        value = err.get("input")
         # an unknown option's value is not the problem, and a misspelt secret name would
         # slip past the secret check below
         if err["type"] not in ("missing", "extra_forbidden") and not isinstance(value, dict):
@@ -275,7 +266,7 @@ def load_config(path: str | os.PathLike | None = None, *, text: str | None = Non
     try:
         host = HostConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = format_errors(exc, "", raw, HostConfig)
+        lines = format_errors(exc, "", HostConfig)
         raise ConfigError("\n".join(f"{name}: {line}" for line in lines)) from None
     return Config(host, p, secrets)
 

@@ -8,8 +8,8 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import signal
-from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -113,7 +113,7 @@ async def parse_body(request: web.Request, kind: str):
     try:
         return BODY_MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        lines = format_errors(exc, "", data)
+        lines = format_errors(exc, "")
         first = exc.errors()[0]["loc"]
         raise BadRequest("; ".join(lines), param=".".join(map(str, first)) or None) from None
 
@@ -244,9 +244,7 @@ async def serve(host: Host, *, on_listening=None, stop: asyncio.Event | None = N
         await site.start()
     except OSError as exc:  # port taken, address not on this machine, no permission
         await runner.cleanup()
-        reason = exc.strerror or str(exc)
-        if "error while attempting to bind" in reason:  # asyncio wraps the errno text
-            reason = reason.rsplit(": ", 1)[-1]
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {srv.host}:{srv.port}: {reason}; stop what uses "
                           "it or set server.port / server.host") from None
     stop = stop or asyncio.Event()

@@ -185,17 +185,9 @@ def clawhost_commands(cli):
 
 def _configured(config_path):
     """The workspace and this plugin's options (defaults when it is not enabled)."""
-    import click
-
-    from clawhost.cli import load
-    from clawhost.config import format_errors
-    from pydantic import ValidationError
+    from clawhost.cli import load, plugin_options
     config = load(config_path)
-    raw = config.raw_options(NAME)
-    try:
-        options = Options.model_validate(raw)
-    except ValidationError as exc:
-        raise click.ClickException("; ".join(format_errors(exc, f"plugins.{NAME}", raw))) from None
+    options = plugin_options(config, NAME, Options)
     config.workspace.mkdir(parents=True, exist_ok=True)
     return config.workspace, options
 

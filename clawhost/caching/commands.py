@@ -19,15 +19,9 @@ _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _options(config):
-    from pydantic import ValidationError
-
-    from ..config import format_errors
+    from ..cli import plugin_options
     from ..plugins.cache import Options
-    raw = config.raw_options("cache")
-    try:
-        return Options.model_validate(raw)
-    except ValidationError as exc:
-        raise click.ClickException("; ".join(format_errors(exc, "plugins.cache", raw))) from None
+    return plugin_options(config, "cache", Options)
 
 
 def _run_store(config, fn):

@@ -21,17 +21,10 @@ def semantic_group():
 
 
 def _configured(config_path):
-    from pydantic import ValidationError
-
-    from ..cli import load
-    from ..config import format_errors
+    from ..cli import load, plugin_options
     from ..plugins.semantic_cache import Options
     config = load(config_path)
-    raw = config.raw_options(NAME)
-    try:
-        return config.workspace, Options.model_validate(raw)
-    except ValidationError as exc:
-        raise click.ClickException("; ".join(format_errors(exc, f"plugins.{NAME}", raw))) from None
+    return config.workspace, plugin_options(config, NAME, Options)
 
 
 def _line(f) -> str:
