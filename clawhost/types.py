@@ -149,7 +149,7 @@ class Model:
     """A model the host can serve, registered by the plugin that serves it."""
 
     id: str
-    kind: Kind | Literal["chat+completion"]
+    kind: Kind | Literal["chat+completion", "rerank"]
     owner: str
     context_length: int | None = None
     description: str = ""

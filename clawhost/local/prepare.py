@@ -30,11 +30,11 @@ Emit = Callable[[float, str], None]
 
 
 # A change in any of these means the artifacts were built from something else: rebuild.
-BUILD_KEYS = ("source", "kind", "quantization")
+BUILD_KEYS = ("source", "kind", "quantization", "adapter")
 # Bump a kind's number when its builder writes a different graph for the same options: older
 # artifacts are then rebuilt like ones whose options changed (a manifest without the key is 1).
 # embedding 2: per-row int8 through QuantizeLinear + MatMulIntegerToFloat, no SkipLayerNorm.
-GRAPH_VERSIONS = {"embedding": 2, "chat": 1}
+GRAPH_VERSIONS = {"embedding": 2, "chat": 1, "rerank": 1}
 
 
 class PrepareError(RuntimeError):
@@ -56,8 +56,9 @@ class ArtifactError(RuntimeError):
 def write_manifest(folder: Path, model_id: str, spec: dict, *, facts: dict, check: dict,
                    seconds: float) -> dict[str, Any]:
     from .manifest import write_manifest as write
+    extra = {"adapter": spec["adapter"]} if spec.get("adapter") else {}
     return write(folder, source=spec["source"], quantization=spec["quantization"],
-                 checks=check, id=model_id, kind=spec["kind"], facts=facts,
+                 checks=check, **extra, id=model_id, kind=spec["kind"], facts=facts,
                  graph_version=GRAPH_VERSIONS[spec["kind"]],
                  prepared_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  prepare_seconds=round(seconds, 1))
@@ -159,6 +160,8 @@ def build(model_id: str, spec: dict[str, Any], workspace: Path, emit: Emit,
         emit(0.1, f"source ready: {src.name}")
         if spec["kind"] == "embedding":
             facts, check = _build_embedding(src, tmp, spec, emit)
+        elif spec["kind"] == "rerank":
+            facts, check = _build_rerank(src, tmp, spec, emit)
         else:
             facts, check = _build_chat(src, tmp, spec, emit)
         emit(0.97, "hashing artifacts")
@@ -202,6 +205,40 @@ def _check_embedding(folder: Path, out: Path) -> dict[str, Any]:
         shutil.rmtree(ref_dir, ignore_errors=True)
     return {"reference": "fp32 graph", "sentences": len(CHECK_SENTENCES),
             "cosine_min": round(float(np.min(cos)), 5), "cosine_mean": round(float(np.mean(cos)), 5)}
+
+
+def _build_rerank(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:
+    """A cross-encoder: the base BERT with the adapter merged in (``cross_encoder``)."""
+    from .bert_graph import build_bert_onnx
+    folder = src if src.is_dir() else src.parent
+    adapter = Path(spec["adapter_path"])
+    emit(0.15, f"building the {spec['quantization']} cross-encoder graph with {adapter.name}")
+    facts = build_bert_onnx(folder, out, spec["quantization"], adapter=adapter)
+    shutil.copyfile(adapter, out / "adapter.npz")  # its info (threshold, data) travels along
+    check: dict[str, Any] = {}
+    if spec.get("check", True) and facts["quantization"] != "fp32":
+        emit(0.55, "checking against the float graph")
+        check = _check_rerank(folder, out, adapter)
+    return facts, check
+
+
+def _check_rerank(folder: Path, out: Path, adapter: Path) -> dict[str, Any]:
+    """Scores of the quantized pair scorer against the float graph, on fixed pairs."""
+    import numpy as np
+
+    from .bert_graph import build_bert_onnx
+    from .cross_encoder import CALIBRATION_PAIRS, RerankEngine
+    ref_dir = out / ".fp32"
+    try:
+        build_bert_onnx(folder, ref_dir, "fp32", adapter=adapter)
+        ref, got = RerankEngine.load(ref_dir, 2), RerankEngine.load(out, 2)
+        diff = np.abs(ref.score(CALIBRATION_PAIRS) - got.score(CALIBRATION_PAIRS))
+        del ref, got
+    finally:
+        shutil.rmtree(ref_dir, ignore_errors=True)
+    return {"reference": "fp32 graph", "pairs": len(CALIBRATION_PAIRS),
+            "score_diff_max": round(float(diff.max()), 5),
+            "score_diff_mean": round(float(diff.mean()), 5)}
 
 
 def _build_chat(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:

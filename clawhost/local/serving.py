@@ -93,7 +93,7 @@ class LocalModels:
 
     def register(self, register: Callable[[Model], None]) -> None:
         for model_id, spec in self.options.models.items():
-            kind = "chat+completion" if spec.kind == "chat" else "embedding"
+            kind = "chat+completion" if spec.kind == "chat" else spec.kind
             model = Model(model_id, kind, owner=self.owner, status="loading",
                           context_length=spec.context_length, description=spec.description,
                           meta={"source": spec.source, "quantization": spec.quantization})
@@ -152,6 +152,9 @@ class LocalModels:
             from .embed_engine import EmbedEngine, default_threads
             return EmbedEngine.load(folder, threads=threads or default_threads(),
                                     max_length=spec.context_length, truncate=spec.truncate)
+        if spec.kind == "rerank":  # scored on the caller's thread (the semantic cache's verifier)
+            from .cross_encoder import RerankEngine
+            return RerankEngine.load(folder, threads=threads or 1)
         return LocalChat.load(folder, spec, threads)
 
     def _progress(self, model_id: str, fraction: float, stage: str) -> None:

@@ -42,6 +42,7 @@ class SemanticCache:
         self.counts: Counter[str] = Counter()
         self._stores = 0
         self._opening = asyncio.Lock()
+        self._warned_fallback = False
 
     # -- setup -------------------------------------------------------------------------
     async def _ready(self) -> bool:
@@ -65,6 +66,13 @@ class SemanticCache:
                         "embedder gives %s: using the lexical-only verifier",
                         self.verifier.weights.dim, self.embedder.dim)
             self.verifier = self.verifier.for_dim(self.embedder.dim)
+        if self.opts.verifier and self.opts.verifier_path and not self.verifier.cross:
+            from ..local.cross_encoder import RerankEngine
+            engine = await asyncio.to_thread(RerankEngine.load, Path(self.opts.verifier_path))
+            self.verifier = self.verifier.with_scorer(engine.score, engine.info)
+        elif self.opts.verifier and self.opts.verifier_model and not self.verifier.cross:
+            if not self._use_cross_encoder():
+                return False
         if self.verifier.needs_tokens and self.verifier.tokens is None:
             # Token-alignment weights read MiniLM's token vectors from the same artifact.
             folder = (Path(self.opts.embedding_path) if self.opts.embedding_path else
@@ -79,6 +87,26 @@ class SemanticCache:
                     SemanticIndex, self.folder / "index.sqlite", self.embedder.dim,
                     self.embedder.fingerprint, self.opts.max_entries, int(self.opts.max_bytes),
                     self.opts.ann_min_entries, self.opts.ann == "auto")
+        return True
+
+    def _use_cross_encoder(self) -> bool:
+        """Judge with the ``verifier_model`` (a rerank model) once it is ready. While it loads
+        the cache waits (False) rather than serve on a weaker check; if it is not served or
+        failed, ``verifier_weights`` judge instead, said once in the log."""
+        name = self.opts.verifier_model
+        model = self.host.models.get(name) if self.host is not None else None
+        if model is not None and model.kind == "rerank":
+            if model.status == "ready":
+                self.verifier = self.verifier.with_scorer(model.engine.score, model.engine.info)
+                return True
+            if model.status == "loading":
+                return False
+        if not self._warned_fallback:
+            self._warned_fallback = True
+            why = "is not a rerank model served here" if model is None or model.kind != "rerank" \
+                else model.status
+            log.warning("semantic_cache: verifier_model %r %s: judging with the %s verifier",
+                        name, why, self.opts.verifier_weights)
         return True
 
     def close(self) -> None:
@@ -139,7 +167,7 @@ class SemanticCache:
                 continue
             found.append(Candidate(eid, cos, entry.query, entry.answer_key,
                                    self.index.vector(eid)))
-        if self.verifier.needs_tokens:  # an ONNX run for the token vectors: off the loop
+        if self.verifier.needs_tokens or self.verifier.cross:  # an ONNX run: off the loop
             decision = await asyncio.to_thread(self.verifier.choose, query, found, vec)
         else:
             decision = self.verifier.choose(query, found, vec)

