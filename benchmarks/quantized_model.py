@@ -1,9 +1,10 @@
 """End-to-end benchmark of the quantized_model plugin over HTTP, with the real packaged models.
 
-What it measures (medians), with the default two models (smollm2-135m-instruct,
-all-minilm-l6-v2) served by a real `clawhost run` process:
+What it measures (medians), with the default models (smollm2-135m-instruct,
+all-minilm-l6-v2, and the rerank model minilm-l6-qqp-verifier) served by a real
+`clawhost run` process:
 - cold start with prepared artifacts: process spawn until /readyz answers 200 (target <= 3 s);
-- RSS of the host with both models loaded, after a warm-up of chat + embeddings (<= 350 MB);
+- RSS of the host with the models loaded, after a warm-up of chat + embeddings (<= 350 MB);
 - embeddings through the host: one short sentence, and 32 sentences per request;
 - chat through the host: time to first token, decode tok/s seen by a streaming client,
   whole-answer latency; /healthz latency while a long generation runs;
@@ -32,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT, EMBED = "smollm2-135m-instruct", "all-minilm-l6-v2"
+VERIFIER = "minilm-l6-qqp-verifier"  # the semantic cache's cross-encoder, a third default model
 SHORT = "How do I bake bread?"
 PROMPT = "Write a short story about a robot who learns to paint."
 
@@ -63,7 +65,7 @@ def ensure_prepared(cfg: Path) -> dict[str, float]:
     took = {}
     listing = subprocess.run([sys.executable, "-m", "clawhost", "model", "list", "--config", str(cfg)],
                              capture_output=True, text=True, check=True).stdout
-    for model in (EMBED, CHAT):
+    for model in (EMBED, CHAT, VERIFIER):
         block = listing.split(model, 1)[1].splitlines()[1] if model in listing else ""
         if "prepared," in block:
             continue

@@ -7,12 +7,13 @@ CLI call imports this module.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clawhost.hookspecs import hookimpl
-from clawhost.local import QUANTIZATIONS
+from clawhost.local import ADAPTERS, QUANTIZATIONS
 
 NAME = "quantized_model"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -56,6 +57,10 @@ class ModelSpec(BaseModel):
     def _adapter_for_rerank(self) -> "ModelSpec":
         if self.kind == "rerank" and self.adapter is None:
             raise ValueError("a rerank model needs an adapter (qqp-verifier, or a .npz path)")
+        if self.adapter is not None and self.adapter not in ADAPTERS and not (
+                Path(self.adapter).expanduser().is_file()):
+            raise ValueError(f"adapter {self.adapter!r} is neither a shipped adapter "
+                             f"({', '.join(ADAPTERS)}) nor a file")
         if self.kind != "rerank" and self.adapter is not None:
             raise ValueError(f"adapter applies to rerank models only, not {self.kind}")
         return self

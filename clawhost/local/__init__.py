@@ -9,3 +9,7 @@ QUANTIZATIONS: dict[str, tuple[str, ...]] = {
                   "int8-row"),
     "rerank": ("int8", "fp32", "int8-sq"),
 }
+
+# Cross-encoder adapters shipped in this package (a rerank model's ``adapter: NAME``), as
+# paths relative to the package: here too, so config validation can name them cheaply.
+ADAPTERS: dict[str, str] = {"qqp-verifier": "semantic/verifier_cross.npz"}

@@ -325,7 +325,7 @@ def _pool(g: _Graph, x: str) -> str:
 def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: list[str] = (),
               head: tuple[np.ndarray, np.ndarray] | None = None) -> onnx.ModelProto:
     """The sentence-embedding graph; with ``head`` (weight [H], bias [1]) a pair scorer
-    instead: token_type_ids in, ``score`` = sigmoid(head . pooled) out (cross_encoder)."""
+    instead: token_type_ids in, ``score`` = sigmoid(head . unit pooled vector) out."""
     x = _embeddings(g, w, cfg.eps, token_types=head is not None)
     for i in range(cfg.layers):
         x = _layer(g, w, i, x, cfg)

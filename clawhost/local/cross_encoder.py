@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from . import ADAPTERS
+
 # Adapters that ship inside this package, by the name a model spec's ``adapter`` gives.
-BUILTIN_ADAPTERS = {
-    "qqp-verifier": Path(__file__).resolve().parent.parent / "semantic" / "verifier_cross.npz",
-}
+BUILTIN_ADAPTERS = {name: Path(__file__).resolve().parent.parent / rel for name, rel in ADAPTERS.items()}
 MAX_TOKENS = 128  # both texts together; longer pairs lose tokens from the longer text first
 
 # Pairs for int8-sq calibration: question pairs like the ones the semantic cache compares.

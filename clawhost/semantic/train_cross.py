@@ -169,6 +169,9 @@ def build_model(weights: dict[str, np.ndarray], cfg, rank: int):
                 ff = nn.functional.gelu(self.L(i, "intermediate.dense", x))
                 x = self.ln(self.L(i, "output.dense", ff) + x, f"encoder.layer.{i}.output.LayerNorm")
             m = mask[:, :, None].float()
+            # The unit vector, as the sentence embedder pools: a head on the plain mean
+            # (unbounded logits) was tried and ranked no better (held-back QQP 0.879 at
+            # recall 0.30 against 0.898; benchmarks/results/semantic_cache.md).
             pooled = (x * m).sum(1)
             pooled = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-12)
             return self.head(pooled).squeeze(-1)
@@ -244,13 +247,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=float, default=3)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--negatives", type=int, default=4)
+    ap.add_argument("--negatives", type=int, default=3)
     ap.add_argument("--gptcache-weight", type=float, default=2.0)
     ap.add_argument("--near-copy", type=float, default=0.9,
                     help="origins this close (cosine) to the row's own are not negatives")
     ap.add_argument("--recall", type=float, default=0.32)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--look-alikes", type=float, default=0.3,
+    ap.add_argument("--swap", choices=("all", "qqp"), default="all",
+                    help="rows also trained in the other order")
+    ap.add_argument("--look-alikes", type=float, default=0.0,
                     help="share of training questions that also give a made-up look-alike negative")
     args = ap.parse_args(argv)
 
@@ -268,7 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     tok.enable_truncation(MAX_TOKENS)
     engine = EmbedEngine.load(Path(args.embeddings), threads=2)
     parts = rows(Path(args.eval), engine.embed, args.negatives, args.near_copy)
-    train = parts["train"] + [(b, a, y, g) for a, b, y, g in parts["train"]]  # both orders
+    train = parts["train"] + [(b, a, y, g) for a, b, y, g in parts["train"]  # both orders
+                              if args.swap == "all" or g == 0]
     rng0 = np.random.default_rng(args.seed + 1)
     fakes = [(q, f, 0.0, 0) for a, b, _, g in parts["train"] if g == 0 for q in (a, b)
              if rng0.random() < args.look_alikes and (f := look_alike(q, rng0)) and f != q]
@@ -328,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  curve: at recall>={rr}: precision {p2:.3f} (t {tt})")
     info = {"threshold": threshold, "rank": args.rank, "epochs": args.epochs, "lr": args.lr,
             "negatives": args.negatives, "gptcache_weight": args.gptcache_weight,
-            "look_alikes": args.look_alikes, "near_copy": args.near_copy,
+            "look_alikes": args.look_alikes, "near_copy": args.near_copy, "swap": args.swap,
             "rows": len(train), "seed": args.seed,
             "threshold_rule": f"highest with dev-slice QQP recall >= {args.recall}",
             "split": "sha256(a\\0b) % 100 < 30 held back; dev = sha256('dev'\\0a\\0b) % 100 < 12",
