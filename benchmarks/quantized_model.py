@@ -262,7 +262,7 @@ def write_report(path: Path, f: dict, before, after, runs: int) -> None:
         f"Machine: {machine()}. Load average before/after: "
         f"{before[0]:.2f}/{after[0]:.2f} (shared box: figures are noisy).", "",
         f"Command: `python benchmarks/quantized_model.py --runs {runs}`. Models: `{CHAT}` (int4-mixed), "
-        f"and `{EMBED}` (int8), the plugin's default options, one `clawhost run` process. Medians.", "",
+        f"`{EMBED}` (int8) and the rerank model `{VERIFIER}` (int8), the plugin's default options, one `clawhost run` process. Medians.", "",
         "| figure | measured | target | met |", "|---|---|---|---|",
         f"| cold start with prepared artifacts, spawn -> /readyz 200 | {f['cold_start_s']:.2f} s "
         f"(runs: {', '.join(f'{s:.2f}' for s in f['cold_starts'])}) | <= 3 s | {ok(f['cold_start_s'] <= 3)} |",
