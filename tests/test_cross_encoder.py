@@ -181,6 +181,23 @@ def test_verifier_with_a_scorer_applies_rules_first_and_the_adapters_threshold()
     assert Verifier(Settings(threshold=0.1)).with_scorer(scorer, {"threshold": 0.7}).threshold == 0.1
 
 
+def test_cross_verifier_calls_a_near_tie_ambiguous_before_scoring_anything():
+    seen = []
+
+    def scorer(pairs):
+        seen.extend(pairs)
+        return np.full(len(pairs), 0.9)
+
+    v = Verifier(Settings(min_similarity=0.5, margin=0.02, rules=())).with_scorer(scorer, {"threshold": 0.5})
+    tie = [Candidate(1, 0.93, "how to bake bread", "x"), Candidate(2, 0.92, "how to bake a bread", "y")]
+    assert v.choose("how do i bake bread", tie).reason == "ambiguous" and seen == []
+    same_answer = [Candidate(1, 0.93, "how to bake bread", "x"), Candidate(2, 0.92, "bread baking", "x")]
+    d = v.choose("how do i bake bread", same_answer)
+    assert d.reason == "hit" and d.entry_id == 1 and seen == [("how to bake bread", "how do i bake bread")]
+    apart = [Candidate(1, 0.93, "how to bake bread", "x"), Candidate(2, 0.90, "how to fix a car", "y")]
+    assert v.choose("how do i bake bread", apart).entry_id == 1 and len(seen) == 2  # one pair each
+
+
 async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(clawhost_host, tiny):
     """While the verifier model loads, the semantic cache stores and serves nothing; once it
     is ready, it is what decides."""
@@ -309,6 +326,9 @@ async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_
         await asyncio.sleep(0.1)
     assert host.models["minilm-l6-qqp-verifier"].status == "ready"
     assert host.models["minilm-l6-qqp-verifier"].kind == "rerank"
+    from clawhost.errors import ModelNotFound
+    with pytest.raises(ModelNotFound, match="cannot serve chat requests"):  # no endpoint
+        host.resolve_model("minilm-l6-qqp-verifier", "chat")
 
     async def ask(text):
         req = ModelRequest(kind="chat", body=ChatRequest(

@@ -22,6 +22,7 @@ from clawhost.testing import make_config
 
 pytestmark = pytest.mark.slow
 CHAT, EMBED = "smollm2-135m-instruct", "all-minilm-l6-v2"
+VERIFIER = "minilm-l6-qqp-verifier"  # the semantic cache's cross-encoder (kind rerank)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def workspace(tmp_path_factory) -> Path:
             shutil.copy(wheel, downloads / wheel.name)
     cfg = root / "config.yaml"
     cfg.write_text(yaml.safe_dump({"workspace": str(ws), "plugins": {"quantized_model": {}}}))
-    for model in (EMBED, CHAT):
+    for model in (EMBED, CHAT, VERIFIER):
         code, PEAK_MB[model], stderr = _run_measured(
             [sys.executable, "-m", "clawhost", "model", "prepare", model, "--config", str(cfg)],
             root / f"prepare-{model}.err", timeout=900)
@@ -72,7 +73,7 @@ async def client(workspace, clawhost_server):
     host = Host(make_config(workspace, {"workspace": str(workspace),
                                         "plugins": {"quantized_model": {}}}))
     await host.start()
-    assert host.readiness()["models"] == {CHAT: "ready", EMBED: "ready"}
+    assert host.readiness()["models"] == {CHAT: "ready", EMBED: "ready", VERIFIER: "ready"}
     url = await clawhost_server(host)
     c = AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
     yield c
@@ -88,6 +89,9 @@ def test_preparation_checked_quality_against_float(workspace):
     assert "Paris" in answers[0]
     embed = json.loads((workspace / "models" / EMBED / "manifest.json").read_text())
     assert embed["checks"]["cosine_min"] > 0.99
+    verifier = json.loads((workspace / "models" / VERIFIER / "manifest.json").read_text())
+    assert verifier["checks"]["score_diff_max"] < 0.1  # INT8 pair scores against float
+    assert verifier["adapter"].startswith("qqp-verifier@")
     size = sum(f["size"] for n, f in chat["files"].items() if n.startswith("model.onnx"))
     assert size < 0.3 * 4 * 134.5e6  # at most 30% of the fp32 weights
 
@@ -97,11 +101,12 @@ def test_preparation_fits_the_target_box(workspace):
     # with room for the host: measured 769 MB for SmolLM2 int4-mixed, 615 MB for MiniLM
     assert PEAK_MB[CHAT] <= 850, PEAK_MB
     assert PEAK_MB[EMBED] <= 850, PEAK_MB
+    assert PEAK_MB[VERIFIER] <= 850, PEAK_MB
 
 
 async def test_default_models_answer_over_http(client):
     models = sorted(m.id for m in (await client.models.list()).data)
-    assert models == sorted([CHAT, EMBED])
+    assert models == sorted([CHAT, EMBED, VERIFIER])
     reply = await client.chat.completions.create(
         model=CHAT, temperature=0, max_tokens=30,
         messages=[{"role": "user", "content": "What is the capital of France?"}])
