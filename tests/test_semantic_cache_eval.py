@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ask as ask_chat
 from conftest import run_cli
 from test_local_embed import _tiny_model
 
@@ -184,7 +183,6 @@ def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path, packaged
 @pytest.mark.slow
 async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host, packaged_minilm):
     from clawhost.testing import EchoModel
-    from clawhost.types import ChatRequest, ModelRequest
     echo = EchoModel()
     host = await clawhost_host(echo, config={"plugins": {
         "semantic_cache": {},
@@ -198,9 +196,7 @@ async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host,
     assert host.models["all-minilm-l6-v2"].status == "ready"
 
     async def ask(text):
-        req = ModelRequest(kind="chat", body=ChatRequest(
-            model="echo", temperature=0, messages=[{"role": "user", "content": text}]))
-        return req, await host.handle(req)
+        return await ask_chat(host, text)
 
     await ask("How do I reset my password?")
     await ask("Is coffee good for your health?")

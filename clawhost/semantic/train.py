@@ -171,13 +171,15 @@ def train_trees(args) -> None:
           f"export matches scikit-learn within {gap:.1e}")
 
 
-def choose_threshold(oof: np.ndarray, y: np.ndarray, recall: float) -> float:
-    """Highest threshold (0.01 grid) whose recall on ``y`` is still >= ``recall``."""
-    grid = np.round(np.arange(0.99, 0.29, -0.01), 2)
+def choose_threshold(oof: np.ndarray, y: np.ndarray, recall: float, step: float = 0.01,
+                     low: float = 0.3) -> float:
+    """Highest threshold (on a ``step`` grid down to ``low``) whose recall on ``y`` is still
+    >= ``recall``."""
+    grid = np.round(np.arange(1.0 - step, low - step / 2, -step), 4)
     for t in grid:
         if ((oof >= t) & (y == 1)).sum() >= recall * (y == 1).sum():
             return float(t)
-    return 0.3
+    return low
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -213,11 +213,9 @@ def precision_at(scores: np.ndarray, y: np.ndarray, t: float) -> tuple[float, fl
 
 
 def choose_threshold(scores: np.ndarray, y: np.ndarray, recall: float) -> float:
-    grid = np.round(np.arange(0.995, 0.05, -0.005), 3)
-    for t in grid:
-        if ((scores >= t) & (y == 1)).sum() >= recall * (y == 1).sum():
-            return float(t)
-    return 0.05
+    """``train.choose_threshold`` on a finer grid: cross-encoder scores crowd near 1."""
+    from .train import choose_threshold as on_grid
+    return on_grid(scores, y, recall, step=0.005, low=0.05)
 
 
 def export(model, cfg, path: Path, info: dict) -> None:

@@ -265,6 +265,21 @@ class Verifier:
             i = j
         return []
 
+    def _choose_one(self, new: str, above: list[Candidate], vec: Any) -> Decision:
+        """The cross-encoder's decision: ambiguous at once when another stored question with
+        a different answer is within ``margin`` cosine of the best one (verified or not: the
+        cache cannot tell which was meant), else the best one alone is scored. One pair per
+        lookup (~2 ms) instead of every near candidate (~12 ms for four); on the GPTCache
+        set it served 690 right / 5 wrong against 712 / 9 (benchmarks/results)."""
+        top, margin = above[0], self.settings.margin
+        if any(top.cos - c.cos < margin and (c.answer_key != top.answer_key or not top.answer_key)
+               for c in above[1:]):
+            return Decision(None, top.cos, 0.0, "ambiguous")
+        score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec)[0]
+        if not self.accepts(score):
+            return Decision(None, top.cos, score, "rejected")
+        return Decision(top.entry_id, top.cos, score, "hit")
+
     def accepts(self, score: float) -> bool:
         if self.weights is None:  # rules only: any score left non-zero passes
             return score > 0.0
@@ -282,7 +297,9 @@ class Verifier:
         if not above:
             best = max((c.cos for c in candidates), default=0.0)
             return Decision(None, best, 0.0, "miss")
-        passed = (self._passed_lazily(new, above, vec) if self.needs_tokens or self.cross
+        if self.cross:
+            return self._choose_one(new, above, vec)
+        passed = (self._passed_lazily(new, above, vec) if self.needs_tokens
                   else self._passed(new, above, vec))
         if not passed:
             return Decision(None, above[0].cos, 0.0, "rejected")
