@@ -50,8 +50,9 @@ async def upstreams():
 
 
 @pytest.fixture
-def make_host(clawhost_host, clawhost_server, monkeypatch):
+async def make_host(clawhost_host, clawhost_server, monkeypatch):
     monkeypatch.setenv("CP_TEST_KEY", KEY)
+    clients = []
 
     async def make(providers: dict, *, fallbacks=None, deadline=10.0, plugins=()):
         rec = Recorder()
@@ -61,9 +62,14 @@ def make_host(clawhost_host, clawhost_server, monkeypatch):
         host = await clawhost_host(EchoModel(), rec, *plugins, config=cfg)
         url = await clawhost_server(host)
         client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="t", max_retries=0, timeout=20)
+        clients.append(client)
         return host, url, client, rec
 
-    return make
+    yield make
+    # Closed here, on the test's loop: a client left to the garbage collector closes itself
+    # after its loop has gone and logs "Event loop is closed" into a later test.
+    for client in clients:
+        await client.close()
 
 
 MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
@@ -217,3 +223,4 @@ async def test_batched_embeddings_go_upstream_as_one_call(upstreams, make_host, 
         assert [d.index for d in r.data] == list(range(len(texts)))
     assert len(up.requests) == 1 and sorted(up.requests[0]["input"]) == sorted(
         t for i in inputs for t in i)
+    await client.close()
