@@ -251,6 +251,22 @@ async def test_a_verifier_model_that_is_not_served_falls_back_to_the_weights(cla
     assert "verifier_model 'nowhere' is not a rerank model served here" in caplog.text
 
 
+async def test_a_verifier_path_that_cannot_load_is_said_once_and_the_cache_goes_on(
+        clawhost_host, tiny, tmp_path, caplog):
+    from clawhost.testing import EchoModel
+    host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
+        "embedding_path": str(tiny["root"] / "fp32"), "verifier_path": str(tmp_path / "nope"),
+        "min_similarity": 0.0, "rules": []}}})
+    for text in ("how do i bake bread", "how do i bake bread?", "fix the car"):
+        _, reply = await ask_chat(host, text)
+        assert reply.status == 200
+    cache = host.state["semantic_cache"]
+    assert not cache.verifier.cross and cache.verifier.weights is not None
+    warned = [r for r in caplog.records if "cannot be loaded" in r.getMessage()]
+    assert len(warned) == 1 and "judging with the lexical verifier" in warned[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= 40]  # no plugin error per request
+
+
 def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):
     """`semantic-cache eval` runs the same verifier as the live cache: the rerank model."""
     ws = tmp_path / "ws" / "models"

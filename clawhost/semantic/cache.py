@@ -67,9 +67,8 @@ class SemanticCache:
                         self.verifier.weights.dim, self.embedder.dim)
             self.verifier = self.verifier.for_dim(self.embedder.dim)
         if self.opts.verifier and self.opts.verifier_path and not self.verifier.cross:
-            from ..local.cross_encoder import RerankEngine
-            engine = await asyncio.to_thread(RerankEngine.load, Path(self.opts.verifier_path))
-            self.verifier = self.verifier.with_scorer(engine.score, engine.info)
+            if not self._warned_fallback:
+                await self._load_cross_encoder(Path(self.opts.verifier_path))
         elif self.opts.verifier and self.opts.verifier_model and not self.verifier.cross:
             if not self._use_cross_encoder():
                 return False
@@ -88,6 +87,20 @@ class SemanticCache:
                     self.embedder.fingerprint, self.opts.max_entries, int(self.opts.max_bytes),
                     self.opts.ann_min_entries, self.opts.ann == "auto")
         return True
+
+    async def _load_cross_encoder(self, folder: Path) -> None:
+        """``verifier_path``: load it once; a folder that cannot be loaded is said once and
+        ``verifier_weights`` judge instead (the cache keeps serving)."""
+        from ..local.cross_encoder import RerankEngine
+        try:
+            engine = await asyncio.to_thread(RerankEngine.load, folder)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            self._warned_fallback = True
+            log.warning("semantic_cache: verifier_path %s cannot be loaded (%s): judging with "
+                        "the %s verifier", folder, str(exc).splitlines()[0] if str(exc) else
+                        type(exc).__name__, self.opts.verifier_weights)
+            return
+        self.verifier = self.verifier.with_scorer(engine.score, engine.info)
 
     def _use_cross_encoder(self) -> bool:
         """Judge with the ``verifier_model`` (a rerank model) once it is ready. While it loads
