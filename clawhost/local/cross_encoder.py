@@ -126,10 +126,6 @@ class RerankEngine:
         adapter = folder / "adapter.npz"
         return cls(session, tok, info=adapter_info(adapter) if adapter.is_file() else {})
 
-    @property
-    def context_length(self) -> int:
-        return self.max_length
-
     def score(self, pairs: list[tuple[str, str]], batch: int = 32) -> np.ndarray:
         if not pairs:
             return np.zeros(0, np.float32)

@@ -158,10 +158,8 @@ def build(model_id: str, spec: dict[str, Any], workspace: Path, emit: Emit,
         emit(0.01, f"resolving source {spec['source']}")
         src = _resolve(spec["source"], models / ".downloads", spec["kind"])
         emit(0.1, f"source ready: {src.name}")
-        if spec["kind"] == "embedding":
-            facts, check = _build_embedding(src, tmp, spec, emit)
-        elif spec["kind"] == "rerank":
-            facts, check = _build_rerank(src, tmp, spec, emit)
+        if spec["kind"] in ("embedding", "rerank"):
+            facts, check = _build_bert(src, tmp, spec, emit)
         else:
             facts, check = _build_chat(src, tmp, spec, emit)
         emit(0.97, "hashing artifacts")
@@ -177,68 +175,49 @@ def _resolve(source: str, downloads: Path, kind: str) -> Path:
     return Path(resolve_source(source, downloads))
 
 
-def _build_embedding(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:
+def _build_bert(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:
+    """An embedding model, or with an adapter a cross-encoder (``cross_encoder``): one builder."""
     from .bert_graph import build_bert_onnx
     folder = src if src.is_dir() else src.parent
-    emit(0.15, f"building the {spec['quantization']} embedding graph")
-    facts = build_bert_onnx(folder, out, spec["quantization"])  # weights in model.onnx.data
+    adapter = Path(spec["adapter_path"]) if spec.get("adapter_path") else None
+    what = f"cross-encoder graph with {adapter.name}" if adapter else "embedding graph"
+    emit(0.15, f"building the {spec['quantization']} {what}")
+    facts = build_bert_onnx(folder, out, spec["quantization"], adapter=adapter)  # weights in model.onnx.data
+    if adapter is not None:
+        shutil.copyfile(adapter, out / "adapter.npz")  # its info (threshold, data) travels along
     check: dict[str, Any] = {}
     if spec.get("check", True) and facts["quantization"] != "fp32":
         emit(0.55, "checking against the float graph")
-        check = _check_embedding(folder, out)
+        check = _check_bert(folder, out, adapter)
     return facts, check
 
 
-def _check_embedding(folder: Path, out: Path) -> dict[str, Any]:
-    """Cosine of the quantized embeddings against the float graph, on fixed sentences."""
+def _check_bert(folder: Path, out: Path, adapter: Path | None) -> dict[str, Any]:
+    """The quantized graph against the float one on fixed inputs: the embeddings' cosine, or
+    the pair scores' difference."""
     import numpy as np
 
     from .bert_graph import build_bert_onnx
-    from .embed_engine import EmbedEngine
     ref_dir = out / ".fp32"
-    try:
-        build_bert_onnx(folder, ref_dir, "fp32")
-        ref, got = EmbedEngine.load(ref_dir, threads=2), EmbedEngine.load(out, threads=2)
-        cos = (ref.embed(list(CHECK_SENTENCES)) * got.embed(list(CHECK_SENTENCES))).sum(1)
-        del ref, got
-    finally:
-        shutil.rmtree(ref_dir, ignore_errors=True)
-    return {"reference": "fp32 graph", "sentences": len(CHECK_SENTENCES),
-            "cosine_min": round(float(np.min(cos)), 5), "cosine_mean": round(float(np.mean(cos)), 5)}
-
-
-def _build_rerank(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:
-    """A cross-encoder: the base BERT with the adapter merged in (``cross_encoder``)."""
-    from .bert_graph import build_bert_onnx
-    folder = src if src.is_dir() else src.parent
-    adapter = Path(spec["adapter_path"])
-    emit(0.15, f"building the {spec['quantization']} cross-encoder graph with {adapter.name}")
-    facts = build_bert_onnx(folder, out, spec["quantization"], adapter=adapter)
-    shutil.copyfile(adapter, out / "adapter.npz")  # its info (threshold, data) travels along
-    check: dict[str, Any] = {}
-    if spec.get("check", True) and facts["quantization"] != "fp32":
-        emit(0.55, "checking against the float graph")
-        check = _check_rerank(folder, out, adapter)
-    return facts, check
-
-
-def _check_rerank(folder: Path, out: Path, adapter: Path) -> dict[str, Any]:
-    """Scores of the quantized pair scorer against the float graph, on fixed pairs."""
-    import numpy as np
-
-    from .bert_graph import build_bert_onnx
-    from .cross_encoder import CALIBRATION_PAIRS, RerankEngine
-    ref_dir = out / ".fp32"
+    ref = got = None
     try:
         build_bert_onnx(folder, ref_dir, "fp32", adapter=adapter)
-        ref, got = RerankEngine.load(ref_dir, 2), RerankEngine.load(out, 2)
-        diff = np.abs(ref.score(CALIBRATION_PAIRS) - got.score(CALIBRATION_PAIRS))
-        del ref, got
+        if adapter is not None:
+            from .cross_encoder import CALIBRATION_PAIRS, RerankEngine
+            ref, got = RerankEngine.load(ref_dir, 2), RerankEngine.load(out, 2)
+            diff = np.abs(ref.score(CALIBRATION_PAIRS) - got.score(CALIBRATION_PAIRS))
+            return {"reference": "fp32 graph", "pairs": len(CALIBRATION_PAIRS),
+                    "score_diff_max": round(float(diff.max()), 5),
+                    "score_diff_mean": round(float(diff.mean()), 5)}
+        from .embed_engine import EmbedEngine
+        ref, got = EmbedEngine.load(ref_dir, threads=2), EmbedEngine.load(out, threads=2)
+        cos = (ref.embed(list(CHECK_SENTENCES)) * got.embed(list(CHECK_SENTENCES))).sum(1)
+        return {"reference": "fp32 graph", "sentences": len(CHECK_SENTENCES),
+                "cosine_min": round(float(np.min(cos)), 5),
+                "cosine_mean": round(float(np.mean(cos)), 5)}
     finally:
+        ref = got = None  # the sessions map ref_dir's files: free them before removing it
         shutil.rmtree(ref_dir, ignore_errors=True)
-    return {"reference": "fp32 graph", "pairs": len(CALIBRATION_PAIRS),
-            "score_diff_max": round(float(diff.max()), 5),
-            "score_diff_mean": round(float(diff.mean()), 5)}
 
 
 def _build_chat(src: Path, out: Path, spec: dict, emit: Emit) -> tuple[dict, dict]:

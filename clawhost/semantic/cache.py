@@ -91,16 +91,13 @@ class SemanticCache:
     async def _load_cross_encoder(self, folder: Path) -> None:
         """``verifier_path``: load it once; a folder that cannot be loaded is said once and
         ``verifier_weights`` judge instead (the cache keeps serving)."""
-        from ..local.cross_encoder import RerankEngine
         try:
-            engine = await asyncio.to_thread(RerankEngine.load, folder)
+            self.verifier = await asyncio.to_thread(self.verifier.with_cross_encoder, folder)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
             self._warned_fallback = True
             log.warning("semantic_cache: verifier_path %s cannot be loaded (%s): judging with "
                         "the %s verifier", folder, str(exc).splitlines()[0] if str(exc) else
                         type(exc).__name__, self.opts.verifier_weights)
-            return
-        self.verifier = self.verifier.with_scorer(engine.score, engine.info)
 
     def _use_cross_encoder(self) -> bool:
         """Judge with the ``verifier_model`` (a rerank model) once it is ready. While it loads

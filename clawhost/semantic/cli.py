@@ -36,15 +36,13 @@ def _cross_encoder(verifier, opts, workspace: Path):
     """The verifier the live cache runs: with ``verifier_model``, that prepared rerank model."""
     if not (opts.verifier and opts.verifier_model):
         return verifier
-    from ..local.cross_encoder import RerankEngine
     from .embedder import find_artifacts
     folder = find_artifacts(workspace, opts.verifier_model)
     if folder is None:
         raise click.ClickException(
             f"no prepared rerank model {opts.verifier_model!r} in {workspace / 'models'}: run "
             f"`clawhost model prepare {opts.verifier_model}`, or set verifier_model: null")
-    engine = RerankEngine.load(folder, threads=2)
-    return verifier.with_scorer(engine.score, engine.info)
+    return verifier.with_cross_encoder(folder, threads=2)
 
 
 @semantic_group.command("eval")

@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from ..local.bert_graph import build_bert_onnx
-    from ..local.cross_encoder import RerankEngine
     from ..local.embed_engine import EmbedEngine
     from ..plugins.semantic_cache import Options
     from . import evaluate
@@ -66,11 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         adapter = Path(tmp) / "adapter.npz"
         np.savez_compressed(adapter, **arrays)
         build_bert_onnx(Path(args.source), Path(tmp) / "int8", "int8", adapter=adapter)
-        engine = RerankEngine.load(Path(tmp) / "int8", threads=2)
         pairs = load_pairs(Path(args.eval) / "qqp_dev.jsonl")
         emb = evaluate.embed_pairs(EmbedEngine.load(Path(args.embeddings), threads=2).embed, pairs)
         settings = Settings(min_similarity=opts.min_similarity, rules=tuple(opts.rules))
-        verifier = Verifier(settings).with_scorer(engine.score, {"threshold": 0.5})
+        verifier = Verifier(settings).with_cross_encoder(Path(tmp) / "int8", threads=2)
         scores = evaluate.scores(verifier, pairs, emb)  # 0 below the floor or on a rule
     y = np.array([p.duplicate for p in pairs])
     held = np.array([held_back(p.a, p.b) for p in pairs])

