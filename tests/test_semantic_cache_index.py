@@ -125,6 +125,17 @@ def test_features_see_numbers_negation_antonyms_and_names():
     assert (f["number_mismatch"], f["negation_mismatch"], f["antonym"], f["jaccard"]) == (0, 0, 0, 1)
 
 
+def test_negation_rule_rejects_a_flip_not_a_rewording():
+    v = Verifier(Settings(min_similarity=0.8, verifier=False, rules=("negation",)))
+    assert v.judge(0.97, "Is tea good for you?", "Is tea not good for you?") == 0.0
+    assert v.judge(0.97, "How do I lose weight?", "How do I not lose weight?") == 0.0
+    # the same fact said with and without a negation word is left to the verifier
+    assert v.judge(0.9, "No, LOAD_HU doesn't exist in v2.10.0.",
+                   "LOAD_HU is not a feature of v2.10.0.") == 0.9
+    assert Verifier(Settings(min_similarity=0.8, verifier=False, rules=())).judge(
+        0.97, "Is tea good for you?", "Is tea not good for you?") == 0.97
+
+
 def test_verifier_orders_rejects_and_detects_ambiguity():
     v = Verifier(Settings(min_similarity=0.8, verifier=False, margin=0.05))
     new = "Is tea bad for you?"
