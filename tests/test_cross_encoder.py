@@ -108,6 +108,22 @@ def test_int8_pair_scorer_tracks_fp32_and_reads_its_adapter_info(tiny):
     assert tiny["eng"]["int8"].info == {"threshold": 0.6}
 
 
+def test_an_adapter_for_the_first_layers_builds_only_those(tiny, tmp_path):
+    """``train_cross --layers 1``: the graph stops after layer 0 and scores as a numpy BERT
+    cut there; an adapter for more layers than the model has is one line."""
+    first = {k: v for k, v in tiny["weights"].items() if not k.startswith("encoder.layer.1.")}
+    arrays = _adapter(tmp_path / "a.npz", first, info={"threshold": 0.5, "layers": 1})
+    facts = build_bert_onnx(tiny["root"] / "src", tmp_path / "fp32", "fp32", adapter=tmp_path / "a.npz")
+    assert facts["layers"] == 1
+    eng = RerankEngine.load(tmp_path / "fp32")
+    got, want = eng.score(PAIRS), _reference_scores(first, arrays, eng)
+    assert np.abs(got - want).max() < 1e-4
+    assert np.abs(got - _reference_scores(tiny["weights"], arrays, eng)).max() > 1e-3
+    _adapter(tmp_path / "b.npz", tiny["weights"], info={"layers": 3})
+    with pytest.raises(ValueError, match="for 3 layers, the model has 2"):
+        build_bert_onnx(tiny["root"] / "src", tmp_path / "x", "fp32", adapter=tmp_path / "b.npz")
+
+
 def test_scores_do_not_depend_on_the_batch_or_the_order(tiny):
     eng = tiny["eng"]["fp32"]
     together = eng.score(PAIRS)

@@ -382,6 +382,9 @@ def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
     save_with_external_data(model, out_dir / "model.onnx")
     shutil.copyfile(model_dir / "tokenizer.json", out_dir / "tokenizer.json")
     cfg = BertConfig(model_dir)
+    if adapter is not None:  # it may keep fewer layers
+        from .cross_encoder import adapter_info
+        cfg.layers = int(adapter_info(adapter).get("layers", cfg.layers))
     st_cfg = model_dir / "sentence_bert_config.json"
     max_len = json.loads(st_cfg.read_text()).get("max_seq_length", 0) if st_cfg.exists() else 0
     max_len = min(int(max_len or cfg.max_positions), cfg.max_positions)

@@ -78,9 +78,16 @@ def adapter_info(path: Path) -> dict[str, Any]:
 
 
 def merge_adapter(w: dict[str, np.ndarray], path: Path, cfg) -> tuple[dict[str, np.ndarray], tuple]:
-    """Base weights with the adapter merged in, and the head (weight [H], bias [1])."""
+    """Base weights with the adapter merged in, and the head (weight [H], bias [1]). An
+    adapter trained on the first N layers only (``train_cross --layers``) sets
+    ``cfg.layers`` to N: the rest of the model is not built."""
     arrays = load_adapter(path)
     w = dict(w)
+    layers = json.loads(arrays["info"].tobytes()).get("layers") if "info" in arrays else None
+    if layers is not None:
+        if not 1 <= int(layers) <= cfg.layers:
+            raise ValueError(f"the adapter is for {layers} layers, the model has {cfg.layers}")
+        cfg.layers = int(layers)
     for key, a in arrays.items():
         kind, _, name = key.partition("/")
         if kind == "set":

