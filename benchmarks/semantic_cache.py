@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from clawhost.local.embed_engine import default_threads
 from clawhost.plugins.semantic_cache import Options
 from clawhost.semantic import evaluate
 from clawhost.semantic.cache import SemanticCache, settings_of
@@ -371,7 +372,9 @@ async def main() -> None:
     ap.add_argument("--compare-ann", action="store_true", help="also time usearch/hnswlib/faiss")
     ap.add_argument("--via-only", action="store_true",
                     help="only compare embed_via engine/host; append the table to --out")
-    ap.add_argument("--threads", type=int, default=1, help="ORT threads for the lookup embedding")
+    ap.add_argument("--threads", type=int, default=default_threads(),
+                    help="ORT threads for the lookup embedding (default: the host's, every core; "
+                    "the cross-encoder runs on one, as the host serves it)")
     ap.add_argument("--quality-only", action="store_true",
                     help="only the QQP and GPTCache tables (no latency/memory runs)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
