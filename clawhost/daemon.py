@@ -59,8 +59,11 @@ def url_of(config: Config) -> str:
     return f"http://{addr}:{srv.port}"
 
 
-def fetch_json(config: Config, path: str, timeout: float = 2.0) -> tuple[int, dict | None]:
-    req = urllib.request.Request(url_of(config) + path)
+def fetch_json(config: Config, path: str, timeout: float = 2.0,
+               method: str = "GET") -> tuple[int, dict | None]:
+    """(HTTP status, JSON body) from the running host; (0, None) when nothing answers."""
+    req = urllib.request.Request(url_of(config) + path, method=method,
+                                 data=b"" if method == "POST" else None)
     if config.host.server.token:
         req.add_header("Authorization", f"Bearer {config.host.server.token.get_secret_value()}")
     try:

@@ -23,6 +23,14 @@ from .types import BODY_MODELS, ModelRequest
 
 log = logging.getLogger("clawhost.server")
 HOST_KEY: web.AppKey[Host] = web.AppKey("host", Host)
+
+
+def plugin_state(request: web.Request, key: str, missing: str):
+    """``host.state[key]`` for a plugin's own route, or a 503 that says ``missing``."""
+    value = request.app[HOST_KEY].state.get(key)
+    if value is None:
+        raise Unavailable(missing)
+    return value
 INFLIGHT_KEY: web.AppKey[list] = web.AppKey("inflight", list)
 # set on a request once the loop has it (a typed key where this aiohttp has them)
 IN_LOOP = web.RequestKey("clawhost_in_loop", bool) if hasattr(web, "RequestKey") else "clawhost_in_loop"

@@ -106,6 +106,12 @@ async def clawhost_store(request, reply):
 
 
 @hookimpl
+def clawhost_routes(router, host):
+    from clawhost.semantic.routes import add_routes
+    add_routes(router)
+
+
+@hookimpl
 def clawhost_commands(cli):
     from clawhost.semantic.cli import semantic_group
     cli.add_command(semantic_group)

@@ -316,3 +316,74 @@ def test_without_its_embedding_model_it_stays_off_and_loads_nothing(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ["hi", "there", "False", "False"], res.stdout + res.stderr
     assert "semantic_cache is off: embedding model 'all-minilm-l6-v2' is not served here" in res.stderr
+
+
+def _cli(conf):
+    """``clawhost semantic-cache ARGS --config conf`` in-process, off the event loop."""
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from clawhost.cli import build
+    cli, run = build(), CliRunner()
+    return lambda *args: asyncio.to_thread(run.invoke, cli, [*args, "--config", str(conf)])
+
+
+async def test_stats_and_clear_go_through_the_running_host(clawhost_host, clawhost_server,
+                                                           tmp_path):
+    import yaml
+    host, echo, _ = await make_host(clawhost_host)
+    url = await clawhost_server(host)
+    await ask(host, "How do I reset my password?")
+    await ask(host, "Where is the nearest train station?")
+    assert (await ask(host, "how do I reset MY password"))[1].source == "semantic"
+    conf = tmp_path / "config.yaml"
+    conf.write_text(yaml.safe_dump({"workspace": str(host.workspace),
+                                    "server": {"port": int(url.rsplit(":", 1)[1])},
+                                    "plugins": {"semantic_cache": config()["plugins"]["semantic_cache"]}}))
+    invoke = _cli(conf)
+    res = await invoke("semantic-cache", "stats", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["entries"] == 2 and data["live"]["hits"] == 1 and data["live"]["stores"] == 2
+    res = await invoke("semantic-cache", "stats")
+    assert "2 entries" in res.output and "live: hits 1, misses 2" in res.output
+    res = await invoke("semantic-cache", "clear")
+    assert res.exit_code == 0 and "cleared 2 entries (running host)" in res.output
+    req, reply = await ask(host, "how do I reset MY password")
+    assert reply.source == "model" and echo.calls == 3  # forgotten in memory, not only on disk
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url + "/v1/semantic-cache/stats") as r:
+            assert (await r.json())["entries"] == 1  # the miss above was stored again
+
+
+async def test_stats_and_clear_read_the_index_file_when_no_host_runs(tmp_path):
+    from clawhost.semantic.index import SemanticIndex
+    folder = tmp_path / "ws" / ".cache" / "semantic"
+    folder.mkdir(parents=True)
+    ix = SemanticIndex(folder / "index.sqlite", 4, "fp", 100, 10**6)
+    for i in range(3):
+        ix.add("scope", f"question {i}", np.eye(4, dtype=np.float32)[i], {"n": i}, ttl=60)
+    ix.close()
+    conf = tmp_path / "config.yaml"
+    conf.write_text(f"workspace: {tmp_path / 'ws'}\nserver: {{port: 1}}\n"
+                    "plugins: {semantic_cache: {embedding_model: bag-embed}}\n")
+    invoke = _cli(conf)
+    res = await invoke("semantic-cache", "stats")
+    assert res.exit_code == 0 and res.output.startswith("3 entries,") and "no running host" in res.output
+    res = await invoke("semantic-cache", "clear")
+    assert res.exit_code == 0 and "cleared 3 entries" in res.output
+    assert json.loads((await invoke("semantic-cache", "stats", "--json")).output)["entries"] == 0
+    (folder / "index.sqlite").write_bytes(b"not a database at all" * 100)
+    res = await invoke("semantic-cache", "stats")
+    assert res.exit_code == 1 and "is not a semantic cache index" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+
+
+async def test_the_routes_say_when_the_semantic_cache_is_off(clawhost_host, clawhost_server):
+    host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {}}})
+    url = await clawhost_server(host)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url + "/v1/semantic-cache/clear") as r:
+            body = await r.json()
+            assert r.status == 503 and "semantic cache is off" in body["error"]["message"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -47,16 +46,9 @@ def _run_store(config, fn):
 
 
 def _live(config, method: str, path: str) -> dict | None:
-    from ..daemon import url_of
-    req = urllib.request.Request(url_of(config) + path, method=method, data=b"" if method == "POST" else None)
-    token = config.host.server.token
-    if token:
-        req.add_header("Authorization", f"Bearer {token.get_secret_value()}")
-    try:
-        with urllib.request.urlopen(req, timeout=2.0) as resp:
-            return json.loads(resp.read() or b"null")
-    except (OSError, ValueError, urllib.error.HTTPError):
-        return None
+    from ..daemon import fetch_json
+    status, body = fetch_json(config, path, method=method)
+    return body if status == 200 else None
 
 
 def _echo(data: Any) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import BadRequest, Unavailable
-from ..server import HOST_KEY
+from ..errors import BadRequest
+from ..server import plugin_state
 
 
 def _cache(request: web.Request):
-    cache = request.app[HOST_KEY].state.get("cache")
-    if cache is None:
-        raise Unavailable("the cache is not running yet")
-    return cache
+    return plugin_state(request, "cache", "the cache is not running yet")
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -233,6 +233,15 @@ class SemanticCache:
         if self._stores % PURGE_EVERY == 0:
             self.index.purge_expired()
 
+    async def clear(self) -> int:
+        """Drop every entry (``clawhost semantic-cache clear``); before the index is open,
+        from its file (under the lock that opens it, so it cannot load them meanwhile)."""
+        async with self._opening:
+            if self.index is not None:
+                return self.index.clear()
+            from .index import file_figures
+            return file_figures(self.folder / "index.sqlite", clear=True)["entries"]
+
     # -- reports -----------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
         ix = self.index

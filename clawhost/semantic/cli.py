@@ -17,14 +17,73 @@ NAME = "semantic_cache"
 
 @click.group("semantic-cache")
 def semantic_group():
-    """The semantic cache: calibration on labelled question pairs."""
+    """The semantic cache: stats, clear, and calibration on labelled question pairs."""
 
 
-def _configured(config_path):
+def _configured(config_path, config=None):
     from ..cli import load, plugin_options
     from ..plugins.semantic_cache import Options
-    config = load(config_path)
+    config = config or load(config_path)
     return config.workspace, plugin_options(config, NAME, Options)
+
+
+def _index_file(config) -> Path:
+    workspace, opts = _configured(None, config)
+    return Path(workspace) / opts.path / "index.sqlite"
+
+
+def _from_file(path: Path, clear: bool = False) -> dict:
+    from .index import file_figures
+    try:
+        return file_figures(path, clear)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _host_said(status: int, body) -> str:
+    err = body.get("error") if isinstance(body, dict) else None
+    return err.get("message", "") if isinstance(err, dict) else f"HTTP {status}"
+
+
+@semantic_group.command("stats")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def stats_command(config_path, as_json):
+    """Entries and bytes; hits, misses and rejections from a running host."""
+    from ..cli import load
+    from ..daemon import fetch_json
+    config = load(config_path)
+    path = _index_file(config)
+    status, body = fetch_json(config, "/v1/semantic-cache/stats")
+    live = body if status == 200 else None
+    stored = ({k: live[k] for k in ("entries", "bytes")} if live else _from_file(path))
+    if as_json:
+        click.echo(json.dumps({"index": str(path), **stored, "live": live}))
+        return
+    click.echo(f"{stored['entries']} entries, {stored['bytes']} bytes ({path})")
+    if live is None:
+        click.echo("live: no running host answered" if status == 0 else
+                   f"live: the running host says: {_host_said(status, body)}")
+        return
+    click.echo("live: " + ", ".join(f"{k.replace('_', ' ')} {live[k]}" for k in (
+        "hits", "misses", "rejected_by_verifier", "ambiguous", "stores", "evictions", "expired")))
+
+
+@semantic_group.command("clear")
+@config_option
+def clear_command(config_path):
+    """Delete every semantic cache entry (through the running host when there is one)."""
+    from ..cli import load
+    from ..daemon import fetch_json
+    config = load(config_path)
+    status, body = fetch_json(config, "/v1/semantic-cache/clear", method="POST")
+    if status == 200:
+        click.echo(f"cleared {body['cleared']} entries (running host)")
+        return
+    if status not in (0, 503):  # a host that refused (a token, say): do not touch its file
+        raise click.ClickException(f"the running host refused: {_host_said(status, body)}")
+    path = _index_file(config)
+    click.echo(f"cleared {_from_file(path, clear=True)['entries']} entries ({path})")
 
 
 def _line(f) -> str:

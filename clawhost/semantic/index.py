@@ -241,6 +241,20 @@ class SemanticIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def clear(self) -> int:
+        """Forget every entry, in memory and on disk; returns how many there were. A graph
+        still being built attaches to a block that is no longer listed, and is dropped."""
+        n = len(self.entries)
+        with self._lock:
+            self.blocks.clear()
+        self.rows.clear()
+        self.entries.clear()
+        self.lru.clear()
+        self.bytes = 0
+        self.db.execute("DELETE FROM entries")
+        self.db.commit()
+        return n
+
     # -- the optional HNSW graph for large scopes --------------------------------------
     def _start_ann(self, block: _Block) -> None:
         block.building = True
@@ -280,3 +294,21 @@ def _hnswlib():
     except ImportError:
         return None
     return hnswlib
+
+
+def file_figures(path: Path, clear: bool = False) -> dict[str, int]:
+    """Entries and bytes of an index file no host has open (``clawhost semantic-cache``);
+    with ``clear``, the entries are deleted too (the figures are from before)."""
+    if not Path(path).exists():
+        return {"entries": 0, "bytes": 0}
+    db = sqlite3.connect(str(path))
+    try:
+        n, nbytes = db.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM entries").fetchone()
+        if clear:
+            db.execute("DELETE FROM entries")
+            db.commit()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path} is not a semantic cache index: {exc}") from None
+    finally:
+        db.close()
+    return {"entries": int(n), "bytes": int(nbytes)}
