@@ -380,10 +380,20 @@ async def test_stats_and_clear_read_the_index_file_when_no_host_runs(tmp_path):
     assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
 
-async def test_the_routes_say_when_the_semantic_cache_is_off(clawhost_host, clawhost_server):
+async def test_a_host_with_the_semantic_cache_off_says_so_and_its_file_is_left_alone(
+        clawhost_host, clawhost_server, tmp_path):
     host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {}}})
     url = await clawhost_server(host)
     async with aiohttp.ClientSession() as s:
         async with s.post(url + "/v1/semantic-cache/clear") as r:
             body = await r.json()
             assert r.status == 503 and "semantic cache is off" in body["error"]["message"]
+    index = host.workspace / ".cache" / "semantic" / "index.sqlite"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"left alone")
+    conf = tmp_path / "config.yaml"
+    conf.write_text(f"workspace: {host.workspace}\nserver: {{port: {url.rsplit(':', 1)[1]}}}\n"
+                    "plugins: {semantic_cache: {}}\n")
+    res = await _cli(conf)("semantic-cache", "clear")
+    assert res.exit_code == 1 and "did not clear: the semantic cache is off" in res.output
+    assert index.read_bytes() == b"left alone"

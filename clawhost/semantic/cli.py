@@ -80,8 +80,9 @@ def clear_command(config_path):
     if status == 200:
         click.echo(f"cleared {body['cleared']} entries (running host)")
         return
-    if status not in (0, 503):  # a host that refused (a token, say): do not touch its file
-        raise click.ClickException(f"the running host refused: {_host_said(status, body)}")
+    if status != 0:  # a host answered but did not clear (off, starting, a token): its file
+        # may be about to be opened by it, so leave the file alone and say why
+        raise click.ClickException(f"the running host did not clear: {_host_said(status, body)}")
     path = _index_file(config)
     click.echo(f"cleared {_from_file(path, clear=True)['entries']} entries ({path})")
 
