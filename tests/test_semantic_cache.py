@@ -175,6 +175,36 @@ async def test_cache_controls_opt_out(clawhost_host):
     assert cache.figures()["ambiguous"] == 1
 
 
+class ChangingModel(EchoModel):
+    """Its answer to the same question changes on every call, like a model that was updated."""
+
+    @hookimpl
+    async def clawhost_infer(self, request):
+        from clawhost import streaming
+        from clawhost.types import Reply
+        if request.model.owner != "echo" or request.kind != "chat":
+            return None
+        self.calls += 1
+        return Reply(streaming.chat_completion(request.model.id, f"answer {self.calls}"))
+
+
+async def test_a_refresh_replaces_the_same_questions_stale_answer(clawhost_host):
+    host = await clawhost_host(ChangingModel(), BagModel(), config=config())
+    cache = host.state["semantic_cache"]
+    await ask(host, "How do I reset my password?")
+    _, fresh = await ask(host, "How do I reset my password?", cache={"no-cache": True})
+    assert answer(fresh) == "answer 2" and cache.figures()["entries"] == 1
+    assert answer((await ask(host, "how do I reset MY password"))[1]) == "answer 2"
+    for entry in cache.index.entries.values():
+        entry.created -= 60  # as if stored a minute ago
+    req = chat("How do I reset my password?")
+    req.headers["Cache-Control"] = "max-age=30"  # the stored answer is too old for this one
+    assert answer(await host.handle(req)) == "answer 3"
+    _, para = await ask(host, "how do I reset MY password")
+    assert para.source == "semantic" and answer(para) == "answer 3"
+    assert cache.figures()["entries"] == 1 and cache.figures()["ambiguous"] == 0
+
+
 async def test_default_policy_skips_sampled_requests_and_embeddings(clawhost_host):
     host, echo, bag = await make_host(clawhost_host)
     await ask(host, "How do I reset my password?", temperature=0.7)

@@ -222,11 +222,20 @@ class SemanticCache:
         vec = await self._vector(request, query)
         ttl = d.ttl if d.ttl is not None else self.opts.ttl_s
         _, akey = self.index.answer_key(reply.body)
+        # A refresh (no-cache, or max-age that the stored answer exceeded) replaces the
+        # same question's stale answer; kept beside it, the two would make every later
+        # paraphrase ambiguous. Without one, two different answers to one question are
+        # both kept and paraphrases miss: the cache cannot tell which is current.
+        refresh = d.no_cache or d.max_age is not None
         for eid, _cos in self.index.search(scope, vec, self.opts.candidates):
             entry = self.index.entries.get(eid)
-            if entry is not None and entry.query == query and entry.answer_key == akey:
+            if entry is None or entry.query != query:
+                continue
+            if entry.answer_key == akey:
                 self.index.refresh(eid, ttl)
                 return
+            if refresh:
+                self.index.remove(eid)
         self.index.add(scope, query, vec, reply.body, ttl)
         self.counts["stores"] += 1
         self._stores += 1
