@@ -87,3 +87,12 @@ async def ask(host, text: str, model: str = "echo"):
     req = ModelRequest(kind="chat", body=ChatRequest(
         model=model, temperature=0, messages=[{"role": "user", "content": text}]))
     return req, await host.handle(req)
+
+
+async def models_settled(host, timeout: float = 90.0) -> None:
+    """Wait while quantized_model prepares and loads its models in the background."""
+    import asyncio
+    for _ in range(int(timeout / 0.1)):
+        if all(m.status != "loading" for m in host.models.values() if m.owner == "quantized_model"):
+            return
+        await asyncio.sleep(0.1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ask as ask_chat
-from conftest import run_cli
+from conftest import models_settled, run_cli
 from test_local_embed import HEADS, _tiny_model, reference_forward
 from tokenizers import Tokenizer, processors
 
@@ -341,8 +341,6 @@ def test_real_shipped_verifier_prepared_like_the_plugin_does(tmp_path, packaged_
 async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_minilm):
     """quantized_model prepares and serves both models; the semantic cache judges with the
     rerank model: a paraphrase is a hit, a look-alike the rules do not catch is not."""
-    import asyncio
-
     from clawhost.testing import EchoModel
     host = await clawhost_host(EchoModel(), config={"plugins": {
         "semantic_cache": {"rules": []},
@@ -350,24 +348,18 @@ async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_
             "all-minilm-l6-v2": {"source": str(packaged_minilm), "kind": "embedding", "check": False},
             "minilm-l6-qqp-verifier": {"source": str(packaged_minilm), "kind": "rerank",
                                        "adapter": "qqp-verifier", "check": False}}}}})
-    for _ in range(900):  # prepared and loaded in the background
-        if all(m.status != "loading" for m in host.models.values() if m.owner == "quantized_model"):
-            break
-        await asyncio.sleep(0.1)
+    await models_settled(host)
     assert host.models["minilm-l6-qqp-verifier"].status == "ready"
     assert host.models["minilm-l6-qqp-verifier"].kind == "rerank"
     from clawhost.errors import ModelNotFound
     with pytest.raises(ModelNotFound, match="cannot serve chat requests"):  # no endpoint
         host.resolve_model("minilm-l6-qqp-verifier", "chat")
 
-    async def ask(text):
-        return await ask_chat(host, text)
-
-    await ask("How can I improve my English?")
-    await ask("What are the benefits of meditation?")
-    req, hit = await ask("How do I improve my English?")
+    await ask_chat(host, "How can I improve my English?")
+    await ask_chat(host, "What are the benefits of meditation?")
+    req, hit = await ask_chat(host, "How do I improve my English?")
     assert hit.source == "semantic", req.notes
     assert host.state["semantic_cache"].verifier.cross
-    _, look_alike = await ask("What are the drawbacks of meditation?")
+    _, look_alike = await ask_chat(host, "What are the drawbacks of meditation?")
     assert look_alike.source == "model"
     assert host.state["semantic_cache"].figures()["rejected_by_verifier"] >= 1

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from conftest import ask as ask_chat
-from conftest import run_cli
+from conftest import models_settled, run_cli
 from test_local_embed import _tiny_model
 
 from clawhost.local.bert_graph import build_bert_onnx
@@ -188,22 +188,15 @@ async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host,
         "semantic_cache": {},
         "quantized_model": {"models": {"all-minilm-l6-v2": {
             "source": str(packaged_minilm), "kind": "embedding", "check": False}}}}})
-    import asyncio
-    for _ in range(600):  # the model is prepared and loaded in the background
-        if host.models["all-minilm-l6-v2"].status != "loading":
-            break
-        await asyncio.sleep(0.1)
+    await models_settled(host)
     assert host.models["all-minilm-l6-v2"].status == "ready"
 
-    async def ask(text):
-        return await ask_chat(host, text)
-
-    await ask("How do I reset my password?")
-    await ask("Is coffee good for your health?")
-    req, hit = await ask("How can I reset my password?")
+    await ask_chat(host, "How do I reset my password?")
+    await ask_chat(host, "Is coffee good for your health?")
+    req, hit = await ask_chat(host, "How can I reset my password?")
     assert hit.source == "semantic", req.notes
     assert hit.body["choices"][0]["message"]["content"] == "How do I reset my password?"
-    _, look_alike = await ask("Is coffee bad for your health?")
+    _, look_alike = await ask_chat(host, "Is coffee bad for your health?")
     assert look_alike.source == "model"
     figures = host.state["semantic_cache"].figures()
     assert figures["hits"] == 1 and figures["rejected_by_verifier"] >= 1

@@ -350,14 +350,16 @@ def _assemble(g: _Graph, w: dict[str, np.ndarray], cfg: BertConfig, extra_out: l
 
 
 def build_model(model_dir: Path, quantization: str = "fp32", calibration: list[str] | None = None,
-                alpha: float = 0.5, adapter: Path | None = None) -> onnx.ModelProto:
+                alpha: float = 0.5, adapter: Path | None = None,
+                cfg: BertConfig | None = None) -> onnx.ModelProto:
     """Return the ONNX model (inputs input_ids/attention_mask int64, output sentence_embedding);
-    with a cross-encoder ``adapter`` (``cross_encoder.merge_adapter``), the pair scorer."""
+    with a cross-encoder ``adapter`` (``cross_encoder.merge_adapter``), the pair scorer.
+    ``cfg`` (default: read from model_dir) ends up as built: an adapter may cut its layers."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     q = DEFAULT_INT8 if quantization == "int8" else quantization
     model_dir = Path(model_dir)
-    cfg, w = BertConfig(model_dir), load_weights(model_dir)
+    cfg, w = cfg or BertConfig(model_dir), load_weights(model_dir)
     head = None
     if adapter is not None:
         from .cross_encoder import CALIBRATION_PAIRS, merge_adapter
@@ -376,15 +378,12 @@ def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "tokenizer.json").exists():
         raise FileNotFoundError(f"no tokenizer.json in {model_dir}")
-    model = build_model(model_dir, quantization, calibration, adapter=adapter)
+    cfg = BertConfig(model_dir)
+    model = build_model(model_dir, quantization, calibration, adapter=adapter, cfg=cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_bytes = model.ByteSize()  # the graph with its weights, as one inline file would hold it
     save_with_external_data(model, out_dir / "model.onnx")
     shutil.copyfile(model_dir / "tokenizer.json", out_dir / "tokenizer.json")
-    cfg = BertConfig(model_dir)
-    if adapter is not None:  # it may keep fewer layers
-        from .cross_encoder import adapter_info
-        cfg.layers = int(adapter_info(adapter).get("layers", cfg.layers))
     st_cfg = model_dir / "sentence_bert_config.json"
     max_len = json.loads(st_cfg.read_text()).get("max_seq_length", 0) if st_cfg.exists() else 0
     max_len = min(int(max_len or cfg.max_positions), cfg.max_positions)

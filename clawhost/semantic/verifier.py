@@ -288,7 +288,8 @@ class Verifier:
         a different answer is within ``margin`` cosine of the best one (verified or not: the
         cache cannot tell which was meant), else the best one alone is scored. One pair per
         lookup (~2 ms) instead of every near candidate (~12 ms for four); on the GPTCache
-        set it served 690 right / 5 wrong against 712 / 9 (benchmarks/results)."""
+        set (session 4, before the negation rule became flip-only) it served 690 right /
+        5 wrong against 712 / 9 when every near candidate was scored."""
         top, margin = above[0], self.settings.margin
         if any(top.cos - c.cos < margin and (c.answer_key != top.answer_key or not top.answer_key)
                for c in above[1:]):
