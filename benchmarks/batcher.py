@@ -251,7 +251,7 @@ def summarize(raw: dict) -> dict:
 def engine_anchor(workspace: Path, threads: int = 2) -> dict:
     """The ceiling batching can reach: the embedding engine alone, in this process, sentences/s
     at batch sizes 1..32 (interleaved, median of 5), on the same sentences as the HTTP phase."""
-    from clawhost.local.embed_engine import EmbedEngine
+    from clawhost.engines.embed_engine import EmbedEngine
     engine = EmbedEngine.load(workspace / "models" / EMBED, threads=threads)
     texts = sentences(32)
     for t in texts:

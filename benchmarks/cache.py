@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clawhost.caching.disk import UPSERT, DiskStore, row_for  # noqa: E402
-from clawhost.caching.record import Hit  # noqa: E402
+from clawhost.plugins.cache.disk import UPSERT, DiskStore, row_for  # noqa: E402
+from clawhost.plugins.cache.record import Hit  # noqa: E402
 
 CHAT = {"model": "echo", "temperature": 0,
         "messages": [{"role": "system", "content": "You are a terse assistant."},
@@ -66,7 +66,7 @@ async def atimed(fn, n: int) -> list[float]:
 
 # -- in-process hits ----------------------------------------------------------------------
 async def in_process(workdir: Path) -> dict:
-    from clawhost.caching.manager import ResponseCache
+    from clawhost.plugins.cache.manager import ResponseCache
     from clawhost.plugins.cache import Options
     from clawhost.types import ChatRequest, ModelRequest, Reply
     from clawhost import streaming
@@ -96,7 +96,7 @@ async def in_process(workdir: Path) -> dict:
             await cache.lookup(req)
             k = req.notes["cache_key"]
             res["l2_get_us"] = p50_us(timed(lambda: cache.l2.lookup(k, time.time()), 5000))
-        from clawhost.caching.keys import exact_key
+        from clawhost.cache_keys import exact_key
         res["key_us"] = p50_us(timed(lambda: exact_key(ModelRequest("chat", body)), 5000))
         await cache.close()
     return res
@@ -259,8 +259,8 @@ def l2_scaling(workdir: Path, rows: int) -> dict:
 CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[3])
-from clawhost.caching.disk import DiskStore
-from clawhost.caching.record import Hit
+from clawhost.plugins.cache.disk import DiskStore
+from clawhost.plugins.cache.record import Hit
 store = DiskStore(sys.argv[1], max_bytes=1 << 30)
 assert store.open()
 for i in range(int(sys.argv[2])):

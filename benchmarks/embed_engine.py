@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from clawhost.local.bert_graph import build_bert_onnx  # noqa: E402
-from clawhost.local.embed_engine import EmbedEngine  # noqa: E402
+from clawhost.engines.bert_graph import build_bert_onnx  # noqa: E402
+from clawhost.engines.embed_engine import EmbedEngine  # noqa: E402
 from _models import EVAL, packaged  # noqa: E402
 
 VARIANTS = ("fp32", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row", "int8-sq")
@@ -39,7 +39,7 @@ def rss_child(artifact: str, threads: int, arena: str) -> None:
     """Run in a fresh process: load, embed 320 sentences, print RSS in MB (peak and current)."""
     import psutil
 
-    from clawhost.local import embed_engine
+    from clawhost.engines import embed_engine
 
     if arena == "on":
         original = embed_engine.session_options

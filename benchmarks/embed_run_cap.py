@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from clawhost.local import embed_engine  # noqa: E402
-from clawhost.local.bert_graph import build_bert_onnx  # noqa: E402
+from clawhost.engines import embed_engine  # noqa: E402
+from clawhost.engines.bert_graph import build_bert_onnx  # noqa: E402
 from _models import EVAL, packaged  # noqa: E402
 
 CAPS = (10**9, 512, 320, 256, 192)  # 10**9: no cap

@@ -221,7 +221,7 @@ async def inprocess_bench(rounds: int, n: int, tmp: Path, cache: str) -> dict:
 
 # -- 3. record 1M, render ----------------------------------------------------------------
 async def render_bench(total: int, tmp: Path) -> dict:
-    from clawhost.monitoring.collector import render
+    from clawhost.plugins.monitor.collector import render
     from clawhost.types import ChatRequest, Model, ModelRequest, Reply
     host = build_host(tmp / "render", True)
     for i in range(6):  # a few more registered models, as a real box might have

@@ -1,6 +1,6 @@
 """Peak memory and time of model preparation (the child process `clawhost model prepare` runs).
 
-Runs ``python -m clawhost.local.prepare`` for each default model in a fresh workspace whose
+Runs ``python -m clawhost.plugins.quantized_model.prepare`` for each default model in a fresh workspace whose
 ``models/.downloads`` already holds the packaged wheels (no network). With
 ``CLAWHOST_PREPARE_MEMORY=1`` the child adds its RSS and its peak RSS since the previous
 line (VmHWM, reset after each line) to every progress line, which gives the peak per
@@ -61,7 +61,7 @@ def measure(key: str, check: bool, interval: float = 0.01, tree: str | None = No
     with tempfile.TemporaryDirectory(prefix="prepmem") as tmp:
         ws = Path(tmp)
         _seed_downloads(ws, source)
-        cmd = [sys.executable, "-m", "clawhost.local.prepare", "--workspace", str(ws),
+        cmd = [sys.executable, "-m", "clawhost.plugins.quantized_model.prepare", "--workspace", str(ws),
                "--id", model_id, "--spec", json.dumps(spec)]
         t0 = time.perf_counter()
         tree = str(tree or ROOT)  # the checkout whose clawhost the child imports

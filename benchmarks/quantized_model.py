@@ -179,7 +179,7 @@ def bench_direct(workspace: Path) -> dict:
     code = f"""
 import json, statistics, time
 from pathlib import Path
-from clawhost.local.embed_engine import EmbedEngine
+from clawhost.engines.embed_engine import EmbedEngine
 e = EmbedEngine.load(Path({str(workspace / 'models' / EMBED)!r}), threads=2)
 e.embed([{SHORT!r}])
 t = []
@@ -189,7 +189,7 @@ s = [f"Question number {{i}}: how do I fix my bike's flat tyre?" for i in range(
 b = []
 for _ in range(5):
     t0 = time.perf_counter(); e.embed(s); b.append(time.perf_counter() - t0)
-from clawhost.local.chat_engine import ChatEngine
+from clawhost.plugins.quantized_model.chat_engine import ChatEngine
 c = ChatEngine.load(Path({str(workspace / 'models' / CHAT)!r}), threads=2)
 ids = c.encode_chat([{{"role": "user", "content": {PROMPT!r}}}])
 c.generate(ids, {{"max_tokens": 4, "temperature": 0}}).complete()

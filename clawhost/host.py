@@ -11,16 +11,19 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, TypeVar
 
 from pydantic import BaseModel
 
 from . import streaming
-from .caching.controls import skip_lookup
 from .config import Config, load_config
-from .errors import ClawhostError, ConfigError, ModelNotFound, Unavailable
+from .contracts import engine_of
+from .errors import BadRequest, ClawhostError, ConfigError, ModelNotFound, Unavailable
 from .pluginmanager import Chain, Installed, canonical, discover
-from .types import Kind, Model, ModelRequest, Reply
+from .stash import Stash
+from .types import Kind, Model, ModelRequest, Reply, extend_bodies
+
+C = TypeVar("C")
 
 log = logging.getLogger("clawhost")
 
@@ -36,10 +39,13 @@ class Host:
         self.installed = installed
         config.validate_plugins(self.installed)
         self.chain = Chain()
-        self.chain.register_in_order(
-            [(n, self.installed[n].module) for n in config.enabled] + list(extra_plugins))
+        plugins = [(n, self.installed[n].module) for n in config.enabled] + list(extra_plugins)
+        self.chain.register_in_order(plugins)
+        # the request body models, with the fields the plugins declare (``RequestFields``)
+        self.body_models = extend_bodies(
+            [fields for _, p in plugins if (fields := getattr(p, "RequestFields", None))])
         self.models: dict[str, Model] = {}
-        self.state: dict[str, Any] = {}  # per-plugin runtime objects, keyed by plugin name
+        self.state = Stash()  # per-plugin runtime objects, under each plugin's own StashKey
         self.started_at: float | None = None
         self.ready = False
         self.errors = 0
@@ -92,6 +98,12 @@ class Host:
             facts.update(extra)
         return facts
 
+    def engine(self, model_id: str, contract: type[C]) -> C | None:
+        """A registered model's engine when it implements ``contract`` (None otherwise):
+        how one plugin uses an engine another plugin serves."""
+        model = self.models.get(model_id)
+        return engine_of(model, contract) if model is not None else None
+
     # -- the request loop -------------------------------------------------------------
     def resolve_model(self, name: str, kind: Kind) -> Model:
         model = self.models.get(name)
@@ -112,14 +124,16 @@ class Host:
         """Answer one request: the whole loop, stage by stage."""
         if request.model is None:
             request.model = self.resolve_model(request.body.model, request.kind)
+        request.body = self._with_extensions(request)
         request.host = self
         walk, timings = self.chain.walk, request.timings
         await walk("clawhost_request_started", request=request)
         reply, error = None, None
         try:
             t0 = time.perf_counter()
-            if not skip_lookup(request):  # body cache.no-cache or Cache-Control: no-cache
-                reply = await walk("clawhost_lookup", first=True, request=request)
+            reply = await walk("clawhost_lookup", first=True, request=request)
+            if reply is not None:
+                reply.cached = True
             t1 = time.perf_counter()
             timings["lookup"] = t1 - t0
             if reply is None:
@@ -135,7 +149,7 @@ class Host:
             if reply.stream is not None:
                 reply.body = await streaming.assemble(request, reply.stream)
                 reply.stream = None
-            if reply.source in ("model", "upstream"):
+            if not reply.cached:  # a lookup's answer is kept already; each store plugin decides the rest
                 await walk("clawhost_store", request=request, reply=reply)
             return reply
         except ClawhostError as exc:
@@ -151,6 +165,21 @@ class Host:
             if not request.stream or error is not None:
                 timings["total"] = time.perf_counter() - request.started
                 await walk("clawhost_request_finished", request=request, reply=reply, error=error)
+
+    def _with_extensions(self, request: ModelRequest):
+        """A body built in Python from the plain model, with fields a plugin declared (say
+        ``cache``), validated as the server would; HTTP bodies already are."""
+        body, model = request.body, self.body_models[request.kind]
+        if type(body) is model or not body.model_extra or model.extension_fields.isdisjoint(
+                body.model_extra):
+            return body
+        from pydantic import ValidationError
+        try:
+            return model.model_validate(body.model_dump(exclude_unset=True, by_alias=True))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(map(str, err["loc"]))
+            raise BadRequest(f"{where}: {err['msg']}", param=where) from None
 
     async def _finish_stream(self, request: ModelRequest, reply: Reply,
                              chunks: AsyncIterator[dict]) -> AsyncIterator[dict]:
@@ -177,9 +206,9 @@ class Host:
                     log.warning("request %s: closing the stream failed: %s", request.id,
                                 self.config.redact(str(exc)))
             request.timings["total"] = time.perf_counter() - request.started
-            if error is None and reply.source in ("model", "upstream") and seen:
+            if error is None and seen and not reply.cached:
                 done = Reply(body=streaming.merge_chunks(request, seen), headers=reply.headers,
-                             source=reply.source)
+                             source=reply.source, cached=reply.cached)
                 await self.chain.walk("clawhost_store", request=request, reply=done)
             await self.chain.walk("clawhost_request_finished", request=request, reply=reply,
                                   error=error)

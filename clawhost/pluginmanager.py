@@ -27,9 +27,13 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import ClawhostError
+from .errors import ClawhostError, ConfigError
 
 log = logging.getLogger("clawhost.plugins")
+
+
+class PluginError(ConfigError):
+    """A plugin the host cannot register as it is (one line, naming the plugin)."""
 GROUP = "clawhost"
 BUILTIN_DIST = "clawhost"
 
@@ -62,6 +66,11 @@ class Installed:
     def options_model(self):
         return getattr(self.module, "Options", None)
 
+    @property
+    def request_fields(self):
+        """The plugin's ``RequestFields`` model: body fields it adds to every request."""
+        return getattr(self.module, "RequestFields", None)
+
 
 def _allowed_third_party() -> set[str] | None:
     raw = os.environ.get("CLAWHOST_LOAD_PLUGINS")
@@ -77,8 +86,9 @@ def discover(load: bool = True, plugins_dir: Path | None = None,
     A plugin that fails to import is kept with its error, never raised: only the host's
     config decides whether that is fatal. ``CLAWHOST_LOAD_PLUGINS`` limits third parties.
     ``plugins_dir`` adds each ``*.py`` in it as a plugin named after the file (datasette's
-    ``--plugins-dir``): handy for one-off local plugins. ``only`` imports just those names
-    (the host imports only what its config enables).
+    ``--plugins-dir``): handy for one-off local plugins; a file there runs code when imported,
+    so the host and ``start`` pass ``only`` (the config's list) and import no other.
+    ``only`` imports just those names (the host imports only what its config enables).
     """
     allowed = _allowed_third_party()
     found: dict[str, Installed] = {}
@@ -100,6 +110,9 @@ def discover(load: bool = True, plugins_dir: Path | None = None,
     if plugins_dir is not None:
         for path in sorted(Path(plugins_dir).glob("*.py")):
             name = canonical(path.stem)
+            if name in found:  # a file must never silently stand in for an installed plugin
+                raise ConfigError(f"plugins_dir file {path} has the name of the installed "
+                                  f"plugin {name!r} ({found[name].value}); rename the file")
             found[name] = _from_file(path, load and (only is None or name in only))
     return found
 
@@ -115,6 +128,16 @@ def _from_file(path: Path, load: bool) -> Installed:
         except Exception as exc:  # noqa: BLE001
             item.error = f"{type(exc).__name__}: {exc}"
     return item
+
+
+def _refuse_wrappers(pm: pluggy.PluginManager, name: str) -> None:
+    """The chain walks implementations itself (to await async ones in order), so pluggy's
+    wrappers would never wrap anything: refuse them at start rather than misbehave."""
+    for caller in pm.get_hookcallers(pm.get_plugin(name)) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == name and (impl.wrapper or impl.hookwrapper):
+                raise PluginError(f"plugin {name!r}: {caller.name} is a hook wrapper, which "
+                                  "clawhost does not support; use a plain hookimpl")
 
 
 def new_manager() -> pluggy.PluginManager:
@@ -143,14 +166,18 @@ class Chain:
     def register_in_order(self, plugins: list[tuple[str, Any]]) -> None:
         """Register ``(name, module)`` pairs so that the first one is called first."""
         for name, module in reversed(plugins):
-            self.pm.register(module, name=name)
+            self.register(module, name=name)
         self.pm.check_pending()
-        self._impls.clear()
 
     def register(self, plugin: Any, name: str | None = None) -> str:
         """Add one plugin at the front of the chain (tests, embedding hosts)."""
         name = self.pm.register(plugin, name=name)
         self._impls.clear()
+        try:
+            _refuse_wrappers(self.pm, name)
+        except PluginError:
+            self.pm.unregister(name=name)
+            raise
         return name
 
     def unregister(self, name: str) -> None:

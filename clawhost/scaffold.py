@@ -25,32 +25,46 @@ test = ["pytest", "pytest-asyncio"]
 {name} = "clawhost_{name}"
 
 [tool.setuptools]
-py-modules = ["clawhost_{name}"]
+packages = ["clawhost_{name}"]
 
 [tool.pytest.ini_options]
 asyncio_mode = "auto"
 '''
 
+# The same layout as a built-in plugin: hooks in __init__, options in options.py, machinery in
+# modules of its own (imported inside the hooks, so every CLI call stays cheap).
 MODULE = '''\
 """clawhost plugin {name}: adds an ``x-{dist}`` header to every answer."""
 
 from __future__ import annotations
 
+from clawhost.api import hookimpl
+
+from .options import NAME, Options
+
+__all__ = ["NAME", "Options"]
+
+
+@hookimpl
+def clawhost_request_started(request):
+    options = request.host.options(NAME) or Options()
+    request.response_headers["x-{dist}"] = options.header_value
+'''
+
+OPTIONS = '''\
+"""The ``{name}:`` section of config.yaml."""
+
+from __future__ import annotations
+
 from pydantic import BaseModel
 
-from clawhost.hookspecs import hookimpl
+NAME = "{name}"
 
 
 class Options(BaseModel):
     """The `{name}:` section of config.yaml."""
 
     header_value: str = "on"
-
-
-@hookimpl
-def clawhost_request_started(request):
-    options = request.host.options("{name}") or Options()
-    request.response_headers["x-{dist}"] = options.header_value
 '''
 
 TEST = '''\
@@ -109,7 +123,8 @@ def create(name: str, parent: Path) -> Path:
     if root.exists():
         raise ValueError(f"{root} already exists")
     fields = {"name": ident, "dist": dist, "title": f"the {ident} plugin"}
-    files = {"pyproject.toml": PYPROJECT, "README.md": README, f"clawhost_{ident}.py": MODULE,
+    files = {"pyproject.toml": PYPROJECT, "README.md": README, f"clawhost_{ident}/__init__.py": MODULE,
+             f"clawhost_{ident}/options.py": OPTIONS,
              "tests/conftest.py": CONFTEST, f"tests/test_{ident}.py": TEST}
     for rel, template in files.items():
         path = root / rel

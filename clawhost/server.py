@@ -19,19 +19,10 @@ from .config import format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
                      PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
 from .host import Host
-from .types import BODY_MODELS, ModelRequest
+from .routing import HOST_KEY, INFLIGHT_KEY
+from .types import ModelRequest
 
 log = logging.getLogger("clawhost.server")
-HOST_KEY: web.AppKey[Host] = web.AppKey("host", Host)
-
-
-def plugin_state(request: web.Request, key: str, missing: str):
-    """``host.state[key]`` for a plugin's own route, or a 503 that says ``missing``."""
-    value = request.app[HOST_KEY].state.get(key)
-    if value is None:
-        raise Unavailable(missing)
-    return value
-INFLIGHT_KEY: web.AppKey[list] = web.AppKey("inflight", list)
 # set on a request once the loop has it (a typed key where this aiohttp has them)
 IN_LOOP = web.RequestKey("clawhost_in_loop", bool) if hasattr(web, "RequestKey") else "clawhost_in_loop"
 OPEN_PATHS = ("/healthz", "/readyz")
@@ -119,7 +110,7 @@ async def parse_body(request: web.Request, kind: str):
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
     try:
-        return BODY_MODELS[kind].model_validate(data)
+        return request.app[HOST_KEY].body_models[kind].model_validate(data)
     except ValidationError as exc:
         lines = format_errors(exc, "")
         first = exc.errors()[0]["loc"]

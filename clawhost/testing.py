@@ -8,6 +8,8 @@ Fixtures:
 - ``register_plugin``: ``register_plugin(host, obj)`` puts a plugin in a host's chain for
   one test only.
 ``EchoModel`` is a trivial in-process model for exercising the loop without a real model.
+``TRACE`` is a note key test plugins may append to (``request.notes.setdefault(TRACE, [])``),
+so plugins written to files by a test and the test itself share one typed key.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from .stash import StashKey
 from .testmodel import EchoModel  # noqa: F401 - part of the toolkit's API
+
+TRACE: StashKey[list] = StashKey("trace")
 
 
 def make_config(workspace, config: dict[str, Any] | None = None):

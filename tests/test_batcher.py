@@ -8,9 +8,11 @@ import time
 import aiohttp
 import pytest
 
-from clawhost.batching.fakes import FakeModels, embed_request
+from batcher_fakes import FakeModels, embed_request
 from clawhost.errors import ClawhostError, Overloaded, Unavailable
 from clawhost.plugins import batcher
+from clawhost.api import BATCH_SIZE
+from clawhost.plugins.batcher import STATE as BATCHER_STATE
 
 
 def cfg(**opts):
@@ -25,8 +27,8 @@ async def test_concurrent_requests_coalesce_into_one_call(clawhost_host):
     assert len(fake.calls) == 1 and len(fake.calls[0]) == 8
     for i, (r, rep) in enumerate(zip(reqs, replies)):  # each got its own answer back
         assert rep.body["data"][0]["embedding"][0] == i + 1
-        assert r.notes["batch_size"] == 8 and r.timings["queue"] >= 0
-    figs = host.state["batcher"].figures()
+        assert r.notes[BATCH_SIZE] == 8 and r.timings["queue"] >= 0
+    figs = host.state[BATCHER_STATE].figures()
     assert figs["batches_total"]["fake-embed"] == 1 and figs["mean_batch_size"]["fake-embed"] == 8
 
 
@@ -67,7 +69,7 @@ async def test_full_queue_answers_429_at_once(clawhost_host, clawhost_server):
         await asyncio.wait_for(fake.started.wait(), 5)  # "run" is in the model now
         queued = [asyncio.ensure_future(http.post(f"{url}/v1/embeddings", json=body(f"q{i}")))
                   for i in range(2)]
-        while len(host.state["batcher"].batchers["fake-embed"].queue) < 2:
+        while len(host.state[BATCHER_STATE].batchers["fake-embed"].queue) < 2:
             await asyncio.sleep(0.005)
         t0 = time.perf_counter()
         async with http.post(f"{url}/v1/embeddings", json=body("over")) as resp:
@@ -79,7 +81,7 @@ async def test_full_queue_answers_429_at_once(clawhost_host, clawhost_server):
         for fut in [first, *queued]:  # everyone admitted still completes
             async with await fut as resp:
                 assert resp.status == 200
-    assert host.state["batcher"].figures()["rejected_total"]["fake-embed"] == 1
+    assert host.state[BATCHER_STATE].figures()["rejected_total"]["fake-embed"] == 1
 
 
 async def test_queue_timeout_503_does_not_delay_the_next_batch(clawhost_host):
@@ -97,7 +99,7 @@ async def test_queue_timeout_503_does_not_delay_the_next_batch(clawhost_host):
     after = asyncio.ensure_future(host.handle(embed_request("after")))  # waits < 200 ms
     await asyncio.gather(running, after)
     assert fake.calls == [["running"], ["after"]]  # the expired one joined nothing
-    assert host.state["batcher"].figures()["timed_out_total"]["fake-embed"] == 1
+    assert host.state[BATCHER_STATE].figures()["timed_out_total"]["fake-embed"] == 1
 
 
 async def test_interactive_goes_before_background(clawhost_host):
@@ -123,13 +125,13 @@ async def test_poisoned_request_is_retried_alone(clawhost_host):
     for i in (0, 2, 3):
         assert results[i].body["data"][0]["embedding"][0] == 3.0
     assert sorted(map(len, fake.calls)) == [1, 1, 1, 1, 4]
-    assert host.state["batcher"].figures()["retried_alone_total"]["fake-embed"] == 4
+    assert host.state[BATCHER_STATE].figures()["retried_alone_total"]["fake-embed"] == 4
 
 
 async def test_loop_crash_is_logged_and_the_loop_restarts(clawhost_host, caplog):
     fake = FakeModels(delay=0.0)
     host = await clawhost_host(fake, config=cfg(max_wait_ms=10))
-    hub = host.state["batcher"]
+    hub = host.state[BATCHER_STATE]
     await host.handle(embed_request("warm"))
     queue = hub.batchers["fake-embed"].queue
     real_pick, crashes = queue.pick, []
@@ -165,7 +167,7 @@ async def test_models_not_selected_pass_through(clawhost_host):
     fake = FakeModels()
     host = await clawhost_host(EchoModel(), fake, config=cfg())
     reply = await host.handle(embed_request("hello", model="echo-embed"))  # owner "echo": not ours
-    assert reply.body["data"] and "echo-embed" not in host.state["batcher"].batchers
+    assert reply.body["data"] and "echo-embed" not in host.state[BATCHER_STATE].batchers
     assert fake.calls == []
 
 
@@ -184,7 +186,7 @@ def test_overloaded_carries_retry_after():
 
 
 async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
-    from clawhost.batching.queue import BoundedQueue, Entry
+    from clawhost.plugins.batcher.queue import BoundedQueue, Entry
     q = BoundedQueue(100, timeout_s=0.4, name="m")
     for i in range(5):  # no service rate known yet: only max_queue limits
         q.put(Entry(i, priority=1))
@@ -219,7 +221,7 @@ async def test_queue_sheds_at_once_when_it_cannot_drain_in_time():
 
 
 async def test_batches_group_similar_lengths_around_the_oldest():
-    from clawhost.batching.queue import BoundedQueue, Entry
+    from clawhost.plugins.batcher.queue import BoundedQueue, Entry
     q = BoundedQueue(100, timeout_s=10, name="m")
     for name, length in [("a", 10), ("b", 200), ("c", 12), ("d", 190), ("e", 11)]:
         q.put(Entry(name, priority=1, length=length))

@@ -8,8 +8,10 @@ import json
 import aiohttp
 import pytest
 
-from clawhost.batching.fakes import FakeChatEngine, FakeModels, chat_request, expected_tokens
+from batcher_fakes import FakeChatEngine, FakeModels, chat_request, expected_tokens
 from clawhost.errors import ClawhostError, Unavailable
+from clawhost.api import BATCH_SIZE
+from clawhost.plugins.batcher import STATE as BATCHER_STATE
 
 
 def cfg(**opts):
@@ -59,7 +61,7 @@ async def test_batched_output_equals_unbatched(clawhost_host):
         assert a["choices"][0]["message"]["content"] == t.body["choices"][0]["message"]["content"]
     assert max(len(s) for s in engine.steps) == 4  # they really decoded together
     assert len(engine.steps) < 2 * 12  # ~12 shared steps, not 4 x 12
-    assert [r.notes["batch_size"] for r in reqs] == [4, 4, 4, 4]
+    assert [r.notes[BATCH_SIZE] for r in reqs] == [4, 4, 4, 4]
     assert all(r.timings["queue"] >= 0 for r in reqs)
 
 
@@ -101,7 +103,7 @@ async def test_stream_closed_by_client_leaves_at_the_next_step(clawhost_host):
     other = await host.handle(chat_request("next", max_tokens=3))
     assert other.body["choices"][0]["message"]["content"] == expected_tokens("next", 3)
     assert sum("bye" in s for s in engine.steps[closed_at:]) <= 1
-    assert host.state["batcher"].figures()["inflight"]["fake-chat"] == 0
+    assert host.state[BATCHER_STATE].figures()["inflight"]["fake-chat"] == 0
 
 
 async def test_disconnected_event_stops_a_whole_body_request(clawhost_host):
@@ -135,10 +137,10 @@ async def test_http_client_disconnect_frees_the_slot(clawhost_host, clawhost_ser
         resp.close()  # drop the connection mid-stream
     for _ in range(300):
         if not any("gone" in s for s in engine.steps[-3:]) and \
-                host.state["batcher"].figures()["inflight"]["fake-chat"] == 0:
+                host.state[BATCHER_STATE].figures()["inflight"]["fake-chat"] == 0:
             break
         await asyncio.sleep(0.01)
-    assert host.state["batcher"].figures()["inflight"]["fake-chat"] == 0
+    assert host.state[BATCHER_STATE].figures()["inflight"]["fake-chat"] == 0
     assert len(engine.steps) < 1000  # it stopped decoding for nobody
 
 
@@ -150,7 +152,7 @@ async def test_poisoned_request_fails_alone(clawhost_host):
     assert isinstance(results[1], ClawhostError)
     for i in (0, 2):
         assert results[i].body["choices"][0]["message"]["content"] == expected_tokens(prompts[i], 8)
-    assert host.state["batcher"].figures()["retried_alone_total"]["fake-chat"] >= 2
+    assert host.state[BATCHER_STATE].figures()["retried_alone_total"]["fake-chat"] >= 2
 
 
 async def test_prefill_error_is_that_requests_alone(clawhost_host):
@@ -174,7 +176,7 @@ async def test_prompt_too_long_is_a_400_before_queueing(clawhost_host, clawhost_
 async def test_loop_failure_answers_the_running_and_restarts(clawhost_host, caplog):
     host, engine = await start(clawhost_host, step_s=0.01)
     await host.handle(chat_request("warm", max_tokens=2))
-    sched = host.state["batcher"].batchers["fake-chat"]
+    sched = host.state[BATCHER_STATE].batchers["fake-chat"]
     real, broke = sched._deliver, []
 
     def broken(events):
@@ -188,7 +190,7 @@ async def test_loop_failure_answers_the_running_and_restarts(clawhost_host, capl
         await asyncio.wait_for(host.handle(chat_request("victim", max_tokens=5)), 5)
     after = await asyncio.wait_for(host.handle(chat_request("after", max_tokens=4)), 5)
     assert after.body["choices"][0]["message"]["content"] == expected_tokens("after", 4)
-    assert host.state["batcher"].figures()["restarts_total"]["fake-chat"] == 1
+    assert host.state[BATCHER_STATE].figures()["restarts_total"]["fake-chat"] == 1
     assert "restarting" in caplog.text
 
 
@@ -204,7 +206,7 @@ async def test_queue_waits_for_a_slot_and_interactive_goes_first(clawhost_host):
     order = [s[0] for s in engine.steps]
     assert max(map(len, engine.steps)) == 1
     assert order.index("urgent") < order.index("bg")
-    figs = host.state["batcher"].figures()
+    figs = host.state[BATCHER_STATE].figures()
     assert figs["queue_depth"]["fake-chat"] == 0 and figs["mean_batch_size"]["fake-chat"] == 1
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from clawhost.host import Host
 from clawhost.testing import make_config
+from clawhost.plugins.batcher import STATE as BATCHER_STATE
 
 qm = pytest.importorskip("test_quantized_model")  # its tiny-model builders (tests/ is on sys.path)
 
@@ -46,7 +47,7 @@ async def test_batched_greedy_output_equals_unbatched(prepared):
                    "one two three", "paris is the capital"]
         alone = [(await host.handle(chat(p))).body["choices"][0]["message"]["content"]
                  for p in prompts]
-        sched = host.state["batcher"].batchers[qm.CHAT]
+        sched = host.state[BATCHER_STATE].batchers[qm.CHAT]
         steps0, batched0 = sched.stats.batches, sched.stats.batched
         assert sched.stats.mean_batch == 1.0  # one at a time so far
 
@@ -63,7 +64,7 @@ async def test_batched_greedy_output_equals_unbatched(prepared):
         def emb(t):
             return ModelRequest(kind="embedding", body=EmbeddingRequest(model=qm.EMBED, input=t))
         solo = [(await host.handle(emb(p))).body["data"][0]["embedding"] for p in prompts]
-        eb = host.state["batcher"].batchers[qm.EMBED]
+        eb = host.state[BATCHER_STATE].batchers[qm.EMBED]
         before = eb.stats.batches
         many = await asyncio.gather(*(host.handle(emb(p)) for p in prompts))
         assert eb.stats.batches - before < len(prompts)

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from clawhost.plugins import cache as cache_plugin
 from clawhost.testing import EchoModel
+from clawhost.api import CACHE_RESULT
+from clawhost.plugins.cache import STATE as CACHE_STATE
 
 CHAT = {"model": "echo", "messages": [{"role": "user", "content": "hello cache"}],
         "temperature": 0}
@@ -43,7 +45,7 @@ async def test_miss_then_l1_hit_with_key_header(clawhost_host, clawhost_server):
     assert st == 200 and h2["x-clawhost-cache"] == "hit-l1"
     assert len(h2["x-clawhost-cache-key"]) == 64
     assert b2 == b1 and model.calls == 1
-    stats = await host.state["cache"].stats()
+    stats = await host.state[CACHE_STATE].stats()
     assert stats["hits"]["l1"] == 1 and stats["misses"] == 1 and stats["stores"] == 1
 
 
@@ -55,7 +57,7 @@ async def test_notes_carry_the_cache_state(clawhost_host, register_plugin):
     class Spy:
         @hookimpl
         def clawhost_request_finished(self, request, reply, error):
-            seen.append(request.notes.get("cache"))
+            seen.append(request.notes.get(CACHE_RESULT))
 
     host = await clawhost_host(EchoModel(), config=cfg())
     register_plugin(host, Spy())
@@ -131,7 +133,7 @@ async def test_no_cache_and_no_store(clawhost_host, clawhost_server, how):
 async def test_ttl_and_max_age_follow_the_clock(clawhost_host, clawhost_server):
     model, host, url = await serve(clawhost_host, clawhost_server, ttl_s=100)
     now = [1_000_000.0]
-    host.state["cache"].clock = lambda: now[0]
+    host.state[CACHE_STATE].clock = lambda: now[0]
     await post(url, CHAT)
     await post(url, {**CHAT, "cache": {"ttl": 10}, "messages": [{"role": "user", "content": "b"}]})
     now[0] += 50
@@ -153,7 +155,7 @@ async def test_oversized_entry_is_skipped_and_counted(clawhost_host, clawhost_se
     big = {**CHAT, "messages": [{"role": "user", "content": "word " * 200}]}
     for _ in range(2):
         assert (await post(url, big))[1]["x-clawhost-cache"] == "miss"
-    assert host.state["cache"].counts["skipped_oversize"] == 2 and model.calls == 2
+    assert host.state[CACHE_STATE].counts["skipped_oversize"] == 2 and model.calls == 2
     await post(url, CHAT)
     assert (await post(url, CHAT))[1]["x-clawhost-cache"] == "hit-l1"
 
@@ -245,7 +247,7 @@ async def test_cli_stats_get_clear(clawhost_host, clawhost_server, tmp_path):
                      "messages": [{"role": "user", "content": "two"}]})
     _, h, _ = await post(url, CHAT)
     key = h["x-clawhost-cache-key"]
-    host.state["cache"].l2.flush()
+    host.state[CACHE_STATE].l2.flush()
     conf = tmp_path / "config.yaml"
     port = int(url.rsplit(":", 1)[1])  # so the CLI finds this host's live counters
     conf.write_text(yaml.safe_dump({"workspace": str(ws), "server": {"port": port},
@@ -278,7 +280,7 @@ async def test_l1_stays_flat_under_many_distinct_requests(clawhost_host):
     from clawhost.types import ChatRequest, ModelRequest
     host = await clawhost_host(EchoModel(), config=cfg(l1={"max_bytes": "64KiB"},
                                                        l2={"backend": "none"}))
-    l1 = host.state["cache"].l1
+    l1 = host.state[CACHE_STATE].l1
     sizes = []
     for i in range(1500):
         body = ChatRequest.model_validate({**CHAT, "messages": [
@@ -315,7 +317,7 @@ async def test_bypass_is_labelled_on_streams_too(clawhost_host, clawhost_server)
     assert events[-1] == "[DONE]" and json.loads(events[0])["object"] == "chat.completion.chunk"
     _, h, _ = await post(url, CHAT)
     assert h["x-clawhost-cache"] == "hit-l1"  # no-cache still stored the streamed answer
-    assert model.calls == 1 and host.state["cache"].counts["bypass"] == 1
+    assert model.calls == 1 and host.state[CACHE_STATE].counts["bypass"] == 1
 
 
 async def test_odd_json_values_never_break_a_request(clawhost_host, clawhost_server):

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import copy
 
-from clawhost.caching.controls import cacheable, directives, parse_cache_control
-from clawhost.caching.keys import exact_key, scope_key
-from clawhost.caching.l1 import L1
-from clawhost.types import ChatRequest, CompletionRequest, EmbeddingRequest, ModelRequest
+from clawhost.cache_control import cacheable, directives, parse_cache_control
+from clawhost.cache_keys import exact_key, scope_key
+from clawhost.plugins.cache.l1 import L1
+from clawhost.plugins.batcher import RequestFields as BatcherFields
+from clawhost.plugins.cache import RequestFields as CacheFields
+from clawhost.types import CompletionRequest, EmbeddingRequest, ModelRequest, extend_bodies
+
+# the bodies a host with the cache and the batcher parses: their fields are clawhost's own
+ChatRequest = extend_bodies([CacheFields, BatcherFields])["chat"]
 
 BASE = {"model": "m", "temperature": 0,
         "messages": [{"role": "system", "content": "be brief"},

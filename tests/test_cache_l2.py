@@ -16,9 +16,10 @@ import textwrap
 import aiohttp
 import pytest
 
-from clawhost.caching.disk import DiskStore
-from clawhost.caching.record import Hit
+from clawhost.plugins.cache.disk import DiskStore
+from clawhost.plugins.cache.record import Hit
 from clawhost.testing import EchoModel
+from clawhost.plugins.cache import STATE as CACHE_STATE
 
 
 def ask(text):
@@ -68,8 +69,8 @@ async def test_damaged_rows_are_never_served(clawhost_host, clawhost_server, tmp
     for text, state in (("one", "miss"), ("two", "hit-l2"), ("three", "miss")):
         st, got, body = await post(url, ask(text))
         assert (st, got, content(body)) == (200, state, text)
-    assert model.calls == 2 and host.state["cache"].l2.corrupt_rows == 2
-    host.state["cache"].l2.flush()
+    assert model.calls == 2 and host.state[CACHE_STATE].l2.corrupt_rows == 2
+    host.state[CACHE_STATE].l2.flush()
     con = sqlite3.connect(db)  # the damaged rows were dropped, then stored afresh
     assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == 3
 
@@ -95,7 +96,7 @@ async def test_a_damaged_db_file_is_recreated(clawhost_host, clawhost_server, tm
         served += state == "hit-l2"
     st, state, _ = await post(url, ask(texts[-1]))
     assert state == "hit-l1"
-    l2 = host.state["cache"].l2
+    l2 = host.state[CACHE_STATE].l2
     if damage == "garbage":
         assert l2.recreated == 1 and served == 0
     assert l2.usable and any(p.name.startswith("responses.db.corrupt-") for p in db.parent.iterdir()) \
@@ -115,7 +116,7 @@ async def test_unwritable_cache_dir_still_answers(clawhost_host, clawhost_server
     assert [r[0] for r in results] == [200] * 3
     assert [content(r[2]) for r in results] == ["hello"] * 3
     assert [r[1] for r in results] == ["miss", "hit-l1", "hit-l1"]  # L2 off, L1 still serves
-    assert not host.state["cache"].l2.usable
+    assert not host.state[CACHE_STATE].l2.usable
     assert sum("unusable" in r.message for r in caplog.records) == 1
     model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws2",
                                      l1={"enabled": False},
@@ -127,7 +128,7 @@ async def test_full_disk_drops_writes_with_one_warning(clawhost_host, clawhost_s
                                                        caplog):
     caplog.set_level(logging.WARNING, "clawhost.cache")
     model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws")
-    l2 = host.state["cache"].l2
+    l2 = host.state[CACHE_STATE].l2
     pages = l2._writer.execute("PRAGMA page_count").fetchone()[0]
     l2._writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
     for i in range(20):
@@ -161,8 +162,8 @@ def test_l2_byte_bound_evicts_least_recently_used(tmp_path):
 
 CHILD = textwrap.dedent("""
     import json, sys, time
-    from clawhost.caching.disk import DiskStore
-    from clawhost.caching.record import Hit
+    from clawhost.plugins.cache.disk import DiskStore
+    from clawhost.plugins.cache.record import Hit
     store = DiskStore(sys.argv[1], max_bytes=1 << 30)
     assert store.open()
     for i in range(int(sys.argv[2])):
@@ -226,7 +227,7 @@ async def test_worker_processes_share_l2(clawhost_host, clawhost_server, tmp_pat
     ws = tmp_path / "ws"
     model, host, url = await restart(clawhost_host, clawhost_server, ws)
     assert (await post(url, ask("from the parent")))[1] == "miss"
-    host.state["cache"].l2.flush()
+    host.state[CACHE_STATE].l2.flush()
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", WORKER, str(ws),
                                                 "from another worker")
     assert await proc.wait() == 0

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from clawhost.testing import EchoModel
+from clawhost.plugins.cache import STATE as CACHE_STATE
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -87,12 +88,12 @@ async def test_a_fleet_shares_entries_through_redis(clawhost_host, clawhost_serv
     m1, h1, u1 = await redis_host(clawhost_host, clawhost_server, redis_server)
     m2, h2, u2 = await redis_host(clawhost_host, clawhost_server, redis_server)
     assert (await post(u1, ask("shared")))[1] == "miss"
-    await h1.state["cache"].l2.flush()
+    await h1.state[CACHE_STATE].l2.flush()
     st, state, body = await post(u2, ask("shared"))
     assert (st, state) == (200, "hit-l2") and body["choices"][0]["message"]["content"] == "shared"
     assert (await post(u2, ask("shared")))[1] == "hit-l1"
     assert m1.calls == 1 and m2.calls == 0
-    stats = await h2.state["cache"].stats()
+    stats = await h2.state[CACHE_STATE].stats()
     assert stats["l2"]["entries"] == 1 and stats["hits"]["l2"] == 1
 
 
@@ -102,7 +103,7 @@ async def test_damaged_values_and_namespaced_clear(clawhost_host, clawhost_serve
                                         l1={"enabled": False})
     await post(url, ask("a"))
     await post(url, {**ask("b"), "cache": {"namespace": "proj"}})
-    cache = host.state["cache"]
+    cache = host.state[CACHE_STATE]
     await cache.l2.flush()
     client = aioredis.Redis.from_url(redis_server.url)
     names = sorted(n.decode() for n in await client.keys("clawhost:cache:*"))
@@ -121,7 +122,7 @@ async def test_redis_restart_mid_run(clawhost_host, clawhost_server, redis_serve
     caplog.set_level(logging.INFO, "clawhost.cache")
     model, host, url = await redis_host(clawhost_host, clawhost_server, redis_server,
                                         l1={"enabled": False})
-    cache = host.state["cache"]
+    cache = host.state[CACHE_STATE]
     await post(url, ask("before"))
     await cache.l2.flush()
     assert (await post(url, ask("before")))[1] == "hit-l2"

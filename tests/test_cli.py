@@ -181,7 +181,7 @@ def test_plugins_new_writes_a_package_that_passes_its_own_tests(tmp_path):
     res = run_cli("plugins", "new", "shout", "--dir", str(tmp_path))
     assert res.returncode == 0, res.stderr
     root = tmp_path / "clawhost-shout"
-    assert (root / "pyproject.toml").is_file() and (root / "clawhost_shout.py").is_file()
+    assert (root / "pyproject.toml").is_file() and (root / "clawhost_shout" / "__init__.py").is_file()
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=root, capture_output=True, text=True, timeout=120)
     assert tests.returncode == 0, tests.stdout + tests.stderr

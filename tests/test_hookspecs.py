@@ -46,4 +46,5 @@ def test_every_subpackage_ships():
     import tomllib
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {"clawhost." + p.parent.name for p in (ROOT / "clawhost").glob("*/__init__.py")}
+    found |= {"clawhost.plugins." + p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py")}
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"

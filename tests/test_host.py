@@ -8,8 +8,12 @@ import pytest
 
 from clawhost.errors import BadRequest, ClawhostError, ModelNotFound
 from clawhost.hookspecs import hookimpl
-from clawhost.testing import EchoModel
+from clawhost.testing import TRACE, EchoModel
 from clawhost.types import ChatRequest, EmbeddingRequest, ModelRequest, Reply
+from clawhost.api import StashKey
+
+LIFE: StashKey = StashKey("life")
+TAGGED: StashKey = StashKey("tagged")
 
 
 def chat(text="hello there", model="echo", **kw) -> ModelRequest:
@@ -68,14 +72,14 @@ async def test_config_order_is_chain_order(tmp_path):
     pl.mkdir()
     for name in ("zeta", "alpha"):
         (pl / f"{name}.py").write_text(
-            "from clawhost.hookspecs import hookimpl\n"
-            f"@hookimpl\ndef clawhost_request_started(request):\n    request.notes.setdefault('order', []).append({name!r})\n")
+            "from clawhost.hookspecs import hookimpl\nfrom clawhost.testing import TRACE\n"
+            f"@hookimpl\ndef clawhost_request_started(request):\n    request.notes.setdefault(TRACE, []).append({name!r})\n")
     cfg = make_config(tmp_path / "ws", {"plugins_dir": str(pl), "plugins": {"zeta": {}, "alpha": {}}})
     host = Host(cfg, extra_plugins=[("echo", EchoModel())])
     await host.start()
     req = chat()
     await host.handle(req)
-    assert req.notes["order"] == ["zeta", "alpha"]
+    assert req.notes[TRACE] == ["zeta", "alpha"]
     assert host.chain.names()[:2] == ["zeta", "alpha"]
 
 
@@ -92,16 +96,31 @@ async def test_lookup_hit_skips_infer_and_store(clawhost_host):
     assert not any(stage == "store" for _, stage, *_ in log)
 
 
-async def test_no_cache_control_skips_lookup(clawhost_host):
-    class Hit:
+async def test_no_cache_is_the_lookup_plugins_decision(clawhost_host):
+    """The host calls every lookup plugin; one that honours ``no-cache`` steps aside, one that
+    does not (say, a plugin serving canned answers) still answers. The built-in caches honour
+    it (tests/test_cache.py, tests/test_semantic_cache.py)."""
+    from clawhost.api import RequestCacheFields, directives
+
+    class Honours:
+        RequestFields = RequestCacheFields  # declares the body's ``cache`` field
+
         @hookimpl
         def clawhost_lookup(self, request):
-            return Reply({"cached": True}, source="l1")
+            return None if directives(request).no_cache else Reply({"cached": True}, source="l1")
+
+    class Canned:
+        @hookimpl
+        def clawhost_lookup(self, request):
+            return Reply({"canned": True}, source="canned")
 
     echo = EchoModel()
-    host = await clawhost_host(Hit(), echo)
+    host = await clawhost_host(Honours(), echo)
     reply = await host.handle(chat(cache={"no-cache": True}))
     assert "choices" in reply.body and echo.calls == 1
+    assert (await host.handle(chat())).body == {"cached": True}
+    host = await clawhost_host(Canned(), EchoModel())
+    assert (await host.handle(chat(cache={"no-cache": True}))).body == {"canned": True}
 
 
 async def test_failing_optional_plugins_are_isolated(clawhost_host, caplog):
@@ -240,7 +259,7 @@ async def test_startup_shutdown_readiness_hooks(clawhost_host):
         @hookimpl
         async def clawhost_startup(self, host):
             events.append("startup")
-            host.state["life"] = "open"
+            host.state[LIFE] = "open"
 
         @hookimpl
         def clawhost_shutdown(self, host):
@@ -251,7 +270,7 @@ async def test_startup_shutdown_readiness_hooks(clawhost_host):
             return {"progress": "all loaded"}
 
     host = await clawhost_host(Life())
-    assert events == ["startup"] and host.state["life"] == "open"
+    assert events == ["startup"] and host.state[LIFE] == "open"
     assert host.readiness()["progress"] == "all loaded"
     await host.stop()
     assert events == ["startup", "shutdown"]
@@ -261,13 +280,13 @@ async def test_register_plugin_fixture_is_scoped_to_one_test(clawhost_host, regi
     class Tag:
         @hookimpl
         def clawhost_request_started(self, request):
-            request.notes["tagged"] = True
+            request.notes[TAGGED] = True
 
     host = await clawhost_host(EchoModel())
     register_plugin(host, Tag(), name="tag")
     req = chat()
     await host.handle(req)
-    assert req.notes.get("tagged") is True
+    assert req.notes.get(TAGGED) is True
     assert "tag" in host.chain.names()
 
 

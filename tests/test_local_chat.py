@@ -17,11 +17,11 @@ import pytest
 
 gguf = pytest.importorskip("gguf")
 
-from clawhost.local.chat_build import PRESETS, build, write_artifacts  # noqa: E402
-from clawhost.local.chat_engine import ChatEngine, ContextLengthError, SamplingParams  # noqa: E402
-from clawhost.local.manifest import ManifestError, verify, write_manifest  # noqa: E402
-from clawhost.local.sources import SourceError, resolve_source  # noqa: E402
-from clawhost.local.weights import open_weights  # noqa: E402
+from clawhost.plugins.quantized_model.chat_build import PRESETS, build, write_artifacts  # noqa: E402
+from clawhost.plugins.quantized_model.chat_engine import ChatEngine, ContextLengthError, SamplingParams  # noqa: E402
+from clawhost.plugins.quantized_model.manifest import ManifestError, verify, write_manifest  # noqa: E402
+from clawhost.plugins.quantized_model.sources import SourceError, resolve_source  # noqa: E402
+from clawhost.plugins.quantized_model.weights import open_weights  # noqa: E402
 
 TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
             "{{ '<|im_start|>system\nYou are a tiny test model<|im_end|>\n' }}{% endif %}"
@@ -242,7 +242,7 @@ def test_fp32_graph_matches_dequantized_numpy(tiny, tmp_path):
     w = open_weights(tiny["src"])
     write_artifacts(w, tiny["src"], tmp_path / "fp32", PRESETS["fp32"])
     eng = ChatEngine.load(tmp_path / "fp32", threads=1)
-    from clawhost.local.runner import Runner
+    from clawhost.plugins.quantized_model.runner import Runner
     ids = eng.encode("hello world")[:1]
     got = Runner(eng.model, rows=1).prefill(0, ids)
     cfg = w.config
@@ -263,7 +263,7 @@ def test_fp32_graph_matches_dequantized_numpy(tiny, tmp_path):
 
 
 def test_serving_imports_no_torch(tiny):
-    code = ("import sys; from clawhost.local.chat_engine import ChatEngine; "
+    code = ("import sys; from clawhost.plugins.quantized_model.chat_engine import ChatEngine; "
             f"e = ChatEngine.load({str(tiny['dir'])!r}, threads=1); "
             "r = e.chat([{'role': 'user', 'content': 'hello'}], max_tokens=3); "
             "bad = [m for m in ('torch', 'transformers', 'optimum', 'sentence_transformers', "
@@ -292,8 +292,8 @@ def test_hf_folder_matches_gguf_including_rotary_layout(tiny, tmp_path):
     rotary_interleaved flag instead of undoing it. Several positions make rotary matter."""
     from safetensors.numpy import save_file
 
-    from clawhost.local.gguf_tokenizer import tokenizer_json_from_gguf
-    from clawhost.local.runner import Runner
+    from clawhost.plugins.quantized_model.gguf_tokenizer import tokenizer_json_from_gguf
+    from clawhost.plugins.quantized_model.runner import Runner
 
     w = open_weights(tiny["src"])
     cfg = w.config
@@ -368,7 +368,7 @@ class _PieceTokenizer:
     (["a E", "x", "y", "z"], ["a ", "Ex", "y", "z"], "a Exyz", "length"),
 ])
 def test_stop_string_held_back_across_tokens(pieces, stream, final, reason):
-    from clawhost.local.sequence import Sequence
+    from clawhost.plugins.quantized_model.sequence import Sequence
 
     seq = Sequence(_PieceTokenizer(pieces), [0], SamplingParams(stop=["END"]), max_tokens=4,
                    stop_ids=set())
@@ -383,7 +383,7 @@ def test_stop_string_held_back_across_tokens(pieces, stream, final, reason):
 
 
 def test_top_p_and_top_k_restrict_the_candidates():
-    from clawhost.local.sampling import Sampler
+    from clawhost.plugins.quantized_model.sampling import Sampler
 
     logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], np.float32))
     top_p = Sampler(SamplingParams(temperature=1.0, top_p=0.7, seed=0))

@@ -14,8 +14,8 @@ import pytest
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from clawhost.local.bert_graph import QUANTIZATIONS, build_bert_onnx
-from clawhost.local.embed_engine import EmbedEngine, InputTooLongError, plan_batches
+from clawhost.engines.bert_graph import QUANTIZATIONS, build_bert_onnx
+from clawhost.engines.embed_engine import EmbedEngine, InputTooLongError, plan_batches
 
 WORDS = "the a cat dog sat on mat bread bake car fix how do i what is recipe for ran fast slow".split()
 HIDDEN, HEADS, LAYERS, FFN, MAX_POS, MAX_LEN = 64, 4, 2, 128, 40, 24
@@ -267,7 +267,7 @@ def test_bad_artifacts_and_options_give_clear_errors(tiny: dict, tmp_path: Path)
 
 
 def test_import_does_not_pull_torch_or_transformers() -> None:
-    code = ("import sys, clawhost.local.embed_engine, clawhost.local.bert_graph; "
+    code = ("import sys, clawhost.engines.embed_engine, clawhost.engines.bert_graph; "
             "bad = [m for m in ('torch', 'transformers', 'sentence_transformers', 'optimum') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     root = Path(__file__).resolve().parents[1]

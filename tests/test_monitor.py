@@ -14,6 +14,14 @@ from clawhost.errors import Overloaded
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel
 from clawhost.types import Model, ModelRequest, Reply
+from clawhost.api import BATCH_SIZE, CACHE_RESULT, PROVIDER, RETRIES
+from clawhost.plugins.batcher import STATE as BATCHER_STATE
+from clawhost.plugins.cache import STATE as CACHE_STATE
+from clawhost.plugins.monitor import STATE as MONITOR_STATE
+from clawhost.api import StashKey
+
+BROKEN: StashKey = StashKey("broken")
+PLAIN: StashKey = StashKey("plain")
 
 
 class DictCache:
@@ -32,12 +40,12 @@ class DictCache:
     def clawhost_lookup(self, request):
         k = self.key(request)
         if k is None:
-            request.notes["cache"] = "bypass"
+            request.notes[CACHE_RESULT] = "bypass"
             return None
         if k in self.seen:
-            request.notes["cache"] = "hit-l1"
+            request.notes[CACHE_RESULT] = "hit-l1"
             return Reply(dict(self.seen[k]), source="l1")
-        request.notes["cache"] = "miss"
+        request.notes[CACHE_RESULT] = "miss"
         return None
 
     @hookimpl
@@ -64,10 +72,10 @@ class Upstreamish:
             raise Overloaded("queue full")
         if "crash" in text:
             raise RuntimeError("plugin bug")
-        request.notes["batch_size"] = 4
+        request.notes[BATCH_SIZE] = 4
         request.timings["queue"] = 0.003
-        request.notes["provider"] = "openai"
-        request.notes["retries"] = 2
+        request.notes[PROVIDER] = "openai"
+        request.notes[RETRIES] = 2
         return None
 
 
@@ -177,10 +185,10 @@ async def test_label_cardinality_stays_bounded(clawhost_host, clawhost_server):
     assert after == before  # no new series at all: values move, names and label sets do not
 
     # models nobody registered, and too many providers, fold into "other"
-    mon = host.state["monitor"]
+    mon = host.state[MONITOR_STATE]
     for i in range(1000):
         req = ModelRequest(kind="chat", body=None, model=Model(f"ghost-{i}", "chat", owner="x"))
-        req.notes["provider"] = f"provider-{i}"
+        req.notes[PROVIDER] = f"provider-{i}"
         mon.record(req, Reply({"usage": {"prompt_tokens": 1}}), None)
     assert set(mon.models) == {"echo", "other"}
     assert len({p for p, _ in mon.upstream}) == 9  # 8 distinct + "other"
@@ -199,15 +207,15 @@ class Figures:
         if self.fail:
             raise ZeroDivisionError("broken figures")
         return {"queue_depth": 3, "cooldowns": {"openai": 1, "anthropic": 0}, "note": "text",
-                "hits": 99}  # as host.state["cache"], "hits" would collide with our own family
+                "hits": 99}  # as host.state[CACHE_STATE], "hits" would collide with our own family
 
 
 async def test_figures_exported_and_a_failing_one_is_skipped(clawhost_host, clawhost_server):
     host, url = await make(clawhost_host, clawhost_server, EchoModel())
-    host.state["batcher"] = Figures()
-    host.state["cache"] = Figures()
-    host.state["broken"] = Figures(fail=True)
-    host.state["plain"] = object()  # no figures(): ignored
+    host.state[BATCHER_STATE] = Figures()
+    host.state[CACHE_STATE] = Figures()
+    host.state[BROKEN] = Figures(fail=True)
+    host.state[PLAIN] = object()  # no figures(): ignored
     async with aiohttp.ClientSession() as s:
         await chat(s, url, "hi")
         m = await get_metrics(s, url)
@@ -260,7 +268,7 @@ async def test_registry_is_per_host(clawhost_host, clawhost_server):
     import prometheus_client
     a, url_a = await make(clawhost_host, clawhost_server, EchoModel())
     b, url_b = await make(clawhost_host, clawhost_server, EchoModel())
-    assert a.state["monitor"].registry is not b.state["monitor"].registry
+    assert a.state[MONITOR_STATE].registry is not b.state[MONITOR_STATE].registry
     async with aiohttp.ClientSession() as s:
         for _ in range(3):
             await chat(s, url_a, "only a")
@@ -315,7 +323,7 @@ def test_plugin_module_imports_cheaply():
 
 
 def test_render_table():
-    from clawhost.monitoring.table import render_table
+    from clawhost.plugins.monitor.commands import render_table
     summary = {"window_s": 60, "requests": 120, "requests_per_s": 2.0, "errors_per_s": 0.0,
                "p50_ms": 1.25, "p95_ms": 3.5, "p99_ms": 9.75, "hit_rate": 0.5,
                "hit_rate_l1": 0.25, "hit_rate_l2": 0.25, "hit_rate_semantic": None,
@@ -343,7 +351,7 @@ async def test_opentelemetry_spans_per_stage(clawhost_host, clawhost_server):
     host, url = await make(clawhost_host, clawhost_server, Upstreamish(), EchoModel(),
                            options={"otel": True})
     # the API's global provider can be set once per process: hand ours to the tracer directly
-    host.state["monitor"].tracer = _tracer_with(provider)
+    host.state[MONITOR_STATE].tracer = _tracer_with(provider)
     async with aiohttp.ClientSession() as s:
         assert (await chat(s, url, "trace me"))[0] == 200
         assert (await chat(s, url, "overload me"))[0] == 429
@@ -363,20 +371,20 @@ async def test_opentelemetry_spans_per_stage(clawhost_host, clawhost_server):
 def _tracer_with(provider):
     from unittest import mock
 
-    from clawhost.monitoring.tracing import make_tracer
+    from clawhost.plugins.monitor.tracing import make_tracer
     with mock.patch("opentelemetry.trace.get_tracer", provider.get_tracer):
         return make_tracer()
 
 
 async def test_with_the_real_cache_plugin(clawhost_host, clawhost_server):
-    """The built-in cache leaves notes["cache"]; the monitor's counts match its own figures."""
+    """The built-in cache leaves notes[CACHE_RESULT]; the monitor's counts match its own figures."""
     host = await clawhost_host(EchoModel(), config={"plugins": {"monitor": {}, "cache": {}}})
     url = await clawhost_server(host)
     async with aiohttp.ClientSession() as s:
         for i in range(12):
             assert (await chat(s, url, f"cached {i % 4}", temperature=0))[0] == 200
         m = await get_metrics(s, url)
-    own = host.state["cache"].figures()["requests"]
+    own = host.state[CACHE_STATE].figures()["requests"]
     assert value(m, "clawhost_cache_hits_total", layer="l1") == own["hit-l1"] == 8
     assert value(m, "clawhost_cache_misses_total") == own["miss"] == 4
     assert value(m, "clawhost_cache_requests", key="hit-l1") == 8  # its figures, as gauges
@@ -384,7 +392,7 @@ async def test_with_the_real_cache_plugin(clawhost_host, clawhost_server):
 
 
 def test_quantiles_from_buckets():
-    from clawhost.monitoring.histogram import SECONDS_BOUNDS, Histogram, quantile, quantiles
+    from clawhost.plugins.monitor.histogram import SECONDS_BOUNDS, Histogram, quantile, quantiles
     h = Histogram()
     for i in range(1, 1001):  # 1 ms .. 1 s, uniform
         h.observe(i / 1000)

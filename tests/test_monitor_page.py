@@ -16,6 +16,7 @@ import pytest
 
 from clawhost.testing import EchoModel
 from test_monitor import DictCache, Upstreamish, chat
+from clawhost.plugins.monitor import STATE as MONITOR_STATE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -48,7 +49,7 @@ async def test_status_page_shows_live_data(clawhost_host, clawhost_server, tmp_p
         for burst in range(6):  # traffic spread over several history points
             await asyncio.gather(*(chat(s, url, f"question {burst % 2} {i % 6}") for i in range(12)))
             await asyncio.sleep(0.25)
-    mon = host.state["monitor"]
+    mon = host.state[MONITOR_STATE]
     dom = await chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", url + "/")
     assert mon.stats_served >= 2  # it polled again by itself (every 2 s of page time)
 

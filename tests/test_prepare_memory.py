@@ -14,10 +14,10 @@ import pytest
 
 pytest.importorskip("gguf")
 
-from clawhost.local import quantize as qz  # noqa: E402
-from clawhost.local.chat_build import PRESETS  # noqa: E402
-from clawhost.local.llama_graph import build_llama, save_model, write_llama  # noqa: E402
-from clawhost.local.weights import open_weights  # noqa: E402
+from clawhost.plugins.quantized_model import quantize as qz  # noqa: E402
+from clawhost.plugins.quantized_model.chat_build import PRESETS  # noqa: E402
+from clawhost.plugins.quantized_model.llama_graph import build_llama, save_model, write_llama  # noqa: E402
+from clawhost.plugins.quantized_model.weights import open_weights  # noqa: E402
 from test_local_chat import write_tiny_gguf  # noqa: E402
 
 
@@ -55,10 +55,10 @@ def test_quantizing_in_row_chunks_is_exact(monkeypatch, bits):
 
 
 def test_chunked_perplexity_matches_one_prefill(tiny_gguf, tmp_path):
-    from clawhost.local.chat_build import write_artifacts
-    from clawhost.local.chat_engine import ChatEngine
-    from clawhost.local.quality import PPL_TEXT, perplexity
-    from clawhost.local.runner import Runner
+    from clawhost.plugins.quantized_model.chat_build import write_artifacts
+    from clawhost.plugins.quantized_model.chat_engine import ChatEngine
+    from clawhost.plugins.quantized_model.quality import PPL_TEXT, perplexity
+    from clawhost.plugins.quantized_model.runner import Runner
 
     write_artifacts(open_weights(tiny_gguf), tiny_gguf, tmp_path, PRESETS["int8"])
     eng = ChatEngine.load(tmp_path, threads=1)

@@ -24,6 +24,8 @@ from openai import AsyncOpenAI, BadRequestError, InternalServerError, NotFoundEr
 
 from clawhost.host import Host
 from clawhost.testing import make_config
+from clawhost.api import BATCH_SIZE
+from clawhost.plugins.batcher import STATE as BATCHER_STATE
 
 EMBED, CHAT = "tiny-minilm", "tiny-llama"
 PLUGIN = "quantized_model"
@@ -188,7 +190,7 @@ def test_prepare_writes_artifacts_and_a_complete_manifest(prepared, sources, tmp
 def test_artifacts_from_an_older_graph_builder_are_rebuilt(prepared, tmp_path):
     import shutil
 
-    from clawhost.local.prepare import GRAPH_VERSIONS, ArtifactError, verify
+    from clawhost.plugins.quantized_model.prepare import GRAPH_VERSIONS, ArtifactError, verify
     folder = tmp_path / EMBED
     shutil.copytree(prepared / "models" / EMBED, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -222,7 +224,7 @@ def test_prepare_unknown_name_and_bad_source_fail_in_one_line(prepared, sources,
 
 def test_a_quantization_the_kind_cannot_take_is_a_config_error():
     from pydantic import ValidationError
-    from plugins.quantized_model import ModelSpec
+    from clawhost.plugins.quantized_model import ModelSpec
     with pytest.raises(ValidationError, match=r"embedding models are prepared as one of int8"):
         ModelSpec(source="x", kind="embedding", quantization="int3")
     with pytest.raises(ValidationError, match=r"chat models are prepared as one of int4-mixed"):
@@ -231,13 +233,14 @@ def test_a_quantization_the_kind_cannot_take_is_a_config_error():
 
 
 def test_config_names_every_quantization_the_builders_take():
-    from clawhost.local import QUANTIZATIONS, bert_graph, chat_build
+    from clawhost.engines import QUANTIZATIONS, bert_graph
+    from clawhost.plugins.quantized_model import chat_build
     assert set(QUANTIZATIONS["chat"]) == set(chat_build.PRESETS)
     assert set(QUANTIZATIONS["embedding"]) == set(bert_graph.QUANTIZATIONS)
 
 
 def test_interrupted_preparation_restarts_cleanly(sources, tmp_path):
-    from clawhost.local.prepare import command, verify
+    from clawhost.plugins.quantized_model.prepare import command, verify
     ws = tmp_path / "ws"
     spec = {"source": str(sources["gguf"]), "kind": "chat", "quantization": "int8", "check": True}
     proc = subprocess.Popen(command(CHAT, spec, ws), stdout=subprocess.PIPE, text=True)
@@ -332,7 +335,7 @@ async def test_a_corrupt_artifact_fails_only_its_model(prepared, sources, tmp_pa
 # -- embeddings -------------------------------------------------------------------------------
 
 async def test_embeddings_over_http_match_the_engine(served, prepared):
-    from clawhost.local.embed_engine import EmbedEngine
+    from clawhost.engines.embed_engine import EmbedEngine
     host, url, client = served
     texts = ["the cat sat on the mat", "how do i bake bread", "a dog"]
     engine = EmbedEngine.load(prepared / "models" / EMBED, threads=1)
@@ -368,7 +371,7 @@ async def test_infer_batch_embeds_many_requests_in_one_engine_call(served):
     assert [len(r.body["data"]) for r in replies] == [2, 1, 1]
     alone = engine.embed(["bread"])[0]
     np.testing.assert_allclose(replies[1].body["data"][0]["embedding"], alone, atol=1e-5)
-    assert reqs[0].notes["batch_size"] == 3
+    assert reqs[0].notes[BATCH_SIZE] == 3
 
 
 async def test_unknown_model_is_a_404_naming_the_local_ones(served):
@@ -633,7 +636,7 @@ async def test_the_batcher_drives_local_models_through_their_slot_engine(prepare
         url = await clawhost_server(host)
         client = AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
         assert await answers(client) == want
-        hub = host.state["batcher"]
+        hub = host.state[BATCHER_STATE]
         assert hub.batchers[CHAT].stats.batches >= 1
         emb = await asyncio.gather(*(client.embeddings.create(model=EMBED, input=p)
                                      for p in prompts))

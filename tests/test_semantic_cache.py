@@ -18,9 +18,11 @@ import pytest
 from clawhost.host import Host
 from clawhost.hookspecs import hookimpl
 from clawhost.plugins import semantic_cache
-from clawhost.semantic import features as semantic_cache_features
+from clawhost.plugins.semantic_cache import features as semantic_cache_features
 from clawhost.testing import EchoModel, make_config
 from clawhost.types import ChatRequest, Model, ModelRequest
+from clawhost.api import CACHE_RESULT
+from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
 
 DIM = 64
 
@@ -99,8 +101,8 @@ async def test_a_paraphrase_is_served_from_the_cache_with_its_similarity(clawhos
     assert answer(again) == "How do I reset my password?"  # the stored answer, not a new echo
     assert again.headers["x-clawhost-cache"] == "hit-semantic"
     assert float(again.headers["x-clawhost-similarity"]) >= 0.999
-    assert req.notes["cache"] == "hit-semantic"
-    figures = host.state["semantic_cache"].figures()
+    assert req.notes[CACHE_RESULT] == "hit-semantic"
+    figures = host.state[SEMANTIC_CACHE_STATE].figures()
     assert figures["entries"] == 1 and figures["hits"] == 1 and figures["bytes"] > DIM * 4
 
 
@@ -131,7 +133,7 @@ async def test_the_verifier_rejects_number_and_negation_look_alikes(clawhost_hos
     host, echo, bag = await make_host(clawhost_host, min_similarity=0.8)
     await ask(host, "What is the best phone in 2016?")
     await ask(host, "Is coffee good for your health?")
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     # both pairs clear the cosine floor: only the rules stop them
     v16, v17 = bag.engine.embed(["What is the best phone in 2016?", "What is the best phone in 2017?"])
     assert float(v16 @ v17) >= 0.8
@@ -154,13 +156,13 @@ async def test_two_close_entries_with_different_answers_are_ambiguous(clawhost_h
     await ask(host, "green apples taste sour")
     _, reply = await ask(host, "apples taste")  # equally close to both
     assert reply.source == "model"
-    assert host.state["semantic_cache"].figures()["ambiguous"] == 1
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["ambiguous"] == 1
 
 
 async def test_cache_controls_opt_out(clawhost_host):
     host, echo, _ = await make_host(clawhost_host)
     await ask(host, "How do I reset my password?", cache={"no-store": True})
-    assert host.state["semantic_cache"].figures()["entries"] == 0
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["entries"] == 0
     await ask(host, "How do I reset my password?")
     req = chat("how do I reset my password")
     req.headers["Cache-Control"] = "no-cache"
@@ -169,7 +171,7 @@ async def test_cache_controls_opt_out(clawhost_host):
     assert body_opt_out.source == "model"
     # no-cache still stored a second answer to the same question: the cache cannot tell
     # which one is right, so it misses rather than guess
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     assert cache.figures()["entries"] == 2
     assert (await ask(host, "How do I reset my password"))[1].source == "model"
     assert cache.figures()["ambiguous"] == 1
@@ -190,7 +192,7 @@ class ChangingModel(EchoModel):
 
 async def test_a_refresh_replaces_the_same_questions_stale_answer(clawhost_host):
     host = await clawhost_host(ChangingModel(), BagModel(), config=config())
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     await ask(host, "How do I reset my password?")
     _, fresh = await ask(host, "How do I reset my password?", cache={"no-cache": True})
     assert answer(fresh) == "answer 2" and cache.figures()["entries"] == 1
@@ -208,17 +210,17 @@ async def test_a_refresh_replaces_the_same_questions_stale_answer(clawhost_host)
 async def test_default_policy_skips_sampled_requests_and_embeddings(clawhost_host):
     host, echo, bag = await make_host(clawhost_host)
     await ask(host, "How do I reset my password?", temperature=0.7)
-    assert host.state["semantic_cache"].figures()["entries"] == 0
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["entries"] == 0
     from clawhost.types import EmbeddingRequest
     await host.handle(ModelRequest(kind="embedding", body=EmbeddingRequest(model="echo-embed",
                                                                           input="hello")))
-    assert host.state["semantic_cache"].figures()["entries"] == 0
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["entries"] == 0
 
 
 async def test_entries_expire_after_their_ttl(clawhost_host):
     host, echo, _ = await make_host(clawhost_host)
     await ask(host, "How do I reset my password?", cache={"ttl": 30})
-    cache = host.state["semantic_cache"]
+    cache = host.state[SEMANTIC_CACHE_STATE]
     entry = next(iter(cache.index.entries.values()))
     assert 29 < entry.expires - entry.created <= 30
     entry.expires = entry.created  # as if 30 s had passed
@@ -284,11 +286,11 @@ async def test_behind_the_exact_cache_exact_repeats_hit_l1_and_paraphrases_hit_s
     host = await clawhost_host(echo, bag, config=cfg)
     assert host.chain.names()[:2] == ["cache", "semantic_cache"]
     first, _ = await ask(host, "How do I reset my password?")
-    assert first.notes["cache"] == "miss"
+    assert first.notes[CACHE_RESULT] == "miss"
     exact, reply = await ask(host, "How do I reset my password?")
-    assert reply.source == "l1" and exact.notes["cache"] == "hit-l1"
+    assert reply.source == "l1" and exact.notes[CACHE_RESULT] == "hit-l1"
     para, reply = await ask(host, "how do I reset my password")
-    assert reply.source == "semantic" and para.notes["cache"] == "hit-semantic"
+    assert reply.source == "semantic" and para.notes[CACHE_RESULT] == "hit-semantic"
     assert para.response_headers["x-clawhost-cache"] == "hit-semantic"
     assert echo.calls == 1
 
@@ -309,7 +311,7 @@ async def test_interaction_weights_see_the_stored_vector(clawhost_host, tmp_path
     _, same = await ask(host, "how do I reset my password")
     _, other = await ask(host, "How do I reset my email password?")
     assert same.source == "semantic" and other.source == "model"
-    assert host.state["semantic_cache"].figures()["rejected_by_verifier"] == 1
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["rejected_by_verifier"] == 1
 
 
 async def test_interaction_weights_for_another_dimension_fall_back_to_lexical(clawhost_host):
@@ -318,7 +320,7 @@ async def test_interaction_weights_for_another_dimension_fall_back_to_lexical(cl
     await ask(host, "How do I reset my password?")
     _, again = await ask(host, "How do I reset my password")
     assert again.source == "semantic"
-    assert host.state["semantic_cache"].verifier.weights.dim is None  # 64-dim bag vectors
+    assert host.state[SEMANTIC_CACHE_STATE].verifier.weights.dim is None  # 64-dim bag vectors
 
 
 def test_without_its_embedding_model_it_stays_off_and_loads_nothing(tmp_path):
@@ -388,7 +390,7 @@ async def test_stats_and_clear_go_through_the_running_host(clawhost_host, clawho
 
 
 async def test_stats_and_clear_read_the_index_file_when_no_host_runs(tmp_path):
-    from clawhost.semantic.index import SemanticIndex
+    from clawhost.plugins.semantic_cache.index import SemanticIndex
     folder = tmp_path / "ws" / ".cache" / "semantic"
     folder.mkdir(parents=True)
     ix = SemanticIndex(folder / "index.sqlite", 4, "fp", 100, 10**6)

@@ -10,9 +10,10 @@ from conftest import ask as ask_chat
 from conftest import models_settled, run_cli
 from test_local_embed import _tiny_model
 
-from clawhost.local.bert_graph import build_bert_onnx
-from clawhost.semantic import evaluate
-from clawhost.semantic.verifier import Candidate, Settings, Verifier
+from clawhost.engines.bert_graph import build_bert_onnx
+from clawhost.plugins.semantic_cache import evaluate
+from clawhost.plugins.semantic_cache.verifier import Candidate, Settings, Verifier
+from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
 
 PAIRS = [("how do i bake bread", "what is a recipe for bread", True),
          ("how do i fix a car", "how do i fix the car", True),
@@ -41,7 +42,7 @@ def cli(root, *args):
 
 def expected(root, floor):
     """The figures computed here, straight from the engine, for the CLI to agree with."""
-    from clawhost.local.embed_engine import EmbedEngine
+    from clawhost.engines.embed_engine import EmbedEngine
     eng = EmbedEngine.load(root / "ws" / "models" / "all-minilm-l6-v2", threads=1)
     a, b = eng.embed([p[0] for p in PAIRS]), eng.embed([p[1] for p in PAIRS])
     cos = (a * b).sum(1)
@@ -94,7 +95,7 @@ def test_eval_errors_are_one_line(workspace, tmp_path):
 
 # -- the token-alignment ("align") verifier -------------------------------------------
 def test_token_encoder_gives_unit_token_vectors_without_cls_and_sep(workspace):
-    from clawhost.semantic.tokens import TokenEncoder, align_features
+    from clawhost.plugins.semantic_cache.tokens import TokenEncoder, align_features
     enc = TokenEncoder(workspace / "ws" / "models" / "all-minilm-l6-v2")
     (va, ia), (vb, ib), (vc, _) = enc.encode(["how do i bake bread", "how do i bake bread",
                                               "the dog ran fast"])
@@ -109,7 +110,7 @@ def test_token_encoder_gives_unit_token_vectors_without_cls_and_sep(workspace):
 
 def test_forest_export_matches_scikit_learn(tmp_path):
     sklearn = pytest.importorskip("sklearn.ensemble")
-    from clawhost.semantic.trees import Forest, export
+    from clawhost.plugins.semantic_cache.trees import Forest, export
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 5))
     y = (x[:, 0] + 0.5 * x[:, 1] * x[:, 2] > 0).astype(float)
@@ -144,7 +145,7 @@ def test_eval_cli_runs_the_align_verifier_like_the_library(workspace, tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["settings"]["verifier_weights"] == "align"
-    from clawhost.local.embed_engine import EmbedEngine
+    from clawhost.engines.embed_engine import EmbedEngine
     folder = workspace / "ws" / "models" / "all-minilm-l6-v2"
     eng = EmbedEngine.load(folder, threads=1)
     pairs = [evaluate.Pair(*p) for p in PAIRS]
@@ -159,7 +160,7 @@ def test_eval_cli_runs_the_align_verifier_like_the_library(workspace, tmp_path):
 @pytest.mark.slow
 def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path, packaged_minilm):
     build_bert_onnx(packaged_minilm, tmp_path / "int8", "int8")
-    from clawhost.local.embed_engine import EmbedEngine
+    from clawhost.engines.embed_engine import EmbedEngine
     eng = EmbedEngine.load(tmp_path / "int8", threads=2)
     pairs = [evaluate.Pair(a, b, d) for a, b, d in [
         ("How do I reset my password?", "How can I reset my password?", True),
@@ -198,7 +199,7 @@ async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host,
     assert hit.body["choices"][0]["message"]["content"] == "How do I reset my password?"
     _, look_alike = await ask_chat(host, "Is coffee bad for your health?")
     assert look_alike.source == "model"
-    figures = host.state["semantic_cache"].figures()
+    figures = host.state[SEMANTIC_CACHE_STATE].figures()
     assert figures["hits"] == 1 and figures["rejected_by_verifier"] >= 1
 
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from clawhost.semantic.features import NAMES, pair_features
-from clawhost.semantic.index import SemanticIndex
-from clawhost.semantic.verifier import Candidate, Settings, Verifier
+from clawhost.plugins.semantic_cache.features import NAMES, pair_features
+from clawhost.plugins.semantic_cache.index import SemanticIndex
+from clawhost.plugins.semantic_cache.verifier import Candidate, Settings, Verifier
 
 DIM = 16
 

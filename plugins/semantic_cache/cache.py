@@ -1,0 +1,270 @@
+"""The semantic cache's runtime object (``host.state[STATE]``): lookup and store.
+
+Scope first: ``caching.keys.scope_key`` hashes everything but the query text (model, system
+prompt, earlier turns, tools, parameters, tenant, namespace), and only entries of the same
+scope are compared by meaning. Then the verifier decides (see ``verifier``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from clawhost.api import (CACHE_RESULT, ModelRequest, PairScorer, Reply, StashKey, cacheable,
+                          directives, scope_key)
+
+from .embedder import Embedder, EmbedderUnavailable
+from .index import SemanticIndex
+from .verifier import Candidate, Settings, Verifier
+
+log = logging.getLogger("clawhost.semantic")
+PURGE_EVERY = 256  # stores between sweeps for expired entries
+
+
+def settings_of(opts: Any) -> Settings:
+    return Settings(min_similarity=opts.min_similarity, verifier=opts.verifier,
+                    threshold=opts.verifier_threshold, rules=tuple(opts.rules),
+                    margin=opts.margin, weights=opts.verifier_weights)
+
+
+# per request: its scope and query, its vector (the store after a miss reuses it), and the
+# similarity of the best candidate (for the monitor and tests)
+_SCOPE: StashKey[tuple[str, str]] = StashKey("semantic_scope")
+_VECTOR: StashKey[Any] = StashKey("semantic_vector")
+SIMILARITY: StashKey[float] = StashKey("semantic_similarity")
+
+
+class SemanticCache:
+    def __init__(self, opts: Any, workspace: Path, host: Any = None,
+                 embedder: Embedder | None = None) -> None:
+        self.opts, self.host = opts, host
+        self.folder = Path(workspace) / opts.path
+        self.verifier = Verifier(settings_of(opts))
+        self.embedder = embedder
+        self.index: SemanticIndex | None = None
+        self.counts: Counter[str] = Counter()
+        self._stores = 0
+        self._opening = asyncio.Lock()
+        self._warned_fallback = False
+
+    # -- setup -------------------------------------------------------------------------
+    async def _ready(self) -> bool:
+        """Open the embedder and the index once the embedding model is ready."""
+        if self.index is not None:
+            return True
+        if self.embedder is None:
+            model = self.host.models.get(self.opts.embedding_model) if self.host else None
+            if self.opts.embedding_path:
+                self.embedder = Embedder.from_folder(Path(self.opts.embedding_path))
+            elif model is None or model.status != "ready":
+                return False
+            else:
+                self.embedder = Embedder.from_host(self.host, self.opts.embedding_model,
+                                                   self.opts.embed_via)
+        if self.embedder.dim is None:  # an engine that does not say: ask it once
+            self.embedder.dim = int((await self.embedder.embed("dimension probe")).shape[0])
+        if self.verifier.weights is not None and self.verifier.weights.dim not in (
+                None, self.embedder.dim):
+            log.warning("semantic_cache: verifier interaction weights need %s-dim vectors, the "
+                        "embedder gives %s: using the lexical-only verifier",
+                        self.verifier.weights.dim, self.embedder.dim)
+            self.verifier = self.verifier.for_dim(self.embedder.dim)
+        if self.opts.verifier and self.opts.verifier_path and not self.verifier.cross:
+            if not self._warned_fallback:
+                await self._load_cross_encoder(Path(self.opts.verifier_path))
+        elif self.opts.verifier and self.opts.verifier_model and not self.verifier.cross:
+            if not self._use_cross_encoder():
+                return False
+        if self.verifier.needs_tokens and self.verifier.tokens is None:
+            # Token-alignment weights read MiniLM's token vectors from the same artifact.
+            folder = (Path(self.opts.embedding_path) if self.opts.embedding_path
+                      else self.embedder.folder)
+            self.verifier = await asyncio.to_thread(self.verifier.attach, folder)
+        async with self._opening:  # one index, even when the first lookups come together
+            if self.index is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                # Loading a large index reads every vector: keep it off the event loop.
+                self.index = await asyncio.to_thread(
+                    SemanticIndex, self.folder / "index.sqlite", self.embedder.dim,
+                    self.embedder.fingerprint, self.opts.max_entries, int(self.opts.max_bytes),
+                    self.opts.ann_min_entries, self.opts.ann == "auto")
+        return True
+
+    async def _load_cross_encoder(self, folder: Path) -> None:
+        """``verifier_path``: load it once; a folder that cannot be loaded is said once and
+        ``verifier_weights`` judge instead (the cache keeps serving)."""
+        try:
+            self.verifier = await asyncio.to_thread(self.verifier.with_cross_encoder, folder)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            self._warned_fallback = True
+            log.warning("semantic_cache: verifier_path %s cannot be loaded (%s): judging with "
+                        "the %s verifier", folder, str(exc).splitlines()[0] if str(exc) else
+                        type(exc).__name__, self.opts.verifier_weights)
+
+    def _use_cross_encoder(self) -> bool:
+        """Judge with the ``verifier_model`` (a rerank model) once it is ready. While it loads
+        the cache waits (False) rather than serve on a weaker check; if it is not served or
+        failed, ``verifier_weights`` judge instead, said once in the log."""
+        name = self.opts.verifier_model
+        model = self.host.models.get(name) if self.host is not None else None
+        scorer = self.host.engine(name, PairScorer) if self.host is not None else None
+        if model is not None and model.kind == "rerank":
+            if model.status == "ready" and scorer is not None:
+                self.verifier = self.verifier.with_scorer(scorer.score, scorer.info)
+                return True
+            if model.status == "loading":
+                return False
+        if not self._warned_fallback:
+            self._warned_fallback = True
+            why = "is not a rerank model served here" if model is None or model.kind != "rerank" \
+                else model.status
+            log.warning("semantic_cache: verifier_model %r %s: judging with the %s verifier",
+                        name, why, self.opts.verifier_weights)
+        return True
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+
+    # -- per request -------------------------------------------------------------------
+    def _eligible(self, request: ModelRequest) -> bool:
+        return request.kind in self.opts.kinds and cacheable(request, self.opts.policy)
+
+    def _scope(self, request: ModelRequest) -> tuple[str, str]:
+        notes = request.notes
+        if _SCOPE not in notes:
+            ns = directives(request).namespace
+            notes[_SCOPE] = scope_key(request, self.opts.query_turns,
+                                      ns if ns is not None else self.opts.namespace)
+        return notes[_SCOPE]
+
+    async def _vector(self, request: ModelRequest, query: str):
+        vec = request.notes.get(_VECTOR)
+        if vec is None:
+            t0 = time.perf_counter()
+            vec = await self.embedder.embed(query, request.tenant)
+            request.timings["semantic_embed"] = time.perf_counter() - t0
+            request.notes[_VECTOR] = vec  # the store after a miss reuses it
+        return vec
+
+    async def lookup(self, request: ModelRequest) -> Reply | None:
+        if not self._eligible(request) or directives(request).no_cache:
+            return None
+        try:
+            if not await self._ready():
+                self.counts["not_ready"] += 1
+                return None
+        except EmbedderUnavailable:
+            self.counts["not_ready"] += 1
+            return None
+        scope, query = self._scope(request)
+        if not query.strip() or len(query) > self.opts.max_query_chars:
+            return None
+        if scope not in self.index.blocks:  # nothing to compare with: skip the embedding
+            self.counts["misses"] += 1
+            self._missed(request)
+            return None
+        vec = await self._vector(request, query)
+        now, max_age = time.time(), directives(request).max_age
+        found = []
+        for eid, cos in self.index.search(scope, vec, self.opts.candidates):
+            entry = self.index.entries.get(eid)
+            if entry is None:
+                continue
+            if entry.expires <= now:
+                self.index.remove(eid)
+                self.index.expired += 1
+                continue
+            if max_age is not None and now - entry.created > max_age:
+                continue
+            found.append(Candidate(eid, cos, entry.query, entry.answer_key,
+                                   self.index.vector(eid)))
+        if self.verifier.needs_tokens or self.verifier.cross:  # an ONNX run: off the loop
+            decision = await asyncio.to_thread(self.verifier.choose, query, found, vec)
+        else:
+            decision = self.verifier.choose(query, found, vec)
+        request.notes[SIMILARITY] = round(decision.similarity, 4)
+        if decision.entry_id is None:
+            self._missed(request)
+            self.counts["rejected_by_verifier" if decision.reason in ("rejected", "ambiguous")
+                        else "misses"] += 1
+            if decision.reason == "ambiguous":
+                self.counts["ambiguous"] += 1
+            return None
+        body = self.index.answer(decision.entry_id)
+        if body is None:
+            return None
+        self.index.touch(decision.entry_id)
+        self.counts["hits"] += 1
+        sim = f"{decision.similarity:.3f}"
+        request.notes[CACHE_RESULT] = "hit-semantic"
+        request.response_headers["x-clawhost-cache"] = "hit-semantic"
+        request.response_headers["x-clawhost-similarity"] = sim
+        return Reply(body=body, source="semantic",
+                     headers={"x-clawhost-cache": "hit-semantic", "x-clawhost-similarity": sim})
+
+    @staticmethod
+    def _missed(request: ModelRequest) -> None:
+        """Say "miss" unless an earlier layer (the exact cache) already said so."""
+        request.notes.setdefault(CACHE_RESULT, "miss")
+        request.response_headers.setdefault("x-clawhost-cache", "miss")
+
+    async def store(self, request: ModelRequest, reply: Reply) -> None:
+        if reply.cached or not self._eligible(request) or reply.status != 200 or reply.body is None:
+            return
+        d = directives(request)
+        try:
+            if d.no_store or not await self._ready():
+                return
+        except EmbedderUnavailable:
+            return
+        scope, query = self._scope(request)
+        if not query.strip() or len(query) > self.opts.max_query_chars:
+            return
+        vec = await self._vector(request, query)
+        ttl = d.ttl if d.ttl is not None else self.opts.ttl_s
+        _, akey = self.index.answer_key(reply.body)
+        # A refresh (no-cache, or max-age that the stored answer exceeded) replaces the
+        # same question's stale answer; kept beside it, the two would make every later
+        # paraphrase ambiguous. Without one, two different answers to one question are
+        # both kept and paraphrases miss: the cache cannot tell which is current.
+        refresh = d.no_cache or d.max_age is not None
+        for eid, _cos in self.index.search(scope, vec, self.opts.candidates):
+            entry = self.index.entries.get(eid)
+            if entry is None or entry.query != query:
+                continue
+            if entry.answer_key == akey:
+                self.index.refresh(eid, ttl)
+                return
+            if refresh:
+                self.index.remove(eid)
+        self.index.add(scope, query, vec, reply.body, ttl)
+        self.counts["stores"] += 1
+        self._stores += 1
+        if self._stores % PURGE_EVERY == 0:
+            self.index.purge_expired()
+
+    async def clear(self) -> int:
+        """Drop every entry (``clawhost semantic-cache clear``); before the index is open,
+        from its file (under the lock that opens it, so it cannot load them meanwhile)."""
+        async with self._opening:
+            if self.index is not None:
+                return self.index.clear()
+            from .index import file_figures
+            return file_figures(self.folder / "index.sqlite", clear=True)["entries"]
+
+    # -- reports -----------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        ix = self.index
+        c = self.counts
+        # The monitor names them clawhost_semantic_cache_<figure>.
+        return {"entries": len(ix) if ix else 0, "bytes": ix.bytes if ix else 0,
+                "hits": c["hits"], "misses": c["misses"],
+                "rejected_by_verifier": c["rejected_by_verifier"], "ambiguous": c["ambiguous"],
+                "stores": c["stores"], "evictions": ix.evicted if ix else 0,
+                "expired": ix.expired if ix else 0}

@@ -1,0 +1,168 @@
+"""``clawhost semantic-cache eval``: calibrate the semantic cache on labelled pairs.
+
+Imports click only at module level: every CLI call builds this group.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from clawhost.api import config_option
+
+from .options import NAME
+
+
+@click.group("semantic-cache")
+def semantic_group():
+    """The semantic cache: stats, clear, and calibration on labelled question pairs."""
+
+
+def _configured(config_path, config=None):
+    from clawhost.api import load_config as load
+    from clawhost.api import plugin_options
+
+    from .options import Options
+    config = config or load(config_path)
+    return config.workspace, plugin_options(config, NAME, Options)
+
+
+def _index_file(config) -> Path:
+    workspace, opts = _configured(None, config)
+    return Path(workspace) / opts.path / "index.sqlite"
+
+
+def _from_file(path: Path, clear: bool = False) -> dict:
+    from .index import file_figures
+    try:
+        return file_figures(path, clear)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _host_said(status: int, body) -> str:
+    err = body.get("error") if isinstance(body, dict) else None
+    return err.get("message", "") if isinstance(err, dict) else f"HTTP {status}"
+
+
+@semantic_group.command("stats")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def stats_command(config_path, as_json):
+    """Entries and bytes; hits, misses and rejections from a running host."""
+    from clawhost.api import fetch_json
+    from clawhost.api import load_config as load
+    config = load(config_path)
+    path = _index_file(config)
+    status, body = fetch_json(config, "/v1/semantic-cache/stats")
+    live = body if status == 200 else None
+    stored = ({k: live[k] for k in ("entries", "bytes")} if live else _from_file(path))
+    if as_json:
+        click.echo(json.dumps({"index": str(path), **stored, "live": live}))
+        return
+    click.echo(f"{stored['entries']} entries, {stored['bytes']} bytes ({path})")
+    if live is None:
+        click.echo("live: no running host answered" if status == 0 else
+                   f"live: the running host says: {_host_said(status, body)}")
+        return
+    click.echo("live: " + ", ".join(f"{k.replace('_', ' ')} {live[k]}" for k in (
+        "hits", "misses", "rejected_by_verifier", "ambiguous", "stores", "evictions", "expired")))
+
+
+@semantic_group.command("clear")
+@config_option
+def clear_command(config_path):
+    """Delete every semantic cache entry (through the running host when there is one)."""
+    from clawhost.api import fetch_json
+    from clawhost.api import load_config as load
+    config = load(config_path)
+    status, body = fetch_json(config, "/v1/semantic-cache/clear", method="POST")
+    if status == 200:
+        click.echo(f"cleared {body['cleared']} entries (running host)")
+        return
+    if status != 0:  # a host answered but did not clear (off, starting, a token): its file
+        # may be about to be opened by it, so leave the file alone and say why
+        raise click.ClickException(f"the running host did not clear: {_host_said(status, body)}")
+    path = _index_file(config)
+    click.echo(f"cleared {_from_file(path, clear=True)['entries']} entries ({path})")
+
+
+def _line(f) -> str:
+    return (f"hits {f.hits}  precision {f.precision:.3f}  recall {f.recall:.3f}  "
+            f"false-hit rate {f.false_hit_rate:.4f}")
+
+
+def _cross_encoder(verifier, opts, workspace: Path):
+    """The verifier the live cache runs: with ``verifier_model``, that prepared rerank model."""
+    if not (opts.verifier and opts.verifier_model):
+        return verifier
+    from .embedder import find_artifacts
+    folder = find_artifacts(workspace, opts.verifier_model)
+    if folder is None:
+        raise click.ClickException(
+            f"no prepared rerank model {opts.verifier_model!r} in {workspace / 'models'}: run "
+            f"`clawhost model prepare {opts.verifier_model}`, or set verifier_model: null")
+    return verifier.with_cross_encoder(folder, threads=2)
+
+
+@semantic_group.command("eval")
+@config_option
+@click.option("--pairs", "pairs_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, readable=True),
+              help='JSON lines {"a", "b", "duplicate"}: a is cached, b is the new question')
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@click.option("--sweep", is_flag=True, help="the curve over thresholds")
+@click.option("--target-precision", type=click.FloatRange(0, 1), default=None,
+              help="suggest the threshold that reaches this precision")
+@click.option("--embeddings", type=click.Path(file_okay=False), default=None,
+              help="a prepared embedding folder (default: the workspace's model)")
+def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embeddings):
+    """Hits, precision, recall and false-hit rate of the configured settings on PAIRS."""
+    from . import evaluate
+    from .cache import settings_of
+    from .embedder import Embedder, find_artifacts
+    from .verifier import Verifier
+    workspace, opts = _configured(config_path)
+    folder = embeddings or opts.embedding_path or find_artifacts(workspace, opts.embedding_model)
+    if folder is None:
+        raise click.ClickException(
+            f"no prepared embedding model {opts.embedding_model!r} in {workspace / 'models'}: "
+            f"run `clawhost model prepare {opts.embedding_model}` or pass --embeddings DIR")
+    try:
+        pairs = evaluate.load_pairs(Path(pairs_path))
+        verifier = _cross_encoder(Verifier(settings_of(opts)), opts, workspace)
+        embedder = Embedder.from_folder(Path(folder), threads=2)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    emb = evaluate.embed_pairs(embedder.embed_sync, pairs, embedder.folder)
+    figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, emb))
+    s = verifier.settings
+    setting = {"min_similarity": s.min_similarity, "verifier": s.verifier,
+               "verifier_threshold": verifier.threshold, "verifier_weights": s.weights,
+               "verifier_model": opts.verifier_model if verifier.cross else None, "rules": list(s.rules), "margin": s.margin}
+    knob = "verifier_threshold" if s.verifier else "min_similarity"
+    curve = evaluate.sweep(verifier, pairs, emb) if (sweep or target_precision) else []
+    pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None
+    if as_json:
+        out = {**figs.as_dict(), "settings": setting, "embeddings": str(folder)}
+        if sweep:
+            out["sweep"] = [{knob: t, **f.as_dict()} for t, f in curve]
+        if target_precision is not None:
+            out["suggestion"] = ({knob: pick[0], **pick[1].as_dict()} if pick else None)
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"pairs {figs.pairs}  duplicates {figs.duplicates}  embeddings {folder}")
+    click.echo("settings " + "  ".join(f"{k} {v}" for k, v in setting.items()))
+    click.echo(_line(figs))
+    if sweep:
+        click.echo(f"\n{knob:>18}  {'hits':>6}  precision  recall  false-hit rate")
+        for t, f in curve:
+            click.echo(f"{t:>18.2f}  {f.hits:>6}  {f.precision:>9.3f}  {f.recall:>6.3f}  "
+                       f"{f.false_hit_rate:>14.4f}")
+    if target_precision is not None:
+        if pick is None:
+            click.echo(f"\nno {knob} reaches precision {target_precision}")
+        else:
+            click.echo(f"\nsuggested: {knob}: {pick[0]}  ({_line(pick[1])})")
