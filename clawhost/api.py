@@ -25,8 +25,6 @@ from .errors import (BadRequest, ClawhostError, ConfigError, ModelNotFound, NotF
                      Unavailable, UpstreamError)
 from .hookspecs import hookimpl
 from .stash import Stash, StashKey
-from .types import (ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest, Kind, Model,
-                    ModelRequest, Reply)
 
 # -- notes several plugins share (a plugin's private notes are keys it declares itself) ----
 CACHE_RESULT: StashKey[str] = StashKey("cache")
@@ -46,6 +44,10 @@ FALLBACK: StashKey[str] = StashKey("fallback")
 
 # -- loaded on first use: they import click, aiohttp or the server -----------------------
 _LAZY = {
+    # the request types build pydantic models (~50 ms): not needed to list CLI commands
+    **{name: ("clawhost.types", name) for name in (
+        "ChatMessage", "ChatRequest", "CompletionRequest", "EmbeddingRequest", "Kind", "Model",
+        "ModelRequest", "Reply")},
     "config_option": ("clawhost.cli", "config_option"),
     "load_config": ("clawhost.cli", "load"),
     "plugin_options": ("clawhost.cli", "plugin_options"),
@@ -59,6 +61,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .types import (ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest, Kind,
+                        Model, ModelRequest, Reply)
     from .cli import client_for, config_option, plugin_options
     from .cli import load as load_config
     from .client import ClientError

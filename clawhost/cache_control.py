@@ -11,13 +11,15 @@ Both sources combine: either one can turn caching off; the smaller limit wins.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BadRequest
 from .stash import StashKey
-from .types import ModelRequest
+
+if TYPE_CHECKING:  # annotations only: the CLI imports this through the plugin API
+    from .types import ModelRequest
 
 Policy = Literal["deterministic", "all"]
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cache_control import directives
-from .types import ModelRequest
+
+if TYPE_CHECKING:  # annotations only
+    from .types import ModelRequest
 
 KEY_VERSION = "v1"  # bump when the canonical form changes: old entries simply stop matching
 # Body fields that never change the model's answer.

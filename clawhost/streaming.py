@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from .types import ModelRequest
+if TYPE_CHECKING:  # annotations only: the CLI imports this through the plugin API
+    from .types import ModelRequest
 
 
 def new_id(prefix: str = "chatcmpl") -> str:
