@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from aiohttp import web
@@ -423,14 +423,29 @@ class ConnectionGuard:
     redact: Callable[[str], str] = lambda text: text
     open: int = 0
     refused: int = 0
-    _last_warning: float = 0.0
+    too_slow: int = 0
+    _last_said: dict[str, float] = field(default_factory=dict)
 
-    def warn_refused(self) -> None:
+    def _due(self, what: str) -> bool:
+        """At most one line per kind per 10 s: a flood must not become a flood of logs."""
         now = time.monotonic()
-        if now - self._last_warning >= 10:  # a flood must not become a flood of log lines
-            self._last_warning = now
+        if now - self._last_said.get(what, -10.0) < 10:
+            return False
+        self._last_said[what] = now
+        return True
+
+    def note_refused(self) -> None:
+        self.refused += 1
+        if self._due("refused"):
             log.warning("refusing connections: %d open (server.max_connections); %d refused "
                         "so far", self.open, self.refused)
+
+    def note_too_slow(self, peer: str) -> None:
+        self.too_slow += 1
+        if self._due("too_slow"):
+            log.info("closed a connection from %s: no complete request headers within %gs "
+                     "(server.header_timeout_s); %d so far", peer, self.header_timeout_s,
+                     self.too_slow)
 
 
 _REFUSED = json.dumps(Unavailable("too many open connections (server.max_connections); "
@@ -452,8 +467,7 @@ class GuardedHandler(RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         guard = self._guard
         if guard.open >= guard.max_connections:
-            guard.refused += 1
-            guard.warn_refused()
+            guard.note_refused()
             transport.write(REFUSED_RESPONSE)  # type: ignore[attr-defined]
             transport.close()
             return
@@ -491,9 +505,7 @@ class GuardedHandler(RequestHandler):
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         peer = self.transport.get_extra_info("peername") if self.transport else None
-        log.info("closed a connection from %s: no complete request headers within %gs "
-                 "(server.header_timeout_s)", peer[0] if peer else "?",
-                 self._guard.header_timeout_s)
+        self._guard.note_too_slow(peer[0] if peer else "?")
         self.force_close()
 
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
