@@ -201,6 +201,8 @@ def discover(config: Config) -> tuple[list[Skill], list[str]]:
                 meta = data.get("metadata")
                 declared = ((meta.get("clawhost") or {}).get("entry")
                             if isinstance(meta, dict) else None)
+                if declared is not None and not isinstance(declared, str):
+                    raise TypeError("metadata.clawhost.entry must be a path (a string)")
                 skill = Skill(name, folder, clean(str(data.get("description") or "")).strip(),
                               data, find_entry(folder, declared))
             except (AttributeError, TypeError, ValueError) as exc:
