@@ -297,11 +297,13 @@ def skills_show(config_path, name):
     skill = next((s for s in found if s.name == name), None)
     if skill is None:
         raise click.ClickException(f"no skill named {name!r} (see `clawhost skills list`)")
-    click.echo(f"name:        {skill.name}\ndescription: {skill.description}\npath:        {skill.path}")
+    from .skills import clean  # folder names come from disk: no escapes reach the terminal
+    click.echo(f"name:        {skill.name}\ndescription: {skill.description}\n"
+               f"path:        {clean(str(skill.path))}")
     click.echo(f"eligible:    {'yes' if skill.eligible else 'no: ' + str(skill.reason)}")
-    click.echo(f"entry:       {skill.entry or '(none)'}")
+    click.echo(f"entry:       {clean(skill.entry or '(none)')}")
     for other in skill.shadows:
-        click.echo(f"shadows:     {other}")
+        click.echo(f"shadows:     {clean(other)}")
     gates = {k: v for k, v in skill.meta.items() if k not in ("name", "description")}
     if gates:
         click.echo("frontmatter: " + json.dumps(gates))

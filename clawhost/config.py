@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from . import safeyaml
 from .errors import ConfigError
 
 DEFAULT_NAME = "config.yaml"
@@ -35,6 +36,19 @@ class ServerOptions(BaseModel):
     max_inflight: int = Field(256, ge=1)
     request_timeout_s: float = Field(600, gt=0)
     drain_timeout_s: float = Field(30, ge=0)
+    # Slow clients: a connection must finish its request headers within header_timeout_s
+    # of opening (or of its first byte, on a kept-alive connection), and the body within
+    # body_timeout_s; max_connections caps open connections (idle ones included), since
+    # max_inflight only counts requests being answered.
+    header_timeout_s: float = Field(10, gt=0)
+    body_timeout_s: float = Field(30, gt=0)
+    max_connections: int = Field(512, ge=1)
+    # Browsers: a request whose Origin header is present must name one of these origins
+    # (exactly, e.g. "http://localhost:3000"; "*" allows any) or this host's own loopback
+    # address. Its Host header must name the bound address, a loopback name when bound to
+    # loopback, or one of allowed_hosts ("*" allows any): that stops DNS rebinding.
+    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
 
 
 class SkillEntry(BaseModel):
@@ -52,6 +66,10 @@ class SkillsOptions(BaseModel):
     include_user_dirs: bool = True  # ~/.agents/skills and ~/.openclaw/skills
     timeout_s: float = Field(120, gt=0)
     entries: dict[str, SkillEntry] = Field(default_factory=dict)
+    # a skill folder that is a symlink to somewhere outside every skill root is listed as
+    # not eligible unless this is set: a root is what you chose to trust, a link can point
+    # anywhere
+    allow_external_symlinks: bool = False
 
 
 _KIND = {int: "a number", float: "a number", str: "a string", list: "a list"}
@@ -246,7 +264,12 @@ def load_config(path: str | os.PathLike | None = None, *, text: str | None = Non
     p = None if text is not None else find_config(path)
     name = p.name if p else "config"
     try:
-        raw = yaml.safe_load(text if text is not None else p.read_text(encoding="utf-8")) or {}
+        if text is None and p.stat().st_size > safeyaml.MAX_BYTES:  # before reading it all
+            raise ConfigError(f"{name}: larger than {safeyaml.MAX_BYTES} bytes; is it the "
+                              "right file?")
+        # the budgeted loader: a billion-laughs or 5,000-deep config is one line, not a
+        # MemoryError or RecursionError traceback
+        raw = safeyaml.safe_load(text if text is not None else p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -14,8 +14,11 @@ _OBJECT = {"type": "object"}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    names = {400: "Bad request", 401: "Missing or wrong bearer token", 404: "Unknown model",
-             413: "Body too large", 429: "Overloaded (see Retry-After)", 500: "Internal error",
+    names = {400: "Bad request", 401: "Missing or wrong bearer token",
+             403: "Host or Origin not allowed (server.allowed_hosts / allowed_origins)",
+             404: "Unknown model", 408: "Body not received in time (server.body_timeout_s)",
+             413: "Body too large", 415: "Body not sent as application/json",
+             429: "Overloaded (see Retry-After)", 500: "Internal error",
              503: "Starting or unavailable"}
     return {str(c): {"description": names[c], "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
@@ -29,7 +32,7 @@ def _model_op(summary: str, schema: str, streams: bool) -> dict[str, Any]:
     return {"post": {"summary": summary, "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
         "responses": {"200": {"description": "OK", "content": ok},
-                      **_errors(400, 401, 404, 413, 429, 500, 503)}}}
+                      **_errors(400, 401, 403, 404, 408, 413, 415, 429, 500, 503)}}}
 
 
 def _get(summary: str, *codes: int) -> dict[str, Any]:
@@ -52,7 +55,8 @@ def spec(extra_routes: list[tuple[str, str]] = ()) -> dict[str, Any]:
         "/v1/models": _get("List the models served", 401),
         "/v1/models/{model}": _get("One model", 401, 404),
         "/healthz": _get("Liveness: the process answers"),
-        "/readyz": _get("Readiness: plugins started, models listed (503 while starting)", 503),
+        "/readyz": _get("Readiness: plugins started, models listed (503 while starting); "
+                        "with server.token set, the details only with the token", 503),
         "/openapi.json": _get("This document"),
     }
     paths["/v1/models/{model}"]["get"]["parameters"] = [

@@ -10,20 +10,41 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import safeyaml
 from .config import Config
 
 OS_NAMES = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
 ENTRY_NAMES = ("main", "run")
+# Frontmatter is a few hundred bytes; one hostile SKILL.md must not cost the whole
+# listing more than a moment (see safeyaml for the alias, depth and expansion budgets).
+FRONTMATTER_MAX_BYTES = 64 * 1024
+FRONTMATTER_MAX_NODES = 10_000
+
+# Terminal escape sequences (CSI, OSC, two-byte ESC x), then single control characters:
+# a skill's name or description must not be able to forge lines or recolour the terminal.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
+_LINE_BREAKS = set("\t\n\r\v\f\x85\u2028\u2029")
+_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean(text: str) -> str:
+    """``text`` safe to print on one terminal line: escapes and control characters removed,
+    line breaks and tabs turned into spaces, bidi overrides dropped."""
+    text = _ESCAPES.sub("", text)
+    return "".join(" " if ch in _LINE_BREAKS else ch for ch in text
+                   if ch in _LINE_BREAKS or not (unicodedata.category(ch) == "Cc" or ch in _BIDI))
 
 
 @dataclass
@@ -59,16 +80,22 @@ def roots(config: Config) -> list[tuple[str, Path]]:
 
 def parse_frontmatter(path: Path) -> dict[str, Any]:
     """The YAML between the leading ``---`` lines of a SKILL.md; ValueError when malformed."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.splitlines()
+    with path.open("rb") as f:  # only the head: the frontmatter is at the top, the body can be huge
+        head = f.read(FRONTMATTER_MAX_BYTES + 1024)
+        truncated = bool(f.read(1))
+    lines = head.decode("utf-8", errors="replace").splitlines()
     if not lines or lines[0].strip() != "---":
         raise ValueError("no YAML frontmatter (the file must start with a '---' line)")
     try:
         end = next(i for i, line in enumerate(lines[1:], 1) if line.strip() == "---")
     except StopIteration:
+        if truncated:
+            raise ValueError(f"frontmatter is larger than {FRONTMATTER_MAX_BYTES} bytes "
+                             "(or not closed by a '---' line)") from None
         raise ValueError("frontmatter is not closed by a '---' line") from None
     try:
-        data = yaml.safe_load("\n".join(lines[1:end])) or {}
+        data = safeyaml.safe_load("\n".join(lines[1:end]), max_bytes=FRONTMATTER_MAX_BYTES,
+                                  max_nodes=FRONTMATTER_MAX_NODES) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark else ""
@@ -134,15 +161,23 @@ def find_entry(folder: Path, declared: str | None) -> str | None:
     return f"scripts/{files[0].name}" if len(files) == 1 else None
 
 
+def _within(path: Path, bases: list[Path]) -> bool:
+    return any(path == b or b in path.parents for b in bases)
+
+
 def discover(config: Config) -> tuple[list[Skill], list[str]]:
-    """Every skill found (eligible or not), and one-line problems (file: what is wrong)."""
+    """Every skill found (eligible or not), and one-line problems (file: what is wrong).
+
+    One broken or hostile skill never stops the others from being listed: whatever is
+    wrong with it becomes its one-line, printable ``reason``."""
     skills: dict[str, Skill] = {}
     problems: list[str] = []
-    entries = config.host.skills.entries
+    opts = config.host.skills
+    entries = opts.entries
     env = {**os.environ}
-    for source, root in roots(config):
-        if not root.is_dir():
-            continue
+    found_roots = [(source, root) for source, root in roots(config) if root.is_dir()]
+    real_roots = [root.resolve() for _, root in found_roots]
+    for source, root in found_roots:
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             md = folder / "SKILL.md"
             if not md.is_file():
@@ -150,30 +185,53 @@ def discover(config: Config) -> tuple[list[Skill], list[str]]:
             try:
                 data = parse_frontmatter(md)
                 name = data.get("name")
-                if not isinstance(name, str) or not name.strip():
+                if not isinstance(name, str) or not clean(name).strip():
                     raise ValueError("frontmatter has no 'name'")
             except (OSError, ValueError) as exc:
-                problems.append(f"{md}: {exc}")
-                skills.setdefault(f"{folder.name} (invalid)", Skill(
-                    folder.name, folder, eligible=False, reason=str(exc)))
+                reason = clean(str(exc))
+                problems.append(clean(f"{md}: {reason}"))
+                label = clean(folder.name)
+                skills.setdefault(f"{label} (invalid)", Skill(
+                    label, folder, eligible=False, reason=reason))
                 continue
-            name = name.strip()
-            gates = _gates(data)
+            name = clean(name).strip()
             entry_opts = entries.get(name)
-            skill = Skill(name, folder, str(data.get("description") or "").strip(), data,
-                          find_entry(folder, (data.get("metadata") or {}).get("clawhost", {}).get("entry")
-                                     if isinstance(data.get("metadata"), dict) else None))
+            try:  # frontmatter of the wrong shapes (a list where a mapping goes...) lands here
+                gates = _gates(data)
+                meta = data.get("metadata")
+                declared = ((meta.get("clawhost") or {}).get("entry")
+                            if isinstance(meta, dict) else None)
+                if declared is not None and not isinstance(declared, str):
+                    raise TypeError("metadata.clawhost.entry must be a path (a string)")
+                skill = Skill(name, folder, clean(str(data.get("description") or "")).strip(),
+                              data, find_entry(folder, declared))
+            except (AttributeError, TypeError, ValueError) as exc:
+                skill = Skill(name, folder, eligible=False,
+                              reason=clean(f"malformed frontmatter: {exc}"))
+                gates = None
             if name in skills:
                 winner = skills[name]
                 winner.shadows.append(str(folder))
-                problems.append(f"{md}: skill {name!r} is shadowed by {winner.path} "
-                                f"({source} has lower precedence)")
+                problems.append(clean(f"{md}: skill {name!r} is shadowed by {winner.path} "
+                                      f"({source} has lower precedence)"))
                 continue
-            if entry_opts is not None and not entry_opts.enabled:
+            real = folder.resolve()
+            if gates is None:
+                pass  # already not eligible, with its reason
+            elif not opts.allow_external_symlinks and not _within(real, real_roots):
+                # a link out of the roots would run code from wherever it points
+                skill.eligible, skill.reason = False, clean(
+                    f"its folder links to {real}, outside the skill roots (set "
+                    "skills.allow_external_symlinks: true to allow)")
+            elif entry_opts is not None and not entry_opts.enabled:
                 skill.eligible, skill.reason = False, "disabled in config (skills.entries)"
             else:
                 merged_env = {**env, **(entry_opts.env if entry_opts else {})}
-                skill.reason = check_gates(gates, config, merged_env)
+                try:
+                    skill.reason = check_gates(gates, config, merged_env)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    skill.reason = f"malformed requirements in frontmatter: {exc}"
+                skill.reason = clean(skill.reason) if skill.reason else None
                 skill.eligible = skill.reason is None
             skills[name] = skill
     return list(skills.values()), problems
@@ -184,13 +242,35 @@ def _inside(folder: Path, candidate: str) -> bool:
     return target == folder or folder in target.parents
 
 
+# Where a path can start inside one argument: after '=', '@', ',', ';', a quote, whitespace,
+# or ':' (but not the '://' of a URL, whose path is not a local one).
+_PATH_START = re.compile(r"""[=@,;\s'"]|:(?!//)""")
+_SHORT_OPT = re.compile(r"-[A-Za-z0-9]+")
+
+
+def _path_candidates(arg: str) -> list[str]:
+    """Every substring of ``arg`` that a script could take for a path."""
+    found = [arg, *_PATH_START.split(arg)]
+    m = _SHORT_OPT.match(arg)
+    if m and not arg.startswith("--"):  # -f/etc/x, -vf/etc/x: getopt's attached values
+        found += [arg[i:] for i in range(2, m.end() + 1)]
+    found += [re.sub(r"^file:(//)?", "", c, flags=re.I) for c in found
+              if c.lower().startswith("file:")]
+    return [c for c in found if c]
+
+
 def check_args(folder: Path, args: list[str]) -> None:
-    """Arguments that name paths must stay inside the skill's folder."""
+    """No argument may name a path outside the skill's folder, in any form a path can
+    take in it: whole, after '=', '@', ',', ';', ':' or a quote, attached to a short
+    option (-f/etc/x), or as a file: URL. A candidate that is absolute, starts with '~'
+    or '.', or contains '/' must resolve (symlinks followed) inside the folder."""
     for arg in args:
-        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
-        looks_like_path = value.startswith(("/", "~", ".")) or "/" in value
-        if looks_like_path and not _inside(folder, os.path.expanduser(value)):
-            raise SkillError(f"argument {arg!r} points outside the skill folder {folder}")
+        for value in _path_candidates(arg):
+            if not (value.startswith(("/", "~", ".")) or "/" in value):
+                continue
+            if not _inside(folder, os.path.expanduser(value)):
+                raise SkillError(clean(f"argument {arg!r} points outside the skill folder "
+                                       f"{folder}"))
 
 
 def command_for(script: Path) -> list[str]:
