@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from batcher_fakes import FakeModels, embed_request
+from clawhost.api import EmbeddingRequest, ModelRequest
 from clawhost.errors import ClawhostError, Overloaded, Unavailable
 from clawhost.plugins import batcher
 from clawhost.api import BATCH_SIZE
@@ -229,3 +230,23 @@ async def test_batches_group_similar_lengths_around_the_oldest():
     assert [e.request for e in q.pick(3)] == ["b", "d"]
     q.put(Entry("big", priority=1, size=50))
     assert [e.request for e in q.pick(32)] == ["big"]  # larger than a batch: runs alone
+
+
+async def test_a_huge_request_runs_in_slices_and_small_ones_get_in_between(clawhost_host):
+    """Issue 22: one 2,048-input request held the model and small requests got 503. Sliced,
+    a small request that arrives while it runs finishes long before it, and the big one's
+    answer is whole and in order."""
+    fake = FakeModels(delay=0.05)
+    host = await clawhost_host(fake, config=cfg(max_wait_ms=1, max_batch_size=8))
+    texts = ["t" * (1 + i % 5) for i in range(64)]
+    big = ModelRequest(kind="embedding", body=EmbeddingRequest(model="fake-embed", input=texts))
+    big_task = asyncio.create_task(host.handle(big))
+    await fake.started.wait()
+    small = await asyncio.wait_for(host.handle(embed_request("small")), 5)
+    assert not big_task.done() and small.body["data"][0]["embedding"][0] == 5.0
+    reply = await big_task
+    data = reply.body["data"]
+    assert [d["index"] for d in data] == list(range(64))
+    assert [d["embedding"][0] for d in data] == [float(len(t)) for t in texts]
+    assert all(len(call) <= 8 for call in fake.calls) and len(fake.calls) >= 9
+    assert ["small"] in fake.calls or any("small" in c for c in fake.calls[:-1])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from clawhost.api import BATCH_TEXTS, ClawhostError, Reply, Unavailable
+from clawhost.api import BATCH_SIZE, BATCH_TEXTS, ClawhostError, Reply, Unavailable
 
 from .common import Batcher, log, mark_admitted
 from .options import BYPASS
@@ -28,6 +28,29 @@ class EmbeddingBatcher(Batcher):
 
     async def submit(self, request) -> Reply:
         texts = request.body.texts
+        if len(texts) > self.limits.max_batch_size:
+            return await self._sliced(request, texts)
+        return await self._submit_one(request, texts)
+
+    async def _sliced(self, request, texts: list[str]) -> Reply:
+        """A request larger than a batch runs as slices of ``max_batch_size`` texts, one after
+        another: each slice queues behind whatever arrived meanwhile, so one huge request
+        shares the model with small ones instead of holding it for its whole length."""
+        size, parts = self.limits.max_batch_size, []
+        for at in range(0, len(texts), size):
+            body = request.body.model_copy(update={"input": texts[at:at + size]})
+            part = type(request)(kind=request.kind, body=body, tenant=request.tenant,
+                                 headers=request.headers, model=request.model, host=request.host,
+                                 disconnected=request.disconnected)
+            parts.append(await self._submit_one(part, texts[at:at + size]))
+            request.timings["queue"] = request.timings.get("queue", 0.0) + part.timings.get("queue", 0.0)
+            for key in (BATCH_SIZE, BATCH_TEXTS):
+                if key in part.notes:
+                    request.notes[key] = max(request.notes.get(key, 0), part.notes[key])
+        return Reply(body=merge_embeddings([p.body for p in parts]), headers=parts[-1].headers,
+                     source=parts[-1].source)
+
+    async def _submit_one(self, request, texts: list[str]) -> Reply:
         entry = self.enqueue(Entry(request, self.priority_of(request), size=len(texts),
                                    length=max(len(t) for t in texts)))
         guard = self.limits.queue_timeout_ms / 1000 + 2 * self.limits.batch_timeout_s + 1
@@ -129,3 +152,16 @@ class EmbeddingBatcher(Batcher):
         if reply is None:
             raise Unavailable(f"no plugin could serve model {self.model.id!r}")
         return reply
+
+
+def merge_embeddings(bodies: list[dict]) -> dict:
+    """One OpenAI embedding list from the lists of consecutive slices of its inputs."""
+    data, prompt, total = [], 0, 0
+    for body in bodies:
+        offset = len(data)
+        data += [{**d, "index": offset + j}
+                 for j, d in enumerate(sorted(body["data"], key=lambda d: d.get("index", 0)))]
+        use = body.get("usage") or {}
+        prompt += use.get("prompt_tokens") or 0
+        total += use.get("total_tokens") or 0
+    return {**bodies[0], "data": data, "usage": {"prompt_tokens": prompt, "total_tokens": total}}
