@@ -234,3 +234,26 @@ async def test_worker_processes_share_l2(clawhost_host, clawhost_server, tmp_pat
     st, state, body = await post(url, ask("from another worker"))
     assert (st, state, content(body)) == (200, "hit-l2", "from another worker")
     assert model.calls == 1
+
+
+async def test_a_full_disk_is_a_readiness_fact_said_once_when_it_starts_and_once_when_it_ends(
+        clawhost_host, clawhost_server, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "clawhost.cache")
+    model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws")
+    l2 = host.state[CACHE_STATE].l2
+    pages = l2._writer.execute("PRAGMA page_count").fetchone()[0]
+    l2._writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    for i in range(10):
+        assert (await post(url, ask(f"full {i} " + "x" * 5000)))[0] == 200
+    l2.flush()
+    fact = host.readiness()["cache"]["l2_write_fault"]
+    assert fact.startswith("disk full")
+    assert not any("no transaction is active" in r.message for r in caplog.records)
+    l2._writer.execute("PRAGMA max_page_count = 1073741823")  # space again
+    for i in range(10):
+        assert (await post(url, ask(f"room {i} " + "x" * 5000)))[0] == 200
+    l2.flush()
+    assert "cache" not in host.readiness()
+    messages = [r.message for r in caplog.records]
+    assert sum("write failed" in m for m in messages) == 1
+    assert sum("work again" in m for m in messages) == 1

@@ -61,6 +61,14 @@ async def clawhost_store(request, reply):
 
 
 @hookimpl
+def clawhost_readiness(host):
+    """A fact only while something is wrong: L2 writes failing (disk full, read-only)."""
+    cache = cache_of(host)
+    fault = cache.l2.write_fault if cache is not None and cache.l2 is not None else None
+    return {"cache": {"l2_write_fault": fault}} if fault else None
+
+
+@hookimpl
 def clawhost_routes(router, host):
     from .routes import add_routes
     add_routes(router)

@@ -88,6 +88,19 @@ def connect(path: Path) -> sqlite3.Connection:
     return con
 
 
+def write_cause(exc: sqlite3.Error) -> str:
+    """A write failure's cause in an operator's words (SQLite's own text after it)."""
+    text = str(exc)
+    low = text.lower()
+    if "full" in low:
+        return f"disk full: {text}"
+    if "readonly" in low or "read-only" in low:
+        return f"read-only: {text}"
+    if "locked" in low or "busy" in low:
+        return f"busy: {text}"
+    return text
+
+
 class DiskStore:
     """The SQLite L2. Sync methods for the CLI; ``get``/``put`` for the request path."""
 
@@ -105,6 +118,7 @@ class DiskStore:
         self.usable = False
         self.corrupt_rows = self.recreated = self.write_errors = self.dropped = 0
         self._warned: set[str] = set()
+        self.write_fault: str | None = None  # why writes fail right now (a readiness fact)
 
     # -- opening, and recovering from a broken file -------------------------------------
     def open(self) -> bool:
@@ -293,15 +307,28 @@ class DiskStore:
                     self._evict(con, now)
                     con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    if con.in_transaction:  # SQLite may have rolled back itself (disk full):
+                        con.execute("ROLLBACK")  # a second one would hide the real cause
                     raise
             except sqlite3.OperationalError as exc:  # full disk, read-only, busy: drop it
                 self.write_errors += 1
                 self.dropped += len(rows)
-                self._warn("write", f"disk cache write failed ({exc}); entries are dropped")
+                self._fault(write_cause(exc))
+                return
             except sqlite3.DatabaseError:
                 self.write_errors += 1
                 self._recreate_needed = True  # the loop thread reopens it on its next read
+                return
+        if self.write_fault is not None:  # said once when it started, once when it ends
+            log.warning("disk cache %s: writes work again (%d entries were dropped meanwhile)",
+                        self.path, self.dropped)
+            self.write_fault = None
+
+    def _fault(self, cause: str) -> None:
+        if self.write_fault != cause:
+            log.warning("disk cache %s: write failed (%s); new entries are dropped until it "
+                        "clears", self.path, cause)
+        self.write_fault = cause
 
     def _evict(self, con: sqlite3.Connection, now: float) -> None:
         (used,) = con.execute("SELECT bytes FROM meta WHERE id = 1").fetchone()
@@ -332,7 +359,8 @@ class DiskStore:
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": "disk", "path": str(self.path), "usable": self.usable,
                                "max_bytes": self.max_bytes, "corrupt_rows": self.corrupt_rows,
-                               "recreated": self.recreated, "write_errors": self.write_errors}
+                               "recreated": self.recreated, "write_errors": self.write_errors,
+                               "write_fault": self.write_fault, "dropped": self.dropped}
         if self.usable and self._reader is not None:
             try:
                 n, b = self._reader.execute("SELECT entries, bytes FROM meta WHERE id = 1").fetchone()

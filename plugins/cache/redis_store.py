@@ -27,6 +27,7 @@ def redis_key(prefix: str, namespace: str, key: str) -> str:
 
 class RedisStore:
     name = "redis"
+    write_fault: str | None = None  # an outage shows as misses and its own warning, not here
 
     def __init__(self, url: str, prefix: str = "clawhost:cache:", timeout_s: float = 0.5,
                  retry_s: float = 2.0, skew: float = 60.0):
