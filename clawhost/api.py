@@ -7,7 +7,7 @@ helpers lookup plugins share, and the CLI and route helpers for the commands and
 a plugin adds. The shared ONNX engines (``clawhost.engines``) are the other importable part.
 
 Importing this module stays cheap (no aiohttp, no click, no numpy): the CLI imports every
-enabled plugin to collect its commands. The CLI and route helpers load on first use.
+installed plugin to collect its commands. The CLI and route helpers load on first use.
 """
 
 from __future__ import annotations

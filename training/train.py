@@ -1,4 +1,4 @@
-"""Fit a verifier; write its weights next to this module.
+"""Fit a verifier; write its weights where the semantic cache reads them (plugins/semantic_cache/).
 
     python -m training.train --embeddings DIR --trees      # verifier_align.json/.npz
     python -m training.train --embeddings DIR              # verifier_interaction.*

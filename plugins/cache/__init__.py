@@ -42,7 +42,7 @@ async def clawhost_shutdown(host):
 
 @hookimpl
 def clawhost_request_started(request):
-    # "bypass" until a lookup says otherwise: the host skips lookups on no-cache, and the
+    # "bypass" until a lookup says otherwise: lookups step aside on no-cache, and the
     # label must be set before the response headers go out (streams included)
     request.notes[CACHE_RESULT] = request.response_headers["x-clawhost-cache"] = "bypass"
 

@@ -1,8 +1,9 @@
-"""clawhost-budget (hooks; options in ``options``, machinery in ``ledger``): price every remote call by its tokens and keep spending under a limit.
+"""clawhost-budget: price every remote call by its tokens and keep spending under a limit.
 
 Totals per provider per day and per month live in ``<workspace>/budget/ledger.json``.
-Near a limit a header (``x-clawhost-budget (hooks; options in ``options``, machinery in ``ledger``): warn ...``) and a gauge warn; over it the
-request is refused (402 or 429) or rerouted to a local model, as configured.
+Near a limit a header (``x-clawhost-budget: warn ...``) and a gauge warn; over it the
+request is refused (402 or 429) or rerouted to a local model, as configured. This module is
+the hooks; ``options`` holds the options, ``ledger`` the machinery (the built-ins' layout).
 """
 
 from __future__ import annotations
