@@ -11,9 +11,9 @@ Both sources combine: either one can turn caching off; the smaller limit wins.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from .errors import BadRequest
 from .stash import StashKey
@@ -30,7 +30,7 @@ class CacheControls(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     no_cache: bool = Field(False, alias="no-cache")
     no_store: bool = Field(False, alias="no-store")
-    ttl: float | None = Field(None, gt=0)
+    ttl: Annotated[float, Strict()] | None = Field(None, gt=0)  # not true, not "60"
     namespace: str | None = Field(None, max_length=128)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import __version__
@@ -27,8 +28,13 @@ def _errors(*codes: int) -> dict[str, Any]:
 def _model_op(summary: str, schema: str, streams: bool) -> dict[str, Any]:
     ok: dict[str, Any] = {"application/json": {"schema": _OBJECT}}
     if streams:
-        ok["text/event-stream"] = {"schema": {"type": "string", "description":
-                                              "OpenAI chunks as `data:` lines, then `data: [DONE]`"}}
+        # a stream of events, each a `data:` line holding one JSON chunk; 3.1 has no item
+        # schema for streams, so the chunk's shape is named in the description
+        ok["text/event-stream"] = {"schema": {
+            "type": "string", "contentMediaType": "text/event-stream",
+            "description": "server-sent events: `data: {chunk}` lines (OpenAI's "
+                           "chat.completion.chunk / text_completion objects), then `data: [DONE]`; "
+                           "an error after the stream started is a `data: {\"error\": {...}}` event"}}
     return {"post": {"summary": summary, "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
         "responses": {"200": {"description": "OK", "content": ok},
@@ -41,12 +47,19 @@ def _get(summary: str, *codes: int) -> dict[str, Any]:
         **_errors(*codes)}}}
 
 
-def spec(extra_routes: list[tuple[str, str]] = ()) -> dict[str, Any]:
-    """The document; ``extra_routes`` are ``(method, path)`` pairs that plugins added."""
+def spec(extra_routes: list[tuple[str, str]] = (), body_models: dict[str, type] | None = None,
+         model_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The document; ``extra_routes`` are ``(method, path)`` pairs that plugins added,
+    ``body_models`` the host's request bodies (with the fields its plugins declare) and
+    ``model_ids`` the models it serves per kind (examples for clients and fuzzers)."""
     schemas: dict[str, Any] = {"Error": _ERROR}
-    for model in (ChatRequest, CompletionRequest, EmbeddingRequest):
+    bodies = body_models or {"chat": ChatRequest, "completion": CompletionRequest,
+                             "embedding": EmbeddingRequest}
+    for kind, model in bodies.items():
         js = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(js.pop("$defs", {}))
+        if (model_ids or {}).get(kind):
+            js["properties"]["model"]["examples"] = model_ids[kind]
         schemas[model.__name__] = js
     paths = {
         "/v1/chat/completions": _model_op("Chat completion (stream: true for SSE)", "ChatRequest", True),
@@ -62,8 +75,14 @@ def spec(extra_routes: list[tuple[str, str]] = ()) -> dict[str, Any]:
     paths["/v1/models/{model}"]["get"]["parameters"] = [
         {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
     for method, path in extra_routes:
-        paths.setdefault(path, {})[method.lower()] = {
-            "summary": "Added by a plugin", "responses": {"200": {"description": "OK"}}}
+        op: dict[str, Any] = {
+            "summary": "Added by a plugin",
+            "responses": {"200": {"description": "OK"}, **_errors(400, 401, 403, 404, 503)}}
+        params = re.findall(r"{(\w+)}", path)  # aiohttp's {name} segments are path parameters
+        if params:
+            op["parameters"] = [{"name": p, "in": "path", "required": True,
+                                 "schema": {"type": "string"}} for p in params]
+        paths.setdefault(path, {})[method.lower()] = op
     return {"openapi": "3.1.0",
             "info": {"title": "clawhost", "version": __version__,
                      "description": "OpenAI-compatible API of a clawhost model host"},

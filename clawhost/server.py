@@ -220,6 +220,8 @@ async def _answer(host: Host, request: web.Request, handler) -> web.StreamRespon
             raise
         err = ClawhostError(f"{exc.reason}: {request.method} {request.path}")
         err.status, err.type = exc.status, "invalid_request_error"
+        if "Allow" in exc.headers:  # a 405 says which methods the path takes (RFC 9110)
+            err.headers = {"Allow": exc.headers["Allow"]}
         return error_response(err)
     except asyncio.CancelledError:
         raise
@@ -383,7 +385,10 @@ async def openapi(request: web.Request) -> web.Response:
     extra = [(r.method, r.resource.canonical) for r in request.app.router.routes()
              if r.method in ("GET", "POST", "PUT", "DELETE") and r.resource is not None
              and r.resource.canonical not in CORE_PATHS]
-    return web.json_response(spec(extra))
+    host = request.app[HOST_KEY]
+    ids = {kind: sorted(m.id for m in host.models.values() if m.serves(kind))
+           for kind in host.body_models}
+    return web.json_response(spec(extra, host.body_models, ids))
 
 
 def make_app(host: Host) -> web.Application:

@@ -71,11 +71,11 @@ async def clawhost_server():
     """Async factory: ``url = await clawhost_server(host)`` serves it on 127.0.0.1."""
     from aiohttp import web
 
-    from .server import make_app
+    from .server import make_runner
     runners = []
 
     async def serve(host) -> str:
-        runner = web.AppRunner(make_app(host), access_log=None, handler_cancellation=True)
+        runner = make_runner(host)  # the server `clawhost start` runs: same guards and timeouts
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -5,13 +5,40 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, ClassVar, Literal, Mapping
+from typing import Annotated, Any, AsyncIterator, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema,
+                      create_model, field_validator)
 
 from .stash import Stash
 
 Kind = Literal["chat", "completion", "embedding"]
+def _json_int(v: Any) -> Any:
+    # JSON Schema's integer includes 2.0; JSON's true is not 1 and "5" is not 5
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+Int = Annotated[int, BeforeValidator(_json_int), Strict(), WithJsonSchema({"type": "integer"})]
+# the schema spelled out: with a before-validator pydantic writes "ge", not "minimum"
+PositiveInt = Annotated[int, BeforeValidator(_json_int), Strict(), Field(ge=1),
+                        WithJsonSchema({"type": "integer", "minimum": 1})]
+NonNegativeInt = Annotated[int, BeforeValidator(_json_int), Strict(), Field(ge=0),
+                           WithJsonSchema({"type": "integer", "minimum": 0})]
+Bool = Annotated[bool, Strict()]  # "yes" is not true
+
+
+def _array_limits(field: str, min_items: int | None = None, max_items: int | None = None):
+    """Say in the JSON Schema what a validator below enforces on a string-or-list field."""
+    def patch(schema: dict[str, Any]) -> None:
+        for branch in schema.get("properties", {}).get(field, {}).get("anyOf", ()):
+            if branch.get("type") == "array":
+                if min_items is not None:
+                    branch["minItems"] = min_items
+                if max_items is not None:
+                    branch["maxItems"] = max_items
+    return patch
 
 
 class _Body(BaseModel):
@@ -26,16 +53,18 @@ class _Body(BaseModel):
 
 
 class _Generation(_Body):
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    model_config = ConfigDict(json_schema_extra=_array_limits("stop", max_items=4))
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=0)
-    n: int = Field(1, ge=1, le=1)
-    stream: bool = False
+    top_k: NonNegativeInt | None = None
+    n: Annotated[int, BeforeValidator(_json_int), Strict(), Field(ge=1, le=1),
+                 WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1})] = 1
+    stream: Bool = False
     stream_options: dict[str, Any] | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
 
@@ -84,8 +113,10 @@ class ChatRequest(_Generation):
 
 
 class CompletionRequest(_Generation):
+    model_config = ConfigDict(json_schema_extra=lambda s: (
+        _array_limits("stop", max_items=4)(s), _array_limits("prompt", 1, 1)(s)))
     prompt: str | list[str]
-    echo: bool = False
+    echo: Bool = False
     suffix: str | None = None
 
     @field_validator("prompt")
@@ -101,9 +132,10 @@ class CompletionRequest(_Generation):
 
 
 class EmbeddingRequest(_Body):
+    model_config = ConfigDict(json_schema_extra=_array_limits("input", 1, 2048))
     input: str | list[str] = Field()
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: PositiveInt | None = None
 
     @field_validator("input", mode="before")
     @classmethod
