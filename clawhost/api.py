@@ -23,6 +23,7 @@ from .contracts import (EmbeddingEngine, PairScorer, PreparedArtifacts, SlotBatc
 from .errors import (BadRequest, ClawhostError, ConfigError, ModelNotFound, NotFound,
                      Overloaded, PayloadTooLarge, PaymentRequired, TimedOut, Unauthorized,
                      Unavailable, UpstreamError)
+from .faults import Fault, storage_cause
 from .hookspecs import hookimpl
 from .stash import Stash, StashKey
 
@@ -87,7 +88,7 @@ __all__ = [
     "ModelRequest", "Reply",
     "BadRequest", "ClawhostError", "ConfigError", "ModelNotFound", "NotFound", "Overloaded",
     "PayloadTooLarge", "PaymentRequired", "TimedOut", "Unauthorized", "Unavailable",
-    "UpstreamError",
+    "UpstreamError", "Fault", "storage_cause",
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
     "RETRIES", "FALLBACK",
     "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",

@@ -256,4 +256,4 @@ async def test_a_full_disk_is_a_readiness_fact_said_once_when_it_starts_and_once
     assert "cache" not in host.readiness()
     messages = [r.message for r in caplog.records]
     assert sum("write failed" in m for m in messages) == 1
-    assert sum("work again" in m for m in messages) == 1
+    assert sum("works again" in m for m in messages) == 1

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clawhost.api import Fault, storage_cause
+
 from .record import Hit, checksum, fresh
 
 log = logging.getLogger("clawhost.cache")
@@ -88,19 +90,6 @@ def connect(path: Path) -> sqlite3.Connection:
     return con
 
 
-def write_cause(exc: sqlite3.Error) -> str:
-    """A write failure's cause in an operator's words (SQLite's own text after it)."""
-    text = str(exc)
-    low = text.lower()
-    if "full" in low:
-        return f"disk full: {text}"
-    if "readonly" in low or "read-only" in low:
-        return f"read-only: {text}"
-    if "locked" in low or "busy" in low:
-        return f"busy: {text}"
-    return text
-
-
 class DiskStore:
     """The SQLite L2. Sync methods for the CLI; ``get``/``put`` for the request path."""
 
@@ -118,7 +107,7 @@ class DiskStore:
         self.usable = False
         self.corrupt_rows = self.recreated = self.write_errors = self.dropped = 0
         self._warned: set[str] = set()
-        self.write_fault: str | None = None  # why writes fail right now (a readiness fact)
+        self.writes = Fault(log, f"disk cache {self.path}: write")
 
     # -- opening, and recovering from a broken file -------------------------------------
     def open(self) -> bool:
@@ -313,22 +302,18 @@ class DiskStore:
             except sqlite3.OperationalError as exc:  # full disk, read-only, busy: drop it
                 self.write_errors += 1
                 self.dropped += len(rows)
-                self._fault(write_cause(exc))
+                self.writes.set(storage_cause(exc), "new entries are dropped until it clears")
                 return
             except sqlite3.DatabaseError:
                 self.write_errors += 1
                 self._recreate_needed = True  # the loop thread reopens it on its next read
                 return
-        if self.write_fault is not None:  # said once when it started, once when it ends
-            log.warning("disk cache %s: writes work again (%d entries were dropped meanwhile)",
-                        self.path, self.dropped)
-            self.write_fault = None
+        self.writes.clear()
 
-    def _fault(self, cause: str) -> None:
-        if self.write_fault != cause:
-            log.warning("disk cache %s: write failed (%s); new entries are dropped until it "
-                        "clears", self.path, cause)
-        self.write_fault = cause
+    @property
+    def write_fault(self) -> str | None:
+        """Why writes fail right now (a readiness fact), or None."""
+        return self.writes.cause
 
     def _evict(self, con: sqlite3.Connection, now: float) -> None:
         (used,) = con.execute("SELECT bytes FROM meta WHERE id = 1").fetchone()

@@ -56,6 +56,14 @@ async def clawhost_store(request, reply):
 
 
 @hookimpl
+def clawhost_readiness(host):
+    """A fact only while something is wrong: the index cannot be opened or written."""
+    cache = _cache(host)
+    fault = cache.fault() if cache is not None else None
+    return {"semantic_cache": {"index_fault": fault}} if fault else None
+
+
+@hookimpl
 def clawhost_routes(router, host):
     from .routes import add_routes
     add_routes(router)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from clawhost.api import (CACHE_RESULT, ModelRequest, PairScorer, Reply, StashKey, cacheable,
-                          directives, scope_key)
+from clawhost.api import (CACHE_RESULT, Fault, ModelRequest, PairScorer, Reply, StashKey,
+                          cacheable, directives, scope_key, storage_cause)
 
 from .embedder import Embedder, EmbedderUnavailable
 from .index import SemanticIndex
 from .verifier import Candidate, Settings, Verifier
 
 log = logging.getLogger("clawhost.semantic")
+OPEN_RETRY_S = 30.0
 PURGE_EVERY = 256  # stores between sweeps for expired entries
 
 
@@ -50,6 +52,10 @@ class SemanticCache:
         self._stores = 0
         self._opening = asyncio.Lock()
         self._warned_fallback = False
+        # an index that cannot be opened (read-only or missing folder) is said once and
+        # tried again at most every OPEN_RETRY_S, not on every request
+        self.opening = Fault(log, f"semantic index {self.folder / 'index.sqlite'}: open")
+        self._next_open = 0.0
 
     # -- setup -------------------------------------------------------------------------
     async def _ready(self) -> bool:
@@ -86,13 +92,29 @@ class SemanticCache:
             self.verifier = await asyncio.to_thread(self.verifier.attach, folder)
         async with self._opening:  # one index, even when the first lookups come together
             if self.index is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                # Loading a large index reads every vector: keep it off the event loop.
-                self.index = await asyncio.to_thread(
-                    SemanticIndex, self.folder / "index.sqlite", self.embedder.dim,
-                    self.embedder.fingerprint, self.opts.max_entries, int(self.opts.max_bytes),
-                    self.opts.ann_min_entries, self.opts.ann == "auto")
+                if time.monotonic() < self._next_open:
+                    return False
+                try:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    # Loading a large index reads every vector: keep it off the event loop.
+                    self.index = await asyncio.to_thread(
+                        SemanticIndex, self.folder / "index.sqlite", self.embedder.dim,
+                        self.embedder.fingerprint, self.opts.max_entries,
+                        int(self.opts.max_bytes), self.opts.ann_min_entries,
+                        self.opts.ann == "auto")
+                except (OSError, sqlite3.Error) as exc:
+                    self._next_open = time.monotonic() + OPEN_RETRY_S
+                    self.opening.set(storage_cause(exc), f"semantic cache off; retried every "
+                                     f"{OPEN_RETRY_S:g} s")
+                    return False
+                self.opening.clear()
         return True
+
+    def fault(self) -> str | None:
+        """Why the index cannot be opened or written right now (a readiness fact), or None."""
+        if self.opening.cause:
+            return self.opening.cause
+        return self.index.writes.cause if self.index is not None else None
 
     async def _load_cross_encoder(self, folder: Path) -> None:
         """``verifier_path``: load it once; a folder that cannot be loaded is said once and
@@ -243,7 +265,9 @@ class SemanticCache:
                 return
             if refresh:
                 self.index.remove(eid)
-        self.index.add(scope, query, vec, reply.body, ttl)
+        if self.index.add(scope, query, vec, reply.body, ttl) is None:
+            self.counts["store_failures"] += 1  # said once by the index, a readiness fact
+            return
         self.counts["stores"] += 1
         self._stores += 1
         if self._stores % PURGE_EVERY == 0:

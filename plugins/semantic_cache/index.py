@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from clawhost.api import Fault, storage_cause
+
+log = logging.getLogger("clawhost.semantic")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -75,6 +80,9 @@ class SemanticIndex:
         self.evicted = self.expired = 0
         self._next_id = 1
         self._lock = threading.Lock()
+        # a write that fails (disk full, read-only) is said once, and the entry stays out of
+        # memory too: the index and its file agree, they never drift apart
+        self.writes = Fault(log, f"semantic index {path or ':memory:'}: write")
         self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -126,8 +134,9 @@ class SemanticIndex:
             self._start_ann(block)
 
     def add(self, scope: str, query: str, vec: np.ndarray, answer: dict, ttl: float,
-            now: float | None = None, commit: bool = True) -> int:
-        """Store one entry; evicts least-recently-used ones past the bounds. Returns its id."""
+            now: float | None = None, commit: bool = True) -> int | None:
+        """Store one entry; evicts least-recently-used ones past the bounds. Returns its id,
+        or None when the file cannot take it (then memory does not either)."""
         now = time.time() if now is None else now
         text, akey = self.answer_key(answer)
         vec = np.ascontiguousarray(vec, np.float32).reshape(self.dim)
@@ -135,13 +144,45 @@ class SemanticIndex:
         eid = self._next_id
         self._next_id += 1
         entry = Entry(scope, query, akey, now, now + ttl, nbytes)
-        self.db.execute("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (eid, scope, query, text, akey, vec.tobytes(), now, now + ttl, now, nbytes))
+        if not self._write("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           (eid, scope, query, text, akey, vec.tobytes(), now, now + ttl, now,
+                            nbytes), commit):
+            return None
         self._insert_memory(eid, entry, vec)
         self._evict()
         if commit:
-            self.db.commit()
+            self._commit()
         return eid
+
+    def _write(self, sql: str, params: tuple, commit: bool = True) -> bool:
+        """One statement (and its commit): False, rolled back and said once, when the file
+        cannot take it."""
+        try:
+            self.db.execute(sql, params)
+            if commit:
+                self.db.commit()
+        except sqlite3.OperationalError as exc:
+            self._failed(exc)
+            return False
+        if commit:
+            self.writes.clear()
+        return True
+
+    def _commit(self) -> bool:
+        try:
+            self.db.commit()
+        except sqlite3.OperationalError as exc:
+            self._failed(exc)
+            return False
+        self.writes.clear()
+        return True
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        try:
+            self.db.rollback()
+        except sqlite3.Error:
+            pass
+        self.writes.set(storage_cause(exc), "new entries are not cached until it clears")
 
     @staticmethod
     def answer_key(answer: dict) -> tuple[str, str]:
@@ -162,8 +203,7 @@ class SemanticIndex:
         entry = self.entries[eid]
         entry.expires = now + ttl
         self.lru.move_to_end(eid)
-        self.db.execute("UPDATE entries SET expires=?, used=? WHERE id=?", (now + ttl, now, eid))
-        self.db.commit()
+        self._write("UPDATE entries SET expires=?, used=? WHERE id=?", (now + ttl, now, eid))
 
     def remove(self, eid: int) -> None:
         entry = self.entries.pop(eid, None)
@@ -185,7 +225,9 @@ class SemanticIndex:
             del self.blocks[entry.scope]
         self.lru.pop(eid, None)
         self.bytes -= entry.nbytes
-        self.db.execute("DELETE FROM entries WHERE id=?", (eid,))
+        # not committed here (eviction batches them); if the file cannot take it, the row
+        # stays on disk and is dropped again when it expires or is loaded past the bounds
+        self._write("DELETE FROM entries WHERE id=?", (eid,), commit=False)
 
     def _evict(self) -> None:
         while self.lru and (len(self.lru) > self.max_entries or self.bytes > self.max_bytes):
@@ -198,7 +240,7 @@ class SemanticIndex:
         for eid in dead:
             self.remove(eid)
         self.expired += len(dead)
-        self.db.commit()
+        self._commit()
         return len(dead)
 
     # -- reads -------------------------------------------------------------------------
@@ -234,9 +276,7 @@ class SemanticIndex:
     def touch(self, eid: int, now: float | None = None) -> None:
         """Mark a hit: most recently used, in memory and on disk (LRU survives restarts)."""
         self.lru.move_to_end(eid)
-        self.db.execute("UPDATE entries SET used=? WHERE id=?",
-                        (time.time() if now is None else now, eid))
-        self.db.commit()
+        self._write("UPDATE entries SET used=? WHERE id=?", (time.time() if now is None else now, eid))
 
     def __len__(self) -> int:
         return len(self.entries)
