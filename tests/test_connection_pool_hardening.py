@@ -113,6 +113,20 @@ async def test_anthropic_stream_cut_off_is_retried_or_reported(upstreams, make_h
     assert headers["x-clawhost-cache"] == "miss"
 
 
+def test_preamble_chunks_are_the_ones_that_say_nothing():
+    from clawhost.plugins.connection_pool.openai_compat import is_preamble
+
+    def chunk(delta=None, finish=None, **kw):
+        return {"choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}], **kw}
+    assert is_preamble(chunk({"role": "assistant", "content": ""}))
+    assert is_preamble({"choices": [], "prompt_filter_results": []})     # Azure's first
+    assert not is_preamble(chunk({"content": "Hi"}))
+    assert not is_preamble(chunk({"tool_calls": [{"index": 0}]}))
+    assert not is_preamble(chunk({}, "stop"))
+    assert not is_preamble({"choices": [], "usage": {"total_tokens": 3}})
+    assert not is_preamble({"choices": [{"index": 0, "text": "x", "finish_reason": None}]})
+
+
 # -- 2. one release per slot -----------------------------------------------------------------
 FAULTS = ["500", "503", "reset", "stall_first:1", "garbage_json", "garbage_sse", "cutoff",
           "cutoff:3"]

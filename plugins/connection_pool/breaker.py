@@ -27,7 +27,11 @@ class Breaker:
 
     def __init__(self, opts: Cooldown, clock=time.monotonic, rng: random.Random | None = None):
         self.opts, self.clock, self.rng = opts, clock, rng or random.Random()
-        self.outcomes: deque[tuple[float, bool]] = deque()   # (ended at, failed) in the window
+        # outcomes in the window, counted per slice of window/32 s: memory stays the same at
+        # any call rate, at the price of forgetting a slice up to window/32 s early
+        self.slice = opts.window / 32
+        self.buckets: deque[list[int]] = deque()   # [slice number, calls ended, failed]
+        self.ended = 0
         self.failed = 0
         self.trips = 0
         self.opened_at = 0.0
@@ -95,7 +99,7 @@ class Breaker:
             return   # a call forced through while open keeps it open, no longer
         self._record(True)
         o = self.opts
-        ended = len(self.outcomes)
+        ended = self.ended
         if (ended >= o.min_calls and self.failed >= o.failures
                 and self.failed >= o.failure_rate * (ended + pending)):
             self.trip()
@@ -112,15 +116,22 @@ class Breaker:
     # -- the sliding window ---------------------------------------------------------------
     def _record(self, failed: bool) -> None:
         now = self.clock()
-        self.outcomes.append((now, failed))
-        self.failed += failed
         self._prune(now)
+        n = int(now / self.slice)
+        if not self.buckets or self.buckets[-1][0] != n:
+            self.buckets.append([n, 0, 0])
+        self.buckets[-1][1] += 1
+        self.buckets[-1][2] += failed
+        self.ended += 1
+        self.failed += failed
 
     def _prune(self, now: float) -> None:
         cut = now - self.opts.window
-        while self.outcomes and self.outcomes[0][0] < cut:
-            self.failed -= self.outcomes.popleft()[1]
+        while self.buckets and self.buckets[0][0] * self.slice < cut:
+            _, ended, failed = self.buckets.popleft()
+            self.ended -= ended
+            self.failed -= failed
 
     def _clear(self) -> None:
-        self.outcomes.clear()
-        self.failed = 0
+        self.buckets.clear()
+        self.ended = self.failed = 0

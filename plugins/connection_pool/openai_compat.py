@@ -107,9 +107,10 @@ class OpenAICompat:
 
 
 def is_preamble(chunk: dict) -> bool:
-    """A chunk that says nothing yet: only a role and empty content (OpenAI's first chunk)."""
+    """A chunk that says nothing yet: only a role and empty content (OpenAI's first chunk),
+    or no choices at all (Azure's prompt_filter_results)."""
     choices = chunk.get("choices")
-    if not isinstance(choices, list) or not choices or chunk.get("usage"):
+    if not isinstance(choices, list) or chunk.get("usage"):
         return False
     for c in choices:
         if not isinstance(c, dict) or c.get("finish_reason") is not None or c.get("text"):
