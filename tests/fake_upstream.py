@@ -4,10 +4,17 @@
 ``/v1/embeddings``) and Anthropic's Messages API (``/v1/messages``), streaming included,
 checks the credentials and request shapes a real provider would, and injects faults on demand:
 
-    fake.faults += ["429:2", "500", "reset", "stall_first:1.5", "stall_mid:1.5", "nostream"]
+    fake.faults += ["429:2", "500", "reset", "stall_first:1.5", "stall_mid:1.5", "nostream",
+                    "garbage_json", "garbage_sse", "cutoff"]
+
+``garbage_json``/``garbage_sse`` answer 200 with a body that is not JSON / a stream whose
+first event is not JSON; ``cutoff:N`` closes a stream cleanly after its first N events
+(default 1; no finish reason, no ``[DONE]``), or answers a plain request without a finish
+reason.
 
 Each request takes the next fault from the queue (none left: it answers normally);
-``fail_rate`` fails that share of requests at random with 429 or 500 (benchmarks).
+``fail_rate`` fails that share of requests at random with one of ``fault_mix`` (default
+429 or 500; benchmarks).
 """
 
 from __future__ import annotations
@@ -21,14 +28,19 @@ import time
 
 from aiohttp import web
 
+# where a request's "cutoff" fault is noted for its handler
+CUTOFF = web.RequestKey("cutoff", int) if hasattr(web, "RequestKey") else "cutoff"
 WORDS = ["Hello", " from", " the", " fake", " upstream", "."]
 
 
 class FakeUpstream:
     def __init__(self, name: str = "fake", *, key: str | None = None, chunk_delay: float = 0.0,
-                 fail_rate: float = 0.0, seed: int = 0, words: list[str] | None = None):
+                 fail_rate: float = 0.0, seed: int = 0, words: list[str] | None = None,
+                 fault_mix: list[str] | None = None):
         self.name, self.key, self.chunk_delay = name, key, chunk_delay
         self.fail_rate, self.rng = fail_rate, random.Random(seed)
+        self.fault_mix = fault_mix or ["429:0", "500"]
+        self.injected: dict[str, int] = {}   # fault -> times injected
         self.words = words or WORDS
         self.faults: list[str] = []
         self.requests: list[dict] = []       # every JSON body received
@@ -38,6 +50,7 @@ class FakeUpstream:
         self.disconnects = 0                 # streams the client went away from
         self.completed_streams = 0
         self.active = 0
+        self.peak = 0                        # most streams served at once
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -63,13 +76,18 @@ class FakeUpstream:
     # -- faults -------------------------------------------------------------------------
     def _next_fault(self) -> str | None:
         if self.faults:
-            return self.faults.pop(0)
-        if self.fail_rate and self.rng.random() < self.fail_rate:
-            return self.rng.choice(["429:0", "500"])
-        return None
+            fault = self.faults.pop(0)
+        elif self.fail_rate and self.rng.random() < self.fail_rate:
+            fault = self.rng.choice(self.fault_mix)
+        else:
+            return None
+        self.injected[fault] = self.injected.get(fault, 0) + 1
+        return fault
 
     async def _before(self, request: web.Request, anthropic: bool):
-        """Record the call; answer a fault or an auth error, or return (body, stall_mid)."""
+        """Record the call; answer a fault or an auth error, or return (body, stall_mid).
+
+        A ``cutoff`` is noted in ``request["cutoff"]`` for the handler to act on."""
         self.times.append(time.monotonic())
         self.connections.add(request.transport.get_extra_info("peername"))
         self.headers.append(dict(request.headers))
@@ -104,6 +122,18 @@ class FakeUpstream:
             return body, float(arg or 1)
         if what == "nostream":      # a server that ignores "stream": true
             return {**body, "stream": False}, 0.0
+        if what == "garbage_json":
+            return web.Response(text='{"id": "chatcmpl-fake", "choices": [{"ind',
+                                content_type="application/json"), 0.0
+        if what == "garbage_sse":
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            await resp.write(b'data: {"id": "chatcmpl-fake", "choi\n\n')
+            await resp.write_eof()
+            return resp, 0.0
+        if what == "cutoff":
+            request[CUTOFF] = int(arg or 1)
+            return body, 0.0
         raise ValueError(f"unknown fault {fault!r}")
 
     @staticmethod
@@ -134,6 +164,8 @@ class FakeUpstream:
                           "finish_reason": "tool_calls" if call else "stop"}
             else:
                 choice = {"index": 0, "text": text, "finish_reason": "stop"}
+            if request.get(CUTOFF):
+                choice["finish_reason"] = None
             return web.json_response({"id": cid, "object": "chat.completion" if chat else
                                       "text_completion", "created": 1, "model": model,
                                       "choices": [choice], "usage": use})
@@ -158,7 +190,8 @@ class FakeUpstream:
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({"id": cid, "object": "chat.completion.chunk", "created": 1,
                            "model": model, "choices": [], "usage": use})
-        return await self._sse(request, [(None, e) for e in events] + [(None, "[DONE]")], stall)
+        events = [(None, e) for e in events] + [(None, "[DONE]")]
+        return await self._sse(request, events[:request.get(CUTOFF) or len(events)], stall)
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         body, _ = await self._before(request, anthropic=False)
@@ -189,7 +222,8 @@ class FakeUpstream:
                        [{"type": "text", "text": "".join(self.words)}])
             return web.json_response({"id": "msg_fake", "type": "message", "role": "assistant",
                                       "model": model, "content": content,
-                                      "stop_reason": "tool_use" if tool else "end_turn",
+                                      "stop_reason": None if request.get(CUTOFF) else
+                                      "tool_use" if tool else "end_turn",
                                       "stop_sequence": None, "usage": usage})
         ev = [("message_start", {"type": "message_start", "message": {
             "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
@@ -213,7 +247,7 @@ class FakeUpstream:
             "stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None},
             "usage": {"output_tokens": len(self.words)}}))
         ev.append(("message_stop", {"type": "message_stop"}))
-        return await self._sse(request, ev, stall)
+        return await self._sse(request, ev[:request.get(CUTOFF) or len(ev)], stall)
 
     def _check_anthropic(self, request: web.Request, body: dict) -> str | None:
         if not request.headers.get("anthropic-version"):
@@ -235,6 +269,7 @@ class FakeUpstream:
     async def _sse(self, request: web.Request, events: list, stall: float) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         self.active += 1
+        self.peak = max(self.peak, self.active)
         try:
             await resp.prepare(request)
             for i, (name, data) in enumerate(events):

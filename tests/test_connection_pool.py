@@ -21,7 +21,7 @@ def provider(url: str, *, kind: str = "openai", **kw) -> dict:
     base = url + "/v1" if kind == "openai" else url
     return {"kind": kind, "base_url": base, "api_key": "${CP_TEST_KEY}", "models": ["m1"],
             "timeouts": FAST, "retries": {"attempts": 2, "backoff_base": 0.01, "backoff_max": 0.05},
-            "cooldown": {"failures": 3, "seconds": 0.5, "jitter": 0}, **kw}
+            "cooldown": {"failures": 3, "min_calls": 3, "seconds": 0.5, "jitter": 0}, **kw}
 
 
 class Recorder:
@@ -55,11 +55,15 @@ async def make_host(clawhost_host, clawhost_server, monkeypatch):
     monkeypatch.setenv("CP_TEST_KEY", KEY)
     clients = []
 
-    async def make(providers: dict, *, fallbacks=None, deadline=10.0, plugins=()):
+    async def make(providers: dict, *, fallbacks=None, deadline=10.0, plugins=(),
+                   before: dict | None = None, **pool):
+        """``before``: other plugins' config, listed ahead of connection_pool (say a cache);
+        ``pool``: more connection_pool options."""
         rec = Recorder()
-        cfg = {"plugins": {"connection_pool": {"providers": providers,
+        cfg = {"plugins": {**(before or {}),
+                           "connection_pool": {"providers": providers,
                                                "fallbacks": fallbacks or {},
-                                               "deadline": deadline}}}
+                                               "deadline": deadline, **pool}}}
         host = await clawhost_host(EchoModel(), rec, *plugins, config=cfg)
         url = await clawhost_server(host)
         client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="t", max_retries=0, timeout=20)

@@ -69,7 +69,8 @@ def test_backoff_is_full_jitter_and_capped():
 
 def test_breaker_opens_probes_once_and_backs_off():
     clock = Clock()
-    b = Breaker(Cooldown(failures=2, seconds=10, jitter=0, max_seconds=15), clock=clock)
+    b = Breaker(Cooldown(failures=2, min_calls=2, seconds=10, jitter=0, max_seconds=15),
+                clock=clock)
     b.failure()
     assert b.allow() and not b.cooling
     b.failure()

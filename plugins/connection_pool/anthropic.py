@@ -156,7 +156,11 @@ class Anthropic:
                 calls.append({"id": block.get("id"), "type": "function",
                               "function": {"name": block.get("name"),
                                            "arguments": json.dumps(block.get("input") or {})}})
-        finish = STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop")
+        if not data.get("stop_reason"):
+            # a message with no stop reason was cut off: not an answer to pass on or cache
+            raise AttemptFailed("upstream answered 200 without a stop_reason (cut off)",
+                                status=502, kind="truncated")
+        finish = STOP_REASONS.get(data["stop_reason"], "stop")
         use = self._usage(data.get("usage") or {})
         model, cid = data.get("model", ""), data.get("id")
         if request.kind == "completion":

@@ -9,9 +9,12 @@ estimate up front, and the real token count settles the difference afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from clawhost.api import Overloaded
+
+log = logging.getLogger("clawhost.remote")
 
 
 class Bucket:
@@ -47,6 +50,22 @@ class Bucket:
         self.level = min(self.capacity, self.level + amount)
 
 
+class Slot:
+    """One call's hold on a concurrency slot. Several paths may end a call (the attempt's
+    cleanup, the stream's end, the garbage collector), so releasing is idempotent: a second
+    release would free a slot someone else holds and let more calls through than allowed."""
+
+    __slots__ = ("limiter", "estimate", "held")
+
+    def __init__(self, limiter: "Limiter", estimate: int):
+        self.limiter, self.estimate, self.held = limiter, estimate, True
+
+    def release(self, used: int | None = None) -> None:
+        if self.held:
+            self.held = False
+            self.limiter.release(self.estimate, used)
+
+
 class Limiter:
     """One provider's concurrency slots and RPM/TPM buckets."""
 
@@ -62,7 +81,7 @@ class Limiter:
     def _reject(self, what: str, retry_after: float) -> Overloaded:
         return Overloaded(f"provider {self.name!r}: {what} limit reached", retry_after=retry_after)
 
-    async def acquire(self, tokens: int, deadline: float) -> None:
+    async def acquire(self, tokens: int, deadline: float) -> Slot:
         """Take a concurrency slot and this call's share of RPM/TPM, or raise Overloaded."""
         loop = asyncio.get_running_loop()
         limit_at = min(deadline, loop.time() + self.max_wait)
@@ -98,6 +117,7 @@ class Limiter:
             self.refund(tokens)
             raise
         self.inflight += 1
+        return Slot(self, tokens)
 
     def refund(self, tokens: int) -> None:
         if self.rpm:
@@ -107,6 +127,11 @@ class Limiter:
 
     def release(self, estimated: int, used: int | None) -> None:
         """Free the slot; settle the TPM estimate against what the call really used."""
+        if self.inflight <= 0:
+            # a release without an acquire is a bug; freeing the semaphore anyway would
+            # raise the concurrency cap for good, so refuse it and say so
+            log.warning("provider %s: a concurrency slot was released twice; ignored", self.name)
+            return
         self.inflight -= 1
         self.slots.release()
         if self.tpm and used is not None and used != estimated:

@@ -54,6 +54,14 @@ class OpenAICompat:
         if not isinstance(data, dict) or ("choices" not in data and "data" not in data):
             raise AttemptFailed("upstream answered 200 with a body that is not an OpenAI reply",
                                 status=502, kind="bad_body")
+        if request.kind != "embedding":
+            choices = data.get("choices")
+            # an answer without a finish reason was cut off: never pass it on (or cache it)
+            # as if it were whole
+            if not isinstance(choices, list) or not choices or any(
+                    not isinstance(c, dict) or c.get("finish_reason") is None for c in choices):
+                raise AttemptFailed("upstream answered 200 without a finish reason (cut off)",
+                                    status=502, kind="truncated")
         return data
 
     @staticmethod
@@ -65,9 +73,11 @@ class OpenAICompat:
     async def chunks(self, request: ModelRequest, events: AsyncIterator[str],
                      state: StreamState) -> AsyncIterator[dict]:
         wants_usage = bool((getattr(request.body, "stream_options", None) or {}).get("include_usage"))
+        seen: set = set()        # choice indexes that sent something
+        finished: set = set()    # ... and those that gave a finish reason
         async for data in events:
             if data == "[DONE]":
-                return
+                break
             try:
                 chunk = json.loads(data)
             except ValueError:
@@ -78,12 +88,37 @@ class OpenAICompat:
             if "error" in chunk and "choices" not in chunk:
                 msg, _ = error_text(chunk)
                 raise AttemptFailed(f"upstream error in stream: {msg}", status=502, body=chunk)
+            for choice in chunk.get("choices") or ():
+                if isinstance(choice, dict):
+                    seen.add(choice.get("index", 0))
+                    if choice.get("finish_reason") is not None:
+                        finished.add(choice.get("index", 0))
             if chunk.get("usage"):
                 state.usage = self.usage(chunk)
                 if not chunk.get("choices") and not wants_usage:
                     continue   # the usage chunk we asked for on our own account
             state.chunks += 1
             yield chunk
+        # a stream that stops without a finish reason (a clean close, or [DONE] alone) was
+        # cut off: raising makes it an in-band error, never [DONE] nor a cache entry
+        if not seen or seen - finished:
+            raise AttemptFailed("upstream stream ended without a finish reason (cut off)",
+                                status=502, kind="truncated")
+
+
+def is_preamble(chunk: dict) -> bool:
+    """A chunk that says nothing yet: only a role and empty content (OpenAI's first chunk),
+    or no choices at all (Azure's prompt_filter_results)."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or chunk.get("usage"):
+        return False
+    for c in choices:
+        if not isinstance(c, dict) or c.get("finish_reason") is not None or c.get("text"):
+            return False
+        delta = c.get("delta")
+        if isinstance(delta, dict) and any(v for k, v in delta.items() if k != "role"):
+            return False
+    return True
 
 
 def error_text(data: Any) -> tuple[str, str | None]:

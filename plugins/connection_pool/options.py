@@ -35,7 +35,7 @@ class Retries(BaseModel):
     """Retries of one provider within one request (429, 5xx, connection errors, timeouts)."""
 
     model_config = ConfigDict(extra="forbid")
-    attempts: int = Field(2, ge=0, le=10)         # retries after the first try
+    attempts: int = Field(3, ge=0, le=10)         # retries after the first try (3: see faults.py)
     backoff_base: float = Field(0.25, ge=0)       # full jitter: sleep U(0, min(max, base*2^n))
     backoff_max: float = Field(8.0, ge=0)
     max_retry_after: float = Field(20.0, ge=0)    # a longer Retry-After fails over instead
@@ -43,10 +43,18 @@ class Retries(BaseModel):
 
 
 class Cooldown(BaseModel):
-    """The circuit breaker: after ``failures`` failures in a row, skip the provider a while."""
+    """The circuit breaker: when calls fail at a high rate, skip the provider a while.
+
+    It opens when, in the last ``window`` seconds, at least ``min_calls`` calls ended, at least
+    ``failures`` of them failed, and those are at least ``failure_rate`` of the calls (calls
+    still in flight count as calls that have not failed).
+    """
 
     model_config = ConfigDict(extra="forbid")
-    failures: int = Field(5, ge=1)
+    failures: int = Field(5, ge=1)            # fewest failures that can open it
+    min_calls: int = Field(20, ge=1)          # fewest ended calls it judges a rate on
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    window: float = Field(30.0, gt=0)         # seconds of outcomes it looks at
     seconds: float = Field(30.0, ge=0)
     max_seconds: float = Field(300.0, ge=0)   # repeated trips double the cooldown up to this
     jitter: float = Field(0.2, ge=0, le=1)    # +-fraction, so many hosts do not retry in step
@@ -113,6 +121,9 @@ class PoolOptions(BaseModel):
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     deadline: float = Field(300.0, gt=0)   # one client request, all retries and fallbacks included
     max_fallback_depth: int = Field(4, ge=0)
+    # when every model a request may use is cooling down, try them anyway rather than answer
+    # 503 at once (as LiteLLM does): a breaker must not take away the last route
+    last_resort: bool = True
 
     @field_validator("providers")
     @classmethod

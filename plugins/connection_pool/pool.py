@@ -95,20 +95,19 @@ class Pool:
         targets = [primary] + ([] if nested else self.opts.fallbacks.get(primary, []))
         request.notes.setdefault(RETRIES, 0)
         tried: list[tuple[str, Exception]] = []
+        cooling: list[tuple[int, str]] = []   # skipped for an open breaker: the last resort
         for i, target in enumerate(targets):
             if target in visited or any(t == target for t, _ in tried):
                 continue
             if loop.time() >= deadline:
                 break
-            seen = visited | {t for t in targets[: i + 1]}
             try:
-                route = self.route(target, request.kind)
-                if route is not None:
-                    reply = await self._call(request, *route, deadline)
-                else:
-                    reply = await self._via_host(request, target, deadline, seen)
+                reply = await self._attempt(request, target, deadline,
+                                            visited | set(targets[: i + 1]), force=False)
             except AttemptFailed as exc:
                 tried.append((target, exc))
+                if exc.kind == "cooldown":
+                    cooling.append((i, target))
                 if not exc.failover:
                     break
                 continue
@@ -117,12 +116,45 @@ class Pool:
                 if i == 0 and not isinstance(exc, Overloaded):
                     break
                 continue
-            if i > 0:
-                request.notes[FALLBACK] = target
-                reply.headers["x-clawhost-fallback"] = target
-                log.info("request %s: %s answered for %s", request.id, target, primary)
-            return reply
+            return self._answered(request, reply, i, target, primary)
+        # nothing answered, and some routes were only skipped because their breaker is open:
+        # try those anyway before giving up (a breaker must not take away the last route)
+        if self.opts.last_resort and cooling and not self._hopeless(tried):
+            for i, target in cooling:
+                if loop.time() >= deadline:
+                    break
+                try:
+                    reply = await self._attempt(request, target, deadline,
+                                                visited | set(targets[: i + 1]), force=True)
+                except (AttemptFailed, ClawhostError) as exc:
+                    tried = [(t, exc if t == target else e) for t, e in tried]
+                    if isinstance(exc, AttemptFailed) and not exc.failover:
+                        break
+                    continue
+                log.info("request %s: %s answered though cooling down", request.id, target)
+                return self._answered(request, reply, i, target, primary)
         raise self._give_up(primary, tried, deadline <= loop.time())
+
+    @staticmethod
+    def _hopeless(tried: list[tuple[str, Exception]]) -> bool:
+        """A failure no other model would fix (a bad request body) ended the list."""
+        return any(isinstance(e, AttemptFailed) and not e.failover for _, e in tried)
+
+    async def _attempt(self, request: ModelRequest, target: str, deadline: float,
+                       seen: frozenset, *, force: bool) -> Reply:
+        route = self.route(target, request.kind)
+        if route is not None:
+            return await self._call(request, *route, deadline, force=force)
+        return await self._via_host(request, target, deadline, seen)
+
+    @staticmethod
+    def _answered(request: ModelRequest, reply: Reply, i: int, target: str,
+                  primary: str) -> Reply:
+        if i > 0:
+            request.notes[FALLBACK] = target
+            reply.headers["x-clawhost-fallback"] = target
+            log.info("request %s: %s answered for %s", request.id, target, primary)
+        return reply
 
     async def infer_batch(self, requests: list[ModelRequest]) -> list[Reply] | None:
         """Embedding requests the batcher gathered, as one upstream call (split afterwards).
@@ -160,8 +192,8 @@ class Pool:
         return out
 
     async def _call(self, request: ModelRequest, provider: Provider, model: str,
-                    deadline: float) -> Reply:
-        result = await provider.call(request, model, deadline)
+                    deadline: float, *, force: bool = False) -> Reply:
+        result = await provider.call(request, model, deadline, force=force)
         request.notes[PROVIDER] = provider.name
         headers = {"x-clawhost-provider": provider.name}
         if isinstance(result, StreamCall):

@@ -19,8 +19,8 @@ from clawhost.api import RETRIES, ModelRequest, UpstreamError
 
 from .anthropic import Anthropic
 from .breaker import Breaker
-from .limits import Limiter
-from .openai_compat import OpenAICompat, StreamState, error_text
+from .limits import Limiter, Slot
+from .openai_compat import OpenAICompat, StreamState, error_text, is_preamble
 from .options import Provider as ProviderOptions
 from .retry import FAILOVER_STATUS, RETRY_STATUS, AttemptFailed, backoff, retry_after_of
 
@@ -68,8 +68,13 @@ class Provider:
             self.session = None
 
     # -- one request, retried -----------------------------------------------------------
-    async def call(self, request: ModelRequest, upstream_model: str, deadline: float):
-        """A body (dict) or an opened ``StreamCall``; raises AttemptFailed when it gives up."""
+    async def call(self, request: ModelRequest, upstream_model: str, deadline: float, *,
+                   force: bool = False):
+        """A body (dict) or an opened ``StreamCall``; raises AttemptFailed when it gives up.
+
+        ``force``: go out even while the breaker is open (the request has no other route left);
+        a provider's own Retry-After is still honoured.
+        """
         r = self.opts.retries
         loop = asyncio.get_running_loop()
         retry_until = min(deadline, loop.time() + r.budget)
@@ -79,28 +84,33 @@ class Provider:
             request.kind, URL(self.adapter.url(request.kind)))   # parsed once, not per call
         attempt = 0
         while True:
-            if not self.breaker.allow():
+            if not self.breaker.allow(force=force):
                 left = self.breaker.remaining()
+                # "held": the provider asked for the pause itself, so no last-resort call either
+                kind = "held" if self.breaker.held else "cooldown"
                 raise AttemptFailed(f"provider {self.name!r} is cooling down ({left:.1f}s left)",
-                                    status=503, retryable=False, retry_after=left, kind="cooldown")
+                                    status=503, retryable=False, retry_after=left, kind=kind)
             try:
-                await self.limiter.acquire(estimate, deadline)
+                slot = await self.limiter.acquire(estimate, deadline)
             except BaseException:
                 self.breaker.release()
                 raise
             self.calls_total += 1
+            started = self.breaker.clock()
             try:
-                result = await self._once(request, url, data, deadline, estimate)
+                result = await self._once(request, url, data, deadline, slot)
             except AttemptFailed as exc:
                 self.errors_total += 1
                 long_wait = exc.retry_after is not None and exc.retry_after > r.max_retry_after
                 if exc.retryable:
-                    self.breaker.failure(exc.retry_after if long_wait else None)
+                    self.breaker.failure(exc.retry_after if long_wait else None, started=started,
+                                         pending=self.limiter.inflight)
                 else:
                     self.breaker.release()
                 delay = exc.retry_after if exc.retry_after is not None else \
                     backoff(attempt, r.backoff_base, r.backoff_max)
-                if (not exc.retryable or attempt >= r.attempts or long_wait
+                # a call forced past an open breaker gets one try, like a probe: no hammering
+                if (not exc.retryable or attempt >= (0 if force else r.attempts) or long_wait
                         or loop.time() + delay >= retry_until):
                     raise
                 log.info("provider %s: %s; retry %d in %.2fs", self.name, exc.message,
@@ -113,7 +123,13 @@ class Provider:
             except BaseException:
                 self.breaker.release()
                 raise
-            self.breaker.success()
+            if isinstance(result, StreamCall):
+                # the provider answered, so a probe closes the breaker now; whether the call
+                # succeeded is known only when the stream ends, and is counted then
+                self.breaker.success(started=started, count=False)
+                result.started = started
+            else:
+                self.breaker.success(started=started)
             return result
 
     def _fail(self, what: str, *, status: int = 502, kind: str = "connection",
@@ -122,13 +138,14 @@ class Provider:
                              retryable=retryable, kind=kind)
 
     async def _once(self, request: ModelRequest, url: URL, data: bytes, deadline: float,
-                    estimate: int):
+                    slot: Slot):
         loop = asyncio.get_running_loop()
         to = self.opts.timeouts
         t0 = loop.time()
         end = min(deadline, t0 + to.total)
         first_at = min(end, t0 + to.first_byte)
         resp: aiohttp.ClientResponse | None = None
+        call: StreamCall | None = None
         used: int | None = None
         handed_off = False
         try:
@@ -138,8 +155,8 @@ class Provider:
                     if resp.status >= 400:
                         raise await self._http_error(resp)
                     if request.stream and not resp.content_type.endswith("json"):
-                        call = StreamCall(self, request, resp, first_at, end, estimate)
-                        await call.open()   # the first event, still under the first-byte clock
+                        call = StreamCall(self, request, resp, first_at, end, slot)
+                        await call.open()   # the first content, still under the first-byte clock
                         handed_off = True
                         return call
                 # (a server that ignores "stream": true answers JSON; the host replays it)
@@ -168,9 +185,12 @@ class Provider:
             return body
         finally:
             if not handed_off:
+                if call is not None:
+                    call.done = True   # its slot is freed here, not again when it is collected
+                    await call.close_iterators()
                 if resp is not None:
                     resp.close()
-                self.limiter.release(estimate, used)
+                slot.release(used)
 
     async def _http_error(self, resp: aiohttp.ClientResponse) -> AttemptFailed:
         """An upstream 4xx/5xx as an AttemptFailed carrying its message and Retry-After."""
@@ -222,52 +242,82 @@ async def sse_data(provider: Provider, resp: aiohttp.ClientResponse, first_at: f
 
 
 class StreamCall:
-    """An upstream stream that has produced its first chunk; owns its slot until it ends.
+    """An upstream stream that has produced its first content; owns its slot until it ends.
 
     ``finish`` runs when the client's stream ends, or, if the server never started reading
     it (the client left before the headers went out), when this object is collected.
     """
 
+    # chunks that say nothing (OpenAI's role-only first chunk) are held back, at most this
+    # many, so a stream cut off right after them fails before the client got a byte: retried
+    MAX_HELD = 8
+
     def __init__(self, provider: Provider, request: ModelRequest, resp, first_at: float,
-                 end: float, estimate: int):
-        self.provider, self.request, self.resp, self.estimate = provider, request, resp, estimate
+                 end: float, slot: Slot):
+        self.provider, self.request, self.resp, self.slot = provider, request, resp, slot
         self.state = StreamState()
         self.events = sse_data(provider, resp, first_at, end)
         self.chunks = provider.adapter.chunks(request, self.events, self.state)
-        self.first: dict | None = None
+        self.held: list[dict] = []
+        self.started: float | None = None   # when the attempt began (for the breaker)
         self.done = False
 
     async def open(self) -> None:
-        try:
-            self.first = await anext(self.chunks)
-        except StopAsyncIteration:
-            raise self.provider._fail("stream ended before any data", kind="truncated") from None
+        """Read up to the first chunk with content (or a finish), so the attempt fails, and is
+        retried, when the upstream breaks before then."""
+        while True:
+            try:
+                chunk = await anext(self.chunks)
+            except StopAsyncIteration:
+                raise self.provider._fail("stream ended before any data",
+                                          kind="truncated") from None
+            self.held.append(chunk)
+            if not is_preamble(chunk) or len(self.held) >= self.MAX_HELD:
+                return
 
-    def finish(self) -> None:
-        """Drop the connection (the upstream sees the cancel) and free the slot, once."""
+    async def close_iterators(self) -> None:
+        await self.chunks.aclose()
+        await self.events.aclose()
+
+    def finish(self, ok: bool | None = None) -> None:
+        """Drop the connection (the upstream sees the cancel) and free the slot, once.
+
+        ``ok``: the stream's outcome for the breaker (None: the client left, which says
+        nothing about the provider)."""
         if self.done:
             return
         self.done = True
         self.resp.close()
-        self.provider.limiter.release(self.estimate, self.state.usage)
+        self.slot.release(self.state.usage)
+        breaker = self.provider.breaker
+        if ok:
+            breaker.success(started=self.started)
+        elif ok is False:
+            breaker.failure(started=self.started, pending=self.provider.limiter.inflight)
 
     def __del__(self):
         if not getattr(self, "done", True):
             self.finish()
 
     async def iterate(self) -> AsyncIterator[dict]:
-        """The client's stream: never retried once it has begun; errors go in-band."""
+        """The client's stream: never retried once it has begun; errors go in-band.
+
+        A stream that ends without a finish reason raises (the adapters check), so the
+        host neither ends it with ``[DONE]`` nor stores it."""
         p = self.provider
+        ok: bool | None = None
         try:
-            yield self.first
+            for chunk in self.held:
+                yield chunk
+            self.held = []
             async for chunk in self.chunks:
                 yield chunk
+            ok = True
         except AttemptFailed as exc:
+            ok = False
             p.errors_total += 1
-            p.breaker.failure()
             raise UpstreamError(exc.message + " (after the stream began; not retried)",
                                 status=exc.status) from None
         finally:
-            self.finish()
-            await self.chunks.aclose()
-            await self.events.aclose()
+            self.finish(ok)
+            await self.close_iterators()
