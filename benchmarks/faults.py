@@ -238,8 +238,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     ap.add_argument("--bound", type=float, default=600.0, help="whole run, seconds")
-    ap.add_argument("--attempts", type=int, default=2,
-                    help="retries per provider (the plugin's default is 2)")
+    ap.add_argument("--attempts", type=int, default=3,
+                    help="retries per provider (the plugin's default, 3)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", metavar="MD", help="append the report to this markdown file")
     args = ap.parse_args()
