@@ -1,9 +1,12 @@
 """semantic_cache: answer a paraphrase of a cached question, never a different question.
 
 Scope before similarity (same model, system prompt, earlier turns, tools, parameters,
-tenant, namespace), then the nearest stored queries by MiniLM cosine, then a verifier
-that rejects look-alikes (numbers, negation, antonyms, a learned score) and ambiguous
-matches. Hits carry ``x-clawhost-cache: hit-semantic`` and ``x-clawhost-similarity``.
+tenant, namespace). First the normalised-exact tier (the same question after case,
+Unicode, spacing, punctuation and filler folding: ``x-clawhost-cache: hit-normalized``),
+then the nearest stored queries by MiniLM cosine and a verifier that compares structure
+(directions, antonyms, numbers, units, negations, names) before a learned score, and
+rejects ambiguous matches. Semantic hits carry ``x-clawhost-cache: hit-semantic`` and
+``x-clawhost-similarity``. ``preset`` (balanced | strict | off) sets the defaults.
 Put it after ``cache`` in the chain so exact hits come first. Machinery:
 ``clawhost.semantic`` (imported inside the hooks; this module stays cheap to import).
 """
@@ -12,17 +15,47 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 
 from clawhost.hookspecs import hookimpl
 
 NAME = "semantic_cache"
+# One line each: what an operator gets. Options set explicitly win over the preset's.
+PRESET_MEANINGS = {
+    "balanced": "normalised-exact matches (fillers folded too), then paraphrases: wording, "
+                "order, typos and verified rephrasings; look-alikes rejected (the default)",
+    "strict": "normalised-exact matches (case, spacing, punctuation only), then only "
+              "paraphrases that differ in wording or order at high similarity and score",
+    "off": "no semantic caching at all (the exact cache still answers repeats)",
+}
+PRESETS: dict[str, dict] = {
+    "balanced": {"normalized": True, "normalize_fillers": True, "structure": True,
+                 "same_floor": 0.85, "typo_floor": 0.65, "typos": True},
+    "strict": {"normalized": True, "normalize_fillers": False, "structure": True,
+               "same_floor": 0.92, "typo_floor": 0.85, "typos": True,
+               "verifier_threshold": 0.945},
+    "off": {},
+}
 
 
 class Options(BaseModel):
     """``plugins: semantic_cache:`` in config.yaml."""
 
     model_config = ConfigDict(extra="forbid")
+    preset: Literal["balanced", "strict", "off"] = Field(
+        "balanced", description="; ".join(f"{k}: {v}" for k, v in PRESET_MEANINGS.items()))
+    normalized: bool = Field(True, description="the normalised-exact tier: same question "
+                             "after case, Unicode, spacing and trailing punctuation folding")
+    normalize_fillers: bool = Field(True, description="the normalised-exact tier also folds "
+                                    "wrappers at the edges ('please', 'can you', 'tell me')")
+    structure: bool = Field(True, description="the structural comparison: rejects swapped "
+                            "directions, antonyms, numbers, units, negations, names; serves "
+                            "pairs that differ only in wording without the learned score")
+    same_floor: float = Field(0.85, ge=0, le=1, description="cosine at which the structure "
+                              "alone serves a pair differing only in wording or order")
+    typo_floor: float = Field(0.65, ge=0, le=1, description="the same for a pair that also "
+                              "differs by typos (edit distance 1-2, one side not a real word)")
+    typos: bool = Field(True, description="match misspelt words as the same word")
     embedding_model: str = Field("all-minilm-l6-v2", description="a registered embedding model")
     embedding_path: str | None = Field(None, description="a prepared artifact folder to load "
                                        "directly instead of the host's model")
@@ -65,6 +98,14 @@ class Options(BaseModel):
     ann_min_entries: int = Field(20_000, ge=16, description="scope size that gets a graph")
     path: str = Field(".cache/semantic", description="relative to the workspace")
 
+    @model_validator(mode="after")
+    def _apply_preset(self) -> "Options":
+        # The preset fills only what the config left unset: explicit options win.
+        for key, value in PRESETS[self.preset].items():
+            if key not in self.model_fields_set:
+                object.__setattr__(self, key, value)
+        return self
+
 
 def _cache(host):
     return host.state.get(NAME)
@@ -74,6 +115,9 @@ def _cache(host):
 def clawhost_startup(host):
     import logging
     opts = host.options(NAME) or Options()
+    if opts.preset == "off":
+        logging.getLogger("clawhost.semantic").info("semantic_cache: preset off")
+        return
     if opts.embedding_path is None and opts.embedding_model not in host.models:
         # Dormant, and cheap: without its embedder it could never hit, so it loads nothing
         # (no index, no numpy) rather than cost memory on a box without local models.
@@ -103,6 +147,12 @@ async def clawhost_store(request, reply):
     cache = _cache(request.host)
     if cache is not None:
         await cache.store(request, reply)
+
+
+@hookimpl
+def clawhost_readiness(host):
+    cache = _cache(host)
+    return None if cache is None else {NAME: cache.readiness()}
 
 
 @hookimpl
