@@ -30,9 +30,9 @@ PRESET_MEANINGS = {
 }
 PRESETS: dict[str, dict] = {
     "balanced": {"normalized": True, "normalize_fillers": True, "structure": True,
-                 "same_floor": 0.85, "typo_floor": 0.65, "typos": True},
+                 "same_floor": 0.85, "typo_floor": 0.55, "typos": True},
     "strict": {"normalized": True, "normalize_fillers": False, "structure": True,
-               "same_floor": 0.92, "typo_floor": 0.85, "typos": True,
+               "same_floor": 0.92, "typo_floor": 0.8, "typos": True,
                "verifier_threshold": 0.945},
     "off": {},
 }
@@ -53,7 +53,7 @@ class Options(BaseModel):
                             "pairs that differ only in wording without the learned score")
     same_floor: float = Field(0.85, ge=0, le=1, description="cosine at which the structure "
                               "alone serves a pair differing only in wording or order")
-    typo_floor: float = Field(0.65, ge=0, le=1, description="the same for a pair that also "
+    typo_floor: float = Field(0.55, ge=0, le=1, description="the same for a pair that also "
                               "differs by typos (edit distance 1-2, one side not a real word)")
     typos: bool = Field(True, description="match misspelt words as the same word")
     embedding_model: str = Field("all-minilm-l6-v2", description="a registered embedding model")

@@ -185,8 +185,11 @@ class SemanticCache:
                 reply = self._serve(request, eid, "hit-normalized", 1.0)
                 if reply is not None:
                     return reply
-            elif how == "ambiguous":
+            elif how == "ambiguous":  # the semantic tier would find the same two: stop here
                 self.counts["ambiguous"] += 1
+                self.counts["rejected_by_verifier"] += 1
+                self._missed(request)
+                return None
         if self.semantic_off is not None:
             self.counts["misses"] += 1
             self._missed(request)
@@ -266,9 +269,13 @@ class SemanticCache:
         # paraphrase ambiguous. Without one, two different answers to one question are
         # both kept and paraphrases miss: the cache cannot tell which is current.
         refresh = d.no_cache or d.max_age is not None
-        for eid, _cos in self.index.search(scope, vec, self.opts.candidates):
+        # "The same question" is the same text, or with the normalised-exact tier on, the
+        # same normalised key: a refresh of "what is X" replaces the answer to "What is X?".
+        same = set(self.normal.live(self.index, scope, query)) if self.opts.normalized else set()
+        near = [eid for eid, _cos in self.index.search(scope, vec, self.opts.candidates)]
+        for eid in dict.fromkeys(sorted(same) + near):
             entry = self.index.entries.get(eid)
-            if entry is None or entry.query != query:
+            if entry is None or (entry.query != query and eid not in same):
                 continue
             if entry.answer_key == akey:
                 self.index.refresh(eid, ttl)

@@ -65,6 +65,9 @@ AUX_CLASS = {"can": "can", "could": "can", "should": "should", "ought": "should"
              "will": "will", "would": "will", "did": "past", "was": "past", "were": "past",
              "had": "past", "must": "must", "may": "may", "might": "may"}
 _HOW_WORDS = frozenset("instructions steps guide tutorial".split())
+# The noun of "which city" / "what year" names the kind of answer "what" asks for already.
+WH_NOUNS = frozenset("city town country nation person people place thing things year day "
+                     "month time one ones animal company kind type sort".split())
 # Markers whose next content word has a role: "from X", "to Y", "X than Y".
 DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
                          "versus_to"})
@@ -246,8 +249,9 @@ class Text:
         if not forms and split:  # a yes/no question: its leading auxiliary's class
             forms = {AUX_CLASS.get(split[0], "")}
         self.form = frozenset(forms)
-        self.content = [w for w in split if w not in STOP and w not in NEGATIONS
-                        and w not in REQUEST and w not in SPECIFIC_WH]
+        self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
+                        and w not in REQUEST and w not in SPECIFIC_WH and not (
+                            w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
 
 
 @lru_cache(maxsize=4096)

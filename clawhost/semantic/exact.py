@@ -33,13 +33,12 @@ class NormalizedKeys:
         if k is not None:
             self._ids.setdefault(k, []).append(eid)
 
-    def find(self, index: Any, scope: str, query: str, now: float,
-             max_age: float | None) -> tuple[int | None, str]:
-        """(entry id, "hit") or (None, "miss" | "ambiguous")."""
+    def live(self, index: Any, scope: str, query: str) -> list[int]:
+        """Ids of the stored entries with this key, oldest first (stale ids dropped)."""
         k = self.key(scope, query)
         ids = self._ids.get(k) if k is not None else None
         if not ids:
-            return None, "miss"
+            return []
         live = []
         for eid in ids:
             entry = index.entries.get(eid)
@@ -51,6 +50,12 @@ class NormalizedKeys:
                 self._ids[k] = live
             else:
                 del self._ids[k]
+        return live
+
+    def find(self, index: Any, scope: str, query: str, now: float,
+             max_age: float | None) -> tuple[int | None, str]:
+        """(entry id, "hit") or (None, "miss" | "ambiguous")."""
+        live = self.live(index, scope, query)
         usable = [eid for eid in live if index.entries[eid].expires > now and (
             max_age is None or now - index.entries[eid].created <= max_age)]
         if not usable:

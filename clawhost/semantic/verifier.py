@@ -77,7 +77,7 @@ class Settings:
     # the learned score. Everything else goes to the learned score as before.
     structure: bool = True
     same_floor: float = 0.85
-    typo_floor: float = 0.65
+    typo_floor: float = 0.55
     typos: bool = True
 
     @property
@@ -344,6 +344,20 @@ class Verifier:
         lookup (~2 ms) instead of every near candidate (~12 ms for four); on the GPTCache
         set (session 4, before the negation rule became flip-only) it served 690 right /
         5 wrong against 712 / 9 when every near candidate was scored."""
+        ways = [self.structural(c.cos, c.question, new) for c in above]
+        served = [c for c, way in zip(above, ways) if way == "serve"]
+        if served:
+            # The structure says these stored questions are the new one reworded: the best
+            # of them, whatever nearer look-alikes score, unless two disagree on the answer.
+            top = served[0]
+            if any(c.answer_key != top.answer_key or not top.answer_key for c in served[1:]):
+                return Decision(None, top.cos, 0.0, "ambiguous")
+            score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec)[0]
+            if self.accepts(score):
+                return Decision(top.entry_id, top.cos, score, "hit")
+        above = [c for c in above if c.cos >= self.settings.min_similarity]
+        if not above:
+            return Decision(None, served[0].cos if served else 0.0, 0.0, "rejected")
         top, margin = above[0], self.settings.margin
         if any(top.cos - c.cos < margin and (c.answer_key != top.answer_key or not top.answer_key)
                for c in above[1:]):
