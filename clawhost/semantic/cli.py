@@ -169,8 +169,9 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
     curve = evaluate.sweep(verifier, pairs, emb, exact) if (sweep or target_precision) else []
     pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None
     kinds = evaluate.by_kind(pairs, hit)
-    seen = overlap(pairs) if (s.verifier and opts.verifier_weights) else None
-    warning = seen.warning(len(pairs)) if seen else None
+    seen = overlap(pairs)
+    # Only a trained verifier is flattered by its training rows.
+    warning = seen.warning(len(pairs)) if seen and judged else None
     if warning:
         click.echo(warning, err=True)
     if as_json:
