@@ -172,3 +172,50 @@ def test_canonical_folds_only_what_does_not_change_the_question():
     assert canonical("Is it not safe?") != canonical("Is it safe?")
     assert canonical("C++ or C?") == "c++ or c"
     assert canonical("") == "" and canonical("?!…") == "" and canonical("🙂🙂") == ""
+
+
+# -- the structure inside the verifier's decision ------------------------------------------
+def _judge(threshold: float = 0.9):
+    """A cross-encoder stand-in that scores every pair 0.5 (below its threshold) and
+    records what it was asked: whatever is served below was served on structure."""
+    import numpy as np
+
+    from clawhost.semantic.verifier import Settings, Verifier
+    seen: list = []
+
+    def scorer(pairs):
+        seen.extend(pairs)
+        return np.full(len(pairs), 0.5)
+    v = Verifier(Settings(min_similarity=0.75)).with_scorer(scorer, {"threshold": threshold})
+    v.comparer = C
+    return v, seen
+
+
+def test_the_verifier_serves_rewordings_on_structure_and_rejects_look_alikes_unscored():
+    from clawhost.semantic.verifier import Candidate
+    v, seen = _judge()
+    d = v.choose("how can I reset my password", [Candidate(1, 0.97, "How do I reset my password?",
+                                                           "x")])
+    assert (d.reason, d.entry_id) == ("hit", 1) and seen == []
+    d = v.choose("How do I fly from Rome to Madrid?",
+                 [Candidate(1, 0.99, "How do I fly from Madrid to Rome?", "x")])
+    assert d.reason == "rejected" and seen == []
+    # a reworded question below same_floor is no longer served on structure: scored (0.5)
+    d = v.choose("how can I reset my password", [Candidate(1, 0.8, "How do I reset my password?",
+                                                           "x")])
+    assert d.reason == "rejected" and len(seen) == 1
+
+
+def test_a_typo_variant_is_served_over_a_nearer_look_alike():
+    from clawhost.semantic.verifier import Candidate
+    v, _ = _judge()
+    cands = [Candidate(1, 0.78, "How do I reset my router?", "router"),
+             Candidate(2, 0.62, "How do I reset my password?", "password")]
+    d = v.choose("How do I reset my pasword?", cands)
+    assert (d.reason, d.entry_id) == ("hit", 2)
+    # two stored questions the structure calls the same, with different answers: ambiguous
+    cands.append(Candidate(3, 0.61, "how do i reset my password", "other"))
+    assert v.choose("How do I reset my pasword?", cands).reason == "ambiguous"
+    # below typo_floor it is not served
+    assert v.choose("How do I reset my pasword?",
+                    [Candidate(2, 0.5, "How do I reset my password?", "p")]).reason == "miss"

@@ -355,9 +355,10 @@ class Verifier:
             score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec)[0]
             if self.accepts(score):
                 return Decision(top.entry_id, top.cos, score, "hit")
+        best = above[0].cos
         above = [c for c in above if c.cos >= self.settings.min_similarity]
-        if not above:
-            return Decision(None, served[0].cos if served else 0.0, 0.0, "rejected")
+        if not above:  # only typo-floor candidates, and none served: nothing was near enough
+            return Decision(None, best, 0.0, "rejected" if served else "miss")
         top, margin = above[0], self.settings.margin
         if any(top.cos - c.cos < margin and (c.answer_key != top.answer_key or not top.answer_key)
                for c in above[1:]):
