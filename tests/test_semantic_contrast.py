@@ -219,3 +219,10 @@ def test_a_typo_variant_is_served_over_a_nearer_look_alike():
     # below typo_floor it is not served
     assert v.choose("How do I reset my pasword?",
                     [Candidate(2, 0.5, "How do I reset my password?", "p")]).reason == "miss"
+
+
+def test_fillers_are_whole_leading_wrappers_not_first_words():
+    assert canonical("Question marks in Spanish?") == "question marks in spanish"
+    assert canonical("Well water: is it safe?") == "well water: is it safe"
+    assert canonical("Pleased to meet you") == "pleased to meet you"
+    assert canonical("By the way, what is X?") == canonical("what is x")

@@ -49,7 +49,8 @@ STOP = frozenset(
 REQUEST = frozenset(
     "tell explain describe show give list name outline define definition instructions "
     "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
-    "wonder know want like need help understand trying kindly simply briefly".split())
+    "wonder know want like need help understand trying kindly simply briefly walk teach "
+    "provide curious".split())
 NEGATIONS = frozenset("not no never none nothing nobody neither nor without cannot "
                       "can't won't don't doesn't didn't isn't aren't wasn't weren't "
                       "shouldn't wouldn't couldn't hasn't haven't hadn't mustn't n't".split())
@@ -232,7 +233,7 @@ class Text:
         for w in words:
             if w.endswith("n't") and len(w) > 3:
                 split += [w[:-3] or w, "n't"]
-            elif w.endswith("'s") or w.endswith("'re") or w.endswith("'ll") or w.endswith("'ve"):
+            elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
             else:
                 split.append(w)

@@ -20,11 +20,14 @@ _SPACE = re.compile(r"\s+")
 # Trailing punctuation of any script (?, ？, 。, …, !) and symbols such as emoji are not
 # part of what is asked; inner punctuation is ("C++", "3.12", "e.g.").
 _EDGE = "\"' \t"
-# Wrappers at the start, longest first; each may be followed by a comma. Only whole words.
+# Wrappers at the start, longest first; each may be followed by a comma. Only whole words,
+# and none that also starts a real question ("well water ...", "question marks ...").
 _LEAD = tuple(sorted((
-    "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh", "well",
+    "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh",
     "quick question", "quick one", "hey, quick one", "just curious", "just wondering",
-    "out of curiosity",
+    "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
+    "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
+    "hey all", "hi all", "good morning", "please help",
     "please", "pls", "plz", "kindly",
     "can you", "could you", "would you", "will you", "can u", "could u",
     "can you please", "could you please", "would you please", "please can you",
