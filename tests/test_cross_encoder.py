@@ -188,7 +188,9 @@ def test_verifier_with_a_scorer_applies_rules_first_and_the_adapters_threshold()
         seen.extend(pairs)
         return np.array([0.9 if "bread" in a else 0.2 for a, _ in pairs])
 
-    v = Verifier(Settings(min_similarity=0.5, margin=0.01)).with_scorer(scorer, {"threshold": 0.7})
+    # structure off: these pairs differ only in wording, which the structure would serve
+    v = Verifier(Settings(min_similarity=0.5, margin=0.01, structure=False)).with_scorer(
+        scorer, {"threshold": 0.7})
     assert v.cross and v.threshold == 0.7
     d = v.choose("how do i bake bread", [Candidate(1, 0.9, "how to bake bread", "x")])
     assert d.reason == "hit" and d.entry_id == 1 and d.score == pytest.approx(0.9)
@@ -207,7 +209,8 @@ def test_cross_verifier_calls_a_near_tie_ambiguous_before_scoring_anything():
         seen.extend(pairs)
         return np.full(len(pairs), 0.9)
 
-    v = Verifier(Settings(min_similarity=0.5, margin=0.02, rules=())).with_scorer(scorer, {"threshold": 0.5})
+    v = Verifier(Settings(min_similarity=0.5, margin=0.02, rules=(), structure=False)).with_scorer(
+        scorer, {"threshold": 0.5})
     tie = [Candidate(1, 0.93, "how to bake bread", "x"), Candidate(2, 0.92, "how to bake a bread", "y")]
     assert v.choose("how do i bake bread", tie).reason == "ambiguous" and seen == []
     same_answer = [Candidate(1, 0.93, "how to bake bread", "x"), Candidate(2, 0.92, "bread baking", "x")]
@@ -258,30 +261,43 @@ async def test_live_cache_waits_for_the_rerank_model_and_then_judges_with_it(cla
     assert ("how do i bake bread", "what is a recipe for bread") in Judge.calls
 
 
-async def test_a_verifier_model_that_is_not_served_falls_back_to_the_weights(clawhost_host, tiny, caplog):
+async def test_a_verifier_model_that_is_not_served_turns_the_semantic_tier_off(
+        clawhost_host, tiny, caplog):
+    """Not raw cosine, not weaker weights: only the normalised-exact tier, said once."""
     from clawhost.testing import EchoModel
     host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
         "embedding_path": str(tiny["root"] / "fp32"), "verifier_model": "nowhere"}}})
     cache = host.state[SEMANTIC_CACHE_STATE]
     assert await cache._ready()
-    assert not cache.verifier.cross and cache.verifier.weights is not None
+    assert not cache.verifier.cross and cache.semantic_off
     assert "verifier_model 'nowhere' is not a rerank model served here" in caplog.text
+    assert host.readiness()["semantic_cache"]["tiers"] == ["normalized"]
 
 
 async def test_a_verifier_path_that_cannot_load_is_said_once_and_the_cache_goes_on(
         clawhost_host, tiny, tmp_path, caplog):
     from clawhost.testing import EchoModel
+    build_bert_onnx(tiny["root"] / "src", tmp_path / "embed", "fp32")  # an embedding model
     host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
-        "embedding_path": str(tiny["root"] / "fp32"), "verifier_path": str(tmp_path / "nope"),
+        "embedding_path": str(tmp_path / "embed"), "verifier_path": str(tmp_path / "nope"),
         "min_similarity": 0.0, "rules": []}}})
-    for text in ("how do i bake bread", "how do i bake bread?", "fix the car"):
+    replies = []
+    for text in ("how do i bake bread", "How do I bake bread?", "fix the car", "bake bread how"):
         _, reply = await ask_chat(host, text)
         assert reply.status == 200
+        replies.append(reply)
     cache = host.state[SEMANTIC_CACHE_STATE]
-    assert not cache.verifier.cross and cache.verifier.weights is not None
+    assert not cache.verifier.cross and cache.semantic_off
     warned = [r for r in caplog.records if "cannot be loaded" in r.getMessage()]
-    assert len(warned) == 1 and "judging with the lexical verifier" in warned[0].getMessage()
-    assert not [r for r in caplog.records if r.levelno >= 40]  # no plugin error per request
+    assert len(warned) == 1 and "serving normalised-exact matches only" in warned[0].getMessage()
+    assert not [r for r in caplog.records if "failed in" in r.getMessage()]  # no plugin error
+    # the recased repeat is served by the normalised-exact tier; the reordering, which only
+    # the semantic tier could judge, is not served on raw cosine
+    assert replies[1].source == "semantic"
+    assert replies[1].headers["x-clawhost-cache"] == "hit-normalized"
+    assert replies[3].source == "model"
+    facts = host.readiness()["semantic_cache"]
+    assert facts["tiers"] == ["normalized"] and "cannot be loaded" in facts["semantic_off"]
 
 
 def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):

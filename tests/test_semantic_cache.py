@@ -65,7 +65,10 @@ class BagModel:
 
 
 def config(**opts):
-    base = {"embedding_model": "bag-embed", "verifier": False, "min_similarity": 0.9}
+    # The semantic tier alone (recased paraphrases would hit the normalised-exact tier
+    # first: test_semantic_normalized.py covers that tier and the two together).
+    base = {"embedding_model": "bag-embed", "verifier": False, "min_similarity": 0.9,
+            "normalized": False}
     return {"plugins": {"semantic_cache": {**base, **opts}}}
 
 
@@ -144,7 +147,7 @@ async def test_the_verifier_rejects_number_and_negation_look_alikes(clawhost_hos
 
 
 async def test_the_learned_verifier_serves_an_identical_paraphrase(clawhost_host):
-    host, echo, _ = await make_host(clawhost_host, verifier=True, min_similarity=0.8)
+    host, echo, _ = await make_host(clawhost_host, verifier=True, verifier_model=None, min_similarity=0.8)
     await ask(host, "How do I reset my password?")
     _, again = await ask(host, "How do I reset my password")
     assert again.source == "semantic"
@@ -305,8 +308,9 @@ async def test_interaction_weights_see_the_stored_vector(clawhost_host, tmp_path
         "features": list(semantic_cache_features.NAMES), "mean": [0.0] * n,
         "scale": [1.0] * n, "coef": [0.0] * n, "bias": 0.0, "pair_terms": "w.npz",
         "info": {"threshold": 0.4}}))
-    host, echo, _ = await make_host(clawhost_host, verifier=True, min_similarity=0.5,
-                                    rules=[], verifier_weights=str(tmp_path / "w.json"))
+    host, echo, _ = await make_host(clawhost_host, verifier=True, verifier_model=None, min_similarity=0.5,
+                                    rules=[], verifier_weights=str(tmp_path / "w.json"),
+                                    structure=False)  # the weights alone decide
     await ask(host, "How do I reset my password?")
     _, same = await ask(host, "how do I reset my password")
     _, other = await ask(host, "How do I reset my email password?")
@@ -315,7 +319,7 @@ async def test_interaction_weights_see_the_stored_vector(clawhost_host, tmp_path
 
 
 async def test_interaction_weights_for_another_dimension_fall_back_to_lexical(clawhost_host):
-    host, echo, _ = await make_host(clawhost_host, verifier=True, min_similarity=0.8,
+    host, echo, _ = await make_host(clawhost_host, verifier=True, verifier_model=None, min_similarity=0.8,
                                     verifier_weights="interaction")
     await ask(host, "How do I reset my password?")
     _, again = await ask(host, "How do I reset my password")

@@ -14,6 +14,7 @@ from clawhost.engines.bert_graph import build_bert_onnx
 from clawhost.plugins.semantic_cache import evaluate
 from clawhost.plugins.semantic_cache.verifier import Candidate, Settings, Verifier
 from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
+from clawhost.api import CACHE_RESULT
 
 PAIRS = [("how do i bake bread", "what is a recipe for bread", True),
          ("how do i fix a car", "how do i fix the car", True),
@@ -75,6 +76,59 @@ def test_eval_text_sweep_and_suggestion(workspace):
     hits = [int(r[1]) for r in rows]
     assert hits == sorted(hits, reverse=True)    # a higher threshold never hits more
     assert any(ln.startswith(("suggested:", "no min_similarity")) for ln in lines)
+
+
+# One QQP row the shipped verifier trained on (outside the held-back split).
+TRAINED = {"a": "What are some good reasons to practice sampling?",
+           "b": "Why snapdragon quad-core 820 gets 2 times higher the marks in Antutu than "
+                "octa-core 810?", "duplicate": False}
+
+
+def test_eval_reports_what_it_ran_per_kind_and_warns_about_training_rows(workspace, tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"workspace: {workspace / 'ws'}\nplugins:\n  semantic_cache:\n"
+                   "    verifier: false\n    min_similarity: 0.735\n")
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"a": a, "b": b, "duplicate": d, "kind": "mine" if d else "other"}
+            for a, b, d in PAIRS] + [{**TRAINED, "kind": "other"}]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = run_cli("semantic-cache", "eval", "--config", str(cfg), "--pairs", str(pairs),
+                  "--json", "--sweep", "--target-precision", "0.01")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    # no learned score ran: no verifier threshold or weights claimed
+    assert data["settings"]["verifier"] is False
+    assert data["settings"]["verifier_threshold"] is None
+    assert data["settings"]["verifier_weights"] is None and data["settings"]["structure"]
+    # the configured floor is a row of the sweep, and the suggestion says what it costs
+    assert 0.735 in [row["min_similarity"] for row in data["sweep"]]
+    assert len(data["sweep"]) >= 40
+    assert "recall_cost" in data["suggestion"]
+    kinds = data["kinds"]
+    assert kinds["mine"]["duplicates"] == 2 and kinds["other"]["pairs"] == 3
+    assert kinds["mine"]["duplicates_hit"] + kinds["other"]["near_misses_served"] == data["hits"]
+    assert data["training_overlap"]["pairs"] == 1
+    assert "training pairs" not in out.stderr  # nothing trained ran: nothing to flatter
+    # the lexical weights trained on the same split: now the overlap is a warning
+    cfg.write_text(f"workspace: {workspace / 'ws'}\nplugins:\n  semantic_cache:\n"
+                   "    verifier_model: null\n    min_similarity: 0.5\n")
+    text = run_cli("semantic-cache", "eval", "--config", str(cfg), "--pairs", str(pairs))
+    assert text.returncode == 0, text.stderr
+    assert "duplicates hit" in text.stdout and "near-misses served" in text.stdout
+    assert "1 of 5 pairs were training pairs of the shipped verifier" in text.stderr
+
+
+def test_training_overlap_counts_pairs_either_way_round_and_recased(tmp_path):
+    import numpy as np
+
+    from clawhost.plugins.semantic_cache.training_pairs import overlap, pair_hash, text_hash
+    np.savez(tmp_path / "h.npz", pairs=np.array([pair_hash("How do I X?", "How can I X?")]),
+             texts=np.array([text_hash("How do I X?")]))
+    got = overlap([evaluate.Pair("how can i x", "HOW DO I X", True),
+                   evaluate.Pair("How do I X?", "something else", False),
+                   evaluate.Pair("new", "pair", False)], tmp_path / "h.npz")
+    assert (got.pairs, got.texts) == (1, 2)
+    assert overlap([evaluate.Pair("a", "b", True)], tmp_path / "none.npz") is None
 
 
 def test_eval_errors_are_one_line(workspace, tmp_path):
@@ -183,24 +237,44 @@ def test_real_minilm_verifier_beats_raw_cosine_on_look_alikes(tmp_path, packaged
 
 @pytest.mark.slow
 async def test_live_cache_with_the_quantized_model_plugins_minilm(clawhost_host, packaged_minilm):
+    """Issue 19's cases with the real models the default config serves: MiniLM INT8 for the
+    embedding and the shipped cross-encoder, prepared by the quantized_model plugin."""
     from clawhost.testing import EchoModel
     echo = EchoModel()
     host = await clawhost_host(echo, config={"plugins": {
         "semantic_cache": {},
-        "quantized_model": {"models": {"all-minilm-l6-v2": {
-            "source": str(packaged_minilm), "kind": "embedding", "check": False}}}}})
+        "quantized_model": {"models": {
+            "all-minilm-l6-v2": {"source": str(packaged_minilm), "kind": "embedding",
+                                 "check": False},
+            "minilm-l6-qqp-verifier": {"source": str(packaged_minilm), "kind": "rerank",
+                                       "adapter": "qqp-verifier", "check": False}}}}})
     await models_settled(host)
     assert host.models["all-minilm-l6-v2"].status == "ready"
+    assert host.models["minilm-l6-qqp-verifier"].status == "ready"
 
-    await ask_chat(host, "How do I reset my password?")
-    await ask_chat(host, "Is coffee good for your health?")
-    req, hit = await ask_chat(host, "How can I reset my password?")
-    assert hit.source == "semantic", req.notes
-    assert hit.body["choices"][0]["message"]["content"] == "How do I reset my password?"
-    _, look_alike = await ask_chat(host, "Is coffee bad for your health?")
-    assert look_alike.source == "model"
+    stored = ("What is the capital of France?", "How do I reset my password?",
+              "How do I get from London to Paris by train?", "Is coffee good for your health?")
+    for text in stored:
+        await ask_chat(host, text)
+    assert echo.calls == len(stored)
+    served = {"What is the capital of France": ("hit-normalized", stored[0]),
+              "what is the capital of france?": ("hit-normalized", stored[0]),
+              "Which city is the capital of France?": ("hit-semantic", stored[0]),
+              "Tell me the capital of France.": ("hit-semantic", stored[0]),
+              "how can I reset my password": ("hit-semantic", stored[1]),
+              "How do I reset my pasword?": ("hit-semantic", stored[1])}
+    for text, (tier, source_question) in served.items():
+        req, hit = await ask_chat(host, text)
+        assert hit.source == "semantic", (text, req.notes)
+        assert req.notes[CACHE_RESULT] == tier and hit.headers["x-clawhost-cache"] == tier, text
+        assert hit.body["choices"][0]["message"]["content"] == source_question
+    for text in ("How do I get from Paris to London by train?", "Is coffee bad for your health?",
+                 "What is the capital of Germany?", "How do I not reset my password?"):
+        req, reply = await ask_chat(host, text)
+        assert reply.source == "model", (text, req.notes)
     figures = host.state[SEMANTIC_CACHE_STATE].figures()
-    assert figures["hits"] == 1 and figures["rejected_by_verifier"] >= 1
+    assert figures["hits"] == len(served) and figures["hits_normalized"] == 2
+    assert figures["rejected_by_verifier"] >= 2
 
 
 def test_align_verifier_scores_lazily_but_decides_like_scoring_all(workspace):

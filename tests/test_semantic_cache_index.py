@@ -126,13 +126,14 @@ def test_features_see_numbers_negation_antonyms_and_names():
 
 
 def test_negation_rule_rejects_a_flip_not_a_rewording():
-    v = Verifier(Settings(min_similarity=0.8, verifier=False, rules=("negation",)))
+    v = Verifier(Settings(min_similarity=0.8, verifier=False, rules=("negation",),
+                          structure=False))  # the rule alone (contrast rejects both)
     assert v.judge(0.97, "Is tea good for you?", "Is tea not good for you?") == 0.0
     assert v.judge(0.97, "How do I lose weight?", "How do I not lose weight?") == 0.0
     # the same fact said with and without a negation word is left to the verifier
     assert v.judge(0.9, "No, LOAD_HU doesn't exist in v2.10.0.",
                    "LOAD_HU is not a feature of v2.10.0.") == 0.9
-    assert Verifier(Settings(min_similarity=0.8, verifier=False, rules=())).judge(
+    assert Verifier(Settings(min_similarity=0.8, verifier=False, rules=(), structure=False)).judge(
         0.97, "Is tea good for you?", "Is tea not good for you?") == 0.97
 
 
@@ -165,7 +166,7 @@ def _weights_file(tmp_path, dim=4, threshold=0.6):
 
 def test_interaction_weights_use_both_vectors_and_their_own_threshold(tmp_path):
     path = _weights_file(tmp_path)
-    v = Verifier(Settings(min_similarity=0.5, rules=(), weights=str(path)))
+    v = Verifier(Settings(min_similarity=0.5, rules=(), weights=str(path), structure=False))
     assert v.threshold == 0.6 and v.weights.dim == 4
     u = np.array([0.5, 0.5, 0.5, 0.5], np.float32)
     same = v.judge(0.9, "q", "q", u, u)                 # z = 4 * 0.25 = 1: score 0.73

@@ -20,7 +20,7 @@ from clawhost.api import BATCH_SIZE, CACHE_RESULT, PROVIDER, RETRIES, USAGE, Sta
 from .histogram import BATCH_BOUNDS, Histogram
 
 OTHER = "other"
-CACHE_RESULTS = ("hit-l1", "hit-l2", "hit-semantic", "miss", "bypass")
+CACHE_RESULTS = ("hit-l1", "hit-l2", "hit-normalized", "hit-semantic", "miss", "bypass")
 _SOURCE_TO_CACHE = {"l1": "hit-l1", "l2": "hit-l2", "semantic": "hit-semantic"}
 STAGES = ("total", "queue", "infer", "ttft")  # request.timings keys exported as histograms
 

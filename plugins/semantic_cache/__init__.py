@@ -1,20 +1,23 @@
 """semantic_cache: answer a paraphrase of a cached question, never a different question.
 
 Scope before similarity (same model, system prompt, earlier turns, tools, parameters,
-tenant, namespace), then the nearest stored queries by MiniLM cosine, then a verifier
-that rejects look-alikes (numbers, negation, antonyms, a learned score) and ambiguous
-matches. Hits carry ``x-clawhost-cache: hit-semantic`` and ``x-clawhost-similarity``.
-Put it after ``cache`` in the chain so exact hits come first. Machinery: this
-package's modules (imported inside the hooks; this module stays cheap to import).
+tenant, namespace). First the normalised-exact tier (the same question after case,
+Unicode, spacing, punctuation and filler folding: ``x-clawhost-cache: hit-normalized``),
+then the nearest stored queries by MiniLM cosine and a verifier that compares structure
+(directions, antonyms, numbers, units, negations, names) before a learned score, and
+rejects ambiguous matches. Semantic hits carry ``x-clawhost-cache: hit-semantic`` and
+``x-clawhost-similarity``. ``preset`` (balanced | strict | off) sets the defaults.
+Put it after ``cache`` in the chain so exact hits come first. Machinery: this package's
+modules (imported inside the hooks; this module stays cheap to import).
 """
 
 from __future__ import annotations
 
 from clawhost.api import hookimpl
 
-from .options import NAME, STATE, Options, RequestFields
+from .options import NAME, PRESET_MEANINGS, PRESETS, STATE, Options, RequestFields
 
-__all__ = ["NAME", "Options", "RequestFields", "STATE"]
+__all__ = ["NAME", "Options", "PRESETS", "PRESET_MEANINGS", "RequestFields", "STATE"]
 
 def _cache(host):
     return host.state.get(STATE)
@@ -24,6 +27,9 @@ def _cache(host):
 def clawhost_startup(host):
     import logging
     opts = host.options(NAME) or Options()
+    if opts.preset == "off":
+        logging.getLogger("clawhost.semantic").info("semantic_cache: preset off")
+        return
     if opts.embedding_path is None and opts.embedding_model not in host.models:
         # Dormant, and cheap: without its embedder it could never hit, so it loads nothing
         # (no index, no numpy) rather than cost memory on a box without local models.
@@ -57,10 +63,15 @@ async def clawhost_store(request, reply):
 
 @hookimpl
 def clawhost_readiness(host):
-    """A fact only while something is wrong: the index cannot be opened or written."""
+    """Which tiers serve, and (only while it lasts) why the index cannot be opened or written."""
     cache = _cache(host)
-    fault = cache.fault() if cache is not None else None
-    return {"semantic_cache": {"index_fault": fault}} if fault else None
+    if cache is None:
+        return None
+    facts = cache.readiness()
+    fault = cache.fault()
+    if fault:
+        facts["index_fault"] = fault
+    return {NAME: facts}
 
 
 @hookimpl

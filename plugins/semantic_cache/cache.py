@@ -19,6 +19,7 @@ from clawhost.api import (CACHE_RESULT, Fault, ModelRequest, PairScorer, Reply, 
                           cacheable, directives, scope_key, storage_cause)
 
 from .embedder import Embedder, EmbedderUnavailable
+from .exact import NormalizedKeys
 from .index import SemanticIndex
 from .verifier import Candidate, Settings, Verifier
 
@@ -30,7 +31,9 @@ PURGE_EVERY = 256  # stores between sweeps for expired entries
 def settings_of(opts: Any) -> Settings:
     return Settings(min_similarity=opts.min_similarity, verifier=opts.verifier,
                     threshold=opts.verifier_threshold, rules=tuple(opts.rules),
-                    margin=opts.margin, weights=opts.verifier_weights)
+                    margin=opts.margin, weights=opts.verifier_weights,
+                    structure=opts.structure, same_floor=opts.same_floor,
+                    typo_floor=opts.typo_floor, typos=opts.typos)
 
 
 # per request: its scope and query, its vector (the store after a miss reuses it), and the
@@ -56,6 +59,11 @@ class SemanticCache:
         # tried again at most every OPEN_RETRY_S, not on every request
         self.opening = Fault(log, f"semantic index {self.folder / 'index.sqlite'}: open")
         self._next_open = 0.0
+        self.normal = NormalizedKeys(opts.normalize_fillers)
+        # Why the semantic tier is off (its verifier failed to load), else None: then only
+        # the normalised-exact tier serves. Never raw cosine: it serves look-alikes.
+        self.semantic_off: str | None = None
+        self._vocab_done = False
 
     # -- setup -------------------------------------------------------------------------
     async def _ready(self) -> bool:
@@ -79,6 +87,11 @@ class SemanticCache:
                         "embedder gives %s: using the lexical-only verifier",
                         self.verifier.weights.dim, self.embedder.dim)
             self.verifier = self.verifier.for_dim(self.embedder.dim)
+        if not self._vocab_done:  # the embedding model's words, for the typo check
+            self._vocab_done = True
+            folder = (Path(self.opts.embedding_path) if self.opts.embedding_path
+                      else self.embedder.folder)
+            self.verifier = await asyncio.to_thread(self.verifier.with_vocabulary, folder)
         if self.opts.verifier and self.opts.verifier_path and not self.verifier.cross:
             if not self._warned_fallback:
                 await self._load_cross_encoder(Path(self.opts.verifier_path))
@@ -97,7 +110,7 @@ class SemanticCache:
                 try:
                     self.folder.mkdir(parents=True, exist_ok=True)
                     # Loading a large index reads every vector: keep it off the event loop.
-                    self.index = await asyncio.to_thread(
+                    index = await asyncio.to_thread(
                         SemanticIndex, self.folder / "index.sqlite", self.embedder.dim,
                         self.embedder.fingerprint, self.opts.max_entries,
                         int(self.opts.max_bytes), self.opts.ann_min_entries,
@@ -108,6 +121,8 @@ class SemanticCache:
                                      f"{OPEN_RETRY_S:g} s")
                     return False
                 self.opening.clear()
+                self.normal.rebuild(index)
+                self.index = index
         return True
 
     def fault(self) -> str | None:
@@ -118,19 +133,25 @@ class SemanticCache:
 
     async def _load_cross_encoder(self, folder: Path) -> None:
         """``verifier_path``: load it once; a folder that cannot be loaded is said once and
-        ``verifier_weights`` judge instead (the cache keeps serving)."""
+        the normalised-exact tier alone serves (the cache keeps answering exact repeats)."""
         try:
             self.verifier = await asyncio.to_thread(self.verifier.with_cross_encoder, folder)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
-            self._warned_fallback = True
-            log.warning("semantic_cache: verifier_path %s cannot be loaded (%s): judging with "
-                        "the %s verifier", folder, str(exc).splitlines()[0] if str(exc) else
-                        type(exc).__name__, self.opts.verifier_weights)
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._semantic_off(f"verifier_path {folder} cannot be loaded ({why})")
+
+    def _semantic_off(self, why: str) -> None:
+        """The verifier failed: serve normalised-exact matches only, said once."""
+        self._warned_fallback = True
+        self.semantic_off = why
+        log.warning("semantic_cache: %s: the semantic tier is off, serving normalised-exact "
+                    "matches only", why)
 
     def _use_cross_encoder(self) -> bool:
         """Judge with the ``verifier_model`` (a rerank model) once it is ready. While it loads
         the cache waits (False) rather than serve on a weaker check; if it is not served or
-        failed, ``verifier_weights`` judge instead, said once in the log."""
+        failed, the semantic tier is off and the normalised-exact tier alone serves, said
+        once in the log (``verifier_model: null`` chooses ``verifier_weights`` instead)."""
         name = self.opts.verifier_model
         model = self.host.models.get(name) if self.host is not None else None
         scorer = self.host.engine(name, PairScorer) if self.host is not None else None
@@ -141,11 +162,9 @@ class SemanticCache:
             if model.status == "loading":
                 return False
         if not self._warned_fallback:
-            self._warned_fallback = True
             why = "is not a rerank model served here" if model is None or model.kind != "rerank" \
                 else model.status
-            log.warning("semantic_cache: verifier_model %r %s: judging with the %s verifier",
-                        name, why, self.opts.verifier_weights)
+            self._semantic_off(f"verifier_model {name!r} {why}")
         return True
 
     def close(self) -> None:
@@ -187,12 +206,27 @@ class SemanticCache:
         scope, query = self._scope(request)
         if not query.strip() or len(query) > self.opts.max_query_chars:
             return None
+        now, max_age = time.time(), directives(request).max_age
+        if self.opts.normalized:  # cheapest and precise by construction: no embedding
+            eid, how = self.normal.find(self.index, scope, query, now, max_age)
+            if eid is not None:
+                reply = self._serve(request, eid, "hit-normalized", 1.0)
+                if reply is not None:
+                    return reply
+            elif how == "ambiguous":  # the semantic tier would find the same two: stop here
+                self.counts["ambiguous"] += 1
+                self.counts["rejected_by_verifier"] += 1
+                self._missed(request)
+                return None
+        if self.semantic_off is not None:
+            self.counts["misses"] += 1
+            self._missed(request)
+            return None
         if scope not in self.index.blocks:  # nothing to compare with: skip the embedding
             self.counts["misses"] += 1
             self._missed(request)
             return None
         vec = await self._vector(request, query)
-        now, max_age = time.time(), directives(request).max_age
         found = []
         for eid, cos in self.index.search(scope, vec, self.opts.candidates):
             entry = self.index.entries.get(eid)
@@ -218,17 +252,24 @@ class SemanticCache:
             if decision.reason == "ambiguous":
                 self.counts["ambiguous"] += 1
             return None
-        body = self.index.answer(decision.entry_id)
+        return self._serve(request, decision.entry_id, "hit-semantic", decision.similarity)
+
+    def _serve(self, request: ModelRequest, eid: int, tier: str,
+               similarity: float) -> Reply | None:
+        """The stored answer, saying which tier found it (the monitor counts by name)."""
+        body = self.index.answer(eid)
         if body is None:
             return None
-        self.index.touch(decision.entry_id)
+        self.index.touch(eid)
         self.counts["hits"] += 1
-        sim = f"{decision.similarity:.3f}"
-        request.notes[CACHE_RESULT] = "hit-semantic"
-        request.response_headers["x-clawhost-cache"] = "hit-semantic"
+        if tier == "hit-normalized":
+            self.counts["hits_normalized"] += 1
+        sim = f"{similarity:.3f}"
+        request.notes[CACHE_RESULT] = tier
+        request.response_headers["x-clawhost-cache"] = tier
         request.response_headers["x-clawhost-similarity"] = sim
         return Reply(body=body, source="semantic",
-                     headers={"x-clawhost-cache": "hit-semantic", "x-clawhost-similarity": sim})
+                     headers={"x-clawhost-cache": tier, "x-clawhost-similarity": sim})
 
     @staticmethod
     def _missed(request: ModelRequest) -> None:
@@ -256,18 +297,24 @@ class SemanticCache:
         # paraphrase ambiguous. Without one, two different answers to one question are
         # both kept and paraphrases miss: the cache cannot tell which is current.
         refresh = d.no_cache or d.max_age is not None
-        for eid, _cos in self.index.search(scope, vec, self.opts.candidates):
+        # "The same question" is the same text, or with the normalised-exact tier on, the
+        # same normalised key: a refresh of "what is X" replaces the answer to "What is X?".
+        same = set(self.normal.live(self.index, scope, query)) if self.opts.normalized else set()
+        near = [eid for eid, _cos in self.index.search(scope, vec, self.opts.candidates)]
+        for eid in dict.fromkeys(sorted(same) + near):
             entry = self.index.entries.get(eid)
-            if entry is None or entry.query != query:
+            if entry is None or (entry.query != query and eid not in same):
                 continue
             if entry.answer_key == akey:
                 self.index.refresh(eid, ttl)
                 return
             if refresh:
                 self.index.remove(eid)
-        if self.index.add(scope, query, vec, reply.body, ttl) is None:
+        eid = self.index.add(scope, query, vec, reply.body, ttl)
+        if eid is None:
             self.counts["store_failures"] += 1  # said once by the index, a readiness fact
             return
+        self.normal.add(scope, query, eid)
         self.counts["stores"] += 1
         self._stores += 1
         if self._stores % PURGE_EVERY == 0:
@@ -283,12 +330,23 @@ class SemanticCache:
             return file_figures(self.folder / "index.sqlite", clear=True)["entries"]
 
     # -- reports -----------------------------------------------------------------------
+    def readiness(self) -> dict[str, Any]:
+        """Which tiers serve (``/readyz``): the semantic one is off when its verifier failed."""
+        tiers = (["normalized"] if self.opts.normalized else []) + (
+            [] if self.semantic_off else ["semantic"])
+        out: dict[str, Any] = {"preset": self.opts.preset, "tiers": tiers,
+                               "ready": self.index is not None}
+        if self.semantic_off:
+            out["semantic_off"] = self.semantic_off
+        return out
+
     def figures(self) -> dict[str, Any]:
         ix = self.index
         c = self.counts
         # The monitor names them clawhost_semantic_cache_<figure>.
         return {"entries": len(ix) if ix else 0, "bytes": ix.bytes if ix else 0,
-                "hits": c["hits"], "misses": c["misses"],
+                "hits": c["hits"], "hits_normalized": c["hits_normalized"],
+                "misses": c["misses"],
                 "rejected_by_verifier": c["rejected_by_verifier"], "ambiguous": c["ambiguous"],
                 "stores": c["stores"], "evictions": ix.evicted if ix else 0,
                 "expired": ix.expired if ix else 0}

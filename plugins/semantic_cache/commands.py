@@ -94,6 +94,23 @@ def _line(f) -> str:
             f"false-hit rate {f.false_hit_rate:.4f}")
 
 
+def _settings(verifier, opts) -> dict:
+    """What the evaluation really ran with: no verifier threshold without a learned score."""
+    s = verifier.settings
+    judged = verifier.weights is not None
+    return {"preset": opts.preset, "normalized": opts.normalized,
+            "normalize_fillers": opts.normalize_fillers,
+            "min_similarity": s.min_similarity, "verifier": s.verifier,
+            "verifier_threshold": verifier.threshold if judged else None,
+            "verifier_weights": s.weights if judged and not verifier.cross else None,
+            "verifier_model": opts.verifier_model if verifier.cross else None,
+            "rules": list(s.rules), "margin": s.margin, "structure": s.structure,
+            "same_floor": s.same_floor if s.structure else None,
+            "typo_floor": s.typo_floor if s.structure and s.typos else None,
+            "typos": s.typos if s.structure else None,
+            "vocabulary": verifier.comparer.vocabulary is not None}
+
+
 def _cross_encoder(verifier, opts, workspace: Path):
     """The verifier the live cache runs: with ``verifier_model``, that prepared rerank model."""
     if not (opts.verifier and opts.verifier_model):
@@ -120,6 +137,8 @@ def _cross_encoder(verifier, opts, workspace: Path):
               help="a prepared embedding folder (default: the workspace's model)")
 def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embeddings):
     """Hits, precision, recall and false-hit rate of the configured settings on PAIRS."""
+    import numpy as np
+
     from . import evaluate
     from .cache import settings_of
     from .embedder import Embedder, find_artifacts
@@ -136,26 +155,53 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
         embedder = Embedder.from_folder(Path(folder), threads=2)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    from .training_pairs import overlap
+    verifier = verifier.with_vocabulary(embedder.folder)
     emb = evaluate.embed_pairs(embedder.embed_sync, pairs, embedder.folder)
-    figs = evaluate.figures(pairs, evaluate.decide(verifier, pairs, emb))
+    # The live cache asks the normalised-exact tier first: so does the evaluation.
+    exact = (evaluate.normalized(pairs, opts.normalize_fillers) if opts.normalized
+             else np.zeros(len(pairs), bool))
+    hit = exact | evaluate.decide(verifier, pairs, emb)
+    figs = evaluate.figures(pairs, hit)
+    setting = _settings(verifier, opts)
     s = verifier.settings
-    setting = {"min_similarity": s.min_similarity, "verifier": s.verifier,
-               "verifier_threshold": verifier.threshold, "verifier_weights": s.weights,
-               "verifier_model": opts.verifier_model if verifier.cross else None, "rules": list(s.rules), "margin": s.margin}
-    knob = "verifier_threshold" if s.verifier else "min_similarity"
-    curve = evaluate.sweep(verifier, pairs, emb) if (sweep or target_precision) else []
+    judged = verifier.weights is not None  # a learned score decides (else cosine + rules)
+    knob = "verifier_threshold" if judged else "min_similarity"
+    configured = verifier.threshold if judged else s.min_similarity
+    curve = evaluate.sweep(verifier, pairs, emb, exact) if (sweep or target_precision) else []
     pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None
+    kinds = evaluate.by_kind(pairs, hit)
+    seen = overlap(pairs)
+    # Only a trained verifier is flattered by its training rows.
+    warning = seen.warning(len(pairs)) if seen and judged else None
+    if warning:
+        click.echo(warning, err=True)
     if as_json:
         out = {**figs.as_dict(), "settings": setting, "embeddings": str(folder)}
+        if kinds:
+            out["kinds"] = kinds
+        if seen is not None:
+            out["training_overlap"] = {"pairs": seen.pairs, "texts": seen.texts}
         if sweep:
             out["sweep"] = [{knob: t, **f.as_dict()} for t, f in curve]
         if target_precision is not None:
-            out["suggestion"] = ({knob: pick[0], **pick[1].as_dict()} if pick else None)
+            out["suggestion"] = ({knob: pick[0], **pick[1].as_dict(),
+                                  "recall_cost": evaluate.cost_of(curve, configured, pick)}
+                                 if pick else None)
         click.echo(json.dumps(out))
         return
     click.echo(f"pairs {figs.pairs}  duplicates {figs.duplicates}  embeddings {folder}")
     click.echo("settings " + "  ".join(f"{k} {v}" for k, v in setting.items()))
     click.echo(_line(figs))
+    if kinds:
+        click.echo(f"\n{'kind':>12}  {'pairs':>5}  result")
+        for kind, k in kinds.items():
+            res = (f"{k['duplicates_hit']}/{k['duplicates']} duplicates hit "
+                   f"({k['hit_rate']:.0%})" if k["duplicates"] else "")
+            if k["pairs"] > k["duplicates"]:
+                res += ("; " if res else "") + (f"{k['near_misses_served']}/"
+                                                f"{k['pairs'] - k['duplicates']} near-misses served")
+            click.echo(f"{kind:>12}  {k['pairs']:>5}  {res}")
     if sweep:
         click.echo(f"\n{knob:>18}  {'hits':>6}  precision  recall  false-hit rate")
         for t, f in curve:
@@ -165,4 +211,9 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
         if pick is None:
             click.echo(f"\nno {knob} reaches precision {target_precision}")
         else:
+            cost = evaluate.cost_of(curve, configured, pick)
             click.echo(f"\nsuggested: {knob}: {pick[0]}  ({_line(pick[1])})")
+            if cost is not None:
+                click.echo(f"against the configured {knob} {configured}: recall "
+                           + (f"{cost:.3f} lower" if cost > 0 else
+                              f"{-cost:.3f} higher" if cost < 0 else "unchanged"))

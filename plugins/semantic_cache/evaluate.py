@@ -21,6 +21,7 @@ class Pair:
     a: str
     b: str
     duplicate: bool
+    kind: str = ""   # optional: what sort of pair (case, typo, direction ...), for per-kind figures
 
 
 def load_pairs(path: Path) -> list[Pair]:
@@ -32,7 +33,8 @@ def load_pairs(path: Path) -> list[Pair]:
                 continue
             try:
                 row = json.loads(line)
-                pairs.append(Pair(str(row["a"]), str(row["b"]), bool(row["duplicate"])))
+                pairs.append(Pair(str(row["a"]), str(row["b"]), bool(row["duplicate"]),
+                                  str(row.get("kind") or "")))
             except KeyError as exc:
                 raise ValueError(f"{path}:{n}: missing key {exc}; each line needs "
                                  f"{{\"a\", \"b\", \"duplicate\"}}") from None
@@ -98,7 +100,7 @@ def figures(pairs: list[Pair], hit: np.ndarray) -> Figures:
 
 def scores(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> np.ndarray:
     """The verifier's score per pair (0 below the cosine floor or when a rule rejects)."""
-    floor = verifier.settings.min_similarity
+    floor = verifier.settings.floor
     verifier = ready(verifier, emb)
     return np.array([verifier.judge(float(c), p.a, p.b, emb.a[i], emb.b[i]) if c >= floor
                      else 0.0 for i, (p, c) in enumerate(zip(pairs, emb.cos))])
@@ -112,21 +114,67 @@ def decide(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> np.ndarray:
                      for i, (p, c) in enumerate(zip(pairs, emb.cos))])
 
 
-def sweep(verifier: Verifier, pairs: list[Pair], emb: Embedded) -> list[tuple[float, Figures]]:
-    """Figures over thresholds: the verifier threshold, or the cosine floor without one."""
+def grid(lo: float, hi: float, configured: float | None) -> list[float]:
+    """Thresholds every 0.01 from ``lo`` to ``hi``, plus the configured one itself, so the
+    row of the settings in use is always on the curve (0.935 fell between 0.92 and 0.94)."""
+    points = {round(float(t), 2) for t in np.arange(lo, hi + 1e-9, 0.01)}
+    if configured is not None:
+        points.add(round(float(configured), 4))
+    return sorted(points)
+
+
+def sweep(verifier: Verifier, pairs: list[Pair], emb: Embedded,
+          always: np.ndarray | None = None) -> list[tuple[float, Figures]]:
+    """Figures over thresholds: the verifier threshold, or the cosine floor without one.
+
+    Pairs the structural comparison serves (score 1.0) are hits at every threshold, as in
+    the live cache: the threshold only moves the pairs the learned score judges, and
+    ``always`` (the normalised-exact tier's hits) are hits at every threshold too."""
+    always = np.zeros(len(pairs), bool) if always is None else always
     if verifier.weights is not None:
         sc = scores(verifier, pairs, emb)
-        grid = np.round(np.arange(0.30, 0.981, 0.02), 2)
-        return [(float(t), figures(pairs, sc >= t)) for t in grid]
-    rules_ok = scores(replace_floor(verifier, 0.0), pairs, emb) > 0
-    grid = np.round(np.arange(0.70, 0.991, 0.02), 2)
-    return [(float(t), figures(pairs, (emb.cos >= t) & rules_ok)) for t in grid]
+        return [(t, figures(pairs, always | (sc >= t)))
+                for t in grid(0.30, 0.99, verifier.threshold)]
+    low = replace_floor(verifier, 0.0)
+    rules_ok = scores(low, pairs, emb) > 0
+    served = np.array([low.structural(float(c), p.a, p.b) == "serve"
+                       for p, c in zip(pairs, emb.cos)], bool)
+    return [(t, figures(pairs, always | served | ((emb.cos >= t) & rules_ok)))
+            for t in grid(0.50, 0.99, verifier.settings.min_similarity)]
 
 
 def replace_floor(verifier: Verifier, floor: float) -> Verifier:
     out = Verifier(replace(verifier.settings, min_similarity=floor), verifier.weights)
-    out.tokens = verifier.tokens
+    out.tokens, out.comparer = verifier.tokens, verifier.comparer
     return out
+
+
+def normalized(pairs: list[Pair], fillers: bool = True) -> np.ndarray:
+    """Pairs the normalised-exact tier answers before any embedding (same canonical key)."""
+    from .normalize import canonical
+    return np.array([bool(canonical(p.a, fillers)) and canonical(p.a, fillers) == canonical(
+        p.b, fillers) for p in pairs], bool)
+
+
+def by_kind(pairs: list[Pair], hit: np.ndarray) -> dict[str, dict]:
+    """Per ``kind``: duplicates hit (share) or near-misses served (count)."""
+    out: dict[str, dict] = {}
+    for kind in dict.fromkeys(p.kind for p in pairs if p.kind):
+        idx = [i for i, p in enumerate(pairs) if p.kind == kind]
+        dup = sum(pairs[i].duplicate for i in idx)
+        hits = int(sum(bool(hit[i]) for i in idx))
+        right = int(sum(bool(hit[i]) and pairs[i].duplicate for i in idx))
+        out[kind] = {"pairs": len(idx), "duplicates": dup, "hits": hits,
+                     "duplicates_hit": right, "near_misses_served": hits - right,
+                     "hit_rate": round(right / dup, 4) if dup else None}
+    return out
+
+
+def cost_of(curve: list[tuple[float, Figures]], configured: float,
+            pick: tuple[float, Figures] | None) -> float | None:
+    """Recall the suggested threshold gives up (negative: gains) against the configured one."""
+    now = next((f for t, f in curve if abs(t - configured) < 1e-9), None)
+    return None if pick is None or now is None else round(now.recall - pick[1].recall, 4)
 
 
 def suggest(curve: list[tuple[float, Figures]], target: float) -> tuple[float, Figures] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 
 from clawhost.api import RequestCacheFields, StashKey
 
@@ -14,11 +14,42 @@ if TYPE_CHECKING:
 NAME = "semantic_cache"
 STATE: StashKey["SemanticCache"] = StashKey(NAME)  # the host's SemanticCache
 
+# One line each: what an operator gets. Options set explicitly win over the preset's.
+PRESET_MEANINGS = {
+    "balanced": "normalised-exact matches (fillers folded too), then paraphrases: wording, "
+                "order, typos and verified rephrasings; look-alikes rejected (the default)",
+    "strict": "normalised-exact matches (case, spacing, punctuation only), then only "
+              "paraphrases that differ in wording or order at high similarity and score",
+    "off": "no semantic caching at all (the exact cache still answers repeats)",
+}
+PRESETS: dict[str, dict] = {
+    "balanced": {"normalized": True, "normalize_fillers": True, "structure": True,
+                 "same_floor": 0.85, "typo_floor": 0.55, "typos": True},
+    "strict": {"normalized": True, "normalize_fillers": False, "structure": True,
+               "same_floor": 0.92, "typo_floor": 0.8, "typos": True,
+               "verifier_threshold": 0.945},
+    "off": {},
+}
+
 
 class Options(BaseModel):
     """``plugins: semantic_cache:`` in config.yaml."""
 
     model_config = ConfigDict(extra="forbid")
+    preset: Literal["balanced", "strict", "off"] = Field(
+        "balanced", description="; ".join(f"{k}: {v}" for k, v in PRESET_MEANINGS.items()))
+    normalized: bool = Field(True, description="the normalised-exact tier: same question "
+                             "after case, Unicode, spacing and trailing punctuation folding")
+    normalize_fillers: bool = Field(True, description="the normalised-exact tier also folds "
+                                    "wrappers at the edges ('please', 'can you', 'tell me')")
+    structure: bool = Field(True, description="the structural comparison: rejects swapped "
+                            "directions, antonyms, numbers, units, negations, names; serves "
+                            "pairs that differ only in wording without the learned score")
+    same_floor: float = Field(0.85, ge=0, le=1, description="cosine at which the structure "
+                              "alone serves a pair differing only in wording or order")
+    typo_floor: float = Field(0.55, ge=0, le=1, description="the same for a pair that also "
+                              "differs by typos (edit distance 1-2, one side not a real word)")
+    typos: bool = Field(True, description="match misspelt words as the same word")
     embedding_model: str = Field("all-minilm-l6-v2", description="a registered embedding model")
     embedding_path: str | None = Field(None, description="a prepared artifact folder to load "
                                        "directly instead of the host's model")
@@ -60,6 +91,14 @@ class Options(BaseModel):
                                         "scopes when installed; off: always brute force")
     ann_min_entries: int = Field(20_000, ge=16, description="scope size that gets a graph")
     path: str = Field(".cache/semantic", description="relative to the workspace")
+
+    @model_validator(mode="after")
+    def _apply_preset(self) -> "Options":
+        # The preset fills only what the config left unset: explicit options win.
+        for key, value in PRESETS[self.preset].items():
+            if key not in self.model_fields_set:
+                object.__setattr__(self, key, value)
+        return self
 
 
 class RequestFields(RequestCacheFields):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contrast import Comparer, Verdict
 from .features import NAMES, pair_features
 from .tokens import ALIGN_NAMES
 
@@ -69,6 +70,23 @@ class Settings:
     rules: tuple[str, ...] = ("number", "negation", "antonym")
     margin: float = 0.01
     weights: str = "lexical"         # a WEIGHT_SETS name or a path to a weights JSON
+    # The structural comparison (``contrast``): rejects swapped directions, antonyms,
+    # numbers, units, negations and names whatever the scores; serves a pair that differs
+    # only in wording (function words, wrappers, order, inflection, listed synonyms) at
+    # ``same_floor`` cosine, and one that also differs by typos at ``typo_floor``, without
+    # the learned score. Everything else goes to the learned score as before.
+    structure: bool = True
+    same_floor: float = 0.85
+    typo_floor: float = 0.55
+    typos: bool = True
+
+    @property
+    def floor(self) -> float:
+        """The lowest cosine any candidate can be served at."""
+        if not self.structure:
+            return self.min_similarity
+        return min(self.min_similarity, self.same_floor,
+                   self.typo_floor if self.typos else 1.0)
 
 
 @dataclass
@@ -159,10 +177,41 @@ class Verifier:
         self._rule_idx = [_IDX[RULES[r]] for r in settings.rules]
         self._flip_idx = _IDX["negation_mismatch"] if "negation" in settings.rules else None
         self.tokens = None  # a tokens.TokenEncoder, for token-alignment weights (attach)
+        self.comparer = Comparer(None, settings.typos)  # with_vocabulary: real typo checks
         # Token-alignment weights score at most this many groups of candidates (one ONNX run
         # each) before the lookup gives up as "rejected": bounds the verifier's cost when
         # many near-but-different questions are stored.
         self.token_windows = TOKEN_WINDOWS
+
+    def _like(self, other: "Verifier") -> "Verifier":
+        """``other`` with this verifier's structural comparer (its vocabulary)."""
+        other.comparer = self.comparer
+        return other
+
+    def with_vocabulary(self, folder: Path | str | None) -> "Verifier":
+        """Let typo matching read the embedding model's word list (``tokenizer.json`` in its
+        artifact folder): "slovenia"/"slovakia", both real words, are then no typo."""
+        from .contrast import vocabulary_of
+        vocab = vocabulary_of(folder) if folder is not None else None
+        if vocab is not None:
+            self.comparer = Comparer(vocab, self.settings.typos)
+        return self
+
+    def verdict(self, cached: str, new: str) -> Verdict | None:
+        """The structural verdict on a pair, or None when the comparison is off."""
+        return self.comparer.compare(cached, new) if self.settings.structure else None
+
+    def structural(self, cos: float, cached: str, new: str) -> str:
+        """reject | serve | judge: what the structure alone says about a candidate."""
+        v = self.verdict(cached, new)
+        s = self.settings
+        if v is None:
+            return "judge" if cos >= s.min_similarity else "reject"
+        if v.kind == "reject":
+            return "reject"
+        if v.kind == "same" and cos >= (s.typo_floor if v.typos else s.same_floor):
+            return "serve"
+        return "judge" if cos >= s.min_similarity else "reject"
 
     def for_dim(self, dim: int) -> "Verifier":
         """This verifier, or the lexical-only one if the interaction terms need another dim."""
@@ -173,7 +222,7 @@ class Verifier:
 
     def lexical(self) -> "Verifier":
         """The same settings with the lexical-only weights (and their own threshold)."""
-        return Verifier(self.settings, Weights.load(LEXICAL_WEIGHTS))
+        return self._like(Verifier(self.settings, Weights.load(LEXICAL_WEIGHTS)))
 
     @property
     def needs_tokens(self) -> bool:
@@ -187,7 +236,8 @@ class Verifier:
     def with_scorer(self, scorer: Any, info: dict | None = None) -> "Verifier":
         """The same settings judged by a cross-encoder: ``scorer(pairs)`` gives each (cached,
         new) pair's probability of asking the same; ``info`` its threshold (``train_cross``)."""
-        return Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}), scorer=scorer))
+        return self._like(Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}),
+                                                          scorer=scorer)))
 
     def with_cross_encoder(self, folder: Path | str, threads: int = 1) -> "Verifier":
         """``with_scorer`` for a prepared rerank model's folder (its adapter's threshold)."""
@@ -223,26 +273,30 @@ class Verifier:
     def judge_many(self, new: str, items: list[tuple[float, str, Any]], v: Any = None) -> list[float]:
         """``judge`` for several (cos, cached question, cached vector) against one new
         question: token-alignment weights encode them all in one batch."""
+        # The structure first: a rejected pair scores 0 and a pair that differs only in
+        # wording scores 1 (served whatever the threshold); only the rest are scored.
+        ways = [self.structural(cos, q, new) for cos, q, _ in items]
         if not self._rule_idx and self.weights is None:
-            return [cos for cos, _, _ in items]
+            return [0.0 if way == "reject" else 1.0 if way == "serve" else cos
+                    for (cos, _, _), way in zip(items, ways)]
         feats = [pair_features(cos, q, new) for cos, q, _ in items]
-        ok = [not self._vetoed(f) for f in feats]
+        ok = [way != "reject" and not self._vetoed(f) for f, way in zip(feats, ways)]
+        out = [1.0 if good and way == "serve" else 0.0 for good, way in zip(ok, ways)]
+        ok = [good and way == "judge" for good, way in zip(ok, ways)]
         w = self.weights
         if w is None:
-            return [cos if good else 0.0 for (cos, _, _), good in zip(items, ok)]
+            return [cos if good else o for (cos, _, _), good, o in zip(items, ok, out)]
         if w.scorer is not None:
             keep = [k for k, good in enumerate(ok) if good]
-            out = [0.0] * len(items)
             for k, sc in zip(keep, w.scorer([(items[k][1], new) for k in keep]) if keep else ()):
                 out[k] = float(sc)
             return out
         if not w.needs_tokens:
-            return [w.score(f, u, v) if good else 0.0
-                    for f, (_, _, u), good in zip(feats, items, ok)]
+            return [w.score(f, u, v) if good else o
+                    for f, (_, _, u), good, o in zip(feats, items, ok, out)]
         if self.tokens is None:
             raise ValueError("these verifier weights need token vectors: call attach(folder)")
         keep = [k for k, good in enumerate(ok) if good]
-        out = [0.0] * len(items)
         if keep:
             from .tokens import align_features
             toks = self.tokens.encode([new] + [items[k][1] for k in keep])
@@ -290,6 +344,21 @@ class Verifier:
         lookup (~2 ms) instead of every near candidate (~12 ms for four); on the GPTCache
         set (session 4, before the negation rule became flip-only) it served 690 right /
         5 wrong against 712 / 9 when every near candidate was scored."""
+        ways = [self.structural(c.cos, c.question, new) for c in above]
+        served = [c for c, way in zip(above, ways) if way == "serve"]
+        if served:
+            # The structure says these stored questions are the new one reworded: the best
+            # of them, whatever nearer look-alikes score, unless two disagree on the answer.
+            top = served[0]
+            if any(c.answer_key != top.answer_key or not top.answer_key for c in served[1:]):
+                return Decision(None, top.cos, 0.0, "ambiguous")
+            score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec)[0]
+            if self.accepts(score):
+                return Decision(top.entry_id, top.cos, score, "hit")
+        best = above[0].cos
+        above = [c for c in above if c.cos >= self.settings.min_similarity]
+        if not above:  # only typo-floor candidates, and none served: nothing was near enough
+            return Decision(None, best, 0.0, "rejected" if served else "miss")
         top, margin = above[0], self.settings.margin
         if any(top.cos - c.cos < margin and (c.answer_key != top.answer_key or not top.answer_key)
                for c in above[1:]):
@@ -311,8 +380,7 @@ class Verifier:
         and the margin compares cosines: re-ranking by the verifier's score, or a margin on
         scores, served more wrong answers on the GPTCache set (benchmarks/results)."""
         s = self.settings
-        above = sorted((c for c in candidates if c.cos >= s.min_similarity),
-                       key=lambda c: -c.cos)
+        above = sorted((c for c in candidates if c.cos >= s.floor), key=lambda c: -c.cos)
         if not above:
             best = max((c.cos for c in candidates), default=0.0)
             return Decision(None, best, 0.0, "miss")

@@ -1,0 +1,72 @@
+"""The normalised-exact tier's key: one canonical form for the ways agents write one question.
+
+Case, Unicode compatibility forms (NFKC: full-width letters, ligatures, non-breaking
+spaces), runs of whitespace, surrounding quotes and trailing punctuation are folded; with
+``fillers``, so are politeness and request wrappers at the edges ("please", "can you",
+"tell me", "hey,", "thanks"). Two questions with the same key are the same question, so a
+match needs no embedding and no verifier: precise by construction. Everything else about
+the text (word order, inner punctuation, numbers, negations) is kept as written.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Apostrophe look-alikes folded to "'" so "what’s" and "what's" agree; NFKC leaves them.
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
+                         "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"'})
+_SPACE = re.compile(r"\s+")
+# Trailing punctuation of any script (?, ？, 。, …, !) and symbols such as emoji are not
+# part of what is asked; inner punctuation is ("C++", "3.12", "e.g.").
+_EDGE = "\"' \t"
+# Wrappers at the start, longest first; each may be followed by a comma. Only whole words,
+# and none that also starts a real question ("well water ...", "question marks ...").
+_LEAD = tuple(sorted((
+    "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh",
+    "quick question", "quick one", "hey, quick one", "just curious", "just wondering",
+    "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
+    "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
+    "hey all", "hi all", "good morning", "please help",
+    "please", "pls", "plz", "kindly",
+    "can you", "could you", "would you", "will you", "can u", "could u",
+    "can you please", "could you please", "would you please", "please can you",
+    "tell me", "please tell me", "can you tell me", "could you tell me",
+    "would you tell me", "can you please tell me", "could you please tell me",
+    "i want to know", "i'd like to know", "i would like to know", "i wonder",
+    "i was wondering", "do you know", "any idea", "help me understand",
+    "can you help me understand", "i need to know",
+), key=len, reverse=True))
+_TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advance",
+         "thank you so much", "thanks so much", "thanks a lot", "thank you very much",
+         "much appreciated", "cheers", "ty", "for me", "if you can", "if possible")
+_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+)")
+_TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
+MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
+
+
+def _strip_end(text: str) -> str:
+    """Drop trailing punctuation and symbols (any script) and surrounding quotes."""
+    end = len(text)
+    while end and (unicodedata.category(text[end - 1])[0] in "PSZ" or text[end - 1] in _EDGE):
+        end -= 1
+    start = 0
+    while start < end and (text[start] in _EDGE or unicodedata.category(text[start]) in
+                           ("Pi", "Ps", "Zs")):
+        start += 1
+    return text[start:end]
+
+
+def canonical(text: str, fillers: bool = True) -> str:
+    """The key two texts must share to be the same question; '' for an empty one."""
+    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_QUOTES)
+    text = _SPACE.sub(" ", text).strip().casefold()
+    text = _strip_end(text)
+    if fillers:
+        # Peel wrappers repeatedly: "hey, can you please tell me ..." has three.
+        for _ in range(4):
+            before = text
+            text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", text)))
+            if text == before:
+                break
+    return text

@@ -1,0 +1,158 @@
+"""The normalised-exact tier through a real host and over HTTP; presets; bad input.
+
+The embedder is test_semantic_cache's bag-of-words one: the tier itself needs no
+embedding, and the semantic tier's logic is tested there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import pytest
+from test_semantic_cache import BagModel, answer, ask
+
+from clawhost.plugins import semantic_cache
+from clawhost.testing import EchoModel
+from clawhost.api import CACHE_RESULT
+from clawhost.plugins.monitor import STATE as MONITOR_STATE
+from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
+
+
+def config(**opts):
+    # min_similarity 0.99 and no structure: a reworded question never hits the semantic
+    # tier here, so every hit below is the normalised-exact tier's
+    base = {"embedding_model": "bag-embed", "verifier": False, "min_similarity": 0.99,
+            "structure": False}
+    return {"plugins": {"semantic_cache": {**base, **opts}}}
+
+
+async def make_host(clawhost_host, **opts):
+    echo, bag = EchoModel(), BagModel()
+    return await clawhost_host(echo, bag, config=config(**opts)), echo, bag
+
+
+async def test_recased_repunctuated_and_wrapped_repeats_hit_the_normalized_tier(clawhost_host):
+    host, echo, bag = await make_host(clawhost_host)
+    await ask(host, "What is the capital of France?")
+    embeds = bag.engine.calls
+    for text in ("What is the capital of France", "what is the capital of france?",
+                 "  WHAT is the capital of France ?!", "Please tell me: what is the capital "
+                 "of France? Thanks!", "Ｗｈａｔ is the capital of France？"):
+        req, reply = await ask(host, text)
+        assert reply.source == "semantic", text
+        assert reply.headers["x-clawhost-cache"] == "hit-normalized"
+        assert req.notes[CACHE_RESULT] == "hit-normalized"
+        assert answer(reply) == "What is the capital of France?"
+    assert bag.engine.calls == embeds      # no embedding for a normalised-exact hit
+    assert echo.calls == 1
+    f = host.state[SEMANTIC_CACHE_STATE].figures()
+    assert f["hits_normalized"] == 5 and f["hits"] == 5
+    # a different question is no hit, even one letter apart
+    assert (await ask(host, "What is the capital of Franc?"))[1].source == "model"
+    assert (await ask(host, "What is not the capital of France?"))[1].source == "model"
+
+
+async def test_fillers_fold_only_when_asked(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host, normalize_fillers=False)
+    await ask(host, "What is the capital of France?")
+    assert (await ask(host, "WHAT is the capital of France"))[1].source == "semantic"
+    assert (await ask(host, "Please, what is the capital of France?"))[1].source == "model"
+
+
+async def test_the_normalized_tier_keeps_scopes_and_controls(clawhost_host):
+    host, echo, _ = await make_host(clawhost_host)
+    await ask(host, "What is the capital of France?")
+    _, other_scope = await ask(host, "what is the capital of france", system="Answer in French")
+    assert other_scope.source == "model"
+    _, other_tenant = await ask(host, "what is the capital of france", tenant="t2")
+    assert other_tenant.source == "model"
+    _, skipped = await ask(host, "what is the capital of france", cache={"no-cache": True})
+    assert skipped.source == "model"
+    # that refresh replaced the stored answer; the next repeat gets the new one, not an
+    # ambiguous miss
+    _, again = await ask(host, "What is the capital of France")
+    assert again.source == "semantic" and answer(again) == "what is the capital of france"
+
+
+async def test_two_answers_to_one_question_are_ambiguous(clawhost_host):
+    """Stored without a refresh, two answers to one question: the tier cannot tell which
+    is current, so it misses (as the semantic tier does) rather than guess."""
+    from test_semantic_cache import chat
+
+    from clawhost.types import Reply
+    host, echo, _ = await make_host(clawhost_host)
+    await ask(host, "What is the capital of France?")
+    other = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "other"}}]}
+    await host.state[SEMANTIC_CACHE_STATE].store(chat("what is the capital of France"),
+                                             Reply(body=other))
+    _, reply = await ask(host, "WHAT IS THE CAPITAL OF FRANCE")
+    assert reply.source == "model"
+    assert host.state[SEMANTIC_CACHE_STATE].figures()["ambiguous"] == 1
+
+
+async def test_the_header_reaches_the_http_client(clawhost_host, clawhost_server):
+    host, echo, _ = await make_host(clawhost_host)
+    url = await clawhost_server(host)
+    body = {"model": "echo", "temperature": 0,
+            "messages": [{"role": "user", "content": "How do I reset my password?"}]}
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{url}/v1/chat/completions", json=body) as r:
+            assert r.status == 200 and r.headers.get("x-clawhost-cache") == "miss"
+        body["messages"][0]["content"] = "how do i reset my password"
+        async with s.post(f"{url}/v1/chat/completions", json=body) as r:
+            data = await r.json()
+            assert r.status == 200
+            assert r.headers["x-clawhost-cache"] == "hit-normalized"
+            assert data["choices"][0]["message"]["content"] == "How do I reset my password?"
+        async with s.get(f"{url}/readyz") as r:
+            facts = (await r.json())["semantic_cache"]
+            assert facts["tiers"] == ["normalized", "semantic"] and facts["preset"] == "balanced"
+    assert echo.calls == 1
+
+
+async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
+    cfg = config()
+    cfg["plugins"] = {"monitor": {}, **cfg["plugins"]}
+    host = await clawhost_host(EchoModel(), BagModel(), config=cfg)
+    await ask(host, "How do I reset my password?")
+    await ask(host, "how do I reset my password")
+    cache = host.state[MONITOR_STATE].cache
+    assert cache["hit-normalized"] == 1 and cache["hit-semantic"] == 0
+
+
+@pytest.mark.parametrize("text", [
+    "", "   ", "?", "x" * 50_000, "How do I say 'thank you' in 日本語? 🙏🙂",
+    "Привет, how are you? مرحبا 👋", "🙂🙂🙂", "\u200b\u200b", "a\x00b",
+])
+async def test_bad_input_is_a_miss_or_a_pass_through_never_an_error(clawhost_host, caplog, text):
+    host, echo, _ = await make_host(clawhost_host, structure=True, min_similarity=0.75)
+    await ask(host, "How do I say 'thank you' in Japanese?")
+    with caplog.at_level(logging.WARNING):
+        _, first = await ask(host, text)
+        _, second = await ask(host, text)
+    assert first.status == 200 and first.source == "model"
+    assert second.status == 200
+    assert not [r for r in caplog.records if "failed in" in r.getMessage()]  # no plugin error
+
+
+def test_presets_fill_what_the_config_leaves_unset():
+    o = semantic_cache.Options()
+    assert o.preset == "balanced" and o.normalized and o.normalize_fillers and o.structure
+    s = semantic_cache.Options(preset="strict")
+    assert not s.normalize_fillers and s.same_floor > o.same_floor
+    assert s.verifier_threshold is not None and s.typo_floor > o.typo_floor
+    # an explicit option wins over the preset's
+    assert semantic_cache.Options(preset="strict", normalize_fillers=True).normalize_fillers
+    assert semantic_cache.Options(preset="strict", verifier_threshold=0.9).verifier_threshold == 0.9
+    with pytest.raises(Exception):
+        semantic_cache.Options(preset="loose")
+    assert set(semantic_cache.PRESET_MEANINGS) == set(semantic_cache.PRESETS)
+
+
+async def test_preset_off_loads_nothing_and_answers_nothing(clawhost_host):
+    host, echo, bag = await make_host(clawhost_host, preset="off")
+    assert "semantic_cache" not in host.state
+    await ask(host, "What is the capital of France?")
+    assert (await ask(host, "What is the capital of France?"))[1].source == "model"
+    assert bag.engine.calls == 0
