@@ -85,6 +85,25 @@ class HostConfig(BaseModel):
     server: ServerOptions = ServerOptions()
     skills: SkillsOptions = SkillsOptions()
     plugins: dict[str, dict[str, Any] | None | bool] = Field(default_factory=dict)
+    # Model aliases, as LiteLLM's: a name clients use (text-embedding-3-small) for a model
+    # served here (all-minilm-l6-v2). One level only: a target is a model id, never
+    # another alias, so a request resolves in one step and no cycle can form.
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for alias, target in v.items():
+            if not alias.strip() or not target or not target.strip():
+                raise ValueError(f"alias {alias!r} -> {target!r}: both names must be non-empty")
+            if len(alias) > 256 or len(target) > 256:
+                raise ValueError(f"alias {alias[:40]!r}: names are at most 256 characters")
+            if alias == target:
+                raise ValueError(f"alias {alias!r} names itself")
+            if target in v:
+                raise ValueError(f"alias {alias!r} -> {target!r}: {target!r} is itself an "
+                                 "alias (point it at a model id)")
+        return v
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -353,15 +353,23 @@ async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamRe
 
 async def list_models(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
-    return web.json_response({"object": "list", "data": [m.card() for m in host.models.values()]})
+    cards = [m.card() for m in host.models.values()]
+    # aliases are listed as models too (LiteLLM does the same), marked with alias_of
+    cards += [model.alias_card(alias) for alias, target in host.aliases.items()
+              if (model := host.model_for(target)) is not None]
+    return web.json_response({"object": "list", "data": cards})
 
 
 async def get_model(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
-    model = host.models.get(request.match_info["model"])
-    if model is None:
-        raise NotFound(f"model {request.match_info['model']!r} not found", param="model")
-    return web.json_response(model.card())
+    name = request.match_info["model"]
+    model = host.models.get(name)
+    if model is not None:
+        return web.json_response(model.card())
+    target = host.model_for(host.aliases[name]) if name in host.aliases else None
+    if target is None:
+        raise NotFound(f"model {name!r} not found", param="model")
+    return web.json_response(target.alias_card(name))
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -163,6 +163,9 @@ class Model:
     engine: Any = None  # the owning plugin's handle; the host never touches it
     status: str = "ready"
     meta: dict[str, Any] = field(default_factory=dict)
+    # other names clients may use for it (quantized_model's per-model ``aliases``); the
+    # host merges them with config.yaml's top-level ``aliases``
+    aliases: tuple[str, ...] = ()
 
     def serves(self, kind: Kind) -> bool:
         if self.kind == "chat+completion":
@@ -174,6 +177,11 @@ class Model:
         return {"id": self.id, "object": "model", "created": 0, "owned_by": self.owner,
                 "kind": self.kind, "context_length": self.context_length,
                 "status": self.status, "description": self.description}
+
+    def alias_card(self, alias: str) -> dict[str, Any]:
+        """The ``/v1/models`` entry of an alias: the target's card under the alias's id,
+        so clients that only list models (the openai SDK's ``models.list()``) see it."""
+        return {**self.card(), "id": alias, "alias_of": self.id}
 
 
 _ids = itertools.count(1)

@@ -95,7 +95,8 @@ class LocalModels:
             kind = "chat+completion" if spec.kind == "chat" else spec.kind
             model = Model(model_id, kind, owner=self.owner, status="loading",
                           context_length=spec.context_length, description=spec.description,
-                          meta={"source": spec.source, "quantization": spec.quantization})
+                          meta={"source": spec.source, "quantization": spec.quantization},
+                          aliases=tuple(spec.aliases))
             self.served[model_id] = Served(model, spec, Worker(model_id))
             register(model)
 
