@@ -108,11 +108,19 @@ class EmbeddingRequest(_Body):
     @field_validator("input", mode="before")
     @classmethod
     def _strings(cls, v):
-        # One clear line instead of pydantic's error per union branch. Token-id arrays (which
-        # OpenAI accepts) are refused: ids from one tokenizer mean nothing to another model.
+        # One clear line instead of pydantic's error per union branch.
         if isinstance(v, str) or (isinstance(v, list) and all(isinstance(t, str) for t in v)):
             return v
-        raise ValueError("must be a string or a list of strings (token-id arrays are not supported)")
+        # Token ids, as OpenAI accepts them: read as cl100k_base (its embedding models'
+        # encoding, which langchain-openai tokenizes with) and decoded to the text they
+        # encode, so every model embeds text and cache keys see text either way.
+        if isinstance(v, list) and v and all(_is_id(t) for t in v):
+            return _decode(v, "")
+        if isinstance(v, list) and v and all(isinstance(t, list) for t in v):
+            if all(t and all(_is_id(i) for i in t) for t in v):
+                return [_decode(t, f"list {n}, ") for n, t in enumerate(v)]
+        raise ValueError("must be a string, a list of strings, a list of token ids or a list "
+                         "of token-id lists (each non-empty)")
 
     @field_validator("input")
     @classmethod
@@ -130,6 +138,18 @@ class EmbeddingRequest(_Body):
     @property
     def stream(self) -> bool:
         return False
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _decode(ids: list[int], where: str) -> str:
+    from .token_ids import TokenIdError, decode  # loads the ranks on the first token ids
+    try:
+        return decode(ids, where)
+    except TokenIdError as exc:
+        raise ValueError(str(exc)) from None
 
 
 BODY_MODELS: dict[str, type[_Body]] = {
