@@ -49,6 +49,17 @@ class ServerOptions(BaseModel):
     # loopback, or one of allowed_hosts ("*" allows any): that stops DNS rebinding.
     allowed_origins: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)
+    # One line per API request (method, route, model, status, cache tier, tokens, ms; never
+    # a prompt, a header value or a secret): true = in the host's log, a path = its own
+    # file (relative to this config file), false = none.
+    access_log: bool | Path = False
+
+    @field_validator("access_log", mode="before")
+    @classmethod
+    def _log_target(cls, v: Any) -> Any:
+        if isinstance(v, (bool, str, Path)) and v != "":
+            return v
+        raise ValueError("must be true, false or a file path")
 
 
 class SkillEntry(BaseModel):

@@ -20,6 +20,7 @@ from .config import Config, load_config
 from .contracts import engine_of
 from .errors import BadRequest, ClawhostError, ConfigError, ModelNotFound, Unavailable
 from .pluginmanager import Chain, Installed, canonical, discover
+from .notes import USAGE
 from .stash import Stash
 from .types import Kind, Model, ModelRequest, Reply, extend_bodies
 
@@ -232,6 +233,8 @@ class Host:
             if error is None and seen and not reply.cached:
                 done = Reply(body=streaming.merge_chunks(request, seen), headers=reply.headers,
                              source=reply.source, cached=reply.cached)
+                if done.body.get("usage"):  # for the access log and the monitor
+                    request.notes[USAGE] = done.body["usage"]
                 await self.chain.walk("clawhost_store", request=request, reply=done)
             await self.chain.walk("clawhost_request_finished", request=request, reply=reply,
                                   error=error)

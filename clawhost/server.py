@@ -13,6 +13,7 @@ import re
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 from pydantic import ValidationError
 from yarl import URL
 
-from . import streaming
+from . import access_log, streaming
 from .config import ServerOptions, format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
                      PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
@@ -311,9 +312,11 @@ def model_endpoint(kind: str):
                             model=host.resolve_model(body.model, kind))
         request[IN_LOOP] = True
         limit = host.config.host.server.request_timeout_s
+        request[access_log.CALL] = call
         try:  # a stream's own pace is its plugin's business once it has started
             async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
                 reply = await host.handle(call)
+            request[access_log.REPLY] = reply
         except TimeoutError:
             raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
         except asyncio.CancelledError:
@@ -395,8 +398,12 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def make_app(host: Host) -> web.Application:
-    app = web.Application(middlewares=[errors_and_auth],
-                          client_max_size=host.config.host.server.max_body_bytes)
+    config = host.config
+    base = config.path.parent if config.path else Path.cwd()
+    logged = access_log.setup(config.host.server.access_log, base, config.secrets)
+    # the access log outermost: it sees the status errors_and_auth answered with
+    app = web.Application(middlewares=[access_log.middleware] * logged + [errors_and_auth],
+                          client_max_size=config.host.server.max_body_bytes)
     app[HOST_KEY] = host
     app[INFLIGHT_KEY] = [0]
     r = app.router
