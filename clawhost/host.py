@@ -95,8 +95,12 @@ class Host:
         await self.chain.walk("clawhost_shutdown", host=self)
 
     def readiness(self) -> dict[str, Any]:
+        now = time.time()
         facts = {"ready": self.ready, "pid": os.getpid(),
-                 "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,
+                 # from process start, so a host stuck preparing models shows its age
+                 "uptime_s": round(now - process_started(), 1),
+                 "ready_after_s": (round(self.started_at - process_started(), 2)
+                                   if self.started_at else None),
                  "plugins": self.chain.names(),
                  "models": {m.id: m.status for m in self.models.values()}}
         for extra in self.chain.walk_sync("clawhost_readiness", host=self):
@@ -238,6 +242,18 @@ class Host:
                 await self.chain.walk("clawhost_store", request=request, reply=done)
             await self.chain.walk("clawhost_request_finished", request=request, reply=reply,
                                   error=error)
+
+
+def process_started() -> float:
+    """When this process started (epoch seconds), from the kernel's record."""
+    global _PROCESS_STARTED
+    if _PROCESS_STARTED is None:
+        import psutil
+        _PROCESS_STARTED = psutil.Process().create_time()
+    return _PROCESS_STARTED
+
+
+_PROCESS_STARTED: float | None = None
 
 
 def build_aliases(configured: dict[str, str], models: dict[str, Model],
