@@ -27,7 +27,7 @@ SPECIAL = {100257: "<|endoftext|>", 100258: "<|fim_prefix|>", 100259: "<|fim_mid
 MAX_ID = max(SPECIAL)
 # what a client can change instead when the ranks are unavailable
 AVOID = ("send strings instead: langchain-openai OpenAIEmbeddings(check_embedding_ctx_length="
-         "False); the openai SDK: input as a string or a list of strings")
+         "False), or with the openai SDK, input as a string or a list of strings")
 
 _table: list[bytes | None] | None = None
 _lock = threading.Lock()
@@ -74,7 +74,7 @@ def decode(ids: list[int], where: str = "") -> str:
         piece = table[rank] if 0 <= rank <= MAX_ID else None
         if piece is None:
             raise TokenIdError(f"{rank} ({where}position {i}) is not a {ENCODING} token id (0 to "
-                               f"{MAX_ID}; token ids are read as {ENCODING}, the encoding of "
+                               f"{MAX_ID}: token ids are read as {ENCODING}, the encoding of "
                                "OpenAI's embedding models)")
         out.append(piece)
     return b"".join(out).decode("utf-8", errors="replace")

@@ -101,7 +101,14 @@ class CompletionRequest(_Generation):
 
 
 class EmbeddingRequest(_Body):
-    input: str | list[str] = Field()
+    # Token ids are decoded to text on the way in (``_strings``), so the field always holds
+    # text; the schema still says what a client may send.
+    input: str | list[str] = Field(
+        description="text, texts, cl100k_base token ids, or lists of them",
+        json_schema_extra={"anyOf": [
+            {"type": "string"}, {"type": "array", "items": {"type": "string"}},
+            {"type": "array", "items": {"type": "integer"}},
+            {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}]})
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
 

@@ -138,3 +138,9 @@ async def test_openai_sdk_default_base64_through_an_alias(api):
     finally:
         await client.close()
     assert resp.data[0].embedding == pytest.approx(EchoModel().vector(TEXTS[0]))
+
+
+def test_openapi_says_token_ids_are_accepted():
+    from clawhost.openapi import spec
+    schema = spec()["components"]["schemas"]["EmbeddingRequest"]["properties"]["input"]
+    assert {"type": "array", "items": {"type": "integer"}} in schema["anyOf"]
