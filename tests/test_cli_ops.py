@@ -88,3 +88,21 @@ def test_bad_port_settings_are_one_line_errors(echo_config):
     assert res.returncode == 2 and "70000 is not in the range 0<=x<=65535" in res.stderr
     res = run_cli("start", "--config", str(echo_config), "--host", "0.0.0.0")
     assert res.returncode == 1 and "server.token is required to bind" in res.stderr
+
+
+def test_flags_beat_the_environment_which_beats_the_config(monkeypatch):
+    from clawhost.config import load_config
+    text = "server: {host: 127.0.0.1, port: 8787}\n"
+    monkeypatch.delenv("CLAWHOST_PORT", raising=False)
+    monkeypatch.delenv("CLAWHOST_HOST", raising=False)
+    config = load_config(text=text)
+    config.override_server()
+    assert (config.host.server.host, config.host.server.port) == ("127.0.0.1", 8787)
+    monkeypatch.setenv("CLAWHOST_PORT", "9001")
+    monkeypatch.setenv("CLAWHOST_HOST", "::1")
+    config = load_config(text=text)
+    config.override_server()
+    assert (config.host.server.host, config.host.server.port) == ("::1", 9001)
+    config = load_config(text=text)
+    config.override_server(port=9002, host="localhost")
+    assert (config.host.server.host, config.host.server.port) == ("localhost", 9002)
