@@ -28,10 +28,7 @@ from .hookspecs import hookimpl
 from .stash import Stash, StashKey
 
 # -- notes several plugins share (a plugin's private notes are keys it declares itself) ----
-CACHE_RESULT: StashKey[str] = StashKey("cache")
-"""How the caches answered: ``hit-l1``, ``hit-l2``, ``hit-semantic``, ``miss`` or ``bypass``."""
-USAGE: StashKey[dict] = StashKey("usage")
-"""A streamed reply's assembled ``usage`` (the monitor counts tokens from it)."""
+from .notes import CACHE_RESULT, USAGE  # noqa: E402 - the host reads them too (access log)
 BATCH_SIZE: StashKey[int] = StashKey("batch_size")
 """The largest batch the request ran in."""
 BATCH_TEXTS: StashKey[int] = StashKey("batch_texts")

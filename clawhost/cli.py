@@ -7,20 +7,37 @@ import sys
 
 import click
 
-CONFIG_HELP = "config file (default: $CLAWHOST_CONFIG, then ./config.yaml)"
+CONFIG_HELP = ("config file (default: $CLAWHOST_CONFIG, then ./config.yaml, then "
+               "~/.config/clawhost/config.yaml; `clawhost config path` says which)")
 
 
 def config_option(fn):
-    return click.option("--config", "config_path", envvar="CLAWHOST_CONFIG",
-                        type=click.Path(dir_okay=False), help=CONFIG_HELP)(fn)
+    # no envvar= here: locate_config reads $CLAWHOST_CONFIG itself, so it can say which
+    # of the places a config came from
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                        help=CONFIG_HELP)(fn)
 
 
-def load(config_path):
-    """The config, or a one-line error and exit 2."""
+def server_options(fn):
+    """--port / --host for the lifecycle commands (else $CLAWHOST_PORT / $CLAWHOST_HOST,
+    else server.port / server.host)."""
+    fn = click.option("--port", type=click.IntRange(0, 65535), default=None,
+                      help="listen on / talk to this port (default: $CLAWHOST_PORT, then "
+                      "server.port)")(fn)
+    return click.option("--host", "bind_host", default=None, metavar="ADDRESS",
+                        help="listen on / talk to this address (default: $CLAWHOST_HOST, then "
+                        "server.host)")(fn)
+
+
+def load(config_path, port: int | None = None, host: str | None = None):
+    """The config, with --port/--host or $CLAWHOST_PORT/$CLAWHOST_HOST applied, or a
+    one-line error and exit 1."""
     from .config import load_config
     from .errors import ConfigError
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
+        config.override_server(port, host)
+        return config
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -36,10 +53,10 @@ def plugin_options(config, name: str, model):
         raise click.ClickException("; ".join(format_errors(exc, f"plugins.{name}", model))) from None
 
 
-def load_checked(config_path):
+def load_checked(config_path, port: int | None = None, host: str | None = None):
     from .errors import ConfigError
     from .pluginmanager import discover
-    config = load(config_path)
+    config = load(config_path, port, host)
     try:
         config.validate_plugins(discover(plugins_dir=config.plugins_dir, only=set(config.enabled)))
     except ConfigError as exc:
@@ -60,12 +77,13 @@ def cli():
 
 @cli.command()
 @config_option
+@server_options
 @click.option("--timeout", default=900.0, show_default=True,
               help="seconds to wait for /readyz (first start prepares models)")
-def start(config_path, timeout):
+def start(config_path, port, bind_host, timeout):
     """Start the host in the background and wait until it is ready."""
     from . import daemon
-    config = load_checked(config_path)
+    config = load_checked(config_path, port, bind_host)
     try:
         pid = daemon.start(config, timeout=timeout, progress=lambda n: click.echo(f"  {n}", err=True))
     except daemon.LifecycleError as exc:
@@ -75,31 +93,34 @@ def start(config_path, timeout):
 
 @cli.command()
 @config_option
+@server_options
 @click.option("--timeout", type=float, default=None, help="seconds to wait for the drain")
-def stop(config_path, timeout):
+def stop(config_path, port, bind_host, timeout):
     """Stop the host, letting in-flight requests finish."""
     from . import daemon
-    pid = daemon.stop(load(config_path), timeout=timeout)
+    pid = daemon.stop(load(config_path, port, bind_host), timeout=timeout)
     click.echo("clawhost is not running" if pid is None else f"clawhost stopped (pid {pid})")
 
 
 @cli.command()
 @config_option
+@server_options
 @click.option("--timeout", default=900.0, show_default=True)
 @click.pass_context
-def restart(ctx, config_path, timeout):
+def restart(ctx, config_path, port, bind_host, timeout):
     """Stop the host if it runs, then start it."""
-    ctx.invoke(stop, config_path=config_path)
-    ctx.invoke(start, config_path=config_path, timeout=timeout)
+    ctx.invoke(stop, config_path=config_path, port=port, bind_host=bind_host)
+    ctx.invoke(start, config_path=config_path, port=port, bind_host=bind_host, timeout=timeout)
 
 
 @cli.command()
 @config_option
+@server_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def status(config_path, as_json):
+def status(config_path, port, bind_host, as_json):
     """Say whether the host runs, with its pid, uptime, address, plugins and models."""
     from . import daemon
-    facts = daemon.status(load(config_path))
+    facts = daemon.status(load(config_path, port, bind_host))
     if as_json:
         click.echo(json.dumps(facts, indent=2))
         return
@@ -107,7 +128,8 @@ def status(config_path, as_json):
         click.echo(f"clawhost is not running ({facts['url']})")
         sys.exit(3)
     click.echo(f"clawhost is running: pid {facts['pid']}, {facts['url']}, "
-               f"{'ready' if facts.get('ready') else 'starting'}, up {facts.get('uptime_s', 0)}s")
+               f"{'ready' if facts.get('ready') else 'starting'}, up {facts.get('uptime_s', 0)}s"
+               + (f" (ready after {facts['ready_after_s']}s)" if facts.get("ready_after_s") else ""))
     click.echo(f"  plugins: {', '.join(facts.get('plugins', [])) or 'none'}")
     for model, state in (facts.get("models") or {}).items():
         click.echo(f"  model {model}: {state}")
@@ -117,13 +139,14 @@ def status(config_path, as_json):
 
 @cli.command()
 @config_option
+@server_options
 @click.option("--log-file", is_flag=True, help="log to workspace/logs/clawhost.log")
-def run(config_path, log_file):
+def run(config_path, port, bind_host, log_file):
     """Run the host in the foreground until Ctrl-C or SIGTERM."""
     from . import daemon
     from .errors import ConfigError
     try:
-        daemon.run_foreground(load_checked(config_path), log_file=log_file)
+        daemon.run_foreground(load_checked(config_path, port, bind_host), log_file=log_file)
     except (ConfigError, daemon.LifecycleError) as exc:
         import logging
         logging.getLogger("clawhost").error("%s", exc)
@@ -237,11 +260,26 @@ def config():
     """Check config.yaml, or print its JSON Schema."""
 
 
+@config.command("path")
+@config_option
+def config_path_cmd(config_path):
+    """Print which config file commands use here, and why (or every place looked at)."""
+    from .config import locate_config
+    from .errors import ConfigError
+    try:
+        path, how = locate_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(path))  # alone on stdout, for $(clawhost config path)
+    click.echo(f"found via {how}", err=True)
+
+
 @config.command("check")
 @config_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def config_check(config_path, file):
-    """Validate a config file (default: --config / $CLAWHOST_CONFIG / ./config.yaml)."""
+    """Validate a config file (default: --config / $CLAWHOST_CONFIG / ./config.yaml /
+    the per-user config)."""
     config = load_checked(file or config_path)
     click.echo(f"{config.path}: ok ({len(config.enabled)} plugins: {', '.join(config.enabled)})")
 

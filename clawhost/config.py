@@ -49,6 +49,17 @@ class ServerOptions(BaseModel):
     # loopback, or one of allowed_hosts ("*" allows any): that stops DNS rebinding.
     allowed_origins: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)
+    # One line per API request (method, route, model, status, cache tier, tokens, ms; never
+    # a prompt, a header value or a secret): true = in the host's log, a path = its own
+    # file (relative to this config file), false = none.
+    access_log: bool | Path = False
+
+    @field_validator("access_log", mode="before")
+    @classmethod
+    def _log_target(cls, v: Any) -> Any:
+        if isinstance(v, (bool, str, Path)) and v != "":
+            return v
+        raise ValueError("must be true, false or a file path")
 
 
 class SkillEntry(BaseModel):
@@ -85,6 +96,25 @@ class HostConfig(BaseModel):
     server: ServerOptions = ServerOptions()
     skills: SkillsOptions = SkillsOptions()
     plugins: dict[str, dict[str, Any] | None | bool] = Field(default_factory=dict)
+    # Model aliases, as LiteLLM's: a name clients use (text-embedding-3-small) for a model
+    # served here (all-minilm-l6-v2). One level only: a target is a model id, never
+    # another alias, so a request resolves in one step and no cycle can form.
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for alias, target in v.items():
+            if not alias.strip() or not target or not target.strip():
+                raise ValueError(f"alias {alias!r} -> {target!r}: both names must be non-empty")
+            if len(alias) > 256 or len(target) > 256:
+                raise ValueError(f"alias {alias[:40]!r}: names are at most 256 characters")
+            if alias == target:
+                raise ValueError(f"alias {alias!r} names itself")
+            if target in v:
+                raise ValueError(f"alias {alias!r} -> {target!r}: {target!r} is itself an "
+                                 "alias (point it at a model id)")
+        return v
 
     @field_validator("plugins", mode="before")
     @classmethod
@@ -161,6 +191,20 @@ class Config:
         if problems:
             raise ConfigError(self._where() + ("\n" + self._where()).join(problems))
 
+    def override_server(self, port: int | None = None, host: str | None = None) -> None:
+        """--port / --host, else $CLAWHOST_PORT / $CLAWHOST_HOST, over the config's
+        server.port / server.host (one line naming the variable when it is bad)."""
+        env_port = os.environ.get("CLAWHOST_PORT", "").strip()
+        if port is None and env_port:
+            if not env_port.isdigit() or int(env_port) > 65535:
+                raise ConfigError(f"CLAWHOST_PORT: must be a port number, 0 to 65535 "
+                                  f"(got {env_port[:20]!r})")
+            port = int(env_port)
+        host = host or os.environ.get("CLAWHOST_HOST", "").strip() or None
+        update = {k: v for k, v in (("port", port), ("host", host)) if v is not None}
+        if update:
+            self.host.server = self.host.server.model_copy(update=update)
+
     def _where(self) -> str:
         return f"{self.path.name if self.path else 'config'}: "
 
@@ -170,13 +214,36 @@ class Config:
         return text
 
 
+def user_config() -> Path:
+    """The per-user config: $XDG_CONFIG_HOME/clawhost/config.yaml (~/.config by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    root = Path(base).expanduser() if Path(base).expanduser().is_absolute() else \
+        Path.home() / ".config"  # the XDG spec: a relative value is to be ignored
+    return root / "clawhost" / DEFAULT_NAME
+
+
+def locate_config(path: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """The config to use and how it was found: ``path`` (--config), then $CLAWHOST_CONFIG,
+    then ./config.yaml, then the per-user config. A file named by --config or the variable
+    must exist: falling through to another file would hide a typo."""
+    for given, how in ((path, "--config"), (os.environ.get("CLAWHOST_CONFIG"), "$CLAWHOST_CONFIG")):
+        if given:
+            p = Path(given).expanduser()
+            if not p.is_file():
+                raise ConfigError(f"config file not found: {p} (from {how})")
+            return p.resolve(), how
+    here, user = Path.cwd() / DEFAULT_NAME, user_config()
+    if here.is_file():
+        return here.resolve(), "./config.yaml in the current directory"
+    if user.is_file():
+        return user.resolve(), "the per-user config"
+    raise ConfigError(f"config file not found; looked at --config, $CLAWHOST_CONFIG, {here}, "
+                      f"{user} (pass --config FILE, set CLAWHOST_CONFIG, or create one of them)")
+
+
 def find_config(path: str | os.PathLike | None) -> Path:
-    """The config to use: the argument, then ``CLAWHOST_CONFIG``, then ./config.yaml."""
-    chosen = path or os.environ.get("CLAWHOST_CONFIG") or DEFAULT_NAME
-    p = Path(chosen).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p} (pass --config FILE or set CLAWHOST_CONFIG)")
-    return p.resolve()
+    """The config to use (``locate_config`` without the how)."""
+    return locate_config(path)[0]
 
 
 def interpolate(node: Any, path: str, secrets: set[str]) -> Any:

@@ -128,7 +128,9 @@ def start(config: Config, *, timeout: float = 900.0, progress=None) -> int:
     except ConfigError as exc:
         raise LifecycleError(str(exc)) from None
     log = config.workspace / LOGFILE
-    cmd = [sys.executable, "-m", "clawhost", "run", "--log-file", "--config", str(config.path)]
+    srv = config.host.server  # after --port/--host and $CLAWHOST_PORT/$CLAWHOST_HOST
+    cmd = [sys.executable, "-m", "clawhost", "run", "--log-file", "--config", str(config.path),
+           "--port", str(srv.port), "--host", srv.host]
     with open(os.devnull, "rb") as devnull, open(log.with_suffix(".out"), "ab") as out:
         # cwd = the workspace: `python -m clawhost` from a source checkout's root would
         # otherwise import the checkout's clawhost/ rather than the installed package.

@@ -20,6 +20,7 @@ from .config import Config, load_config
 from .contracts import engine_of
 from .errors import BadRequest, ClawhostError, ConfigError, ModelNotFound, Unavailable
 from .pluginmanager import Chain, Installed, canonical, discover
+from .notes import USAGE
 from .stash import Stash
 from .types import Kind, Model, ModelRequest, Reply, extend_bodies
 
@@ -45,6 +46,8 @@ class Host:
         self.body_models = extend_bodies(
             [fields for _, p in plugins if (fields := getattr(p, "RequestFields", None))])
         self.models: dict[str, Model] = {}
+        # alias -> model id: config.yaml's ``aliases`` and the models' own, set at start
+        self.aliases: dict[str, str] = dict(config.host.aliases)
         self.state = Stash()  # per-plugin runtime objects, under each plugin's own StashKey
         self.started_at: float | None = None
         self.ready = False
@@ -78,6 +81,8 @@ class Host:
     async def start(self) -> None:
         self.prepare_workspace()
         self.chain.walk_sync("clawhost_register_models", register=self.register_model, host=self)
+        self.aliases = build_aliases(self.config.host.aliases, self.models,
+                                     self.config.path.name if self.config.path else "config")
         await self.chain.walk("clawhost_startup", host=self)
         if not self.models:
             log.warning("no model is available: enable a model plugin "
@@ -90,8 +95,12 @@ class Host:
         await self.chain.walk("clawhost_shutdown", host=self)
 
     def readiness(self) -> dict[str, Any]:
+        now = time.time()
         facts = {"ready": self.ready, "pid": os.getpid(),
-                 "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,
+                 # from process start, so a host stuck preparing models shows its age
+                 "uptime_s": round(now - process_started(), 1),
+                 "ready_after_s": (round(self.started_at - process_started(), 2)
+                                   if self.started_at else None),
                  "plugins": self.chain.names(),
                  "models": {m.id: m.status for m in self.models.values()}}
         for extra in self.chain.walk_sync("clawhost_readiness", host=self):
@@ -105,11 +114,23 @@ class Host:
         return engine_of(model, contract) if model is not None else None
 
     # -- the request loop -------------------------------------------------------------
-    def resolve_model(self, name: str, kind: Kind) -> Model:
+    def model_for(self, name: str) -> Model | None:
+        """The model registered under ``name`` (aliases not followed), else the provider
+        model registered as "prefix/*", which takes any model under that prefix."""
         model = self.models.get(name)
-        if model is None:  # providers may register "prefix/*" to take any model under it
-            prefix = name.split("/", 1)[0]
-            model = self.models.get(f"{prefix}/*") if "/" in name else None
+        if model is None and "/" in name:
+            model = self.models.get(f"{name.split('/', 1)[0]}/*")
+        return model
+
+    def resolve_model(self, name: str, kind: Kind) -> Model:
+        target = self.aliases.get(name)
+        if target is not None:
+            try:
+                return self.resolve_model(target, kind)  # one level: targets are no aliases
+            except ModelNotFound as exc:
+                raise ModelNotFound(f"model {name!r} is an alias of {target!r}: {exc}",
+                                    param="model") from None
+        model = self.model_for(name)
         if model is None or not model.serves(kind):
             have = sorted(m.id for m in self.models.values() if m.serves(kind))
             if not self.models:
@@ -124,6 +145,13 @@ class Host:
         """Answer one request: the whole loop, stage by stage."""
         if request.model is None:
             request.model = self.resolve_model(request.body.model, request.kind)
+        if (target := self.aliases.get(request.body.model)) is not None:
+            # From here on the request names the real model: cache keys (an alias and its
+            # target share entries), upstream calls and reply bodies all use it, as OpenAI
+            # reports the model that answered (gpt-4o -> gpt-4o-2024-08-06). The header
+            # says what happened.
+            request.response_headers["x-clawhost-alias"] = f"{request.body.model} -> {target}"
+            request.body.model = target
         request.body = self._with_extensions(request)
         request.host = self
         walk, timings = self.chain.walk, request.timings
@@ -209,9 +237,53 @@ class Host:
             if error is None and seen and not reply.cached:
                 done = Reply(body=streaming.merge_chunks(request, seen), headers=reply.headers,
                              source=reply.source, cached=reply.cached)
+                if done.body.get("usage"):  # for the access log and the monitor
+                    request.notes[USAGE] = done.body["usage"]
                 await self.chain.walk("clawhost_store", request=request, reply=done)
             await self.chain.walk("clawhost_request_finished", request=request, reply=reply,
                                   error=error)
+
+
+def process_started() -> float:
+    """When this process started (epoch seconds), from the kernel's record."""
+    global _PROCESS_STARTED
+    if _PROCESS_STARTED is None:
+        import psutil
+        _PROCESS_STARTED = psutil.Process().create_time()
+    return _PROCESS_STARTED
+
+
+_PROCESS_STARTED: float | None = None
+
+
+def build_aliases(configured: dict[str, str], models: dict[str, Model],
+                  where: str = "config") -> dict[str, str]:
+    """config.yaml's aliases plus the models' own, checked against the registered models.
+
+    An alias that is also a model id is an error: which one a request meant would depend on
+    this table. An alias whose target is not served here is a warning, not an error: the
+    default config maps OpenAI's embedding names to a local model, and a box that disables
+    quantized_model (or a provider that is not configured yet) should still start; a
+    request for it gets a 404 naming the alias and its target."""
+    table = dict(configured)
+    for model in models.values():
+        for alias in model.aliases:
+            if table.get(alias, model.id) != model.id:
+                raise ConfigError(f"{where}: alias {alias!r} names both {table[alias]!r} and "
+                                  f"{model.id!r}")
+            table[alias] = model.id
+    for alias, target in table.items():
+        if alias in models:
+            raise ConfigError(f"{where}: alias {alias!r} is also the id of a model "
+                              f"({models[alias].owner}); rename or remove the alias")
+        if target in table:
+            raise ConfigError(f"{where}: alias {alias!r} -> {target!r}: {target!r} is itself "
+                              "an alias (point it at a model id)")
+        wildcard = "/" in target and f"{target.split('/', 1)[0]}/*" in models
+        if target not in models and not wildcard:
+            log.warning("alias %r names %r, which no enabled plugin serves; requests for it "
+                        "get 404", alias, target)
+    return table
 
 
 def prepare_workspace(ws: Path) -> None:

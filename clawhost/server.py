@@ -13,6 +13,7 @@ import re
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 from pydantic import ValidationError
 from yarl import URL
 
-from . import streaming
+from . import access_log, streaming
 from .config import ServerOptions, format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
                      PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
@@ -313,9 +314,11 @@ def model_endpoint(kind: str):
                             model=host.resolve_model(body.model, kind))
         request[IN_LOOP] = True
         limit = host.config.host.server.request_timeout_s
+        request[access_log.CALL] = call
         try:  # a stream's own pace is its plugin's business once it has started
             async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
                 reply = await host.handle(call)
+            request[access_log.REPLY] = reply
         except TimeoutError:
             raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
         except asyncio.CancelledError:
@@ -355,15 +358,23 @@ async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamRe
 
 async def list_models(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
-    return web.json_response({"object": "list", "data": [m.card() for m in host.models.values()]})
+    cards = [m.card() for m in host.models.values()]
+    # aliases are listed as models too (LiteLLM does the same), marked with alias_of
+    cards += [model.alias_card(alias) for alias, target in host.aliases.items()
+              if (model := host.model_for(target)) is not None]
+    return web.json_response({"object": "list", "data": cards})
 
 
 async def get_model(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
-    model = host.models.get(request.match_info["model"])
-    if model is None:
-        raise NotFound(f"model {request.match_info['model']!r} not found", param="model")
-    return web.json_response(model.card())
+    name = request.match_info["model"]
+    model = host.models.get(name)
+    if model is not None:
+        return web.json_response(model.card())
+    target = host.model_for(host.aliases[name]) if name in host.aliases else None
+    if target is None:
+        raise NotFound(f"model {name!r} not found", param="model")
+    return web.json_response(target.alias_card(name))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -392,8 +403,12 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def make_app(host: Host) -> web.Application:
-    app = web.Application(middlewares=[errors_and_auth],
-                          client_max_size=host.config.host.server.max_body_bytes)
+    config = host.config
+    base = config.path.parent if config.path else Path.cwd()
+    logged = access_log.setup(config.host.server.access_log, base, config.secrets)
+    # the access log outermost: it sees the status errors_and_auth answered with
+    app = web.Application(middlewares=[access_log.middleware] * logged + [errors_and_auth],
+                          client_max_size=config.host.server.max_body_bytes)
     app[HOST_KEY] = host
     app[INFLIGHT_KEY] = [0]
     r = app.router

@@ -131,20 +131,40 @@ class CompletionRequest(_Generation):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
 
 
+# cl100k_base's ids: the ordinary ranks and its five special tokens (the rest are unused)
+_TOKEN_ID = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 100255},
+                       {"enum": [100257, 100258, 100259, 100260, 100276]}]}
+
+
 class EmbeddingRequest(_Body):
     model_config = ConfigDict(json_schema_extra=_array_limits("input", 1, 2048))
-    input: str | list[str] = Field()
+    # Token ids are decoded to text on the way in (``_strings``), so the field always holds
+    # text; the schema still says what a client may send.
+    input: str | list[str] = Field(
+        description="text, texts, cl100k_base token ids, or lists of them",
+        json_schema_extra={"anyOf": [
+            {"type": "string"}, {"type": "array", "items": {"type": "string"}},
+            {"type": "array", "items": _TOKEN_ID},
+            {"type": "array", "items": {"type": "array", "minItems": 1, "items": _TOKEN_ID}}]})
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: PositiveInt | None = None
 
     @field_validator("input", mode="before")
     @classmethod
     def _strings(cls, v):
-        # One clear line instead of pydantic's error per union branch. Token-id arrays (which
-        # OpenAI accepts) are refused: ids from one tokenizer mean nothing to another model.
+        # One clear line instead of pydantic's error per union branch.
         if isinstance(v, str) or (isinstance(v, list) and all(isinstance(t, str) for t in v)):
             return v
-        raise ValueError("must be a string or a list of strings (token-id arrays are not supported)")
+        # Token ids, as OpenAI accepts them: read as cl100k_base (its embedding models'
+        # encoding, which langchain-openai tokenizes with) and decoded to the text they
+        # encode, so every model embeds text and cache keys see text either way.
+        if isinstance(v, list) and v and all(_is_id(t) for t in v):
+            return _decode(v, "")
+        if isinstance(v, list) and v and all(isinstance(t, list) for t in v):
+            if all(t and all(_is_id(i) for i in t) for t in v):
+                return [_decode(t, f"list {n}, ") for n, t in enumerate(v)]
+        raise ValueError("must be a string, a list of strings, a list of token ids or a list "
+                         "of token-id lists (each non-empty)")
 
     @field_validator("input")
     @classmethod
@@ -162,6 +182,20 @@ class EmbeddingRequest(_Body):
     @property
     def stream(self) -> bool:
         return False
+
+
+def _is_id(value: Any) -> bool:
+    # 12.0 is an integer to JSON Schema; true is not
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer())
+
+
+def _decode(ids: list[int], where: str) -> str:
+    from .token_ids import TokenIdError, decode  # loads the ranks on the first token ids
+    try:
+        return decode([int(i) for i in ids], where)
+    except TokenIdError as exc:
+        raise ValueError(str(exc)) from None
 
 
 BODY_MODELS: dict[str, type[_Body]] = {
@@ -195,6 +229,9 @@ class Model:
     engine: Any = None  # the owning plugin's handle; the host never touches it
     status: str = "ready"
     meta: dict[str, Any] = field(default_factory=dict)
+    # other names clients may use for it (quantized_model's per-model ``aliases``); the
+    # host merges them with config.yaml's top-level ``aliases``
+    aliases: tuple[str, ...] = ()
 
     def serves(self, kind: Kind) -> bool:
         if self.kind == "chat+completion":
@@ -206,6 +243,11 @@ class Model:
         return {"id": self.id, "object": "model", "created": 0, "owned_by": self.owner,
                 "kind": self.kind, "context_length": self.context_length,
                 "status": self.status, "description": self.description}
+
+    def alias_card(self, alias: str) -> dict[str, Any]:
+        """The ``/v1/models`` entry of an alias: the target's card under the alias's id,
+        so clients that only list models (the openai SDK's ``models.list()``) see it."""
+        return {**self.card(), "id": alias, "alias_of": self.id}
 
 
 _ids = itertools.count(1)

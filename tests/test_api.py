@@ -82,9 +82,11 @@ async def test_bad_input_gets_one_line_openai_error(api, data, status, needle):
 
 
 @pytest.mark.parametrize("data, needle", [
-    (b'{"model": "echo-embed", "input": [1, 2, 3]}', "not supported) (got [1, 2, 3])"),
-    (b'{"model": "echo-embed", "input": [["a"]]}', "input: must be a string or a list of strings"),
-    (b'{"model": "echo-embed", "input": 7}', "not supported) (got 7)"),
+    (b'{"model": "echo-embed", "input": [1.5, 2]}', "token-id lists (each non-empty) (got [1.5, 2])"),
+    (b'{"model": "echo-embed", "input": [["a"]]}', "input: must be a string, a list of strings, "
+                                                    "a list of token ids or a list of token-id lists"),
+    (b'{"model": "echo-embed", "input": 7}', "(each non-empty) (got 7)"),
+    (b'{"model": "echo-embed", "input": [100277]}', "100277 (position 0) is not a cl100k_base token id"),
     (b'{"model": "echo-embed", "input": []}', "input must not be empty"),
     (b'{"model": "echo-embed", "input": "x", "encoding_format": "hex"}', "(got 'hex')"),
 ])

