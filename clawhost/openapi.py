@@ -21,11 +21,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         "schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
 
 
-def _model_op(summary: str, schema: str, streams: bool) -> dict[str, Any]:
+def _model_op(summary: str, schema: str, streams: bool,
+              events: str = "OpenAI chunks as `data:` lines, then `data: [DONE]`") -> dict[str, Any]:
     ok: dict[str, Any] = {"application/json": {"schema": _OBJECT}}
     if streams:
-        ok["text/event-stream"] = {"schema": {"type": "string", "description":
-                                              "OpenAI chunks as `data:` lines, then `data: [DONE]`"}}
+        ok["text/event-stream"] = {"schema": {"type": "string", "description": events}}
     return {"post": {"summary": summary, "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
         "responses": {"200": {"description": "OK", "content": ok},
@@ -38,10 +38,12 @@ def _get(summary: str, *codes: int) -> dict[str, Any]:
         **_errors(*codes)}}}
 
 
-def spec(extra_routes: list[tuple[str, str]] = ()) -> dict[str, Any]:
-    """The document; ``extra_routes`` are ``(method, path)`` pairs that plugins added."""
+def spec(extra_routes: list[tuple[str, str]] = (), protocols: list = ()) -> dict[str, Any]:
+    """The document; ``extra_routes`` are ``(method, path)`` pairs that plugins added,
+    ``protocols`` the endpoints of clawhost.protocols (their bodies' pydantic models)."""
     schemas: dict[str, Any] = {"Error": _ERROR}
-    for model in (ChatRequest, CompletionRequest, EmbeddingRequest):
+    for model in (ChatRequest, CompletionRequest, EmbeddingRequest,
+                  *(e.Body for e in protocols)):
         js = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(js.pop("$defs", {}))
         schemas[model.__name__] = js
@@ -57,13 +59,23 @@ def spec(extra_routes: list[tuple[str, str]] = ()) -> dict[str, Any]:
     }
     paths["/v1/models/{model}"]["get"]["parameters"] = [
         {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
+    for e in protocols:
+        op = _model_op(e.summary, e.Body.__name__, e.streams, e.stream_description)
+        op["post"]["tags"] = [e.protocol]
+        # each protocol answers errors in its own shape (e.g. Anthropic's {"type": "error", ...})
+        for code, resp in op["post"]["responses"].items():
+            if code != "200":
+                resp["content"]["application/json"]["schema"] = _OBJECT
+        paths[e.path] = op
     for method, path in extra_routes:
         paths.setdefault(path, {})[method.lower()] = {
             "summary": "Added by a plugin", "responses": {"200": {"description": "OK"}}}
     return {"openapi": "3.1.0",
             "info": {"title": "clawhost", "version": __version__,
-                     "description": "OpenAI-compatible API of a clawhost model host"},
+                     "description": "OpenAI-compatible API of a clawhost model host, plus "
+                                    "Anthropic Messages, OpenAI Responses and rerank"},
             "components": {"schemas": schemas, "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"}}},
-            "security": [{"bearer": []}, {}],
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+            "security": [{"bearer": []}, {"apiKey": []}, {}],
             "paths": paths}

@@ -19,6 +19,8 @@ from .config import format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
                      PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
 from .host import Host
+from .protocols import Endpoint, Inbound, endpoints
+from .protocols.common import validate
 from .routing import HOST_KEY, INFLIGHT_KEY
 from .types import ModelRequest
 
@@ -29,6 +31,8 @@ OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
 JSON_HEADERS = {"Content-Type": "application/json"}
+# the protocol endpoints by path (clawhost.protocols), for their error shapes
+PROTOCOLS_KEY = web.AppKey("clawhost_protocols", dict) if hasattr(web, "AppKey") else "clawhost_protocols"
 
 
 def is_loopback(address: str) -> bool:
@@ -47,9 +51,18 @@ def check_bind(host: Host) -> None:
                           " (set it, e.g. token: ${CLAWHOST_TOKEN})")
 
 
-def error_response(exc: ClawhostError) -> web.Response:
-    return web.Response(status=exc.status, body=json.dumps(exc.to_dict()), headers={
+def error_response(exc: ClawhostError, endpoint: Endpoint | None = None) -> web.Response:
+    body = endpoint.error_body(exc) if endpoint is not None else exc.to_dict()
+    return web.Response(status=exc.status, body=json.dumps(body), headers={
         **JSON_HEADERS, **exc.headers})
+
+
+def bearer(request: web.Request) -> str:
+    """The client's credential as a bearer header: Anthropic clients send ``x-api-key``."""
+    given = request.headers.get("Authorization", "")
+    if not given and "x-api-key" in request.headers:
+        given = f"Bearer {request.headers['x-api-key']}"
+    return given
 
 
 @web.middleware
@@ -65,39 +78,43 @@ async def errors_and_auth(request: web.Request, handler):
 
 async def _answer(host: Host, request: web.Request, handler) -> web.StreamResponse:
     token = host.config.host.server.token
+    endpoint = request.app[PROTOCOLS_KEY].get(request.path)  # its own error shape
     try:
         if token and not request.path.startswith(OPEN_PATHS):
-            given = request.headers.get("Authorization", "")
+            given = bearer(request)
             if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
-                raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
+                raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)"
+                                   if endpoint is None or endpoint.protocol != "anthropic_messages"
+                                   else "missing or wrong API key (x-api-key)")
         return await handler(request)
     except ClawhostError as exc:
-        return error_response(exc)
+        return error_response(exc, endpoint)
     except web.HTTPRequestEntityTooLarge:
         limit = host.config.host.server.max_body_bytes
-        return error_response(PayloadTooLarge(f"request body is larger than {limit} bytes"))
+        return error_response(PayloadTooLarge(f"request body is larger than {limit} bytes"), endpoint)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         err = ClawhostError(f"{exc.reason}: {request.method} {request.path}")
         err.status, err.type = exc.status, "invalid_request_error"
-        return error_response(err)
+        return error_response(err, endpoint)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the last line of defence: no traceback ever reaches a client
         log.exception("unhandled error on %s %s: %s", request.method, request.path,
                       host.config.redact(str(exc)))
-        return error_response(ClawhostError("internal server error"))
+        return error_response(ClawhostError("internal server error"), endpoint)
 
 
 def tenant_of(request: web.Request) -> str:
-    auth = request.headers.get("Authorization", "")
+    # the same key by either header is the same tenant: one cache for both kinds of client
+    auth = bearer(request)
     if not auth:
         return "default"
     return "t-" + hashlib.sha256(auth.encode()).hexdigest()[:16]
 
 
-async def parse_body(request: web.Request, kind: str):
+async def read_json(request: web.Request) -> dict:
     raw = await request.read()
     try:
         text = raw.decode("utf-8")
@@ -109,6 +126,11 @@ async def parse_body(request: web.Request, kind: str):
         raise BadRequest(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+async def parse_body(request: web.Request, kind: str):
+    data = await read_json(request)
     try:
         return request.app[HOST_KEY].body_models[kind].model_validate(data)
     except ValidationError as exc:
@@ -117,33 +139,48 @@ async def parse_body(request: web.Request, kind: str):
         raise BadRequest("; ".join(lines), param=".".join(map(str, first)) or None) from None
 
 
+def check_ready(host: Host) -> None:
+    if not host.ready:
+        raise Unavailable("the host is starting; try again shortly", headers={"Retry-After": "1"})
+
+
+def admit(request: web.Request, host: Host) -> list[int]:
+    inflight = request.app[INFLIGHT_KEY]
+    if inflight[0] >= host.config.host.server.max_inflight:
+        raise Overloaded("too many requests in flight", retry_after=1)
+    inflight[0] += 1
+    return inflight
+
+
+async def run_loop(request: web.Request, host: Host, call: ModelRequest):
+    """``Host.handle`` under the server's timeout; a client that leaves sets ``disconnected``."""
+    if call.model is None:
+        call.model = host.resolve_model(call.body.model, call.kind)
+    request[IN_LOOP] = True
+    limit = host.config.host.server.request_timeout_s
+    try:  # a stream's own pace is its plugin's business once it has started
+        async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
+            return await host.handle(call)
+    except TimeoutError:
+        raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
+    except asyncio.CancelledError:
+        # the client went away (handler_cancellation): work queued for it can stop
+        call.disconnected.set()
+        raise
+
+
 def model_endpoint(kind: str):
     async def handler(request: web.Request) -> web.StreamResponse:
         host = request.app[HOST_KEY]
-        if not host.ready:
-            raise Unavailable("the host is starting; try again shortly",
-                              headers={"Retry-After": "1"})
+        check_ready(host)
         body = await parse_body(request, kind)
-        inflight = request.app[INFLIGHT_KEY]
-        if inflight[0] >= host.config.host.server.max_inflight:
-            raise Overloaded("too many requests in flight", retry_after=1)
-        inflight[0] += 1
+        inflight = admit(request, host)
         try:
             # the client's headers as aiohttp holds them: read-only, case-insensitive, no copy
             call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
                                 headers=request.headers, disconnected=asyncio.Event(),
                                 model=host.resolve_model(body.model, kind))
-            request[IN_LOOP] = True
-            limit = host.config.host.server.request_timeout_s
-            try:  # a stream's own pace is its plugin's business once it has started
-                async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
-                    reply = await host.handle(call)
-            except TimeoutError:
-                raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
-            except asyncio.CancelledError:
-                # the client went away (handler_cancellation): work queued for it can stop
-                call.disconnected.set()
-                raise
+            reply = await run_loop(request, host, call)
             headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
             if reply.stream is None:
                 return web.Response(status=reply.status, body=json.dumps(reply.body),
@@ -152,6 +189,56 @@ def model_endpoint(kind: str):
         finally:
             inflight[0] -= 1
     return handler
+
+
+def protocol_endpoint(endpoint: Endpoint):
+    """A route of another protocol (clawhost.protocols): its body in, the loop, its shape out."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        host = request.app[HOST_KEY]
+        check_ready(host)
+        body = validate(endpoint.Body, await read_json(request))
+        inflight = admit(request, host)
+        try:
+            inbound = Inbound(host=host, headers=request.headers, tenant=tenant_of(request))
+            if not endpoint.loop:
+                return web.Response(body=json.dumps(await endpoint.answer(body, inbound)),
+                                    headers=JSON_HEADERS)
+            call = await endpoint.to_request(body, inbound)
+            reply = await run_loop(request, host, call)
+            headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
+            if reply.stream is None:
+                out = await endpoint.reply(body, call, reply, inbound)
+                return web.Response(status=reply.status, body=json.dumps(out),
+                                    headers={**JSON_HEADERS, **headers})
+            return await stream_events(request, endpoint.stream(body, call, reply.stream, inbound),
+                                       reply.stream, headers, endpoint)
+        finally:
+            inflight[0] -= 1
+    return handler
+
+
+async def stream_events(request: web.Request, events, chunks, headers: dict,
+                        endpoint: Endpoint) -> web.StreamResponse:
+    """A protocol's own SSE bytes out; the host's chunk stream is closed at the end."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache", **headers})
+    try:
+        await resp.prepare(request)
+        async for frame in events:
+            await resp.write(frame)
+    except asyncio.CancelledError:
+        raise
+    except ConnectionResetError:
+        log.debug("client left %s before its stream ended", request.path)
+    except Exception as exc:  # noqa: BLE001 - the protocol handles ClawhostError in-band itself
+        log.error("stream failed: %s", request.app[HOST_KEY].config.redact(str(exc)))
+        err = ClawhostError("internal error in stream")
+        await resp.write(b"event: error\ndata: " + json.dumps(endpoint.error_body(err)).encode()
+                         + b"\n\n")
+    finally:
+        await events.aclose()
+        await chunks.aclose()
+    return resp
 
 
 async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamResponse:
@@ -203,10 +290,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     from .openapi import spec
+    protocols = request.app[PROTOCOLS_KEY]
     extra = [(r.method, r.resource.canonical) for r in request.app.router.routes()
              if r.method in ("GET", "POST", "PUT", "DELETE") and r.resource is not None
-             and r.resource.canonical not in CORE_PATHS]
-    return web.json_response(spec(extra))
+             and r.resource.canonical not in CORE_PATHS and r.resource.canonical not in protocols]
+    return web.json_response(spec(extra, list(protocols.values())))
 
 
 def make_app(host: Host) -> web.Application:
@@ -223,6 +311,9 @@ def make_app(host: Host) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)
+    app[PROTOCOLS_KEY] = endpoints()
+    for path, endpoint in app[PROTOCOLS_KEY].items():
+        r.add_post(path, protocol_endpoint(endpoint))
     host.chain.walk_sync("clawhost_routes", router=r, host=host)
     return app
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from .stash import Stash
 
-Kind = Literal["chat", "completion", "embedding"]
+Kind = Literal["chat", "completion", "embedding", "rerank"]
 
 
 class _Body(BaseModel):
@@ -132,8 +132,29 @@ class EmbeddingRequest(_Body):
         return False
 
 
+class RerankRequest(_Body):
+    """A query scored against documents by a cross-encoder (kind ``rerank``).
+
+    Only what changes the scores: ``top_n`` and ``return_documents`` shape the HTTP answer
+    (clawhost.protocols.rerank), so asking for the top 3 or all of them hits one cache entry."""
+    query: str = Field(min_length=1, max_length=32_768)
+    documents: list[str] = Field(min_length=1, max_length=1000)
+
+    @field_validator("documents")
+    @classmethod
+    def _sizes(cls, v):
+        if any(len(d) > 32_768 for d in v):
+            raise ValueError("each document must be at most 32768 characters")
+        return v
+
+    @property
+    def stream(self) -> bool:
+        return False
+
+
 BODY_MODELS: dict[str, type[_Body]] = {
     "chat": ChatRequest, "completion": CompletionRequest, "embedding": EmbeddingRequest,
+    "rerank": RerankRequest,
 }
 
 
@@ -156,7 +177,7 @@ class Model:
     """A model the host can serve, registered by the plugin that serves it."""
 
     id: str
-    kind: Kind | Literal["chat+completion", "rerank"]
+    kind: Kind | Literal["chat+completion"]
     owner: str
     context_length: int | None = None
     description: str = ""
@@ -184,7 +205,7 @@ class ModelRequest:
     """One model call on its way through the loop; plugins may leave notes on it."""
 
     kind: Kind
-    body: ChatRequest | CompletionRequest | EmbeddingRequest
+    body: ChatRequest | CompletionRequest | EmbeddingRequest | RerankRequest
     tenant: str = "default"
     headers: Mapping[str, str] = field(default_factory=dict)  # the client's, case-insensitive over HTTP
     model: Model | None = None
