@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # annotations only
     from ..types import ModelRequest, Reply
 
 # The built-in protocol modules, imported by ``endpoints()`` in this order.
-BUILTIN = ("anthropic_messages",)
+BUILTIN = ("anthropic_messages", "openai_responses", "rerank")
 
 
 @dataclass

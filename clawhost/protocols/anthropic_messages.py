@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, AsyncIterator, Literal, Union
+from typing import Annotated, Any, AsyncIterator, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,11 +72,13 @@ class ToolUseBlock(_Block):
 class ToolResultBlock(_Block):
     type: Literal["tool_result"]
     tool_use_id: str = Field(min_length=1, max_length=256)
-    content: str | list[Union[TextBlock, ImageBlock]] | None = None
+    content: str | list[Annotated[Union[TextBlock, ImageBlock], Field(discriminator="type")]] | None = None
     is_error: bool | None = None
 
 
-Block = Union[TextBlock, ImageBlock, ToolUseBlock, ToolResultBlock]
+# discriminated by "type": a bad block is one error naming its type, not one per block kind
+Block = Annotated[Union[TextBlock, ImageBlock, ToolUseBlock, ToolResultBlock],
+                  Field(discriminator="type")]
 
 
 class MessageParam(BaseModel):

@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..config import format_errors
 from ..errors import BadRequest
 from ..types import ModelRequest
 from . import Inbound
@@ -16,12 +15,35 @@ from . import Inbound
 MAX_ERRORS = 2  # a union's failure lists every branch: the first lines say enough
 
 
-def one_line(exc: ValidationError, prefix: str = "") -> BadRequest:
-    lines = format_errors(exc, prefix)
-    first = exc.errors()[0]["loc"]
+# errors that only say "not this branch of a union" (a string where a list went, ...)
+_BRANCH_MISS = {"string_type", "list_type", "dict_type", "model_type", "model_attributes_type"}
+
+
+def _where(loc: tuple) -> str:
+    """A field path without pydantic's union-branch names (``list[...]``, ``str``)."""
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and (
+        "[" in p or p in ("str", "int", "float", "bool", "none"))))
+
+
+def _line(err: dict) -> str:
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    if err["type"] != "missing" and (value is None or isinstance(value, (str, int, float, bool))):
+        shown = repr(value)
+        msg += f" (got {shown[:60] + '...' if len(shown) > 60 else shown})"
+    where = _where(tuple(err["loc"]))
+    return f"{where}: {msg}" if where else msg
+
+
+def one_line(exc: ValidationError) -> BadRequest:
+    errors = exc.errors()
+    # for a value that fits no branch of a union, the deeper error says what is wrong
+    errors = [e for e in errors if e["type"] not in _BRANCH_MISS] or errors
+    lines = [_line(e) for e in errors]
+    first = _where(tuple(errors[0]["loc"]))
     more = f" (and {len(lines) - MAX_ERRORS} more)" if len(lines) > MAX_ERRORS else ""
     return BadRequest("; ".join(lines[:MAX_ERRORS]) + more,
-                      param=".".join(map(str, first)) or None)
+                      param=first or None)
 
 
 def validate(model: type[BaseModel], data: Any) -> Any:
