@@ -36,7 +36,7 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
                529: "overloaded_error"}
 VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # fields clients send that do not change a translated answer (service tier, cache hints)
-HARMLESS = frozenset({"service_tier"})
+HARMLESS = frozenset({"service_tier", "cache_control"})
 
 
 # -- the request body (pydantic: it validates and feeds /openapi.json) --------------------
@@ -352,7 +352,8 @@ class Messages(Endpoint):
         request = to_chat(body, call)
         # as sent (cache hints, service tier included), less clawhost's own fields
         raw = body.model_dump(exclude_unset=True, exclude=set(request.body.extension_fields))
-        request.notes[SOURCE_BODY] = (NAME, raw)
+        # the body object too: an adapter sends ``raw`` only while no plugin replaced it
+        request.notes[SOURCE_BODY] = (NAME, raw, request.body)
         return request
 
     async def reply(self, body: MessagesRequest, request: ModelRequest, reply: Reply,
