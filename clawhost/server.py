@@ -124,6 +124,8 @@ async def read_json(request: web.Request) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # "[[[[..." past the decoder's recursion limit: a client error, not a 500
+        raise BadRequest("invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
     return data
