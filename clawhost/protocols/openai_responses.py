@@ -424,13 +424,13 @@ class Responses(Endpoint):
                      chunks: AsyncIterator[dict], call: Inbound) -> AsyncIterator[bytes]:
         events = _Events(body, _id("resp"))
         try:
-            for e in events.start():
-                yield e
+            first = events.start()  # sent with the first chunk's events: one write, not three
             async for chunk in chunks:
-                for e in events.chunk(chunk):
-                    yield e
-            for e in events.end():
-                yield e
+                out = first + events.chunk(chunk)
+                first = []
+                if out:
+                    yield b"".join(out)
+            yield b"".join(first + events.end())
             self._store(body, call, events.rid, events.chat_body())
         except ClawhostError as exc:  # after the headers went out, the error travels in-band
             yield events.ev("error", **{k: v for k, v in error_event(exc, 0).items()
