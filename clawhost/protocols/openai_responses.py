@@ -25,7 +25,7 @@ from .response_store import ResponseStore
 NAME = "openai_responses"
 STORE: StashKey[ResponseStore] = StashKey("responses_store")  # on host.state, opened on first use
 # fields the SDK may send that do not change a translated answer
-HARMLESS = frozenset({"truncation", "include", "service_tier", "background", "prompt_cache_key",
+HARMLESS = frozenset({"truncation", "include", "service_tier", "prompt_cache_key",
                       "safety_identifier"})
 
 
