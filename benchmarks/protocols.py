@@ -10,9 +10,10 @@ Two measurements:
    the server's own CPU time (/proc) over the requests it answered. The added CPU of a
    protocol is its figure minus Chat Completions' of the same round.
 2. In process, the translation alone: validating the protocol's body, building the
-   canonical ChatRequest and turning the reply back, against validating the ChatRequest
-   and dumping its reply (what /v1/chat/completions does with the same bodies); best of
-   several repeats of a median.
+   canonical ChatRequest and turning the reply back (the endpoint's own methods, as the
+   server calls them), against parsing and validating the ChatRequest and dumping its reply
+   (what /v1/chat/completions does with the same question); best of several repeats of a
+   median. Responses with ``store: false`` here; the HTTP table has both.
 
 Prints a markdown table; the added-CPU goal is <= 50 us per request.
 """
@@ -100,25 +101,36 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         host = Host(make_config(Path(d) / "ws"), extra_plugins=[("echo", EchoModel())])
         await host.start()
-        call = Inbound(host=host, headers={}, tenant="default")
         chat_model = host.body_models["chat"]
         use = streaming.usage(12, 1)
         reply = streaming.chat_completion("echo", "Paris", usage=use)
         raw = {k: json.dumps(b).encode() for k, (_, b) in BODIES.items()}
 
-        def chat():
+        from clawhost.types import ModelRequest, Reply
+        reply_obj = Reply(reply)
+        endpoints = {"messages": am.Messages(), "responses": orr.Responses()}
+        models = {"messages": am.MessagesRequest, "responses": orr.ResponsesRequest}
+
+        async def chat():
             body = chat_model.model_validate(json.loads(raw["chat"]))
-            return json.dumps(reply), body
+            request = ModelRequest(kind="chat", body=body, tenant="default", headers={},
+                                   disconnected=asyncio.Event())
+            return json.dumps(reply), request
 
-        def messages():
-            body = am.MessagesRequest.model_validate(json.loads(raw["messages"]))
-            am.to_chat(body, call)
-            return json.dumps(am.to_message(reply, body.model))
+        def protocol(name):
+            # what protocol_endpoint does around Host.handle: parse, validate, translate in,
+            # translate the reply out, dump it
+            ep, model = endpoints[name], models[name]
 
-        def responses():
-            body = orr.ResponsesRequest.model_validate(json.loads(raw["responses"]))
-            orr.to_chat(body, call)
-            return json.dumps(orr.to_response(body, "resp_x", reply))
+            async def run():
+                data = json.loads(raw[name])
+                body = model.model_validate(data)
+                inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
+                request = await ep.to_request(body, inbound)
+                return json.dumps(await ep.reply(body, request, reply_obj, inbound))
+            return run
+
+        messages, responses = protocol("messages"), protocol("responses")
 
         out = {}
         for name, fn in (("chat", chat), ("messages", messages), ("responses", responses)):
@@ -127,7 +139,7 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
                 times = []
                 for _ in range(n):
                     t = time.perf_counter()
-                    fn()
+                    await fn()
                     times.append(time.perf_counter() - t)
                 best = min(best, statistics.median(times) * 1e6)
             out[name] = best

@@ -42,7 +42,8 @@ RETRIES: StashKey[int] = StashKey("retries")
 FALLBACK: StashKey[str] = StashKey("fallback")
 """The model a request failed over to."""
 SOURCE_BODY: StashKey[tuple] = StashKey("source_body")
-"""``(protocol name, body as the client sent it, the request body translated from it)`` for a request that came in through another
+"""``(protocol name, the JSON body as the client sent it (a dict, not to be changed), the
+request body translated from it)`` for a request that came in through another
 API than OpenAI's (``clawhost.protocols``): an adapter that speaks that protocol upstream may
 send it as is instead of translating the canonical request back (connection_pool's Anthropic)."""
 

@@ -198,10 +198,11 @@ def protocol_endpoint(endpoint: Endpoint):
     async def handler(request: web.Request) -> web.StreamResponse:
         host = request.app[HOST_KEY]
         check_ready(host)
-        body = validate(endpoint.Body, await read_json(request))
+        raw = await read_json(request)
+        body = validate(endpoint.Body, raw)
         inflight = admit(request, host)
         try:
-            inbound = Inbound(host=host, headers=request.headers, tenant=tenant_of(request))
+            inbound = Inbound(host=host, headers=request.headers, tenant=tenant_of(request), raw=raw)
             if not endpoint.loop:
                 return web.Response(body=json.dumps(await endpoint.answer(body, inbound)),
                                     headers=JSON_HEADERS)

@@ -37,6 +37,7 @@ class Inbound:
     host: Host
     headers: Mapping[str, str]
     tenant: str
+    raw: dict[str, Any] = field(default_factory=dict)  # the JSON body as parsed, before validation
     state: dict[str, Any] = field(default_factory=dict)  # the endpoint's own, call to reply
 
 

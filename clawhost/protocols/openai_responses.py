@@ -9,6 +9,7 @@ stream. With ``store`` (the default, as at OpenAI) the conversation is kept per 
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from typing import Annotated, Any, AsyncIterator, Literal, Union
@@ -219,8 +220,15 @@ def to_chat(body: ResponsesRequest, call: Inbound) -> tuple[ModelRequest, list[d
 
 # -- the host's reply -> a response -------------------------------------------------------
 
+# ids: a random per-process part and a counter. uuid4 per id read os.urandom each time,
+# three times a response (~2 us each); these stay unique across restarts (the random part)
+# and within a process (the counter), which is what the store's keys need.
+_PROCESS = uuid.uuid4().hex[:16]
+_COUNTER = itertools.count(1)
+
+
 def _id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{_PROCESS}{next(_COUNTER):012x}"
 
 
 def usage_of(use: dict | None) -> dict[str, Any]:

@@ -149,8 +149,9 @@ class Anthropic:
         source = request.notes.get(SOURCE_BODY)
         if source is None or source[0] != "anthropic_messages" or source[2] is not request.body:
             return None
-        data = {**source[1], "model": upstream_model}
-        data.pop("stream", None)
+        skip = request.body.extension_fields   # clawhost's own (cache, priority)
+        data = {k: v for k, v in source[1].items() if k not in skip and k != "stream"}
+        data["model"] = upstream_model
         if request.stream:
             data["stream"] = True
         return data
