@@ -13,7 +13,8 @@ Two measurements:
    canonical ChatRequest and turning the reply back (the endpoint's own methods, as the
    server calls them), against parsing and validating the ChatRequest and dumping its reply
    (what /v1/chat/completions does with the same question); best of several repeats of a
-   median. Responses with ``store: false`` here; the HTTP table has both.
+   median. Responses with ``store: false`` here; the HTTP table has both. Streams: the
+   host's chunks of one answer to SSE bytes, per request.
 
 Prints a markdown table; the added-CPU goal is <= 50 us per request.
 """
@@ -132,8 +133,33 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
 
         messages, responses = protocol("messages"), protocol("responses")
 
+        # streams: the host's chunks for the same answer (echo's replay: role, text, finish,
+        # usage) to SSE bytes, as stream_out does for chat and each endpoint's stream() does
+        stream_req = ModelRequest(kind="chat", body=chat_model.model_validate(
+            {**BODIES["chat"][1], "stream": True, "stream_options": {"include_usage": True}}))
+        chunks = [c async for c in streaming.replay(stream_req, reply)]
+
+        async def agen():
+            for c in chunks:
+                yield c
+
+        async def chat_stream():
+            return [streaming.sse(c) async for c in agen()] + [streaming.sse("[DONE]")]
+
+        def protocol_stream(name):
+            ep, model = endpoints[name], models[name]
+            body = model.model_validate({**BODIES[name][1], "stream": True})
+
+            async def run():
+                inbound = Inbound(host=host, headers={}, tenant="default")
+                return [f async for f in ep.stream(body, stream_req, agen(), inbound)]
+            return run
+
         out = {}
-        for name, fn in (("chat", chat), ("messages", messages), ("responses", responses)):
+        for name, fn in (("chat", chat), ("messages", messages), ("responses", responses),
+                         ("chat stream", chat_stream),
+                         ("messages stream", protocol_stream("messages")),
+                         ("responses stream", protocol_stream("responses"))):
             best = float("inf")
             for _ in range(repeats):
                 times = []
@@ -171,8 +197,10 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f} (shared box)\n")
     print("| inbound path | translation in process, us | added vs chat, us |")
     print("|---|---|---|")
-    for name in ("chat", "messages", "responses"):
-        added = "" if name == "chat" else f"{micro[name] - micro['chat']:+.1f}"
+    for name in ("chat", "messages", "responses", "chat stream", "messages stream",
+                 "responses stream"):
+        base = "chat stream" if name.endswith("stream") else "chat"
+        added = "" if name == base else f"{micro[name] - micro[base]:+.1f}"
         print(f"| {name} | {micro[name]:.1f} | {added} |")
     print(f"\nHTTP, echo model, {conc} concurrent, {rounds} rounds of {secs:g} s each, alternating\n")
     print("| endpoint | req/s (median) | server CPU/request, us (median; per round) | "

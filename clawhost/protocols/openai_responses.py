@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, register, sse_event
+from . import Endpoint, Inbound, _dumps, register, sse_event
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
@@ -300,6 +300,7 @@ class _Events:
         self.finish: str | None = None
         self.usage: dict | None = None
         self.chat_calls: list[dict[str, Any]] = []  # for the stored conversation
+        self._started: dict[str, Any] | None = None
         self.all_text: list[str] = []
 
     def ev(self, kind: str, **data: Any) -> bytes:
@@ -308,13 +309,26 @@ class _Events:
         return sse_event(kind, data)
 
     def response(self, status: str) -> dict[str, Any]:
+        if status == "in_progress":  # built once: created and in_progress carry the same
+            if self._started is None:
+                self._started = envelope(self.body, self.rid, self.created, status, [], None, None)
+            return self._started
         return envelope(self.body, self.rid, self.created, status, list(self.output),
-                        self.usage if status != "in_progress" else None,
-                        self.finish if status != "in_progress" else None)
+                        self.usage, self.finish)
+
+    def _with_response(self, kind: str, response: bytes) -> bytes:
+        """An event around an already encoded response object."""
+        head = _dumps({"type": kind, "sequence_number": self.seq})[:-1]  # without its "}"
+        self.seq += 1
+        return (b"event: " + kind.encode() + b"\ndata: " + head + b',"response":' + response
+                + b"}\n\n")
 
     def start(self) -> list[bytes]:
-        r = self.response("in_progress")
-        return [self.ev("response.created", response=r), self.ev("response.in_progress", response=r)]
+        # created and in_progress carry the same object: encoded once (the envelope is the
+        # largest thing a streamed response sends, three times)
+        r = _dumps(self.response("in_progress"))
+        return [self._with_response("response.created", r),
+                self._with_response("response.in_progress", r)]
 
     def _close_text(self) -> list[bytes]:
         t = self.text
