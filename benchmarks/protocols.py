@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from host import LOAD, cpu_s, free_port, write_config  # noqa: E402
+from host import LOAD, cpu_s, free_port, write_config
 
 Q = "What is the capital of France? Answer in one word."
 SYSTEM = "Be brief."
@@ -92,12 +92,12 @@ def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
 
 async def translation(n: int, repeats: int) -> dict[str, float]:
     """Median microseconds per request of each inbound path's own work, no HTTP, no model."""
+    from clawhost import streaming
     from clawhost.host import Host
     from clawhost.protocols import Inbound
     from clawhost.protocols import anthropic_messages as am
     from clawhost.protocols import openai_responses as orr
     from clawhost.testing import EchoModel, make_config
-    from clawhost import streaming
 
     with tempfile.TemporaryDirectory() as d:
         host = Host(make_config(Path(d) / "ws"), extra_plugins=[("echo", EchoModel())])

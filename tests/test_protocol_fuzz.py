@@ -116,9 +116,8 @@ async def test_hypothesis_swapped_fields_get_no_500(url, data):
     spots = list(_paths(VALID[path]))
     where = data.draw(st.sampled_from(spots))
     body = _replace(VALID[path], where, data.draw(JSON))
-    async with aiohttp.ClientSession() as s:
-        async with s.post(url + path, json=body) as r:
-            text = await r.text()
+    async with aiohttp.ClientSession() as s, s.post(url + path, json=body) as r:
+        text = await r.text()
     assert r.status < 500, (path, body, text[:300])
     assert shape_ok(path, r.status, json.loads(text)), (path, body, text)
 
@@ -135,7 +134,6 @@ class Broken:
     async def clawhost_infer(self, request):
         if request.model.owner == "broken":
             raise RuntimeError("db password=hunter2 at line 12")
-        return None
 
 
 async def test_a_failing_plugin_is_a_500_without_details_in_each_shape(clawhost_host, clawhost_server):

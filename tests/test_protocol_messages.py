@@ -9,11 +9,11 @@ import aiohttp
 import anthropic
 import openai
 import pytest
+from fake_upstream import FakeUpstream
 
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel
 from clawhost.types import Model
-from fake_upstream import FakeUpstream
 
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -85,12 +85,11 @@ async def test_streamed_message_has_anthropics_event_sequence(serve):
 
 async def test_raw_stream_starts_with_message_start_and_ping(serve):
     _, url, _ = await serve(EchoModel())
-    async with aiohttp.ClientSession() as s:
-        async with s.post(url + "/v1/messages", json={
-                "model": "echo", "max_tokens": 9, "stream": True,
-                "messages": [{"role": "user", "content": "hi"}]},
-                headers={"anthropic-version": "2023-06-01"}) as r:
-            body = (await r.read()).decode()
+    async with aiohttp.ClientSession() as s, s.post(url + "/v1/messages", json={
+            "model": "echo", "max_tokens": 9, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]},
+            headers={"anthropic-version": "2023-06-01"}) as r:
+        body = (await r.read()).decode()
     names = [line[7:] for line in body.splitlines() if line.startswith("event: ")]
     assert names[:2] == ["message_start", "ping"] and names[-1] == "message_stop"
     assert "[DONE]" not in body

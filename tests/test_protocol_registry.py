@@ -59,9 +59,8 @@ async def test_a_fourth_protocol_needs_no_host_change(clawhost_host, clawhost_se
 
 async def test_openapi_describes_the_builtin_protocols(clawhost_host, clawhost_server):
     url = await clawhost_server(await clawhost_host(EchoModel()))
-    async with aiohttp.ClientSession() as s:
-        async with s.get(url + "/openapi.json") as r:
-            doc = await r.json()
+    async with aiohttp.ClientSession() as s, s.get(url + "/openapi.json") as r:
+        doc = await r.json()
     for path, schema in (("/v1/messages", "MessagesRequest"),
                          ("/v1/messages/count_tokens", "CountTokensRequest"),
                          ("/v1/responses", "ResponsesRequest"), ("/v1/rerank", "RerankBody")):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from conftest import models_settled
 
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel
-from conftest import models_settled
 
 
 class OverlapReranker:
@@ -37,9 +37,8 @@ class OverlapReranker:
 
 
 async def post(url: str, body, path="/v1/rerank"):
-    async with aiohttp.ClientSession() as s:
-        async with s.post(url + path, json=body) as r:
-            return r.status, dict(r.headers), await r.json()
+    async with aiohttp.ClientSession() as s, s.post(url + path, json=body) as r:
+        return r.status, dict(r.headers), await r.json()
 
 
 DOCS = ["the cat sat", "a dog barked loudly", "the cat sat on the mat"]

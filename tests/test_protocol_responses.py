@@ -8,9 +8,9 @@ from __future__ import annotations
 import aiohttp
 import openai
 import pytest
+from fake_upstream import FakeUpstream
 
 from clawhost.testing import EchoModel
-from fake_upstream import FakeUpstream
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Annotated, Any, AsyncIterator, Literal, Union
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,12 +73,12 @@ class ToolUseBlock(_Block):
 class ToolResultBlock(_Block):
     type: Literal["tool_result"]
     tool_use_id: str = Field(min_length=1, max_length=256)
-    content: str | list[Annotated[Union[TextBlock, ImageBlock], Field(discriminator="type")]] | None = None
+    content: str | list[Annotated[TextBlock | ImageBlock, Field(discriminator="type")]] | None = None
     is_error: bool | None = None
 
 
 # discriminated by "type": a bad block is one error naming its type, not one per block kind
-Block = Annotated[Union[TextBlock, ImageBlock, ToolUseBlock, ToolResultBlock],
+Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock,
                   Field(discriminator="type")]
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from typing import Annotated, Any, AsyncIterator, Literal, Union
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -50,7 +51,7 @@ class InputImage(_Item):
 class MessageItem(_Item):
     type: Literal["message"] = "message"
     role: Literal["user", "assistant", "system", "developer"]
-    content: str | list[Annotated[Union[InputText, InputImage], Field(discriminator="type")]] = \
+    content: str | list[Annotated[InputText | InputImage, Field(discriminator="type")]] = \
         Field(union_mode="left_to_right")
 
 
@@ -74,9 +75,7 @@ def _item_type(v: Any) -> str:
 
 
 # discriminated: a bad item gets one error about its kind, not one per kind there is
-InputItem = Annotated[Union[Annotated[FunctionCallItem, Tag("function_call")],
-                            Annotated[FunctionCallOutputItem, Tag("function_call_output")],
-                            Annotated[MessageItem, Tag("message")]], Discriminator(
+InputItem = Annotated[Annotated[FunctionCallItem, Tag("function_call")] | Annotated[FunctionCallOutputItem, Tag("function_call_output")] | Annotated[MessageItem, Tag("message")], Discriminator(
     _item_type, custom_error_type="item_type", custom_error_message="type must be message, "
     "function_call or function_call_output (the stateless subset)")]
 
