@@ -39,13 +39,18 @@ RETRIES: StashKey[int] = StashKey("retries")
 """Upstream retries the request took."""
 FALLBACK: StashKey[str] = StashKey("fallback")
 """The model a request failed over to."""
+SOURCE_BODY: StashKey[tuple] = StashKey("source_body")
+"""``(protocol name, the JSON body as the client sent it (a dict, not to be changed), the
+request body translated from it)`` for a request that came in through another
+API than OpenAI's (``clawhost.protocols``): an adapter that speaks that protocol upstream may
+send it as is instead of translating the canonical request back (connection_pool's Anthropic)."""
 
 # -- loaded on first use: they import click, aiohttp or the server -----------------------
 _LAZY = {
     # the request types build pydantic models (~50 ms): not needed to list CLI commands
     **{name: ("clawhost.types", name) for name in (
         "ChatMessage", "ChatRequest", "CompletionRequest", "EmbeddingRequest", "Kind", "Model",
-        "ModelRequest", "Reply")},
+        "ModelRequest", "Reply", "RerankRequest")},
     "config_option": ("clawhost.cli", "config_option"),
     "load_config": ("clawhost.cli", "load"),
     "plugin_options": ("clawhost.cli", "plugin_options"),
@@ -60,7 +65,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .types import (ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest, Kind,
-                        Model, ModelRequest, Reply)
+                        Model, ModelRequest, Reply, RerankRequest)
     from .cli import client_for, config_option, plugin_options
     from .cli import load as load_config
     from .client import ClientError
@@ -82,12 +87,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "hookimpl", "streaming",
     "ChatMessage", "ChatRequest", "CompletionRequest", "EmbeddingRequest", "Kind", "Model",
-    "ModelRequest", "Reply",
+    "ModelRequest", "Reply", "RerankRequest",
     "BadRequest", "ClawhostError", "ConfigError", "ModelNotFound", "NotFound", "Overloaded",
     "PayloadTooLarge", "PaymentRequired", "TimedOut", "Unauthorized", "Unavailable",
     "UpstreamError", "Fault", "storage_cause",
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
-    "RETRIES", "FALLBACK",
+    "RETRIES", "FALLBACK", "SOURCE_BODY",
     "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",
     "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
     "directives", "canonical_json", "exact_key", "query_text", "scope_key",

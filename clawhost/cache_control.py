@@ -137,8 +137,8 @@ def _parse(request: ModelRequest) -> CacheDirectives:
 
 
 def deterministic(request: ModelRequest) -> bool:
-    """Embeddings always; generation at temperature 0 or with a fixed seed."""
-    if request.kind == "embedding":
+    """Embeddings and rerank scores always; generation at temperature 0 or with a fixed seed."""
+    if request.kind in ("embedding", "rerank"):
         return True
     body = request.body
     return getattr(body, "temperature", None) == 0 or getattr(body, "seed", None) is not None

@@ -25,16 +25,19 @@ def _errors(*codes: int) -> dict[str, Any]:
         "schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
 
 
-def _model_op(summary: str, schema: str, streams: bool) -> dict[str, Any]:
+OPENAI_EVENTS = ("server-sent events: `data: {chunk}` lines (OpenAI's chat.completion.chunk / "
+                 "text_completion objects), then `data: [DONE]`; an error after the stream "
+                 "started is a `data: {\"error\": {...}}` event")
+
+
+def _model_op(summary: str, schema: str, streams: bool,
+              events: str = OPENAI_EVENTS) -> dict[str, Any]:
     ok: dict[str, Any] = {"application/json": {"schema": _OBJECT}}
     if streams:
         # a stream of events, each a `data:` line holding one JSON chunk; 3.1 has no item
         # schema for streams, so the chunk's shape is named in the description
         ok["text/event-stream"] = {"schema": {
-            "type": "string", "contentMediaType": "text/event-stream",
-            "description": "server-sent events: `data: {chunk}` lines (OpenAI's "
-                           "chat.completion.chunk / text_completion objects), then `data: [DONE]`; "
-                           "an error after the stream started is a `data: {\"error\": {...}}` event"}}
+            "type": "string", "contentMediaType": "text/event-stream", "description": events}}
     return {"post": {"summary": summary, "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
         "responses": {"200": {"description": "OK", "content": ok},
@@ -48,10 +51,11 @@ def _get(summary: str, *codes: int) -> dict[str, Any]:
 
 
 def spec(extra_routes: list[tuple[str, str]] = (), body_models: dict[str, type] | None = None,
-         model_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
+         model_ids: dict[str, list[str]] | None = None, protocols: list = ()) -> dict[str, Any]:
     """The document; ``extra_routes`` are ``(method, path)`` pairs that plugins added,
-    ``body_models`` the host's request bodies (with the fields its plugins declare) and
-    ``model_ids`` the models it serves per kind (examples for clients and fuzzers)."""
+    ``body_models`` the host's request bodies (with the fields its plugins declare),
+    ``model_ids`` the models it serves per kind (examples for clients and fuzzers) and
+    ``protocols`` the endpoints of clawhost.protocols (their bodies' pydantic models)."""
     schemas: dict[str, Any] = {"Error": _ERROR}
     bodies = body_models or {"chat": ChatRequest, "completion": CompletionRequest,
                              "embedding": EmbeddingRequest}
@@ -61,6 +65,16 @@ def spec(extra_routes: list[tuple[str, str]] = (), body_models: dict[str, type] 
         if (model_ids or {}).get(kind):
             js["properties"]["model"]["examples"] = model_ids[kind]
         schemas[model.__name__] = js
+    # a protocol body takes its own fields and the ones plugins declared (cache, priority);
+    # any other top-level field is a 400 there (protocols.common.extension_fields)
+    chat = schemas.get(bodies["chat"].__name__, {}).get("properties", {})
+    declared = {k: chat[k] for k in getattr(bodies["chat"], "extension_fields", ()) if k in chat}
+    for e in protocols:
+        js = e.Body.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(js.pop("$defs", {}))
+        js["properties"] = {**declared, **js.get("properties", {})}
+        js["additionalProperties"] = False
+        schemas[e.Body.__name__] = js
     paths = {
         "/v1/chat/completions": _model_op("Chat completion (stream: true for SSE)", "ChatRequest", True),
         "/v1/completions": _model_op("Text completion (stream: true for SSE)", "CompletionRequest", True),
@@ -74,6 +88,14 @@ def spec(extra_routes: list[tuple[str, str]] = (), body_models: dict[str, type] 
     }
     paths["/v1/models/{model}"]["get"]["parameters"] = [
         {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
+    for e in protocols:
+        op = _model_op(e.summary, e.Body.__name__, e.streams, e.stream_description)
+        op["post"]["tags"] = [e.protocol]
+        # each protocol answers errors in its own shape (e.g. Anthropic's {"type": "error", ...})
+        for code, resp in op["post"]["responses"].items():
+            if code != "200":
+                resp["content"]["application/json"]["schema"] = _OBJECT
+        paths[e.path] = op
     for method, path in extra_routes:
         op: dict[str, Any] = {
             "summary": "Added by a plugin",
@@ -85,8 +107,10 @@ def spec(extra_routes: list[tuple[str, str]] = (), body_models: dict[str, type] 
         paths.setdefault(path, {})[method.lower()] = op
     return {"openapi": "3.1.0",
             "info": {"title": "clawhost", "version": __version__,
-                     "description": "OpenAI-compatible API of a clawhost model host"},
+                     "description": "OpenAI-compatible API of a clawhost model host, plus "
+                                    "Anthropic Messages, OpenAI Responses and rerank"},
             "components": {"schemas": schemas, "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"}}},
-            "security": [{"bearer": []}, {}],
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+            "security": [{"bearer": []}, {"apiKey": []}, {}],
             "paths": paths}

@@ -26,6 +26,8 @@ from .config import ServerOptions, format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
                      PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
 from .host import Host
+from .protocols import Endpoint, Inbound, endpoints
+from .protocols.common import validate
 from .routing import HOST_KEY, INFLIGHT_KEY
 from .types import ModelRequest
 
@@ -36,6 +38,8 @@ OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
 JSON_HEADERS = {"Content-Type": "application/json"}
+# the protocol endpoints by path (clawhost.protocols), for their error shapes
+PROTOCOLS_KEY: web.AppKey[dict] = web.AppKey("clawhost_protocols", dict)
 # Content types a web page may POST cross-origin without a CORS preflight (a "simple
 # request"), and no Content-Type at all: a body sent with one of these could come from any
 # page the user has open, so it is refused. Any other type needs a preflight, which this
@@ -77,8 +81,10 @@ def check_bind(host: Host) -> None:
                           " (set it, e.g. token: ${CLAWHOST_TOKEN})")
 
 
-def error_response(exc: ClawhostError, *, close: bool = False) -> web.Response:
-    resp = web.Response(status=exc.status, body=json.dumps(exc.to_dict()), headers={
+def error_response(exc: ClawhostError, endpoint: Endpoint | None = None, *,
+                   close: bool = False) -> web.Response:
+    body = endpoint.error_body(exc) if endpoint is not None else exc.to_dict()
+    resp = web.Response(status=exc.status, body=json.dumps(body), headers={
         **JSON_HEADERS, **exc.headers})
     if close:  # the rest of the request cannot be trusted or waited for
         resp.force_close()
@@ -180,18 +186,28 @@ async def _answer_and_close(request: web.Request, exc: ClawhostError) -> web.Res
     return resp
 
 
-def has_token(request: web.Request, token) -> bool:
+def bearer(request: web.Request) -> str:
+    """The client's credential as a bearer header: Anthropic clients send ``x-api-key``."""
     given = request.headers.get("Authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
+    if not given and "x-api-key" in request.headers:
+        given = f"Bearer {request.headers['x-api-key']}"
+    return given
+
+
+def has_token(request: web.Request, token) -> bool:
+    return hmac.compare_digest(bearer(request).encode(), f"Bearer {token.get_secret_value()}".encode())
 
 
 async def _answer(host: Host, request: web.Request, handler) -> web.StreamResponse:
     srv = host.config.host.server
     token = srv.token
+    endpoint = request.app[PROTOCOLS_KEY].get(request.path)  # its own error shape
     try:
         check_browser(srv, request)
         if token and not request.path.startswith(OPEN_PATHS) and not has_token(request, token):
-            raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
+            raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)"
+                               if endpoint is None or endpoint.protocol != "anthropic_messages"
+                               else "missing or wrong API key (x-api-key)")
         if not request.body_exists:
             return await handler(request)
         # A request with a body counts against max_inflight from its first byte, so slow
@@ -212,10 +228,11 @@ async def _answer(host: Host, request: web.Request, handler) -> web.StreamRespon
         finally:
             inflight[0] -= 1
     except ClawhostError as exc:
-        return error_response(exc)
+        return error_response(exc, endpoint)
     except web.HTTPRequestEntityTooLarge:
         limit = host.config.host.server.max_body_bytes
-        return error_response(PayloadTooLarge(f"request body is larger than {limit} bytes"))
+        return error_response(PayloadTooLarge(f"request body is larger than {limit} bytes"),
+                              endpoint)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -223,23 +240,26 @@ async def _answer(host: Host, request: web.Request, handler) -> web.StreamRespon
         err.status, err.type = exc.status, "invalid_request_error"
         if "Allow" in exc.headers:  # a 405 says which methods the path takes (RFC 9110)
             err.headers = {"Allow": exc.headers["Allow"]}
-        return error_response(err)
+        return error_response(err, endpoint)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the last line of defence: no traceback ever reaches a client
         log.exception("unhandled error on %s %s: %s", request.method, request.path,
                       host.config.redact(str(exc)))
-        return error_response(ClawhostError("internal server error"))
+        return error_response(ClawhostError("internal server error"), endpoint)
 
 
 def tenant_of(request: web.Request) -> str:
-    auth = request.headers.get("Authorization", "")
+    # the same key by either header is the same tenant: one cache for both kinds of client
+    auth = bearer(request)
     if not auth:
         return "default"
     return "t-" + hashlib.sha256(auth.encode()).hexdigest()[:16]
 
 
-async def parse_body(request: web.Request, kind: str):
+async def read_json(request: web.Request) -> dict:
+    """The body as a JSON object, or a one-line 400 (bad UTF-8 or JSON, hostile nesting,
+    huge integers, lone surrogates)."""
     raw = await request.read()
     try:
         text = raw.decode("utf-8")
@@ -254,6 +274,11 @@ async def parse_body(request: web.Request, kind: str):
     check_json_tree(data)
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+async def parse_body(request: web.Request, kind: str):
+    data = await read_json(request)
     try:
         return request.app[HOST_KEY].body_models[kind].model_validate(data)
     except ValidationError as exc:
@@ -301,36 +326,94 @@ def _json_path(where: Any) -> str:
     return ".".join(reversed(parts))
 
 
+def check_ready(host: Host) -> None:
+    if not host.ready:
+        raise Unavailable("the host is starting; try again shortly", headers={"Retry-After": "1"})
+
+
+async def run_loop(request: web.Request, host: Host, call: ModelRequest):
+    """``Host.handle`` under the server's timeout; a client that leaves sets ``disconnected``."""
+    if call.model is None:
+        call.model = host.resolve_model(call.body.model, call.kind)
+    request[IN_LOOP] = True
+    request[access_log.CALL] = call
+    limit = host.config.host.server.request_timeout_s
+    try:  # a stream's own pace is its plugin's business once it has started
+        async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
+            reply = await host.handle(call)
+    except TimeoutError:
+        raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
+    except asyncio.CancelledError:
+        # the client went away (handler_cancellation): work queued for it can stop
+        call.disconnected.set()
+        raise
+    request[access_log.REPLY] = reply
+    return reply
+
+
 def model_endpoint(kind: str):
     async def handler(request: web.Request) -> web.StreamResponse:
         host = request.app[HOST_KEY]
-        if not host.ready:
-            raise Unavailable("the host is starting; try again shortly",
-                              headers={"Retry-After": "1"})
+        check_ready(host)
         body = await parse_body(request, kind)  # counted in flight by the middleware
         # the client's headers as aiohttp holds them: read-only, case-insensitive, no copy
         call = ModelRequest(kind=kind, body=body, tenant=tenant_of(request),
                             headers=request.headers, disconnected=asyncio.Event(),
                             model=host.resolve_model(body.model, kind))
-        request[IN_LOOP] = True
-        limit = host.config.host.server.request_timeout_s
-        request[access_log.CALL] = call
-        try:  # a stream's own pace is its plugin's business once it has started
-            async with asyncio.timeout(limit):  # unlike wait_for, no extra task per request
-                reply = await host.handle(call)
-            request[access_log.REPLY] = reply
-        except TimeoutError:
-            raise TimedOut(f"no answer within {limit:g}s (server.request_timeout_s)") from None
-        except asyncio.CancelledError:
-            # the client went away (handler_cancellation): work queued for it can stop
-            call.disconnected.set()
-            raise
+        reply = await run_loop(request, host, call)
         headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
         if reply.stream is None:
             return web.Response(status=reply.status, body=json.dumps(reply.body),
                                 headers={**JSON_HEADERS, **headers})
         return await stream_out(request, reply, headers)
     return handler
+
+
+def protocol_endpoint(endpoint: Endpoint):
+    """A route of another protocol (clawhost.protocols): its body in, the loop, its shape out."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        host = request.app[HOST_KEY]
+        check_ready(host)
+        raw = await read_json(request)  # counted in flight by the middleware
+        body = validate(endpoint.Body, raw)
+        inbound = Inbound(host=host, headers=request.headers, tenant=tenant_of(request), raw=raw)
+        if not endpoint.loop:
+            return web.Response(body=json.dumps(await endpoint.answer(body, inbound)),
+                                headers=JSON_HEADERS)
+        call = await endpoint.to_request(body, inbound)
+        reply = await run_loop(request, host, call)
+        headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
+        if reply.stream is None:
+            out = await endpoint.reply(body, call, reply, inbound)
+            return web.Response(status=reply.status, body=json.dumps(out),
+                                headers={**JSON_HEADERS, **headers})
+        return await stream_events(request, endpoint.stream(body, call, reply.stream, inbound),
+                                   reply.stream, headers, endpoint)
+    return handler
+
+
+async def stream_events(request: web.Request, events, chunks, headers: dict,
+                        endpoint: Endpoint) -> web.StreamResponse:
+    """A protocol's own SSE bytes out; the host's chunk stream is closed at the end."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache", **headers})
+    try:
+        await resp.prepare(request)
+        async for frame in events:
+            await resp.write(frame)
+    except asyncio.CancelledError:
+        raise
+    except ConnectionResetError:
+        log.debug("client left %s before its stream ended", request.path)
+    except Exception as exc:  # noqa: BLE001 - the protocol handles ClawhostError in-band itself
+        log.error("stream failed: %s", request.app[HOST_KEY].config.redact(str(exc)))
+        err = ClawhostError("internal error in stream")
+        await resp.write(b"event: error\ndata: " + json.dumps(endpoint.error_body(err)).encode()
+                         + b"\n\n")
+    finally:
+        await events.aclose()
+        await chunks.aclose()
+    return resp
 
 
 async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamResponse:
@@ -393,13 +476,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     from .openapi import spec
+    protocols = request.app[PROTOCOLS_KEY]
     extra = [(r.method, r.resource.canonical) for r in request.app.router.routes()
              if r.method in ("GET", "POST", "PUT", "DELETE") and r.resource is not None
-             and r.resource.canonical not in CORE_PATHS]
+             and r.resource.canonical not in CORE_PATHS and r.resource.canonical not in protocols]
     host = request.app[HOST_KEY]
     ids = {kind: sorted(m.id for m in host.models.values() if m.serves(kind))
            for kind in host.body_models}
-    return web.json_response(spec(extra, host.body_models, ids))
+    return web.json_response(spec(extra, host.body_models, ids, list(protocols.values())))
 
 
 def make_app(host: Host) -> web.Application:
@@ -420,6 +504,9 @@ def make_app(host: Host) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)
+    app[PROTOCOLS_KEY] = endpoints()
+    for path, endpoint in app[PROTOCOLS_KEY].items():
+        r.add_post(path, protocol_endpoint(endpoint))
     host.chain.walk_sync("clawhost_routes", router=r, host=host)
     return app
 

@@ -12,7 +12,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, Wit
 
 from .stash import Stash
 
-Kind = Literal["chat", "completion", "embedding"]
+Kind = Literal["chat", "completion", "embedding", "rerank"]
 def _json_int(v: Any) -> Any:
     # JSON Schema's integer includes 2.0; JSON's true is not 1 and "5" is not 5
     if isinstance(v, float) and v.is_integer():
@@ -198,8 +198,29 @@ def _decode(ids: list[int], where: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+class RerankRequest(_Body):
+    """A query scored against documents by a cross-encoder (kind ``rerank``).
+
+    Only what changes the scores: ``top_n`` and ``return_documents`` shape the HTTP answer
+    (clawhost.protocols.rerank), so asking for the top 3 or all of them hits one cache entry."""
+    query: str = Field(min_length=1, max_length=32_768)
+    documents: list[str] = Field(min_length=1, max_length=1000)
+
+    @field_validator("documents")
+    @classmethod
+    def _sizes(cls, v):
+        if any(len(d) > 32_768 for d in v):
+            raise ValueError("each document must be at most 32768 characters")
+        return v
+
+    @property
+    def stream(self) -> bool:
+        return False
+
+
 BODY_MODELS: dict[str, type[_Body]] = {
     "chat": ChatRequest, "completion": CompletionRequest, "embedding": EmbeddingRequest,
+    "rerank": RerankRequest,
 }
 
 
@@ -222,7 +243,7 @@ class Model:
     """A model the host can serve, registered by the plugin that serves it."""
 
     id: str
-    kind: Kind | Literal["chat+completion", "rerank"]
+    kind: Kind | Literal["chat+completion"]
     owner: str
     context_length: int | None = None
     description: str = ""
@@ -258,7 +279,7 @@ class ModelRequest:
     """One model call on its way through the loop; plugins may leave notes on it."""
 
     kind: Kind
-    body: ChatRequest | CompletionRequest | EmbeddingRequest
+    body: ChatRequest | CompletionRequest | EmbeddingRequest | RerankRequest
     tenant: str = "default"
     headers: Mapping[str, str] = field(default_factory=dict)  # the client's, case-insensitive over HTTP
     model: Model | None = None

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any, AsyncIterator
 
-from clawhost.api import ModelRequest, streaming
+from clawhost.api import SOURCE_BODY, ModelRequest, streaming
 
 from .openai_compat import StreamState, error_text
 from .retry import AttemptFailed
@@ -108,6 +108,9 @@ class Anthropic:
         if request.kind == "embedding":
             raise AttemptFailed("Anthropic has no embeddings endpoint", status=400,
                                 retryable=False, failover=True)
+        sent = self.as_sent(request, upstream_model)
+        if sent is not None:
+            return sent
         b = request.body
         system, msgs = messages(request)
         data: dict[str, Any] = {"model": upstream_model, "messages": msgs,
@@ -134,6 +137,21 @@ class Anthropic:
             tc = tool_choice(b.tool_choice, b.parallel_tool_calls) if b.tools else None
             if tc:
                 data["tool_choice"] = tc
+        if request.stream:
+            data["stream"] = True
+        return data
+
+    @staticmethod
+    def as_sent(request: ModelRequest, upstream_model: str) -> dict[str, Any] | None:
+        """The Messages body the client sent to clawhost, when it came in through
+        /v1/messages and no plugin replaced the request body since: sent on as is, so what
+        the chat shape cannot carry (cache_control, thinking, documents) reaches Anthropic."""
+        source = request.notes.get(SOURCE_BODY)
+        if source is None or source[0] != "anthropic_messages" or source[2] is not request.body:
+            return None
+        skip = request.body.extension_fields   # clawhost's own (cache, priority)
+        data = {k: v for k, v in source[1].items() if k not in skip and k != "stream"}
+        data["model"] = upstream_model
         if request.stream:
             data["stream"] = True
         return data

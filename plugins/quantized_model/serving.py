@@ -78,6 +78,21 @@ async def embed_batch(served: Served, requests: list[ModelRequest]) -> list[Repl
     return replies
 
 
+# -- rerank ----------------------------------------------------------------------------------
+
+async def rerank(served: Served, request: ModelRequest) -> Reply:
+    """One request's documents scored in one engine call on the model's worker (the engine
+    pads and batches the pairs itself; the batcher does not queue rerank models)."""
+    engine = served.check_ready()
+    query = request.body.query
+    pairs = [(query, doc) for doc in request.body.documents]
+    scores = await served.worker.run(engine.score, pairs)
+    served.counts["requests"] += 1
+    results = [{"index": i, "relevance_score": float(s)} for i, s in enumerate(scores)]
+    results.sort(key=lambda r: -r["relevance_score"])  # stable: ties keep document order
+    return Reply({"object": "rerank", "model": served.model.id, "results": results})
+
+
 # -- the plugin's runtime: bring models up, route requests, report ---------------------------
 
 class LocalModels:
@@ -159,7 +174,8 @@ class LocalModels:
             from clawhost.engines.embed_engine import EmbedEngine, default_threads
             return EmbedEngine.load(folder, threads=threads or default_threads(),
                                     max_length=spec.context_length, truncate=spec.truncate)
-        if spec.kind == "rerank":  # scored on the caller's thread (the semantic cache's verifier)
+        if spec.kind == "rerank":  # the semantic cache's verifier scores on its own thread;
+            # /v1/rerank requests on this model's worker (``rerank`` above)
             from clawhost.engines.cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads or 1)
         return LocalChat.load(folder, spec, threads)
@@ -181,6 +197,8 @@ class LocalModels:
         try:
             if request.kind == "embedding":
                 return await embed(served, request)
+            if request.kind == "rerank":
+                return await rerank(served, request)
             return await generate(served, request)
         except Exception as exc:  # noqa: BLE001
             reraise_engine_error(exc)

@@ -1,0 +1,219 @@
+"""What the inbound protocols cost: Anthropic Messages and OpenAI Responses against Chat
+Completions for the same question, the same echo model, in the same run.
+
+    python benchmarks/protocols.py [--quick]
+
+Two measurements:
+
+1. HTTP, server CPU per request: one host (``clawhost run``, echo model from a plugins_dir
+   file) loaded by a client in another process, each endpoint in turn, rounds alternating;
+   the server's own CPU time (/proc) over the requests it answered. The added CPU of a
+   protocol is its figure minus Chat Completions' of the same round.
+2. In process, the translation alone: validating the protocol's body, building the
+   canonical ChatRequest and turning the reply back (the endpoint's own methods, as the
+   server calls them), against parsing and validating the ChatRequest and dumping its reply
+   (what /v1/chat/completions does with the same question); best of several repeats of a
+   median. Responses with ``store: false`` here; the HTTP table has both. Streams: the
+   host's chunks of one answer to SSE bytes, per request.
+
+Prints a markdown table; the added-CPU goal is <= 50 us per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from host import LOAD, cpu_s, free_port, write_config
+
+Q = "What is the capital of France? Answer in one word."
+SYSTEM = "Be brief."
+BODIES = {
+    "chat": ("/v1/chat/completions", {
+        "model": "echo", "max_tokens": 64, "temperature": 0,
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": Q}]}),
+    "messages": ("/v1/messages", {
+        "model": "echo", "max_tokens": 64, "temperature": 0, "system": SYSTEM,
+        "messages": [{"role": "user", "content": Q}]}),
+    "responses": ("/v1/responses", {
+        "model": "echo", "max_output_tokens": 64, "temperature": 0, "instructions": SYSTEM,
+        "input": Q, "store": False}),
+    "responses+store": ("/v1/responses", {
+        "model": "echo", "max_output_tokens": 64, "temperature": 0, "instructions": SYSTEM,
+        "input": Q, "store": True}),
+}
+STREAMED = {f"{k} stream": (p, {**b, "stream": True}) for k, (p, b) in BODIES.items()
+            if k != "responses+store"}
+
+
+def run_load(url: str, body: dict, secs: float, pid: int, conc: int) -> dict:
+    before = cpu_s(pid)
+    out = subprocess.run([sys.executable, "-c", LOAD, url, json.dumps(body), str(conc), str(secs)],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    res["cpu_us"] = (cpu_s(pid) - before) / res["n"] * 1e6
+    return res
+
+
+def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        cfg = write_config(Path(d), {"echo": {}}, port)
+        proc = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(200):
+                try:
+                    if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            out: dict[str, list[dict]] = {k: [] for k in (*BODIES, *STREAMED)}
+            for _ in range(rounds):
+                for name, (path, body) in {**BODIES, **STREAMED}.items():
+                    out[name].append(run_load(base + path, body, secs, proc.pid, conc))
+            return out
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+async def translation(n: int, repeats: int) -> dict[str, float]:
+    """Median microseconds per request of each inbound path's own work, no HTTP, no model."""
+    from clawhost import streaming
+    from clawhost.host import Host
+    from clawhost.protocols import Inbound
+    from clawhost.protocols import anthropic_messages as am
+    from clawhost.protocols import openai_responses as orr
+    from clawhost.testing import EchoModel, make_config
+
+    with tempfile.TemporaryDirectory() as d:
+        host = Host(make_config(Path(d) / "ws"), extra_plugins=[("echo", EchoModel())])
+        await host.start()
+        chat_model = host.body_models["chat"]
+        use = streaming.usage(12, 1)
+        reply = streaming.chat_completion("echo", "Paris", usage=use)
+        raw = {k: json.dumps(b).encode() for k, (_, b) in BODIES.items()}
+
+        from clawhost.types import ModelRequest, Reply
+        reply_obj = Reply(reply)
+        endpoints = {"messages": am.Messages(), "responses": orr.Responses()}
+        models = {"messages": am.MessagesRequest, "responses": orr.ResponsesRequest}
+
+        async def chat():
+            body = chat_model.model_validate(json.loads(raw["chat"]))
+            request = ModelRequest(kind="chat", body=body, tenant="default", headers={},
+                                   disconnected=asyncio.Event())
+            return json.dumps(reply), request
+
+        def protocol(name):
+            # what protocol_endpoint does around Host.handle: parse, validate, translate in,
+            # translate the reply out, dump it
+            ep, model = endpoints[name], models[name]
+
+            async def run():
+                data = json.loads(raw[name])
+                body = model.model_validate(data)
+                inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
+                request = await ep.to_request(body, inbound)
+                return json.dumps(await ep.reply(body, request, reply_obj, inbound))
+            return run
+
+        messages, responses = protocol("messages"), protocol("responses")
+
+        # streams: the host's chunks for the same answer (echo's replay: role, text, finish,
+        # usage) to SSE bytes, as stream_out does for chat and each endpoint's stream() does
+        stream_req = ModelRequest(kind="chat", body=chat_model.model_validate(
+            {**BODIES["chat"][1], "stream": True, "stream_options": {"include_usage": True}}))
+        chunks = [c async for c in streaming.replay(stream_req, reply)]
+
+        async def agen():
+            for c in chunks:
+                yield c
+
+        async def chat_stream():
+            return [streaming.sse(c) async for c in agen()] + [streaming.sse("[DONE]")]
+
+        def protocol_stream(name):
+            ep, model = endpoints[name], models[name]
+            body = model.model_validate({**BODIES[name][1], "stream": True})
+
+            async def run():
+                inbound = Inbound(host=host, headers={}, tenant="default")
+                return [f async for f in ep.stream(body, stream_req, agen(), inbound)]
+            return run
+
+        out = {}
+        for name, fn in (("chat", chat), ("messages", messages), ("responses", responses),
+                         ("chat stream", chat_stream),
+                         ("messages stream", protocol_stream("messages")),
+                         ("responses stream", protocol_stream("responses"))):
+            best = float("inf")
+            for _ in range(repeats):
+                times = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    await fn()
+                    times.append(time.perf_counter() - t)
+                best = min(best, statistics.median(times) * 1e6)
+            out[name] = best
+        await host.stop()
+    return out
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    secs, rounds, conc = (2, 2, 8) if args.quick else (5, 3, 8)
+    load_before = os.getloadavg()[0]
+    micro = asyncio.run(translation(2000 if args.quick else 5000, 3 if args.quick else 5))
+    http = http_rounds(secs, rounds, conc)
+    print(f"# protocol benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"{cpu_model()}, {os.cpu_count()} cores, load {load_before:.2f} -> "
+          f"{os.getloadavg()[0]:.2f} (shared box)\n")
+    print("| inbound path | translation in process, us | added vs chat, us |")
+    print("|---|---|---|")
+    for name in ("chat", "messages", "responses", "chat stream", "messages stream",
+                 "responses stream"):
+        base = "chat stream" if name.endswith("stream") else "chat"
+        added = "" if name == base else f"{micro[name] - micro[base]:+.1f}"
+        print(f"| {name} | {micro[name]:.1f} | {added} |")
+    print(f"\nHTTP, echo model, {conc} concurrent, {rounds} rounds of {secs:g} s each, alternating\n")
+    print("| endpoint | req/s (median) | server CPU/request, us (median; per round) | "
+          "added CPU vs chat, us (median of per-round differences) |")
+    print("|---|---|---|---|")
+    for name, runs in http.items():
+        base = "chat stream" if name.endswith("stream") else "chat"
+        diffs = [r["cpu_us"] - b["cpu_us"] for r, b in zip(runs, http[base])]
+        added = "" if name == base else f"{statistics.median(diffs):+.0f} ({', '.join(f'{x:+.0f}' for x in diffs)})"
+        print(f"| {name} | {statistics.median(r['rps'] for r in runs):,.0f} | "
+              f"{statistics.median(r['cpu_us'] for r in runs):.0f} "
+              f"({', '.join(format(r['cpu_us'], '.0f') for r in runs)}) | {added} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Inbound protocols other than OpenAI's Chat Completions: one small module each.
+
+A protocol translates its own request body into one of the host's request types (a
+``ChatRequest`` for Anthropic Messages and OpenAI Responses, a ``RerankRequest`` for rerank),
+lets ``Host.handle`` answer it like any other request (the same caches, batcher, models and
+remote providers, with cache keys on the canonical request), and translates the host's reply
+(OpenAI's shape, or a chunk stream) back. The host never learns which protocol a request
+came in by; ``server.py`` adds a route per registered ``Endpoint``.
+
+Adding a protocol: write a module with ``Endpoint`` subclasses and ``register`` them at
+import; list the module in ``BUILTIN`` (or import it before ``make_app``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from ..errors import ClawhostError
+
+if TYPE_CHECKING:  # annotations only
+    from ..host import Host
+    from ..types import ModelRequest, Reply
+
+# The built-in protocol modules, imported by ``endpoints()`` in this order.
+BUILTIN = ("anthropic_messages", "openai_responses", "rerank")
+
+
+@dataclass
+class Inbound:
+    """What an endpoint knows about one HTTP call besides its body."""
+
+    host: Host
+    headers: Mapping[str, str]
+    tenant: str
+    raw: dict[str, Any] = field(default_factory=dict)  # the JSON body as parsed, before validation
+    state: dict[str, Any] = field(default_factory=dict)  # the endpoint's own, call to reply
+
+
+class Endpoint:
+    """One HTTP route of a protocol.
+
+    ``Body`` validates the JSON (and describes it in ``/openapi.json``). A loop endpoint
+    implements ``to_request``, ``reply`` and, when it streams, ``stream``; an endpoint that
+    answers without a model call (token counting) implements ``answer`` and sets
+    ``loop = False``.
+    """
+
+    path: ClassVar[str]
+    protocol: ClassVar[str]  # a name for logs, notes and the OpenAPI tag
+    summary: ClassVar[str]
+    Body: ClassVar[type[BaseModel]]
+    loop: ClassVar[bool] = True
+    streams: ClassVar[bool] = False
+    stream_description: ClassVar[str] = "server-sent events"
+
+    def error_body(self, exc: ClawhostError) -> dict[str, Any]:
+        """The protocol's error shape for ``exc`` (OpenAI's unless overridden)."""
+        return exc.to_dict()
+
+    async def to_request(self, body: Any, call: Inbound) -> ModelRequest:
+        raise NotImplementedError
+
+    async def reply(self, body: Any, request: ModelRequest, reply: Reply,
+                    call: Inbound) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stream(self, body: Any, request: ModelRequest, chunks: AsyncIterator[dict],
+               call: Inbound) -> AsyncIterator[bytes]:
+        """SSE bytes from the host's chunks; errors after the first byte go in-band."""
+        raise NotImplementedError
+
+    async def answer(self, body: Any, call: Inbound) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Endpoint] = {}
+
+
+def register(endpoint: Endpoint) -> Endpoint:
+    """Add an endpoint (by its path; a later one for the same path replaces it)."""
+    _REGISTRY[endpoint.path] = endpoint
+    return endpoint
+
+
+def endpoints() -> dict[str, Endpoint]:
+    """Every registered endpoint by path, the built-in modules imported first."""
+    for name in BUILTIN:
+        importlib.import_module(f"{__name__}.{name}")
+    return dict(_REGISTRY)
+
+
+def sse_event(name: str, data: dict[str, Any]) -> bytes:
+    """A named server-sent event (Anthropic and the Responses API name theirs)."""
+    return b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
+
+
+def _not_json(obj: Any) -> Any:
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+def _make_dumps():
+    """Compact JSON with the C encoder built once: ``json.dumps`` with any non-default
+    argument builds a new encoder on every call, a few microseconds each, and a streamed
+    answer sends a dozen events (the same trick as ``cache_keys.canonical_json``)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is not None:
+        try:
+            enc = make(None, _not_json, json.encoder.encode_basestring, None, ":", ",",
+                       False, False, True)  # sort_keys, skipkeys, allow_nan
+            return lambda obj: "".join(enc(obj, 0)).encode()
+        except TypeError:  # another signature: the public API
+            pass
+    return lambda obj: json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_dumps = _make_dumps()
