@@ -109,6 +109,11 @@ class Options(BaseModel):
     kv_cache_mb: float | None = Field(384, gt=0, description="MB of KV cache the chat models "
                                     "may hold at once, all streams together (weights not "
                                     "counted); it also caps each model's context. null: no cap")
+    # off by default: a kept 7k-token prefix holds 300 MB after its request has ended
+    prefix_cache_mb: float = Field(0, ge=0, description="chat: MB of KV kept for recent long "
+                                   "prompt prefixes (1,024+ tokens), so a next turn prefills "
+                                   "only its new tokens; inside kv_cache_mb, dropped first "
+                                   "when a stream needs the memory. 0: off")
 
     @field_validator("models")
     @classmethod

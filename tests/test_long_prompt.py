@@ -15,7 +15,7 @@ import pytest
 gguf = pytest.importorskip("gguf")
 
 from clawhost.errors import Overloaded  # noqa: E402
-from clawhost.local import chat_engine, runner, slot_batch  # noqa: E402
+from clawhost.local import chat_engine, prefix_cache, runner, slot_batch  # noqa: E402
 from clawhost.local.chat_build import PRESETS, build, write_artifacts  # noqa: E402
 from clawhost.local.chat_engine import ChatEngine, KVBudget, KVBudgetError, SamplingParams  # noqa: E402
 from clawhost.local.chat_serving import _Batch  # noqa: E402
@@ -71,6 +71,36 @@ def test_chunked_prefill_gives_the_one_shot_logits_and_greedy_tokens(tiny, monke
     for chunk in (7, 64):
         np.testing.assert_allclose(got[chunk][0], ref_logits, atol=2e-4, rtol=1e-4)
         assert got[chunk][1] == ref_out
+
+
+def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeypatch):
+    """One chunk per step while the others decode; the prefilling row rides along in the
+    decode steps (even after being moved to another row) and its answer is the same as alone."""
+    monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", 16)
+    params = SamplingParams(max_tokens=40, temperature=0)
+    short, long = _prompt(tiny, 12), _prompt(tiny, 150)
+    alone = {name: _run_alone(tiny.new_batch(1), ids, params) for name, ids in
+             (("short", short), ("long", long))}
+    batch = tiny.new_batch(4)
+    a = batch.add(short, params)
+    c = batch.add(short, params)
+    b = batch.add(long, params)  # row 2, its first chunk only
+    assert batch.filled[b] == 16
+    seqs = {s: batch.seqs[s] for s in (a, b, c)}
+    decoded, steps = 0, 0
+    while b in batch.filled:
+        events = batch.step()
+        assert b not in events
+        decoded += a in events
+        steps += 1
+        if steps == 3:
+            batch.remove(a)  # the last row, b mid-prefill, moves into row 0
+            assert batch.rows[0] == b
+    assert steps == -(-150 // 16) - 1 and decoded == 3
+    while b in batch.seqs or c in batch.seqs:
+        batch.step()
+    assert seqs[b].ids == alone["long"] and seqs[c].ids == alone["short"]
+    assert seqs[a].ids == alone["short"][:len(seqs[a].ids)]
 
 
 # -- KV memory ------------------------------------------------------------------------------------
@@ -152,6 +182,41 @@ def test_the_budget_caps_the_context_and_refuses_what_does_not_fit_now(tiny_dir)
     with pytest.raises(KVBudgetError) as never:
         budget.reserve(101, per_token)
     assert not never.value.transient and "it holds 100 tokens" in str(never.value)
+
+
+def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch):
+    monkeypatch.setattr(prefix_cache, "BLOCK", 32)
+    plain = ChatEngine.load(tiny_dir, threads=1)
+    per_token = plain.kv_bytes_per_token
+    budget = KVBudget(200 * per_token)
+    eng = ChatEngine.load(tiny_dir, threads=1, budget=budget)
+    eng.enable_prefix_cache(150 * per_token, min_tokens=64)
+    turn1 = _prompt(eng, 100)
+    turn2 = turn1 + _prompt(eng, 130)[100:]
+    prefilled: list[int] = []
+    real = runner.Runner.prefill
+
+    def counting(self, row, ids, past=0, num_logits=1):
+        prefilled.append(len(ids))
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(runner.Runner, "prefill", counting)
+
+    def answer(engine, ids):
+        params = SamplingParams(max_tokens=8, temperature=0)
+        params._headers = {}
+        out = _run_alone(engine.new_batch(2), ids, params)
+        return out, params._headers.get("x-clawhost-prefix-cache")
+    assert answer(eng, turn1)[1] == "miss"
+    assert budget.used == budget.held == 96 * per_token  # the kept prefix, 3 blocks of 32
+    prefilled.clear()
+    got, header = answer(eng, turn2)
+    assert header == "hit 96 tokens" and sum(prefilled) == 130 - 96
+    assert got == answer(plain, turn2)[0]  # the same answer as a full prefill
+    # a live stream that needs the memory evicts cached prefixes instead of being refused
+    batch = eng.new_batch(2)
+    slot = batch.add(_prompt(eng, 20), SamplingParams(max_tokens=150, temperature=0))
+    assert budget.held == 0 and eng.prefix_cache.entries == {}
+    batch.remove(slot)
 
 
 # -- served over HTTP -----------------------------------------------------------------------------

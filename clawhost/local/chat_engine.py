@@ -77,6 +77,7 @@ class ChatEngine:
         self.config: LlamaConfig = model.cfg
         self.kv_bytes_per_token = kv_bytes_per_token(model.cfg)
         self.budget = budget or KVBudget()
+        self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
         fits = self.budget.tokens(self.kv_bytes_per_token)
         # the context served is what one stream can have: a longer one could never start
         self._context = context_length if fits is None else min(context_length, fits)
@@ -104,6 +105,16 @@ class ChatEngine:
         model = LlamaSession(folder / "model.onnx", cfg, threads)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
+
+    def enable_prefix_cache(self, limit_bytes: int, min_tokens: int = 1024) -> None:
+        """Keep the KV of long prompts' prefixes (up to `limit_bytes`, inside the budget)."""
+        from .prefix_cache import PrefixCache
+        self.prefix_cache = PrefixCache(self.budget, self.kv_bytes_per_token, limit_bytes,
+                                        min_tokens)
+
+    @property
+    def prefill_chunk(self) -> int:
+        return PREFILL_CHUNK
 
     # -- text <-> tokens ---------------------------------------------------------------------
     @property

@@ -104,7 +104,8 @@ class LocalChat:
                 "kv_bytes_per_token": e.kv_bytes_per_token,
                 "kv_mb_full_context": round(self.context_length * e.kv_bytes_per_token / 2**20, 1),
                 "full_context_streams": None if fits is None else fits // self.context_length,
-                "max_slots": self.spec.max_slots}
+                "max_slots": self.spec.max_slots,
+                **({"prefix_cache": e.prefix_cache.facts()} if e.prefix_cache else {})}
 
     def prepare(self, request: ModelRequest) -> tuple[list[int], Any]:
         from .sampling import SamplingParams
@@ -134,6 +135,7 @@ class LocalChat:
             temperature=self.spec.temperature if b.temperature is None else b.temperature,
             top_p=self.spec.top_p if b.top_p is None else b.top_p, top_k=b.top_k or 0, seed=b.seed,
             stop=b.stop_list)
+        params._headers = request.response_headers  # x-clawhost-prefix-cache
         return ids, params
 
     def new_batch(self, max_slots: int) -> "_Batch":
@@ -150,7 +152,12 @@ class LocalChat:
         slot = batch.add(ids, params)
         try:
             while True:
-                event = batch.step()[slot]
+                event = batch.step().get(slot)
+                if event is None:  # still prefilling a long prompt, a chunk per step
+                    if cancel.is_set():
+                        done.finish_reason = "cancelled"
+                        return done
+                    continue
                 done.completion_tokens += 1
                 if event.text:
                     emit(event.text)

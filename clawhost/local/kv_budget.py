@@ -10,6 +10,7 @@ layer) and the copy while a batch's capacity grows.
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 
 class KVBudgetError(RuntimeError):
@@ -30,9 +31,13 @@ class KVBudget:
     def __init__(self, limit_bytes: int | None = None, name: str = "kv_cache_mb"):
         self.limit = limit_bytes
         self.name = name  # the setting an operator changes, named in refusals
-        self.used = 0
+        self.used = 0  # bytes: live streams' reservations plus evictable cached prefixes
+        self.held = 0  # of which evictable (`hold`)
         self.streams = 0
-        self._lock = threading.Lock()
+        # callables freeing at least N evictable bytes if they can (prefix caches); re-entrant
+        # lock: they call `unhold` while `reserve` holds it
+        self.evictors: list[Callable[[int], None]] = []
+        self._lock = threading.RLock()
 
     def tokens(self, bytes_per_token: int) -> int | None:
         """How many tokens of one model's KV the whole budget holds (None: unlimited)."""
@@ -42,6 +47,10 @@ class KVBudget:
         """Take `tokens` worth of KV or raise `KVBudgetError`; returns the bytes to release."""
         need = tokens * bytes_per_token
         with self._lock:
+            for evict in self.evictors:  # cached prefixes make way for live streams
+                if self.limit is None or self.used + need <= self.limit:
+                    break
+                evict(self.used + need - self.limit)
             if self.limit is not None and self.used + need > self.limit:
                 if need > self.limit:
                     raise KVBudgetError(
@@ -50,11 +59,25 @@ class KVBudget:
                         f"shorten the prompt or max_tokens", transient=False)
                 raise KVBudgetError(
                     f"{tokens} tokens of KV cache ({mb(need)}) do not fit now: {self.streams} "
-                    f"other stream(s) hold {mb(self.used)} of {self.name} "
+                    f"other stream(s) hold {mb(self.used - self.held)} of {self.name} "
                     f"{self.limit / 2**20:g}; retry shortly", transient=True)
             self.used += need
             self.streams += 1
         return need
+
+    def hold(self, nbytes: int) -> bool:
+        """Take `nbytes` for an evictable cache if they are free now (never evicts)."""
+        with self._lock:
+            if self.limit is not None and self.used + nbytes > self.limit:
+                return False
+            self.used += nbytes
+            self.held += nbytes
+            return True
+
+    def unhold(self, nbytes: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - nbytes)
+            self.held = max(0, self.held - nbytes)
 
     def release(self, nbytes: int) -> None:
         with self._lock:

@@ -162,7 +162,11 @@ class LocalModels:
         if spec.kind == "rerank":  # scored on the caller's thread (the semantic cache's verifier)
             from .cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads or 1)
-        return LocalChat.load(folder, spec, threads, self.kv_budget)
+        chat = LocalChat.load(folder, spec, threads, self.kv_budget)
+        cache_mb = getattr(self.options, "prefix_cache_mb", 0)
+        if cache_mb:
+            chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
+        return chat
 
     def _progress(self, model_id: str, fraction: float, stage: str) -> None:
         line = f"preparing {model_id}: {round(fraction * 100)}% ({stage})"
