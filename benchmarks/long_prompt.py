@@ -74,13 +74,25 @@ def wait_ready(url: str, timeout: float, model: str | None = None) -> None:
     raise SystemExit(f"{url} not ready after {timeout:.0f} s")
 
 
-def config_on_port(config: str, port: int) -> Path:
+def config_on_port(config: str, port: int, prefix_cache_mb: float = 0,
+                   kv_cache_mb: float = 0, batcher_s: float = 0) -> Path:
     """The config with its own port and an absolute workspace (it is written elsewhere)."""
     import yaml
     src = Path(config).resolve()
     data = yaml.safe_load(src.read_text())
     data["workspace"] = str((src.parent / data.get("workspace", "./workspace")).resolve())
     data.setdefault("server", {})["port"] = port
+    qm = data["plugins"].setdefault("quantized_model", {}) or {}
+    data["plugins"]["quantized_model"] = qm
+    if prefix_cache_mb:
+        qm["prefix_cache_mb"] = prefix_cache_mb
+    if kv_cache_mb:
+        qm["kv_cache_mb"] = kv_cache_mb
+    if batcher_s and isinstance(data["plugins"].get("batcher"), dict):
+        # the batcher drops a sequence whose first token comes more than stream_idle_s
+        # after it was queued, and its reader gives up after batch_timeout_s + queue
+        # timeout without a token: a 7k-token prefill on a loaded 2-core box takes longer
+        data["plugins"]["batcher"].update(stream_idle_s=batcher_s, batch_timeout_s=batcher_s)
     out = Path("/tmp") / f"long_prompt_{port}.yaml"
     out.write_text(yaml.safe_dump(data))
     return out
@@ -124,6 +136,50 @@ def measure(name: str, base: str, model: str, proc: psutil.Process, words: int,
     return row
 
 
+def first_token(base: str, model: str, messages: list[dict], max_tokens: int) -> tuple[float, str, dict]:
+    """Stream a chat request: seconds to the first content chunk, the whole text, headers."""
+    req = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(
+        {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": True,
+         "messages": messages}).encode(), headers={"content-type": "application/json",
+                                                   "cache-control": "no-cache, no-store"})
+    started = time.perf_counter()
+    ttft, text = None, []
+    with urllib.request.urlopen(req, timeout=1800) as r:
+        headers = dict(r.headers)
+        for raw in r:
+            line = raw.decode().strip()
+            if not line.startswith("data:") or line == "data: [DONE]":
+                continue
+            delta = json.loads(line[5:])["choices"]
+            piece = delta[0].get("delta", {}).get("content") if delta else None
+            if piece:
+                ttft = ttft or time.perf_counter() - started
+                text.append(piece)
+    return ttft or float("nan"), "".join(text), headers
+
+
+def turns(name: str, base: str, model: str, proc: psutil.Process, words: int,
+          max_tokens: int, settle: float) -> dict:
+    """Two turns over one long system prompt: the second turn's time to first token shows
+    whether the first turn's prefix KV was reused."""
+    time.sleep(settle)
+    nonce = time.time_ns() % 10**9
+    msgs = [{"role": "system", "content": prompt_text(words, nonce)},
+            {"role": "user", "content": "Summarise the text above in one sentence."}]
+    t1, answer, _ = first_token(base, model, msgs, max_tokens)
+    rss1 = rss_tree(proc)
+    msgs += [{"role": "assistant", "content": answer},
+             {"role": "user", "content": "Now name three words it uses most."}]
+    t2, _, headers = first_token(base, model, msgs, max_tokens)
+    row = {"server": name, "ttft1_s": round(t1, 2), "ttft2_s": round(t2, 2),
+           "ratio": round(t2 / t1, 3), "rss_after_turn1_mb": round(rss1 / 2**20),
+           "rss_after_turn2_mb": round(rss_tree(proc) / 2**20),
+           "prefix_header": headers.get("x-clawhost-prefix-cache"),
+           "load_1m": round(os.getloadavg()[0], 2)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -147,12 +203,19 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=3.0, help="idle seconds around a request")
     ap.add_argument("--skip-llama", action="store_true")
     ap.add_argument("--out", help="append a markdown section here")
+    ap.add_argument("--turns", action="store_true", help="instead: two turns over one long "
+                    "system prompt, time to first token of each (prefix reuse)")
+    ap.add_argument("--prefix-cache-mb", type=float, default=0, help="clawhost's prefix_cache_mb")
+    ap.add_argument("--kv-cache-mb", type=float, default=0, help="clawhost's kv_cache_mb")
+    ap.add_argument("--batcher-s", type=float, default=600, help="the batcher's stream_idle_s "
+                    "and batch_timeout_s (defaults 60: see config_on_port); 0: leave them")
     args = ap.parse_args()
 
     servers: list[tuple[str, str, str, psutil.Process]] = []
     started: list[subprocess.Popen | int] = []
     try:
-        cfg = config_on_port(args.config, args.clawhost_port)
+        cfg = config_on_port(args.config, args.clawhost_port, args.prefix_cache_mb,
+                             args.kv_cache_mb, args.batcher_s)
         claw = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
                                 stdout=subprocess.DEVNULL,
                                 stderr=open("/tmp/long_prompt_clawhost.log", "w"))
@@ -184,18 +247,44 @@ def main() -> None:
         rows = []
         for _ in range(args.rounds):
             for server in servers:
-                rows.append(measure(*server, args.words, args.max_tokens, args.settle))
+                rows.append((turns if args.turns else measure)(
+                    *server, args.words, args.max_tokens, args.settle))
     finally:
         for s in started:  # each on its own: one that fails to stop must not leave the other
             try:
                 if isinstance(s, subprocess.Popen):
                     s.terminate()
                     s.wait(30)
-                else:
-                    os.kill(s, 15)
-            except (ProcessLookupError, subprocess.TimeoutExpired) as exc:
+                else:  # llama-server finishes its current task before it honours SIGTERM
+                    proc = psutil.Process(s)
+                    proc.terminate()
+                    try:
+                        proc.wait(10)
+                    except psutil.TimeoutExpired:
+                        proc.kill()
+            except (ProcessLookupError, psutil.NoSuchProcess, subprocess.TimeoutExpired) as exc:
                 print(f"stopping {s}: {exc}", file=sys.stderr)
-    report(rows, args)
+    (report_turns if args.turns else report)(rows, args)
+
+
+def report_turns(rows: list[dict], args) -> None:
+    lines = [f"\n### Second turn over the same long system prompt, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n",
+             f"CPU: {cpu_model()}; clawhost prefix_cache_mb {args.prefix_cache_mb:g}, "
+             f"kv_cache_mb {args.kv_cache_mb or 'default'}; medians of {args.rounds}.\n",
+             "| server | TTFT turn 1 s | TTFT turn 2 s | turn 2 / turn 1 | RSS after turn 2 MB |",
+             "|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["server"] for r in rows):
+        mine = [r for r in rows if r["server"] == name]
+        med = {k: statistics.median(r[k] for r in mine)
+               for k in ("ttft1_s", "ttft2_s", "ratio", "rss_after_turn2_mb")}
+        lines.append(f"| {name} | {med['ttft1_s']:.2f} | {med['ttft2_s']:.2f} | "
+                     f"{med['ratio']:.3f} | {med['rss_after_turn2_mb']:.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.write(text)
 
 
 def report(rows: list[dict], args) -> None:
@@ -203,7 +292,9 @@ def report(rows: list[dict], args) -> None:
              f"CPU: {cpu_model()}, {os.cpu_count()} cores (shared with other work; 1-min load "
              f"during the requests {min(r['load_1m'] for r in rows)}-"
              f"{max(r['load_1m'] for r in rows)}). {args.rounds} alternating rounds, "
-             f"max_tokens {args.max_tokens}, greedy, fresh nonce per request; medians.\n",
+             f"max_tokens {args.max_tokens}, greedy, fresh nonce per request; medians. "
+             f"clawhost: default config, batcher stream_idle_s/batch_timeout_s "
+             f"{args.batcher_s:g}.\n",
              "| server | prompt tokens | whole request s | RSS before MB | peak MB | after MB |",
              "|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["server"] for r in rows):
