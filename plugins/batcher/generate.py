@@ -47,6 +47,8 @@ class Sequence:
 
     def push(self, text: str, finish: str | None) -> None:
         self.count += 1
+        if self.out.empty():  # idle time counts from the first unread token, not from the
+            self.last_read = time.perf_counter()  # queueing (a long prefill is not idleness)
         if text:
             self.out.put_nowait(("text", text))
         if finish:

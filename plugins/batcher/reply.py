@@ -17,6 +17,8 @@ async def _items(seq, scheduler) -> AsyncIterator[tuple[str, object]]:
         try:
             kind, value = await asyncio.wait_for(seq.out.get(), guard)
         except TimeoutError:
+            if scheduler.active.get(seq.slot) is seq and not seq.done:
+                continue  # still in its slot (a long chunked prefill): keep waiting
             raise Unavailable(f"{scheduler.model.id!r} stopped producing tokens") from None
         seq.last_read = time.perf_counter()
         if kind == "error":

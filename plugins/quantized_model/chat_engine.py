@@ -26,16 +26,19 @@ from typing import Any, Iterator
 import numpy as np
 
 from .chat_template import ChatTemplate
-from .runner import LlamaSession, Runner
+from .kv_budget import KVBudget, KVBudgetError
+from .runner import LlamaSession, Runner, kv_bytes_per_token
 from .sampling import SamplingParams
 from .sequence import ChatResult, Sequence, TokenEvent, Usage
 from .slot_batch import SlotBatch
 from .weights import LlamaConfig
 
-__all__ = ["ChatEngine", "ChatResult", "ContextLengthError", "Generation", "SamplingParams",
-           "SlotBatch", "TokenEvent", "Usage"]
+__all__ = ["ChatEngine", "ChatResult", "ContextLengthError", "Generation", "KVBudget",
+           "KVBudgetError", "SamplingParams", "SlotBatch", "TokenEvent", "Usage"]
 
-PREFILL_CHUNK = 512  # prompt tokens per graph run: bounds attention scratch memory
+# Prompt tokens per graph run. GQA's scratch for a chunk is heads x chunk x capacity floats
+# (9 x 256 x 7,168 x 4 = 66 MB for SmolLM2 at 7k), freed after each layer: the chunk bounds it.
+PREFILL_CHUNK = 256
 
 
 class ContextLengthError(ValueError):
@@ -69,10 +72,15 @@ class Generation:
 
 class ChatEngine:
     def __init__(self, folder: Path, model: LlamaSession, tokenizer, meta: dict[str, Any],
-                 context_length: int):
+                 context_length: int, budget: KVBudget | None = None):
         self.folder, self.model, self.tokenizer, self.meta = folder, model, tokenizer, meta
         self.config: LlamaConfig = model.cfg
-        self._context = context_length
+        self.kv_bytes_per_token = kv_bytes_per_token(model.cfg)
+        self.budget = budget or KVBudget()
+        self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
+        fits = self.budget.tokens(self.kv_bytes_per_token)
+        # the context served is what one stream can have: a longer one could never start
+        self._context = context_length if fits is None else min(context_length, fits)
         self.template = ChatTemplate(meta.get("chat_template"))
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         ends = [meta.get("eos_token"), "<|endoftext|>", "<|im_end|>", "<|im_start|>", "</s>",
@@ -81,9 +89,10 @@ class ChatEngine:
 
     @classmethod
     def load(cls, artifact_dir: str | Path, threads: int | None = 2,
-             context_length: int | None = None) -> "ChatEngine":
-        """Open prepared artifacts. `context_length` caps the model's own (KV memory grows
-        with use, up to 46 KB per token per sequence for SmolLM2-135M)."""
+             context_length: int | None = None, budget: KVBudget | None = None) -> "ChatEngine":
+        """Open prepared artifacts. `context_length` caps the model's own; `budget` bounds
+        the KV cache of all streams together (45 KB per token for SmolLM2-135M) and with
+        it the context served."""
         from tokenizers import Tokenizer
 
         folder = Path(artifact_dir)
@@ -94,7 +103,18 @@ class ChatEngine:
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
         model = LlamaSession(folder / "model.onnx", cfg, threads)
-        return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx)
+        return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
+                   budget)
+
+    def enable_prefix_cache(self, limit_bytes: int, min_tokens: int = 1024) -> None:
+        """Keep the KV of long prompts' prefixes (up to `limit_bytes`, inside the budget)."""
+        from .prefix_cache import PrefixCache
+        self.prefix_cache = PrefixCache(self.budget, self.kv_bytes_per_token, limit_bytes,
+                                        min_tokens)
+
+    @property
+    def prefill_chunk(self) -> int:
+        return PREFILL_CHUNK
 
     # -- text <-> tokens ---------------------------------------------------------------------
     @property
@@ -152,14 +172,20 @@ class ChatEngine:
         return Generation(self._run(seq, list(ids)), seq)
 
     def _run(self, seq: Sequence, ids: list[int]) -> Iterator[TokenEvent]:
-        runner = Runner(self.model, rows=1, capacity=seq.prompt_len + seq.max_tokens)
-        logits = self.prefill(runner, 0, ids)
-        while True:
-            ev = seq.advance(logits)
-            yield ev
-            if ev.finish_reason is not None:
-                return
-            logits = runner.decode(np.array([ev.token_id]), np.array([seq.length - 1], np.int32))[0]
+        need = seq.prompt_len + seq.max_tokens
+        reserved = self.budget.reserve(need, self.kv_bytes_per_token)
+        try:
+            runner = Runner(self.model, rows=1, capacity=need)
+            logits = self.prefill(runner, 0, ids)
+            while True:
+                ev = seq.advance(logits)
+                yield ev
+                if ev.finish_reason is not None:
+                    return
+                logits = runner.decode(np.array([ev.token_id]),
+                                       np.array([seq.length - 1], np.int32))[0]
+        finally:  # also when the caller drops the generator early
+            self.budget.release(reserved)
 
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> ChatResult:
         """Convenience: the whole answer to `messages` (params as in `SamplingParams`)."""

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from clawhost.api import BadRequest, ModelRequest, Reply, streaming
+from clawhost.api import BadRequest, ModelRequest, Overloaded, Reply, streaming
 
 from .workers import Served
 
 _END = object()  # the worker is done: no more pieces
+log = logging.getLogger("clawhost.quantized_model")
 
 def _check_supported(model_id: str, request: ModelRequest) -> None:
     """Refuse what a small local model cannot honour, instead of silently answering without it."""
@@ -69,13 +72,39 @@ class LocalChat:
         self.context_length = int(engine.context_length)
 
     @classmethod
-    def load(cls, folder, spec, threads: int | None) -> "LocalChat":
+    def load(cls, folder, spec, threads: int | None, budget=None) -> "LocalChat":
         from .chat_engine import ChatEngine
         from clawhost.engines.embed_engine import default_threads
-        kw = {"threads": threads or default_threads()}
+        kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget}
         if spec.context_length:
             kw["context_length"] = spec.context_length
-        return cls(ChatEngine.load(folder, **kw), spec)
+        engine = ChatEngine.load(folder, **kw)
+        wanted = min(spec.context_length or engine.config.context_length,
+                     engine.config.context_length)
+        # a context that cannot hold twice the default answer is no use: refuse to start
+        least = min(wanted, 2 * spec.max_tokens)
+        if engine.context_length < least:
+            raise ValueError(f"{budget.name} {budget.limit / 2**20:g} holds "
+                             f"{engine.context_length} tokens of this model's KV cache "
+                             f"({engine.kv_bytes_per_token / 1024:g} KB per token); it needs "
+                             f"{least * engine.kv_bytes_per_token / 2**20:.2f} for {least} tokens")
+        if engine.context_length < wanted:
+            log.warning("%s: serving a context of %d tokens, not %d: that is what %s %g holds "
+                        "(%g KB of KV cache per token)", Path(folder).name,
+                        engine.context_length, wanted, budget.name, budget.limit / 2**20,
+                        engine.kv_bytes_per_token / 1024)
+        return cls(engine, spec)
+
+    def memory_facts(self) -> dict[str, Any]:
+        """What this model really serves, for /readyz and `clawhost status --json`."""
+        e = self.engine
+        fits = e.budget.tokens(e.kv_bytes_per_token)
+        return {"context_length": self.context_length,
+                "kv_bytes_per_token": e.kv_bytes_per_token,
+                "kv_mb_full_context": round(self.context_length * e.kv_bytes_per_token / 2**20, 1),
+                "full_context_streams": None if fits is None else fits // self.context_length,
+                "max_slots": self.spec.max_slots,
+                **({"prefix_cache": e.prefix_cache.facts()} if e.prefix_cache else {})}
 
     def new_batch(self, max_slots: int):
         """The engine's slot batch (``SlotEngine``: the batcher schedules its sequences)."""
@@ -109,10 +138,11 @@ class LocalChat:
             temperature=self.spec.temperature if b.temperature is None else b.temperature,
             top_p=self.spec.top_p if b.top_p is None else b.top_p, top_k=b.top_k or 0, seed=b.seed,
             stop=b.stop_list)
+        params._headers = request.response_headers  # x-clawhost-prefix-cache
         return ids, params
 
-    def new_batch(self, max_slots: int):
-        return self.engine.new_batch(max_slots)
+    def new_batch(self, max_slots: int) -> "_Batch":
+        return _Batch(self.engine.new_batch(max_slots))
 
     def generate(self, ids: list[int], params, cancel: threading.Event,
                  emit: Callable[[str], None]) -> Finished:
@@ -121,11 +151,16 @@ class LocalChat:
         Runs as a batch of one through the engine's slot API, the same path the batcher's
         continuous batching takes, so an answer does not depend on who scheduled it."""
         done = Finished(prompt_tokens=len(ids))
-        batch = self.engine.new_batch(1)
+        batch = self.new_batch(1)
         slot = batch.add(ids, params)
         try:
             while True:
-                event = batch.step()[slot]
+                event = batch.step().get(slot)
+                if event is None:  # still prefilling a long prompt, a chunk per step
+                    if cancel.is_set():
+                        done.finish_reason = "cancelled"
+                        return done
+                    continue
                 done.completion_tokens += 1
                 if event.text:
                     emit(event.text)
@@ -137,6 +172,45 @@ class LocalChat:
                     return done
         finally:
             batch.remove(slot)
+
+
+def budget_error(exc: Exception) -> Exception:
+    """The HTTP error for a stream whose KV cache does not fit the memory budget."""
+    from .kv_budget import KVBudgetError
+    if not isinstance(exc, KVBudgetError):
+        return exc
+    if exc.transient:  # others hold the memory: a retry will find it free
+        return Overloaded(str(exc), retry_after=5, code="kv_cache_full")
+    return BadRequest(str(exc), code="context_length_exceeded")
+
+
+class _Batch:
+    """The engine's SlotBatch with memory-budget refusals turned into HTTP errors (the
+    batcher hands a ClawhostError raised by ``add`` to that request alone)."""
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def add(self, prompt_ids, sampling) -> int:
+        try:
+            return self.batch.add(prompt_ids, sampling)
+        except Exception as exc:  # noqa: BLE001
+            mapped = budget_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    def step(self):
+        return self.batch.step()
+
+    def remove(self, slot: int) -> None:
+        self.batch.remove(slot)
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def __getattr__(self, name: str):
+        return getattr(self.batch, name)
 
 
 class _Stream:

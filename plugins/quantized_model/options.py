@@ -35,6 +35,8 @@ class ModelSpec(BaseModel):
     context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
                                        "(default: the model's); embedding: tokens per text")
     max_tokens: int = Field(256, ge=1, description="chat: answer length when a request sets none")
+    max_slots: int | None = Field(None, ge=1, le=256, description="chat: streams decoding "
+                                  "together (default: the batcher's max_slots)")
     temperature: float = Field(0.2, ge=0, le=2, description="chat: when a request sets none "
                                "(SmolLM2's recommended 0.2; 0 = greedy)")
     top_p: float = Field(0.9, gt=0, le=1, description="chat: when a request sets none")
@@ -113,6 +115,16 @@ class Options(BaseModel):
     threads: int | None = Field(None, ge=1, le=64, description="default ORT threads per model")
     prepare_on_start: bool = Field(True, description="build missing artifacts when the host "
                                    "starts (in a separate process)")
+    # 384 MB holds one full 8,192-token SmolLM2 stream (45 KB per token) or many short ones;
+    # a stream reserves prompt + max_tokens when it starts, one that does not fit gets a 429
+    kv_cache_mb: float | None = Field(384, gt=0, description="MB of KV cache the chat models "
+                                    "may hold at once, all streams together (weights not "
+                                    "counted); it also caps each model's context. null: no cap")
+    # off by default: a kept 7k-token prefix holds 300 MB after its request has ended
+    prefix_cache_mb: float = Field(0, ge=0, description="chat: MB of KV kept for recent long "
+                                   "prompt prefixes (1,024+ tokens), so a next turn prefills "
+                                   "only its new tokens; inside kv_cache_mb, dropped first "
+                                   "when a stream needs the memory. 0: off")
 
     @field_validator("models")
     @classmethod

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 # Tokens whose probability is below e^-20 (2e-9) of the best one's are never sampled: the
 # softmax then runs over a few hundred candidates instead of the whole 49k vocabulary
@@ -20,6 +20,8 @@ class SamplingParams(BaseModel):
     top_k: int = Field(0, ge=0, description="0: no top-k cut")
     seed: int | None = None
     stop: list[str] = Field(default_factory=list, description="stop strings (not included)")
+    # the serving side's response headers, for facts only the engine knows (prefix reuse)
+    _headers: dict[str, str] | None = PrivateAttr(default=None)
 
 
 class Sampler:

@@ -99,7 +99,11 @@ class LocalModels:
     """Every model the plugin serves: preparation on first start, loading, dispatch."""
 
     def __init__(self, options, workspace, owner: str):
+        from .kv_budget import KVBudget
         self.options, self.workspace, self.owner = options, workspace, owner
+        mb = getattr(options, "kv_cache_mb", None)
+        # one budget for every chat model: they share the box's memory
+        self.kv_budget = KVBudget(int(mb * 2**20) if mb else None, "quantized_model.kv_cache_mb")
         self.served: dict[str, Served] = {}
         self.progress: dict[str, str] = {}  # model id -> what it is doing while it comes up
         self._shown: dict[str, tuple[int, str]] = {}
@@ -108,10 +112,12 @@ class LocalModels:
     def register(self, register: Callable[[Model], None]) -> None:
         for model_id, spec in self.options.models.items():
             kind = "chat+completion" if spec.kind == "chat" else spec.kind
+            meta = {"source": spec.source, "quantization": spec.quantization}
+            if getattr(spec, "max_slots", None):  # the batcher's Hub reads it for this model
+                meta["slots"] = spec.max_slots
             model = Model(model_id, kind, owner=self.owner, status="loading",
                           context_length=spec.context_length, description=spec.description,
-                          meta={"source": spec.source, "quantization": spec.quantization},
-                          aliases=tuple(spec.aliases))
+                          meta=meta, aliases=tuple(spec.aliases))
             self.served[model_id] = Served(model, spec, Worker(model_id))
             register(model)
 
@@ -178,7 +184,11 @@ class LocalModels:
             # /v1/rerank requests on this model's worker (``rerank`` above)
             from clawhost.engines.cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads or 1)
-        return LocalChat.load(folder, spec, threads)
+        chat = LocalChat.load(folder, spec, threads, self.kv_budget)
+        cache_mb = getattr(self.options, "prefix_cache_mb", 0)
+        if cache_mb:
+            chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
+        return chat
 
     def _progress(self, model_id: str, fraction: float, stage: str) -> None:
         line = f"preparing {model_id}: {round(fraction * 100)}% ({stage})"
@@ -189,9 +199,17 @@ class LocalModels:
             log.info("%s", line)
 
     def readiness(self) -> dict[str, Any]:
-        if not self.progress:
-            return {}
-        return {"progress": "; ".join(self.progress.values())}
+        facts: dict[str, Any] = {}
+        if self.progress:
+            facts["progress"] = "; ".join(self.progress.values())
+        chats = {mid: s.engine.memory_facts() for mid, s in self.served.items()
+                 if isinstance(s.engine, LocalChat)}
+        if chats:
+            b = self.kv_budget
+            facts["kv_cache"] = {
+                "budget_mb": None if b.limit is None else round(b.limit / 2**20, 2),
+                "used_mb": round(b.used / 2**20, 1), "streams": b.streams, "models": chats}
+        return facts
 
     async def infer(self, served: Served, request: ModelRequest) -> Reply:
         try:

@@ -4,14 +4,31 @@ Active sequences always occupy KV rows ``0..n-1`` of one buffer, so a step is a 
 graph run over ``n`` rows; GroupQueryAttention's ``seqlens_k`` lets every row have its own
 length. Removing a sequence moves the last row into the hole (one row's valid prefix is
 copied, nothing else). Not thread-safe: drive a batch from one thread.
+
+Long prompts are prefilled in chunks interleaved with the others' decode steps: `add` runs
+the first chunk (all of a short prompt), each `step` one more chunk of the prefilling
+sequence with the fewest tokens left, so no single call takes longer than a chunk plus a
+decode step (before, a 7,000-token prompt was one call of a minute and more, past the
+batcher's 60 s guard, and stalled every other stream). A row still prefilling rides along
+in the decode steps with a placeholder token written at its next free position, which its
+next chunk overwrites; its logits are ignored.
+
+Memory follows the live sequences, not the largest ever seen: each one reserves its
+``prompt + max_tokens`` of KV from the engine's `KVBudget` before its prefill; a row's pages
+go back to the OS when its sequence leaves; the capacity shrinks when the longest one
+leaves (a decode step costs in proportion to it) and the whole cache is dropped when the
+batch empties (the batcher keeps one batch per model for the host's lifetime).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .runner import Runner
+from .runner import CAPACITY_STEP, Runner
 from .sampling import SamplingParams
 from .sequence import Sequence, TokenEvent
+from .workers import release_free_memory
+
+PREFIX_HEADER = "x-clawhost-prefix-cache"
 
 
 class SlotBatch:
@@ -22,10 +39,13 @@ class SlotBatch:
             raise ValueError("max_slots must be at least 1")
         self.engine = engine
         self.max_slots = max_slots
-        self.runner = Runner(engine.model, rows=max_slots, capacity=256)
-        self.rows: list[int] = []  # rows[r] = slot id decoding in KV row r
+        self.runner = Runner(engine.model, rows=max_slots, capacity=CAPACITY_STEP)
+        self.rows: list[int] = []  # rows[r] = slot id in KV row r (decoding or prefilling)
         self.seqs: dict[int, Sequence] = {}
         self.pending: dict[int, np.ndarray] = {}  # slot -> logits to sample its next token from
+        self.reserved: dict[int, int] = {}  # slot -> KV bytes reserved from engine.budget
+        self.prompts: dict[int, list[int]] = {}  # slot -> prompt (prefilling, or for the cache)
+        self.filled: dict[int, int] = {}  # slot -> prompt tokens in its row, while prefilling
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -35,41 +55,128 @@ class SlotBatch:
         return self.max_slots - len(self.rows)
 
     def add(self, prompt_ids: list[int], sampling: SamplingParams | dict | None = None) -> int:
-        """Prefill one prompt into a free slot and return the slot id.
+        """Start one prompt in a free slot (its first chunk now) and return the slot id.
 
-        Raises `ContextLengthError` when prompt + max_tokens exceed the context, and
-        RuntimeError when every slot is taken. The first token comes from the next `step()`."""
+        Raises `ContextLengthError` when prompt + max_tokens exceed the context,
+        `KVBudgetError` when their KV cache does not fit the memory budget, and RuntimeError
+        when every slot is taken. The first token comes from the `step()` after the last
+        chunk (the next one for a prompt of one chunk)."""
         params = self.engine.sampling(sampling)
         seq = self.engine.new_sequence(prompt_ids, params)
-        if not self.rows or len(self.rows) < self.max_slots:
-            slot = min(set(range(self.max_slots)) - set(self.rows))
-        else:
+        if len(self.rows) >= self.max_slots:
             raise RuntimeError(f"all {self.max_slots} slots are busy")
+        slot = min(set(range(self.max_slots)) - set(self.rows))
+        ids = list(prompt_ids)
+        # looked up before reserving: the reservation may evict this very entry to make
+        # room, and holding it keeps its arrays until they are copied into the row
+        prefix = self._lookup(ids, params)
+        need = seq.prompt_len + seq.max_tokens
+        reserved = self.engine.budget.reserve(need, self.engine.kv_bytes_per_token)
         row = len(self.rows)
-        self.runner.grow(seq.prompt_len + seq.max_tokens)
-        logits = self.engine.prefill(self.runner, row, list(prompt_ids))
+        try:
+            if self.runner.capacity == 0:  # dropped when the batch last emptied
+                self.runner.grow(need)
+            else:
+                self.runner.grow(need, self._lengths())
+        except BaseException:
+            self.engine.budget.release(reserved)
+            raise
         self.rows.append(slot)
         self.seqs[slot] = seq
-        self.pending[slot] = logits.copy()
+        self.reserved[slot] = reserved
+        self.prompts[slot] = ids
+        self.filled[slot] = 0
+        if prefix is not None:
+            for buf, saved in zip(self.runner.kv, prefix.kv):
+                buf[row, :, :prefix.tokens] = saved
+            self.filled[slot] = prefix.tokens
+            del prefix
+        try:
+            self._prefill_chunk(slot)
+        except BaseException:
+            self.remove(slot)
+            raise
         return slot
 
+    def _lookup(self, ids: list[int], params):
+        """The longest cached prefix of `ids` (a `prefix_cache.Entry`), if any."""
+        cache = getattr(self.engine, "prefix_cache", None)
+        if cache is None:
+            return None
+        entry = cache.lookup(ids)
+        headers = getattr(params, "_headers", None)
+        if headers is not None:  # the request's response headers (set by the server side)
+            headers[PREFIX_HEADER] = f"hit {entry.tokens} tokens" if entry else "miss"
+        return entry
+
+    def _prefill_chunk(self, slot: int) -> None:
+        ids, done = self.prompts[slot], self.filled[slot]
+        piece = ids[done:done + self.engine.prefill_chunk]
+        logits = self.runner.prefill(self.rows.index(slot), piece, past=done)
+        done += len(piece)
+        if done < len(ids):
+            self.filled[slot] = done
+            return
+        del self.filled[slot]
+        self.pending[slot] = logits.copy()
+        if getattr(self.engine, "prefix_cache", None) is None:
+            del self.prompts[slot]
+
+    def _filled(self, slot: int) -> int:
+        """Positions of `slot`'s row that hold keys."""
+        return self.filled.get(slot, self.seqs[slot].length)
+
+    def _lengths(self) -> list[int]:
+        """Positions holding keys, per KV row (what a reallocation must keep)."""
+        out = [0] * self.runner.rows
+        for r, slot in enumerate(self.rows):
+            out[r] = self._filled(slot)
+        return out
+
+    def _settle(self) -> None:
+        """Fit the cache to who is left: drop it when nobody is, shrink it when the longest
+        sequence left (by a CAPACITY_STEP or more), and hand freed heap back to the OS."""
+        if not self.rows:
+            if self.runner.capacity:
+                # a long prompt's prefill leaves heap behind (scratch freed below glibc's
+                # mmap threshold); short ones leave little, and a trim costs a few ms
+                trim = self.runner.capacity > 4 * CAPACITY_STEP
+                self.runner.release()
+                if trim:
+                    release_free_memory()
+            return
+        need = max(s.prompt_len + s.max_tokens for s in self.seqs.values())
+        fit = -(-need // CAPACITY_STEP) * CAPACITY_STEP
+        if fit < self.runner.capacity:
+            self.runner.resize(fit, self._lengths())
+
     def step(self) -> dict[int, TokenEvent]:
-        """Sample one token for every active slot and run one decode step for all of them.
+        """Sample one token for every decoding slot, run one decode step for all of them,
+        and one prefill chunk for a slot still prefilling.
 
         A slot whose event has a ``finish_reason`` is freed at once (``remove`` on it is a
-        no-op afterwards)."""
+        no-op afterwards). Slots still prefilling have no event."""
         if not self.rows:
             return {}
-        events = {slot: self.seqs[slot].advance(self.pending[slot]) for slot in self.rows}
+        events = {slot: self.seqs[slot].advance(self.pending[slot]) for slot in self.rows
+                  if slot not in self.filled}
         for slot, ev in events.items():
             if ev.finish_reason is not None:
                 self.remove(slot)
-        if self.rows:
-            tokens = np.array([self.seqs[s].ids[-1] for s in self.rows], np.int64)
-            lengths = np.array([self.seqs[s].length - 1 for s in self.rows], np.int32)
+        if any(slot not in self.filled for slot in self.rows):
+            # a prefilling row gets a placeholder at its next position (overwritten by its
+            # next chunk): rows stay contiguous, one graph run for everyone
+            tokens = np.array([self.seqs[s].ids[-1] if s not in self.filled else 0
+                               for s in self.rows], np.int64)
+            lengths = np.array([self.seqs[s].length - 1 if s not in self.filled
+                                else self.filled[s] for s in self.rows], np.int32)
             logits = self.runner.decode(tokens, lengths)
             for r, slot in enumerate(self.rows):
-                self.pending[slot] = logits[r].copy()
+                if slot not in self.filled:
+                    self.pending[slot] = logits[r].copy()
+        if self.filled:  # the one with the fewest tokens left: short prompts get out first
+            slot = min(self.filled, key=lambda s: len(self.prompts[s]) - self.filled[s])
+            self._prefill_chunk(slot)
         return events
 
     def remove(self, slot: int) -> None:
@@ -77,14 +184,23 @@ class SlotBatch:
         if slot not in self.seqs:
             return
         r = self.rows.index(slot)
+        # its reservation first: the prefix it leaves behind may need that room
+        self.engine.budget.release(self.reserved.pop(slot, 0))
+        cache = getattr(self.engine, "prefix_cache", None)
+        if cache is not None and slot not in self.filled and slot in self.prompts:
+            cache.store(self.prompts[slot], self.runner.kv, r)  # before the row is reused
         last = len(self.rows) - 1
         if r != last:
             moved = self.rows[last]
-            self.runner.move_row(last, r, self.seqs[moved].length)
+            self.runner.move_row(last, r, self._filled(moved))
             self.rows[r] = moved
+        self.runner.clear_row(last)  # its keys were copied down, or belong to the leaver
         self.rows.pop()
         self.seqs.pop(slot)
         self.pending.pop(slot, None)
+        self.prompts.pop(slot, None)
+        self.filled.pop(slot, None)
+        self._settle()
 
     def sequence(self, slot: int) -> Sequence:
         return self.seqs[slot]

