@@ -101,6 +101,9 @@ class Options(BaseModel):
     threads: int | None = Field(None, ge=1, le=64, description="default ORT threads per model")
     prepare_on_start: bool = Field(True, description="build missing artifacts when the host "
                                    "starts (in a separate process)")
+    offload: bool = Field(True, description="run model calls on worker threads; false runs "
+                          "them on the event loop, which then serves nothing else meanwhile "
+                          "(there for `clawhost bench` to measure what offloading buys)")
 
     @field_validator("models")
     @classmethod
