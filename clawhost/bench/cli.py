@@ -47,6 +47,9 @@ def run_bench(config: Any, *, quick: bool, as_json: bool, html_file: str | None,
     except BenchError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - one line for the operator; the hosts are gone
+        print(f"Error: clawhost bench failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     result["live"] = live
     saved = save(config.workspace, result)
     progress(f"saved {saved} (the status page shows it)")

@@ -87,7 +87,8 @@ async def one_stream(http: Any, url: str, prompt: str, tokens: int = 64,
                 n += 1
     if not n and require:
         raise LoadError(f"a benchmark stream on {model} produced no tokens")
-    return {"start": t0, "first": first, "end": last, "n": n, "ttft": first - t0}
+    return {"start": t0, "first": first, "end": last, "n": n,
+            "ttft": None if first is None else first - t0}
 
 
 async def streams(http: Any, url: str, prompts: list[str], tokens: int, model: str) -> dict:

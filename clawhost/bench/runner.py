@@ -76,6 +76,14 @@ def onnx_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.glob("model.onnx*") if f.is_file())
 
 
+def why(exc: BaseException) -> str:
+    """One line for a failed measurement: our own errors as they are, others with their type."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    if isinstance(exc, (BenchError, LoadError)):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def median_ms(xs: list[float]) -> float:
     return 1000.0 * statistics.median(xs)
 
@@ -260,9 +268,9 @@ class Bench:
                         f["unbatched_gen_tok_s"] = http(lambda s: streams(
                             s, h.url, STORIES, self.gen_tokens(mid), mid))["tok_per_s"]
                     f["rss_alone_mb"] = h.rss_mb()
-            except (BenchError, LoadError) as exc:
-                f["error"] = str(exc)
-                self.notes.append(f"{mid} alone: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a failed phase is a reason, not a crash
+                f["error"] = why(exc)
+                self.notes.append(f"{mid} alone: {why(exc)}")
 
     def fp32_host(self) -> None:
         if not self.fp32_of:
@@ -273,10 +281,10 @@ class Bench:
                 for mid, ref in self.fp32_of.items():
                     self._measure_model(h, ref, f"fp32:{mid}")
                 self.fp32_rss = h.rss_mb()
-        except (BenchError, LoadError) as exc:
-            self.notes.append(f"fp32 host: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a failed phase is a reason, not a crash
+            self.notes.append(f"fp32 host: {why(exc)}")
             for mid in self.fp32_of:
-                self.fp32_missing[mid] = f"the fp32 host failed: {exc}"
+                self.fp32_missing[mid] = f"the fp32 host failed: {why(exc)}"
 
     def batched(self) -> None:
         if "batcher" not in self.installed:
@@ -296,8 +304,8 @@ class Bench:
                 if self.chat:
                     b["gen"] = http(lambda s: streams(s, h.url, STORIES,
                                                       self.gen_tokens(self.chat), self.chat))["tok_per_s"]
-        except (BenchError, LoadError) as exc:
-            reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a failed phase is a reason, not a crash
+            reason = why(exc)
         self._batch_rows(b.get("req_s"), b.get("gen"), reason)
 
     def _batch_rows(self, req_s: float | None, gen: float | None, reason: str | None) -> None:
@@ -369,9 +377,9 @@ class Bench:
                 if self.embed:
                     http(lambda s: embed_latency(s, h.url, self.embed, 5))
                 self.whole_rss = h.rss_mb()
-        except (BenchError, LoadError) as exc:
-            reason = str(exc)
-            self.notes.append(f"whole host: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a failed phase is a reason, not a crash
+            reason = why(exc)
+            self.notes.append(f"whole host: {why(exc)}")
         no_chat = "no chat model prepared" if not self.chat else None
         self.add("cache", row("cache.exact", "cache",
                               "exact cache: chat answer latency p50, miss vs hit", "ms",
@@ -413,8 +421,8 @@ class Bench:
                         got[name] = res["hits_per_s"]
                         got[name + "_p99"] = sorted(res["lat"])[int(0.99 * (len(res["lat"]) - 1))] \
                             if res["lat"] else None
-                except (BenchError, LoadError) as exc:
-                    reason = str(exc)
+                except Exception as exc:  # noqa: BLE001 - a failed phase is a reason, not a crash
+                    reason = why(exc)
                     break
         self.add("async", row("async.concurrency", "async",
                               "cache hits/s from 8 clients while the model generates", "req/s",
