@@ -6,8 +6,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+# marks for markdown only: a terminal or a headless browser may lack an emoji font
 MARKS = {"met": "✅ met", "short": "➖ short", "not met": "❌ not met",
-         "not measured": "— not measured", "info": "info"}
+         "not measured": "not measured", "info": "info"}
 
 
 def _num(v: float | None, unit: str) -> str:
@@ -25,7 +26,7 @@ def cells(r: dict[str, Any]) -> list[str]:
                                                   if r["without"] is not None else ""),
             f"{_num(r['with'], r['unit'])}" + (f" ({r['with_label']})" if r["with"] is not None
                                                else ""),
-            r["predicted"], measured, MARKS[r["verdict"]]]
+            r["predicted"], measured, r["verdict"]]
 
 
 HEAD = ["technique", "figure", "without", "with", "predicted", "measured", "verdict"]
@@ -41,7 +42,9 @@ def header(result: dict[str, Any]) -> str:
 def markdown(result: dict[str, Any]) -> str:
     lines = [header(result), "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     for r in result["rows"]:
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells(r)) + " |")
+        row = cells(r)
+        row[-1] = MARKS[r["verdict"]]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
     lines += [f"- {n}" for n in result.get("notes", [])]
     return "\n".join(lines) + "\n"
 
