@@ -34,7 +34,8 @@ def judge(technique: str, without: float | None, with_: float | None,
     gain = with_ / without if higher_is_better else without / with_
     if kind == "cut" or (kind == "info" and not higher_is_better):
         cut = 1 - (with_ / without if not higher_is_better else without / with_)
-        text = f"−{cut:.0%}" if cut >= 0 else f"+{-cut:.0%}"
+        # past 99% whole percents read as "all of it": keep a decimal there
+        text = (f"−{cut:.1%}" if cut >= 0.99 else f"−{cut:.0%}") if cut >= 0 else f"+{-cut:.0%}"
         value = round(cut, 4)
         if kind == "info":
             return {**out, "value": value, "measured": f"{text} ({gain:.2f}×)", "verdict": "info"}
