@@ -30,7 +30,9 @@ class Scratch:
     """A temporary workspace whose ``models/`` links to the configured, prepared artifacts
     (read-only reuse: nothing is copied, nothing in production is written)."""
 
-    def __init__(self, source_models: Path, model_ids: list[str]):
+    def __init__(self, source_models: Path, model_ids: list[str],
+                 plugins_dir: Path | None = None):
+        self.plugins_dir = plugins_dir  # the operator's own plugin files, if the config has any
         self.root = Path(tempfile.mkdtemp(prefix="clawhost-bench-"))
         self.workspace = self.root / "ws"
         self.models = self.workspace / "models"
@@ -56,6 +58,7 @@ class Scratch:
         cfg = self.root / f"{name}.yaml"
         cfg.write_text(json.dumps({  # JSON is YAML: no dumper needed
             "workspace": str(self.workspace), "log_level": "warning",
+            **({"plugins_dir": str(self.plugins_dir)} if self.plugins_dir else {}),
             "server": {"port": port or free_port(), "max_inflight": 4096,
                        "drain_timeout_s": 2, "max_connections": 4096},
             "plugins": plugins}))

@@ -171,7 +171,7 @@ class Bench:
         self.say(f"{'quick' if self.p.quick else 'full'} run on {cpu_model()}, "
                  f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         self.discover()
-        self.scratch = Scratch(self.source_models, list(self.manifests))
+        self.scratch = Scratch(self.source_models, list(self.manifests), self.config.plugins_dir)
         try:
             self.say(f"scratch workspace {self.scratch.workspace} (models linked read-only)")
             self.fp32_refs()
@@ -331,26 +331,22 @@ class Bench:
         """The operator's plugins with every prepared model: cache hit vs miss, and its RSS."""
         plugins: dict[str, Any] = {}
         for name in self.config.enabled:
-            if name in ("cache", "semantic_cache", "quantized_model"):
-                continue
             plugins[name] = self.plugin_opts(name)
-        added = []
-        if "cache" in self.installed:
+        added = [n for n in ("cache", "semantic_cache") if n in self.installed and n not in plugins]
+        if added:  # measured even where not configured: they go in front of the models
+            front = [n for n in plugins if n == "monitor"]
+            plugins = {**{n: plugins[n] for n in front}, **{n: {} for n in added},
+                       **{n: v for n, v in plugins.items() if n not in front}}
+        if "cache" in plugins:
             plugins["cache"] = self.cache_opts()
-            if "cache" not in self.config.enabled:
-                added.append("cache")
-        sem = self.semantic_opts() if "semantic_cache" in self.installed else None
-        if sem is not None:
+        sem = self.semantic_opts() if "semantic_cache" in plugins else None
+        if sem is None:
+            plugins.pop("semantic_cache", None)
+        else:
             plugins["semantic_cache"] = sem
-            if "semantic_cache" not in self.config.enabled:
-                added.append("semantic_cache")
-        # keep the configured chain order, the caches in front of the models
-        order = [n for n in self.config.enabled if n in plugins] + [n for n in plugins
-                                                                   if n not in self.config.enabled]
-        if "connection_pool" in plugins:  # no remote calls from a bench: providers stay unused
-            pass
-        ordered = {n: plugins[n] for n in order}
-        ordered.update(self.qm(list(self.manifests)))
+        # every prepared model, in the configured chain position (last when not configured)
+        plugins.update(self.qm(list(self.manifests)))
+        ordered = plugins
         if added:
             self.notes.append(f"whole host: {', '.join(added)} added to the configured plugins "
                               "to measure them")
@@ -439,9 +435,8 @@ class Bench:
         self.add("onnx", row("onnx.reference", "onnx",
                              "ONNX Runtime graph vs a plain (non-ONNX) reference path", "",
                              None, None, higher=True, sides=("plain", "ONNX"),
-                             reason="clawhost ships no non-ONNX inference path to compare with "
-                                    "(numpy reference forwards exist only in its tests); "
-                                    "fused INT8/INT4 vs fp32 ONNX is below"))
+                             reason="clawhost ships no non-ONNX inference path to compare "
+                                    "with (numpy reference forwards live only in its tests)"))
 
     def quantization_rows(self) -> None:
         for mid, manifest in self.manifests.items():
