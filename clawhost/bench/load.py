@@ -128,7 +128,9 @@ async def hits_beside_generation(http: Any, url: str, model: str, duration: floa
         nonlocal generated
         i = 0
         while time.perf_counter() < stop:
-            s = await one_stream(http, url, STORIES[i % len(STORIES)], tokens, model, False)
+            # a new prompt every time: a cache in the chain must not answer the generations
+            s = await one_stream(http, url, f"{STORIES[i % len(STORIES)]} (take {i})", tokens,
+                                 model, False)
             generated += s["n"]
             i += 1
 
