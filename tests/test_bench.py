@@ -230,3 +230,23 @@ async def test_status_page_shows_the_last_bench(clawhost_host, clawhost_server, 
     dom = await chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", url + "/")
     assert re.search(r'id="bench-panel" data-rows="1"', dom)
     assert "Test CPU" in dom and "−80%" in dom and 'class="v-met"' in dom
+
+
+async def test_offload_false_runs_model_calls_on_the_event_loop():
+    """The bench's async baseline: with ``offload: false`` a model call runs in the loop's own
+    thread (blocking it), with the default on the model's worker thread."""
+    import threading
+
+    from clawhost.plugins.quantized_model.options import Options
+    from clawhost.plugins.quantized_model.workers import Worker
+    assert Options().offload is True
+    here = threading.get_ident()
+    inline, threaded = Worker("m", offload=False), Worker("m")
+    try:
+        assert await inline.run(threading.get_ident) == here
+        assert await threaded.run(threading.get_ident) != here
+        with pytest.raises(ZeroDivisionError):
+            await inline.run(lambda: 1 / 0)
+    finally:
+        inline.close()
+        threaded.close()
