@@ -57,6 +57,9 @@ def text(result: dict[str, Any]) -> str:
     for r in rows:
         out.append("  ".join((c if len(c) <= w else c[: w - 1] + "…").ljust(w)
                              for c, w in zip(r, widths)).rstrip())
+    # the reasons in full: the table's column cuts them, and they are the point of the row
+    out += [f"not measured: {r['figure']}: {r['reason']}" for r in result["rows"]
+            if r["verdict"] == "not measured"]
     out += [f"note: {n}" for n in result.get("notes", [])]
     return "\n".join(out) + "\n"
 
