@@ -34,18 +34,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quantized_model import CHAT, EMBED, ensure_prepared, free_port, get, rss_mb  # noqa: E402
 
+from clawhost.bench.load import embeddings, one_stream  # noqa: E402  (shared with clawhost bench)
+from clawhost.bench.probe import pct, sentences  # noqa: E402
+
 PROMPT = "Write a short story about a robot who learns to paint."
 STORY = [f"Write a short story about a {a} who learns to {b}." for a, b in
          (("robot", "paint"), ("cat", "sing"), ("farmer", "fly"), ("child", "code"))]
 BATCHER = {"max_batch_size": 32, "max_wait_ms": 5, "max_slots": 4, "max_queue": 32,
            "queue_timeout_ms": 2000}
-
-
-def sentences(n: int) -> list[str]:
-    base = ["How do I fix a flat bike tyre?", "What is the capital of France?",
-            "Recipe for sourdough bread with a crisp crust and an open crumb, please.",
-            "Why is the sky blue during the day but red at sunset?"]
-    return [f"{base[i % 4]} ({i})" for i in range(n)]
 
 
 def write_config(workspace: Path, port: int, batched: bool) -> Path:
@@ -73,37 +69,6 @@ def start(cfg: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the host did not become ready in 120 s")
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
-
-
-async def embeddings(http, url: str, duration: float, clients: int = 32) -> dict:
-    """One closed-loop round: `clients` concurrent callers, one sentence per request."""
-    texts = sentences(256)
-    lat: list[float] = []
-    errors = 0
-
-    async def client(k: int) -> None:
-        nonlocal errors
-        i = k
-        end = time.perf_counter() + duration
-        while time.perf_counter() < end:
-            t0 = time.perf_counter()
-            async with http.post(f"{url}/v1/embeddings",
-                                 json={"model": EMBED, "input": texts[i % len(texts)]}) as r:
-                await r.read()
-                if r.status != 200:
-                    errors += 1
-                    continue
-            lat.append(time.perf_counter() - t0)
-            i += clients
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client(k) for k in range(clients)))
-    wall = time.perf_counter() - t0
-    return {"req_per_s": len(lat) / wall, "lat": lat, "errors": errors}
-
-
 async def batch_time(http, url: str) -> float:
     """The anchor: one request of 32 sentences through the same host (median of 5)."""
     took = []
@@ -113,28 +78,6 @@ async def batch_time(http, url: str) -> float:
             await r.read()
         took.append(time.perf_counter() - t1)
     return statistics.median(took)
-
-
-async def one_stream(http, url: str, prompt: str, tokens: int = 64) -> dict:
-    body = {"model": CHAT, "messages": [{"role": "user", "content": prompt}], "max_tokens": tokens,
-            "temperature": 0, "stream": True}
-    t0 = time.perf_counter()
-    first = last = None
-    n = 0
-    async with http.post(f"{url}/v1/chat/completions", json=body) as r:
-        if r.status != 200:
-            raise SystemExit(f"a benchmark stream got HTTP {r.status}: {(await r.text())[:200]}")
-        async for line in r.content:
-            if not line.startswith(b"data: {"):
-                continue
-            chunk = json.loads(line[6:])
-            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                last = time.perf_counter()
-                first = first or last
-                n += 1
-    if not n:
-        raise SystemExit("a benchmark stream produced no tokens")
-    return {"start": t0, "first": first, "end": last, "n": n, "ttft": first - t0}
 
 
 async def gen_round(http, url: str) -> dict:

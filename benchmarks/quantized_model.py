@@ -22,7 +22,6 @@ import datetime
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,26 +31,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from clawhost.bench.probe import free_port, get, rss_mb  # noqa: E402,F401  (shared with clawhost bench)
 CHAT, EMBED = "smollm2-135m-instruct", "all-minilm-l6-v2"
 VERIFIER = "minilm-l6-qqp-verifier"  # the semantic cache's cross-encoder, a third default model
 SHORT = "How do I bake bread?"
 PROMPT = "Write a short story about a robot who learns to paint."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str, timeout: float = 2.0) -> tuple[int, dict | None]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except OSError:
-        return 0, None
 
 
 def write_config(workspace: Path, port: int) -> Path:
@@ -96,11 +81,6 @@ def start_host(cfg: Path, port: int) -> tuple[subprocess.Popen, float]:
 def stop_host(proc: subprocess.Popen) -> None:
     proc.terminate()
     proc.wait(30)
-
-
-def rss_mb(pid: int) -> float:
-    import psutil
-    return psutil.Process(pid).memory_info().rss / 1e6
 
 
 def bench_http(port: int, runs: int) -> dict:

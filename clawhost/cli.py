@@ -374,6 +374,30 @@ def skills_run(config_path, timeout, name, args):
     sys.exit(res.returncode)
 
 
+@cli.command()
+@config_option
+@click.option("--quick", is_flag=True, help="short rounds, no large fp32 builds: under a minute")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="also write a self-contained HTML report with charts")
+@click.option("--live", is_flag=True, help="run even though a host is serving (it will compete "
+              "with that host's traffic for the cores)")
+def bench(config_path, quick, as_json, html_file, live):
+    """Measure what each technique buys on this box, with and without it, beside the plan's
+    predictions. Uses a scratch workspace; the configured models are reused read-only."""
+    from . import daemon
+    config = load_checked(config_path)
+    if not live:
+        pid = daemon.running_pid(config)
+        code, _ = daemon.fetch_json(config, "/readyz", timeout=1.0)
+        if pid is not None or code:
+            who = f"pid {pid}" if pid is not None else "a host"
+            raise click.ClickException(f"clawhost is serving ({who} at {daemon.url_of(config)}): "
+                                       "a bench would compete with its traffic; stop it or pass --live")
+    from .bench.cli import run_bench
+    sys.exit(run_bench(config, quick=quick, as_json=as_json, html_file=html_file, live=live))
+
+
 def build() -> click.Group:
     """The CLI with every installed plugin's commands added."""
     from .pluginmanager import Chain, PluginError, discover
@@ -392,5 +416,5 @@ def main() -> None:
     # Core commands don't need every plugin imported for its CLI additions: skipping that
     # keeps `start`/`run`/`stop` quick (the host imports just the plugins it enables).
     args = sys.argv[1:2]
-    core = {"start", "stop", "status", "run", "restart", "ask", "embed"}
+    core = {"start", "stop", "status", "run", "restart", "ask", "embed", "bench"}
     (cli if args and args[0] in core else build())(prog_name="clawhost")

@@ -77,6 +77,26 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(stats_body(host_of(request), monitor, window))
 
 
+BENCH_PATH = "/v1/bench/last"
+BENCH_FILE = ("bench", "last.json")  # written by `clawhost bench` under the workspace
+
+
+async def bench_last(request: web.Request) -> web.Response:
+    """The last ``clawhost bench`` result saved in this host's workspace (``result: null``
+    before the first run: the status page asks every minute, and a 404 would be logged in the
+    browser's console as an error each time)."""
+    import json
+    path = host_of(request).config.workspace.joinpath(*BENCH_FILE)
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        result = None
+    except (OSError, ValueError) as exc:  # a torn or unreadable file: say so, once per ask
+        return web.json_response({"object": "clawhost.bench.last", "result": None,
+                                  "error": f"{path.name}: {type(exc).__name__}"})
+    return web.json_response({"object": "clawhost.bench.last", "result": result})
+
+
 def read_static(name: str) -> bytes:
     return (resources.files(__package__) / "static" / name).read_bytes()
 
@@ -100,6 +120,7 @@ async def static(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher, options: Any) -> None:
     router.add_get(options.metrics_path, metrics)
     router.add_get(options.stats_path, stats)
+    router.add_get(BENCH_PATH, bench_last)
     if options.status_page:
         router.add_get(options.page_path, page)
         router.add_get(STATIC_PREFIX + "{name}", static)

@@ -125,6 +125,9 @@ class Options(BaseModel):
                                    "prompt prefixes (1,024+ tokens), so a next turn prefills "
                                    "only its new tokens; inside kv_cache_mb, dropped first "
                                    "when a stream needs the memory. 0: off")
+    offload: bool = Field(True, description="run model calls on worker threads; false runs "
+                          "them on the event loop, which then serves nothing else meanwhile "
+                          "(there for `clawhost bench` to measure what offloading buys)")
 
     @field_validator("models")
     @classmethod

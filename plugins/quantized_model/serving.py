@@ -118,7 +118,7 @@ class LocalModels:
             model = Model(model_id, kind, owner=self.owner, status="loading",
                           context_length=spec.context_length, description=spec.description,
                           meta=meta, aliases=tuple(spec.aliases))
-            self.served[model_id] = Served(model, spec, Worker(model_id))
+            self.served[model_id] = Served(model, spec, Worker(model_id, self.options.offload))
             register(model)
 
     def owns(self, model: Model | None) -> Served | None:

@@ -27,14 +27,29 @@ def release_free_memory() -> None:
 TRIM_EVERY_S = 1.0
 
 
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each call at once in the caller's thread: with ``offload: false`` model calls
+    block the event loop, the baseline ``clawhost bench`` compares worker threads with."""
+
+    def submit(self, fn: Callable, /, *args, **kwargs) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            future.set_exception(exc)
+        return future
+
+
 class Worker:
     """One thread that runs a model's engine calls in order, awaitable from the loop.
 
     After a call it hands freed heap back to the OS (at most once a second: a trim costs
     a few ms), so a large batch or a long answer does not raise the host's RSS for good."""
 
-    def __init__(self, name: str):
-        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"qm-{name}")
+    def __init__(self, name: str, offload: bool = True):
+        self.pool: concurrent.futures.Executor = (
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"qm-{name}")
+            if offload else InlineExecutor())
         self._trimmed = 0.0
 
     def call(self, fn: Callable, *args) -> Any:
