@@ -67,7 +67,7 @@ def release_memory() -> None:
     """Collect garbage and hand the freed heap back to the OS before the next big phase."""
     import gc
 
-    from .workers import release_free_memory
+    from .memory import release_free_memory
 
     gc.collect()
     release_free_memory()

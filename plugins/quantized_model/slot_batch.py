@@ -26,7 +26,7 @@ import numpy as np
 from .runner import CAPACITY_STEP, Runner
 from .sampling import SamplingParams
 from .sequence import Sequence, TokenEvent
-from .workers import release_free_memory
+from .memory import release_free_memory
 
 PREFIX_HEADER = "x-clawhost-prefix-cache"
 
