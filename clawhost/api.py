@@ -41,6 +41,9 @@ RETRIES: StashKey[int] = StashKey("retries")
 """Upstream retries the request took."""
 FALLBACK: StashKey[str] = StashKey("fallback")
 """The model a request failed over to."""
+STANDS_IN_FOR: StashKey[str] = StashKey("stands_in_for")
+"""On a request sent to a fallback model: the model the client asked for. Its token limit
+was chosen for that model, so a local fallback clamps it to its own context."""
 
 # -- loaded on first use: they import click, aiohttp or the server -----------------------
 _LAZY = {
@@ -89,7 +92,7 @@ __all__ = [
     "PayloadTooLarge", "PaymentRequired", "TimedOut", "Unauthorized", "Unavailable",
     "UpstreamError",
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
-    "RETRIES", "FALLBACK",
+    "RETRIES", "FALLBACK", "STANDS_IN_FOR",
     "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",
     "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
     "directives", "canonical_json", "exact_key", "query_text", "scope_key",
