@@ -1,7 +1,7 @@
 """OpenClaw 2026.9.6 through clawhost: cache hits over a scripted session, local-model turns.
 
     python benchmarks/openclaw_session.py                 # 20 scripted turns + 3 local turns
-    python benchmarks/openclaw_session.py --turns 5 --local-turns 1
+    python benchmarks/openclaw_session.py --turns 5 --local-turns 1 --conversation 0
 
 One process serves a fake OpenAI-compatible upstream (tests/fake_upstream.py, answering with
 text or a call to OpenClaw's `read` tool) and clawhost in front of it (monitor, cache,
@@ -13,7 +13,8 @@ call a tool), run round after round from the same starting state (the session is
 before each turn and OpenClaw's clock starts at the same minute, as for a scheduled job
 that re-runs), `--turns` turns in all. Reported: clawhost's cache hit rate over the model
 calls, upstream calls made, and the upstream tokens the hits saved (the fake upstream's
-usage: about 4 characters a token).
+usage: about 4 characters a token). Part 1b: `--conversation` turns repeating one message
+in one ongoing session, as a person would, and how many of their calls the cache answered.
 
 Part 2, local model (README patterns 1+2, lean): `--local-turns` fresh single turns on
 SmolLM2; reported: wall time of `openclaw agent` (process start to exit) and OpenClaw's own
@@ -140,7 +141,7 @@ async def main(args) -> None:
                 "minute).", "",
                 "| figure | value |", "|---|---|",
                 f"| model calls OpenClaw made | {len(remote)} |",
-                f"| served from clawhost's cache | {len(hits)} ({len(hits) / len(remote):.0%}) |",
+                f"| served from clawhost's cache | {len(hits)} ({len(hits) / max(1, len(remote)):.0%}) |",
                 f"| calls that reached the upstream | {len(upstream.requests)} |",
                 f"| upstream tokens spent (misses) | {spent:,} |",
                 f"| upstream tokens saved (hits) | {saved:,} |",
@@ -151,6 +152,20 @@ async def main(args) -> None:
                 "|---|---|---|---|---|---|"]
         out += [f"| {t['turn']} | {t['message'][:40]} | {t['calls']} | {t['hits']} | "
                 f"{t['upstream']} | {t['wall_s']:.1f} |" for t in per_turn]
+
+        # -- part 1b: the same message again and again in one ongoing conversation ----------
+        if args.conversation:
+            claw = openclaw_env.OpenClaw(tmp / "talk", env, openclaw_env.config(["provider"], url))
+            n0, calls0 = len(rows), len(upstream.requests)
+            for i in range(args.conversation):
+                await claw.turn("What is a good name for a grey cat?", session="talk")
+            mine = [r for r in rows[n0:] if r["model"] == REMOTE]
+            hit = sum(r["cache"] in ("hit-l1", "hit-l2") for r in mine)
+            out += ["", "## Remote primary: one ongoing conversation", "",
+                    f"The same message {args.conversation} times in one session: {len(mine)} "
+                    f"model calls, {hit} served from the cache, "
+                    f"{len(upstream.requests) - calls0} reached the upstream."]
+            print(out[-1], flush=True)
 
         # -- part 2: the local model, lean ---------------------------------------------------
         local = []
@@ -195,6 +210,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=20)
     ap.add_argument("--local-turns", type=int, default=3)
+    ap.add_argument("--conversation", type=int, default=4,
+                    help="turns of one ongoing conversation repeating one message")
     ap.add_argument("--no-write", dest="write", action="store_false",
                     help="do not write benchmarks/results/openclaw_session.md")
     asyncio.run(main(ap.parse_args()))
