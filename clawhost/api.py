@@ -44,6 +44,9 @@ SOURCE_BODY: StashKey[tuple] = StashKey("source_body")
 request body translated from it)`` for a request that came in through another
 API than OpenAI's (``clawhost.protocols``): an adapter that speaks that protocol upstream may
 send it as is instead of translating the canonical request back (connection_pool's Anthropic)."""
+STANDS_IN_FOR: StashKey[str] = StashKey("stands_in_for")
+"""On a request sent to a fallback model: the model the client asked for. Its token limit
+was chosen for that model, so a local fallback clamps it to its own context."""
 
 # -- loaded on first use: they import click, aiohttp or the server -----------------------
 _LAZY = {
@@ -92,7 +95,7 @@ __all__ = [
     "PayloadTooLarge", "PaymentRequired", "TimedOut", "Unauthorized", "Unavailable",
     "UpstreamError", "Fault", "storage_cause",
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
-    "RETRIES", "FALLBACK", "SOURCE_BODY",
+    "RETRIES", "FALLBACK", "SOURCE_BODY", "STANDS_IN_FOR",
     "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",
     "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
     "directives", "canonical_json", "exact_key", "query_text", "scope_key",

@@ -15,6 +15,11 @@ reason.
 Each request takes the next fault from the queue (none left: it answers normally);
 ``fail_rate`` fails that share of requests at random with one of ``fault_mix`` (default
 429 or 500; benchmarks).
+
+``script`` (OpenAI chat only) decides each answer from the request body: it returns
+``{"text": "..."}`` or ``{"tool": NAME, "arguments": {...}}``; without it a request that
+offers tools gets a call to the first tool with ``{"city": "Paris"}`` and any other the
+fixed words. ``usage`` then estimates tokens as characters / 4 (prompt: messages and tools).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import struct
 import time
@@ -36,8 +42,9 @@ WORDS = ["Hello", " from", " the", " fake", " upstream", "."]
 class FakeUpstream:
     def __init__(self, name: str = "fake", *, key: str | None = None, chunk_delay: float = 0.0,
                  fail_rate: float = 0.0, seed: int = 0, words: list[str] | None = None,
-                 fault_mix: list[str] | None = None):
+                 fault_mix: list[str] | None = None, script=None):
         self.name, self.key, self.chunk_delay = name, key, chunk_delay
+        self.script = script
         self.fail_rate, self.rng = fail_rate, random.Random(seed)
         self.fault_mix = fault_mix or ["429:0", "500"]
         self.injected: dict[str, int] = {}   # fault -> times injected
@@ -149,13 +156,28 @@ class FakeUpstream:
             return body
         chat = request.path.endswith("/chat/completions")
         model, cid = body.get("model", "?"), "chatcmpl-fake"
-        tools = chat and body.get("tools") and body["messages"][-1].get("role") != "tool"
-        call = {"id": "call_1", "type": "function",
-                "function": {"name": (body.get("tools") or [{}])[0].get("function", {}).get("name"),
-                             "arguments": json.dumps({"city": "Paris"})}} if tools else None
-        use = {"prompt_tokens": 7, "completion_tokens": len(self.words), "total_tokens": 7 + len(self.words)}
+        words, use = self.words, None
+        if chat and self.script is not None:
+            plan = self.script(body)
+            call = ({"id": plan.get("id", "call_1"), "type": "function",
+                     "function": {"name": plan["tool"],
+                                  "arguments": json.dumps(plan.get("arguments") or {})}}
+                    if "tool" in plan else None)
+            words = [] if call else re.findall(r"\S+\s*", plan.get("text", ""))
+            # about 4 characters a token, OpenAI's rule of thumb for English
+            prompt = (len(json.dumps(body["messages"])) + len(json.dumps(body.get("tools") or []))) // 4
+            done = max(1, (len("".join(words)) + (len(json.dumps(call)) if call else 0)) // 4)
+            use = {"prompt_tokens": prompt, "completion_tokens": done,
+                   "total_tokens": prompt + done}
+        else:
+            tools = chat and body.get("tools") and body["messages"][-1].get("role") != "tool"
+            call = {"id": "call_1", "type": "function",
+                    "function": {"name": (body.get("tools") or [{}])[0].get("function", {}).get("name"),
+                                 "arguments": json.dumps({"city": "Paris"})}} if tools else None
+        use = use or {"prompt_tokens": 7, "completion_tokens": len(words),
+                      "total_tokens": 7 + len(words)}
         if not body.get("stream"):
-            text = "".join(self.words)
+            text = "".join(words)
             if chat:
                 msg = {"role": "assistant", "content": None if call else text}
                 if call:
@@ -185,7 +207,7 @@ class FakeUpstream:
             events.append(chunk({"tool_calls": [{"index": 0, "function": {
                 "arguments": call["function"]["arguments"]}}]}))
         else:
-            events += [chunk({"content": w}, text=w) for w in self.words]
+            events += [chunk({"content": w}, text=w) for w in words]
         events.append(chunk({}, "tool_calls" if call else "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({"id": cid, "object": "chat.completion.chunk", "created": 1,

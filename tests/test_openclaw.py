@@ -2,7 +2,8 @@
 
 OpenClaw's `models.providers` entry with `api: openai-completions` sends streaming chat
 requests with tools, content parts, tool results and `stream_options.include_usage`, and
-reads deltas, tool-call fragments, finish reasons and the final usage chunk.
+reads deltas, tool-call fragments, finish reasons and the final usage chunk. These tests
+imitate those shapes without OpenClaw; tests/test_openclaw_real.py runs OpenClaw itself.
 """
 
 from __future__ import annotations

@@ -705,3 +705,36 @@ async def test_a_host_that_prepares_on_start_removes_the_downloads(sources, tmp_
         assert not wheel.exists() and not list(wheel.parent.iterdir())
     finally:
         await host.stop()
+
+
+def test_a_local_fallback_clamps_the_token_limit_sized_for_the_remote_model():
+    """OpenClaw sizes max_completion_tokens for its primary (16,384 for gpt-4o-mini); when
+    connection_pool fails over to a local model, that limit is clamped to the room the local
+    context leaves and this model's own answer length (max_tokens in its options) instead of
+    refusing the fallback. Asked of the local model directly, it
+    is still a 400."""
+    from types import SimpleNamespace
+
+    from clawhost.api import STANDS_IN_FOR, BadRequest
+    from clawhost.plugins.quantized_model.chat_serving import LocalChat
+    from clawhost.types import ChatRequest, ModelRequest
+
+    engine = SimpleNamespace(context_length=100, encode_chat=lambda msgs: [1] * 40)
+    chat = LocalChat(engine, SimpleNamespace(max_tokens=256, temperature=0.7, top_p=1.0))
+
+    def request():
+        return ModelRequest(kind="chat", body=ChatRequest(
+            model="smollm2-135m-instruct", max_completion_tokens=16384,
+            messages=[{"role": "user", "content": "hi"}]))
+
+    with pytest.raises(BadRequest, match="context length 100"):
+        chat.prepare(request())
+    fallback = request()
+    fallback.notes[STANDS_IN_FOR] = "openai/gpt-4o-mini"
+    ids, params = chat.prepare(fallback)
+    assert len(ids) == 40 and params.max_tokens == 60          # the room the context leaves
+    roomy = LocalChat(SimpleNamespace(context_length=8192, encode_chat=engine.encode_chat),
+                      chat.spec)
+    fallback = request()
+    fallback.notes[STANDS_IN_FOR] = "openai/gpt-4o-mini"
+    assert roomy.prepare(fallback)[1].max_tokens == 256        # the model's own answer length

@@ -12,8 +12,8 @@ import asyncio
 import contextvars
 import logging
 
-from clawhost.api import (FALLBACK, PROVIDER, RETRIES, ClawhostError, Model, ModelRequest,
-                          Overloaded, Reply, UpstreamError)
+from clawhost.api import (FALLBACK, PROVIDER, RETRIES, STANDS_IN_FOR, ClawhostError, Model,
+                          ModelRequest, Overloaded, Reply, UpstreamError)
 
 from .options import PoolOptions
 from .providers import Provider, StreamCall
@@ -206,6 +206,7 @@ class Pool:
                            tenant=request.tenant, headers=request.headers,
                            disconnected=request.disconnected,
                            )
+        sub.notes[STANDS_IN_FOR] = request.body.model
         t1, t2 = _VISITED.set(seen), _DEADLINE.set(deadline)
         try:
             async with asyncio.timeout_at(deadline):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from clawhost.api import BadRequest, ModelRequest, Overloaded, Reply, streaming
+from clawhost.api import STANDS_IN_FOR, BadRequest, ModelRequest, Overloaded, Reply, streaming
 
 from .workers import Served
 
@@ -128,6 +128,10 @@ class LocalChat:
                              f"{self.context_length} of model {b.model!r}; shorten it",
                              param="messages" if request.kind == "chat" else "prompt",
                              code="context_length_exceeded")
+        if asked is not None and request.notes.get(STANDS_IN_FOR):
+            # a fallback for another model: the client sized max_tokens for that one (OpenClaw
+            # asks 16,384 of gpt-4o-mini), so this model's own answer length and room cap it
+            asked = min(asked, self.spec.max_tokens, room)
         if asked is not None and asked > room:
             raise BadRequest(f"max_tokens {asked} is more than the {room} tokens the context "
                              f"length {self.context_length} of model {b.model!r} leaves after "
