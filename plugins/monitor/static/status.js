@@ -212,41 +212,7 @@
 
   document.querySelectorAll("#windows button").forEach((b) => b.addEventListener("click", () => {
     windowS = Number(b.dataset.window);
-    // the last `clawhost bench` (saved under the workspace): what each technique measured here
-  const BENCH_PATH = "/v1/bench/last";
-  function num(v, unit) {
-    if (v === null || v === undefined) return "-";
-    const a = Math.abs(v);
-    return (a >= 100 ? Math.round(v).toLocaleString("en") : v.toFixed(a >= 10 ? 1 : 2)) + (unit ? " " + unit : "");
-  }
-  async function bench() {
-    try {
-      const resp = await fetch(BENCH_PATH, { cache: "no-store" });
-      if (!resp.ok) return;
-      const body = await resp.json();
-      const r = body.result;
-      if (!r) return;
-      const m = r.machine || {};
-      $("bench-when").textContent = (r.quick ? "quick, " : "") + r.started + " UTC, " + (m.cpu || "") +
-        ", " + (m.cores || "?") + " cores, load " + (m.load_avg ? m.load_avg[0] : "?");
-      const rows = r.rows.filter((x) => x.group !== "memory" || x.id === "memory.whole");
-      $("bench").querySelector("tbody").replaceChildren(...rows.map((x) => {
-        const tr = document.createElement("tr");
-        const measured = x.verdict === "not measured" ? "not measured: " + x.reason : x.measured;
-        tr.append(cell(x.technique), cell(x.figure), cell(num(x.without, x.unit), "n"),
-          cell(num(x.with, x.unit), "n"), cell(x.predicted), cell(measured),
-          cell(x.verdict, "v-" + x.verdict.replace(" ", "-")));
-        return tr;
-      }));
-      $("bench-panel").dataset.rows = String(rows.length);
-    } catch (err) {
-      $("bench-when").textContent = "(could not read " + BENCH_PATH + ": " + err.message + ")";
-    }
-  }
-  bench();
-  setInterval(bench, 60000);
-
-  document.querySelectorAll("#windows button").forEach((o) => o.classList.toggle("on", o === b));
+    document.querySelectorAll("#windows button").forEach((o) => o.classList.toggle("on", o === b));
     poll();
   }));
   window.addEventListener("resize", () => poll());
