@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,15 +25,11 @@ from pathlib import Path
 
 import aiohttp
 
+from clawhost.bench.probe import free_port
+
 ECHO = "from clawhost.testmodel import EchoModel\n_model = EchoModel()\n" \
        "clawhost_register_models = _model.clawhost_register_models\n" \
        "clawhost_infer = _model.clawhost_infer\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(ws: Path, config: Path) -> subprocess.Popen:

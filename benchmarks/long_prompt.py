@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from clawhost.bench.probe import cpu_model  # noqa: E402 - lscpu's model name
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMACPP = Path("/work/shared/bench/llamacpp.sh")
@@ -180,15 +180,6 @@ def turns(name: str, base: str, model: str, proc: psutil.Process, words: int,
     return row
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host import LOAD, cpu_s, free_port, write_config
+from clawhost.bench.probe import cpu_model  # noqa: E402 - lscpu's model name
 
 Q = "What is the capital of France? Answer in one word."
 SYSTEM = "Be brief."
@@ -173,15 +173,6 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

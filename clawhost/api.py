@@ -28,25 +28,8 @@ from .hookspecs import hookimpl
 from .stash import Stash, StashKey
 
 # -- notes several plugins share (a plugin's private notes are keys it declares itself) ----
-from .notes import CACHE_RESULT, USAGE  # noqa: E402 - the host reads them too (access log)
-BATCH_SIZE: StashKey[int] = StashKey("batch_size")
-"""The largest batch the request ran in."""
-BATCH_TEXTS: StashKey[int] = StashKey("batch_texts")
-"""Embedding texts in the batch the request ran in."""
-PROVIDER: StashKey[str] = StashKey("provider")
-"""The remote provider that answered."""
-RETRIES: StashKey[int] = StashKey("retries")
-"""Upstream retries the request took."""
-FALLBACK: StashKey[str] = StashKey("fallback")
-"""The model a request failed over to."""
-SOURCE_BODY: StashKey[tuple] = StashKey("source_body")
-"""``(protocol name, the JSON body as the client sent it (a dict, not to be changed), the
-request body translated from it)`` for a request that came in through another
-API than OpenAI's (``clawhost.protocols``): an adapter that speaks that protocol upstream may
-send it as is instead of translating the canonical request back (connection_pool's Anthropic)."""
-STANDS_IN_FOR: StashKey[str] = StashKey("stands_in_for")
-"""On a request sent to a fallback model: the model the client asked for. Its token limit
-was chosen for that model, so a local fallback clamps it to its own context."""
+from .notes import (BATCH_SIZE, BATCH_TEXTS, CACHE_RESULT, FALLBACK, PROVIDER,  # noqa: E402
+                    RETRIES, SOURCE_BODY, STANDS_IN_FOR, USAGE)
 
 # -- loaded on first use: they import click, aiohttp or the server -----------------------
 _LAZY = {

@@ -36,6 +36,18 @@ class PaymentRequired(ClawhostError):
     status, type, code = 402, "insufficient_quota", "budget_exceeded"
 
 
+class Forbidden(ClawhostError):
+    status, type, code = 403, "invalid_request_error", "forbidden"
+
+
+class RequestTimeout(ClawhostError):
+    status, type, code = 408, "invalid_request_error", "request_timeout"
+
+
+class UnsupportedMediaType(ClawhostError):
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
 class NotFound(ClawhostError):
     status, type, code = 404, "invalid_request_error", "not_found"
 

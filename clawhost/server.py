@@ -23,8 +23,9 @@ from yarl import URL
 
 from . import access_log, streaming
 from .config import ServerOptions, format_errors
-from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
-                     PayloadTooLarge, TimedOut, Unauthorized, Unavailable)
+from .errors import (BadRequest, ClawhostError, ConfigError, Forbidden, NotFound, Overloaded,
+                     PayloadTooLarge, RequestTimeout, TimedOut, Unauthorized, Unavailable,
+                     UnsupportedMediaType)
 from .host import Host
 from .protocols import Endpoint, Inbound, endpoints
 from .protocols.common import validate
@@ -51,18 +52,6 @@ MAX_JSON_DEPTH = 100
 # Python refuses int() past 4,300 digits (a ValueError deep in json); no field needs 100.
 MAX_INT_DIGITS = 100
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class Forbidden(ClawhostError):
-    status, type, code = 403, "invalid_request_error", "forbidden"
-
-
-class RequestTimeout(ClawhostError):
-    status, type, code = 408, "invalid_request_error", "request_timeout"
-
-
-class UnsupportedMediaType(ClawhostError):
-    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
 
 
 def is_loopback(address: str) -> bool:

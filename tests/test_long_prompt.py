@@ -290,7 +290,7 @@ def test_real_long_prompt_memory_is_its_kv_and_goes_back(smollm2):
     """In a 4-slot batch (the batcher's default) a 3,000-token prompt costs about its own KV
     (130 MB), not 4 rows of it, and the host's RSS returns when it leaves. Before the fix:
     +4 x 130 MB, kept for good."""
-    from clawhost.plugins.quantized_model.workers import release_free_memory
+    from clawhost.plugins.quantized_model.memory import release_free_memory
     eng = ChatEngine.load(smollm2, threads=2)
     batch = eng.new_batch(4)
     _run_alone(batch, eng.encode_chat([{"role": "user", "content": "hi"}]))  # warm ORT up

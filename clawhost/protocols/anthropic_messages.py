@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api import SOURCE_BODY
+from ..notes import SOURCE_BODY
 from ..cache_keys import canonical_json
 from ..contracts import SlotEngine, engine_of
 from ..errors import BadRequest, ClawhostError, Unavailable

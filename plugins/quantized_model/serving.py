@@ -18,7 +18,8 @@ from typing import Any, Callable
 from clawhost.api import BATCH_SIZE, BadRequest, Model, ModelRequest, Reply, streaming
 
 from .chat_serving import LocalChat, generate
-from .workers import Served, Worker, release_free_memory, reraise_engine_error
+from .memory import release_free_memory
+from .workers import Served, Worker, reraise_engine_error
 
 log = logging.getLogger("clawhost.quantized_model")
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from clawhost.api import BadRequest, Model, Unavailable
 
-from .memory import release_free_memory  # noqa: F401 - where the serving modules find it
+from .memory import release_free_memory
 
 
 TRIM_EVERY_S = 1.0
