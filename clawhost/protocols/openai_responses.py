@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, _dumps, register, sse_event
+from . import Endpoint, Inbound, dumps, register, sse_event
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
@@ -317,7 +317,7 @@ class _Events:
 
     def _with_response(self, kind: str, response: bytes) -> bytes:
         """An event around an already encoded response object."""
-        head = _dumps({"type": kind, "sequence_number": self.seq})[:-1]  # without its "}"
+        head = dumps({"type": kind, "sequence_number": self.seq})[:-1]  # without its "}"
         self.seq += 1
         return (b"event: " + kind.encode() + b"\ndata: " + head + b',"response":' + response
                 + b"}\n\n")
@@ -325,7 +325,7 @@ class _Events:
     def start(self) -> list[bytes]:
         # created and in_progress carry the same object: encoded once (the envelope is the
         # largest thing a streamed response sends, three times)
-        r = _dumps(self.response("in_progress"))
+        r = dumps(self.response("in_progress"))
         return [self._with_response("response.created", r),
                 self._with_response("response.in_progress", r)]
 
@@ -425,6 +425,11 @@ class Responses(Endpoint):
                           "response.output_text.delta, response.output_text.done, "
                           "response.function_call_arguments.delta/.done, "
                           "response.output_item.done, response.completed")
+
+    def close(self, host) -> None:
+        store = host.state.pop(STORE)
+        if store is not None:  # pending conversations written; a restart opens it again
+            store.close()
 
     async def to_request(self, body: ResponsesRequest, call: Inbound) -> ModelRequest:
         request, call.state["conversation"] = to_chat(body, call)
