@@ -352,7 +352,8 @@ def model_endpoint(kind: str):
         reply = await run_loop(request, host, call)
         headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
         if reply.stream is None:
-            return web.Response(status=reply.status, body=json.dumps(reply.body),
+            return web.Response(status=reply.status,
+                                body=json.dumps(streaming.without_native(reply.body)),
                                 headers={**JSON_HEADERS, **headers})
         return await stream_out(request, reply, headers)
     return handler
@@ -411,6 +412,10 @@ async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamRe
     try:
         await resp.prepare(request)
         async for chunk in chunks:
+            if streaming.NATIVE in chunk:  # a provider's own events: not for OpenAI clients
+                chunk = streaming.without_native(chunk)
+                if not chunk.get("choices") and "usage" not in chunk:
+                    continue
             await resp.write(streaming.sse(chunk))
         await resp.write(streaming.sse("[DONE]"))
     except asyncio.CancelledError:
