@@ -6,15 +6,18 @@ Completions for the same question, the same echo model, in the same run.
 Two measurements:
 
 1. HTTP, server CPU per request: one host (``clawhost run``, echo model from a plugins_dir
-   file) loaded by a client in another process, each endpoint in turn, rounds alternating;
-   the server's own CPU time (/proc) over the requests it answered. The added CPU of a
-   protocol is its figure minus Chat Completions' of the same round.
+   file) loaded by one client process (kept for the run, ``--conc`` connections), each
+   endpoint in turn for ``--secs``, many short rounds, the order reversed every other round;
+   the server's CPU time, user and system, all threads, from /proc/PID/task/*/schedstat (ns;
+   /proc/PID/stat's 10 ms ticks are too coarse for short rounds), over the requests it
+   answered. The added CPU of a protocol is its figure minus Chat Completions' of the same
+   round; the table gives the median of those differences and their quartiles.
 2. In process, the translation alone: validating the protocol's body, building the
    canonical ChatRequest and turning the reply back (the endpoint's own methods, as the
    server calls them), against parsing and validating the ChatRequest and dumping its reply
    (what /v1/chat/completions does with the same question); best of several repeats of a
    median. Responses with ``store: false`` here; the HTTP table has both. Streams: the
-   host's chunks of one answer to SSE bytes, per request.
+   request side as above, then the host's chunks of one answer to SSE bytes.
 
 Prints a markdown table; the added-CPU goal is <= 50 us per request.
 """
@@ -191,16 +194,24 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
             for c in chunks:
                 yield c
 
+        # with the request side too, as for the plain paths: parse, validate, translate
+        raw_stream = {k: json.dumps({**b, "stream": True}).encode() for k, (_, b) in BODIES.items()}
+
         async def chat_stream():
+            body = chat_model.model_validate(json.loads(raw_stream["chat"]))
+            ModelRequest(kind="chat", body=body, tenant="default", headers={},
+                         disconnected=asyncio.Event())
             return [streaming.sse(c) async for c in agen()] + [streaming.sse("[DONE]")]
 
         def protocol_stream(name):
             ep, model = endpoints[name], models[name]
-            body = model.model_validate({**BODIES[name][1], "stream": True})
 
             async def run():
-                inbound = Inbound(host=host, headers={}, tenant="default")
-                return [f async for f in ep.stream(body, stream_req, agen(), inbound)]
+                data = json.loads(raw_stream[name])
+                body = model.model_validate(data)
+                inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
+                request = await ep.to_request(body, inbound)
+                return [f async for f in ep.stream(body, request, agen(), inbound)]
             return run
 
         out = {}

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, dumps, register, sse_event
+from . import Endpoint, Inbound, dumps, register
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
@@ -287,6 +287,15 @@ def error_event(exc: ClawhostError, seq: int) -> dict[str, Any]:
             "sequence_number": seq}
 
 
+_HEADS: dict[str, bytes] = {}  # event kind -> its SSE lines up to the sequence number
+
+
+def _head(kind: str) -> bytes:
+    head = _HEADS[kind] = (b"event: " + kind.encode() + b"\ndata: "
+                           + dumps({"type": kind, "sequence_number": 0})[:-2])  # without 0}
+    return head
+
+
 class _Events:
     """OpenAI chat chunks -> the Responses API's typed events."""
 
@@ -303,9 +312,12 @@ class _Events:
         self.all_text: list[str] = []
 
     def ev(self, kind: str, **data: Any) -> bytes:
-        data = {"type": kind, "sequence_number": self.seq, **data}
-        self.seq += 1
-        return sse_event(kind, data)
+        """One event: its constant head encoded once per kind, then the number and the
+        fields (no merged dict per event: a stream sends about ten)."""
+        head = _HEADS.get(kind) or _head(kind)
+        seq, self.seq = self.seq, self.seq + 1
+        fields = b"," + dumps(data)[1:] if data else b"}"
+        return head + str(seq).encode() + fields + b"\n\n"
 
     def response(self, status: str) -> dict[str, Any]:
         if status == "in_progress":  # built once: created and in_progress carry the same
@@ -317,10 +329,9 @@ class _Events:
 
     def _with_response(self, kind: str, response: bytes) -> bytes:
         """An event around an already encoded response object."""
-        head = dumps({"type": kind, "sequence_number": self.seq})[:-1]  # without its "}"
-        self.seq += 1
-        return (b"event: " + kind.encode() + b"\ndata: " + head + b',"response":' + response
-                + b"}\n\n")
+        head = _HEADS.get(kind) or _head(kind)
+        seq, self.seq = self.seq, self.seq + 1
+        return head + str(seq).encode() + b',"response":' + response + b"}\n\n"
 
     def start(self) -> list[bytes]:
         # created and in_progress carry the same object: encoded once (the envelope is the
