@@ -59,6 +59,10 @@ BODIES = {
 }
 STREAMED = {f"{k} stream": (p, {**b, "stream": True}) for k, (p, b) in BODIES.items()
             if k != "responses+store"}
+# Anthropic's and the Responses API's streams always end with usage, so they ask the host's
+# stream for it (one chunk more): this chat stream asks too, the like-for-like anchor
+STREAMED["chat stream+usage"] = ("/v1/chat/completions", {
+    **BODIES["chat"][1], "stream": True, "stream_options": {"include_usage": True}})
 
 
 # A client process kept for the whole run: one line in (url, body, seconds), one line out
@@ -259,15 +263,22 @@ def main() -> None:
         print(f"| {name} | {micro[name]:.1f} | {added} |")
     print(f"\nHTTP, echo model, {conc} concurrent, {rounds} rounds of {secs:g} s each, alternating\n")
     print("| endpoint | req/s (median) | server CPU/request, us (median; quartiles) | "
-          "added CPU vs chat, us (median of per-round differences; quartiles) |")
-    print("|---|---|---|---|")
+          "added CPU vs chat, us (median of per-round differences; quartiles) | "
+          "added vs chat stream+usage |")
+    print("|---|---|---|---|---|")
     for name, runs in http.items():
-        base = "chat stream" if name.endswith("stream") else "chat"
+        base = "chat stream" if "stream" in name else "chat"
         cpu = [r["cpu_us"] for r in runs]
-        diffs = [r["cpu_us"] - b["cpu_us"] for r, b in zip(runs, http[base])]
-        added = "" if name == base else f"**{statistics.median(diffs):+.0f}** ({_quartiles(diffs, '+.0f')})"
+        added = "" if name == base else _added(runs, http[base])
+        like = (_added(runs, http["chat stream+usage"])
+                if name.endswith(" stream") and name != "chat stream" else "")
         print(f"| {name} | {statistics.median(r['rps'] for r in runs):,.0f} | "
-              f"{statistics.median(cpu):.0f} ({_quartiles(cpu, '.0f')}) | {added} |")
+              f"{statistics.median(cpu):.0f} ({_quartiles(cpu, '.0f')}) | {added} | {like} |")
+
+
+def _added(runs: list[dict], anchor: list[dict]) -> str:
+    diffs = [r["cpu_us"] - b["cpu_us"] for r, b in zip(runs, anchor)]
+    return f"**{statistics.median(diffs):+.0f}** ({_quartiles(diffs, '+.0f')})"
 
 
 def _quartiles(values: list[float], fmt: str) -> str:
