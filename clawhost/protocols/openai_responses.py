@@ -376,20 +376,21 @@ class _Events:
             self.finish = choice.get("finish_reason") or self.finish
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                if self.text is None:
+                text = self.text
+                if text is None:
                     out += self._close_calls()
-                    self.text = {"id": _id("msg"), "index": self._index(), "parts": []}
-                    ids = {"output_index": self.text["index"]}
-                    out.append(self.ev("response.output_item.added", **ids,
-                                       item=message_item(self.text["id"], "", "in_progress")
-                                       | {"content": []}))
-                    out.append(self.ev("response.content_part.added", item_id=self.text["id"],
-                                       **ids, content_index=0,
+                    text = self.text = {"id": _id("msg"), "index": self._index(), "parts": []}
+                    out.append(self.ev("response.output_item.added", output_index=text["index"],
+                                       item={"type": "message", "id": text["id"],
+                                             "status": "in_progress", "role": "assistant",
+                                             "content": []}))
+                    out.append(self.ev("response.content_part.added", item_id=text["id"],
+                                       output_index=text["index"], content_index=0,
                                        part={"type": "output_text", "text": "", "annotations": []}))
-                self.text["parts"].append(delta["content"])
+                text["parts"].append(delta["content"])
                 self.all_text.append(delta["content"])
-                out.append(self.ev("response.output_text.delta", item_id=self.text["id"],
-                                   output_index=self.text["index"], content_index=0,
+                out.append(self.ev("response.output_text.delta", item_id=text["id"],
+                                   output_index=text["index"], content_index=0,
                                    delta=delta["content"]))
             for tc in delta.get("tool_calls") or []:
                 i = tc.get("index", 0)

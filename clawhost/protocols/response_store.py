@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_json
+
 TTL_S = 24 * 3600          # OpenAI keeps them 30 days; a small box keeps a day
 PURGE_EVERY = 200          # writes between sweeps of expired rows
 MAX_ROW_BYTES = 8 << 20    # a conversation past this is not stored (the reply still goes out)
@@ -45,7 +47,7 @@ class ResponseStore:
         self.purge()
 
     def put(self, response_id: str, tenant: str, messages: list[dict[str, Any]]) -> bool:
-        data = json.dumps(messages, separators=(",", ":"), ensure_ascii=False)
+        data = to_json(messages).decode()  # json.dumps with these arguments costs 3x
         if len(data) > MAX_ROW_BYTES:
             return False
         self.pending[response_id] = (response_id, tenant, time.time() + self.ttl_s, data)
