@@ -6,15 +6,18 @@ Completions for the same question, the same echo model, in the same run.
 Two measurements:
 
 1. HTTP, server CPU per request: one host (``clawhost run``, echo model from a plugins_dir
-   file) loaded by a client in another process, each endpoint in turn, rounds alternating;
-   the server's own CPU time (/proc) over the requests it answered. The added CPU of a
-   protocol is its figure minus Chat Completions' of the same round.
+   file) loaded by one client process (kept for the run, ``--conc`` connections), each
+   endpoint in turn for ``--secs``, many short rounds, the order reversed every other round;
+   the server's CPU time, user and system, all threads, from /proc/PID/task/*/schedstat (ns;
+   /proc/PID/stat's 10 ms ticks are too coarse for short rounds), over the requests it
+   answered. The added CPU of a protocol is its figure minus Chat Completions' of the same
+   round; the table gives the median of those differences and their quartiles.
 2. In process, the translation alone: validating the protocol's body, building the
    canonical ChatRequest and turning the reply back (the endpoint's own methods, as the
    server calls them), against parsing and validating the ChatRequest and dumping its reply
    (what /v1/chat/completions does with the same question); best of several repeats of a
    median. Responses with ``store: false`` here; the HTTP table has both. Streams: the
-   host's chunks of one answer to SSE bytes, per request.
+   request side as above, then the host's chunks of one answer to SSE bytes.
 
 Prints a markdown table; the added-CPU goal is <= 50 us per request.
 """
@@ -29,12 +32,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from host import LOAD, cpu_s, free_port, write_config
+from host import free_port, write_config
 from clawhost.bench.probe import cpu_model  # noqa: E402 - lscpu's model name
 
 Q = "What is the capital of France? Answer in one word."
@@ -55,23 +59,59 @@ BODIES = {
 }
 STREAMED = {f"{k} stream": (p, {**b, "stream": True}) for k, (p, b) in BODIES.items()
             if k != "responses+store"}
+# Anthropic's and the Responses API's streams always end with usage, so they ask the host's
+# stream for it (one chunk more): this chat stream asks too, the like-for-like anchor
+STREAMED["chat stream+usage"] = ("/v1/chat/completions", {
+    **BODIES["chat"][1], "stream": True, "stream_options": {"include_usage": True}})
 
 
-def run_load(url: str, body: dict, secs: float, pid: int, conc: int) -> dict:
-    before = cpu_s(pid)
-    out = subprocess.run([sys.executable, "-c", LOAD, url, json.dumps(body), str(conc), str(secs)],
-                         capture_output=True, text=True, check=True)
-    res = json.loads(out.stdout)
-    res["cpu_us"] = (cpu_s(pid) - before) / res["n"] * 1e6
-    return res
+# A client process kept for the whole run: one line in (url, body, seconds), one line out
+# (requests answered). Starting a client per round would cost each round a second of imports
+# and make short alternating rounds impossible.
+CLIENT = textwrap.dedent('''
+    import asyncio, json, sys, time, aiohttp
+    conc = int(sys.argv[1])
+    async def main():
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc)) as s:
+            for line in sys.stdin:
+                url, body, secs = json.loads(line)
+                n = 0
+                end = time.perf_counter() + secs
+                async def worker():
+                    nonlocal n
+                    while time.perf_counter() < end:
+                        async with s.post(url, json=body) as r:
+                            await r.read()
+                            assert r.status == 200, r.status
+                        n += 1
+                await asyncio.gather(*[worker() for _ in range(conc)])
+                print(json.dumps({"n": n, "rps": n / secs}), flush=True)
+    asyncio.run(main())
+''')
+
+
+def cpu_ns(pid: int) -> int:
+    """The server's CPU time, user and system, in ns: every thread's schedstat (the /proc
+    stat ticks are 10 ms, too coarse for second-long rounds)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):  # a thread that just ended
+            pass
+    return total
 
 
 def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
+    """Every endpoint for ``secs`` per round, the order alternating between rounds, the
+    server's CPU time per answered request each time."""
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
         cfg = write_config(Path(d), {"echo": {}}, port)
         proc = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = subprocess.Popen([sys.executable, "-c", CLIENT, str(conc)], text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(200):
@@ -80,12 +120,27 @@ def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
                         break
                 except OSError:
                     time.sleep(0.05)
-            out: dict[str, list[dict]] = {k: [] for k in (*BODIES, *STREAMED)}
-            for _ in range(rounds):
-                for name, (path, body) in {**BODIES, **STREAMED}.items():
-                    out[name].append(run_load(base + path, body, secs, proc.pid, conc))
+
+            def run(path: str, body: dict, seconds: float) -> dict:
+                before = cpu_ns(proc.pid)
+                client.stdin.write(json.dumps([base + path, body, seconds]) + "\n")
+                client.stdin.flush()
+                res = json.loads(client.stdout.readline())
+                res["cpu_us"] = (cpu_ns(proc.pid) - before) / res["n"] / 1e3
+                return res
+
+            paths = {**BODIES, **STREAMED}
+            for path, body in paths.values():  # warm-up: first calls, caches, the store
+                run(path, body, 0.5)
+            out: dict[str, list[dict]] = {k: [] for k in paths}
+            for i in range(rounds):
+                order = list(paths) if i % 2 == 0 else list(reversed(paths))
+                for name in order:
+                    out[name].append(run(*paths[name], secs))
             return out
         finally:
+            client.stdin.close()
+            client.wait(timeout=30)
             proc.terminate()
             proc.wait(timeout=30)
 
@@ -143,16 +198,24 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
             for c in chunks:
                 yield c
 
+        # with the request side too, as for the plain paths: parse, validate, translate
+        raw_stream = {k: json.dumps({**b, "stream": True}).encode() for k, (_, b) in BODIES.items()}
+
         async def chat_stream():
+            body = chat_model.model_validate(json.loads(raw_stream["chat"]))
+            ModelRequest(kind="chat", body=body, tenant="default", headers={},
+                         disconnected=asyncio.Event())
             return [streaming.sse(c) async for c in agen()] + [streaming.sse("[DONE]")]
 
         def protocol_stream(name):
             ep, model = endpoints[name], models[name]
-            body = model.model_validate({**BODIES[name][1], "stream": True})
 
             async def run():
-                inbound = Inbound(host=host, headers={}, tenant="default")
-                return [f async for f in ep.stream(body, stream_req, agen(), inbound)]
+                data = json.loads(raw_stream[name])
+                body = model.model_validate(data)
+                inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
+                request = await ep.to_request(body, inbound)
+                return [f async for f in ep.stream(body, request, agen(), inbound)]
             return run
 
         out = {}
@@ -178,33 +241,51 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, help="HTTP rounds (alternating order)")
+    ap.add_argument("--secs", type=float, help="seconds per endpoint per round")
+    ap.add_argument("--conc", type=int, default=8, help="concurrent client connections")
+    ap.add_argument("--http-only", action="store_true", help="skip the in-process table")
     args = ap.parse_args()
-    secs, rounds, conc = (2, 2, 8) if args.quick else (5, 3, 8)
+    secs, rounds = (1.0, 4) if args.quick else (1.5, 12)
+    secs, rounds, conc = args.secs or secs, args.rounds or rounds, args.conc
     load_before = os.getloadavg()[0]
-    micro = asyncio.run(translation(2000 if args.quick else 5000, 3 if args.quick else 5))
+    micro = {} if args.http_only else asyncio.run(
+        translation(2000 if args.quick else 5000, 3 if args.quick else 5))
     http = http_rounds(secs, rounds, conc)
     print(f"# protocol benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{cpu_model()}, {os.cpu_count()} cores, load {load_before:.2f} -> "
           f"{os.getloadavg()[0]:.2f} (shared box)\n")
     print("| inbound path | translation in process, us | added vs chat, us |")
     print("|---|---|---|")
-    for name in ("chat", "messages", "responses", "chat stream", "messages stream",
-                 "responses stream"):
+    for name in micro:
         base = "chat stream" if name.endswith("stream") else "chat"
         added = "" if name == base else f"{micro[name] - micro[base]:+.1f}"
         print(f"| {name} | {micro[name]:.1f} | {added} |")
     print(f"\nHTTP, echo model, {conc} concurrent, {rounds} rounds of {secs:g} s each, alternating\n")
-    print("| endpoint | req/s (median) | server CPU/request, us (median; per round) | "
-          "added CPU vs chat, us (median of per-round differences) |")
-    print("|---|---|---|---|")
+    print("| endpoint | req/s (median) | server CPU/request, us (median; quartiles) | "
+          "added CPU vs chat, us (median of per-round differences; quartiles) | "
+          "added vs chat stream+usage |")
+    print("|---|---|---|---|---|")
     for name, runs in http.items():
-        base = "chat stream" if name.endswith("stream") else "chat"
-        diffs = [r["cpu_us"] - b["cpu_us"] for r, b in zip(runs, http[base])]
-        added = "" if name == base else f"{statistics.median(diffs):+.0f} ({', '.join(f'{x:+.0f}' for x in diffs)})"
+        base = "chat stream" if "stream" in name else "chat"
+        cpu = [r["cpu_us"] for r in runs]
+        added = "" if name == base else _added(runs, http[base])
+        like = (_added(runs, http["chat stream+usage"])
+                if name.endswith(" stream") and name != "chat stream" else "")
         print(f"| {name} | {statistics.median(r['rps'] for r in runs):,.0f} | "
-              f"{statistics.median(r['cpu_us'] for r in runs):.0f} "
-              f"({', '.join(format(r['cpu_us'], '.0f') for r in runs)}) | {added} |")
+              f"{statistics.median(cpu):.0f} ({_quartiles(cpu, '.0f')}) | {added} | {like} |")
 
+
+def _added(runs: list[dict], anchor: list[dict]) -> str:
+    diffs = [r["cpu_us"] - b["cpu_us"] for r, b in zip(runs, anchor)]
+    return f"**{statistics.median(diffs):+.0f}** ({_quartiles(diffs, '+.0f')})"
+
+
+def _quartiles(values: list[float], fmt: str) -> str:
+    if len(values) < 4:
+        return ", ".join(format(v, fmt) for v in values)
+    q = statistics.quantiles(values, n=4)
+    return f"{q[0]:{fmt}} .. {q[2]:{fmt}}"
 
 if __name__ == "__main__":
     main()

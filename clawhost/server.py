@@ -1,4 +1,6 @@
-"""The OpenAI-compatible HTTP API on aiohttp, and running it until a signal drains it."""
+"""The OpenAI-compatible HTTP API on aiohttp (routes, auth, the request loop), and running it
+until a signal drains it. The guards a request passes first are in ``guards.py``, the
+connection limits of the runner in ``connection_guard.py``."""
 
 from __future__ import annotations
 
@@ -9,27 +11,22 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import signal
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 from pydantic import ValidationError
-from yarl import URL
 
 from . import access_log, streaming
-from .config import ServerOptions, format_errors
-from .errors import (BadRequest, ClawhostError, ConfigError, Forbidden, NotFound, Overloaded,
-                     PayloadTooLarge, RequestTimeout, TimedOut, Unauthorized, Unavailable,
-                     UnsupportedMediaType)
+from .config import format_errors
+from .connection_guard import ConnectionGuard, GuardedRunner
+from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
+                     PayloadTooLarge, RequestTimeout, TimedOut, Unauthorized, Unavailable)
+from .guards import check_browser, read_json
 from .host import Host
-from .protocols import Endpoint, Inbound, endpoints
+from .protocols import Endpoint, Inbound, dumps, endpoints
 from .protocols.common import validate
-from .routing import HOST_KEY, INFLIGHT_KEY
+from .routing import HOST_KEY, INFLIGHT_KEY, JSON_HEADERS, error_response
 from .types import ModelRequest
 
 log = logging.getLogger("clawhost.server")
@@ -38,20 +35,8 @@ IN_LOOP = web.RequestKey("clawhost_in_loop", bool) if hasattr(web, "RequestKey")
 OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
-JSON_HEADERS = {"Content-Type": "application/json"}
 # the protocol endpoints by path (clawhost.protocols), for their error shapes
 PROTOCOLS_KEY: web.AppKey[dict] = web.AppKey("clawhost_protocols", dict)
-# Content types a web page may POST cross-origin without a CORS preflight (a "simple
-# request"), and no Content-Type at all: a body sent with one of these could come from any
-# page the user has open, so it is refused. Any other type needs a preflight, which this
-# server never answers, so a browser cannot send it cross-origin.
-BROWSER_SIMPLE_TYPES = {"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
-# Parsed JSON bodies: far above anything the OpenAI API nests (tool schemas included),
-# far below Python's recursion limit, which json and pydantic hit around 1,000.
-MAX_JSON_DEPTH = 100
-# Python refuses int() past 4,300 digits (a ValueError deep in json); no field needs 100.
-MAX_INT_DIGITS = 100
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def is_loopback(address: str) -> bool:
@@ -68,90 +53,6 @@ def check_bind(host: Host) -> None:
     if not is_loopback(srv.host) and not srv.token:
         raise ConfigError(f"server.token is required to bind the non-loopback address {srv.host!r}"
                           " (set it, e.g. token: ${CLAWHOST_TOKEN})")
-
-
-def error_response(exc: ClawhostError, endpoint: Endpoint | None = None, *,
-                   close: bool = False) -> web.Response:
-    body = endpoint.error_body(exc) if endpoint is not None else exc.to_dict()
-    resp = web.Response(status=exc.status, body=json.dumps(body), headers={
-        **JSON_HEADERS, **exc.headers})
-    if close:  # the rest of the request cannot be trusted or waited for
-        resp.force_close()
-    return resp
-
-
-def _bare_host(netloc: str) -> str:
-    """``example.com:8787`` -> ``example.com``; ``[::1]:8787`` -> ``::1``; lower case."""
-    netloc = netloc.strip().lower()
-    if netloc.startswith("["):
-        return netloc[1:netloc.find("]")] if "]" in netloc else netloc[1:]
-    if netloc.count(":") == 1:
-        netloc = netloc.split(":", 1)[0]
-    return netloc.rstrip(".")
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False
-
-
-def host_allowed(srv: ServerOptions, header: str | None) -> bool:
-    """Whether a request's Host header names this server (DNS-rebinding defence).
-
-    A rebinding page reaches 127.0.0.1 under its own name, so a name is accepted only when
-    it is a loopback name, the bound address, or listed in ``server.allowed_hosts``. Bound
-    to every interface, any IP literal is fine too: an address cannot be rebound."""
-    if header is None or "*" in srv.allowed_hosts:  # HTTP/1.0 clients send no Host
-        return True
-    name = _bare_host(header)
-    if name == "localhost" or (_is_ip(name) and ipaddress.ip_address(name).is_loopback):
-        return True
-    if name in {_bare_host(h) for h in srv.allowed_hosts}:
-        return True
-    bound = _bare_host(srv.host)
-    return name == bound or (bound in ("0.0.0.0", "::", "") and _is_ip(name))
-
-
-def origin_allowed(srv: ServerOptions, request: web.Request, origin: str) -> bool:
-    """A present Origin must be listed, the page's own (same scheme-less host and port as
-    the Host header), or a loopback origin on the port this connection came in on."""
-    wanted = origin.strip().rstrip("/").lower()
-    allowed = {o.strip().rstrip("/").lower() for o in srv.allowed_origins}
-    if "*" in allowed or wanted in allowed:
-        return True
-    try:
-        url = URL(wanted)
-    except ValueError:
-        return False
-    if url.scheme not in ("http", "https") or not url.host:
-        return False  # "null" (sandboxed frames, file:) and anything odd
-    own = request.headers.get("Host")
-    if own is not None and url.raw_authority == own.strip().lower():
-        return True  # same origin: the Host header was already checked
-    sock = request.transport.get_extra_info("sockname") if request.transport else None
-    loopback = url.host == "localhost" or (_is_ip(url.host)
-                                             and ipaddress.ip_address(url.host).is_loopback)
-    return bool(loopback and sock and url.port == sock[1])
-
-
-def check_browser(srv: ServerOptions, request: web.Request) -> None:
-    """Refuse what only a web page would send: a foreign Host (DNS rebinding), a foreign
-    Origin (cross-site requests), or a body in a type that skips the CORS preflight."""
-    if not host_allowed(srv, request.headers.get("Host")):
-        raise Forbidden("Host header does not name this server (add it to "
-                        "server.allowed_hosts if it should)")
-    origin = request.headers.get("Origin")
-    if origin is not None and not origin_allowed(srv, request, origin):
-        raise Forbidden("Origin is not allowed (add it to server.allowed_origins if it "
-                        "should be)")
-    if request.body_exists:
-        kind = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if kind in BROWSER_SIMPLE_TYPES:
-            raise UnsupportedMediaType(f"the body must be JSON sent with Content-Type: "
-                                       f"application/json (got {kind or 'no Content-Type'})")
 
 
 @web.middleware
@@ -246,26 +147,6 @@ def tenant_of(request: web.Request) -> str:
     return "t-" + hashlib.sha256(auth.encode()).hexdigest()[:16]
 
 
-async def read_json(request: web.Request) -> dict:
-    """The body as a JSON object, or a one-line 400 (bad UTF-8 or JSON, hostile nesting,
-    huge integers, lone surrogates)."""
-    raw = await request.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"request body is not valid UTF-8 (bad byte at offset {exc.start})") from None
-    try:
-        data = json.loads(text, parse_int=_parse_int)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise BadRequest(f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
-    check_json_tree(data)
-    if not isinstance(data, dict):
-        raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
-    return data
-
-
 async def parse_body(request: web.Request, kind: str):
     data = await read_json(request)
     try:
@@ -274,45 +155,6 @@ async def parse_body(request: web.Request, kind: str):
         lines = format_errors(exc, "")
         first = exc.errors()[0]["loc"]
         raise BadRequest("; ".join(lines), param=".".join(map(str, first)) or None) from None
-
-
-def _parse_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise BadRequest(f"JSON integer with {len(digits.lstrip('-'))} digits (at most "
-                         f"{MAX_INT_DIGITS})")
-    return int(digits)
-
-
-def check_json_tree(data: Any) -> None:
-    """Refuse what json.loads accepts but later code chokes on: nesting deep enough for
-    RecursionError in pydantic or our own walks, and lone UTF-16 surrogates, which cannot
-    be encoded (tokenizers raise TypeError, logs and caches UnicodeEncodeError)."""
-    stack: list[tuple[Any, int, Any]] = [(data, 1, None)]  # value, depth, (parent, key)
-    while stack:
-        value, depth, where = stack.pop()
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                raise BadRequest(f"a string has a lone UTF-16 surrogate (not valid Unicode) "
-                                 f"at {_json_path(where) or 'the top level'}")
-            continue
-        if not isinstance(value, (dict, list)):
-            continue
-        if depth > MAX_JSON_DEPTH:
-            raise BadRequest(f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)")
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(key, str) and _SURROGATE.search(key):
-                raise BadRequest(f"a key has a lone UTF-16 surrogate (not valid Unicode) "
-                                 f"at {_json_path(where) or 'the top level'}")
-            stack.append((item, depth + 1, (where, key)))
-
-
-def _json_path(where: Any) -> str:
-    parts: list[str] = []
-    while where is not None:
-        where, key = where
-        parts.append(str(key) if isinstance(key, int) else re.sub(r"[^\w-]", "?", key)[:40])
-    return ".".join(reversed(parts))
 
 
 def check_ready(host: Host) -> None:
@@ -352,7 +194,8 @@ def model_endpoint(kind: str):
         reply = await run_loop(request, host, call)
         headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
         if reply.stream is None:
-            return web.Response(status=reply.status, body=json.dumps(reply.body),
+            return web.Response(status=reply.status,
+                                body=json.dumps(streaming.without_native(reply.body)),
                                 headers={**JSON_HEADERS, **headers})
         return await stream_out(request, reply, headers)
     return handler
@@ -367,14 +210,14 @@ def protocol_endpoint(endpoint: Endpoint):
         body = validate(endpoint.Body, raw)
         inbound = Inbound(host=host, headers=request.headers, tenant=tenant_of(request), raw=raw)
         if not endpoint.loop:
-            return web.Response(body=json.dumps(await endpoint.answer(body, inbound)),
+            return web.Response(body=dumps(await endpoint.answer(body, inbound)),
                                 headers=JSON_HEADERS)
         call = await endpoint.to_request(body, inbound)
         reply = await run_loop(request, host, call)
         headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
         if reply.stream is None:
             out = await endpoint.reply(body, call, reply, inbound)
-            return web.Response(status=reply.status, body=json.dumps(out),
+            return web.Response(status=reply.status, body=dumps(out),
                                 headers={**JSON_HEADERS, **headers})
         return await stream_events(request, endpoint.stream(body, call, reply.stream, inbound),
                                    reply.stream, headers, endpoint)
@@ -397,8 +240,7 @@ async def stream_events(request: web.Request, events, chunks, headers: dict,
     except Exception as exc:  # noqa: BLE001 - the protocol handles ClawhostError in-band itself
         log.error("stream failed: %s", request.app[HOST_KEY].config.redact(str(exc)))
         err = ClawhostError("internal error in stream")
-        await resp.write(b"event: error\ndata: " + json.dumps(endpoint.error_body(err)).encode()
-                         + b"\n\n")
+        await resp.write(b"event: error\ndata: " + dumps(endpoint.error_body(err)) + b"\n\n")
     finally:
         await events.aclose()
         await chunks.aclose()
@@ -412,6 +254,10 @@ async def stream_out(request: web.Request, reply, headers: dict) -> web.StreamRe
     try:
         await resp.prepare(request)
         async for chunk in chunks:
+            if streaming.NATIVE in chunk:  # a provider's own events: not for OpenAI clients
+                chunk = streaming.without_native(chunk)
+                if not chunk.get("choices") and "usage" not in chunk:
+                    continue
             await resp.write(streaming.sse(chunk))
         await resp.write(streaming.sse("[DONE]"))
     except asyncio.CancelledError:
@@ -496,143 +342,13 @@ def make_app(host: Host) -> web.Application:
     app[PROTOCOLS_KEY] = endpoints()
     for path, endpoint in app[PROTOCOLS_KEY].items():
         r.add_post(path, protocol_endpoint(endpoint))
+
+    async def close_endpoints(app: web.Application) -> None:
+        for endpoint in app[PROTOCOLS_KEY].values():
+            endpoint.close(host)
+    app.on_cleanup.append(close_endpoints)
     host.chain.walk_sync("clawhost_routes", router=r, host=host)
     return app
-
-
-@dataclass
-class ConnectionGuard:
-    """Per-server limits aiohttp lacks: a deadline for request headers and a cap on open
-    connections (idle ones included: max_inflight only sees requests being answered)."""
-
-    header_timeout_s: float
-    max_connections: int
-    redact: Callable[[str], str] = lambda text: text
-    open: int = 0
-    refused: int = 0
-    too_slow: int = 0
-    _last_said: dict[str, float] = field(default_factory=dict)
-
-    def _due(self, what: str) -> bool:
-        """At most one line per kind per 10 s: a flood must not become a flood of logs."""
-        now = time.monotonic()
-        if now - self._last_said.get(what, -10.0) < 10:
-            return False
-        self._last_said[what] = now
-        return True
-
-    def note_refused(self) -> None:
-        self.refused += 1
-        if self._due("refused"):
-            log.warning("refusing connections: %d open (server.max_connections); %d refused "
-                        "so far", self.open, self.refused)
-
-    def note_too_slow(self, peer: str) -> None:
-        self.too_slow += 1
-        if self._due("too_slow"):
-            log.info("closed a connection from %s: no complete request headers within %gs "
-                     "(server.header_timeout_s); %d so far", peer, self.header_timeout_s,
-                     self.too_slow)
-
-
-_REFUSED = json.dumps(Unavailable("too many open connections (server.max_connections); "
-                                  "try again shortly").to_dict()).encode()
-REFUSED_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
-                    + str(len(_REFUSED)).encode() + b"\r\n\r\n" + _REFUSED)
-
-
-class GuardedHandler(RequestHandler):
-    """aiohttp's per-connection protocol, with the guard's limits and quiet bad requests."""
-
-    def __init__(self, manager: "GuardedServer", **kw: Any):
-        super().__init__(manager, **kw)
-        self._guard = manager.guard
-        self._counted = False
-        self._header_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        guard = self._guard
-        if guard.open >= guard.max_connections:
-            guard.note_refused()
-            transport.write(REFUSED_RESPONSE)  # type: ignore[attr-defined]
-            transport.close()
-            return
-        guard.open += 1
-        self._counted = True
-        super().connection_made(transport)
-        self._arm_header_timer()
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        if not self._counted:
-            return  # refused in connection_made: aiohttp never saw it
-        self._counted = False
-        self._guard.open -= 1
-        self._cancel_header_timer()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        parsed = self._request_count
-        super().data_received(data)
-        if self._request_count != parsed:  # a request's headers are complete
-            self._cancel_header_timer()
-        elif (data and self._header_timer is None and self._waiter is not None
-              and not self._waiter.done()):
-            self._arm_header_timer()  # the next request on a kept-alive connection began
-
-    def _arm_header_timer(self) -> None:
-        self._header_timer = self._loop.call_later(self._guard.header_timeout_s,
-                                                   self._headers_too_slow)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        self._guard.note_too_slow(peer[0] if peer else "?")
-        self.force_close()
-
-    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
-        if status >= 500:
-            return super().handle_error(request, status, exc, message)
-        # Malformed HTTP (bad chunk sizes, huge headers, garbage) is the client's problem:
-        # one line at INFO, not aiohttp's ERROR with a traceback, and a JSON error back.
-        reason = " ".join(str(getattr(exc, "message", None) or message or exc or "").split())
-        reason = self._guard.redact(reason)[:200]
-        log.info("bad HTTP request from %s: %s", request.remote, reason)
-        err = BadRequest(f"malformed HTTP request: {reason}")
-        err.status = status
-        return error_response(err, close=True)
-
-
-class GuardedServer(web.Server):
-    """web.Server whose connections are GuardedHandlers sharing one ConnectionGuard."""
-
-    def __init__(self, *args: Any, guard: ConnectionGuard, **kw: Any):
-        super().__init__(*args, **kw)
-        self.guard = guard
-
-    def __call__(self) -> RequestHandler:
-        return GuardedHandler(self, loop=self._loop, **self._kwargs)
-
-
-class GuardedRunner(web.AppRunner):
-    """AppRunner serving through a GuardedServer."""
-
-    def __init__(self, app: web.Application, *, guard: ConnectionGuard, **kw: Any):
-        super().__init__(app, **kw)
-        self.guard = guard
-
-    async def _make_server(self) -> web.Server:
-        plain = await super()._make_server()  # aiohttp's own, with the app frozen and started
-        # the same handler, factory and keyword arguments (access log, timeouts...)
-        return GuardedServer(plain.request_handler, request_factory=plain.request_factory,
-                             handler_cancellation=plain.handler_cancellation, guard=self.guard,
-                             **plain._kwargs)
 
 
 def make_runner(host: Host) -> GuardedRunner:

@@ -15,6 +15,33 @@ if TYPE_CHECKING:  # annotations only: the CLI imports this through the plugin A
     from .types import ModelRequest
 
 
+# A reply body or chunk may carry what the provider sent in its own protocol under this key:
+# ``{"protocol": "anthropic_messages", "message": {...}}`` on a body (and on the last chunk
+# of a stream: what the events added up to), ``{"protocol": ..., "events": [...]}`` on the
+# chunks of a stream relayed live. The body stays OpenAI's shape for every other reader
+# (caches store both, so a hit keeps the native reply too); the endpoint of that protocol
+# answers with the native reply instead of translating the chat shape back, and the OpenAI
+# endpoints strip the key (``without_native``). A chunk that only carries events has no
+# choices.
+NATIVE = "x_clawhost_native"
+
+
+def without_native(data: dict[str, Any]) -> dict[str, Any]:
+    """A body or chunk as an OpenAI client gets it: the native reply left out."""
+    if NATIVE not in data:
+        return data
+    return {k: v for k, v in data.items() if k != NATIVE}
+
+
+def native_message(body: dict[str, Any] | None, protocol: str) -> dict[str, Any] | None:
+    """The provider's own reply in ``protocol``'s shape, when the body carries one."""
+    native = body.get(NATIVE) if body else None
+    if isinstance(native, dict) and native.get("protocol") == protocol:
+        message = native.get("message")
+        return message if isinstance(message, dict) else None
+    return None
+
+
 def new_id(prefix: str = "chatcmpl") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
@@ -76,7 +103,10 @@ async def replay(request: ModelRequest, body: dict) -> AsyncIterator[dict]:
         yield text_chunk(cid, model, created, "", choice.get("finish_reason", "stop"))
         return
     message = choice.get("message", {})
-    yield chat_chunk(cid, model, created, {"role": "assistant", "content": ""})
+    first = chat_chunk(cid, model, created, {"role": "assistant", "content": ""})
+    if NATIVE in body:  # the native reply rides on the first chunk (for a cache hit's replay)
+        first[NATIVE] = body[NATIVE]
+    yield first
     if message.get("content"):
         yield chat_chunk(cid, model, created, {"content": message["content"]})
     for i, call in enumerate(message.get("tool_calls") or []):
@@ -91,9 +121,11 @@ async def replay(request: ModelRequest, body: dict) -> AsyncIterator[dict]:
 def merge_chunks(request: ModelRequest, chunks: list[dict]) -> dict[str, Any]:
     """The whole reply that a list of chunks adds up to."""
     first = chunks[0]
-    text, finish, use, calls = [], "stop", None, {}
+    text, finish, use, calls, native = [], "stop", None, {}, None
     for chunk in chunks:
         use = chunk.get("usage") or use
+        if NATIVE in chunk and "message" in chunk[NATIVE]:
+            native = {k: v for k, v in chunk[NATIVE].items() if k != "events"}
         for choice in chunk.get("choices") or []:
             finish = choice.get("finish_reason") or finish
             if request.kind == "completion":
@@ -116,6 +148,8 @@ def merge_chunks(request: ModelRequest, chunks: list[dict]) -> dict[str, Any]:
                                finish_reason=finish, usage=use,
                                tool_calls=[calls[i] for i in sorted(calls)], id=cid)
     body["created"] = first.get("created", body["created"])
+    if native is not None:
+        body[NATIVE] = native
     return body
 
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import yaml
 
-from clawhost.api import CACHE_RESULT, FALLBACK, PROVIDER, USAGE, hookimpl
+from clawhost.api import CACHE_RESULT, FALLBACK, PROVIDER, SOURCE_BODY, USAGE, hookimpl
 from clawhost.host import Host
 from clawhost.testing import make_config
 
@@ -194,3 +194,54 @@ async def test_local_model_lean_turn_and_memory_search_with_local_embeddings(
     assert hits and "Lisbon" in hits[0]["snippet"]
     assert hits[0]["vectorScore"] > 0, "ranked by the local embeddings, not text alone"
     assert len([r for r in rec.rows if r["model"] == EMBED]) > len(embedded)
+
+
+class Inbound:
+    """The protocol each finished request came in by (``SOURCE_BODY``'s first item)."""
+
+    def __init__(self):
+        self.protocols: list[str] = []
+
+    @hookimpl
+    def clawhost_request_finished(self, request, reply, error):
+        source = request.notes.get(SOURCE_BODY)
+        self.protocols.append(source[0] if source else "openai")
+
+
+async def test_anthropic_messages_provider_completes_a_tool_turn(clawhost_server, openclaw_path,
+                                                                 tmp_path):
+    """An OpenClaw provider with ``api: "anthropic-messages"`` pointed at clawhost: the agent
+    turn's model call, OpenClaw's ``read`` tool and the answer all go through /v1/messages,
+    translated to the fake OpenAI-compatible upstream behind clawhost and back."""
+    upstream = FakeUpstream("openai", key="sk-test-upstream", script=openclaw_env.agent_script)
+    base = await upstream.start()
+    inbound = Inbound()
+    host = Host(make_config(tmp_path / "ws", {"plugins": {
+        "cache": {"l2": {"backend": "none"}},
+        "connection_pool": {"providers": {"openai": {
+            "base_url": base + "/v1", "api_key": "sk-test-upstream", "models": ["gpt-4o-mini"],
+            "retries": 0}}}}}), extra_plugins=[("inbound", inbound)])
+    await host.start()
+    try:
+        url = await clawhost_server(host)
+        cfg = openclaw_env.config(["provider"], url)
+        provider = cfg["models"]["providers"]["clawhost"]
+        provider["api"] = "anthropic-messages"
+        provider["models"] = [m for m in provider["models"] if m["id"] == REMOTE]
+        claw = openclaw_env.OpenClaw(tmp_path / "home", openclaw_path, cfg)
+        result = await claw.turn("USE_TOOL: read note.txt and tell me what it says.",
+                                 pin_clock=CLOCK)
+        meta = result["meta"]["agentMeta"]
+        assert (meta["provider"], meta["model"]) == ("clawhost", REMOTE)
+        assert len(upstream.requests) == 2, [r["messages"][-1] for r in upstream.requests]
+        assert upstream.requests[0]["tools"]
+        # the tool_use went back to OpenClaw as Anthropic's block and its tool_result came in
+        tool_msg = next(m for m in upstream.requests[1]["messages"] if m["role"] == "tool")
+        assert tool_msg["tool_call_id"] == "callread1"
+        assert openclaw_env.NOTE in openclaw_env._text(tool_msg["content"])
+        assert openclaw_env.NOTE in openclaw_env.reply_text(result)
+        assert inbound.protocols == ["anthropic_messages", "anthropic_messages"]
+        assert meta["usage"]["input"] > 0 and meta["usage"]["output"] > 0
+    finally:
+        await host.stop()
+        await upstream.stop()

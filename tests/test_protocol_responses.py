@@ -5,6 +5,7 @@ and errors."""
 
 from __future__ import annotations
 
+import asyncio
 import aiohttp
 import openai
 import pytest
@@ -177,3 +178,21 @@ async def test_errors_are_one_line_400s_in_openais_shape(serve):
                 assert r.status == 400, (body, data)
                 msg = data["error"]["message"]
                 assert msg.startswith(where) and "\n" not in msg, (where, msg)
+
+
+async def test_the_store_batches_writes_and_a_clean_close_keeps_them(tmp_path):
+    from clawhost.protocols.response_store import FLUSH_AFTER_S, ResponseStore
+    store = ResponseStore(tmp_path)
+    turn = [{"role": "user", "content": "x"}]
+    for i in range(3):
+        store.put(f"r{i}", "t", turn)
+    assert store.get("r1", "t") == turn and store.get("r1", "u") is None  # readable at once
+    on_disk = lambda: store.db.execute("SELECT count(*) FROM responses").fetchone()[0]  # noqa: E731
+    assert on_disk() == 0  # one commit for the three, a moment later
+    await asyncio.sleep(FLUSH_AFTER_S * 3)
+    assert on_disk() == 3
+    store.put("r3", "t", turn)
+    store.close()  # a clean stop writes what is pending
+    again = ResponseStore(tmp_path)
+    assert [again.get(f"r{i}", "t") for i in range(4)] == [turn] * 4
+    again.close()

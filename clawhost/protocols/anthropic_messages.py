@@ -15,12 +15,13 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..notes import SOURCE_BODY
 from ..cache_keys import canonical_json
 from ..contracts import SlotEngine, engine_of
 from ..errors import BadRequest, ClawhostError, Unavailable
+from ..streaming import NATIVE, native_message
 from ..types import ModelRequest, Reply
 from . import Endpoint, Inbound, register, sse_event
 from .common import arguments_object, extension_fields, model_request, text_or_parts
@@ -100,6 +101,20 @@ class ToolChoice(BaseModel):
     disable_parallel_tool_use: bool | None = None
 
 
+class Thinking(BaseModel):
+    """Extended thinking: the reply's thinking blocks come back from an Anthropic upstream."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = Field(None, ge=1024, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _budget(self):
+        if self.type == "enabled" and self.budget_tokens is None:
+            raise ValueError("budget_tokens is required when type is 'enabled'")
+        return self
+
+
 class Metadata(BaseModel):
     user_id: str | None = Field(None, max_length=256)
 
@@ -120,6 +135,7 @@ class MessagesRequest(BaseModel):
     tools: list[Tool] | None = Field(None, max_length=1000)
     tool_choice: ToolChoice | None = None
     metadata: Metadata | None = None
+    thinking: Thinking | None = None
 
 
 class CountTokensRequest(BaseModel):
@@ -224,6 +240,10 @@ def to_chat(body: MessagesRequest, call: Inbound) -> ModelRequest:
         data["stop"] = body.stop_sequences
     if body.metadata and body.metadata.user_id:
         data["user"] = body.metadata.user_id
+    if body.thinking is not None:
+        # a chat extra, as Anthropic's own OpenAI-compatible API takes it: part of the cache
+        # key (an answer with thinking blocks is another answer), sent on to Anthropic
+        data["thinking"] = body.thinking.model_dump(exclude_none=True)
     if body.stream:  # usage is in Anthropic's last events: ask the chunk stream for it
         data["stream"], data["stream_options"] = True, {"include_usage": True}
     data.update(extension_fields(call, body.model_extra, HARMLESS))
@@ -358,6 +378,11 @@ class Messages(Endpoint):
 
     async def reply(self, body: MessagesRequest, request: ModelRequest, reply: Reply,
                     call: Inbound) -> dict[str, Any]:
+        # an Anthropic upstream's own message (live or cached) as it came: thinking blocks,
+        # cache usage and stop_sequence have no place in the chat shape
+        message = native_message(reply.body, NAME)
+        if message is not None:
+            return {**message, "model": body.model}
         return to_message(reply.body, body.model)
 
     async def stream(self, body: MessagesRequest, request: ModelRequest,
@@ -366,16 +391,75 @@ class Messages(Endpoint):
         # syscall each, which was most of a streamed request's added CPU
         events = _Events(body.model)
         started = False
+        native = False  # an Anthropic upstream's own events (or a cached message) went out
         try:
             async for chunk in chunks:
+                if NATIVE in chunk and chunk[NATIVE].get("protocol") == NAME and not (
+                        started and not native):
+                    carried = chunk[NATIVE]
+                    if "events" in carried:  # relayed live, as the upstream sent them
+                        native = started = True
+                        yield b"".join(relayed(ev, body.model) for ev in carried["events"])
+                        continue
+                    if not started and isinstance(carried.get("message"), dict):
+                        native = started = True  # a cached Anthropic reply, replayed whole
+                        yield b"".join(message_events(carried["message"], body.model))
+                        continue
+                if native:
+                    continue
                 out = [] if started else events.start(chunk.get("id"))
                 started = True
                 out += events.chunk(chunk)
                 if out:
                     yield b"".join(out)
-            yield b"".join((events.start(None) if not started else []) + events.end())
+            if not native:
+                yield b"".join((events.start(None) if not started else []) + events.end())
         except ClawhostError as exc:  # after the headers went out, the error travels in-band
             yield sse_event("error", error_body(exc))
+
+
+def relayed(ev: dict[str, Any], model: str) -> bytes:
+    """An upstream event as the client gets it (the model as the client named it)."""
+    kind = ev.get("type") or "unknown"
+    if kind == "message_start" and isinstance(ev.get("message"), dict):
+        ev = {**ev, "message": {**ev["message"], "model": model}}
+    return sse_event(kind, ev)
+
+
+def message_events(message: dict[str, Any], model: str) -> list[bytes]:
+    """A whole Anthropic message as the event sequence that streams it (a cache hit)."""
+    usage = message.get("usage") or {}
+    out = [sse_event("message_start", {"type": "message_start", "message": {
+               **message, "model": model, "content": [], "stop_reason": None,
+               "stop_sequence": None, "usage": {**usage, "output_tokens": 0}}}),
+           sse_event("ping", {"type": "ping"})]
+    for i, block in enumerate(message.get("content") or []):
+        kind = block.get("type")
+        deltas: list[dict[str, Any]] = []
+        start = block
+        if kind == "text":
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": block.get("text", "")}]
+            deltas += [{"type": "citations_delta", "citation": c}
+                       for c in block.get("citations") or []]
+        elif kind == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")},
+                      {"type": "signature_delta", "signature": block.get("signature", "")}]
+        elif kind == "tool_use":
+            start = {**block, "input": {}}
+            deltas = [{"type": "input_json_delta",
+                       "partial_json": canonical_json(block.get("input") or {}).decode()}]
+        out.append(sse_event("content_block_start", {"type": "content_block_start",
+                                                     "index": i, "content_block": start}))
+        out += [sse_event("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                  "delta": d}) for d in deltas]
+        out.append(sse_event("content_block_stop", {"type": "content_block_stop", "index": i}))
+    out.append(sse_event("message_delta", {"type": "message_delta", "delta": {
+        "stop_reason": message.get("stop_reason") or "end_turn",
+        "stop_sequence": message.get("stop_sequence")}, "usage": usage}))
+    out.append(sse_event("message_stop", {"type": "message_stop"}))
+    return out
 
 
 class CountTokens(Endpoint):

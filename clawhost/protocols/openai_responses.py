@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, _dumps, register, sse_event
+from . import Endpoint, Inbound, dumps, register
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
@@ -287,6 +287,15 @@ def error_event(exc: ClawhostError, seq: int) -> dict[str, Any]:
             "sequence_number": seq}
 
 
+_HEADS: dict[str, bytes] = {}  # event kind -> its SSE lines up to the sequence number
+
+
+def _head(kind: str) -> bytes:
+    head = _HEADS[kind] = (b"event: " + kind.encode() + b"\ndata: "
+                           + dumps({"type": kind, "sequence_number": 0})[:-2])  # without 0}
+    return head
+
+
 class _Events:
     """OpenAI chat chunks -> the Responses API's typed events."""
 
@@ -303,9 +312,12 @@ class _Events:
         self.all_text: list[str] = []
 
     def ev(self, kind: str, **data: Any) -> bytes:
-        data = {"type": kind, "sequence_number": self.seq, **data}
-        self.seq += 1
-        return sse_event(kind, data)
+        """One event: its constant head encoded once per kind, then the number and the
+        fields (no merged dict per event: a stream sends about ten)."""
+        head = _HEADS.get(kind) or _head(kind)
+        seq, self.seq = self.seq, self.seq + 1
+        fields = b"," + dumps(data)[1:] if data else b"}"
+        return head + str(seq).encode() + fields + b"\n\n"
 
     def response(self, status: str) -> dict[str, Any]:
         if status == "in_progress":  # built once: created and in_progress carry the same
@@ -317,15 +329,14 @@ class _Events:
 
     def _with_response(self, kind: str, response: bytes) -> bytes:
         """An event around an already encoded response object."""
-        head = _dumps({"type": kind, "sequence_number": self.seq})[:-1]  # without its "}"
-        self.seq += 1
-        return (b"event: " + kind.encode() + b"\ndata: " + head + b',"response":' + response
-                + b"}\n\n")
+        head = _HEADS.get(kind) or _head(kind)
+        seq, self.seq = self.seq, self.seq + 1
+        return head + str(seq).encode() + b',"response":' + response + b"}\n\n"
 
     def start(self) -> list[bytes]:
         # created and in_progress carry the same object: encoded once (the envelope is the
         # largest thing a streamed response sends, three times)
-        r = _dumps(self.response("in_progress"))
+        r = dumps(self.response("in_progress"))
         return [self._with_response("response.created", r),
                 self._with_response("response.in_progress", r)]
 
@@ -365,20 +376,21 @@ class _Events:
             self.finish = choice.get("finish_reason") or self.finish
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                if self.text is None:
+                text = self.text
+                if text is None:
                     out += self._close_calls()
-                    self.text = {"id": _id("msg"), "index": self._index(), "parts": []}
-                    ids = {"output_index": self.text["index"]}
-                    out.append(self.ev("response.output_item.added", **ids,
-                                       item=message_item(self.text["id"], "", "in_progress")
-                                       | {"content": []}))
-                    out.append(self.ev("response.content_part.added", item_id=self.text["id"],
-                                       **ids, content_index=0,
+                    text = self.text = {"id": _id("msg"), "index": self._index(), "parts": []}
+                    out.append(self.ev("response.output_item.added", output_index=text["index"],
+                                       item={"type": "message", "id": text["id"],
+                                             "status": "in_progress", "role": "assistant",
+                                             "content": []}))
+                    out.append(self.ev("response.content_part.added", item_id=text["id"],
+                                       output_index=text["index"], content_index=0,
                                        part={"type": "output_text", "text": "", "annotations": []}))
-                self.text["parts"].append(delta["content"])
+                text["parts"].append(delta["content"])
                 self.all_text.append(delta["content"])
-                out.append(self.ev("response.output_text.delta", item_id=self.text["id"],
-                                   output_index=self.text["index"], content_index=0,
+                out.append(self.ev("response.output_text.delta", item_id=text["id"],
+                                   output_index=text["index"], content_index=0,
                                    delta=delta["content"]))
             for tc in delta.get("tool_calls") or []:
                 i = tc.get("index", 0)
@@ -425,6 +437,11 @@ class Responses(Endpoint):
                           "response.output_text.delta, response.output_text.done, "
                           "response.function_call_arguments.delta/.done, "
                           "response.output_item.done, response.completed")
+
+    def close(self, host) -> None:
+        store = host.state.pop(STORE)
+        if store is not None:  # pending conversations written; a restart opens it again
+            store.close()
 
     async def to_request(self, body: ResponsesRequest, call: Inbound) -> ModelRequest:
         request, call.state["conversation"] = to_chat(body, call)

@@ -1,4 +1,12 @@
-"""Anthropic's Messages API, translated to and from OpenAI's chat shape (streams included)."""
+"""Anthropic's Messages API, translated to and from OpenAI's chat shape (streams included).
+
+A chat reply also keeps Anthropic's own message (``streaming.NATIVE``): thinking blocks,
+cache usage, stop_sequence, whatever the chat shape cannot carry. The caches store it with
+the chat body, and ``/v1/messages`` answers with it instead of translating back. A stream
+for a request that came in through ``/v1/messages`` relays Anthropic's events as they came
+(on the chunks, beside their chat translation), and every chat stream ends with the message
+they added up to, for the caches.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,8 @@ from clawhost.api import SOURCE_BODY, ModelRequest, streaming
 from .openai_compat import StreamState, error_text
 from .retry import AttemptFailed
 
+PROTOCOL = "anthropic_messages"  # the inbound protocol whose replies are Anthropic's own
+NATIVE = streaming.NATIVE
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                 "tool_use": "tool_calls", "pause_turn": "stop", "refusal": "content_filter"}
 
@@ -127,6 +137,9 @@ class Anthropic:
             data["stop_sequences"] = b.stop_list
         if b.user:
             data["metadata"] = {"user_id": b.user}
+        thinking = (b.model_extra or {}).get("thinking")  # Anthropic's own, as its OpenAI API takes it
+        if isinstance(thinking, dict):
+            data["thinking"] = thinking
         if request.kind == "chat":
             if b.tools:
                 data["tools"] = [{"name": t["function"]["name"],
@@ -147,7 +160,7 @@ class Anthropic:
         /v1/messages and no plugin replaced the request body since: sent on as is, so what
         the chat shape cannot carry (cache_control, thinking, documents) reaches Anthropic."""
         source = request.notes.get(SOURCE_BODY)
-        if source is None or source[0] != "anthropic_messages" or source[2] is not request.body:
+        if source is None or source[0] != PROTOCOL or source[2] is not request.body:
             return None
         skip = request.body.extension_fields   # clawhost's own (cache, priority)
         data = {k: v for k, v in source[1].items() if k not in skip and k != "stream"}
@@ -184,23 +197,35 @@ class Anthropic:
         if request.kind == "completion":
             return streaming.text_completion(model, "".join(text), finish_reason=finish,
                                              usage=use, id=cid)
-        return streaming.chat_completion(model, "".join(text) or (None if calls else ""),
+        body = streaming.chat_completion(model, "".join(text) or (None if calls else ""),
                                          finish_reason=finish, usage=use, tool_calls=calls, id=cid)
+        body[NATIVE] = {"protocol": PROTOCOL, "message": data}
+        return body
 
     @staticmethod
     def usage(body: dict) -> int | None:
         return (body.get("usage") or {}).get("total_tokens")
 
+    @staticmethod
+    def relays(request: ModelRequest) -> bool:
+        """Whether the client speaks Anthropic's protocol itself (came in through
+        /v1/messages): then a stream's events go on to it as they came."""
+        source = request.notes.get(SOURCE_BODY)
+        return source is not None and source[0] == PROTOCOL
+
     async def chunks(self, request: ModelRequest, events: AsyncIterator[str],
                      state: StreamState) -> AsyncIterator[dict]:
-        """Anthropic stream events -> OpenAI chunks, one out for each that carries content."""
+        """Anthropic stream events -> OpenAI chunks, one out for each that carries content
+        (and, relaying, one for every other event too, with no choices)."""
         completion = request.kind == "completion"
         wants_usage = bool((getattr(request.body, "stream_options", None) or {}).get("include_usage"))
+        relay = not completion and self.relays(request)
         cid, model, created = streaming.new_id(), "", int(time.time())
         use: dict = {}
         tools: dict[int, int] = {}   # Anthropic content-block index -> OpenAI tool_calls index
         finish = None
         stopped = False
+        native = None if completion else Accumulated()
 
         def chunk(delta: dict, reason: str | None = None) -> dict:
             if completion:
@@ -213,35 +238,36 @@ class Anthropic:
             except ValueError:
                 raise AttemptFailed("upstream sent a stream event that is not JSON",
                                     status=502, kind="bad_body") from None
+            if not isinstance(ev, dict):
+                raise AttemptFailed("upstream sent a stream event that is not an object",
+                                    status=502, kind="bad_body")
             kind = ev.get("type")
+            out = None
+            if native is not None:
+                native.add(ev)
             if kind == "message_start":
                 msg = ev.get("message") or {}
                 cid, model = msg.get("id") or cid, msg.get("model", "")
                 use.update(msg.get("usage") or {})
                 if not completion:
-                    state.chunks += 1
-                    yield chunk({"role": "assistant", "content": ""})
+                    out = chunk({"role": "assistant", "content": ""})
             elif kind == "content_block_start":
                 block = ev.get("content_block") or {}
                 if block.get("type") == "tool_use" and not completion:
                     i = tools.setdefault(ev.get("index", 0), len(tools))
-                    state.chunks += 1
-                    yield chunk({"tool_calls": [{"index": i, "id": block.get("id"),
+                    out = chunk({"tool_calls": [{"index": i, "id": block.get("id"),
                                                  "type": "function",
                                                  "function": {"name": block.get("name"),
                                                               "arguments": ""}}]})
                 elif block.get("type") == "text" and block.get("text"):
-                    state.chunks += 1
-                    yield chunk({"content": block["text"]})
+                    out = chunk({"content": block["text"]})
             elif kind == "content_block_delta":
                 delta = ev.get("delta") or {}
                 if delta.get("type") == "text_delta":
-                    state.chunks += 1
-                    yield chunk({"content": delta.get("text", "")})
+                    out = chunk({"content": delta.get("text", "")})
                 elif delta.get("type") == "input_json_delta" and not completion:
                     i = tools.get(ev.get("index", 0), 0)
-                    state.chunks += 1
-                    yield chunk({"tool_calls": [{"index": i, "function": {
+                    out = chunk({"tool_calls": [{"index": i, "function": {
                         "arguments": delta.get("partial_json", "")}}]})
             elif kind == "message_delta":
                 use.update(ev.get("usage") or {})
@@ -253,6 +279,15 @@ class Anthropic:
             elif kind == "error":
                 msg, _ = error_text(ev)
                 raise AttemptFailed(f"upstream error in stream: {msg}", status=502, body=ev)
+            if out is not None:
+                state.chunks += 1
+            elif relay:  # an event with nothing for a chat client: relayed alone
+                out = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                       "model": model, "choices": []}
+            if out is not None:
+                if relay:
+                    out[NATIVE] = {"protocol": PROTOCOL, "events": [ev]}
+                yield out
         if not stopped:
             raise AttemptFailed("upstream stream ended before message_stop", status=502,
                                 kind="truncated")
@@ -260,8 +295,64 @@ class Anthropic:
         state.usage = total["total_tokens"]
         state.chunks += 1
         last = chunk({}, finish or "stop")
+        if native is not None:  # what the events added up to, for the caches
+            last[NATIVE] = {"protocol": PROTOCOL, "message": native.message}
+            if relay:
+                last[NATIVE]["events"] = [{"type": "message_stop"}]
         yield last
         if wants_usage and not completion:
             tail = streaming.chat_chunk(cid, model, created, {})
             tail["choices"], tail["usage"] = [], total
             yield tail
+
+
+class Accumulated:
+    """Anthropic's message as its stream events build it (what the SDK's
+    ``get_final_message`` does): thinking with its signature, tool input, cache usage."""
+
+    def __init__(self):
+        self.message: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._json: dict[int, list[str]] = {}   # a tool_use block's input, as it arrives
+
+    def add(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("type")
+        if kind == "message_start" and isinstance(ev.get("message"), dict):
+            self.message = {**ev["message"], "content": [],
+                            "usage": dict(ev["message"].get("usage") or {})}
+            self._blocks = {}
+        elif kind == "content_block_start" and isinstance(ev.get("content_block"), dict):
+            block = dict(ev["content_block"])
+            i = ev.get("index", len(self._blocks))
+            if block.get("type") in ("tool_use", "server_tool_use"):
+                self._json[i] = []
+            self._blocks[i] = block
+            self.message["content"].append(block)
+        elif kind == "content_block_delta":
+            block = self._blocks.get(ev.get("index", -1))
+            delta = ev.get("delta") or {}
+            if block is None or not isinstance(delta, dict):
+                return
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                block["text"] = block.get("text", "") + (delta.get("text") or "")
+            elif dtype == "thinking_delta":
+                block["thinking"] = block.get("thinking", "") + (delta.get("thinking") or "")
+            elif dtype == "signature_delta":
+                block["signature"] = delta.get("signature")
+            elif dtype == "input_json_delta" and ev.get("index") in self._json:
+                self._json[ev["index"]].append(delta.get("partial_json") or "")
+            elif dtype == "citations_delta" and "citation" in delta:
+                block["citations"] = [*(block.get("citations") or []), delta["citation"]]
+        elif kind == "content_block_stop" and ev.get("index") in self._json:
+            text = "".join(self._json.pop(ev["index"]))
+            try:
+                self._blocks[ev["index"]]["input"] = json.loads(text) if text else {}
+            except ValueError:
+                self._blocks[ev["index"]]["input"] = {"_raw": text}
+        elif kind == "message_delta":
+            delta = ev.get("delta") or {}
+            for name in ("stop_reason", "stop_sequence"):
+                if name in delta:
+                    self.message[name] = delta[name]
+            self.message["usage"] = {**self.message.get("usage", {}), **(ev.get("usage") or {})}
