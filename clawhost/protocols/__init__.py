@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
-from pydantic_core import to_json
 
 from ..errors import ClawhostError
+from ..streaming import dumps
 
 if TYPE_CHECKING:  # annotations only
     from ..host import Host
@@ -101,11 +101,3 @@ def endpoints() -> dict[str, Endpoint]:
 def sse_event(name: str, data: dict[str, Any]) -> bytes:
     """A named server-sent event (Anthropic and the Responses API name theirs)."""
     return b"event: " + name.encode() + b"\ndata: " + dumps(data) + b"\n\n"
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact JSON bytes, non-ASCII as UTF-8: pydantic-core's Rust encoder (a dependency
-    already), byte for byte what ``json.dumps(obj, separators=(",", ":"),
-    ensure_ascii=False).encode()`` gives for these plain dicts, at a third of the cost; a
-    streamed Responses answer encodes a dozen events and three response objects."""
-    return to_json(obj)

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, dumps, register
+from ..streaming import dumps
+from . import Endpoint, Inbound, register
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
