@@ -30,6 +30,11 @@ _COMPILE = {"whitespace_flexible": False}
 # "feels" finished to a small model (one ran to 300 digits at temperature 0.7 and was cut by
 # max_tokens); a float64 holds 15-17 significant digits, so more would mean nothing anyway.
 MAX_DIGITS = 15
+# No run of this many tokens is repeated verbatim where the grammar allows another token
+# (no_repeat_ngram_size, as in Hugging Face's generate). At temperature 0.2-0.7 SmolLM2
+# loops inside a string ("Sicily_Sicily_Sicily_...") until max_tokens cuts the JSON; a
+# forced token (the grammar's only choice, e.g. '},{"item":"') is never banned.
+NO_REPEAT = 8
 
 
 @dataclass
@@ -162,6 +167,8 @@ class Constraint:
         self.matcher, self.digits, self.eos = matcher, digits, eos
         self.bits = np.zeros((digits.shape[0] + 31) // 32, np.int32)
         self.run = 0  # digits in a row at the end of the answer so far
+        self.ids: list[int] = []  # the answer's tokens
+        self.followers: dict[tuple[int, ...], set[int]] = {}  # (NO_REPEAT-1) tokens -> next ones seen
 
     def mask(self, logits: np.ndarray) -> np.ndarray:
         """`logits` with every token the grammar forbids at -inf (in place)."""
@@ -175,6 +182,11 @@ class Constraint:
             if self.run >= MAX_DIGITS:
                 fewer = allowed & (self.digits[:n] == 0)
                 allowed = fewer if fewer.any() else allowed
+            banned = self.followers.get(tuple(self.ids[1 - NO_REPEAT:]))
+            if banned:
+                fewer = allowed.copy()
+                fewer[[t for t in banned if t < n]] = False
+                allowed = fewer if fewer.any() else allowed
         if allowed is None or not allowed.any():
             logits[:] = -np.inf
             logits[self.eos] = 0.0
@@ -187,6 +199,9 @@ class Constraint:
             self.matcher.consume_token(token)
         d = int(self.digits[token]) if token < self.digits.shape[0] else 0
         self.run = self.run + d if d else 0
+        self.ids.append(token)
+        if len(self.ids) >= NO_REPEAT:
+            self.followers.setdefault(tuple(self.ids[-NO_REPEAT:-1]), set()).add(token)
 
 
 _CALL_HEAD = re.compile(r'\{"name":("(?:[^"\\]|\\.)*"),"arguments":')
