@@ -143,10 +143,10 @@ class LocalChat:
             stop=b.stop_list)
         params._headers = request.response_headers  # x-clawhost-prefix-cache
         if structured is not None:
-            params._constraint = self._constraint(structured, request)
+            params._constraint = self._constraint(structured, request, params.max_tokens)
         return ids, params
 
-    def _constraint(self, structured, request: ModelRequest):
+    def _constraint(self, structured, request: ModelRequest, budget: int):
         from .constrained import Grammars, ToolCallReply
         if self._grammars is None:
             e = self.engine  # the answer ends with the model's own end marker
@@ -154,7 +154,7 @@ class LocalChat:
             self._grammars = Grammars(e.tokenizer, [eos] if eos is not None else
                                       sorted(e.stop_ids))
         param = "tools" if structured.tools else "response_format"
-        constraint = self._grammars.constraint(structured.schema, param)
+        constraint = self._grammars.constraint(structured.schema, param, budget)
         if structured.tools:  # the generated {"name", "arguments"} goes out as tool_calls
             request.notes[REPLY_SHAPE] = ToolCallReply()
         request.response_headers["x-clawhost-structured"] = (

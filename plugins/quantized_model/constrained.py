@@ -35,6 +35,12 @@ MAX_DIGITS = 15
 # loops inside a string ("Sicily_Sicily_Sicily_...") until max_tokens cuts the JSON; a
 # forced token (the grammar's only choice, e.g. '},{"item":"') is never banned.
 NO_REPEAT = 8
+# With this many tokens of max_tokens left, the answer heads for its end: where the grammar
+# allows them, only tokens that close a string, array or object (a 135M model that loops in
+# a string would otherwise be cut mid-document; OpenAI's answer to a cut is the same
+# finish_reason "length" that still comes when closing needs more than this). Not for a
+# max_tokens under 4 times this: a short limit is cut as OpenAI cuts it, never emptied.
+CLOSE_WITHIN = 24
 
 
 @dataclass
@@ -124,6 +130,7 @@ class Grammars:
         self._tokenizer, self._eos = tokenizer, eos_ids
         self._ll = None
         self._digits: np.ndarray | None = None  # per token id: how many digits it is (0: not all digits)
+        self._closers: tuple[np.ndarray, np.ndarray] | None = None  # see `Constraint.mask`
         self._lock = threading.Lock()  # the event loop and a worker may both ask first
 
     def _llg_tokenizer(self):
@@ -132,13 +139,21 @@ class Grammars:
                 import llguidance  # ~30 ms; only when a constrained request arrives
                 self._ll = llguidance.LLTokenizer(self._tokenizer.to_str(), eos_token=self._eos)
                 digits = np.zeros(self._ll.vocab_size, np.int32)
+                ends, quotes = np.zeros_like(digits, bool), np.zeros_like(digits, bool)
+                # byte-level BPE keeps printable ASCII as itself: a token's vocabulary entry
+                # holds its digits, quotes and brackets as they decode
                 for text, i in self._tokenizer.get_vocab(with_added_tokens=True).items():
-                    if i < digits.shape[0] and _ALL_DIGITS.fullmatch(text):
+                    if i >= digits.shape[0]:
+                        continue
+                    if _ALL_DIGITS.fullmatch(text):
                         digits[i] = len(text)
-                self._digits = digits
+                    opens = "{" in text or "[" in text or "," in text
+                    ends[i] = not opens and ("}" in text or "]" in text)
+                    quotes[i] = not opens and '"' in text
+                self._digits, self._closers = digits, (ends, quotes)
             return self._ll
 
-    def constraint(self, schema: dict[str, Any], param: str) -> "Constraint":
+    def constraint(self, schema: dict[str, Any], param: str, budget: int) -> "Constraint":
         """A fresh matcher for one sequence; BadRequest naming what llguidance refuses."""
         import llguidance
         try:
@@ -150,7 +165,7 @@ class Grammars:
         if matcher.is_error():
             raise BadRequest(f"{param}: unsupported JSON Schema: "
                              f"{_first_line(matcher.get_error())}", param=param)
-        return Constraint(matcher, self._digits, self._eos[0])
+        return Constraint(matcher, self._digits, self._closers, self._eos[0], budget)
 
 
 _ALL_DIGITS = re.compile("[0-9]+")
@@ -163,8 +178,9 @@ def _first_line(err: Any) -> str:
 class Constraint:
     """One sequence's grammar state: masks logits before a pick, follows the token picked."""
 
-    def __init__(self, matcher, digits: np.ndarray, eos: int):
-        self.matcher, self.digits, self.eos = matcher, digits, eos
+    def __init__(self, matcher, digits: np.ndarray, closers, eos: int, budget: int):
+        self.matcher, self.digits, self.closers, self.eos = matcher, digits, closers, eos
+        self.budget = budget  # max_tokens of the answer
         self.bits = np.zeros((digits.shape[0] + 31) // 32, np.int32)
         self.run = 0  # digits in a row at the end of the answer so far
         self.ids: list[int] = []  # the answer's tokens
@@ -187,6 +203,14 @@ class Constraint:
                 fewer = allowed.copy()
                 fewer[[t for t in banned if t < n]] = False
                 allowed = fewer if fewer.any() else allowed
+            if self.budget >= 4 * CLOSE_WITHIN and self.budget - len(self.ids) <= CLOSE_WITHIN:
+                # a closing bracket first, else a closing quote, else a token that is not
+                # a digit (a number ends with the first one that is not)
+                for closing in (*self.closers, self.digits == 0):
+                    fewer = allowed & closing[:n]
+                    if fewer.any():
+                        allowed = fewer
+                        break
         if allowed is None or not allowed.any():
             logits[:] = -np.inf
             logits[self.eos] = 0.0
