@@ -131,6 +131,7 @@ class Grammars:
         self._ll = None
         self._digits: np.ndarray | None = None  # per token id: how many digits it is (0: not all digits)
         self._closers: tuple[np.ndarray, np.ndarray] | None = None  # see `Constraint.mask`
+        self._texts: list[str] = []  # per token id: its vocabulary entry
         self._lock = threading.Lock()  # the event loop and a worker may both ask first
 
     def _llg_tokenizer(self):
@@ -140,17 +141,19 @@ class Grammars:
                 self._ll = llguidance.LLTokenizer(self._tokenizer.to_str(), eos_token=self._eos)
                 digits = np.zeros(self._ll.vocab_size, np.int32)
                 ends, quotes = np.zeros_like(digits, bool), np.zeros_like(digits, bool)
+                texts = [""] * digits.shape[0]
                 # byte-level BPE keeps printable ASCII as itself: a token's vocabulary entry
                 # holds its digits, quotes and brackets as they decode
                 for text, i in self._tokenizer.get_vocab(with_added_tokens=True).items():
                     if i >= digits.shape[0]:
                         continue
+                    texts[i] = text
                     if _ALL_DIGITS.fullmatch(text):
                         digits[i] = len(text)
                     opens = "{" in text or "[" in text or "," in text
                     ends[i] = not opens and ("}" in text or "]" in text)
                     quotes[i] = not opens and '"' in text
-                self._digits, self._closers = digits, (ends, quotes)
+                self._digits, self._closers, self._texts = digits, (ends, quotes), texts
             return self._ll
 
     def constraint(self, schema: dict[str, Any], param: str, budget: int) -> "Constraint":
@@ -165,7 +168,8 @@ class Grammars:
         if matcher.is_error():
             raise BadRequest(f"{param}: unsupported JSON Schema: "
                              f"{_first_line(matcher.get_error())}", param=param)
-        return Constraint(matcher, self._digits, self._closers, self._eos[0], budget)
+        return Constraint(matcher, self._digits, self._closers, self._texts, self._eos[0],
+                          budget)
 
 
 _ALL_DIGITS = re.compile("[0-9]+")
@@ -178,8 +182,11 @@ def _first_line(err: Any) -> str:
 class Constraint:
     """One sequence's grammar state: masks logits before a pick, follows the token picked."""
 
-    def __init__(self, matcher, digits: np.ndarray, closers, eos: int, budget: int):
+    def __init__(self, matcher, digits: np.ndarray, closers, texts: list[str], eos: int,
+                 budget: int):
         self.matcher, self.digits, self.closers, self.eos = matcher, digits, closers, eos
+        self.texts = texts
+        self.in_string = self.escaped = False  # where the answer so far ends
         self.budget = budget  # max_tokens of the answer
         self.bits = np.zeros((digits.shape[0] + 31) // 32, np.int32)
         self.run = 0  # digits in a row at the end of the answer so far
@@ -204,9 +211,11 @@ class Constraint:
                 fewer[[t for t in banned if t < n]] = False
                 allowed = fewer if fewer.any() else allowed
             if self.budget >= 4 * CLOSE_WITHIN and self.budget - len(self.ids) <= CLOSE_WITHIN:
-                # a closing bracket first, else a closing quote, else a token that is not
-                # a digit (a number ends with the first one that is not)
-                for closing in (*self.closers, self.digits == 0):
+                # in a string a closing quote (a bracket there is just a character); else a
+                # closing bracket, else a token that is not a digit (that ends a number)
+                ends, quotes = self.closers
+                order = (quotes,) if self.in_string else (ends, self.digits == 0)
+                for closing in order:
                     fewer = allowed & closing[:n]
                     if fewer.any():
                         allowed = fewer
@@ -224,6 +233,13 @@ class Constraint:
         d = int(self.digits[token]) if token < self.digits.shape[0] else 0
         self.run = self.run + d if d else 0
         self.ids.append(token)
+        for ch in self.texts[token] if token < len(self.texts) else "":
+            if self.escaped:
+                self.escaped = False
+            elif self.in_string and ch == "\\":
+                self.escaped = True
+            elif ch == '"':
+                self.in_string = not self.in_string
         if len(self.ids) >= NO_REPEAT:
             self.followers.setdefault(tuple(self.ids[-NO_REPEAT:-1]), set()).add(token)
 
