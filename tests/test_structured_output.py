@@ -305,8 +305,9 @@ async def test_constrained_and_free_slots_decode_side_by_side(server):
                 temperature=0, max_tokens=40)
     alone = (await client.chat.completions.create(**free)).choices[0].message.content
     fmt = {"type": "json_schema", "json_schema": {"name": "order", "schema": ORDER}}
+    order = [{"role": "user", "content": "Alice (alice@shop.com) orders 2 of ABC-123, urgently."}]
     together = await asyncio.gather(
-        client.chat.completions.create(model=CHAT, messages=USER, response_format=fmt,
+        client.chat.completions.create(model=CHAT, messages=order, response_format=fmt,
                                        temperature=0, max_tokens=300),
         client.chat.completions.create(**free))
     jsonschema.validate(json.loads(together[0].choices[0].message.content), ORDER)
