@@ -193,11 +193,14 @@ def speed(chat, rounds: int) -> dict:
 def validity(chat, per_schema: int, slots: int, max_tokens: int,
              temperature: float | None) -> dict:
     import jsonschema
+
+    from clawhost.plugins.quantized_model.constrained import CLOSE_WITHIN
     jobs = [(name, prompt, schema, seed) for name, prompt, schema in SCHEMAS
             for seed in range(per_schema)]
     batch = chat.engine.new_batch(slots)
     running: dict[int, tuple] = {}
     texts: dict[int, list[str]] = {}
+    constraints: dict[int, object] = {}
     results = []
     t0 = time.perf_counter()
     while jobs or running:
@@ -207,6 +210,7 @@ def validity(chat, per_schema: int, slots: int, max_tokens: int,
                                                 max_tokens=max_tokens))
             slot = batch.add(ids, params)
             running[slot], texts[slot] = job, []
+            constraints[slot] = params._constraint
         for slot, ev in batch.step().items():
             texts[slot].append(ev.text)
             if ev.finish_reason is None:
@@ -218,7 +222,9 @@ def validity(chat, per_schema: int, slots: int, max_tokens: int,
                 ok, why = True, ""
             except (ValueError, jsonschema.ValidationError) as exc:
                 ok, why = False, str(exc).splitlines()[0]
+            n = len(constraints.pop(slot).ids)
             results.append({"schema": name, "seed": seed, "finish": ev.finish_reason,
+                            "tokens": n, "wrapped_up": n > max_tokens - CLOSE_WITHIN,
                             "valid": ok, "why": why, "text": text})
             if not ok:
                 print(f"INVALID {name} seed {seed} ({ev.finish_reason}): {why}: {text[:200]}")
@@ -226,6 +232,9 @@ def validity(chat, per_schema: int, slots: int, max_tokens: int,
     return {"temperature": temperature, "valid": sum(r["valid"] for r in results),
             "total": len(results), "per_schema": per,
             "finish": {f: sum(r["finish"] == f for r in results) for f in ("stop", "length")},
+            "wrapped_up": sum(r["wrapped_up"] for r in results),
+            "tokens_median": statistics.median(r["tokens"] for r in results),
+            "tokens_max": max(r["tokens"] for r in results),
             "invalid": [(r["schema"], r["seed"], r["finish"], r["text"][:160]) for r in results
                         if not r["valid"]],
             "seconds": time.perf_counter() - t0,
@@ -279,7 +288,9 @@ def main() -> None:
     print(json.dumps({k: v for k, v in report.items() if k != "validity"}, indent=1))
     for v in va:
         print(f"temperature {v['temperature']}: valid {v['valid']} of {v['total']} "
-              f"{v['per_schema']} finish {v['finish']}")
+              f"{v['per_schema']} finish {v['finish']}; reached the wrap-up (last "
+              f"24 tokens): {v['wrapped_up']}; tokens median {v['tokens_median']}, max "
+              f"{v['tokens_max']}")
     if a.out:
         a.out.write_text(json.dumps(report, indent=1))
 
