@@ -18,7 +18,8 @@ from . import streaming
 from .cache_control import (CacheControls, CacheDirectives, RequestCacheFields, cacheable,
                             deterministic, directives)
 from .cache_keys import canonical_json, exact_key, query_text, scope_key
-from .contracts import (EmbeddingEngine, PairScorer, PreparedArtifacts, SlotBatch, SlotEngine,
+from .contracts import (EmbeddingEngine, PairScorer, PreparedArtifacts, ReplyShape, SlotBatch,
+                        SlotEngine,
                         TokenEvent, engine_of)
 from .errors import (BadRequest, ClawhostError, ConfigError, ModelNotFound, NotFound,
                      Overloaded, PayloadTooLarge, PaymentRequired, TimedOut, Unauthorized,
@@ -29,7 +30,7 @@ from .stash import Stash, StashKey
 
 # -- notes several plugins share (a plugin's private notes are keys it declares itself) ----
 from .notes import (BATCH_SIZE, BATCH_TEXTS, CACHE_RESULT, FALLBACK, PROVIDER,  # noqa: E402
-                    RETRIES, SOURCE_BODY, STANDS_IN_FOR, USAGE)
+                    REPLY_SHAPE, RETRIES, SOURCE_BODY, STANDS_IN_FOR, USAGE)
 
 # -- loaded on first use: they import click, aiohttp or the server -----------------------
 _LAZY = {
@@ -78,8 +79,8 @@ __all__ = [
     "PayloadTooLarge", "PaymentRequired", "TimedOut", "Unauthorized", "Unavailable",
     "UpstreamError", "Fault", "storage_cause",
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
-    "RETRIES", "FALLBACK", "SOURCE_BODY", "STANDS_IN_FOR",
-    "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",
+    "RETRIES", "FALLBACK", "SOURCE_BODY", "STANDS_IN_FOR", "REPLY_SHAPE",
+    "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "ReplyShape", "SlotBatch", "SlotEngine", "TokenEvent", "engine_of",
     "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
     "directives", "canonical_json", "exact_key", "query_text", "scope_key",
     *_LAZY,

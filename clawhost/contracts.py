@@ -23,7 +23,7 @@ from one worker thread only, never two calls at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Any, AsyncIterator, Protocol, Sequence, TypeVar, runtime_checkable
 
 C = TypeVar("C")
 
@@ -54,6 +54,16 @@ class PairScorer(Protocol):
     info: dict[str, Any]
 
     def score(self, pairs: list[tuple[str, str]]) -> Any: ...
+
+
+@runtime_checkable
+class ReplyShape(Protocol):
+    """How a model's raw answer becomes the reply (``REPLY_SHAPE`` note): ``body`` reshapes
+    a whole chat completion, ``chunks`` a stream of chunks."""
+
+    def body(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def chunks(self, chunks: AsyncIterator[dict]) -> AsyncIterator[dict]: ...
 
 
 @runtime_checkable

@@ -17,10 +17,10 @@ from pydantic import BaseModel
 
 from . import streaming
 from .config import Config, load_config
-from .contracts import engine_of
+from .contracts import ReplyShape, engine_of
 from .errors import BadRequest, ClawhostError, ConfigError, ModelNotFound, Unavailable
 from .pluginmanager import Chain, Installed, canonical, discover
-from .notes import USAGE
+from .notes import REPLY_SHAPE, USAGE
 from .stash import Stash
 from .types import Kind, Model, ModelRequest, Reply, extend_bodies
 
@@ -169,6 +169,8 @@ class Host:
                 if reply is None:
                     raise Unavailable(f"no plugin could serve model {request.model.id!r}")
                 timings["infer"] = time.perf_counter() - t1
+                if (shape := request.notes.get(REPLY_SHAPE)) is not None:
+                    reply = self._shaped(shape, reply)
             if request.stream:
                 if reply.stream is None:
                     reply.stream = streaming.replay(request, reply.body)
@@ -193,6 +195,15 @@ class Host:
             if not request.stream or error is not None:
                 timings["total"] = time.perf_counter() - request.started
                 await walk("clawhost_request_finished", request=request, reply=reply, error=error)
+
+    @staticmethod
+    def _shaped(shape: ReplyShape, reply: Reply) -> Reply:
+        """The model plugin's answer in its final shape (before the caches keep it)."""
+        if reply.stream is not None:
+            reply.stream = shape.chunks(reply.stream)
+        else:
+            reply.body = shape.body(reply.body)
+        return reply
 
     def _with_extensions(self, request: ModelRequest):
         """A body built in Python from the plain model, with fields a plugin declared (say

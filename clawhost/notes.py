@@ -4,7 +4,12 @@ same keys."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .stash import StashKey
+
+if TYPE_CHECKING:
+    from .contracts import ReplyShape
 
 CACHE_RESULT: StashKey[str] = StashKey("cache")
 """How the caches answered: ``hit-l1``, ``hit-l2``, ``hit-semantic``, ``miss`` or ``bypass``."""
@@ -28,3 +33,7 @@ send it as is instead of translating the canonical request back (connection_pool
 STANDS_IN_FOR: StashKey[str] = StashKey("stands_in_for")
 """On a request sent to a fallback model: the model the client asked for. Its token limit
 was chosen for that model, so a local fallback clamps it to its own context."""
+REPLY_SHAPE: StashKey["ReplyShape"] = StashKey("reply_shape")
+"""Set by a model plugin whose raw answer is not yet the reply's final shape (a local model's
+constrained tool call, generated as JSON text, becomes ``tool_calls``): the host applies it
+to the body or the stream the model plugin or the batcher answered, before the caches."""

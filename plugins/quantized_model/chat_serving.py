@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from clawhost.api import STANDS_IN_FOR, BadRequest, ModelRequest, Overloaded, Reply, streaming
+from clawhost.api import REPLY_SHAPE, STANDS_IN_FOR, BadRequest, ModelRequest, Overloaded, Reply, streaming
 
 from .workers import Served
 
@@ -20,13 +20,10 @@ log = logging.getLogger("clawhost.quantized_model")
 def _check_supported(model_id: str, request: ModelRequest) -> None:
     """Refuse what a small local model cannot honour, instead of silently answering without it."""
     body = request.body
-    if getattr(body, "tools", None):
-        choice = body.tool_choice
-        if choice == "required" or isinstance(choice, dict):
-            raise BadRequest(f"model {model_id!r} is a small local model that cannot call tools; "
-                             "send tool_choice 'auto' or 'none' to get a text answer, or use a "
-                             "remote model", param="tool_choice")
+    choice = getattr(body, "tool_choice", None)
+    if getattr(body, "tools", None) and not (choice == "required" or isinstance(choice, dict)):
         # auto/none: the model answers in text; the tools are not put into the prompt
+        # (required or a named function: a constrained call, see constrained.py)
         request.response_headers["x-clawhost-tools"] = "ignored"
     for m in getattr(body, "messages", None) or []:
         parts = m.content if isinstance(m.content, list) else []
@@ -34,11 +31,6 @@ def _check_supported(model_id: str, request: ModelRequest) -> None:
         if kinds:  # dropping an image and answering anyway would answer another question
             raise BadRequest(f"model {model_id!r} reads text only; content parts of type "
                              f"{', '.join(kinds)} are not supported", param="messages")
-    fmt = getattr(body, "response_format", None) or {}
-    if isinstance(fmt, dict) and fmt.get("type", "text") != "text":
-        # no constrained decoding here: a client told "JSON" would parse free text
-        raise BadRequest(f"model {model_id!r} cannot guarantee {fmt.get('type')!r} output; leave "
-                         "out response_format or use a remote model", param="response_format")
     if (body.model_extra or {}).get("logprobs"):  # true (chat) or a count (completions)
         raise BadRequest(f"model {model_id!r} does not return logprobs; leave out logprobs or "
                          "use a remote model", param="logprobs")
@@ -70,6 +62,7 @@ class LocalChat:
     def __init__(self, engine, spec):
         self.engine, self.spec = engine, spec
         self.context_length = int(engine.context_length)
+        self._grammars = None  # a constrained.Grammars, made by the first structured request
 
     @classmethod
     def load(cls, folder, spec, threads: int | None, budget=None) -> "LocalChat":
@@ -113,9 +106,15 @@ class LocalChat:
     def prepare(self, request: ModelRequest) -> tuple[list[int], Any]:
         from .sampling import SamplingParams
         _check_supported(request.body.model, request)
+        structured = None
         if request.kind == "chat":
+            from .constrained import structured_request, with_instruction
+            messages = _messages(request)
+            structured = structured_request(request.body)
+            if structured is not None:  # the model is told what to write, then held to it
+                messages = with_instruction(messages, structured.instruction)
             try:
-                ids = self.engine.encode_chat(_messages(request))
+                ids = self.engine.encode_chat(messages)
             except ValueError as exc:  # a template that cannot render these messages
                 raise BadRequest(str(exc).splitlines()[0], param="messages") from None
         else:
@@ -143,7 +142,24 @@ class LocalChat:
             top_p=self.spec.top_p if b.top_p is None else b.top_p, top_k=b.top_k or 0, seed=b.seed,
             stop=b.stop_list)
         params._headers = request.response_headers  # x-clawhost-prefix-cache
+        if structured is not None:
+            params._constraint = self._constraint(structured, request, params.max_tokens)
         return ids, params
+
+    def _constraint(self, structured, request: ModelRequest, budget: int):
+        from .constrained import Grammars, ToolCallReply
+        if self._grammars is None:
+            e = self.engine  # the answer ends with the model's own end marker
+            eos = e.tokenizer.token_to_id(e.meta.get("eos_token") or "")
+            self._grammars = Grammars(e.tokenizer, [eos] if eos is not None else
+                                      sorted(e.stop_ids))
+        param = "tools" if structured.tools else "response_format"
+        constraint = self._grammars.constraint(structured.schema, param, budget)
+        if structured.tools:  # the generated {"name", "arguments"} goes out as tool_calls
+            request.notes[REPLY_SHAPE] = ToolCallReply()
+        request.response_headers["x-clawhost-structured"] = (
+            "tool_call" if structured.tools else "json")
+        return constraint
 
     def new_batch(self, max_slots: int) -> "_Batch":
         return _Batch(self.engine.new_batch(max_slots))

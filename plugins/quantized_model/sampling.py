@@ -1,6 +1,8 @@
 """Sampling settings and the per-sequence token picker (numpy only)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -22,14 +24,25 @@ class SamplingParams(BaseModel):
     stop: list[str] = Field(default_factory=list, description="stop strings (not included)")
     # the serving side's response headers, for facts only the engine knows (prefix reuse)
     _headers: dict[str, str] | None = PrivateAttr(default=None)
+    # structured output: the grammar this sequence's tokens must follow
+    # (a `constrained.Constraint`: ``mask(logits)`` before a pick, ``accept(token)`` after)
+    _constraint: Any = PrivateAttr(default=None)
 
 
 class Sampler:
     def __init__(self, params: SamplingParams):
         self.p = params
         self.rng = np.random.default_rng(params.seed)
+        self.constraint = params._constraint
 
     def pick(self, logits: np.ndarray) -> int:
+        if self.constraint is None:
+            return self._pick(logits)
+        token = self._pick(self.constraint.mask(logits))
+        self.constraint.accept(token)
+        return token
+
+    def _pick(self, logits: np.ndarray) -> int:
         p = self.p
         if p.temperature == 0.0 or p.top_k == 1:
             return int(np.argmax(logits))
