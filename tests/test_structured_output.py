@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from enum import Enum
-from pathlib import Path
 
 import aiohttp
 import jsonschema
 import pytest
-import yaml
 from openai import AsyncOpenAI, LengthFinishReasonError
 from pydantic import BaseModel, Field
 
@@ -26,6 +22,7 @@ from clawhost.host import Host
 from clawhost.plugins.quantized_model.constrained import ToolCallReply, structured_request
 from clawhost.testing import make_config
 
+from conftest import workspace_with
 from fake_upstream import FakeUpstream
 
 # preparing the model takes minutes on a busy 2-core box; each real answer seconds
@@ -133,17 +130,10 @@ async def test_tool_call_reply_shapes_bodies_and_streams_split_anywhere():
 # -- the real model over HTTP --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, packaged_gguf) -> Path:
-    root = tmp_path_factory.mktemp("structured")
-    section = {"models": {CHAT: {"source": str(packaged_gguf), "kind": "chat",
-                                 "quantization": "int4-mixed"}}}
-    cfg = root / "config.yaml"
-    cfg.write_text(yaml.safe_dump({"workspace": str(root / "ws"),
-                                   "plugins": {"quantized_model": section}}))
-    done = subprocess.run([sys.executable, "-m", "clawhost", "model", "prepare", CHAT,
-                           "--config", str(cfg)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return {"ws": root / "ws", "section": section}
+def workspace(tmp_path_factory, real_models) -> dict:
+    """The real SmolLM2 (prepared once per run) in this module's workspace."""
+    ws = workspace_with(real_models, tmp_path_factory.mktemp("structured") / "ws", CHAT)
+    return {"ws": ws, "section": {"models": {CHAT: real_models["section"]["models"][CHAT]}}}
 
 
 @pytest.fixture
