@@ -672,6 +672,7 @@ async def serve(host: Host, *, on_listening=None, stop: asyncio.Event | None = N
     log.info("listening on http://%s:%s", srv.host, port)
     if on_listening:
         on_listening(port)
+    host.port, host.address = port, bound_url(host, port)  # the fleet's heartbeats name them
     try:
         await host.start()
         log.info("ready: plugins %s; models %s", ", ".join(host.chain.names()) or "none",
