@@ -24,10 +24,11 @@ def fleet(server, name, **extra):
 
 
 async def until(predicate, timeout=5.0):
-    for _ in range(int(timeout / 0.02)):
+    """True once ``predicate()`` is, polling every 10 ms; False after ``timeout``."""
+    for _ in range(int(timeout / 0.01)):
         if predicate():
             return True
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
     return False
 
 

@@ -58,6 +58,7 @@ class Link:
         self._duplicate_warned = False
         self._said_down = False  # a "down" warning went out; the next good beat says "back"
         self.failures = 0
+        self._stopping = False
         self.beats = 0
 
     # -- the contract ----------------------------------------------------------------------
@@ -141,6 +142,7 @@ class Link:
 
     async def stop(self) -> None:
         """Stop beating and leave the list (a host that is killed instead shows as stale)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             try:
@@ -164,12 +166,13 @@ class Link:
 
     async def _run(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping:
             if self.available:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.options.heartbeat_s)
-                except asyncio.TimeoutError:
+                try:  # not wait_for: on 3.11 it can swallow a cancel that meets its timeout
+                    async with asyncio.timeout(self.options.heartbeat_s):
+                        await self._wake.wait()
+                except TimeoutError:
                     pass
             else:
                 await asyncio.sleep(backoff)
