@@ -26,6 +26,7 @@ from .config import ServerOptions, format_errors
 from .errors import (BadRequest, ClawhostError, ConfigError, Forbidden, NotFound, Overloaded,
                      PayloadTooLarge, RequestTimeout, TimedOut, Unauthorized, Unavailable,
                      UnsupportedMediaType)
+from .fleet import status as fleet_status
 from .host import Host
 from .protocols import Endpoint, Inbound, endpoints
 from .protocols.common import validate
@@ -37,7 +38,7 @@ log = logging.getLogger("clawhost.server")
 IN_LOOP = web.RequestKey("clawhost_in_loop", bool) if hasattr(web, "RequestKey") else "clawhost_in_loop"
 OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-              "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
+              "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json", "/v1/fleet"}
 JSON_HEADERS = {"Content-Type": "application/json"}
 # the protocol endpoints by path (clawhost.protocols), for their error shapes
 PROTOCOLS_KEY: web.AppKey[dict] = web.AppKey("clawhost_protocols", dict)
@@ -493,6 +494,7 @@ def make_app(host: Host) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)
+    r.add_get("/v1/fleet", fleet_status.handler)
     app[PROTOCOLS_KEY] = endpoints()
     for path, endpoint in app[PROTOCOLS_KEY].items():
         r.add_post(path, protocol_endpoint(endpoint))

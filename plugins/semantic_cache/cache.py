@@ -365,4 +365,5 @@ class SemanticCache:
                 "misses": c["misses"],
                 "rejected_by_verifier": c["rejected_by_verifier"], "ambiguous": c["ambiguous"],
                 "stores": c["stores"], "evictions": ix.evicted if ix else 0,
-                "expired": ix.expired if ix else 0}
+                "expired": ix.expired if ix else 0,
+                **(self.fleet.figures() if self.fleet is not None else {})}

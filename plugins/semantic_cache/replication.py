@@ -465,10 +465,21 @@ class Replicator:
             pass  # then the next start seeds the fleet instead of trusting it: no harm
 
     # -- reports ---------------------------------------------------------------------------
-    def facts(self) -> dict[str, Any]:
+    def lag_p99_ms(self) -> float | None:
+        """The 99th percentile of how old an event was when this host applied it."""
         lags = sorted(self.lags_ms)
-        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else None
+        return round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 1) if lags else None
+
+    def facts(self) -> dict[str, Any]:
         return {"caught_up": self.caught_up, "shared": len(self.eid_of),
-                "pending": len(self.pending),
-                "lag_p99_ms": round(p99, 1) if p99 is not None else None,
+                "pending": len(self.pending), "lag_p99_ms": self.lag_p99_ms(),
                 **{k: v for k, v in self.counts.items()}}
+
+    def figures(self) -> dict[str, Any]:
+        """For the monitor's gauges (clawhost_semantic_cache_fleet_*)."""
+        lag = self.lag_p99_ms()
+        return {"fleet_shared": len(self.eid_of), "fleet_pending": len(self.pending),
+                "fleet_caught_up": int(self.caught_up),
+                **({"fleet_lag_p99_seconds": lag / 1000} if lag is not None else {}),
+                **{f"fleet_{k}": self.counts[k] for k in (
+                    "published", "applied", "removed", "missing", "damaged", "catch_ups")}}
