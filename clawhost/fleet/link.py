@@ -145,10 +145,7 @@ class Link:
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait({self._task}, timeout=3.0)  # a host's stop never hangs here
             self._task = None
         if self._redis is not None:
             if self.available:

@@ -42,6 +42,7 @@ log = logging.getLogger("clawhost.semantic")
 
 STREAM_MAX = 100_000  # events kept in the change log (approximate trim)
 BLOCK_MS = 1000       # XREAD BLOCK: a follower wakes at least this often
+STOP_WAIT_S = 3.0
 BATCH = 256           # entries per pipelined read during catch-up
 EPOCH_FILE = "fleet-epoch"
 
@@ -120,6 +121,7 @@ class Replicator:
         # in the order it happened here (asyncio's lock wakes its waiters first come first)
         self._write_order = asyncio.Lock()
         self._epoch: str | None = None
+        self._stopping = False
         self.k_ids = link.key("semcache", "ids")
         self.k_log = link.key("semcache", "log")
         self.k_epoch = link.key("semcache", "epoch")
@@ -235,13 +237,17 @@ class Replicator:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="semcache-follow")
 
     async def stop(self) -> None:
-        await self.flush()
+        """Finish the writes under way (a few seconds at most) and stop following. Never
+        hangs a host's shutdown: a task that does not end in time is left to the loop."""
+        self._stopping = True
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=STOP_WAIT_S)
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            _, late = await asyncio.wait({self._task}, timeout=STOP_WAIT_S)
+            if late:
+                log.warning("semantic_cache: the fleet follower did not stop in %ss",
+                            STOP_WAIT_S)
             self._task = None
 
     async def _run(self) -> None:
@@ -250,7 +256,7 @@ class Replicator:
         # a blocking read gets a client of its own: the shared one times out quickly
         client = self.link.open_client(read_timeout_s=BLOCK_MS / 1000 + 5)
         try:
-            while True:
+            while not self._stopping:
                 await self.link.wait_available()
                 try:
                     if not self.caught_up:
