@@ -242,3 +242,27 @@ async def test_a_restarted_host_catches_up(clawhost_host, redis_server, tmp_path
             assert answer(reply) == f"{q} ({'v1' if q == QUESTIONS[1][0] else 'v2'})"
     finally:
         await c.stop()
+
+
+async def test_cli_clear_without_a_running_host_clears_the_fleet(clawhost_host, redis_server,
+                                                                 tmp_path):
+    import textwrap
+    from conftest import free_port, run_cli
+    (a, _), (b, _) = [await start(clawhost_host, redis_server, n) for n in "ab"]
+    await ask(a, QUESTIONS[0][0])
+    await ask(b, QUESTIONS[1][0])
+    await settle(a, b)
+    assert await until(lambda: len(sem(a).index) == 2 and len(sem(b).index) == 2)
+    cfg = tmp_path / "cli.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        workspace: ./cli-ws
+        server: {{port: {free_port()}}}
+        plugins: {{semantic_cache: {{}}}}
+        fleet: {{url: "{redis_server.url}"}}
+    """))
+    res = await asyncio.to_thread(run_cli, "semantic-cache", "clear", "--config", str(cfg))
+    assert res.returncode == 0, res.stderr
+    assert "cleared 2 entries in the fleet's redis" in res.stdout
+    assert await until(lambda: len(sem(a).index) == 0 and len(sem(b).index) == 0)
+    _, reply = await ask(b, QUESTIONS[0][1])
+    assert reply.source == "model"

@@ -126,6 +126,10 @@ class Replicator:
         self.k_log = link.key("semcache", "log")
         self.k_epoch = link.key("semcache", "epoch")
         self.k_entry = link.key("semcache", "e", "")
+        # EVALSHA with the script's hash, sent in full only when Redis does not know it
+        self._add = link.redis.register_script(ADD)
+        self._del = link.redis.register_script(REMOVE)
+        self._clear = link.redis.register_script(CLEAR)
 
     # -- the cache's side ------------------------------------------------------------------
     @property
@@ -153,8 +157,8 @@ class Replicator:
         self.pending.clear()
         try:
             async with self._write_order:  # after the stores made before it
-                n = await self.link.redis.eval(CLEAR, 2, self.k_ids, self.k_log, self.k_entry,
-                                               STREAM_MAX, self.link.name)
+                n = await self._clear(keys=[self.k_ids, self.k_log],
+                                      args=[self.k_entry, STREAM_MAX, self.link.name])
         except Exception as exc:  # noqa: BLE001 - said by the link; the local clear stands
             self._failed(exc)
             return 0
@@ -198,10 +202,9 @@ class Replicator:
         expires = float(fields["expires"])
         flat = [x for kv in fields.items() for x in kv]
         try:
-            await self.link.redis.eval(
-                ADD, 3, self.k_entry + fid, self.k_ids, self.k_log, fid, int(expires * 1000),
-                expires, self.cache.opts.max_entries, self.k_entry, STREAM_MAX, self.link.name,
-                *flat)
+            await self._add(keys=[self.k_entry + fid, self.k_ids, self.k_log],
+                            args=[fid, int(expires * 1000), expires, self.cache.opts.max_entries,
+                                  self.k_entry, STREAM_MAX, self.link.name, *flat])
         except Exception as exc:  # noqa: BLE001
             if self._failed(exc):
                 self.pending[eid] = answer
@@ -216,8 +219,8 @@ class Replicator:
 
     async def _remove_now(self, fid: str) -> None:
         try:
-            await self.link.redis.eval(REMOVE, 3, self.k_entry + fid, self.k_ids, self.k_log,
-                                       fid, STREAM_MAX, self.link.name)
+            await self._del(keys=[self.k_entry + fid, self.k_ids, self.k_log],
+                            args=[fid, STREAM_MAX, self.link.name])
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
 
@@ -283,14 +286,12 @@ class Replicator:
         Between two clears, a batch's deletions go first: a fleet id is never reused, so a
         deletion cannot precede its entry's addition in effect, and an entry added and
         deleted in one batch is never fetched (nor pushes a live entry out of a full index)."""
-        now_ms = time.time() * 1000
         me = self.link.name.encode()
         adds: list[str] = []
         dels: set[str] = set()
         for event_id, fields in events:
             self.last_id = event_id
             op, fid, writer = fields.get(b"op"), fields.get(b"id", b"").decode(), fields.get(b"h")
-            self.lags_ms.append(now_ms - int(event_id.split(b"-")[0]))
             if op == b"add":
                 if writer != me and fid not in self.eid_of:
                     adds.append(fid)
@@ -301,6 +302,11 @@ class Replicator:
                 adds, dels = [], set()
                 self._apply_clear(writer != me)
         await self._apply_run(adds, dels)
+        # the lag: from the event's time in Redis (its id) to now, applied here (one box's
+        # clock against Redis's; hosts on other boxes add their clock skew)
+        done_ms = time.time() * 1000
+        self.lags_ms.extend(done_ms - int(event_id.split(b"-")[0]) for event_id, fields in events
+                            if fields.get(b"h") != me)
 
     async def _apply_run(self, adds: list[str], dels: set[str]) -> None:
         index = self.cache.index
@@ -489,3 +495,19 @@ class Replicator:
                 **({"fleet_lag_p99_seconds": lag / 1000} if lag is not None else {}),
                 **{f"fleet_{k}": self.counts[k] for k in (
                     "published", "applied", "removed", "missing", "damaged", "catch_ups")}}
+
+
+def clear_in_redis(fleet_options: Any) -> int:
+    """``clawhost semantic-cache clear`` with no host running: clear the fleet's entries in
+    Redis too (the running hosts clear their indexes on the event). Raises OSError or
+    redis's errors when Redis cannot be reached."""
+    import redis
+    ns = fleet_options.namespace
+    client = redis.Redis.from_url(fleet_options.url.get_secret_value(),
+                                  socket_timeout=fleet_options.timeout_s * 4,
+                                  socket_connect_timeout=fleet_options.timeout_s * 4)
+    try:
+        return int(client.eval(CLEAR, 2, f"{ns}:semcache:ids", f"{ns}:semcache:log",
+                               f"{ns}:semcache:e:", STREAM_MAX, "cli"))
+    finally:
+        client.close()
