@@ -108,7 +108,8 @@ class FleetLink(Protocol):
     - ``await wait_available()``: returns once Redis is reachable (at once when it is);
     - ``hosts_seen(window_s)``: how many hosts (this one included, so at least 1) sent a
       heartbeat within ``window_s`` of the last time Redis was reachable: a partition
-      does not shrink it, so ``limit / hosts_seen`` is a share that never overshoots;
+      does not shrink it, so ``limit / hosts_seen`` is a share that never overshoots
+      (``window_s`` defaults to ``fleet.stale_after_s``; at most 6 times that is kept);
     - ``await hosts()``: every host's last heartbeat record (name, version, pid, address,
       started, beat, age_s, stale), read from Redis; [] while it is down.
     """
