@@ -99,8 +99,8 @@ def checksum(fields: dict[str, bytes]) -> bytes:
     return h.hexdigest()[:24].encode()
 
 
-def _b(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
+def encode(answer: dict) -> bytes:
+    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 class Replicator:
@@ -110,7 +110,7 @@ class Replicator:
         self.cache, self.link = cache, link
         self.fid_of: dict[int, str] = {}  # local entry id -> fleet id
         self.eid_of: dict[str, int] = {}
-        self.pending: dict[int, dict] = {}  # stored while Redis was down: eid -> answer
+        self.pending: dict[int, bytes] = {}  # stored while Redis was down: eid -> answer JSON
         self.last_id = b"0-0"
         self.caught_up = False
         self.counts: Counter[str] = Counter()
@@ -138,11 +138,13 @@ class Replicator:
         return self.caught_up or not self.link.available
 
     def stored(self, eid: int, answer: dict) -> None:
-        """A new local entry: written to Redis after the reply, not before it."""
+        """A new local entry: written to Redis after the reply, not before it (its JSON is
+        taken now: nothing done to the reply afterwards reaches the fleet)."""
+        blob = encode(answer)
         if not self.link.available:
-            self.pending[eid] = answer
+            self.pending[eid] = blob
             return
-        self._spawn(self._publish(eid, answer))
+        self._spawn(self._publish(eid, blob))
 
     def removed(self, eid: int) -> None:
         """A local entry replaced by a refreshed answer: the fleet drops it too."""
@@ -176,25 +178,25 @@ class Replicator:
         while self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
 
-    def _fields(self, eid: int, answer: dict) -> dict[str, bytes] | None:
+    def _fields(self, eid: int, answer: bytes) -> dict[str, bytes] | None:
         index = self.cache.index
         entry = index.entries.get(eid) if index is not None else None
         if entry is None:
             return None
         fields = {"scope": entry.scope.encode(), "query": entry.query.encode(),
                   "vec": np.ascontiguousarray(index.vector(eid), np.float32).tobytes(),
-                  "answer": json.dumps(answer, separators=(",", ":")).encode(),
+                  "answer": answer,
                   "created": repr(entry.created).encode(), "expires": repr(entry.expires).encode(),
                   "fp": self.cache.embedder.fingerprint.encode()}
         fields["sum"] = checksum(fields)
         fields["host"] = self.link.name.encode()
         return fields
 
-    async def _publish(self, eid: int, answer: dict) -> None:
+    async def _publish(self, eid: int, answer: bytes) -> None:
         async with self._write_order:
             await self._publish_now(eid, answer)
 
-    async def _publish_now(self, eid: int, answer: dict) -> None:
+    async def _publish_now(self, eid: int, answer: bytes) -> None:
         fields = self._fields(eid, answer)
         if fields is None:  # evicted or replaced meanwhile
             return
@@ -440,9 +442,11 @@ class Replicator:
                 index.remove(eid)
                 dropped += 1
                 continue
-            answer = self.pending.pop(eid, None) or index.answer(eid)
-            if answer is not None:
-                await self._publish(eid, answer)
+            blob = self.pending.pop(eid, None)
+            if blob is None and (body := index.answer(eid)) is not None:
+                blob = encode(body)
+            if blob is not None:
+                await self._publish(eid, blob)
                 seed += 1
         for eid, answer in list(self.pending.items()):  # stored meanwhile, not yet matched
             self.pending.pop(eid)
