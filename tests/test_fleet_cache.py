@@ -171,6 +171,24 @@ async def test_redis_restarted_mid_run(clawhost_host, redis_server):
     await ask(a, QUESTIONS[0][0])
     await settle(a)
     assert await until(lambda: len(sem(b).index) == 1 and len(sem(c).index) == 1)
+    # traffic on all three hosts the whole time Redis goes and comes back: every request
+    # answered, and with its own question's answer
+    served, stop = [], asyncio.Event()
+
+    async def traffic(host, tag):
+        i = 0
+        while not stop.is_set():
+            text = QUESTIONS[0][1] if i % 2 else f"Traffic {tag} number {i}?"
+            _, reply = await ask(host, text)
+            # a hit gives the stored question's answer, a miss the model's (echo: the text);
+            # anything else would be a wrong hit
+            ok = {QUESTIONS[0][0], text} if i % 2 else {text}
+            served.append(answer(reply) in ok or (host.fleet.name, text, answer(reply)))
+            i += 1
+            await asyncio.sleep(0.005)
+
+    runners = [asyncio.create_task(traffic(h, t)) for h, t in ((a, "a"), (b, "b"), (c, "c"))]
+    await asyncio.sleep(0.2)
     redis_server.stop()
     assert await until(lambda: not fleet_of(b).available)
     # while it is down: every request answers, hits come from the local tiers, and each
@@ -197,6 +215,9 @@ async def test_redis_restarted_mid_run(clawhost_host, redis_server):
     r = fleet_of(a).redis
     queries = {(await r.hget(k, "query")).decode() for k in await r.keys("clawhost:semcache:e:*")}
     assert QUESTIONS[0][0] in queries and QUESTIONS[2][0] in queries
+    stop.set()
+    await asyncio.gather(*runners)  # a failed request would raise here
+    assert len(served) > 30 and [x for x in served if x is not True] == []
 
 
 async def test_a_restarted_host_catches_up(clawhost_host, redis_server, tmp_path):
