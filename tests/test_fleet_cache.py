@@ -287,3 +287,60 @@ async def test_cli_clear_without_a_running_host_clears_the_fleet(clawhost_host, 
     assert await until(lambda: len(sem(a).index) == 0 and len(sem(b).index) == 0)
     _, reply = await ask(b, QUESTIONS[0][1])
     assert reply.source == "model"
+
+
+WRITER = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from clawhost.host import Host
+from clawhost.testing import EchoModel, make_config
+from test_semantic_cache import BagModel, chat
+
+async def main():
+    cfg = {{"fleet": {{"url": {url!r}, "name": "doomed"}},
+           "plugins": {{"semantic_cache": {{"embedding_model": "bag-embed", "verifier": False,
+                                           "normalized": False}}}}}}
+    host = Host(make_config({ws!r}, cfg), extra_plugins=[("e", EchoModel()), ("b", BagModel())])
+    await host.start()
+    i = 0
+    while True:
+        await host.handle(chat(f"Doomed question number {{i}} about thing {{i * 31}}?"))
+        if i == 20:
+            print("writing", flush=True)
+        i += 1
+
+asyncio.run(main())
+"""
+
+
+async def test_a_writer_killed_mid_write_leaves_only_whole_entries(clawhost_host, redis_server,
+                                                                   tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    from clawhost.plugins.semantic_cache.replication import FIELDS
+    script = WRITER.format(tests=str(Path(__file__).parent), url=redis_server.url,
+                           ws=str(tmp_path / "doomed"))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script,
+                                                stdout=subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip() == b"writing"
+        await asyncio.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    (b, eb) = await start(clawhost_host, redis_server, "b")
+    r = fleet_of(b).redis
+    events = await r.xrange("clawhost:semcache:log")
+    adds = [f[b"id"].decode() for _, f in events if f[b"op"] == b"add"]
+    assert len(adds) > 20
+    for fid in adds:  # every event's entry is whole: the script wrote both or neither
+        row = {k.decode(): v for k, v in (await r.hgetall(f"clawhost:semcache:e:{fid}")).items()}
+        assert set(FIELDS) <= set(row) and row["sum"] == checksum(row)
+    assert await r.zcard("clawhost:semcache:ids") == len(adds)
+    # and the host that joins afterwards holds every one of them and serves them
+    assert len(sem(b).index) == len(adds)
+    _, reply = await ask(b, "doomed question number 3 about thing 93")
+    assert reply.headers["x-clawhost-cache"] == "hit-semantic" and eb.calls == 0
