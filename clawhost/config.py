@@ -83,6 +83,41 @@ class SkillsOptions(BaseModel):
     allow_external_symlinks: bool = False
 
 
+class FleetOptions(BaseModel):
+    """``fleet:``: several hosts share caches, limits and a view of each other in one Redis.
+
+    Off unless the section is present; without it nothing imports redis."""
+
+    model_config = ConfigDict(extra="forbid")
+    # redis://[:password@]host:port/db (or rediss://); it may carry a password, so it is
+    # never logged or echoed: the fleet's log lines name host:port/db only
+    url: SecretStr
+    # this host's name in the fleet (heartbeats, the `host` metric label); by default
+    # "<hostname>:<port>", which stays the same across restarts and differs between two
+    # hosts on one box ("<hostname>-<pid>" when the port is 0, chosen at bind time)
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+    # every key the fleet writes starts with "<namespace>:", so two fleets can share a Redis
+    namespace: str = Field("clawhost", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    heartbeat_s: float = Field(2.0, gt=0, le=300)
+    # a host whose last heartbeat is older than this is flagged stale
+    stale_after_s: float = Field(10.0, gt=0)
+    # Redis calls on the request path give up after this; a host then serves from its
+    # local tiers and retries the link with backoff, up to retry_max_s apart
+    timeout_s: float = Field(0.5, gt=0, le=30)
+    retry_max_s: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _redis_url(cls, v: SecretStr) -> SecretStr:
+        scheme = v.get_secret_value().split("://", 1)[0]
+        if scheme not in ("redis", "rediss", "unix") or "://" not in v.get_secret_value():
+            raise ValueError("must be a redis:// (or rediss://, unix://) URL")
+        return v
+
+
+# a URL may carry a password (redis://:pw@host): its value is not echoed in errors either
+_URL_FIELD = re.compile(r"(^|[._])\w*url$", re.I)
+
 _KIND = {int: "a number", float: "a number", str: "a string", list: "a list"}
 
 
@@ -100,6 +135,7 @@ class HostConfig(BaseModel):
     # served here (all-minilm-l6-v2). One level only: a target is a model id, never
     # another alias, so a request resolves in one step and no cycle can form.
     aliases: dict[str, str] = Field(default_factory=dict)
+    fleet: FleetOptions | None = None  # off by default: one host behaves as it always did
 
     @field_validator("aliases")
     @classmethod
@@ -138,6 +174,16 @@ class Config:
         self.secrets = {s for s in secrets if s}
         if host.server.token:
             self.secrets.add(host.server.token.get_secret_value())
+        if host.fleet is not None:  # a password in the URL must not reach a log line
+            from urllib.parse import urlsplit
+            url = host.fleet.url.get_secret_value()
+            self.secrets.add(url)
+            try:
+                password = urlsplit(url).password
+            except ValueError:
+                password = None
+            if password:
+                self.secrets.add(password)
         self.options: dict[str, BaseModel | None] = {}
 
     @property
@@ -318,7 +364,8 @@ def format_errors(exc: ValidationError, prefix: str, model: Any = None) -> list[
         # an unknown option's value is not the problem, and a misspelt secret name would
         # slip past the secret check below
         if err["type"] not in ("missing", "extra_forbidden") and not isinstance(value, dict):
-            shown = "***" if _SECRET_FIELD.search(where) else repr(value)
+            hide = _SECRET_FIELD.search(where) or _URL_FIELD.search(where)
+            shown = "***" if hide else repr(value)
             if len(shown) > 80:
                 shown = shown[:77] + "..."
             line += f" (got {shown})"

@@ -95,3 +95,59 @@ def engine_of(model: Any, contract: type[C]) -> C | None:
     """``model.engine`` when it implements ``contract``, else None."""
     engine = getattr(model, "engine", None)
     return engine if engine is not None and isinstance(engine, contract) else None
+
+
+@runtime_checkable
+class FleetLink(Protocol):
+    """This host's link to its fleet's Redis (``fleet:`` in config.yaml), for plugins that
+    share state between hosts. Get it with ``clawhost.api.fleet_of(host)``: None when the
+    host runs alone.
+
+    - ``name``: this host's name in the fleet; ``namespace``: the fleet's key prefix;
+    - ``key(*parts)``: a key in the fleet's namespace, ``"<namespace>:" + ":".join(parts)``
+      (a plugin puts its own name first: ``key("semcache", "entry", id)``);
+    - ``redis``: a shared ``redis.asyncio.Redis`` client whose calls time out after
+      ``fleet.timeout_s`` (for the request path; do not BLOCK on it);
+    - ``open_client(read_timeout_s)``: a client of its own, for blocking reads such as
+      ``XREAD BLOCK``; the caller closes it (``await client.aclose()``);
+    - ``available``: Redis answered the last call; False while it is down, True again once
+      the link's reconnect loop reached it;
+    - ``report_failure(exc)``: a plugin's Redis call failed with a connection error: the
+      link goes down (one warning for the fleet, a readiness fact) and reconnects with
+      backoff, so every plugin sees the same state;
+    - ``await wait_available()``: returns once Redis is reachable (at once when it is);
+    - ``hosts_seen(window_s)``: how many hosts (this one included, so at least 1) sent a
+      heartbeat within ``window_s`` of the last time Redis was reachable: a partition
+      does not shrink it, so ``limit / hosts_seen`` is a share that never overshoots
+      (``window_s`` defaults to ``fleet.stale_after_s``; at most 6 times that is kept);
+    - ``await hosts()``: every host's last heartbeat record (name, version, pid, address,
+      started, beat, age_s, stale), read from Redis; [] while it is down.
+    """
+
+    name: str
+    namespace: str
+
+    @property
+    def redis(self) -> Any: ...
+
+    @property
+    def available(self) -> bool: ...
+
+    def key(self, *parts: str) -> str: ...
+
+    def open_client(self, read_timeout_s: float | None = None) -> Any: ...
+
+    def report_failure(self, exc: BaseException) -> None: ...
+
+    async def wait_available(self) -> None: ...
+
+    def hosts_seen(self, window_s: float | None = None) -> int: ...
+
+    async def hosts(self) -> list[dict[str, Any]]: ...
+
+
+def fleet_of(host: Any) -> FleetLink | None:
+    """The host's link to its fleet (``fleet:`` in config.yaml), or None when it runs alone
+    or has not started yet."""
+    link = getattr(host, "fleet", None)
+    return link if link is not None and isinstance(link, FleetLink) else None

@@ -11,18 +11,21 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, AsyncIterator, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, TypeVar
 
 from pydantic import BaseModel
 
 from . import streaming
 from .config import Config, load_config
-from .contracts import ReplyShape, engine_of
+from .contracts import FleetLink, ReplyShape, engine_of
 from .errors import BadRequest, ClawhostError, ConfigError, ModelNotFound, Unavailable
 from .pluginmanager import Chain, Installed, canonical, discover
 from .notes import REPLY_SHAPE, USAGE
 from .stash import Stash
 from .types import Kind, Model, ModelRequest, Reply, extend_bodies
+
+if TYPE_CHECKING:
+    from .fleet import Link
 
 C = TypeVar("C")
 
@@ -52,6 +55,11 @@ class Host:
         self.started_at: float | None = None
         self.ready = False
         self.errors = 0
+        # fleet mode (``fleet:`` in config.yaml): the link to the shared Redis, set at start;
+        # plugins read it with ``clawhost.api.fleet_of(host)``
+        self._link: Link | None = None
+        self.address: str | None = None  # the URL the server listens on, once it does
+        self.port: int | None = None
         # API requests answered with an error before reaching the loop (bad body, wrong
         # token, unknown route, server full), by (path, status): no hook ever sees them
         self.refused: Counter[tuple[str, int]] = Counter()
@@ -63,6 +71,11 @@ class Host:
     @property
     def workspace(self):
         return self.config.workspace
+
+    @property
+    def fleet(self) -> FleetLink | None:
+        """The link to the fleet's Redis while the host runs in fleet mode, else None."""
+        return self._link
 
     def options(self, plugin: str) -> BaseModel | None:
         """The validated ``Options`` of an enabled plugin (None when it has no options)."""
@@ -83,6 +96,12 @@ class Host:
         self.chain.walk_sync("clawhost_register_models", register=self.register_model, host=self)
         self.aliases = build_aliases(self.config.host.aliases, self.models,
                                      self.config.path.name if self.config.path else "config")
+        if self.config.host.fleet is not None and self._link is None:
+            # before the plugins start, so one can catch up from Redis before the host is ready
+            from .fleet import Link
+            link = Link(self.config.host.fleet, port=self.port, address=self.address)
+            await link.start()
+            self._link = link
         await self.chain.walk("clawhost_startup", host=self)
         if not self.models:
             log.warning("no model is available: enable a model plugin "
@@ -93,6 +112,9 @@ class Host:
     async def stop(self) -> None:
         self.ready = False
         await self.chain.walk("clawhost_shutdown", host=self)
+        if self._link is not None:
+            await self._link.stop()
+            self._link = None
 
     def readiness(self) -> dict[str, Any]:
         now = time.time()
@@ -103,6 +125,8 @@ class Host:
                                    if self.started_at else None),
                  "plugins": self.chain.names(),
                  "models": {m.id: m.status for m in self.models.values()}}
+        if self._link is not None:  # Redis down is a fact, not unreadiness: local tiers serve
+            facts["fleet"] = self._link.facts()
         for extra in self.chain.walk_sync("clawhost_readiness", host=self):
             facts.update(extra)
         return facts

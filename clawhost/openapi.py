@@ -85,6 +85,8 @@ def spec(extra_routes: list[tuple[str, str]] = (), body_models: dict[str, type] 
         "/readyz": _get("Readiness: plugins started, models listed (503 while starting); "
                         "with server.token set, the details only with the token", 503),
         "/openapi.json": _get("This document"),
+        "/v1/fleet": _get("Fleet mode: this host's link to the fleet's Redis and every host's "
+                          "last heartbeat (enabled: false when fleet mode is off)", 401),
     }
     paths["/v1/models/{model}"]["get"]["parameters"] = [
         {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]

@@ -22,6 +22,7 @@ from .config import format_errors
 from .connection_guard import ConnectionGuard, GuardedRunner
 from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloaded,
                      PayloadTooLarge, RequestTimeout, TimedOut, Unauthorized, Unavailable)
+from .fleet import status as fleet_status
 from .guards import check_browser, read_json
 from .host import Host
 from .protocols import Endpoint, Inbound, dumps, endpoints
@@ -34,7 +35,7 @@ log = logging.getLogger("clawhost.server")
 IN_LOOP = web.RequestKey("clawhost_in_loop", bool) if hasattr(web, "RequestKey") else "clawhost_in_loop"
 OPEN_PATHS = ("/healthz", "/readyz")
 CORE_PATHS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-              "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json"}
+              "/v1/models/{model}", "/healthz", "/readyz", "/openapi.json", "/v1/fleet"}
 # the protocol endpoints by path (clawhost.protocols), for their error shapes
 PROTOCOLS_KEY: web.AppKey[dict] = web.AppKey("clawhost_protocols", dict)
 
@@ -339,6 +340,7 @@ def make_app(host: Host) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)
+    r.add_get("/v1/fleet", fleet_status.handler)
     app[PROTOCOLS_KEY] = endpoints()
     for path, endpoint in app[PROTOCOLS_KEY].items():
         r.add_post(path, protocol_endpoint(endpoint))
@@ -388,6 +390,7 @@ async def serve(host: Host, *, on_listening=None, stop: asyncio.Event | None = N
     log.info("listening on http://%s:%s", srv.host, port)
     if on_listening:
         on_listening(port)
+    host.port, host.address = port, bound_url(host, port)  # the fleet's heartbeats name them
     try:
         await host.start()
         log.info("ready: plugins %s; models %s", ", ".join(host.chain.names()) or "none",

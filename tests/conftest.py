@@ -22,6 +22,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port (skips when none is installed)."""
+    from redis_server import REDIS, RedisServer
+    if REDIS is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def echo_config(tmp_path) -> Path:
     """A config.yaml in tmp_path serving the echo model on a free port, for real processes."""
     plugins = tmp_path / "localplugins"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from clawhost.api import CACHE_RESULT, hookimpl
+from clawhost.api import CACHE_RESULT, fleet_of, hookimpl
 
 from .options import NAME, STATE, L1Options, L2Options, Options, RequestFields
 
@@ -28,7 +28,7 @@ def cache_of(host) -> "ResponseCache | None":
 @hookimpl
 async def clawhost_startup(host):
     from .manager import ResponseCache
-    cache = ResponseCache(host.options(NAME) or Options(), host.workspace)
+    cache = ResponseCache(host.options(NAME) or Options(), host.workspace, fleet=fleet_of(host))
     await cache.start()
     host.state[STATE] = cache
 

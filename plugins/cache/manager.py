@@ -29,9 +29,16 @@ log = logging.getLogger("clawhost.cache")
 TOUCH_EVERY = 300.0  # seconds: how often an L1 hit refreshes the entry's place in L2's LRU
 
 
-def make_l2(opts: Any, workspace: Path):
-    """The configured L2 store (not opened yet), or None."""
+def make_l2(opts: Any, workspace: Path, fleet: Any = None):
+    """The configured L2 store (not opened yet), or None. In fleet mode (``fleet`` is the
+    host's FleetLink) an L2 whose backend is not set is the fleet's Redis, so an answer
+    kept on one host is an exact hit on all of them."""
     l2 = opts.l2
+    if fleet is not None and "backend" not in l2.model_fields_set:
+        from .redis_store import RedisStore
+        prefix = l2.prefix if "prefix" in l2.model_fields_set else fleet.key("cache", "")
+        return RedisStore(None, fleet=fleet, prefix=prefix, timeout_s=l2.timeout_s,
+                          retry_s=l2.retry_s, skew=opts.clock_skew_s)
     if l2.backend == "redis":
         from .redis_store import RedisStore
         return RedisStore(l2.url, prefix=l2.prefix, timeout_s=l2.timeout_s, retry_s=l2.retry_s,
@@ -45,12 +52,13 @@ def make_l2(opts: Any, workspace: Path):
 
 
 class ResponseCache:
-    def __init__(self, opts: Any, workspace: Path, clock: Callable[[], float] = time.time):
+    def __init__(self, opts: Any, workspace: Path, clock: Callable[[], float] = time.time,
+                 fleet: Any = None):
         self.opts = opts
         self.clock = clock  # wall-clock seconds; TTLs persist across restarts and hosts
         self.l1 = (L1(int(opts.l1.max_bytes), opts.l1.max_entries, opts.clock_skew_s)
                    if opts.l1.enabled else None)
-        self.l2 = make_l2(opts, workspace)
+        self.l2 = make_l2(opts, workspace, fleet)
         self.counts: Counter[str] = Counter()
 
     async def start(self) -> None:

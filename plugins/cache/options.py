@@ -23,6 +23,9 @@ class L1Options(BaseModel):
 
 
 class L2Options(BaseModel):
+    """L2: ``disk`` (SQLite) by default; in fleet mode (``fleet:`` in config.yaml) an L2
+    whose ``backend`` is not set is the fleet's Redis (keys under ``<namespace>:cache:``)."""
+
     model_config = ConfigDict(extra="forbid")
     backend: Literal["disk", "redis", "none"] = "disk"
     path: str = Field(".cache/responses.db", description="disk: relative to the workspace")

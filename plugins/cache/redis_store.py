@@ -29,11 +29,15 @@ class RedisStore:
     name = "redis"
     write_fault: str | None = None  # an outage shows as misses and its own warning, not here
 
-    def __init__(self, url: str, prefix: str = "clawhost:cache:", timeout_s: float = 0.5,
-                 retry_s: float = 2.0, skew: float = 60.0):
+    def __init__(self, url: str | None, prefix: str = "clawhost:cache:", timeout_s: float = 0.5,
+                 retry_s: float = 2.0, skew: float = 60.0, fleet: Any = None):
         self.url, self.prefix, self.timeout_s, self.retry_s, self.skew = (
             url, prefix, timeout_s, retry_s, skew)
-        self._client: Any = None
+        # fleet mode: the fleet's client, shared (never closed here), and its link says
+        # when Redis goes away and comes back, once for the whole host
+        self.fleet = fleet
+        self._client: Any = fleet.redis if fleet is not None else None
+        self._owns_client = fleet is None
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._tasks: set[asyncio.Task] = set()
@@ -41,6 +45,8 @@ class RedisStore:
         self.corrupt_rows = self.errors = self.dropped = 0
 
     def open(self) -> bool:
+        if not self._owns_client:
+            return True
         import redis.asyncio as aioredis  # only when Redis is configured
         self._client = aioredis.Redis.from_url(
             self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
@@ -49,23 +55,31 @@ class RedisStore:
 
     # -- being down ------------------------------------------------------------------------
     def _available(self) -> bool:
+        if self.fleet is not None:  # the fleet's link retries with backoff for everyone
+            return self.fleet.available
         return self._down_since is None or time.monotonic() >= self._retry_at
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1
         self._retry_at = time.monotonic() + self.retry_s
+        if self.fleet is not None:
+            self.fleet.report_failure(exc)
         if self._down_since is None:
             self._down_since = time.monotonic()
-            log.warning("redis cache at %s is unreachable (%s: %s); serving without L2 "
-                        "until it is back", self._where(), type(exc).__name__, exc)
+            if self.fleet is None:
+                log.warning("redis cache at %s is unreachable (%s: %s); serving without L2 "
+                            "until it is back", self._where(), type(exc).__name__, exc)
 
     def _ok(self) -> None:
         if self._down_since is not None:
-            log.warning("redis cache at %s is back after %.1fs", self._where(),
-                        time.monotonic() - self._down_since)
+            if self.fleet is None:
+                log.warning("redis cache at %s is back after %.1fs", self._where(),
+                            time.monotonic() - self._down_since)
             self._down_since = None
 
     def _where(self) -> str:
+        if self.url is None:
+            return "the fleet's redis"
         return self.url.split("@")[-1]  # never log a password from the URL
 
     @property
@@ -174,7 +188,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.flush()
-        if self._client is not None:
+        if self._client is not None and self._owns_client:
             try:
                 await self._client.aclose()
             except Exception:  # noqa: BLE001

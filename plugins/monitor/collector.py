@@ -19,6 +19,8 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
+from clawhost.api import fleet_of
+
 from .histogram import EXPORT_BOUNDS
 from .recorder import STAGES
 
@@ -54,10 +56,23 @@ class HostCollector(Collector):
         return []  # nothing to check at registration; everything is read at scrape time
 
     def collect(self) -> Iterator[Metric]:
+        link = fleet_of(self.host)
+        if link is None:
+            yield from self._families()
+            return
+        # fleet mode: every sample carries host="<fleet name>" (a validated name, never a
+        # URL or secret), so one Prometheus job scraping every host keeps them apart
+        for fam in self._families():
+            fam.samples = [s._replace(labels={**s.labels, "host": link.name})
+                           for s in fam.samples]
+            yield fam
+
+    def _families(self) -> Iterator[Metric]:
         seen: set[str] = set()
         for fam in self._own():
             seen.add(fam.name)
             yield fam
+        yield from self._fleet()
         yield from self._figures(seen)
         # after the figures, so this scrape's failures are already counted
         fe = CounterMetricFamily("clawhost_monitor_figure_errors", "figures() calls that "
@@ -65,6 +80,15 @@ class HostCollector(Collector):
         for name, n in sorted(self.monitor.figure_errors.items()):
             fe.add_metric([name], n)
         yield fe
+
+    def _fleet(self) -> Iterator[Metric]:
+        link = fleet_of(self.host)
+        if link is None:
+            return
+        yield GaugeMetricFamily("clawhost_fleet_redis_up", "1 while the fleet's Redis answers "
+                                "this host, else 0.", value=1.0 if link.available else 0.0)
+        yield GaugeMetricFamily("clawhost_fleet_hosts_seen", "Hosts (this one included) that "
+                                "sent a heartbeat recently.", value=link.hosts_seen())
 
     def _own(self) -> Iterator[Metric]:
         m, host = self.monitor, self.host

@@ -13,7 +13,7 @@ modules (imported inside the hooks; this module stays cheap to import).
 
 from __future__ import annotations
 
-from clawhost.api import hookimpl
+from clawhost.api import fleet_of, hookimpl
 
 from .options import NAME, PRESET_MEANINGS, PRESETS, STATE, Options, RequestFields
 
@@ -38,13 +38,19 @@ def clawhost_startup(host):
             "quantized_model, or set plugins.semantic_cache.embedding_path)", opts.embedding_model)
         return
     from .cache import SemanticCache
-    host.state[STATE] = SemanticCache(opts, host.workspace, host)
+    cache = host.state[STATE] = SemanticCache(opts, host.workspace, host)
+    if (link := fleet_of(host)) is not None:  # fleet mode: entries shared through Redis
+        from .replication import Replicator
+        cache.fleet = Replicator(cache, link)
+        cache.fleet.start()
 
 
 @hookimpl
-def clawhost_shutdown(host):
+async def clawhost_shutdown(host):
     cache = host.state.pop(STATE, None)
     if cache is not None:
+        if cache.fleet is not None:
+            await cache.fleet.stop()
         cache.close()
 
 

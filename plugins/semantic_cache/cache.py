@@ -64,6 +64,8 @@ class SemanticCache:
         # the normalised-exact tier serves. Never raw cosine: it serves look-alikes.
         self.semantic_off: str | None = None
         self._vocab_done = False
+        # fleet mode: the bridge to the fleet's Redis (replication.py), set by the plugin
+        self.fleet: Any = None
 
     # -- setup -------------------------------------------------------------------------
     async def _ready(self) -> bool:
@@ -203,6 +205,9 @@ class SemanticCache:
         except EmbedderUnavailable:
             self.counts["not_ready"] += 1
             return None
+        if self.fleet is not None and not self.fleet.serving:  # not caught up with the fleet
+            self.counts["not_ready"] += 1
+            return None
         scope, query = self._scope(request)
         if not query.strip() or len(query) > self.opts.max_query_chars:
             return None
@@ -310,11 +315,15 @@ class SemanticCache:
                 return
             if refresh:
                 self.index.remove(eid)
+                if self.fleet is not None:
+                    self.fleet.removed(eid)
         eid = self.index.add(scope, query, vec, reply.body, ttl)
         if eid is None:
             self.counts["store_failures"] += 1  # said once by the index, a readiness fact
             return
         self.normal.add(scope, query, eid)
+        if self.fleet is not None:
+            self.fleet.stored(eid, reply.body)
         self.counts["stores"] += 1
         self._stores += 1
         if self._stores % PURGE_EVERY == 0:
@@ -325,9 +334,13 @@ class SemanticCache:
         from its file (under the lock that opens it, so it cannot load them meanwhile)."""
         async with self._opening:
             if self.index is not None:
-                return self.index.clear()
-            from .index import file_figures
-            return file_figures(self.folder / "index.sqlite", clear=True)["entries"]
+                n = self.index.clear()
+            else:
+                from .index import file_figures
+                n = file_figures(self.folder / "index.sqlite", clear=True)["entries"]
+        if self.fleet is not None:  # and on every host: each clears on the fleet's event
+            n = max(n, await self.fleet.clear())
+        return n
 
     # -- reports -----------------------------------------------------------------------
     def readiness(self) -> dict[str, Any]:
@@ -338,6 +351,9 @@ class SemanticCache:
                                "ready": self.index is not None}
         if self.semantic_off:
             out["semantic_off"] = self.semantic_off
+        if self.fleet is not None:
+            out["fleet"] = self.fleet.facts()
+            out["ready"] = out["ready"] and self.fleet.serving
         return out
 
     def figures(self) -> dict[str, Any]:
@@ -349,4 +365,5 @@ class SemanticCache:
                 "misses": c["misses"],
                 "rejected_by_verifier": c["rejected_by_verifier"], "ambiguous": c["ambiguous"],
                 "stores": c["stores"], "evictions": ix.evicted if ix else 0,
-                "expired": ix.expired if ix else 0}
+                "expired": ix.expired if ix else 0,
+                **(self.fleet.figures() if self.fleet is not None else {})}

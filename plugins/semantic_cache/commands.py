@@ -87,6 +87,14 @@ def clear_command(config_path):
         raise click.ClickException(f"the running host did not clear: {_host_said(status, body)}")
     path = _index_file(config)
     click.echo(f"cleared {_from_file(path, clear=True)['entries']} entries ({path})")
+    if config.host.fleet is not None:  # and the fleet's, which every running host follows
+        from .replication import clear_in_redis
+        try:
+            n = clear_in_redis(config.host.fleet)
+        except Exception as exc:  # noqa: BLE001 - redis's errors and OSError alike
+            raise click.ClickException(f"the fleet's redis was not cleared: "
+                                       f"{type(exc).__name__}") from None
+        click.echo(f"cleared {n} entries in the fleet's redis")
 
 
 def _line(f) -> str:

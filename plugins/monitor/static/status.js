@@ -210,6 +210,43 @@
   bench();
   setInterval(bench, 60000);
 
+  // fleet mode: every host sharing this one's Redis, from their heartbeats (/v1/fleet)
+  const FLEET_PATH = "/v1/fleet";
+  function ago(s) {
+    if (s === null || s === undefined) return "-";
+    s = Math.max(0, s);
+    return s < 120 ? s.toFixed(s < 10 ? 1 : 0) + " s" : s < 7200 ? Math.round(s / 60) + " min" : Math.round(s / 3600) + " h";
+  }
+  async function fleet() {
+    try {
+      const resp = await fetch(FLEET_PATH, { cache: "no-store" });
+      if (!resp.ok) return;
+      const body = await resp.json();
+      const panel = $("fleet-panel");
+      panel.hidden = !body.enabled;
+      if (!body.enabled) return;
+      const me = body.self || {};
+      const live = body.hosts.filter((h) => !h.stale).length;
+      $("fleet-self").textContent = "this host: " + (me.name || "?") + " · namespace " + (me.namespace || "?") +
+        " · redis " + (me.redis || "?") + (me.redis === "down" ? " for " + ago(me.down_s) : "") +
+        " · " + live + " live, " + (body.hosts.length - live) + " stale";
+      const now = Date.now() / 1000;
+      $("fleet").querySelector("tbody").replaceChildren(...body.hosts.map((h) => {
+        const tr = document.createElement("tr");
+        tr.append(cell(h.name + (h.name === me.name ? " (this host)" : "")), cell(h.version || "-"),
+          cell(ago(h.age_s) + " ago", "n"), cell(h.started ? ago(now - h.started) : "-", "n"),
+          cell(h.pid === undefined ? "-" : String(h.pid)), cell(h.address || "-"),
+          cell(h.stale ? "stale" : "live", h.stale ? "status-bad" : "status-ready"));
+        return tr;
+      }));
+      panel.dataset.hosts = String(body.hosts.length);
+    } catch (err) {
+      $("fleet-self").textContent = "(could not read " + FLEET_PATH + ": " + err.message + ")";
+    }
+  }
+  fleet();
+  setInterval(fleet, 5000);
+
   document.querySelectorAll("#windows button").forEach((b) => b.addEventListener("click", () => {
     windowS = Number(b.dataset.window);
     document.querySelectorAll("#windows button").forEach((o) => o.classList.toggle("on", o === b));
