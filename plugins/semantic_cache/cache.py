@@ -227,6 +227,7 @@ class SemanticCache:
             self._missed(request)
             return None
         vec = await self._vector(request, query)
+        t0 = time.perf_counter()
         found = []
         for eid, cos in self.index.search(scope, vec, self.opts.candidates):
             entry = self.index.entries.get(eid)
@@ -240,10 +241,13 @@ class SemanticCache:
                 continue
             found.append(Candidate(eid, cos, entry.query, entry.answer_key,
                                    self.index.vector(eid)))
+        t1 = time.perf_counter()
+        request.timings["semantic_search"] = t1 - t0
         if self.verifier.needs_tokens or self.verifier.cross:  # an ONNX run: off the loop
             decision = await asyncio.to_thread(self.verifier.choose, query, found, vec)
         else:
             decision = self.verifier.choose(query, found, vec)
+        request.timings["semantic_verify"] = time.perf_counter() - t1
         request.notes[SIMILARITY] = round(decision.similarity, 4)
         if decision.entry_id is None:
             self._missed(request)

@@ -68,7 +68,7 @@ class _Block:
 
 class SemanticIndex:
     def __init__(self, path: Path | None, dim: int, fingerprint: str, max_entries: int,
-                 max_bytes: int, ann_min_entries: int = 20000, ann: bool = True) -> None:
+                 max_bytes: int, ann_min_entries: int = 8192, ann: bool = True) -> None:
         self.dim, self.max_entries, self.max_bytes = dim, max_entries, max_bytes
         self.ann_min_entries = ann_min_entries
         self.ann_enabled = ann and _hnswlib() is not None
