@@ -21,7 +21,7 @@ from clawhost.api import (CACHE_RESULT, Fault, ModelRequest, PairScorer, Reply, 
 from .embedder import Embedder, EmbedderUnavailable
 from .exact import NormalizedKeys
 from .index import SemanticIndex
-from .verifier import Candidate, Settings, Verifier
+from .verifier import Candidate, NeedsModel, Settings, Verifier
 
 log = logging.getLogger("clawhost.semantic")
 OPEN_RETRY_S = 30.0
@@ -243,10 +243,10 @@ class SemanticCache:
                                    self.index.vector(eid)))
         t1 = time.perf_counter()
         request.timings["semantic_search"] = t1 - t0
-        if self.verifier.needs_tokens or self.verifier.cross:  # an ONNX run: off the loop
+        try:  # on the loop when no model has to run (most lookups): no thread hop
+            decision = self.verifier.choose(query, found, vec, model=False)
+        except NeedsModel:  # an ONNX run (cross-encoder or token vectors): off the loop
             decision = await asyncio.to_thread(self.verifier.choose, query, found, vec)
-        else:
-            decision = self.verifier.choose(query, found, vec)
         request.timings["semantic_verify"] = time.perf_counter() - t1
         request.notes[SIMILARITY] = round(decision.similarity, 4)
         if decision.entry_id is None:
