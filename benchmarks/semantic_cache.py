@@ -561,7 +561,7 @@ def ann_recall(cache: SemanticCache, scope: str, texts: list[str]) -> dict:
         truth = {int(block.ids[r]) for r in top}
         got += len(truth & set(ann))
         same += int(ann[:1] == [int(block.ids[top[np.argmax(sims[top])]])])
-    return {"recall_at_k": got / (k * len(vecs)), "top1": same / len(vecs),
+    return {"k": k, "recall_at_k": got / (k * len(vecs)), "top1": same / len(vecs),
             "search_p50": _pct(ts_ann, 50), "brute_p50": _pct(ts_brute, 50)}
 
 
@@ -661,7 +661,7 @@ def lookup_table(L: dict, label: str) -> list[str]:
                      f"{S['search_p50']:.3f} | {S['verify_p50']:.2f} | {S['model_share']:.0%} |")
     R = L["recall"]
     lines += ["", f"Index at this size: search p50 {R['search_p50']:.3f} ms (brute force over the "
-              f"same block {R['brute_p50']:.2f} ms); recall of the {R.get('k', 4)} nearest vs brute "
+              f"same block {R['brute_p50']:.2f} ms); recall of the {R['k']} nearest vs brute "
               f"force {R['recall_at_k']:.3f}, top-1 {R['top1']:.3f}. Fill {L['fill_s']:.0f} s; "
               f"RSS {L['rss_mb']:.0f} MB.", ""]
     return lines
