@@ -15,8 +15,8 @@ never by example:
 * **antonyms**: WordNet's lexical antonym pointers ("!") among the first two senses of
   each word: "increase"/"decrease", "strong"/"weak", "enable"/"disable".
 
-Both keep only whole words of the embedding model's vocabulary (common words) and leave
-out function words. WordNet is (c) Princeton University, under the WordNet license
+Both keep only whole words of the embedding model's vocabulary (common words); ``contrast``
+leaves out pairs with a function word, number, unit or language when it reads them. WordNet is (c) Princeton University, under the WordNet license
 (free use, copy and distribution with its copyright notice; see lexicon.json's "source").
 """
 
@@ -120,14 +120,23 @@ def build(wordnet: Path, vocabulary: frozenset[str], skip: frozenset[str]) -> di
             "synonyms": sorted(map(list, synonyms)), "antonyms": sorted(map(list, antonyms))}
 
 
+def vocabulary_of(folder) -> frozenset[str] | None:
+    """Whole words of an embedding artifact's tokenizer (``tokenizer.json``), or None."""
+    try:
+        vocab = json.loads((Path(folder) / "tokenizer.json").read_text())["model"]["vocab"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return frozenset(w for w in vocab if w.isalpha() and not w.startswith("##"))
+
+
 def main(argv: list[str]) -> None:
-    from .contrast import LANGUAGES, NEGATIONS, NUMBER_WORDS, STOP, UNITS, vocabulary_of
     wordnet, vocab_dir = Path(argv[0]), Path(argv[1])
     vocab = vocabulary_of(vocab_dir)
     if vocab is None:
         raise SystemExit(f"no tokenizer.json vocabulary in {vocab_dir}")
-    skip = frozenset(STOP | NEGATIONS | UNITS | LANGUAGES | set(NUMBER_WORDS))
-    out = build(wordnet, vocab, skip)
+    # function words, numbers and units have rules of their own: ``contrast`` drops any
+    # pair that holds one when it loads the lists
+    out = build(wordnet, vocab, frozenset())
     LEXICON.write_text(json.dumps(out, separators=(",", ":")) + "\n")
     print(f"{LEXICON}: {len(out['synonyms'])} synonym pairs, {len(out['antonyms'])} antonym pairs")
 
