@@ -19,11 +19,14 @@ import os
 import platform
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import psutil
 
+from clawhost.api import CACHE_RESULT
+from clawhost.bench.probe import cpu_model
 from clawhost.engines.embed_engine import default_threads
 from clawhost.plugins.semantic_cache import Options
 from clawhost.plugins.semantic_cache import evaluate
@@ -253,14 +256,7 @@ async def latency(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int, 
         while block.building:
             await asyncio.sleep(0.1)
         rss1 = proc.memory_info().rss
-        runs = [0]  # model runs of a cross-encoder verifier (a miss or ambiguous one has none)
-        if cache.verifier.cross:
-            scorer = cache.verifier.weights.scorer
-
-            def counted(pairs):
-                runs[0] += 1
-                return scorer(pairs)
-            cache.verifier.weights.scorer = counted
+        runs = count_model_runs(cache)
         out = {"entries": len(cache.index), "ann": block.ann is not None, "fill_s": fill_s,
                "rss_per_entry": (rss1 - rss0) / len(cache.index),
                "bytes_per_entry": cache.index.bytes / len(cache.index), "sets": {}}
@@ -411,6 +407,297 @@ async def latency_only(folder: Path, eval_dir: Path, args) -> None:
         fh.write("\n" + "\n".join(rows) + "\n")
 
 
+# -- the whole lookup path at 100,000 entries (issue 19) ----------------------------------
+def lookup_sets(eval_dir: Path, n: int = 150, seed: int = 7) -> tuple[list[str], dict]:
+    """(texts to store, {(length, class): asked texts}). Questions: paraphrase_dev's ``a``
+    stored, its ``b`` asked (reworded duplicates; near-misses by their kind), misses are QQP
+    ``b`` questions whose ``a`` is not stored. Statements (~60 tokens, what an agent sends
+    with its context): two GPTCache origins joined, asked as the two paraphrases joined
+    (a reworded duplicate), as the first origin joined to another one (a near-miss: half of
+    it says something else), and misses made of paraphrases whose origins are not stored."""
+    rng = np.random.default_rng(seed)
+    dev = evaluate.load_pairs(eval_dir / "paraphrase_dev.jsonl")
+    qqp = evaluate.load_pairs(eval_dir / "qqp_dev.jsonl")
+    rows = json.loads((eval_dir / "gptcache_mock_data.json").read_text())
+    half = len(qqp) // 2
+    exact_kinds = {"case", "punct", "filler"}  # the normalised-exact tier answers these
+    stored = [p.a for p in dev] + [p.a for p in qqp[:half]]
+    m = len(rows) // 2
+    long_pairs = [(i, i + 1) for i in range(0, m - 1, 2)]
+    stored += [f"{rows[i]['origin']} {rows[j]['origin']}" for i, j in long_pairs]
+    stored += [r["origin"] for r in rows[m:]]
+    asked = {
+        ("question", "normalised repeat"): [p.b for p in dev if p.kind in exact_kinds],
+        ("question", "reworded duplicate"): [p.b for p in dev if p.duplicate
+                                             and p.kind not in exact_kinds],
+        ("question", "near-miss"): [p.b for p in dev if not p.duplicate],
+        ("question", "miss"): [p.b for p in qqp[half:] if not p.duplicate],
+        ("statement", "reworded duplicate"): [f"{rows[i]['similar']} {rows[j]['similar']}"
+                                              for i, j in long_pairs],
+        ("statement", "near-miss"): [f"{rows[i]['origin']} {rows[k]['origin']}" for (i, _), k
+                                     in zip(long_pairs, rng.integers(m, len(rows), len(long_pairs)))],
+        ("statement", "miss"): [f"{rows[i]['similar']} {rows[i + 1]['similar']}"
+                                for i in range(m, len(rows) - 1, 2)],
+    }
+    return stored, {k: [v[i] for i in rng.permutation(len(v))[:n]] for k, v in asked.items()}
+
+
+def _pct(xs, q: float) -> float:
+    return 1e3 * float(np.percentile(xs, q)) if len(xs) else float("nan")
+
+
+def _stats(rows: list[dict]) -> dict:
+    """p50/p99 of wall and CPU time, stage medians and what the lookups answered."""
+    wall = np.array([r["wall"] for r in rows])
+    out = {"n": len(rows), "p50": _pct(wall, 50), "p90": _pct(wall, 90), "p99": _pct(wall, 99),
+           "cpu_p50": _pct([r["cpu"] for r in rows], 50),
+           "cpu_p99": _pct([r["cpu"] for r in rows], 99)}
+    for stage in ("embed", "search", "verify"):
+        xs = [r[stage] for r in rows if stage in r]
+        out[f"{stage}_p50"] = _pct(xs, 50)
+    out["model_share"] = float(np.mean([r["model"] for r in rows])) if rows else 0.0
+    out["outcomes"] = dict(Counter(r["tier"] for r in rows))
+    return out
+
+
+async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int,
+                      rounds: int, ann: str = "auto", opts: dict | None = None) -> dict:
+    """The whole lookup path (normalise, normalised-exact, embed, index search, structure,
+    cross-encoder) through ``SemanticCache.lookup`` at ``entries`` entries in one scope,
+    per text length and class; rounds alternate the classes and the anchor (the bare
+    embedding of one fixed 13-token question), so a change of load hits all of them."""
+    stored, asked = lookup_sets(eval_dir)
+    proc = psutil.Process()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = new_cache(Path(tmp), emb, artifacts, ann=ann, **(CROSS if opts is None else opts))
+        await cache._ready()
+        scope = cache._scope(chat("x"))[0]
+        t0 = time.perf_counter()
+        await fill_scope(cache, scope, stored, entries)
+        block = cache.index.blocks[scope]
+        fill_s = time.perf_counter() - t0
+        runs = count_model_runs(cache)
+        anchor_text = "How do I reverse a list in Python quickly?"
+        for texts in asked.values():  # warm-up (the first lookups load lazily)
+            for q in texts[:5]:
+                await cache.lookup(chat(q))
+        rows: dict = {k: [] for k in asked}
+        anchor: list[float] = []
+        loads = [os.getloadavg()[0]]
+        per_round = {k: np.array_split(np.arange(len(v)), rounds) for k, v in asked.items()}
+        for r in range(rounds):
+            for key, texts in asked.items():
+                for i in per_round[key][r]:
+                    req, before = chat(texts[i]), runs[0]
+                    c, t = time.process_time(), time.perf_counter()
+                    reply = await cache.lookup(req)
+                    wall, cpu = time.perf_counter() - t, time.process_time() - c
+                    row = {"wall": wall, "cpu": cpu, "model": runs[0] > before,
+                           "tier": req.notes.get(CACHE_RESULT, "miss") if reply else "miss"}
+                    for stage in ("embed", "search", "verify"):
+                        if f"semantic_{stage}" in req.timings:
+                            row[stage] = req.timings[f"semantic_{stage}"]
+                    rows[key].append(row)
+                t = time.perf_counter()
+                await emb.embed(anchor_text)
+                anchor.append(time.perf_counter() - t)
+            loads.append(os.getloadavg()[0])
+        out = {"entries": len(cache.index), "ann": block.ann is not None, "fill_s": fill_s,
+               "rss_mb": proc.memory_info().rss / 1e6, "loads": loads,
+               "anchor_p50": _pct(anchor, 50), "classes": {k: _stats(v) for k, v in rows.items()},
+               "lengths": {n: _stats([x for (ln, _), v in rows.items() if ln == n for x in v])
+                           for n in ("question", "statement")},
+               "tokens": {n: float(np.median([len(t.split()) for (ln, _), v in asked.items()
+                                              if ln == n for t in v])) for n in ("question", "statement")}}
+        out["recall"] = ann_recall(cache, scope, [t for v in asked.values() for t in v[:40]])
+        cache.close()
+    return out
+
+
+async def fill_scope(cache: SemanticCache, scope: str, stored: list[str], entries: int) -> None:
+    """``stored`` with their real vectors (answer i for text i), then background entries up
+    to ``entries`` (nobody's paraphrase: means of four real vectors); waits for the graph."""
+    real = embed_cached(cache.embedder, stored)
+    for i, vec in enumerate(background(real, max(0, entries - len(stored)))):
+        cache.index.add(scope, f"background {i}: {stored[i % len(stored)]}", vec,
+                        answer(-1 - i), ttl=3600, commit=(i % 5000 == 4999))
+    for i, (text, vec) in enumerate(zip(stored, real)):
+        eid = cache.index.add(scope, text, vec, answer(i), ttl=3600, commit=False)
+        cache.normal.add(scope, text, eid)
+    cache.index.db.commit()
+    while scope in cache.index.blocks and cache.index.blocks[scope].building:
+        await asyncio.sleep(0.1)
+
+
+def count_model_runs(cache: SemanticCache) -> list[int]:
+    """[runs of the cross-encoder so far], kept up to date (a miss has none)."""
+    runs = [0]
+    if cache.verifier.cross:
+        scorer = cache.verifier.weights.scorer
+
+        def counted(pairs):
+            runs[0] += 1
+            return scorer(pairs)
+        cache.verifier.weights.scorer = counted
+    return runs
+
+
+def ann_recall(cache: SemanticCache, scope: str, texts: list[str]) -> dict:
+    """The graph's nearest ``candidates`` against brute force on the same block, and the
+    search time of each (what the index costs at this size)."""
+    block = cache.index.blocks[scope]
+    k = cache.opts.candidates
+    vecs = cache.embedder.embed_sync(texts)
+    got = same = 0
+    ts_ann, ts_brute = [], []
+    for v in vecs:
+        t = time.perf_counter()
+        ann = [e for e, _ in cache.index.search(scope, v, k)]
+        ts_ann.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        sims = block.vecs[:block.n] @ v
+        top = np.argpartition(sims, -k)[-k:]
+        ts_brute.append(time.perf_counter() - t)
+        truth = {int(block.ids[r]) for r in top}
+        got += len(truth & set(ann))
+        same += int(ann[:1] == [int(block.ids[top[np.argmax(sims[top])]])])
+    return {"k": k, "recall_at_k": got / (k * len(vecs)), "top1": same / len(vecs),
+            "search_p50": _pct(ts_ann, 50), "brute_p50": _pct(ts_brute, 50)}
+
+
+def embed_cached(emb: Embedder, texts: list[str]) -> np.ndarray:
+    """Vectors of ``texts``, kept in /tmp by content and embedder (the fill embeds ~16k
+    texts; a rerun should not pay for it again)."""
+    import hashlib
+    key = hashlib.sha256(("\0".join(texts) + emb.fingerprint).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"clawhost-bench-vectors-{key}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    bulk = Embedder.from_folder(emb.folder, threads=2)
+    vecs = bulk.embed_sync(texts)
+    np.save(path, vecs, allow_pickle=False)
+    return vecs
+
+
+async def http_path(folder: Path, verifier: Path, eval_dir: Path, entries: int,
+                    rounds: int) -> dict:
+    """The same asks over HTTP: a real host (semantic cache with the shipped verifier, an
+    echo model behind it) on loopback, an aiohttp client in the same process. Anchor: the
+    same request with ``cache: {no-cache}`` each round (the echo model answers; no embedding)."""
+    import aiohttp
+    from aiohttp import web
+
+    from clawhost.bench.probe import free_port
+    from clawhost.host import Host
+    from clawhost.plugins.semantic_cache import STATE
+    from clawhost.server import make_app
+    from clawhost.testing import EchoModel, make_config
+    stored, asked = lookup_sets(eval_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = make_config(Path(tmp), {"plugins": {"semantic_cache": {
+            "embedding_path": str(folder), "verifier_path": str(verifier), "verifier_model": None,
+            "max_entries": 10**6, "max_bytes": "4GiB"}}})
+        host = Host(cfg, extra_plugins=[("echo", EchoModel())])
+        await host.start()
+        runner = web.AppRunner(make_app(host), access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+
+        def body(text: str, **cache) -> dict:
+            return {"model": "echo", "temperature": 0, "messages": [{"role": "user", "content": text}],
+                    **({"cache": cache} if cache else {})}
+        out: dict = {"classes": {}}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=body("what scope does the server give?")) as r:
+                await r.read()
+            cache = host.state[STATE]
+            scope = next(iter(cache.index.entries.values())).scope
+            await fill_scope(cache, scope, stored, entries)
+            times: dict = {k: [] for k in asked}
+            tiers: dict = {k: Counter() for k in asked}
+            anchor: list[float] = []
+            per_round = {k: np.array_split(np.arange(len(v)), rounds) for k, v in asked.items()}
+            for r in range(rounds):
+                for key, texts in asked.items():
+                    for i in per_round[key][r]:
+                        t = time.perf_counter()
+                        async with http.post(url, json=body(texts[i], **{"no-store": True})) as resp:
+                            await resp.read()
+                            tier = resp.headers.get("x-clawhost-cache", "?")
+                        times[key].append(time.perf_counter() - t)
+                        tiers[key][tier] += 1
+                    t = time.perf_counter()
+                    async with http.post(url, json=body(texts[0], **{"no-cache": True,
+                                                                     "no-store": True})) as resp:
+                        await resp.read()
+                    anchor.append(time.perf_counter() - t)
+        out["anchor_p50"] = _pct(anchor, 50)
+        for key in asked:
+            out["classes"][key] = {"p50": _pct(times[key], 50), "p99": _pct(times[key], 99),
+                                   "outcomes": dict(tiers[key])}
+        for n in ("question", "statement"):
+            xs = [x for (ln, _), v in times.items() if ln == n for x in v]
+            out[n] = {"p50": _pct(xs, 50), "p99": _pct(xs, 99)}
+        await runner.cleanup()
+        await host.stop()
+    return out
+
+
+def lookup_table(L: dict, label: str) -> list[str]:
+    lines = [f"### {label}: {L['entries']:,} entries, "
+             f"{'HNSW (hnswlib)' if L['ann'] else 'brute force'}; load average "
+             f"{' → '.join(f'{x:.1f}' for x in L['loads'])}; anchor (bare embedding of one "
+             f"13-token question) p50 {L['anchor_p50']:.2f} ms", "",
+             "| asked | n | outcomes | p50 ms | p90 | p99 | CPU p50 / p99 ms | embed p50 | search p50 "
+             "| verify p50 | ran the cross-encoder |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    items = [(f"{a}s: {b}", S) for (a, b), S in L["classes"].items()] + \
+            [(f"**all {n}s** (~{L['tokens'][n]:.0f} words)", S) for n, S in L["lengths"].items()]
+    for name, S in items:
+        oc = ", ".join(f"{k} {v}" for k, v in sorted(S["outcomes"].items()))
+        lines.append(f"| {name} | {S['n']} | {oc} | {S['p50']:.2f} | {S['p90']:.2f} | {S['p99']:.2f} | "
+                     f"{S['cpu_p50']:.2f} / {S['cpu_p99']:.2f} | {S['embed_p50']:.2f} | "
+                     f"{S['search_p50']:.3f} | {S['verify_p50']:.2f} | {S['model_share']:.0%} |")
+    R = L["recall"]
+    lines += ["", f"Index at this size: search p50 {R['search_p50']:.3f} ms (brute force over the "
+              f"same block {R['brute_p50']:.2f} ms); recall of the {R['k']} nearest vs brute "
+              f"force {R['recall_at_k']:.3f}, top-1 {R['top1']:.3f}. Fill {L['fill_s']:.0f} s; "
+              f"RSS {L['rss_mb']:.0f} MB.", ""]
+    return lines
+
+
+async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
+    """``--lookup ROUNDS``: the whole lookup path in process (per class and length) and over
+    HTTP, appended to --out."""
+    VOCAB_FROM.append(folder)
+    emb = Embedder.from_folder(folder, threads=args.threads)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [f"## Whole lookup path, {when} (`--lookup {args.lookup} --threads {args.threads}`"
+             f"{' --ann off' if args.ann == 'off' else ''}); {cpu_model()}, "
+             f"{psutil.cpu_count()} cores; lookup embedding on {args.threads} ORT thread(s), "
+             "cross-encoder on 1", ""]
+    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann)
+    lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
+    print("\n".join(lines), flush=True)
+    if not args.no_http:
+        H = await http_path(folder, Path(CROSS["verifier_path"]), eval_dir, args.entries,
+                            args.lookup)
+        lines += [f"### over HTTP (loopback, aiohttp client in the same process, embedding on 1 "
+                  f"thread); anchor: the same request with `no-cache` (echo model answers) p50 "
+                  f"{H['anchor_p50']:.2f} ms", "", "| asked | outcomes | p50 ms | p99 ms |",
+                  "|---|---|---|---|"]
+        for (a, b), S in H["classes"].items():
+            oc = ", ".join(f"{k} {v}" for k, v in sorted(S["outcomes"].items()))
+            lines.append(f"| {a}s: {b} | {oc} | {S['p50']:.2f} | {S['p99']:.2f} |")
+        for n in ("question", "statement"):
+            lines.append(f"| **all {n}s** | | {H[n]['p50']:.2f} | {H[n]['p99']:.2f} |")
+        lines.append("")
+        print("\n".join(lines[-8:]), flush=True)
+    with open(args.out, "a") as fh:
+        fh.write("\n" + "\n".join(lines) + "\n")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embeddings")
@@ -429,6 +716,11 @@ async def main() -> None:
     ap.add_argument("--latency-only", type=int, default=0, metavar="ROUNDS",
                     help="only the shipped setting's lookup latency at --entries with HNSW, "
                     "ROUNDS times (the quietest is the figure); append the table to --out")
+    ap.add_argument("--lookup", type=int, default=0, metavar="ROUNDS",
+                    help="only the whole lookup path (issue 19) per class, in process and over "
+                    "HTTP, in ROUNDS alternating rounds; append the tables to --out")
+    ap.add_argument("--ann", choices=("auto", "off"), default="auto", help="with --lookup")
+    ap.add_argument("--no-http", action="store_true", help="with --lookup: in process only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)
@@ -444,6 +736,9 @@ async def main() -> None:
         with open(args.out, "a") as fh:
             fh.write("\n".join(head + table) + "\n")
         print("\n".join(head + table))
+        return
+    if args.lookup:
+        await lookup_only(folder, eval_dir, args)
         return
     if args.latency_only:
         await latency_only(folder, eval_dir, args)

@@ -202,6 +202,39 @@ def test_verifier_with_a_scorer_applies_rules_first_and_the_adapters_threshold()
     assert Verifier(Settings(threshold=0.1)).with_scorer(scorer, {"threshold": 0.7}).threshold == 0.1
 
 
+def test_a_decision_that_needs_no_model_is_made_without_one_and_the_same():
+    """``choose(model=False)`` (the cache's on-the-loop try) decides exactly as ``choose``
+    whenever no model has to run, and raises NeedsModel only when one does."""
+    from clawhost.plugins.semantic_cache.verifier import NeedsModel
+    seen = []
+
+    def scorer(pairs):
+        seen.extend(pairs)
+        return np.full(len(pairs), 0.99)
+
+    v = Verifier(Settings(min_similarity=0.75)).with_scorer(scorer, {"threshold": 0.9})
+    cases = [
+        ("How do I fly from Rome to Madrid?", [Candidate(1, 0.99, "How do I fly from Madrid to Rome?", "x")]),
+        ("how do I bake bread", [Candidate(2, 0.95, "How do I bake bread?", "x")]),  # reworded
+        ("how do i bake bread", [Candidate(3, 0.5, "fix a car", "x")]),             # below floor
+        ("what is a recipe for bread", [Candidate(4, 0.9, "how do i bake bread", "x")]),
+    ]
+    needed = []
+    for new, cands in cases:
+        try:
+            quick = v.choose(new, cands, model=False)
+        except NeedsModel:
+            quick = None
+        assert not seen  # model=False never runs one
+        full = v.choose(new, cands)
+        assert quick is None or quick == full, new
+        assert (quick is None) == bool(seen), new  # NeedsModel exactly when a run was needed
+        needed.append(quick is None)
+        seen.clear()
+    # direction rejected, rewording served, nothing near: no model; a rephrasing: the model
+    assert needed == [False, False, False, True]
+
+
 def test_cross_verifier_calls_a_near_tie_ambiguous_before_scoring_anything():
     seen = []
 
@@ -298,6 +331,29 @@ async def test_a_verifier_path_that_cannot_load_is_said_once_and_the_cache_goes_
     assert replies[3].source == "model"
     facts = host.readiness()["semantic_cache"]
     assert facts["tiers"] == ["normalized"] and "cannot be loaded" in facts["semantic_off"]
+
+
+@pytest.mark.parametrize("text", [
+    "", "x" * 50_000, "word " * 3_900, "How do I say 'thank you' in 日本語? 🙏🙂",
+    "Привет, how are you? مرحبا 👋", "🙂🙂🙂", "\u200b", "a\x00b"])
+async def test_bad_input_through_the_real_verifier_is_a_miss_or_a_pass_through(
+        clawhost_host, tiny, tmp_path, caplog, text):
+    """Empty, 50,000 characters, mixed scripts and emoji, with the cross-encoder loaded and
+    every candidate reaching it (floor 0): a 200 from the model, never an error."""
+    from clawhost.testing import EchoModel
+    build_bert_onnx(tiny["root"] / "src", tmp_path / "embed", "fp32")
+    host = await clawhost_host(EchoModel(), config={"plugins": {"semantic_cache": {
+        "embedding_path": str(tmp_path / "embed"), "verifier_path": str(tiny["root"] / "int8"),
+        "min_similarity": 0.0, "same_floor": 0.0, "typo_floor": 0.0}}})
+    await ask_chat(host, "How do I say 'thank you' in Japanese? 🙏")
+    _, first = await ask_chat(host, text)
+    _, again = await ask_chat(host, text)  # a repeat: a pass-through again, or its own answer
+    assert first.status == 200 and again.status == 200
+    if again.source == "semantic":
+        assert again.body["choices"][0]["message"]["content"] == text
+    cache = host.state[SEMANTIC_CACHE_STATE]
+    assert cache.verifier.cross and not cache.semantic_off
+    assert not [r for r in caplog.records if "failed in" in r.getMessage()]
 
 
 def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):

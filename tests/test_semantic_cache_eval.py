@@ -283,8 +283,8 @@ def test_align_verifier_scores_lazily_but_decides_like_scoring_all(workspace):
     folder = workspace / "ws" / "models" / "all-minilm-l6-v2"
 
     class Eager(Verifier):
-        def _passed_lazily(self, new, above, vec):
-            return self._passed(new, above, vec)
+        def _passed_lazily(self, new, above, vec, model=True):
+            return self._passed(new, above, vec, model)
 
     texts = ["how do i bake bread", "how do i bake a bread", "what is a recipe for bread",
              "how do i fix a car", "the cat sat on the mat", "how do i bake bread fast"]

@@ -226,3 +226,51 @@ def test_fillers_are_whole_leading_wrappers_not_first_words():
     assert canonical("Well water: is it safe?") == "well water: is it safe"
     assert canonical("Pleased to meet you") == "pleased to meet you"
     assert canonical("By the way, what is X?") == canonical("what is x")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Why do dogs dig holes in the garden?", "Why do dogs dig holes in the yard?"),
+    ("Where can I buy a cup of good coffee?", "Where can I buy a mug of good coffee?"),
+])
+def test_a_unit_that_is_also_a_plain_noun_replacing_another_word_is_left_to_the_score(a, b):
+    assert kind(a, b) == ("unsure", "replaced")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is 5 megabytes in kilobytes?", "What is 5 megabytes in gigabytes?"),
+    ("How many yards are in a mile?", "How many feet are in a mile?"),
+    ("How many milliseconds are in a minute?", "How many microseconds are in a minute?"),
+])
+def test_one_unit_in_place_of_another_is_rejected(a, b):
+    assert kind(a, b) == ("reject", "unit")
+
+
+def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
+    from clawhost.plugins.semantic_cache import contrast, lexicon
+    synonyms, antonyms = lexicon.load()
+    assert len(synonyms) > 500 and len(antonyms) > 200
+    # from WordNet's antonym pointers, not the hand-written list
+    assert ["guilty", "innocent"] in antonyms and "innocent" not in contrast._OPPOSITES
+    assert kind("Was the defendant found guilty?", "Was the defendant found innocent?") == (
+        "reject", "antonym")
+    # a shared most frequent sense; a word's rare sense does not count ("get" for "begin")
+    assert ["alter", "change"] in synonyms and ["begin", "get"] not in synonyms
+    assert kind("How do I alter a shirt?", "How do I change a shirt?")[0] == "same"
+    # an opposite is never served as a synonym, whichever list holds the pair
+    assert not any(y in contrast.SYNONYMS.get(x, ()) for x, ys in contrast.OPPOSITES.items()
+                   for y in ys)
+
+
+def test_the_own_check_set_is_no_copy_of_the_dev_file():
+    """benchmarks/data/paraphrase_own.jsonl is the second check set (written for issue 19,
+    same 17 kinds): no pair of it may come from paraphrase_dev.jsonl."""
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    own = [json.loads(x) for x in (root / "benchmarks/data/paraphrase_own.jsonl").open()]
+    assert len({r["kind"] for r in own}) == 17 and all(
+        sum(r["kind"] == k for r in own) >= 5 for k in {r["kind"] for r in own})
+    dev_file = root.parent / "shared" / "eval" / "paraphrase_dev.jsonl"
+    if dev_file.is_file():
+        dev = {t for x in dev_file.open() for t in (json.loads(x)["a"], json.loads(x)["b"])}
+        assert not [r for r in own if r["a"] in dev or r["b"] in dev]

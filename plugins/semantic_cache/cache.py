@@ -21,7 +21,7 @@ from clawhost.api import (CACHE_RESULT, Fault, ModelRequest, PairScorer, Reply, 
 from .embedder import Embedder, EmbedderUnavailable
 from .exact import NormalizedKeys
 from .index import SemanticIndex
-from .verifier import Candidate, Settings, Verifier
+from .verifier import Candidate, NeedsModel, Settings, Verifier
 
 log = logging.getLogger("clawhost.semantic")
 OPEN_RETRY_S = 30.0
@@ -232,6 +232,7 @@ class SemanticCache:
             self._missed(request)
             return None
         vec = await self._vector(request, query)
+        t0 = time.perf_counter()
         found = []
         for eid, cos in self.index.search(scope, vec, self.opts.candidates):
             entry = self.index.entries.get(eid)
@@ -245,10 +246,13 @@ class SemanticCache:
                 continue
             found.append(Candidate(eid, cos, entry.query, entry.answer_key,
                                    self.index.vector(eid)))
-        if self.verifier.needs_tokens or self.verifier.cross:  # an ONNX run: off the loop
+        t1 = time.perf_counter()
+        request.timings["semantic_search"] = t1 - t0
+        try:  # on the loop when no model has to run (most lookups): no thread hop
+            decision = self.verifier.choose(query, found, vec, model=False)
+        except NeedsModel:  # an ONNX run (cross-encoder or token vectors): off the loop
             decision = await asyncio.to_thread(self.verifier.choose, query, found, vec)
-        else:
-            decision = self.verifier.choose(query, found, vec)
+        request.timings["semantic_verify"] = time.perf_counter() - t1
         request.notes[SIMILARITY] = round(decision.similarity, 4)
         if decision.entry_id is None:
             self._missed(request)

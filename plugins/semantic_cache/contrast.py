@@ -28,6 +28,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from . import lexicon
+from .lexicon import vocabulary_of  # noqa: F401 - the verifier reads it from here
 from .normalize import canonical
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
@@ -97,6 +99,19 @@ UNITS = frozenset(
     "dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie calories "
     "kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar pascal acre "
     "acres hectare hectares".split())
+# Every SI- or byte-prefixed unit, singular and plural ("megabytes", "milliseconds", "kWh").
+UNITS = UNITS | frozenset(
+    f"{p}{u}{s}" for p in ("kilo", "mega", "giga", "tera", "peta", "milli", "micro", "nano",
+                           "centi", "deci", "kibi", "mebi", "gibi", "tebi")
+    for u in ("byte", "bit", "meter", "metre", "gram", "second", "liter", "litre", "watt",
+              "hertz", "joule", "volt", "amp", "ampere", "calorie", "pascal", "newton")
+    for s in ("", "s")) | frozenset("kw kwh mwh gw gwh mw hp nm µm um mm2 cm2 m2 km2 m3 cm3 "
+                                    "sq sqft mpg rpm dpi ppi fps bpm mbps gbps kbps".split())
+# Units that are no everyday noun: one of these replacing any word changes the question.
+_UNAMBIGUOUS_UNITS = UNITS - frozenset(
+    "m g yard yards foot feet pound pounds stone ton tons cup cups second seconds minute "
+    "minutes bar bit bits day days week weeks month months year years century decade decades "
+    "dollar dollars".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
@@ -134,9 +149,14 @@ raise drop|lift lower|gain lose|winner loser|pass fail|passed failed|true untrue
 cause effect|cause cure|cause prevent|causes prevents|prevent cause|symptom cure
 in out|up down|much little|many few|tighten loosen|compress extract|speed slow|more fewer
 win draw|under over|inhale exhale|sunrise sunset|spring autumn|summer winter|lock unlock"""
+# WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
+# beside the hand-written lists: they cover words nobody thought to list.
+# Pairs with a function word, number, unit or language are left out: rules of their own
+# decide those.
+_RULED = STOP | NEGATIONS | UNITS | LANGUAGES | frozenset(NUMBER_WORDS)
+_WN_SYNONYMS, _WN_ANTONYMS = ([q for q in pairs if not _RULED & set(q)] for pairs in lexicon.load())
 OPPOSITES: dict[str, frozenset[str]] = {}
-for _line in _OPPOSITES.replace("\n", "|").split("|"):
-    _x, _y = _line.split()
+for _x, _y in [line.split() for line in _OPPOSITES.replace("\n", "|").split("|")] + _WN_ANTONYMS:
     OPPOSITES[_x] = OPPOSITES.get(_x, frozenset()) | {_y}
     OPPOSITES[_y] = OPPOSITES.get(_y, frozenset()) | {_x}
 # Prefix pairs that turn a word into its opposite: install/uninstall, legal/illegal,
@@ -164,10 +184,11 @@ house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip j
 start launch|set configure|setup configure|install set|cheap affordable|couch sofa
 guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot"""
 SYNONYMS: dict[str, frozenset[str]] = {}
-for _line in _SYNONYMS.replace("\n", "|").split("|"):
-    _group = _line.split()
+for _group in [line.split() for line in _SYNONYMS.replace("\n", "|").split("|")] + _WN_SYNONYMS:
     for _w in _group:
         SYNONYMS[_w] = SYNONYMS.get(_w, frozenset()) | (frozenset(_group) - {_w})
+for _w in list(SYNONYMS):  # an opposite is never a synonym, whichever list says so
+    SYNONYMS[_w] -= OPPOSITES.get(_w, frozenset())
 
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
@@ -353,6 +374,20 @@ class Comparer:
             only_b = still
         return only_a, only_b, typos
 
+    @staticmethod
+    def _unit_changed(a: Text, only_a: list[str], only_b: list[str]) -> bool:
+        """A unit or language left over: another one in its place, one added or dropped, or
+        any beside a number. Many units are also plain nouns ("yard", "foot", "cup",
+        "stone"): one replaced by a word that is no unit, with no number, is a rewording
+        the learned verifier judges ("garden" / "yard")."""
+        ua = [w for w in only_a if w in UNITS or w in LANGUAGES]
+        ub = [w for w in only_b if w in UNITS or w in LANGUAGES]
+        if not ua and not ub:
+            return False
+        if (ua and ub) or not only_a or not only_b or a.numbers:
+            return True
+        return any(w in LANGUAGES or w in _UNAMBIGUOUS_UNITS for w in ua + ub)
+
     def compare(self, cached: str, new: str) -> Verdict:
         a, b = parse(cached), parse(new)
         if a.wh and b.wh and not (a.wh & b.wh):
@@ -378,7 +413,7 @@ class Comparer:
         wa, wb = set(a.words), set(b.words)
         if any(_opposite(x, y) for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
-        if any(w in UNITS or w in LANGUAGES for w in only_a + only_b):
+        if self._unit_changed(a, only_a, only_b):
             return Verdict("reject", "unit")
         if a.units != b.units and sorted(a.units) == sorted(b.units):
             return Verdict("reject", "direction")  # "F in C" / "C in F", "French to German"
@@ -400,12 +435,3 @@ class Comparer:
         return Verdict("same", typos=typos)
 
 
-def vocabulary_of(folder) -> frozenset[str] | None:
-    """Whole words of an embedding artifact's tokenizer (``tokenizer.json``), or None."""
-    import json
-    from pathlib import Path
-    try:
-        vocab = json.loads((Path(folder) / "tokenizer.json").read_text())["model"]["vocab"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return frozenset(w for w in vocab if w.isalpha() and not w.startswith("##"))

@@ -45,6 +45,10 @@ NEGATION_FLIP_JACCARD = 0.6
 TOKEN_WINDOWS = 1  # see Verifier.token_windows
 
 
+class NeedsModel(Exception):
+    """``choose(..., model=False)`` met a candidate that only a model run can judge."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     entry_id: int
@@ -270,9 +274,11 @@ class Verifier:
         ``u``/``v`` are the cached and new query vectors (needed by interaction weights)."""
         return self.judge_many(new, [(cos, question, u)], v)[0]
 
-    def judge_many(self, new: str, items: list[tuple[float, str, Any]], v: Any = None) -> list[float]:
+    def judge_many(self, new: str, items: list[tuple[float, str, Any]], v: Any = None,
+                   model: bool = True) -> list[float]:
         """``judge`` for several (cos, cached question, cached vector) against one new
-        question: token-alignment weights encode them all in one batch."""
+        question: token-alignment weights encode them all in one batch. ``model=False``
+        raises ``NeedsModel`` instead of running an ONNX model (cross-encoder or tokens)."""
         # The structure first: a rejected pair scores 0 and a pair that differs only in
         # wording scores 1 (served whatever the threshold); only the rest are scored.
         ways = [self.structural(cos, q, new) for cos, q, _ in items]
@@ -288,6 +294,8 @@ class Verifier:
             return [cos if good else o for (cos, _, _), good, o in zip(items, ok, out)]
         if w.scorer is not None:
             keep = [k for k, good in enumerate(ok) if good]
+            if keep and not model:
+                raise NeedsModel
             for k, sc in zip(keep, w.scorer([(items[k][1], new) for k in keep]) if keep else ()):
                 out[k] = float(sc)
             return out
@@ -297,6 +305,8 @@ class Verifier:
         if self.tokens is None:
             raise ValueError("these verifier weights need token vectors: call attach(folder)")
         keep = [k for k, good in enumerate(ok) if good]
+        if keep and not model:
+            raise NeedsModel
         if keep:
             from .tokens import align_features
             toks = self.tokens.encode([new] + [items[k][1] for k in keep])
@@ -311,12 +321,13 @@ class Verifier:
         return any(f[i] > 0 and (i != self._flip_idx or f[_IDX["jaccard"]] >= NEGATION_FLIP_JACCARD)
                    for i in self._rule_idx)
 
-    def _passed(self, new: str, cands: list[Candidate], vec: Any) -> list[tuple[Candidate, float]]:
-        scores = self.judge_many(new, [(c.cos, c.question, c.vec) for c in cands], vec)
+    def _passed(self, new: str, cands: list[Candidate], vec: Any,
+                model: bool = True) -> list[tuple[Candidate, float]]:
+        scores = self.judge_many(new, [(c.cos, c.question, c.vec) for c in cands], vec, model)
         return [(c, score) for c, score in zip(cands, scores) if self.accepts(score)]
 
-    def _passed_lazily(self, new: str, above: list[Candidate],
-                       vec: Any) -> list[tuple[Candidate, float]]:
+    def _passed_lazily(self, new: str, above: list[Candidate], vec: Any,
+                       model: bool = True) -> list[tuple[Candidate, float]]:
         """What ``_passed`` would return as far as ``choose`` reads it, scoring as few
         candidates as possible (each batch is an ONNX run for the token vectors): the best
         one by cosine and those within ``margin`` of it, then the next such group only if
@@ -327,17 +338,18 @@ class Verifier:
             j = i + 1
             while j < len(above) and above[i].cos - above[j].cos < margin:
                 j += 1
-            passed = self._passed(new, above[i:j], vec)
+            passed = self._passed(new, above[i:j], vec, model)
             if passed:
                 top = passed[0][0]
                 k = j
                 while k < len(above) and top.cos - above[k].cos < margin:
                     k += 1
-                return passed + (self._passed(new, above[j:k], vec) if k > j else [])
+                return passed + (self._passed(new, above[j:k], vec, model) if k > j else [])
             i = j
         return []
 
-    def _choose_one(self, new: str, above: list[Candidate], vec: Any) -> Decision:
+    def _choose_one(self, new: str, above: list[Candidate], vec: Any,
+                    model: bool = True) -> Decision:
         """The cross-encoder's decision: ambiguous at once when another stored question with
         a different answer is within ``margin`` cosine of the best one (verified or not: the
         cache cannot tell which was meant), else the best one alone is scored. One pair per
@@ -352,7 +364,7 @@ class Verifier:
             top = served[0]
             if any(c.answer_key != top.answer_key or not top.answer_key for c in served[1:]):
                 return Decision(None, top.cos, 0.0, "ambiguous")
-            score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec)[0]
+            score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec, model)[0]
             if self.accepts(score):
                 return Decision(top.entry_id, top.cos, score, "hit")
         best = above[0].cos
@@ -363,7 +375,7 @@ class Verifier:
         if any(top.cos - c.cos < margin and (c.answer_key != top.answer_key or not top.answer_key)
                for c in above[1:]):
             return Decision(None, top.cos, 0.0, "ambiguous")
-        score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec)[0]
+        score = self.judge_many(new, [(top.cos, top.question, top.vec)], vec, model)[0]
         if not self.accepts(score):
             return Decision(None, top.cos, score, "rejected")
         return Decision(top.entry_id, top.cos, score, "hit")
@@ -373,8 +385,13 @@ class Verifier:
             return score > 0.0
         return score >= self.threshold
 
-    def choose(self, new: str, candidates: list[Candidate], vec: Any = None) -> Decision:
+    def choose(self, new: str, candidates: list[Candidate], vec: Any = None,
+               model: bool = True) -> Decision:
         """The candidate to serve for ``new`` (best cosine first), or why none is served.
+
+        ``model=False`` decides without an ONNX run or raises ``NeedsModel``: most lookups
+        (a miss, a look-alike the structure rejects, a rewording it serves) need none, and
+        the cache then decides on the event loop instead of paying a thread hop.
 
         ``vec`` is the new query's vector; candidates carry theirs. Ranking stays by cosine
         and the margin compares cosines: re-ranking by the verifier's score, or a margin on
@@ -385,9 +402,9 @@ class Verifier:
             best = max((c.cos for c in candidates), default=0.0)
             return Decision(None, best, 0.0, "miss")
         if self.cross:
-            return self._choose_one(new, above, vec)
-        passed = (self._passed_lazily(new, above, vec) if self.needs_tokens
-                  else self._passed(new, above, vec))
+            return self._choose_one(new, above, vec, model)
+        passed = (self._passed_lazily(new, above, vec, model) if self.needs_tokens
+                  else self._passed(new, above, vec, model))
         if not passed:
             return Decision(None, above[0].cos, 0.0, "rejected")
         top, score = passed[0]
