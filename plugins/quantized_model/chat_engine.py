@@ -27,7 +27,7 @@ import numpy as np
 
 from .chat_template import ChatTemplate
 from .kv_budget import KVBudget, KVBudgetError
-from .runner import LlamaSession, Runner, kv_bytes_per_token
+from .runner import LlamaSession, Runner
 from .sampling import SamplingParams
 from .sequence import ChatResult, Sequence, TokenEvent, Usage
 from .slot_batch import SlotBatch
@@ -75,7 +75,8 @@ class ChatEngine:
                  context_length: int, budget: KVBudget | None = None):
         self.folder, self.model, self.tokenizer, self.meta = folder, model, tokenizer, meta
         self.config: LlamaConfig = model.cfg
-        self.kv_bytes_per_token = kv_bytes_per_token(model.cfg)
+        self.kv_dtype = model.kv_dtype
+        self.kv_bytes_per_token = model.kv_bytes_per_token
         self.budget = budget or KVBudget()
         self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
         fits = self.budget.tokens(self.kv_bytes_per_token)
@@ -89,11 +90,15 @@ class ChatEngine:
 
     @classmethod
     def load(cls, artifact_dir: str | Path, threads: int | None = 2,
-             context_length: int | None = None, budget: KVBudget | None = None) -> "ChatEngine":
+             context_length: int | None = None, budget: KVBudget | None = None,
+             kv_cache: str = "float32") -> "ChatEngine":
         """Open prepared artifacts. `context_length` caps the model's own; `budget` bounds
-        the KV cache of all streams together (45 KB per token for SmolLM2-135M) and with
-        it the context served."""
+        the KV cache of all streams together (SmolLM2-135M: 45 KB per token in float32,
+        11.25 KB in int8) and with it the context served; `kv_cache` is the cache's element
+        type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py)."""
         from tokenizers import Tokenizer
+
+        from .kv_cache import ensure_graph
 
         folder = Path(artifact_dir)
         for name in ("model.onnx", "tokenizer.json", "chat_config.json"):
@@ -102,7 +107,7 @@ class ChatEngine:
         meta = json.loads((folder / "chat_config.json").read_text())
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
-        model = LlamaSession(folder / "model.onnx", cfg, threads)
+        model = LlamaSession(ensure_graph(folder, kv_cache, threads or 2), cfg, threads)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
 
