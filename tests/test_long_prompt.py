@@ -90,7 +90,8 @@ def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeyp
     decoded, steps = 0, 0
     while b in batch.filled:
         events = batch.step()
-        assert b not in events
+        # the step running b's last chunk also gives its first token, none before it
+        assert (b in events) == (b not in batch.filled)
         decoded += a in events
         steps += 1
         if steps == 3:
@@ -101,6 +102,26 @@ def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeyp
         batch.step()
     assert seqs[b].ids == alone["long"] and seqs[c].ids == alone["short"]
     assert seqs[a].ids == alone["short"][:len(seqs[a].ids)]
+
+
+def test_the_first_token_costs_the_prefill_and_no_decode_run(tiny, monkeypatch):
+    """Time to first token: the step after `add` samples from the prefill's logits and runs
+    no decode; the next step feeds that token. The tokens are those of `generate`."""
+    runs: list[int] = []
+    real = runner.Runner.decode
+
+    def counting(self, tokens, lengths):
+        runs.append(len(tokens))
+        return real(self, tokens, lengths)
+    monkeypatch.setattr(runner.Runner, "decode", counting)
+    ids = _prompt(tiny, 20)
+    batch = tiny.new_batch(2)
+    slot = batch.add(ids, GREEDY)
+    first = batch.step()
+    assert slot in first and runs == []
+    assert slot in batch.step() and runs == [1]
+    batch.remove(slot)
+    assert _run_alone(tiny.new_batch(2), ids) == tiny.generate(ids, GREEDY).complete().token_ids
 
 
 # -- KV memory ------------------------------------------------------------------------------------
