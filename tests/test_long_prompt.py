@@ -73,6 +73,28 @@ def test_chunked_prefill_gives_the_one_shot_logits_and_greedy_tokens(tiny, monke
         assert got[chunk][1] == ref_out
 
 
+def test_prefill_chunks_shrink_as_the_cache_grows_so_attention_scratch_stays_bounded(
+        tiny, monkeypatch):
+    per_position = tiny.config.num_heads * 4  # float32 scores per query token and key
+    monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", per_position * 256 * 40)
+    monkeypatch.setattr(chat_engine, "MIN_PREFILL_CHUNK", 16)
+    assert [tiny.prefill_chunk(c) for c in (32, 128, 256, 4096)] == [256, 80, 40, 16]
+    sizes: list[int] = []
+    real = runner.Runner.prefill
+
+    def recording(self, row, ids, past=0, num_logits=1):
+        sizes.append(len(ids))
+        assert len(ids) * per_position * self.capacity <= chat_engine.PREFILL_SCRATCH or \
+            len(ids) <= chat_engine.MIN_PREFILL_CHUNK
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(runner.Runner, "prefill", recording)
+    ids = _prompt(tiny, 190)  # + 12 answer tokens: capacity 256, chunks of 40
+    out = _run_alone(tiny.new_batch(2), ids)
+    assert sizes == [40] * 4 + [30]
+    monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", 2**40)
+    assert out == _run_alone(tiny.new_batch(2), ids)  # the same answer as one shot
+
+
 def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeypatch):
     """One chunk per step while the others decode; the prefilling row rides along in the
     decode steps (even after being moved to another row) and its answer is the same as alone."""
@@ -344,6 +366,7 @@ def test_real_long_prompt_chunked_equals_one_shot(smollm2, monkeypatch):
     outs = {}
     for chunk in (256, 10_000):
         monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", chunk)
+        monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", 2**40)  # one shot really is
         outs[chunk] = eng.generate(ids, SamplingParams(max_tokens=16, temperature=0)
                                    ).complete().token_ids
     assert outs[256] == outs[10_000] and len(outs[256]) > 0

@@ -36,9 +36,13 @@ from .weights import LlamaConfig
 __all__ = ["ChatEngine", "ChatResult", "ContextLengthError", "Generation", "KVBudget",
            "KVBudgetError", "SamplingParams", "SlotBatch", "TokenEvent", "Usage"]
 
-# Prompt tokens per graph run. GQA's scratch for a chunk is heads x chunk x capacity floats
-# (9 x 256 x 7,168 x 4 = 66 MB for SmolLM2 at 7k), freed after each layer: the chunk bounds it.
+# Prompt tokens per graph run. GQA's scratch for a chunk is heads x chunk x capacity floats,
+# freed after each layer: at most PREFILL_SCRATCH bytes of it, so chunks get shorter as the
+# cache grows (SmolLM2 at 7k: 124 tokens, 32 MB; 256 tokens took 66 MB, a fifth of the peak
+# of a 7k prompt with an int8 cache). The floor keeps long prefills from crawling.
 PREFILL_CHUNK = 256
+PREFILL_SCRATCH = 32 * 2**20
+MIN_PREFILL_CHUNK = 64
 
 
 class ContextLengthError(ValueError):
@@ -117,9 +121,12 @@ class ChatEngine:
         self.prefix_cache = PrefixCache(self.budget, self.kv_bytes_per_token, limit_bytes,
                                         min_tokens)
 
-    @property
-    def prefill_chunk(self) -> int:
-        return PREFILL_CHUNK
+    def prefill_chunk(self, capacity: int) -> int:
+        """Prompt tokens per graph run for a cache of `capacity` positions."""
+        per_token = self.config.num_heads * max(capacity, 1) * 4  # float32 attention scores
+        if PREFILL_CHUNK * per_token <= PREFILL_SCRATCH:
+            return PREFILL_CHUNK
+        return max(MIN_PREFILL_CHUNK, PREFILL_SCRATCH // per_token)
 
     # -- text <-> tokens ---------------------------------------------------------------------
     @property
@@ -163,9 +170,12 @@ class ChatEngine:
 
     def prefill(self, runner: Runner, row: int, ids: list[int]) -> np.ndarray:
         """Run a prompt through one KV row in chunks; return the last position's logits."""
-        logits = None
-        for start in range(0, len(ids), PREFILL_CHUNK):
-            logits = runner.prefill(row, ids[start:start + PREFILL_CHUNK], past=start)
+        logits, start = None, 0
+        runner.grow(len(ids))
+        while start < len(ids):
+            piece = ids[start:start + self.prefill_chunk(runner.capacity)]
+            logits = runner.prefill(row, piece, past=start)
+            start += len(piece)
         return logits  # type: ignore[return-value]
 
     def generate(self, prompt: list[int] | list[dict[str, Any]],

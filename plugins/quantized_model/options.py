@@ -121,12 +121,14 @@ class Options(BaseModel):
     threads: int | None = Field(None, ge=1, le=64, description="default ORT threads per model")
     prepare_on_start: bool = Field(True, description="build missing artifacts when the host "
                                    "starts (in a separate process)")
-    # 384 MB holds one full 8,192-token SmolLM2 stream (45 KB per token) or many short ones;
-    # a stream reserves prompt + max_tokens when it starts, one that does not fit gets a 429
-    kv_cache_mb: float | None = Field(384, gt=0, description="MB of KV cache the chat models "
+    # 192 MB: two full 8,192-token SmolLM2 streams with the default int8 cache (90 MB each)
+    # or several short ones; a float32 cache (45 KB per token) serves 4,369 tokens in it.
+    # A stream reserves prompt + max_tokens when it starts; one that does not fit gets a 429
+    kv_cache_mb: float | None = Field(192, gt=0, description="MB of KV cache the chat models "
                                     "may hold at once, all streams together (weights not "
                                     "counted); it also caps each model's context. null: no cap")
-    # off by default: a kept 7k-token prefix holds 300 MB after its request has ended
+    # off by default: a kept 7k-token prefix holds its KV (80 MB in int8, 315 in float32)
+    # after its request has ended
     prefix_cache_mb: float = Field(0, ge=0, description="chat: MB of KV kept for recent long "
                                    "prompt prefixes (1,024+ tokens), so a next turn prefills "
                                    "only its new tokens; inside kv_cache_mb, dropped first "

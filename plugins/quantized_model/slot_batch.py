@@ -111,7 +111,7 @@ class SlotBatch:
 
     def _prefill_chunk(self, slot: int) -> None:
         ids, done = self.prompts[slot], self.filled[slot]
-        piece = ids[done:done + self.engine.prefill_chunk]
+        piece = ids[done:done + self.engine.prefill_chunk(self.runner.capacity)]
         logits = self.runner.prefill(self.rows.index(slot), piece, past=done)
         done += len(piece)
         if done < len(ids):
