@@ -32,7 +32,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from long_prompt import LLAMACPP, config_on_port, wait_ready  # noqa: E402
+from long_prompt import LLAMACPP, config_on_port, server_args, wait_ready  # noqa: E402
 from clawhost.bench.probe import cpu_model  # noqa: E402
 
 ANCHOR = Path(os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp-anchor"))
@@ -122,10 +122,7 @@ def in_process(args) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
-    ap.add_argument("--clawhost-port", type=int, default=8798)
-    ap.add_argument("--clawhost-model", default="smollm2-135m-instruct")
-    ap.add_argument("--llama-port", type=int, default=8097)
+    server_args(ap, 8798, 8097)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--kv-cache", default="int8", help="in-process engine's KV cache type")

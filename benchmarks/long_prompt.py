@@ -182,12 +182,17 @@ def turns(name: str, base: str, model: str, proc: psutil.Process, words: int,
 
 
 
+def server_args(ap: argparse.ArgumentParser, clawhost_port: int, llama_port: int) -> None:
+    """The options every clawhost-vs-llama-server benchmark takes."""
+    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
+    ap.add_argument("--clawhost-port", type=int, default=clawhost_port)
+    ap.add_argument("--clawhost-model", default="smollm2-135m-instruct")
+    ap.add_argument("--llama-port", type=int, default=llama_port)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
-    ap.add_argument("--clawhost-port", type=int, default=8797)
-    ap.add_argument("--clawhost-model", default="smollm2-135m-instruct")
-    ap.add_argument("--llama-port", type=int, default=8099)
+    server_args(ap, 8797, 8099)
     ap.add_argument("--words", type=int, default=6900, help="prompt words (~1 token each)")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
