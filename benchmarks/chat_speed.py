@@ -32,7 +32,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from long_prompt import LLAMACPP, config_on_port, server_args, wait_ready  # noqa: E402
+from long_prompt import LLAMACPP, config_on_port, emit_report, server_args, wait_ready  # noqa: E402
 from clawhost.bench.probe import cpu_model  # noqa: E402
 
 ANCHOR = Path(os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp-anchor"))
@@ -202,10 +202,7 @@ def report(rows: list[dict], args, load0) -> None:
     line("over HTTP, 4 streams aggregate tok/s", med("clawhost", "aggregate4_tok_s"),
          med("llama-server", "aggregate4_tok_s"))
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(text)
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":

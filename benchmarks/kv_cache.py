@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from clawhost.bench.probe import cpu_model  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from long_prompt import emit_report  # noqa: E402
+
 TEXT = "/usr/share/common-licenses/GPL-3"
 
 
@@ -105,10 +108,7 @@ def main() -> None:
                      f"{r['rss_before_mb']} / {r['rss_peak_mb']} / {r['rss_after_mb']} | "
                      f"{r['prompt_s']} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(text)
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":
