@@ -36,11 +36,13 @@ class ModelSpec(BaseModel):
                                        "(default: the model's); embedding: tokens per text")
     max_tokens: int = Field(256, ge=1, description="chat: answer length when a request sets none")
     # int8: a quarter of float32's memory (SmolLM2: 11.25 KB per token instead of 45), so a
-    # 7k-token prompt stays inside the small box; perplexity within 1% of float32 (kv_cache.py)
-    kv_cache: Literal["float32", "float16", "int8"] = Field(
+    # 7k-token prompt stays inside the small box; perplexity within 1% of float32
+    # (BENCHMARKS.md). float16 is not offered: onnxruntime's CPU attention over a float16
+    # cache peaked at 1.16 GB during a 7k-token prompt (float32: 0.6 GB) and ran half as fast
+    kv_cache: Literal["int8", "float32"] = Field(
         "int8", description="chat: the KV cache's element type; int8 holds 4x the tokens "
         "of float32 in the same memory (static per-channel scales calibrated while "
-        "preparing), float16 2x")
+        "preparing)")
     max_slots: int | None = Field(None, ge=1, le=256, description="chat: streams decoding "
                                   "together (default: the batcher's max_slots)")
     temperature: float = Field(0.2, ge=0, le=2, description="chat: when a request sets none "
