@@ -38,8 +38,8 @@ class ModelSpec(BaseModel):
     # int8: a quarter of float32's memory (SmolLM2: 11.25 KB per token instead of 45), so a
     # 7k-token prompt stays inside the small box; perplexity within 1% of float32
     # (BENCHMARKS.md); the price: onnxruntime's attention over it is slower at long context
-    # (a 7k-token prompt: 2.8x float32's time). float16 is not offered: onnxruntime's CPU attention over a float16
-    # cache peaked at 1.16 GB during a 7k-token prompt (float32: 0.6 GB) and ran half as fast
+    # (a 7k-token prompt: 2.8x float32's time). float16 is not offered: onnxruntime's CPU
+    # attention over a float16 cache peaked at 1.16 GB on a 7k-token prompt (float32: 0.6 GB)
     kv_cache: Literal["int8", "float32"] = Field(
         "int8", description="chat: the KV cache's element type; int8 holds 4x the tokens "
         "of float32 in the same memory (static per-channel scales calibrated while "
