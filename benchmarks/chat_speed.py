@@ -108,6 +108,8 @@ def llama_bench_round() -> float:
 def in_process(args) -> list[dict]:
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine
     folder = Path(args.workspace) / "models" / args.clawhost_model
+    from clawhost.plugins.quantized_model.kv_calibrate import ensure_graph
+    ensure_graph(folder, args.kv_cache)
     engine = ChatEngine.load(folder, threads=2, kv_cache=args.kv_cache)
     engine_round(engine, 8)  # warm-up (prepacking, thread pool)
     rows = []

@@ -36,6 +36,8 @@ def one(model: str, dtype: str, tokens: int, prompt: int) -> dict:
     from clawhost.plugins.quantized_model.quality import perplexity
     from clawhost.plugins.quantized_model.runner import Runner
 
+    from clawhost.plugins.quantized_model.kv_calibrate import ensure_graph
+    ensure_graph(Path(model), dtype)
     eng = ChatEngine.load(model, threads=2, kv_cache=dtype)
     text = Path(TEXT).read_text()
     ids = eng.encode(text)[:tokens]

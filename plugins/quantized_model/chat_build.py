@@ -70,7 +70,7 @@ def build(src: Path, out: Path, spec: dict[str, Any], emit: Emit = lambda f, s: 
     write_artifacts(weights, Path(src), out, opts, emit)
     cfg = weights.config
     emit(0.61, "calibrating the int8 KV cache")
-    from .kv_cache import write_all
+    from .kv_calibrate import write_all
     write_all(out, threads)  # model.kv-float16.onnx, model.kv-int8.onnx beside model.onnx
     facts = {"quantization": quant, "graph": opts.model_dump(), "layers": cfg.num_layers,
              "vocab_size": cfg.vocab_size, "context_length": cfg.context_length}

@@ -102,16 +102,16 @@ class ChatEngine:
         type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py)."""
         from tokenizers import Tokenizer
 
-        from .kv_cache import ensure_graph
+        from .kv_cache import graph_file
 
         folder = Path(artifact_dir)
-        for name in ("model.onnx", "tokenizer.json", "chat_config.json"):
+        for name in (graph_file(kv_cache), "tokenizer.json", "chat_config.json"):
             if not (folder / name).exists():
                 raise FileNotFoundError(f"{folder}: missing artifact {name} (prepare the model)")
         meta = json.loads((folder / "chat_config.json").read_text())
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
-        model = LlamaSession(ensure_graph(folder, kv_cache, threads or 2), cfg, threads)
+        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
 

@@ -74,7 +74,10 @@ class LocalChat:
     @classmethod
     def load(cls, folder, spec, threads: int | None, budget=None) -> "LocalChat":
         from .chat_engine import ChatEngine
+        from .kv_calibrate import ensure_graph
         from clawhost.engines.embed_engine import default_threads
+        # artifacts prepared before the KV cache types existed get their graph now
+        ensure_graph(folder, spec.kv_cache, threads or default_threads())
         kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget,
                               "kv_cache": spec.kv_cache}
         if spec.context_length:
