@@ -301,6 +301,22 @@ def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch):
     batch.remove(slot)
 
 
+def test_kept_prefixes_of_an_int8_cache_stay_int8_and_are_counted_truthfully(tiny_dir,
+                                                                               monkeypatch):
+    monkeypatch.setattr(prefix_cache, "BLOCK", 32)
+    eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    eng.enable_prefix_cache(150 * eng.kv_bytes_per_token, min_tokens=64)
+    turn1 = _prompt(eng, 100)
+    turn2 = turn1 + _prompt(eng, 130)[100:]
+    _run_alone(eng.new_batch(2), turn1)
+    (entry,) = eng.prefix_cache.entries.values()
+    assert {a.dtype for a in entry.kv} == {np.dtype(np.int8)}
+    assert sum(a.nbytes for a in entry.kv) == entry.nbytes == 96 * eng.kv_bytes_per_token
+    hit = _run_alone(eng.new_batch(2), turn2)
+    plain = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    assert hit == _run_alone(plain.new_batch(2), turn2)  # the same as a full int8 prefill
+
+
 # -- served over HTTP -----------------------------------------------------------------------------
 
 async def _get(url: str) -> dict:
