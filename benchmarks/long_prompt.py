@@ -182,12 +182,25 @@ def turns(name: str, base: str, model: str, proc: psutil.Process, words: int,
 
 
 
+def emit_report(text: str, out: str | None) -> None:
+    """Print a markdown section, and append it to `out` when given."""
+    print(text)
+    if out:
+        with open(out, "a") as fh:
+            fh.write(text)
+
+
+def server_args(ap: argparse.ArgumentParser, clawhost_port: int, llama_port: int) -> None:
+    """The options every clawhost-vs-llama-server benchmark takes."""
+    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
+    ap.add_argument("--clawhost-port", type=int, default=clawhost_port)
+    ap.add_argument("--clawhost-model", default="smollm2-135m-instruct")
+    ap.add_argument("--llama-port", type=int, default=llama_port)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
-    ap.add_argument("--clawhost-port", type=int, default=8797)
-    ap.add_argument("--clawhost-model", default="smollm2-135m-instruct")
-    ap.add_argument("--llama-port", type=int, default=8099)
+    server_args(ap, 8797, 8099)
     ap.add_argument("--words", type=int, default=6900, help="prompt words (~1 token each)")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
@@ -272,10 +285,7 @@ def report_turns(rows: list[dict], args) -> None:
         lines.append(f"| {name} | {med['ttft1_s']:.2f} | {med['ttft2_s']:.2f} | "
                      f"{med['ratio']:.3f} | {med['rss_after_turn2_mb']:.0f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(text)
+    emit_report(text, args.out)
 
 
 def report(rows: list[dict], args) -> None:
@@ -302,10 +312,7 @@ def report(rows: list[dict], args) -> None:
         f"{r['server']} {r['wall_s']} s, {r['rss_before_mb']}/{r['rss_peak_mb']}/"
         f"{r['rss_after_mb']} MB, load {r['load_1m']}" for r in rows) + "\n")
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(text)
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":

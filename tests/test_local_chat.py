@@ -123,6 +123,12 @@ def test_build_load_generate_and_checks(tiny):
     check = tiny["check"]
     assert check["perplexity_fp32"] > 0 and check["perplexity_quantized"] > 0
     assert len(check["prompts"]) == 3
+    # preparing wrote the smaller KV cache graphs and recorded what they cost in perplexity
+    assert (tiny["dir"] / "model.kv-int8.onnx").is_file()
+    for dtype in ("float16", "int8"):
+        kv = check["kv_cache"][dtype]
+        assert kv["perplexity"] > 0
+        assert abs(kv["ratio"] - kv["perplexity"] / check["perplexity_quantized"]) < 1e-3
 
 
 def test_greedy_is_deterministic_and_seeded_sampling_reproducible(tiny):

@@ -74,6 +74,28 @@ def test_chunked_prefill_gives_the_one_shot_logits_and_greedy_tokens(tiny, monke
         assert got[chunk][1] == ref_out
 
 
+def test_prefill_chunks_shrink_as_the_cache_grows_so_attention_scratch_stays_bounded(
+        tiny, monkeypatch):
+    per_position = tiny.config.num_heads * 4  # float32 scores per query token and key
+    monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", per_position * 256 * 40)
+    monkeypatch.setattr(chat_engine, "MIN_PREFILL_CHUNK", 16)
+    assert [tiny.prefill_chunk(c) for c in (32, 128, 256, 4096)] == [256, 80, 40, 16]
+    sizes: list[int] = []
+    real = runner.Runner.prefill
+
+    def recording(self, row, ids, past=0, num_logits=1):
+        sizes.append(len(ids))
+        assert len(ids) * per_position * self.capacity <= chat_engine.PREFILL_SCRATCH or \
+            len(ids) <= chat_engine.MIN_PREFILL_CHUNK
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(runner.Runner, "prefill", recording)
+    ids = _prompt(tiny, 190)  # + 12 answer tokens: capacity 256, chunks of 40
+    out = _run_alone(tiny.new_batch(2), ids)
+    assert sizes == [40] * 4 + [30]
+    monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", 2**40)
+    assert out == _run_alone(tiny.new_batch(2), ids)  # the same answer as one shot
+
+
 def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeypatch):
     """One chunk per step while the others decode; the prefilling row rides along in the
     decode steps (even after being moved to another row) and its answer is the same as alone."""
@@ -91,7 +113,8 @@ def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeyp
     decoded, steps = 0, 0
     while b in batch.filled:
         events = batch.step()
-        assert b not in events
+        # the step running b's last chunk also gives its first token, none before it
+        assert (b in events) == (b not in batch.filled)
         decoded += a in events
         steps += 1
         if steps == 3:
@@ -104,10 +127,69 @@ def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeyp
     assert seqs[a].ids == alone["short"][:len(seqs[a].ids)]
 
 
+def test_the_first_token_costs_the_prefill_and_no_decode_run(tiny, monkeypatch):
+    """Time to first token: the step after `add` samples from the prefill's logits and runs
+    no decode; the next step feeds that token. The tokens are those of `generate`."""
+    runs: list[int] = []
+    real = runner.Runner.decode
+
+    def counting(self, tokens, lengths):
+        runs.append(len(tokens))
+        return real(self, tokens, lengths)
+    monkeypatch.setattr(runner.Runner, "decode", counting)
+    ids = _prompt(tiny, 20)
+    batch = tiny.new_batch(2)
+    slot = batch.add(ids, GREEDY)
+    first = batch.step()
+    assert slot in first and runs == []
+    assert slot in batch.step() and runs == [1]
+    batch.remove(slot)
+    assert _run_alone(tiny.new_batch(2), ids) == tiny.generate(ids, GREEDY).complete().token_ids
+
+
 # -- KV memory ------------------------------------------------------------------------------------
 
 def _rss() -> int:
     return psutil.Process().memory_info().rss
+
+
+def test_kv_cache_types_take_a_half_and_a_quarter_of_the_float32_bytes(tiny_dir):
+    """float16 and int8 caches are graph variants beside model.onnx (the int8 one with
+    calibrated scales); what they report per token is what their buffers take."""
+    from clawhost.plugins.quantized_model.kv_cache import graph_file
+    ids = _prompt(ChatEngine.load(tiny_dir, threads=1), 60)
+    got = {}
+    for dtype, itemsize in (("float32", 4), ("float16", 2), ("int8", 1)):
+        eng = ChatEngine.load(tiny_dir, threads=1, kv_cache=dtype)
+        assert (tiny_dir / graph_file(dtype)).is_file() and eng.kv_dtype == dtype
+        assert eng.kv_bytes_per_token == 2 * 2 * 2 * 16 * itemsize  # 2 layers, 2 heads of 16
+        r = runner.Runner(eng.model, rows=1, capacity=len(ids))
+        logits = eng.prefill(r, 0, ids).copy()
+        assert {b.dtype.itemsize for b in r.kv} == {itemsize}
+        per_row = sum(b[0, :, :len(ids)].nbytes for b in r.kv)
+        assert per_row == len(ids) * eng.kv_bytes_per_token
+        got[dtype] = (logits, [b[0, :, :len(ids)].astype(np.float32) for b in r.kv])
+    ref_logits, ref_kv = got["float32"]
+    for dtype in ("float16", "int8"):
+        # the logits move by a fraction of their spread, not more
+        assert np.abs(got[dtype][0] - ref_logits).max() < 0.05 * np.ptp(ref_logits)
+    # int8 stores round(x / scale) per channel: dequantized, every key and value of the first
+    # layer (same input as float32's) is within half a step of float32's (the calibration's
+    # margin leaves nothing saturated); later layers see the rounding of earlier ones
+    import onnx
+    graph = onnx.load(str(tiny_dir / graph_file("int8")), load_external_data=False)
+    scales = {t.name: onnx.numpy_helper.to_array(t) for t in graph.graph.initializer
+              if "_scale_" in t.name}
+    for j, (q, ref) in enumerate(zip(got["int8"][1][:2], ref_kv[:2])):
+        scale = scales[f"{'kv'[j % 2]}_scale_{j // 2}"][0]  # [kv_heads, 1, head_dim]
+        assert np.abs(q).max() <= 127
+        assert np.all(np.abs(q * scale - ref) <= scale * 0.5 + 1e-6)
+
+
+def test_an_unknown_kv_cache_type_is_refused_in_one_line(tiny_dir):
+    with pytest.raises(ValueError) as exc:
+        ChatEngine.load(tiny_dir, threads=1, kv_cache="int3")
+    assert "unknown KV cache type 'int3'" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_kv_buffer_commits_only_written_rows_and_clear_row_returns_them():
@@ -220,6 +302,22 @@ def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch):
     batch.remove(slot)
 
 
+def test_kept_prefixes_of_an_int8_cache_stay_int8_and_are_counted_truthfully(tiny_dir,
+                                                                               monkeypatch):
+    monkeypatch.setattr(prefix_cache, "BLOCK", 32)
+    eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    eng.enable_prefix_cache(150 * eng.kv_bytes_per_token, min_tokens=64)
+    turn1 = _prompt(eng, 100)
+    turn2 = turn1 + _prompt(eng, 130)[100:]
+    _run_alone(eng.new_batch(2), turn1)
+    (entry,) = eng.prefix_cache.entries.values()
+    assert {a.dtype for a in entry.kv} == {np.dtype(np.int8)}
+    assert sum(a.nbytes for a in entry.kv) == entry.nbytes == 96 * eng.kv_bytes_per_token
+    hit = _run_alone(eng.new_batch(2), turn2)
+    plain = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    assert hit == _run_alone(plain.new_batch(2), turn2)  # the same as a full int8 prefill
+
+
 # -- served over HTTP -----------------------------------------------------------------------------
 
 async def _get(url: str) -> dict:
@@ -228,16 +326,20 @@ async def _get(url: str) -> dict:
         return await r.json()
 
 
+@pytest.mark.parametrize("kv_cache,itemsize", [("float32", 4), ("int8", 1)])
 async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, sources,  # noqa: F811
-                                                                       clawhost_server):
-    per_token = 2 * 2 * 2 * 16 * 4  # tiny-llama: 2 layers, 2 KV heads of 16, float32 K and V
-    models = models_section(sources, tiny_llama={"max_tokens": 16, "max_slots": 2})
+                                                                       clawhost_server,
+                                                                       kv_cache, itemsize):
+    # tiny-llama: 2 layers, 2 KV heads of 16, K and V in the configured element type
+    per_token = 2 * 2 * 2 * 16 * itemsize
+    models = models_section(sources, tiny_llama={"max_tokens": 16, "max_slots": 2,
+                                                 "kv_cache": kv_cache})
     host = await start_host(prepared, models, kv_cache_mb=80 * per_token / MB)
     try:
         url = await clawhost_server(host)
         facts = (await _get(url + "/readyz"))["kv_cache"]
         assert facts["models"][CHAT] == {
-            "context_length": 80, "kv_bytes_per_token": per_token,
+            "context_length": 80, "kv_cache_dtype": kv_cache, "kv_bytes_per_token": per_token,
             "kv_mb_full_context": round(80 * per_token / MB, 1), "full_context_streams": 1,
             "max_slots": 2}
         assert facts["used_mb"] == 0 and facts["streams"] == 0
@@ -278,9 +380,25 @@ def test_real_long_prompt_chunked_equals_one_shot(smollm2, monkeypatch):
     outs = {}
     for chunk in (256, 10_000):
         monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", chunk)
+        monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", 2**40)  # one shot really is
         outs[chunk] = eng.generate(ids, SamplingParams(max_tokens=16, temperature=0)
                                    ).complete().token_ids
     assert outs[256] == outs[10_000] and len(outs[256]) > 0
+
+
+@pytest.mark.slow
+def test_real_int8_and_float16_kv_stay_within_one_percent_perplexity(smollm2):
+    """The issue's quality bar on the real model (a longer text in benchmarks/kv_cache.py)."""
+    from clawhost.plugins.quantized_model.kv_calibrate import write_all
+    from clawhost.plugins.quantized_model.quality import PPL_TEXT, perplexity
+    write_all(smollm2)  # the fixture wrote the artifacts only, as before this existed
+    ppl = {}
+    for dtype in ("float32", "float16", "int8"):
+        eng = ChatEngine.load(smollm2, threads=2, kv_cache=dtype)
+        ids = eng.encode(PPL_TEXT)
+        ppl[dtype] = perplexity(runner.Runner(eng.model, rows=1, capacity=len(ids)), ids)
+    for dtype in ("float16", "int8"):
+        assert ppl[dtype] <= ppl["float32"] * 1.01, ppl
 
 
 @pytest.mark.slow

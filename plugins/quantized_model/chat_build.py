@@ -69,6 +69,9 @@ def build(src: Path, out: Path, spec: dict[str, Any], emit: Emit = lambda f, s: 
     weights = open_weights(src)
     write_artifacts(weights, Path(src), out, opts, emit)
     cfg = weights.config
+    emit(0.61, "calibrating the int8 KV cache")
+    from .kv_calibrate import write_all
+    write_all(out, threads)  # model.kv-float16.onnx, model.kv-int8.onnx beside model.onnx
     facts = {"quantization": quant, "graph": opts.model_dump(), "layers": cfg.num_layers,
              "vocab_size": cfg.vocab_size, "context_length": cfg.context_length}
     check: dict[str, Any] = {}

@@ -27,7 +27,7 @@ import numpy as np
 
 from .chat_template import ChatTemplate
 from .kv_budget import KVBudget, KVBudgetError
-from .runner import LlamaSession, Runner, kv_bytes_per_token
+from .runner import LlamaSession, Runner
 from .sampling import SamplingParams
 from .sequence import ChatResult, Sequence, TokenEvent, Usage
 from .slot_batch import SlotBatch
@@ -36,9 +36,13 @@ from .weights import LlamaConfig
 __all__ = ["ChatEngine", "ChatResult", "ContextLengthError", "Generation", "KVBudget",
            "KVBudgetError", "SamplingParams", "SlotBatch", "TokenEvent", "Usage"]
 
-# Prompt tokens per graph run. GQA's scratch for a chunk is heads x chunk x capacity floats
-# (9 x 256 x 7,168 x 4 = 66 MB for SmolLM2 at 7k), freed after each layer: the chunk bounds it.
+# Prompt tokens per graph run. GQA's scratch for a chunk is heads x chunk x capacity floats,
+# freed after each layer: at most PREFILL_SCRATCH bytes of it, so chunks get shorter as the
+# cache grows (SmolLM2 at 7k: 124 tokens, 32 MB; 256 tokens took 66 MB, a fifth of the peak
+# of a 7k prompt with an int8 cache). The floor keeps long prefills from crawling.
 PREFILL_CHUNK = 256
+PREFILL_SCRATCH = 32 * 2**20
+MIN_PREFILL_CHUNK = 64
 
 
 class ContextLengthError(ValueError):
@@ -75,7 +79,8 @@ class ChatEngine:
                  context_length: int, budget: KVBudget | None = None):
         self.folder, self.model, self.tokenizer, self.meta = folder, model, tokenizer, meta
         self.config: LlamaConfig = model.cfg
-        self.kv_bytes_per_token = kv_bytes_per_token(model.cfg)
+        self.kv_dtype = model.kv_dtype
+        self.kv_bytes_per_token = model.kv_bytes_per_token
         self.budget = budget or KVBudget()
         self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
         fits = self.budget.tokens(self.kv_bytes_per_token)
@@ -89,20 +94,24 @@ class ChatEngine:
 
     @classmethod
     def load(cls, artifact_dir: str | Path, threads: int | None = 2,
-             context_length: int | None = None, budget: KVBudget | None = None) -> "ChatEngine":
+             context_length: int | None = None, budget: KVBudget | None = None,
+             kv_cache: str = "float32") -> "ChatEngine":
         """Open prepared artifacts. `context_length` caps the model's own; `budget` bounds
-        the KV cache of all streams together (45 KB per token for SmolLM2-135M) and with
-        it the context served."""
+        the KV cache of all streams together (SmolLM2-135M: 45 KB per token in float32,
+        11.25 KB in int8) and with it the context served; `kv_cache` is the cache's element
+        type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py)."""
         from tokenizers import Tokenizer
 
+        from .kv_cache import graph_file
+
         folder = Path(artifact_dir)
-        for name in ("model.onnx", "tokenizer.json", "chat_config.json"):
+        for name in (graph_file(kv_cache), "tokenizer.json", "chat_config.json"):
             if not (folder / name).exists():
                 raise FileNotFoundError(f"{folder}: missing artifact {name} (prepare the model)")
         meta = json.loads((folder / "chat_config.json").read_text())
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
-        model = LlamaSession(folder / "model.onnx", cfg, threads)
+        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
 
@@ -112,9 +121,12 @@ class ChatEngine:
         self.prefix_cache = PrefixCache(self.budget, self.kv_bytes_per_token, limit_bytes,
                                         min_tokens)
 
-    @property
-    def prefill_chunk(self) -> int:
-        return PREFILL_CHUNK
+    def prefill_chunk(self, capacity: int) -> int:
+        """Prompt tokens per graph run for a cache of `capacity` positions."""
+        per_token = self.config.num_heads * max(capacity, 1) * 4  # float32 attention scores
+        if PREFILL_CHUNK * per_token <= PREFILL_SCRATCH:
+            return PREFILL_CHUNK
+        return max(MIN_PREFILL_CHUNK, PREFILL_SCRATCH // per_token)
 
     # -- text <-> tokens ---------------------------------------------------------------------
     @property
@@ -158,9 +170,12 @@ class ChatEngine:
 
     def prefill(self, runner: Runner, row: int, ids: list[int]) -> np.ndarray:
         """Run a prompt through one KV row in chunks; return the last position's logits."""
-        logits = None
-        for start in range(0, len(ids), PREFILL_CHUNK):
-            logits = runner.prefill(row, ids[start:start + PREFILL_CHUNK], past=start)
+        logits, start = None, 0
+        runner.grow(len(ids))
+        while start < len(ids):
+            piece = ids[start:start + self.prefill_chunk(runner.capacity)]
+            logits = runner.prefill(row, piece, past=start)
+            start += len(piece)
         return logits  # type: ignore[return-value]
 
     def generate(self, prompt: list[int] | list[dict[str, Any]],

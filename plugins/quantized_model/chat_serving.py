@@ -67,8 +67,12 @@ class LocalChat:
     @classmethod
     def load(cls, folder, spec, threads: int | None, budget=None) -> "LocalChat":
         from .chat_engine import ChatEngine
+        from .kv_calibrate import ensure_graph
         from clawhost.engines.embed_engine import default_threads
-        kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget}
+        # artifacts prepared before the KV cache types existed get their graph now
+        ensure_graph(folder, spec.kv_cache, threads or default_threads())
+        kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget,
+                              "kv_cache": spec.kv_cache}
         if spec.context_length:
             kw["context_length"] = spec.context_length
         engine = ChatEngine.load(folder, **kw)
@@ -93,6 +97,7 @@ class LocalChat:
         e = self.engine
         fits = e.budget.tokens(e.kv_bytes_per_token)
         return {"context_length": self.context_length,
+                "kv_cache_dtype": e.kv_dtype,
                 "kv_bytes_per_token": e.kv_bytes_per_token,
                 "kv_mb_full_context": round(self.context_length * e.kv_bytes_per_token / 2**20, 1),
                 "full_context_streams": None if fits is None else fits // self.context_length,

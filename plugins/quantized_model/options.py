@@ -35,6 +35,15 @@ class ModelSpec(BaseModel):
     context_length: int | None = Field(None, ge=8, description="chat: tokens of prompt + answer "
                                        "(default: the model's); embedding: tokens per text")
     max_tokens: int = Field(256, ge=1, description="chat: answer length when a request sets none")
+    # int8: a quarter of float32's memory (SmolLM2: 11.25 KB per token instead of 45), so a
+    # 7k-token prompt stays inside the small box; perplexity within 1% of float32
+    # (BENCHMARKS.md); the price: onnxruntime's attention over it is slower at long context
+    # (a 7k-token prompt: 2.8x float32's time). float16 is not offered: onnxruntime's CPU
+    # attention over a float16 cache peaked at 1.16 GB on a 7k-token prompt (float32: 0.6 GB)
+    kv_cache: Literal["int8", "float32"] = Field(
+        "int8", description="chat: the KV cache's element type; int8 holds 4x the tokens "
+        "of float32 in the same memory (static per-channel scales calibrated while "
+        "preparing)")
     max_slots: int | None = Field(None, ge=1, le=256, description="chat: streams decoding "
                                   "together (default: the batcher's max_slots)")
     temperature: float = Field(0.2, ge=0, le=2, description="chat: when a request sets none "
@@ -115,12 +124,14 @@ class Options(BaseModel):
     threads: int | None = Field(None, ge=1, le=64, description="default ORT threads per model")
     prepare_on_start: bool = Field(True, description="build missing artifacts when the host "
                                    "starts (in a separate process)")
-    # 384 MB holds one full 8,192-token SmolLM2 stream (45 KB per token) or many short ones;
-    # a stream reserves prompt + max_tokens when it starts, one that does not fit gets a 429
-    kv_cache_mb: float | None = Field(384, gt=0, description="MB of KV cache the chat models "
+    # 192 MB: two full 8,192-token SmolLM2 streams with the default int8 cache (90 MB each)
+    # or several short ones; a float32 cache (45 KB per token) serves 4,369 tokens in it.
+    # A stream reserves prompt + max_tokens when it starts; one that does not fit gets a 429
+    kv_cache_mb: float | None = Field(192, gt=0, description="MB of KV cache the chat models "
                                     "may hold at once, all streams together (weights not "
                                     "counted); it also caps each model's context. null: no cap")
-    # off by default: a kept 7k-token prefix holds 300 MB after its request has ended
+    # off by default: a kept 7k-token prefix holds its KV (80 MB in int8, 315 in float32)
+    # after its request has ended
     prefix_cache_mb: float = Field(0, ge=0, description="chat: MB of KV kept for recent long "
                                    "prompt prefixes (1,024+ tokens), so a next turn prefills "
                                    "only its new tokens; inside kv_cache_mb, dropped first "

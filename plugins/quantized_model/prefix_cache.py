@@ -80,7 +80,7 @@ class PrefixCache:
                 return
             copies = []
             for buf in kv:
-                out = kv_buffer((buf.shape[1], n, buf.shape[3]))
+                out = kv_buffer((buf.shape[1], n, buf.shape[3]), buf.dtype)  # int8 stays int8
                 out[:] = buf[row, :, :n]
                 copies.append(out)
             self.entries[key] = Entry(n, copies, nbytes)

@@ -20,29 +20,25 @@ import numpy as np
 import onnxruntime as ort
 
 from clawhost.engines.ort_session import session_options  # noqa: F401 - re-exported
+from .kv_cache import NUMPY, bytes_per_token
 
 
 RESCORE_MARGIN = 6.0
 CAPACITY_STEP = 256  # positions; GQA's decode cost grows with the capacity, not the length
 
 
-def kv_bytes_per_token(cfg) -> int:
-    """KV cache bytes one token of one sequence takes (float32 keys and values, all layers)."""
-    return 2 * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * 4
-
-
-def kv_buffer(shape: tuple[int, ...]) -> np.ndarray:
-    """A zeroed float32 array on its own anonymous mapping.
+def kv_buffer(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """A zeroed array on its own anonymous mapping.
 
     Why not np.zeros: once glibc's mmap threshold has risen (it follows the largest block
     freed, up to 32 MB), a 22 MB calloc comes from the heap and is memset, committing every
     row of every slot (measured: a 7k-token prompt in a 4-slot batch took RSS from 236 to
     1,545 MB), and freed heap stays with the process. A mapping commits only the pages that
     are written and is unmapped when the array goes."""
-    nbytes = int(np.prod(shape)) * 4
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     # private: a shared anonymous mapping is shmem, which MADV_DONTNEED does not free
     m = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    return np.frombuffer(m, np.float32, int(np.prod(shape))).reshape(shape)
+    return np.frombuffer(m, dtype, int(np.prod(shape))).reshape(shape)
 
 
 def _discard(buf: np.ndarray, start: int, stop: int) -> None:
@@ -74,6 +70,11 @@ class LlamaSession:
         # graphs with a 4-bit LM head also output the final hidden state, so the best
         # candidates can be rescored exactly from the 8-bit table (see `rescore`)
         self.has_hidden = any(o.name == "hidden" for o in self.session.get_outputs())
+        # the graph decides the cache's element type (kv_cache.py: float32, float16, int8)
+        past = next(i for i in self.session.get_inputs() if i.name == "past_key_0")
+        self.kv_dtype = {"tensor(float)": "float32", "tensor(float16)": "float16",
+                         "tensor(int8)": "int8"}[past.type]
+        self.kv_bytes_per_token = bytes_per_token(cfg, self.kv_dtype)
 
     def rescore(self, logits: np.ndarray, hidden: np.ndarray) -> np.ndarray:
         """Replace the logits within RESCORE_MARGIN of each row's best by exact 8-bit ones.
@@ -127,7 +128,7 @@ class Runner:
             lengths = [min(self.capacity, capacity)] * self.rows
         new = []
         for j, old in enumerate(self.kv or [None] * (2 * self.cfg.num_layers)):
-            buf = kv_buffer(shape)
+            buf = kv_buffer(shape, NUMPY[self.model.kv_dtype])
             if old is not None:
                 for r, n in enumerate(lengths):
                     if n:

@@ -42,7 +42,7 @@ class SlotBatch:
         self.runner = Runner(engine.model, rows=max_slots, capacity=CAPACITY_STEP)
         self.rows: list[int] = []  # rows[r] = slot id in KV row r (decoding or prefilling)
         self.seqs: dict[int, Sequence] = {}
-        self.pending: dict[int, np.ndarray] = {}  # slot -> logits to sample its next token from
+        self.pending: dict[int, np.ndarray] = {}  # slot -> prompt done: its first token's logits
         self.reserved: dict[int, int] = {}  # slot -> KV bytes reserved from engine.budget
         self.prompts: dict[int, list[int]] = {}  # slot -> prompt (prefilling, or for the cache)
         self.filled: dict[int, int] = {}  # slot -> prompt tokens in its row, while prefilling
@@ -59,8 +59,8 @@ class SlotBatch:
 
         Raises `ContextLengthError` when prompt + max_tokens exceed the context,
         `KVBudgetError` when their KV cache does not fit the memory budget, and RuntimeError
-        when every slot is taken. The first token comes from the `step()` after the last
-        chunk (the next one for a prompt of one chunk)."""
+        when every slot is taken. The first token comes from the `step()` that runs the
+        last chunk (the next one for a prompt of one chunk), before any decode run."""
         params = self.engine.sampling(sampling)
         seq = self.engine.new_sequence(prompt_ids, params)
         if len(self.rows) >= self.max_slots:
@@ -111,14 +111,14 @@ class SlotBatch:
 
     def _prefill_chunk(self, slot: int) -> None:
         ids, done = self.prompts[slot], self.filled[slot]
-        piece = ids[done:done + self.engine.prefill_chunk]
+        piece = ids[done:done + self.engine.prefill_chunk(self.runner.capacity)]
         logits = self.runner.prefill(self.rows.index(slot), piece, past=done)
         done += len(piece)
         if done < len(ids):
             self.filled[slot] = done
             return
         del self.filled[slot]
-        self.pending[slot] = logits.copy()
+        self.pending[slot] = logits  # a fresh array per prefill: no copy needed
         if getattr(self.engine, "prefix_cache", None) is None:
             del self.prompts[slot]
 
@@ -151,33 +151,49 @@ class SlotBatch:
             self.runner.resize(fit, self._lengths())
 
     def step(self) -> dict[int, TokenEvent]:
-        """Sample one token for every decoding slot, run one decode step for all of them,
-        and one prefill chunk for a slot still prefilling.
+        """One token for every decoding slot, and one prefill chunk for a slot still
+        prefilling (the fewest tokens left first).
 
-        A slot whose event has a ``finish_reason`` is freed at once (``remove`` on it is a
-        no-op afterwards). Slots still prefilling have no event."""
+        A slot whose prompt is done (in `add`, or by a chunk) gets its first token at once,
+        with no decode run in between: a single short request's first token costs its
+        prefill and nothing more. The others feed their last token in one decode run over
+        all rows and get the next one from its logits. A slot whose event has a
+        ``finish_reason`` is freed at once (``remove`` on it is a no-op afterwards). Slots
+        still prefilling have no event."""
         if not self.rows:
             return {}
-        events = {slot: self.seqs[slot].advance(self.pending[slot]) for slot in self.rows
-                  if slot not in self.filled}
-        for slot, ev in events.items():
-            if ev.finish_reason is not None:
-                self.remove(slot)
-        if any(slot not in self.filled for slot in self.rows):
-            # a prefilling row gets a placeholder at its next position (overwritten by its
-            # next chunk): rows stay contiguous, one graph run for everyone
+        events = {slot: self._sample(slot, self.pending.pop(slot)) for slot in list(self.pending)}
+        self._free_finished(events)
+        feed = [s for s in self.rows if s not in self.filled and s not in events]
+        if feed:
+            # rows stay contiguous, one graph run for everyone: a prefilling row gets a
+            # placeholder at its next position (its next chunk overwrites it), a slot that
+            # just got its first token feeds it now and again next step (the same key)
             tokens = np.array([self.seqs[s].ids[-1] if s not in self.filled else 0
                                for s in self.rows], np.int64)
             lengths = np.array([self.seqs[s].length - 1 if s not in self.filled
                                 else self.filled[s] for s in self.rows], np.int32)
             logits = self.runner.decode(tokens, lengths)
+            fed = set(feed)
             for r, slot in enumerate(self.rows):
-                if slot not in self.filled:
-                    self.pending[slot] = logits[r].copy()
+                if slot in fed:
+                    events[slot] = self._sample(slot, logits[r])
         if self.filled:  # the one with the fewest tokens left: short prompts get out first
             slot = min(self.filled, key=lambda s: len(self.prompts[s]) - self.filled[s])
             self._prefill_chunk(slot)
+            if slot in self.pending:  # its prompt is done: its first token now
+                events[slot] = self._sample(slot, self.pending.pop(slot))
+        self._free_finished(events)
         return events
+
+    def _sample(self, slot: int, logits: np.ndarray) -> TokenEvent:
+        """The one place a slot's logits become its next token (sampling, stop rules)."""
+        return self.seqs[slot].advance(logits)
+
+    def _free_finished(self, events: dict[int, TokenEvent]) -> None:
+        for slot, ev in events.items():
+            if ev.finish_reason is not None:
+                self.remove(slot)
 
     def remove(self, slot: int) -> None:
         """Free `slot` now (finished, or its client went away). Unknown slots are ignored."""
