@@ -13,7 +13,7 @@ import contextvars
 import logging
 
 from clawhost.api import (FALLBACK, PROVIDER, RETRIES, STANDS_IN_FOR, ClawhostError, Model,
-                          ModelRequest, Overloaded, Reply, UpstreamError)
+                          ModelRequest, Overloaded, Reply, UpstreamError, fleet_of)
 
 from .options import PoolOptions
 from .providers import Provider, StreamCall
@@ -49,13 +49,25 @@ def models_of(opts: PoolOptions) -> list[Model]:
 class Pool:
     def __init__(self, opts: PoolOptions, host):
         self.opts, self.host = opts, host
-        self.providers = {n: Provider(n, p) for n, p in opts.providers.items()}
+        link = fleet_of(host) if opts.shared_limits else None
+        self.shared = None
+        if link is not None:  # fleet mode: the limits are the fleet's, counted in its Redis
+            from .shared_limits import SharedLimits
+            self.shared = SharedLimits(link, opts.lease_s)
+            self.providers = {n: Provider(n, p, self.shared.limiter)
+                              for n, p in opts.providers.items()}
+        else:
+            self.providers = {n: Provider(n, p) for n, p in opts.providers.items()}
 
     async def start(self) -> None:
         for p in self.providers.values():
             await p.start()
+        if self.shared is not None:
+            await self.shared.start()
 
     async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
         for p in self.providers.values():
             await p.close()
 
