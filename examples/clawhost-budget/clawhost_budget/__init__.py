@@ -1,6 +1,8 @@
 """clawhost-budget: price every remote call by its tokens and keep spending under a limit.
 
-Totals per provider per day and per month live in ``<workspace>/budget/ledger.json``.
+Totals per provider per day and per month live in ``<workspace>/budget/ledger.json``, or, in
+fleet mode (``ledger: fleet``, or ``auto`` with a ``fleet:`` section), in the fleet's Redis,
+so several hosts spend one budget.
 Near a limit a header (``x-clawhost-budget: warn ...``) and a gauge warn; over it the
 request is refused (402 or 429) or rerouted to a local model, as configured. This module is
 the hooks; ``options`` holds the options, ``ledger`` the machinery (the built-ins' layout).
@@ -12,20 +14,24 @@ import logging
 
 from clawhost.api import hookimpl
 
-from .ledger import Budget, Ledger, provider_of
+from .ledger import Budget, FleetLedger, Ledger, provider_of
 from .options import NAME, STATE, Limit, Options, Price
 
-__all__ = ["Budget", "Ledger", "Limit", "NAME", "Options", "Price", "STATE", "provider_of"]
+__all__ = ["Budget", "FleetLedger", "Ledger", "Limit", "NAME", "Options", "Price", "STATE", "provider_of"]
 log = logging.getLogger("clawhost.budget")
 
 
 @hookimpl
 def clawhost_startup(host):
-    host.state[STATE] = Budget(host.options(NAME) or Options(), host.workspace)
+    from clawhost.api import fleet_of
+
+    options = host.options(NAME) or Options()
+    link = fleet_of(host) if options.ledger != "file" else None  # (options checked "fleet")
+    host.state[STATE] = Budget(options, host.workspace, link)
 
 
 @hookimpl(tryfirst=True)
-def clawhost_infer(request):
+async def clawhost_infer(request):
     """Before any model runs: warn near the limit, refuse or reroute over it."""
     from clawhost.api import Overloaded, PaymentRequired
 
@@ -33,6 +39,7 @@ def clawhost_infer(request):
     if budget.price(request.model.id) is None:
         return None  # unpriced (e.g. local) models are free
     provider = provider_of(request.model.id)
+    await budget.ledger.refresh(provider)  # the fleet's totals (a file ledger has them)
     ratio = budget.usage_ratio(provider)
     if ratio >= 1.0:
         opts = budget.options
@@ -54,7 +61,7 @@ def clawhost_infer(request):
 
 
 @hookimpl
-def clawhost_request_finished(request, reply, error):
+async def clawhost_request_finished(request, reply, error):
     """Charge what the answer cost, from its token usage."""
     if error is not None or reply is None or reply.source not in ("model", "upstream"):
         return
@@ -66,7 +73,7 @@ def clawhost_request_finished(request, reply, error):
     cost = (usage.get("prompt_tokens", 0) * price.input_per_mtok
             + usage.get("completion_tokens", 0) * price.output_per_mtok) / 1e6
     if cost:
-        budget.ledger.add(provider_of(request.model.id), cost)
+        await budget.ledger.charge(provider_of(request.model.id), cost)
 
 
 @hookimpl
