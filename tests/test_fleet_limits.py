@@ -170,7 +170,7 @@ async def test_concurrency_cap_is_shared(redis_server, upstreams, fleet_hosts):
 async def test_a_vanished_holders_slots_come_back(redis_server, upstreams, fleet_hosts):
     """A host killed with kill -9 leaves its members in the slot set; its lease runs out
     and the next call anywhere takes them back."""
-    from clawhost.plugins.connection_pool.shared_limits import SLOT_TAKE
+    from clawhost.plugins.connection_pool.shared_limits import TAKE
     up = await upstreams()
     hosts = await fleet_hosts(redis_server, 1, {"a": provider(
         up.url, max_concurrency=2, limit_mode="wait", max_wait=5)})
@@ -178,8 +178,8 @@ async def test_a_vanished_holders_slots_come_back(redis_server, upstreams, fleet
     link = fleet_of(host)
     slots, leases = link.key("limits", "a", "slots"), link.key("limits", "a", "leases")
     for call in ("1", "2"):  # what the killed host held: the whole cap, with a 1.5 s lease
-        assert await link.redis.eval(SLOT_TAKE, 2, slots, leases, 2, f"dead#x|{call}",
-                                     "dead#x", 1.5, 3600) == 1
+        assert (await link.redis.eval(TAKE, 2, slots, leases, 0, 0, 2, f"dead#x|{call}",
+                                      "dead#x", 1.5, 3600))[3] == 1
     async with aiohttp.ClientSession() as s:
         t = time.monotonic()
         status, _ = await post(s, url)

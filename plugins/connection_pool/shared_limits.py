@@ -3,15 +3,16 @@ the fleet's Redis, so two hosts each configured for 60 RPM send 60 together, not
 
 Used only in fleet mode (``fleet:`` in config.yaml, ``shared_limits: true``); nothing here
 imports redis until then. Every decision is one Lua script, atomic in Redis, timed by Redis's
-own clock (so hosts with skewed clocks agree):
+own clock (so hosts with skewed clocks agree). A call costs two: ``TAKE`` on the way in
+(rates and slot together), ``SETTLE`` on the way out (not awaited).
 
-- **RPM/TPM** (``GCRA_TAKE``): a GCRA per limit, the same rule as the local ``Bucket``
+- **RPM/TPM**: a GCRA per limit, the same rule as the local ``Bucket``
   (continuous refill, burst = one minute's budget). The key holds the theoretical arrival
   time (TAT). A call reserves 1 request and its estimated tokens on every limit at once, or
   is told how long to wait (``wait`` mode: it reserves now and sleeps, so callers keep their
-  order); ``GCRA_ADJUST`` settles the estimate against the real usage afterwards, and gives
-  back what a cancelled call reserved.
-- **Concurrency** (``SLOT_TAKE``): a sorted set of ``holder|call`` members and, beside it,
+  order); the real usage settles the estimate afterwards, and a cancelled call gives back
+  what it reserved.
+- **Concurrency**: a sorted set of ``holder|call`` members and, beside it,
   each holder's lease (a sorted set holder -> expiry). A holder is one run of one host; its
   renewal task rewrites its members and extends its lease every ``lease_s / 3``. A host
   killed with ``kill -9`` stops renewing: the next call anywhere drops its members, so its
@@ -46,77 +47,88 @@ PERIOD = 60.0  # seconds: RPM and TPM are budgets per minute
 HOLDOVER = PERIOD  # after Redis returns, the share still applies this long (see above)
 FORGET = 3600  # a holder whose lease ran out this long ago leaves the lease set
 
-# KEYS: one GCRA key per limit. ARGV: max_wait, then per key: seconds per unit, units.
-# -> {1, wait, 0} reserved (wait seconds before going out) | {0, wait, i} limit i refused
-GCRA_TAKE = """
+# One call's way in, in one round trip. KEYS: the rate (GCRA) keys, then, when the limit
+# has a concurrency cap, its slot set and lease set. ARGV: max_wait, the number of rate keys,
+# (seconds per unit, units) per rate key, then cap, member, holder, lease_s, forget_s.
+# The rates are reserved all together or not at all; a slot is taken at once only when the
+# call need not wait for the rates (a call that waits takes its slot after the wait).
+# -> {1, wait, 0, slot}: reserved; slot 1 taken, 0 full, -1 not asked for
+#    {0, wait, i, 0}: rate i refused (wait seconds would be needed) | i = 0: slots full
+TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local maxw = tonumber(ARGV[1])
-local wait, worst, worst_i = 0, 0, 0
+local n = tonumber(ARGV[2])
+local worst, worst_i = 0, 0
 local tats = {}
-for i, key in ipairs(KEYS) do
-  local e = tonumber(ARGV[i * 2])
-  local n = tonumber(ARGV[i * 2 + 1])
-  local tat = tonumber(redis.call('GET', key) or '0')
+for i = 1, n do
+  local e = tonumber(ARGV[1 + i * 2])
+  local u = tonumber(ARGV[2 + i * 2])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
   if tat < now then tat = now end
-  local cap = 60 / e
-  local need = n
-  if need > cap then need = cap end
+  local need = u
+  if need > 60 / e then need = 60 / e end  -- more than a minute's budget waits for a full one
   local w = tat + need * e - now - 60
   if w > worst then worst, worst_i = w, i end
-  tats[i] = tat + n * e
+  tats[i] = tat + u * e
 end
-if worst > maxw then return {0, tostring(worst), worst_i} end
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, tostring(tats[i]), 'PX', math.ceil((tats[i] - now + 1) * 1000))
-end
-return {1, tostring(worst), 0}
-"""
-
-# KEYS: GCRA keys. ARGV: per key: seconds per unit, units (+ charge, - give back), and the
-# most debt it may leave in seconds (a share spent while Redis was away is capped at a
-# minute; a settlement is not).
-GCRA_ADJUST = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for i, key in ipairs(KEYS) do
-  local e = tonumber(ARGV[i * 3 - 2])
-  local n = tonumber(ARGV[i * 3 - 1])
-  local most = tonumber(ARGV[i * 3])
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < now then tat = now end
-  tat = tat + n * e
-  if tat > now + most then tat = now + most end
-  if tat <= now then
-    redis.call('DEL', key)
+if worst > maxw then return {0, tostring(worst), worst_i, 0} end
+local slot = -1
+if #KEYS > n and worst <= 0 then
+  local a = 3 + n * 2
+  local slots, leases, member, holder = KEYS[n + 1], KEYS[n + 2], ARGV[a + 1], ARGV[a + 2]
+  local lease, forget = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  -- holders whose lease ran out (killed, or cut off from Redis) give their slots back
+  for _, h in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do
+    redis.call('ZREMRANGEBYLEX', slots, '[' .. h .. '|', '[' .. h .. '|\\255')
+  end
+  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now - forget)
+  redis.call('ZADD', leases, now + lease, holder)
+  redis.call('PEXPIRE', leases, math.ceil((lease + forget) * 1000))
+  if redis.call('ZCARD', slots) >= tonumber(ARGV[a]) then
+    if maxw <= 0 then return {0, '1', 0, 0} end
+    slot = 0
   else
-    redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now + 1) * 1000))
+    redis.call('ZADD', slots, 0, member)
+    redis.call('PEXPIRE', slots, math.ceil(lease * 2000))
+    slot = 1
   end
 end
-return 1
+for i = 1, n do
+  redis.call('SET', KEYS[i], tostring(tats[i]), 'PX', math.ceil((tats[i] - now + 1) * 1000))
+end
+return {1, tostring(worst), 0, slot}
 """
 
-# KEYS[1]: the slots (members "holder|call", all scored 0), KEYS[2]: leases (holder ->
-# expiry). ARGV: cap, member, holder, lease_s, forget_s. -> 1 taken | 0 full
-SLOT_TAKE = """
+# One call's way out (or a settlement), in one round trip. KEYS: rate keys, then optionally
+# the slot set. ARGV: the number of rate keys, (seconds per unit, units, most) per rate key
+# (units: + charge, - give back; most: the most debt it may leave, in seconds), then the
+# member to free.
+SETTLE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
-  redis.call('ZREMRANGEBYLEX', KEYS[1], '[' .. h .. '|', '[' .. h .. '|\\255')
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local e = tonumber(ARGV[i * 3 - 1])
+  local u = tonumber(ARGV[i * 3])
+  local most = tonumber(ARGV[i * 3 + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat < now then tat = now end
+  tat = tat + u * e
+  if tat > now + most then tat = now + most end
+  if tat <= now then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil((tat - now + 1) * 1000))
+  end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
-local lease = tonumber(ARGV[4])
-redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
-redis.call('PEXPIRE', KEYS[2], math.ceil((lease + tonumber(ARGV[5])) * 1000))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], 0, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 2000))
+if #KEYS > n then redis.call('ZREM', KEYS[n + 1], ARGV[n * 3 + 2]) end
 return 1
 """
 
-# KEYS as SLOT_TAKE. ARGV: holder, lease_s, members... : the holder's members become exactly
-# these, and its lease is extended.
-SLOT_RENEW = """
+# KEYS: the slot set and the lease set. ARGV: holder, lease_s, members...: the holder's
+# members become exactly these, and its lease is extended.
+RENEW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local h = ARGV[1]
@@ -127,10 +139,6 @@ redis.call('ZADD', KEYS[2], now + lease, h)
 if #ARGV > 2 then redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 2000)) end
 return 1
 """
-
-
-# KEYS[1]: slots; ARGV[1]: a member to free
-SLOT_FREE = "return redis.call('ZREM', KEYS[1], ARGV[1])"
 
 
 class Unshared(Exception):
@@ -176,7 +184,7 @@ class SharedLimits:
             for lim in self.limiters:
                 if lim.slot_key:
                     try:
-                        await self.run(SLOT_RENEW, [lim.slot_key, lim.lease_key],
+                        await self.run(RENEW, [lim.slot_key, lim.lease_key],
                                        [self.holder, 0.001])
                     except Unshared:
                         break
@@ -223,7 +231,7 @@ class SharedLimits:
     async def renew(self) -> None:
         for lim in self.limiters:
             if lim.slot_key:
-                await self.run(SLOT_RENEW, [lim.slot_key, lim.lease_key],
+                await self.run(RENEW, [lim.slot_key, lim.lease_key],
                                [self.holder, self.lease_s, *lim.members()])
 
     async def _renew_loop(self) -> None:
@@ -340,18 +348,27 @@ class SharedLimiter:
 
     async def _rejoin(self, share: Share) -> None:
         """Back on Redis: charge what the share spent, register the calls started meanwhile."""
-        units = [(key, PERIOD / limit, b.capacity - b.level, PERIOD)
+        spent = [(key, PERIOD / limit, b.capacity - b.level, PERIOD)
                  for key, limit, _ in self.rates if (b := share.buckets[key]).level < b.capacity]
-        if units:
-            await self.shared.run(GCRA_ADJUST, [u[0] for u in units],
-                                  [x for u in units for x in u[1:]])
+        if spent:
+            await self.shared.run(SETTLE, [s[0] for s in spent],
+                                  [len(spent), *(x for s in spent for x in s[1:])])
         if self.slot_key:
             for hold in self._holds.values():
                 hold.registered = True
-            await self.shared.run(SLOT_RENEW, [self.slot_key, self.lease_key],
+            await self.shared.run(RENEW, [self.slot_key, self.lease_key],
                                   [self.shared.holder, self.shared.lease_s, *self.members()])
         share.until = asyncio.get_running_loop().time() + HOLDOVER
         log.info("%s: counting in the fleet's redis again", self.label)
+
+    def _take_args(self, units: list, budget: float, member: str) -> tuple[list, list]:
+        keys = [u[0] for u in units]
+        args: list = [budget, len(units), *(x for u in units for x in u[1:])]
+        if self.slot_key:
+            keys += [self.slot_key, self.lease_key]
+            args += [self.max_concurrency, member, self.shared.holder, self.shared.lease_s,
+                     FORGET]
+        return keys, args
 
     async def _acquire_shared(self, tokens: int, member: str, limit_at: float) -> SharedHold:
         loop = asyncio.get_running_loop()
@@ -360,29 +377,30 @@ class SharedLimiter:
         if share is not None:
             local = await self._take_share_rates(share, tokens, limit_at)
         units = self._units(tokens)
+        hold = SharedHold(self, tokens, member, registered=bool(self.slot_key),
+                          shared_rates=False, share=share)
+        self._holds[member] = hold  # before the call: the renewal counts it while it is taken
         try:
-            if units:
-                budget = 0.0 if self.mode == "reject" else max(0.0, limit_at - loop.time())
-                ok, wait, worst = await self.shared.run(
-                    GCRA_TAKE, [u[0] for u in units],
-                    [budget, *(x for u in units for x in u[1:])])
-                wait = float(wait)
-                if not ok:
-                    raise self._reject(self.rates[int(worst) - 1][2], wait)
-            else:
-                wait = 0.0
-            wait = max(wait, local or 0.0)
+            budget = 0.0 if self.mode == "reject" else max(0.0, limit_at - loop.time())
+            ok, wait, worst, slot = await self.shared.run(
+                TAKE, *self._take_args(units, budget, member))
+            wait = float(wait)
+            if not ok:
+                what = self.rates[int(worst) - 1][2] if int(worst) else "concurrency"
+                raise self._reject(what, wait)
         except BaseException:  # refused, cancelled, or Redis away (the caller then counts
-            if share is not None:  # the call on the share, reserving it there again)
+            self._holds.pop(member, None)  # the call on the share, reserving it there again)
+            if share is not None:
                 self._give_share(share, 1, tokens)
             raise
-        hold = SharedHold(self, tokens, member, registered=bool(self.slot_key),
-                          shared_rates=bool(units), share=share)
-        self._holds[member] = hold
+        hold.shared_rates = bool(units)
+        hold.registered = slot == 1  # else none yet (no cap, or full, or one to wait for)
         try:
+            wait = max(wait, local or 0.0)
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.slot_key:
+            if self.slot_key and slot != 1:
+                hold.registered = True
                 await self._take_shared_slot(hold, limit_at)
         except Unshared:
             # the rates are reserved (in Redis or on the share); the slot counts on the share
@@ -415,11 +433,8 @@ class SharedLimiter:
         loop = asyncio.get_running_loop()
         pause = 0.01
         while True:
-            taken = await self.shared.run(
-                SLOT_TAKE, [self.slot_key, self.lease_key],
-                [self.max_concurrency, hold.member, self.shared.holder, self.shared.lease_s,
-                 FORGET])
-            if taken:
+            _, _, _, taken = await self.shared.run(TAKE, *self._take_args([], 1.0, hold.member))
+            if taken == 1:
                 return
             if self.mode == "reject" or loop.time() + pause > limit_at:
                 hold.registered = False  # never added: nothing to remove
@@ -474,20 +489,19 @@ class SharedLimiter:
 
     # -- release -----------------------------------------------------------------------------
     def release(self, hold: SharedHold, used: int | None) -> None:
+        """Free the call's slot and settle its token estimate: one script, not awaited."""
         if hold.counted:
             self.inflight -= 1
             self._freed.set()
         self._holds.pop(hold.member, None)
-        if hold.registered:
-            self.shared.later(SLOT_FREE, [self.slot_key], [hold.member])
-        if used is not None and used != hold.estimate:
-            self._settle(hold, 0, used - hold.estimate)
+        tokens = 0 if used is None else used - hold.estimate
+        self._settle(hold, 0, tokens, free=hold.registered)
 
     def give_back(self, hold: SharedHold, requests: int, tokens: int) -> None:
         """A cancelled call's reservation (it never went out)."""
-        self._settle(hold, -requests, -tokens)
+        self._settle(hold, -requests, -tokens, free=False)
 
-    def _settle(self, hold: SharedHold, requests: int, tokens: int) -> None:
+    def _settle(self, hold: SharedHold, requests: int, tokens: int, *, free: bool) -> None:
         if hold.share is not None and hold.share is self.share:
             for key, _, what in self.rates:
                 n = requests if what[0] == "r" else tokens
@@ -495,11 +509,12 @@ class SharedLimiter:
                     self.share.buckets[key].take(n)
                 elif n < 0:
                     self.share.buckets[key].give(-n)
+        adjust = []
         if hold.shared_rates:
-            adjust = [(key, PERIOD / limit, requests if what[0] == "r" else tokens)
-                      for key, limit, what in self.rates]
-            adjust = [a for a in adjust if a[2]]
-            if adjust:
-                self.shared.later(GCRA_ADJUST, [a[0] for a in adjust],
-                                  [x for a in adjust for x in (a[1], a[2], 1e9)])
-
+            adjust = [(key, PERIOD / limit, n, 1e9) for key, limit, what in self.rates
+                      if (n := requests if what[0] == "r" else tokens)]
+        if adjust or free:
+            keys = [a[0] for a in adjust] + ([self.slot_key] if free else [])
+            args = [len(adjust), *(x for a in adjust for x in a[1:])] + ([hold.member] if free
+                                                                        else [])
+            self.shared.later(SETTLE, keys, args)
