@@ -93,7 +93,7 @@ async def run_overshoot(tmp: Path, redis, n_hosts: int, rpm: int, seconds: float
     await up.start()
     tag = f"{n_hosts}h-{'out' if outage else 'up'}-{time.monotonic_ns()}"
     hosts = [await make_host(tmp, f"{tag}-{i}", provider(up.url, rpm=rpm, limit_mode="reject",
-                                                         max_concurrency=64), redis.url)
+                                                         max_concurrency=1000), redis.url)
              for i in range(n_hosts)]
     for _ in range(200):
         if all(fleet_of(h).hosts_seen() == n_hosts for h in hosts):

@@ -116,6 +116,19 @@ async def test_alone_each_host_has_the_whole_limit(upstreams, fleet_hosts):
     assert all(h.state[STATE].shared is None for h, _ in hosts)
 
 
+async def test_model_limits_alone(upstreams, fleet_hosts):
+    up = await upstreams()
+    [(host, url)] = await fleet_hosts(None, 1, {"a": provider(
+        up.url, rpm=5, limit_mode="reject", model_limits={"m1": {"rpm": 2}})})
+    results = await fire([url], 4)
+    assert sorted(s for s, _ in results) == [200, 200, 429, 429]
+    assert "model 'a/m1': requests-per-minute" in next(
+        b for s, b in results if s == 429)["error"]["message"]
+    # the refused calls gave back what they had reserved of the provider's budget
+    results = await fire([url], 4, {**BODY, "model": "a/m2"})
+    assert sorted(s for s, _ in results) == [200, 200, 200, 429] and len(up.requests) == 5
+
+
 async def test_model_limits_are_shared_beside_the_provider(redis_server, upstreams,
                                                            fleet_hosts):
     up = await upstreams()
