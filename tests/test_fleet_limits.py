@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from clawhost.api import fleet_of
+from clawhost.bench.probe import overshoot
 from clawhost.errors import ConfigError
 from clawhost.plugins.connection_pool import STATE
 from clawhost.testing import make_config
@@ -67,22 +68,6 @@ async def fire(urls: list[str], each: int, body=BODY) -> list[tuple[int, dict]]:
         return await asyncio.gather(*(post(s, u, body) for u in urls for _ in range(each)))
 
 
-def overshoot(times: list[float], per_minute: int, slack: float = 0.05) -> int:
-    """Arrivals a single exact limiter of ``per_minute`` (burst one minute's budget, as
-    configured) would have refused. ``slack``: seconds of clock difference forgiven
-    (Redis's clock decides, the upstream stamps arrival a little later)."""
-    rate, level, last, over = per_minute / 60.0, float(per_minute), None, 0
-    for t in sorted(times):
-        if last is not None:
-            level = min(per_minute, level + (t - last + slack) * rate)
-        last = t
-        if level >= 1 - 1e-9:
-            level -= 1
-        else:
-            over += 1
-    return over
-
-
 def refusals_only(results, what: str) -> None:
     """Every request was answered, or refused by the limit itself (429 naming it)."""
     for status, body in results:
@@ -113,6 +98,7 @@ async def test_alone_each_host_has_the_whole_limit(upstreams, fleet_hosts):
     hosts = await fleet_hosts(None, 2, {"a": provider(up.url, rpm=3, limit_mode="reject")})
     results = await fire([u for _, u in hosts], 4)
     assert sum(s == 200 for s, _ in results) == len(up.requests) == 6
+    assert overshoot(up.times, 3) == 3  # the measure the fleet tests use sees it
     assert all(h.state[STATE].shared is None for h, _ in hosts)
 
 
