@@ -212,6 +212,8 @@ async def test_redis_stopped_mid_run_local_shares_then_back(redis_server, upstre
     assert overshoot(up.times, 60) == 0
     shares = [h.state[STATE].providers["a"].limiter.share for h, _ in hosts]
     assert all(s is not None and s.hosts == 3 and s.cap == 20 for s in shares)
+    assert hosts[0][0].readiness()["remote_providers"] == {
+        "a": "ok (limits: this host's share, 1/3)"}
     redis_server.start()
     for _ in range(100):
         if all(fleet_of(h).available for h, _ in hosts):
@@ -220,6 +222,7 @@ async def test_redis_stopped_mid_run_local_shares_then_back(redis_server, upstre
     results = await fire(urls, 10)
     refusals_only(results, "requests-per-minute")
     assert overshoot(up.times, 60) == 0
+    assert hosts[0][0].readiness()["remote_providers"] == {"a": "ok"}
     # back on Redis: what the shares spent was charged to the fleet's counter
     link = fleet_of(hosts[0][0])
     assert await link.redis.get(link.key("limits", "a", "rpm")) is not None

@@ -80,8 +80,13 @@ class Pool:
                 "calls_total": {n: p.calls_total for n, p in ps}}
 
     def readiness(self) -> dict[str, str]:
-        return {n: (f"cooling down ({p.breaker.remaining():.0f}s)" if p.breaker.cooling else "ok")
-                for n, p in self.providers.items()}
+        out = {}
+        for n, p in self.providers.items():
+            out[n] = f"cooling down ({p.breaker.remaining():.0f}s)" if p.breaker.cooling else "ok"
+            share = getattr(p.limiter, "share", None)  # fleet mode, Redis away
+            if share is not None and share.until is None:
+                out[n] += f" (limits: this host's share, 1/{share.hosts})"
+        return out
 
     def route(self, model_id: str, kind: str) -> tuple[Provider, str] | None:
         """The provider and upstream model name for an id this plugin owns, else None."""
