@@ -136,3 +136,23 @@ async def test_file_ledger_stays_the_default_alone(tmp_path, clawhost_server):
     assert isinstance(host.state[STATE].ledger, budget_plugin.Ledger)
     assert (host.workspace / "budget" / "ledger.json").exists()
     await host.stop()
+
+
+def test_cli_shows_the_fleets_totals(tmp_path, redis_server):
+    import redis as sync_redis
+    from conftest import run_cli
+    client = sync_redis.Redis.from_url(redis_server.url)
+    day, month = budget_plugin.ledger.periods(__import__("time").time)
+    client.set(f"team:budget:acme:{day}", 1_234_000_000)        # $12.34
+    client.set(f"team:budget:acme:{month}", 5_678_000_000)      # $56.78
+    client.set("team:budget:charge:0123abcd", 1)                 # not a total
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"workspace: ./ws\nfleet:\n  url: {redis_server.url}\n  namespace: team\n"
+                   f"plugins:\n  budget: {{}}\n")
+    out = run_cli("budget", "--config", str(cfg), env={"CLAWHOST_LOAD_PLUGINS": "budget"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["acme", "today", "$12.3400", month, "$56.7800"]
+    redis_server.stop()
+    out = run_cli("budget", "--config", str(cfg), env={"CLAWHOST_LOAD_PLUGINS": "budget"})
+    assert out.returncode == 1 and "the fleet's redis at 127.0.0.1:" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

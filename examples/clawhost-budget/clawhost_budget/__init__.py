@@ -11,10 +11,11 @@ the hooks; ``options`` holds the options, ``ledger`` the machinery (the built-in
 from __future__ import annotations
 
 import logging
+import time
 
 from clawhost.api import hookimpl
 
-from .ledger import Budget, FleetLedger, Ledger, provider_of
+from .ledger import Budget, FleetLedger, Ledger, periods, provider_of, read_fleet_totals
 from .options import NAME, STATE, Limit, Options, Price
 
 __all__ = ["Budget", "FleetLedger", "Ledger", "Limit", "NAME", "Options", "Price", "STATE", "provider_of"]
@@ -86,13 +87,22 @@ def clawhost_commands(cli):
     @cli.command(name="budget")
     @config_option
     def budget_show(config_path):
-        """Show today's and this month's spend per provider."""
+        """Show today's and this month's spend per provider (the fleet's, in fleet mode)."""
         config = load(config_path)
-        ledger = Ledger(config.workspace / "budget" / "ledger.json")
-        day, month = ledger.periods()
-        providers = sorted({k.split("|")[0] for k in ledger.data["month"]})
-        if not providers:
+        day, month = periods(time.time)
+        fleet = config.host.fleet
+        if fleet is not None and (config.raw_options(NAME) or {}).get("ledger") != "file":
+            try:
+                spent = read_fleet_totals(fleet.url.get_secret_value(), fleet.namespace, day,
+                                          month)
+            except OSError as exc:  # the URL may carry a password: name host:port/db only
+                where = fleet.url.get_secret_value().split("@")[-1].split("://")[-1]
+                raise click.ClickException(f"the fleet's redis at {where} is unreachable "
+                                           f"({exc.__class__.__name__})") from None
+        else:
+            ledger = Ledger(config.workspace / "budget" / "ledger.json")
+            spent = {p: ledger.spent(p) for p in ledger.providers()}
+        if not spent:
             click.echo("no spend recorded")
-        for p in providers:
-            d, m = ledger.spent(p)
+        for p, (d, m) in sorted(spent.items()):
             click.echo(f"{p:<20} today ${d:.4f}   {month} ${m:.4f}")

@@ -159,6 +159,27 @@ class FleetLedger:
             self.totals[(provider, day)], self.totals[(provider, month)] = int(got[0]), int(got[1])
 
 
+def read_fleet_totals(url: str, namespace: str, day: str,
+                      month: str) -> dict[str, tuple[float, float]]:
+    """provider -> (today, this month) in USD, read from the fleet's Redis (for the CLI).
+    Raises OSError when Redis cannot be reached."""
+    import redis
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    prefix = f"{namespace}:budget:"
+    try:
+        providers = [k.decode()[len(prefix):-len(month) - 1]
+                     for k in client.scan_iter(match=f"{prefix}*:{month}", count=1000)]
+        out = {}
+        for p in providers:
+            d, m = client.mget([f"{prefix}{p}:{day}", f"{prefix}{p}:{month}"])
+            out[p] = (int(d or 0) / MICROCENTS, int(m or 0) / MICROCENTS)
+        return out
+    except redis.exceptions.ConnectionError as exc:
+        raise OSError(str(type(exc).__name__)) from None
+    finally:
+        client.close()
+
+
 class Budget:
     def __init__(self, options: Options, workspace: Path, link: Any = None):
         self.options = options
