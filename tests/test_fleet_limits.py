@@ -264,3 +264,33 @@ def test_bad_limit_options_are_one_line_errors(tmp_path):
     assert any("providers.a.model_limits.m1.burst: unknown option" in line for line in lines)
     with pytest.raises(ConfigError, match=r"shared_limits: Input should be a valid boolean"):
         Host(make_config(tmp_path, {"plugins": {"connection_pool": {"shared_limits": "maybe"}}}))
+
+
+async def test_slots_held_are_written_again_into_a_restarted_redis(redis_server, upstreams,
+                                                                   fleet_hosts):
+    up = await upstreams(chunk_delay=0.6)  # a stream of ~4 s holds its slot
+    [(host, url)] = await fleet_hosts(redis_server, 1, {"a": provider(
+        up.url, max_concurrency=2, timeouts={"connect": 1, "first_byte": 5, "idle": 5,
+                                             "total": 20})})
+    link = fleet_of(host)
+    slots = link.key("limits", "a", "slots")
+
+    async def stream():
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url + "/v1/chat/completions",
+                              json={**BODY, "stream": True}) as r:
+                return r.status, await r.text()
+
+    task = asyncio.create_task(stream())
+    assert await until(lambda: link.redis.zcard(slots), 1)
+    redis_server.stop()
+    for _ in range(100):  # the link's heartbeat finds it gone
+        if not link.available:
+            break
+        await asyncio.sleep(0.02)
+    redis_server.start()  # empty: the slot this host holds is gone from it
+    await asyncio.wait_for(link.wait_available(), 5)
+    assert await until(lambda: link.redis.zcard(slots), 1, timeout=2.5)
+    status, text = await task
+    assert status == 200 and "[DONE]" in text
+    assert await until(lambda: link.redis.zcard(slots), 0)

@@ -18,7 +18,8 @@ own clock (so hosts with skewed clocks agree). A call costs two: ``TAKE`` on the
   killed with ``kill -9`` stops renewing: the next call anywhere drops its members, so its
   slots come back within ``lease_s``. Because each renewal writes the holder's whole set,
   a release lost while Redis was away, or a Redis restarted empty, is put right within one
-  renewal, and only ever by counting too many (never too few).
+  renewal (the first comes within a quarter second of the link's return), and only ever by
+  counting too many (never too few).
 
 When Redis is away (``link.available`` False, or a call fails: ``link.report_failure``), a
 host falls back at once to its **share**: ``limit / hosts_seen`` per minute and
@@ -235,12 +236,20 @@ class SharedLimits:
                                [self.holder, self.lease_s, *lim.members()])
 
     async def _renew_loop(self) -> None:
+        """Every ``lease_s / 3``, and as soon as Redis comes back (it may have
+        restarted empty: the slots this host holds are written again at once)."""
+        loop = asyncio.get_running_loop()
+        last, was_up = loop.time(), self.link.available
         while True:
-            await asyncio.sleep(self.lease_s / 3)
-            try:
-                await self.renew()
-            except Unshared:
-                pass
+            await asyncio.sleep(min(0.25, self.lease_s / 3))  # a bool read: cheap
+            up = self.link.available
+            if up and (not was_up or loop.time() - last >= self.lease_s / 3):
+                try:
+                    await self.renew()
+                    last = loop.time()
+                except Unshared:
+                    pass
+            was_up = up
 
 
 class Share:
