@@ -22,7 +22,7 @@ BODY = {"model": "a/m1", "messages": MSGS}
 
 def fleet(server, name: str) -> dict:
     return {"url": server.url, "name": name, "heartbeat_s": 0.1, "stale_after_s": 2.0,
-            "timeout_s": 0.3, "retry_max_s": 0.2}
+            "timeout_s": 1.0, "retry_max_s": 0.2}
 
 
 @pytest.fixture
