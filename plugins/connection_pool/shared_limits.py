@@ -450,8 +450,9 @@ class SharedLimiter:
                 raise self._reject("concurrency", 1.0)
             # another host's call must end first: look again soon (sooner when one of ours ends)
             self._freed.clear()
-            try:
-                await asyncio.wait_for(self._freed.wait(), pause)
+            try:  # not wait_for: on 3.11 it can swallow a cancel that meets its timeout
+                async with asyncio.timeout(pause):
+                    await self._freed.wait()
             except TimeoutError:
                 pass
             pause = min(pause * 2, 0.2)
@@ -482,7 +483,8 @@ class SharedLimiter:
                 raise self._reject("concurrency", 1.0)
             self._freed.clear()
             try:  # bounded: a release between our check and clear() must not be missed
-                await asyncio.wait_for(self._freed.wait(), min(0.2, limit_at - loop.time()))
+                async with asyncio.timeout(min(0.2, limit_at - loop.time())):
+                    await self._freed.wait()
             except TimeoutError:
                 pass
 
