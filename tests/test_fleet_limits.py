@@ -294,3 +294,21 @@ async def test_slots_held_are_written_again_into_a_restarted_redis(redis_server,
     status, text = await task
     assert status == 200 and "[DONE]" in text
     assert await until(lambda: link.redis.zcard(slots), 0)
+
+
+async def test_a_burst_larger_than_the_redis_pool_queues_rather_than_fails(
+        redis_server, upstreams, fleet_hosts):
+    """More calls at once than the link's client has connections (redis-py: 100): running
+    out would take the link down for every plugin and send the calls to an empty share."""
+    up = await upstreams()
+    [(host, url)] = await fleet_hosts(redis_server, 1, {"a": provider(
+        up.url, rpm=10_000, max_concurrency=1000, limit_mode="reject")})
+    from clawhost.types import ChatRequest, ModelRequest
+
+    async def one():  # in process: an HTTP client would hold the burst to its own 100
+        req = ModelRequest(kind="chat", body=ChatRequest(model="a/m1", messages=MSGS))
+        return (await host.handle(req)).body["choices"][0]["finish_reason"]
+
+    assert await asyncio.gather(*(one() for _ in range(250))) == ["stop"] * 250
+    assert len(up.requests) == 250
+    assert fleet_of(host).available and host.fleet.failures == 0

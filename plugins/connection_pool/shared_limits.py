@@ -47,6 +47,7 @@ log = logging.getLogger("clawhost.remote")
 PERIOD = 60.0  # seconds: RPM and TPM are budgets per minute
 HOLDOVER = PERIOD  # after Redis returns, the share still applies this long (see above)
 FORGET = 3600  # a holder whose lease ran out this long ago leaves the lease set
+MAX_CALLS = 32  # Redis calls in flight from this host's limits at once (see SharedLimits)
 
 # One call's way in, in one round trip. KEYS: the rate (GCRA) keys, then, when the limit
 # has a concurrency cap, its slot set and lease set. ARGV: max_wait, the number of rate keys,
@@ -159,6 +160,10 @@ class SharedLimits:
         self._task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._errors: tuple[type[BaseException], ...] | None = None
+        # the link's client has a bounded connection pool (redis-py: 100), and running out is
+        # a connection error that takes the link down for every plugin: a burst of calls
+        # queues here instead
+        self._calls = asyncio.Semaphore(MAX_CALLS)
 
     def limiter(self, scope: tuple[str, ...], label: str, *, max_concurrency: int | None,
                 rpm: int | None, tpm: int | None, mode: str, max_wait: float) -> SharedLimiter:
@@ -209,7 +214,8 @@ class SharedLimits:
         if script is None:
             script = self._scripts[lua] = client.register_script(lua)
         try:
-            return await script(keys=keys, args=args)
+            async with self._calls:
+                return await script(keys=keys, args=args)
         except self._connection_errors() as exc:
             self.link.report_failure(exc)
             raise Unshared() from None
