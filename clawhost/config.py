@@ -231,7 +231,9 @@ class Config:
                 self.options[name] = None
                 continue
             try:
-                self.options[name] = model.model_validate(raw)
+                # the context tells options that depend on fleet mode whether it is on
+                self.options[name] = model.model_validate(
+                    raw, context={"fleet": self.host.fleet is not None})
             except ValidationError as exc:
                 problems.extend(format_errors(exc, f"plugins.{name}", model))
         if problems:

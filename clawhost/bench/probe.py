@@ -54,6 +54,23 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
+def overshoot(times: list[float], per_minute: int, slack: float = 0.05) -> int:
+    """Of these arrival times (seconds), how many one exact limiter of ``per_minute`` (burst
+    one minute's budget, refilled continuously: the connection pool's rule) would have
+    refused. ``slack``: seconds of clock difference forgiven between the limiter's clock and
+    the one that stamped the arrivals."""
+    rate, level, last, over = per_minute / 60.0, float(per_minute), None, 0
+    for t in sorted(times):
+        if last is not None:
+            level = min(per_minute, level + (t - last + slack) * rate)
+        last = t
+        if level >= 1 - 1e-9:
+            level -= 1
+        else:
+            over += 1
+    return over
+
+
 def sentences(n: int) -> list[str]:
     """Short, distinct sentences (12-23 tokens) like an agent's embedding calls."""
     base = ["How do I fix a flat bike tyre?", "What is the capital of France?",

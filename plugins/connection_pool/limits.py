@@ -1,9 +1,13 @@
-"""Per-provider limits: concurrent calls, requests per minute, tokens per minute.
+"""Per-provider (and per-model) limits: concurrent calls, requests per minute, tokens per minute.
 
 Two modes: ``wait`` queues a call until a slot frees up, within the request's deadline and
 ``max_wait``; ``reject`` answers 429 at once. RPM/TPM are token buckets that refill
 continuously (capacity = one minute's budget) and may go into debt: a call reserves its
 estimate up front, and the real token count settles the difference afterwards.
+
+These count in this process. In fleet mode the same limits are counted in the fleet's Redis
+instead (shared_limits.py), with the same interface: ``acquire`` -> a hold with
+``release(used)`` and ``cancel()``.
 """
 
 from __future__ import annotations
@@ -65,21 +69,61 @@ class Slot:
             self.held = False
             self.limiter.release(self.estimate, used)
 
+    def cancel(self) -> None:
+        """The call never went out: free the slot and give its RPM/TPM back."""
+        if self.held:
+            self.release(self.estimate)
+            self.limiter.refund(self.estimate)
+
+
+class Holds:
+    """One call's holds on several limiters (its provider's, then its model's)."""
+
+    __slots__ = ("holds",)
+
+    def __init__(self, holds: list):
+        self.holds = holds
+
+    def release(self, used: int | None = None) -> None:
+        for hold in self.holds:
+            hold.release(used)
+
+    def cancel(self) -> None:
+        for hold in self.holds:
+            hold.cancel()
+
+
+async def acquire_all(limiters: tuple, tokens: int, deadline: float):
+    """A hold on every limiter in order, or none (what was taken is given back)."""
+    if len(limiters) == 1:
+        return await limiters[0].acquire(tokens, deadline)
+    holds: list = []
+    try:
+        for limiter in limiters:
+            holds.append(await limiter.acquire(tokens, deadline))
+    except BaseException:
+        for hold in holds:
+            hold.cancel()
+        raise
+    return Holds(holds)
+
 
 class Limiter:
-    """One provider's concurrency slots and RPM/TPM buckets."""
+    """One provider's (or model's) concurrency slots and RPM/TPM buckets, in this process."""
 
-    def __init__(self, name: str, *, max_concurrency: int, rpm: int | None, tpm: int | None,
-                 mode: str, max_wait: float):
+    def __init__(self, name: str, *, max_concurrency: int | None, rpm: int | None,
+                 tpm: int | None, mode: str, max_wait: float, label: str | None = None):
         self.name, self.mode, self.max_wait = name, mode, max_wait
-        self.slots = asyncio.Semaphore(max_concurrency)
+        self.label = label or f"provider {name!r}"
+        # a model's own limits may leave concurrency to its provider's
+        self.slots = asyncio.Semaphore(max_concurrency or 1 << 30)
         self.max_concurrency = max_concurrency
         self.inflight = 0
         self.rpm = Bucket(rpm) if rpm else None
         self.tpm = Bucket(tpm) if tpm else None
 
     def _reject(self, what: str, retry_after: float) -> Overloaded:
-        return Overloaded(f"provider {self.name!r}: {what} limit reached", retry_after=retry_after)
+        return Overloaded(f"{self.label}: {what} limit reached", retry_after=retry_after)
 
     async def acquire(self, tokens: int, deadline: float) -> Slot:
         """Take a concurrency slot and this call's share of RPM/TPM, or raise Overloaded."""
@@ -130,7 +174,7 @@ class Limiter:
         if self.inflight <= 0:
             # a release without an acquire is a bug; freeing the semaphore anyway would
             # raise the concurrency cap for good, so refuse it and say so
-            log.warning("provider %s: a concurrency slot was released twice; ignored", self.name)
+            log.warning("%s: a concurrency slot was released twice; ignored", self.label)
             return
         self.inflight -= 1
         self.slots.release()

@@ -60,6 +60,15 @@ class Cooldown(BaseModel):
     jitter: float = Field(0.2, ge=0, le=1)    # +-fraction, so many hosts do not retry in step
 
 
+class ModelLimits(BaseModel):
+    """Limits of one upstream model, on top of its provider's (both must allow a call)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_concurrency: int | None = Field(None, ge=1)
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+
+
 class Provider(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["openai", "anthropic"] = "openai"
@@ -75,6 +84,9 @@ class Provider(BaseModel):
     tpm: int | None = Field(None, ge=1)
     limit_mode: Literal["wait", "reject"] = "wait"
     max_wait: float = Field(10.0, ge=0)     # longest a request queues for a slot in wait mode
+    # upstream model name (as sent: "gpt-4o-mini") -> its own limits, e.g. a model with a
+    # lower RPM than the account's; counted beside the provider's
+    model_limits: dict[str, ModelLimits] = Field(default_factory=dict)
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
     cooldown: Cooldown = Cooldown()
@@ -97,6 +109,14 @@ class Provider(BaseModel):
     @classmethod
     def _empty_key(cls, v):
         return None if v == "" else v   # ${KEY:-} unset: send no credentials at all
+
+    @field_validator("model_limits")
+    @classmethod
+    def _model_names(cls, v: dict) -> dict:
+        for name in v:
+            if not name or name != name.strip() or "|" in name:
+                raise ValueError(f"model name {name!r} must be a model's name as sent upstream")
+        return v
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -124,6 +144,12 @@ class PoolOptions(BaseModel):
     # when every model a request may use is cooling down, try them anyway rather than answer
     # 503 at once (as LiteLLM does): a breaker must not take away the last route
     last_resort: bool = True
+    # fleet mode (`fleet:` in config.yaml): count the limits above in the fleet's Redis, so
+    # hosts share one provider's RPM/TPM and concurrency rather than each having it all
+    shared_limits: bool = True
+    # a host's hold on shared concurrency slots lapses when it is not renewed for this long
+    # (a host killed with kill -9 gives its slots back after at most this)
+    lease_s: float = Field(30.0, ge=1, le=3600)
 
     @field_validator("providers")
     @classmethod

@@ -13,7 +13,7 @@ import contextvars
 import logging
 
 from clawhost.api import (FALLBACK, PROVIDER, RETRIES, STANDS_IN_FOR, ClawhostError, Model,
-                          ModelRequest, Overloaded, Reply, UpstreamError)
+                          ModelRequest, Overloaded, Reply, UpstreamError, fleet_of)
 
 from .options import PoolOptions
 from .providers import Provider, StreamCall
@@ -49,13 +49,25 @@ def models_of(opts: PoolOptions) -> list[Model]:
 class Pool:
     def __init__(self, opts: PoolOptions, host):
         self.opts, self.host = opts, host
-        self.providers = {n: Provider(n, p) for n, p in opts.providers.items()}
+        link = fleet_of(host) if opts.shared_limits else None
+        self.shared = None
+        if link is not None:  # fleet mode: the limits are the fleet's, counted in its Redis
+            from .shared_limits import SharedLimits
+            self.shared = SharedLimits(link, opts.lease_s)
+            self.providers = {n: Provider(n, p, self.shared.limiter)
+                              for n, p in opts.providers.items()}
+        else:
+            self.providers = {n: Provider(n, p) for n, p in opts.providers.items()}
 
     async def start(self) -> None:
         for p in self.providers.values():
             await p.start()
+        if self.shared is not None:
+            await self.shared.start()
 
     async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
         for p in self.providers.values():
             await p.close()
 
@@ -68,8 +80,13 @@ class Pool:
                 "calls_total": {n: p.calls_total for n, p in ps}}
 
     def readiness(self) -> dict[str, str]:
-        return {n: (f"cooling down ({p.breaker.remaining():.0f}s)" if p.breaker.cooling else "ok")
-                for n, p in self.providers.items()}
+        out = {}
+        for n, p in self.providers.items():
+            out[n] = f"cooling down ({p.breaker.remaining():.0f}s)" if p.breaker.cooling else "ok"
+            share = getattr(p.limiter, "share", None)  # fleet mode, Redis away
+            if share is not None and share.until is None:
+                out[n] += f" (limits: this host's share, 1/{share.hosts})"
+        return out
 
     def route(self, model_id: str, kind: str) -> tuple[Provider, str] | None:
         """The provider and upstream model name for an id this plugin owns, else None."""

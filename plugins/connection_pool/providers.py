@@ -19,7 +19,7 @@ from clawhost.api import RETRIES, ModelRequest, UpstreamError
 
 from .anthropic import Anthropic
 from .breaker import Breaker
-from .limits import Limiter, Slot
+from .limits import Limiter, Slot, acquire_all
 from .openai_compat import OpenAICompat, StreamState, error_text, is_preamble
 from .options import Provider as ProviderOptions
 from .retry import FAILOVER_STATUS, RETRY_STATUS, AttemptFailed, backoff, retry_after_of
@@ -28,12 +28,24 @@ log = logging.getLogger("clawhost.remote")
 JSON_CT = {"Content-Type": "application/json"}
 
 
+def local_limiter(scope: tuple[str, ...], label: str, **limits) -> Limiter:
+    """Limits counted in this process (the default; fleet mode counts them in Redis)."""
+    return Limiter(scope[0], label=label, **limits)
+
+
 class Provider:
-    def __init__(self, name: str, opts: ProviderOptions):
+    def __init__(self, name: str, opts: ProviderOptions, make_limiter=local_limiter):
         self.name, self.opts = name, opts
         self.adapter = Anthropic(opts) if opts.kind == "anthropic" else OpenAICompat(opts)
-        self.limiter = Limiter(name, max_concurrency=opts.max_concurrency, rpm=opts.rpm,
-                               tpm=opts.tpm, mode=opts.limit_mode, max_wait=opts.max_wait)
+        how = {"mode": opts.limit_mode, "max_wait": opts.max_wait}
+        self.limiter = make_limiter((name,), f"provider {name!r}",
+                                    max_concurrency=opts.max_concurrency, rpm=opts.rpm,
+                                    tpm=opts.tpm, **how)
+        # the limiters a call to each upstream model goes through: its provider's, then its own
+        self._alone = (self.limiter,)
+        self.limiters = {m: (self.limiter, make_limiter(
+            (name, "model", m), f"model '{name}/{m}'", max_concurrency=ml.max_concurrency,
+            rpm=ml.rpm, tpm=ml.tpm, **how)) for m, ml in opts.model_limits.items()}
         self.breaker = Breaker(opts.cooldown)
         self.calls_total = self.errors_total = self.retries_total = 0
         self.session: aiohttp.ClientSession | None = None
@@ -91,7 +103,8 @@ class Provider:
                 raise AttemptFailed(f"provider {self.name!r} is cooling down ({left:.1f}s left)",
                                     status=503, retryable=False, retry_after=left, kind=kind)
             try:
-                slot = await self.limiter.acquire(estimate, deadline)
+                slot = await acquire_all(self.limiters.get(upstream_model, self._alone),
+                                         estimate, deadline)
             except BaseException:
                 self.breaker.release()
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from clawhost.api import StashKey
 
@@ -36,3 +36,15 @@ class Options(BaseModel):
     on_exceed: Literal["refuse", "reroute"] = "refuse"
     refuse_status: Literal[402, 429] = 402
     reroute_model: str | None = None
+    # where the totals live: "file" (<workspace>/budget/ledger.json, this host's own),
+    # "fleet" (the fleet's Redis, one budget for every host), "auto" (fleet when config.yaml
+    # has a fleet: section)
+    ledger: Literal["auto", "file", "fleet"] = "auto"
+
+    @field_validator("ledger")
+    @classmethod
+    def _fleet_on(cls, v: str, info: ValidationInfo) -> str:
+        # the host says whether config.yaml has a fleet: section (absent: not known, allowed)
+        if v == "fleet" and info.context is not None and info.context.get("fleet") is False:
+            raise ValueError("'fleet' needs a fleet: section in config.yaml")
+        return v
