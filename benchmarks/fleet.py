@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -34,38 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
-from clawhost.api import hookimpl
 from clawhost.bench.probe import cpu_model, free_port
 from clawhost.host import Host
-from clawhost.testing import EchoModel, make_config
-from clawhost.types import ChatRequest, Model, ModelRequest
+from clawhost.testing import BagModel, EchoModel, make_config
+from clawhost.types import ChatRequest, ModelRequest
 
 DIM = 384
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class VecEngine:
-    dim = DIM
-
-    def embed(self, texts):
-        out = np.zeros((len(texts), DIM), np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9']+", text.lower()):
-                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
-                out[i] += np.random.default_rng(seed).standard_normal(DIM)
-            out[i] /= np.linalg.norm(out[i]) or 1.0
-        return out
-
-
-class VecModel:
-    def __init__(self):
-        self.engine = VecEngine()
-
-    @hookimpl
-    def clawhost_register_models(self, register):
-        register(Model("vec-embed", "embedding", owner="vec", engine=self.engine))
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, int]:
@@ -93,7 +67,7 @@ def config(folder: Path, url: str | None, name: str) -> dict:
 
 async def new_host(folder: Path, url: str | None, name: str) -> Host:
     host = Host(make_config(folder / name, config(folder, url, name)),
-                extra_plugins=[("echo", EchoModel()), ("vec", VecModel())])
+                extra_plugins=[("echo", EchoModel()), ("vec", BagModel("vec-embed", dim=DIM))])
     await host.start()
     return host
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from .stash import StashKey
-from .testmodel import EchoModel  # noqa: F401 - part of the toolkit's API
+from .testmodel import BagEngine, BagModel, EchoModel  # noqa: F401 - part of the toolkit's API
 
 TRACE: StashKey[list] = StashKey("trace")
 

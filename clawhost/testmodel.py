@@ -66,3 +66,51 @@ _echo = EchoModel()
 clawhost_register_models = _echo.clawhost_register_models
 clawhost_infer = _echo.clawhost_infer
 '''
+
+
+class BagEngine:
+    """A deterministic bag-of-words embedder: the sum of one random vector per word (seeded
+    by the word's hash), normalised. Reordered or recased words embed identically and one
+    changed word lowers the cosine, so tests and benchmarks of the semantic cache check its
+    logic, not a real model's quality. ``embed(texts) -> float32 [n, dim]``; ``calls``
+    counts the batches embedded."""
+
+    def __init__(self, dim: int = 64):
+        self.dim = dim
+        self.calls = 0
+
+    def embed(self, texts: list[str]):
+        import re
+
+        import numpy as np
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9']+", text.lower()):
+                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
+                out[i] += np.random.default_rng(seed).standard_normal(self.dim)
+            out[i] /= np.linalg.norm(out[i]) or 1.0
+        return out
+
+
+class BagModel:
+    """A model plugin serving a ``BagEngine`` as the embedding model ``name``: on
+    ``Model.engine`` for the semantic cache, and through the loop for /v1/embeddings."""
+
+    def __init__(self, name: str = "bag-embed", dim: int = 64):
+        self.name = name
+        self.engine = BagEngine(dim)
+
+    @hookimpl
+    def clawhost_register_models(self, register):
+        from .types import Model
+        register(Model(self.name, "embedding", owner="bag", engine=self.engine))
+
+    @hookimpl
+    async def clawhost_infer(self, request):
+        from . import streaming
+        from .types import Reply
+        if request.model.owner != "bag":
+            return None
+        vecs = self.engine.embed(request.body.texts).tolist()
+        return Reply(streaming.embedding_list(request.model.id, vecs))

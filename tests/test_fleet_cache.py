@@ -14,9 +14,9 @@ from clawhost.plugins.cache import STATE as CACHE_STATE
 from clawhost.plugins.semantic_cache import STATE as SEM_STATE
 from clawhost.plugins.semantic_cache.replication import checksum
 from clawhost.api import hookimpl
-from clawhost.testing import EchoModel
+from clawhost.testing import BagModel, EchoModel
 from test_fleet import until
-from test_semantic_cache import BagModel, answer, chat
+from test_semantic_cache import answer, chat
 
 QUESTIONS = [("How do I reset my password?", "how do I reset MY password"),
              ("What is the capital of France?", "what is the capital of france"),
@@ -293,8 +293,8 @@ WRITER = """
 import asyncio, sys
 sys.path.insert(0, {tests!r})
 from clawhost.host import Host
-from clawhost.testing import EchoModel, make_config
-from test_semantic_cache import BagModel, chat
+from clawhost.testing import BagModel, EchoModel, make_config
+from test_semantic_cache import chat
 
 async def main():
     cfg = {{"fleet": {{"url": {url!r}, "name": "doomed"}},

@@ -7,9 +7,7 @@ cosine), so these tests check the cache's logic, not MiniLM's quality.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 
 import aiohttp
 import numpy as np
@@ -19,49 +17,12 @@ from clawhost.host import Host
 from clawhost.hookspecs import hookimpl
 from clawhost.plugins import semantic_cache
 from clawhost.plugins.semantic_cache import features as semantic_cache_features
-from clawhost.testing import EchoModel, make_config
-from clawhost.types import ChatRequest, Model, ModelRequest
+from clawhost.testing import BagModel, EchoModel, make_config
+from clawhost.types import ChatRequest, ModelRequest
 from clawhost.api import CACHE_RESULT
 from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
 
-DIM = 64
-
-
-class BagEngine:
-    """Sum of per-word random vectors, normalised: ``embed(texts) -> float32 [n, DIM]``."""
-
-    dim = DIM
-
-    def __init__(self):
-        self.calls = 0
-
-    def embed(self, texts):
-        self.calls += 1
-        out = np.zeros((len(texts), DIM), np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9']+", text.lower()):
-                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
-                out[i] += np.random.default_rng(seed).standard_normal(DIM)
-            out[i] /= np.linalg.norm(out[i]) or 1.0
-        return out
-
-
-class BagModel:
-    def __init__(self):
-        self.engine = BagEngine()
-
-    @hookimpl
-    def clawhost_register_models(self, register):
-        register(Model("bag-embed", "embedding", owner="bag", engine=self.engine))
-
-    @hookimpl
-    async def clawhost_infer(self, request):
-        from clawhost import streaming
-        from clawhost.types import Reply
-        if request.model.owner != "bag":
-            return None
-        vecs = self.engine.embed(request.body.texts).tolist()
-        return Reply(streaming.embedding_list(request.model.id, vecs))
+DIM = 64  # BagModel's default
 
 
 def config(**opts):

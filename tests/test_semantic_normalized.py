@@ -10,10 +10,10 @@ import logging
 
 import aiohttp
 import pytest
-from test_semantic_cache import BagModel, answer, ask
+from test_semantic_cache import answer, ask
 
 from clawhost.plugins import semantic_cache
-from clawhost.testing import EchoModel
+from clawhost.testing import BagModel, EchoModel
 from clawhost.api import CACHE_RESULT
 from clawhost.plugins.monitor import STATE as MONITOR_STATE
 from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
