@@ -24,36 +24,20 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-from clawhost.bench.probe import cpu_model, free_port
+from clawhost.bench.probe import cpu_model
 from clawhost.host import Host
 from clawhost.testing import BagModel, EchoModel, make_config
 from clawhost.types import ChatRequest, ModelRequest
 
 DIM = 384
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_redis(folder: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                             str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(500):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, port
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("redis-server did not start")
 
 
 def config(folder: Path, url: str | None, name: str) -> dict:
@@ -125,8 +109,11 @@ async def main() -> None:
     args = ap.parse_args()
     import redis.asyncio as aioredis
     tmp = Path(tempfile.mkdtemp(prefix="clawhost-fleet-bench-"))
-    proc, port = start_redis(tmp)
-    url = f"redis://127.0.0.1:{port}/0"
+    sys.path.insert(0, str(ROOT / "tests"))
+    from redis_server import RedisServer  # the tests' starter: a free port, PING before use
+    server = RedisServer(tmp)
+    server.start()
+    url = server.url
     r = aioredis.Redis.from_url(url)
     hosts: list[Host] = []
     lines: list[str] = []
@@ -268,8 +255,7 @@ async def main() -> None:
         for h in hosts:
             await h.stop()
         await r.aclose()
-        proc.kill()
-        proc.wait()
+        server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
