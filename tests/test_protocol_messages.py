@@ -9,7 +9,6 @@ import aiohttp
 import anthropic
 import openai
 import pytest
-from fake_upstream import FakeUpstream
 
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel
@@ -18,14 +17,6 @@ from clawhost.types import Model
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
-
-
-@pytest.fixture
-async def upstream():
-    up = FakeUpstream()
-    await up.start()
-    yield up
-    await up.stop()
 
 
 @pytest.fixture

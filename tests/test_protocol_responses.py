@@ -9,20 +9,11 @@ import asyncio
 import aiohttp
 import openai
 import pytest
-from fake_upstream import FakeUpstream
 
 from clawhost.testing import EchoModel
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
-
-
-@pytest.fixture
-async def upstream():
-    up = FakeUpstream()
-    await up.start()
-    yield up
-    await up.stop()
 
 
 @pytest.fixture
