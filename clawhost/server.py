@@ -25,7 +25,7 @@ from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloade
 from .fleet import status as fleet_status
 from .guards import check_browser, read_json
 from .host import Host
-from .protocols import Endpoint, Inbound, dumps, endpoints
+from .protocols import Endpoint, Inbound, endpoints
 from .protocols.common import validate
 from .routing import HOST_KEY, INFLIGHT_KEY, JSON_HEADERS, error_response
 from .types import ModelRequest
@@ -211,14 +211,14 @@ def protocol_endpoint(endpoint: Endpoint):
         body = validate(endpoint.Body, raw)
         inbound = Inbound(host=host, headers=request.headers, tenant=tenant_of(request), raw=raw)
         if not endpoint.loop:
-            return web.Response(body=dumps(await endpoint.answer(body, inbound)),
+            return web.Response(body=streaming.dumps(await endpoint.answer(body, inbound)),
                                 headers=JSON_HEADERS)
         call = await endpoint.to_request(body, inbound)
         reply = await run_loop(request, host, call)
         headers = {"x-clawhost-request-id": call.id, **call.response_headers, **reply.headers}
         if reply.stream is None:
             out = await endpoint.reply(body, call, reply, inbound)
-            return web.Response(status=reply.status, body=dumps(out),
+            return web.Response(status=reply.status, body=streaming.dumps(out),
                                 headers={**JSON_HEADERS, **headers})
         return await stream_events(request, endpoint.stream(body, call, reply.stream, inbound),
                                    reply.stream, headers, endpoint)
@@ -241,7 +241,7 @@ async def stream_events(request: web.Request, events, chunks, headers: dict,
     except Exception as exc:  # noqa: BLE001 - the protocol handles ClawhostError in-band itself
         log.error("stream failed: %s", request.app[HOST_KEY].config.redact(str(exc)))
         err = ClawhostError("internal error in stream")
-        await resp.write(b"event: error\ndata: " + dumps(endpoint.error_body(err)) + b"\n\n")
+        await resp.write(b"event: error\ndata: " + streaming.dumps(endpoint.error_body(err)) + b"\n\n")
     finally:
         await events.aclose()
         await chunks.aclose()
