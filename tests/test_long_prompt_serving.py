@@ -141,21 +141,26 @@ async def test_concurrent_long_prompts_get_429_naming_the_budget_and_never_pass_
     assert host.state[BATCHER_STATE].figures()["inflight"][REAL_CHAT] == 0
 
 
-async def test_a_client_gone_mid_prefill_frees_its_slot_and_kv_at_the_next_chunk(served):
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_client_gone_mid_prefill_frees_its_slot_and_kv_at_the_next_chunk(served, stream):
     host, budget, url, prefills = served["host"], served["budget"], served["url"], served["prefills"]
-    body = {"model": REAL_CHAT, "max_tokens": 8, "temperature": 0, "stream": True,
+    body = {"model": REAL_CHAT, "max_tokens": 8, "temperature": 0, "stream": stream,
             "messages": [{"role": "user", "content": long_text(2000, seed=9)}]}
     prefills.clear()
     async with aiohttp.ClientSession() as http:
-        resp = await http.post(url + "/v1/chat/completions", json=body)
-        assert resp.status == 200  # admitted: its first chunk ran
+        async def call():
+            async with http.post(url + "/v1/chat/completions", json=body) as r:
+                return r.status, await r.read()
+        task = asyncio.ensure_future(call())
         for _ in range(600):
             if len(prefills) >= 5:
                 break
             await asyncio.sleep(0.05)
-        assert budget.streams == 1 and budget.used > 2000 * 11_000
-        resp.close()  # hang up in the middle of the prefill
+        assert not task.done() and budget.streams == 1 and budget.used > 2000 * 11_000
+        task.cancel()  # hang up in the middle of the prefill: the connection closes
         gone = time.perf_counter()
+        with pytest.raises(asyncio.CancelledError):
+            await task
     for _ in range(200):
         if budget.streams == 0:
             break
