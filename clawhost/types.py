@@ -10,6 +10,7 @@ from typing import Annotated, Any, AsyncIterator, ClassVar, Literal, Mapping
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema,
                       create_model, field_validator)
 
+from .contracts import MemoryFacts, engine_of
 from .stash import Stash
 
 Kind = Literal["chat", "completion", "embedding", "rerank"]
@@ -262,7 +263,6 @@ class Model:
     def card(self) -> dict[str, Any]:
         """The ``/v1/models`` entry: OpenAI's four fields, ours beside them, and what the
         model's memory really allows under ``x_clawhost`` (as llama-server's ``meta``)."""
-        from .contracts import MemoryFacts, engine_of
         card = {"id": self.id, "object": "model", "created": 0, "owned_by": self.owner,
                 "kind": self.kind, "context_length": self.context_length,
                 "status": self.status, "description": self.description}
