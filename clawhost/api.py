@@ -18,8 +18,8 @@ from . import streaming
 from .cache_control import (CacheControls, CacheDirectives, RequestCacheFields, cacheable,
                             deterministic, directives)
 from .cache_keys import canonical_json, exact_key, query_text, scope_key
-from .contracts import (EmbeddingEngine, FleetLink, PairScorer, PreparedArtifacts, ReplyShape,
-                        SlotBatch, SlotEngine, TokenEvent, engine_of, fleet_of)
+from .contracts import (EmbeddingEngine, FleetLink, MemoryFacts, PairScorer, PreparedArtifacts,
+                        ReplyShape, SlotBatch, SlotEngine, TokenEvent, engine_of, fleet_of)
 from .errors import (BadRequest, ClawhostError, ConfigError, ModelNotFound, NotFound,
                      Overloaded, PayloadTooLarge, PaymentRequired, TimedOut, Unauthorized,
                      Unavailable, UpstreamError)
@@ -79,8 +79,8 @@ __all__ = [
     "UpstreamError", "Fault", "storage_cause",
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
     "RETRIES", "FALLBACK", "SOURCE_BODY", "STANDS_IN_FOR", "REPLY_SHAPE",
-    "EmbeddingEngine", "PairScorer", "PreparedArtifacts", "ReplyShape", "SlotBatch", "SlotEngine",
-    "TokenEvent", "engine_of", "FleetLink", "fleet_of",
+    "EmbeddingEngine", "MemoryFacts", "PairScorer", "PreparedArtifacts", "ReplyShape",
+    "SlotBatch", "SlotEngine", "TokenEvent", "engine_of", "FleetLink", "fleet_of",
     "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
     "directives", "canonical_json", "exact_key", "query_text", "scope_key",
     *_LAZY,

@@ -131,10 +131,27 @@ def status(config_path, port, bind_host, as_json):
                f"{'ready' if facts.get('ready') else 'starting'}, up {facts.get('uptime_s', 0)}s"
                + (f" (ready after {facts['ready_after_s']}s)" if facts.get("ready_after_s") else ""))
     click.echo(f"  plugins: {', '.join(facts.get('plugins', [])) or 'none'}")
+    kv = facts.get("kv_cache") or {}  # local chat models' memory (clawhost.api.MemoryFacts)
     for model, state in (facts.get("models") or {}).items():
         click.echo(f"  model {model}: {state}")
+        if model in (kv.get("models") or {}):
+            click.echo(f"    {memory_line(kv['models'][model])}")
+    if kv.get("budget_mb") is not None:
+        click.echo(f"  KV cache: {kv['used_mb']:g} of kv_cache_mb {kv['budget_mb']:g} reserved "
+                   f"by {kv['streams']} stream(s)")
     if facts.get("progress"):
         click.echo(f"  progress: {facts['progress']}")
+
+
+def memory_line(m: dict) -> str:
+    """One model's ``MemoryFacts`` in words (the same facts as /v1/models and /readyz)."""
+    fits = ("no KV budget" if m.get("full_context_streams") is None else
+            f"{m['full_context_streams']} full-context stream(s) fit in kv_cache_mb "
+            f"{m['kv_cache_mb']:g}")
+    slots = f"; {m['max_slots']} slots" if m.get("max_slots") else ""
+    return (f"context {m['context_length']:,} tokens; KV cache {m['kv_cache_dtype']}, "
+            f"{m['kv_bytes_per_token']:,} B per token, {m['kv_mb_full_context']:g} MB for a "
+            f"full context; {fits}{slots}")
 
 
 @cli.command()

@@ -91,6 +91,24 @@ class SlotEngine(Protocol):
     def prepare(self, request: Any) -> tuple[list[int], Any]: ...
 
 
+@runtime_checkable
+class MemoryFacts(Protocol):
+    """A model's memory as it is really served (a local chat model's engine). One call,
+    ``memory_facts()``, gives what /v1/models (under ``x_clawhost``), /readyz (``kv_cache``)
+    and ``clawhost status`` all show:
+
+    - ``context_length``: tokens of prompt + answer it serves (the budget may cap it);
+    - ``kv_cache_dtype``; ``kv_bytes_per_token``: KV cache bytes one token of one stream takes;
+    - ``kv_mb_full_context``: MB of KV one stream of the whole context takes;
+    - ``kv_cache_mb``: the memory budget every chat model's streams share (None: no limit);
+    - ``full_context_streams``: how many full-context streams fit in it at once (None: no limit);
+    - ``max_slots``: streams decoding together (None: the batcher's default);
+    - optionally ``prefix_cache``: what the kept prompt prefixes hold.
+    """
+
+    def memory_facts(self) -> dict[str, Any]: ...
+
+
 def engine_of(model: Any, contract: type[C]) -> C | None:
     """``model.engine`` when it implements ``contract``, else None."""
     engine = getattr(model, "engine", None)

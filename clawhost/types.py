@@ -10,6 +10,7 @@ from typing import Annotated, Any, AsyncIterator, ClassVar, Literal, Mapping
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema,
                       create_model, field_validator)
 
+from .contracts import MemoryFacts, engine_of
 from .stash import Stash
 
 Kind = Literal["chat", "completion", "embedding", "rerank"]
@@ -260,10 +261,15 @@ class Model:
         return self.kind == kind
 
     def card(self) -> dict[str, Any]:
-        """The ``/v1/models`` entry."""
-        return {"id": self.id, "object": "model", "created": 0, "owned_by": self.owner,
+        """The ``/v1/models`` entry: OpenAI's four fields, ours beside them, and what the
+        model's memory really allows under ``x_clawhost`` (as llama-server's ``meta``)."""
+        card = {"id": self.id, "object": "model", "created": 0, "owned_by": self.owner,
                 "kind": self.kind, "context_length": self.context_length,
                 "status": self.status, "description": self.description}
+        engine = engine_of(self, MemoryFacts)
+        if engine is not None:
+            card["x_clawhost"] = engine.memory_facts()
+        return card
 
     def alias_card(self, alias: str) -> dict[str, Any]:
         """The ``/v1/models`` entry of an alias: the target's card under the alias's id,

@@ -240,3 +240,16 @@ async def test_completion_stream_with_usage_over_http(clawhost_host, clawhost_se
     chunks = [json.loads(e) for e in events[:-1]]
     assert "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == expected_tokens("hey", 4)
     assert chunks[-1]["usage"]["completion_tokens"] == 4
+
+
+async def test_a_reader_whose_work_stopped_gets_503_instead_of_hanging(clawhost_host):
+    """Progress, not tokens, keeps a reader waiting (a long prefill is many steps without a
+    token). When no step finishes for batch_timeout_s + 1 s, the work is stuck: 503."""
+    host, engine = await start(clawhost_host, step_s=0.01, batch_timeout_s=0.5)
+    reply = await host.handle(chat_request("stuck", max_tokens=100_000, stream=True))
+    await read_tokens(reply, 2)
+    sched = host.state[BATCHER_STATE].batchers["fake-chat"]
+    assert sched.working_on(next(iter(sched.active.values())))
+    sched._task.cancel()  # the loop is gone without answering its sequences (a bug, say)
+    with pytest.raises(Unavailable, match="made no progress on the request for 1.5 s"):
+        await asyncio.wait_for(read_tokens(reply, 10**9), 10)

@@ -341,7 +341,7 @@ async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, 
         assert facts["models"][CHAT] == {
             "context_length": 80, "kv_cache_dtype": kv_cache, "kv_bytes_per_token": per_token,
             "kv_mb_full_context": round(80 * per_token / MB, 1), "full_context_streams": 1,
-            "max_slots": 2}
+            "kv_cache_mb": round(80 * per_token / MB, 2), "max_slots": 2}
         assert facts["used_mb"] == 0 and facts["streams"] == 0
         card = next(m for m in (await _get(url + "/v1/models"))["data"] if m["id"] == CHAT)
         assert card["context_length"] == 80  # not the 96 asked for: that would not fit

@@ -24,8 +24,8 @@ class Limits:
     max_queue: int = 64  # waiting requests (not counting the running batch)
     queue_timeout_ms: float = 5000.0
     priority: str = "interactive"  # default level for requests that do not say
-    batch_timeout_s: float = 60.0  # guard on one model call / one decode step
-    stream_idle_s: float = 60.0  # a stream nobody reads for this long is dropped
+    batch_timeout_s: float = 60.0  # guard on one model call (a step: a prefill chunk + a decode step)
+    stream_idle_s: float = 60.0  # a stream whose output goes unread this long is dropped
     shed: bool = True  # 429 at once when the queue ahead would outlast queue_timeout_ms
 
 

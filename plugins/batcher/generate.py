@@ -38,6 +38,8 @@ class Sequence:
     count: int = 0
     gone: bool = False  # the client went away
     done: bool = False
+    # when output last went unread: idleness (``stream_idle_s``) counts only from the first
+    # token the reader has not taken, so a long prefill, which produces none, is never idle
     last_read: float = field(default_factory=time.perf_counter)
     started: float = 0.0  # when it got its slot
 
@@ -47,8 +49,8 @@ class Sequence:
 
     def push(self, text: str, finish: str | None) -> None:
         self.count += 1
-        if self.out.empty():  # idle time counts from the first unread token, not from the
-            self.last_read = time.perf_counter()  # queueing (a long prefill is not idleness)
+        if self.out.empty():  # idle from this token on, if nobody takes it
+            self.last_read = time.perf_counter()
         if text:
             self.out.put_nowait(("text", text))
         if finish:
@@ -74,6 +76,9 @@ class GenerationScheduler(Batcher):
         self.active: dict[int, Sequence] = {}
         self.batch = None
         self.steps = 0
+        # when the worker last finished a call (a step: prefill chunk and/or decode, a new
+        # batch, a probe): the progress every sequence in a slot is waiting on
+        self.worked = time.perf_counter()
         self.queue.free = lambda: max(0, self.limits.max_slots - len(self.active))
         # one thread per model: the engine is never called from two threads at once
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{model.id}")
@@ -103,6 +108,14 @@ class GenerationScheduler(Batcher):
             return Reply(body=await body_of(request, seq, self))
         finally:
             self.leave(seq)  # a cancelled caller frees its slot at the next step
+
+    def working_on(self, seq: Sequence) -> bool:
+        """Is ``seq`` still being worked on? It holds its slot and the worker finished a call
+        within ``batch_timeout_s`` + 1 s (one call never takes longer: ``_run`` fails it).
+        A long prompt's prefill is many such calls, one chunk each (the chunks of several
+        prompts take turns), so it makes progress without producing a token."""
+        return (self.active.get(seq.slot) is seq and not (seq.done or seq.gone)
+                and time.perf_counter() - self.worked <= self.limits.batch_timeout_s + 1)
 
     def leave(self, seq: Sequence) -> None:
         """The reader is gone (disconnect, aclose, cancel): drop it at the next step."""
@@ -262,13 +275,16 @@ class GenerationScheduler(Batcher):
 
     async def _run(self, fn, *args):
         """Run ``fn`` in the model's worker thread, bounded by ``batch_timeout_s``."""
-        loop = asyncio.get_running_loop()
+        call = asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
         try:
-            return await asyncio.wait_for(asyncio.shield(loop.run_in_executor(self._worker, fn, *args)),
-                                          self.limits.batch_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(call), self.limits.batch_timeout_s)
         except TimeoutError:
-            raise Unavailable(f"{self.model.id!r}: a decode step took longer than "
-                              f"{self.limits.batch_timeout_s:g} s") from None
+            raise Unavailable(f"{self.model.id!r}: one step (a prefill chunk and a decode step) "
+                              f"took longer than batch_timeout_s {self.limits.batch_timeout_s:g} s"
+                              ) from None
+        finally:
+            if call.done():  # it returned or raised: the worker is not stuck
+                self.worked = time.perf_counter()
 
     def _recover(self, exc: BaseException) -> None:
         """The loop itself broke: fail what was running, start over with a fresh batch."""

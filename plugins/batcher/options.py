@@ -46,8 +46,11 @@ class Options(BaseModel):
     max_queue: int = Field(64, ge=1, description="waiting requests per model before 429")
     queue_timeout_ms: float = Field(5000.0, gt=0, description="longest wait in the queue before 503")
     priority: Level = "interactive"
-    batch_timeout_s: float = Field(60.0, gt=0, description="guard on one model call or decode step")
-    stream_idle_s: float = Field(60.0, gt=0, description="drop a stream nobody reads for this long")
+    batch_timeout_s: float = Field(60.0, gt=0, description="guard on one model call (a step: "
+                                   "a prefill chunk plus a decode step); a reader that sees no "
+                                   "step finish for this + 1 s gets 503")
+    stream_idle_s: float = Field(60.0, gt=0, description="drop a stream whose output nobody "
+                                 "reads for this long (a prefill outputs nothing: never idle)")
     shed: bool = Field(True, description="answer 429 at once when the requests ahead would not "
                        "drain within queue_timeout_ms (instead of a 503 after waiting it out)")
     per_model: dict[str, ModelOverride] = Field(default_factory=dict)

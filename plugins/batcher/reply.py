@@ -10,16 +10,19 @@ from clawhost.api import Unavailable, streaming
 
 
 async def _items(seq, scheduler) -> AsyncIterator[tuple[str, object]]:
-    # A step never takes longer than batch_timeout_s (the scheduler fails it then), so a
-    # reader that waits longer than that for its next token has been forgotten: don't hang.
-    guard = scheduler.limits.batch_timeout_s + scheduler.limits.queue_timeout_ms / 1000 + 1
+    # Wait for the next token as long as the sequence makes progress: it holds its slot and
+    # the model keeps finishing steps (a long prompt's prefill is many steps without a token).
+    # No step for longer than one may take (``batch_timeout_s``, after which the scheduler
+    # fails it) means the work is stuck, or the sequence was forgotten: say so, never hang.
+    guard = scheduler.limits.batch_timeout_s + 1
     while True:
         try:
             kind, value = await asyncio.wait_for(seq.out.get(), guard)
         except TimeoutError:
-            if scheduler.active.get(seq.slot) is seq and not seq.done:
-                continue  # still in its slot (a long chunked prefill): keep waiting
-            raise Unavailable(f"{scheduler.model.id!r} stopped producing tokens") from None
+            if scheduler.working_on(seq):
+                continue
+            raise Unavailable(f"{scheduler.model.id!r} made no progress on the request for "
+                              f"{guard:g} s (batch_timeout_s + 1)") from None
         seq.last_read = time.perf_counter()
         if kind == "error":
             raise value

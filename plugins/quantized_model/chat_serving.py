@@ -93,13 +93,15 @@ class LocalChat:
         return cls(engine, spec)
 
     def memory_facts(self) -> dict[str, Any]:
-        """What this model really serves, for /readyz and `clawhost status --json`."""
+        """What this model really serves (``clawhost.api.MemoryFacts``): the one source of
+        /v1/models' ``x_clawhost``, /readyz's ``kv_cache.models`` and `clawhost status`."""
         e = self.engine
         fits = e.budget.tokens(e.kv_bytes_per_token)
         return {"context_length": self.context_length,
                 "kv_cache_dtype": e.kv_dtype,
                 "kv_bytes_per_token": e.kv_bytes_per_token,
                 "kv_mb_full_context": round(self.context_length * e.kv_bytes_per_token / 2**20, 1),
+                "kv_cache_mb": None if e.budget.limit is None else round(e.budget.limit / 2**20, 2),
                 "full_context_streams": None if fits is None else fits // self.context_length,
                 "max_slots": self.spec.max_slots,
                 **({"prefix_cache": e.prefix_cache.facts()} if e.prefix_cache else {})}
