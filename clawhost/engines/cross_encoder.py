@@ -127,7 +127,7 @@ class RerankEngine:
 
         from .ort_session import session_options
         folder = Path(folder)
-        session = ort.InferenceSession(str(folder / "model.onnx"), session_options(threads, False),
+        session = ort.InferenceSession(str(folder / "model.onnx"), session_options(threads, False, arena=True),
                                        providers=["CPUExecutionProvider"])
         if "token_type_ids" not in {i.name for i in session.get_inputs()}:
             raise ValueError(f"{folder} holds no cross-encoder (no token_type_ids input)")

@@ -66,7 +66,7 @@ class EmbedEngine:
         tokenizer.no_padding()
         tokenizer.no_truncation()
         try:
-            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads, spin),
+            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads, spin, arena=True),
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises several private types for a bad file
             raise ValueError(f"cannot load {artifact_dir / 'model.onnx'}: {str(exc).splitlines()[0]}") from None
