@@ -461,7 +461,8 @@ def _stats(rows: list[dict]) -> dict:
 
 
 async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int,
-                      rounds: int, ann: str = "auto", opts: dict | None = None) -> dict:
+                      rounds: int, ann: str = "auto", opts: dict | None = None,
+                      verifier_threads: int | None = None) -> dict:
     """The whole lookup path (normalise, normalised-exact, embed, index search, structure,
     cross-encoder) through ``SemanticCache.lookup`` at ``entries`` entries in one scope,
     per text length and class; rounds alternate the classes and the anchor (the bare
@@ -471,6 +472,9 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
     with tempfile.TemporaryDirectory() as tmp:
         cache = new_cache(Path(tmp), emb, artifacts, ann=ann, **(CROSS if opts is None else opts))
         await cache._ready()
+        if verifier_threads and cache.opts.verifier_path:  # not the host's default: reload
+            cache.verifier = cache.verifier.with_cross_encoder(cache.opts.verifier_path,
+                                                               verifier_threads)
         scope = cache._scope(chat("x"))[0]
         t0 = time.perf_counter()
         await fill_scope(cache, scope, stored, entries)
@@ -673,11 +677,14 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
     VOCAB_FROM.append(folder)
     emb = Embedder.from_folder(folder, threads=args.threads)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [f"## Whole lookup path, {when} (`--lookup {args.lookup} --threads {args.threads}`"
-             f"{' --ann off' if args.ann == 'off' else ''}); {cpu_model()}, "
+    vt = args.verifier_threads or default_threads()
+    lines = [f"## Whole lookup path, {when} (`--lookup {args.lookup} --threads {args.threads}"
+             f"{f' --verifier-threads {vt}' if args.verifier_threads else ''}"
+             f"{' --ann off' if args.ann == 'off' else ''}`); {cpu_model()}, "
              f"{psutil.cpu_count()} cores; lookup embedding on {args.threads} ORT thread(s), "
-             "cross-encoder on 1", ""]
-    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann)
+             f"cross-encoder on {vt}", ""]
+    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann,
+                          verifier_threads=args.verifier_threads)
     lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
     print("\n".join(lines), flush=True)
     if not args.no_http:
@@ -710,7 +717,7 @@ async def main() -> None:
                     help="only compare embed_via engine/host; append the table to --out")
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="ORT threads for the lookup embedding (default: the host's, every core; "
-                    "the cross-encoder runs on one, as the host serves it)")
+                    "the cross-encoder on --verifier-threads)")
     ap.add_argument("--quality-only", action="store_true",
                     help="only the QQP and GPTCache tables (no latency/memory runs)")
     ap.add_argument("--latency-only", type=int, default=0, metavar="ROUNDS",
@@ -721,6 +728,9 @@ async def main() -> None:
                     "HTTP, in ROUNDS alternating rounds; append the tables to --out")
     ap.add_argument("--ann", choices=("auto", "off"), default="auto", help="with --lookup")
     ap.add_argument("--no-http", action="store_true", help="with --lookup: in process only")
+    ap.add_argument("--verifier-threads", type=int, default=0,
+                    help="with --lookup: ORT threads for the cross-encoder (default: the host's, "
+                    "every core)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)
