@@ -231,8 +231,8 @@ def test_concurrent_embed_calls_give_the_same_vectors(tiny: dict) -> None:
         t.join()
     for e, g in zip(expected, got):
         assert np.abs(e - g).max() < 1e-5
-    quiet = EmbedEngine.load(tiny["root"] / "int8", threads=2, spin=False)  # sleeping pool threads
-    assert np.abs(quiet.embed(TEXTS) - eng.embed(TEXTS)).max() < 1e-5
+    spinning = EmbedEngine.load(tiny["root"] / "int8", threads=2, spin=True)  # busy-waiting pool threads
+    assert np.abs(spinning.embed(TEXTS) - eng.embed(TEXTS)).max() < 1e-5
 
 
 def test_batch_plan_splits_off_long_texts_and_respects_the_cap() -> None:
