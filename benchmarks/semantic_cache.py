@@ -690,8 +690,8 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
     if not args.no_http:
         H = await http_path(folder, Path(CROSS["verifier_path"]), eval_dir, args.entries,
                             args.lookup)
-        lines += [f"### over HTTP (loopback, aiohttp client in the same process, embedding on 1 "
-                  f"thread); anchor: the same request with `no-cache` (echo model answers) p50 "
+        lines += [f"### over HTTP (loopback, aiohttp client in the same process, embedding on "
+                  f"{default_threads()} threads); anchor: the same request with `no-cache` (echo model answers) p50 "
                   f"{H['anchor_p50']:.2f} ms", "", "| asked | outcomes | p50 ms | p99 ms |",
                   "|---|---|---|---|"]
         for (a, b), S in H["classes"].items():
