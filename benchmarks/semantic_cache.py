@@ -684,7 +684,7 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
     VOCAB_FROM.append(folder)
     emb = Embedder.from_folder(folder, threads=args.threads)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    vt = args.verifier_threads or default_threads()
+    vt = args.verifier_threads or 1  # RerankEngine.load's default
     lines = [f"## Whole lookup path, {when} (`--lookup {args.lookup} --threads {args.threads}"
              f"{f' --verifier-threads {vt}' if args.verifier_threads else ''}"
              f"{' --ann off' if args.ann == 'off' else ''}`); {cpu_model()}, "
@@ -737,7 +737,7 @@ async def main() -> None:
     ap.add_argument("--no-http", action="store_true", help="with --lookup: in process only")
     ap.add_argument("--verifier-threads", type=int, default=0,
                     help="with --lookup: ORT threads for the cross-encoder (default: the host's, "
-                    "every core)")
+                    "one)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)

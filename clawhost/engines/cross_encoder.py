@@ -122,17 +122,16 @@ class RerankEngine:
 
     @classmethod
     def load(cls, folder: Path, threads: int | None = None) -> "RerankEngine":
-        """``threads`` default: every core, without spin-waiting. One pair of two ~55-token
-        statements (~110 tokens) took 32 ms on two threads against 51 ms on one, and a
-        30-token pair 13 against 22 ms (wall, load 5; issue 19); spinning threads were slower
-        than either on the shared box."""
+        """``threads`` default: one, without spin-waiting. A second thread helps only while
+        the other core is free: a 108-token pair took 9.2 ms on one and 10.3 on two (3.0 vs
+        3.5 for 24 tokens) with another process busy (load 2.7), and 7% less on two on an
+        idle box (session 5); spinning threads took twice as long (issue 19)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from .embed_engine import default_threads
         from .ort_session import session_options
         folder = Path(folder)
-        threads = threads or default_threads()
+        threads = threads or 1
         session = ort.InferenceSession(str(folder / "model.onnx"), session_options(threads, False, arena=True),
                                        providers=["CPUExecutionProvider"])
         if "token_type_ids" not in {i.name for i in session.get_inputs()}:

@@ -182,7 +182,7 @@ class LocalModels:
             return EmbedEngine.load(folder, threads=threads or default_threads(),
                                     max_length=spec.context_length, truncate=spec.truncate)
         if spec.kind == "rerank":  # the semantic cache's verifier scores on its own thread;
-            # /v1/rerank requests on this model's worker (``rerank`` above); every core
+            # /v1/rerank requests on this model's worker (``rerank`` above); one thread
             # unless configured (RerankEngine.load says why)
             from clawhost.engines.cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads)
