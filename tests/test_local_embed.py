@@ -158,8 +158,10 @@ def test_graph_facts_name_fused_and_quantized_ops(tiny: dict) -> None:
         assert "SkipLayerNormalization" not in ops  # its CPU kernel is the slow one
     assert int8["MatMulIntegerToFloat"] == 4 * LAYERS and int8["QuantizeLinear"] == 4 * LAYERS
     assert "GatherBlockQuantized" in int8
-    # Only attention's two products per layer and the pooling product stay float.
-    assert int8.get("MatMul", 0) == 2 * LAYERS + 1
+    # Only attention's two products per layer and the pooling product stay float; the
+    # scores read k transposed inside FusedMatMul (no Transpose of k).
+    assert int8.get("MatMul", 0) == LAYERS + 1 and int8["FusedMatMul"] == LAYERS
+    assert int8["Transpose"] == 2 * LAYERS
     assert tiny["facts"]["int8"]["onnx_bytes"] < tiny["facts"]["fp32"]["onnx_bytes"]
     cfg = json.loads((tiny["root"] / "int8" / "embed_config.json").read_text())
     assert cfg["dim"] == HIDDEN and cfg["max_length"] == MAX_LEN
@@ -229,8 +231,8 @@ def test_concurrent_embed_calls_give_the_same_vectors(tiny: dict) -> None:
         t.join()
     for e, g in zip(expected, got):
         assert np.abs(e - g).max() < 1e-5
-    quiet = EmbedEngine.load(tiny["root"] / "int8", threads=2, spin=False)  # sleeping pool threads
-    assert np.abs(quiet.embed(TEXTS) - eng.embed(TEXTS)).max() < 1e-5
+    spinning = EmbedEngine.load(tiny["root"] / "int8", threads=2, spin=True)  # busy-waiting pool threads
+    assert np.abs(spinning.embed(TEXTS) - eng.embed(TEXTS)).max() < 1e-5
 
 
 def test_batch_plan_splits_off_long_texts_and_respects_the_cap() -> None:

@@ -45,8 +45,12 @@ class EmbedEngine:
 
     @classmethod
     def load(cls, artifact_dir: Path, threads: int = 2, max_length: int | None = None,
-             truncate: bool = True, batch_size: int = DEFAULT_BATCH, spin: bool = True) -> "EmbedEngine":
-        """Open model.onnx + tokenizer.json + embed_config.json written by bert_graph.build_bert_onnx."""
+             truncate: bool = True, batch_size: int = DEFAULT_BATCH, spin: bool = False) -> "EmbedEngine":
+        """Open model.onnx + tokenizer.json + embed_config.json written by bert_graph.build_bert_onnx.
+
+        ``spin`` off by default: on the shared 2-core box, two spinning threads took twice the
+        wall time of two sleeping ones for one query (7.9 vs 3.9 ms, 13 tokens; 16.9 vs 7.8 ms,
+        55 tokens; load 5, issue 19), as the chat engine found for decoding."""
         artifact_dir = Path(artifact_dir)
         for name in ("model.onnx", "tokenizer.json", "embed_config.json"):
             if not (artifact_dir / name).is_file():
@@ -66,7 +70,7 @@ class EmbedEngine:
         tokenizer.no_padding()
         tokenizer.no_truncation()
         try:
-            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads, spin),
+            session = ort.InferenceSession(str(artifact_dir / "model.onnx"), session_options(threads, spin, arena=True),
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises several private types for a bad file
             raise ValueError(f"cannot load {artifact_dir / 'model.onnx'}: {str(exc).splitlines()[0]}") from None

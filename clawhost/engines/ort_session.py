@@ -5,8 +5,9 @@ from __future__ import annotations
 import onnxruntime as ort
 
 
-def session_options(threads: int, spin: bool = False) -> ort.SessionOptions:
-    """N intra-op threads, full graph optimisation, lean memory, optional spin-waiting."""
+def session_options(threads: int, spin: bool = False, arena: bool = False) -> ort.SessionOptions:
+    """N intra-op threads, full graph optimisation, lean memory, optional spin-waiting; the
+    memory arena only where a run's size is bounded (``arena``)."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
@@ -15,7 +16,10 @@ def session_options(threads: int, spin: bool = False) -> ort.SessionOptions:
     # Shapes change with every request: memory patterns would be planned and thrown away,
     # and the arena would keep the peak of the largest batch or prefill ever seen. Measured:
     # arena off costs no speed here and keeps RSS flat (benchmarks/results/embed_engine.md).
-    so.enable_cpu_mem_arena = False
+    # Not so for the BERT engines: without the arena every op's output is a fresh mmap whose
+    # pages fault in (~450 faults, ~1 ms of a 60-token MiniLM run, 15%; issue 19), and their
+    # runs are capped (MAX_RUN_TOKENS, 128-token pairs), so the arena's peak stays small.
+    so.enable_cpu_mem_arena = arena
     so.enable_mem_pattern = False
     # Spin-waiting between ops is ORT's default and fastest on an idle box, but on a 2-core
     # box shared with the event loop and the other model it starves them: measured under

@@ -34,7 +34,9 @@ BUILD_KEYS = ("source", "kind", "quantization", "adapter")
 # Bump a kind's number when its builder writes a different graph for the same options: older
 # artifacts are then rebuilt like ones whose options changed (a manifest without the key is 1).
 # embedding 2: per-row int8 through QuantizeLinear + MatMulIntegerToFloat, no SkipLayerNorm.
-GRAPH_VERSIONS = {"embedding": 2, "chat": 1, "rerank": 1}
+# embedding 3, rerank 2: attention scores by FusedMatMul(transB) without a Transpose of k
+# (the same numbers, 6% less time).
+GRAPH_VERSIONS = {"embedding": 3, "chat": 1, "rerank": 2}
 
 
 class PrepareError(RuntimeError):

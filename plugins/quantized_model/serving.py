@@ -182,9 +182,10 @@ class LocalModels:
             return EmbedEngine.load(folder, threads=threads or default_threads(),
                                     max_length=spec.context_length, truncate=spec.truncate)
         if spec.kind == "rerank":  # the semantic cache's verifier scores on its own thread;
-            # /v1/rerank requests on this model's worker (``rerank`` above)
+            # /v1/rerank requests on this model's worker (``rerank`` above); one thread
+            # unless configured (RerankEngine.load says why)
             from clawhost.engines.cross_encoder import RerankEngine
-            return RerankEngine.load(folder, threads=threads or 1)
+            return RerankEngine.load(folder, threads=threads)
         chat = LocalChat.load(folder, spec, threads, self.kv_budget)
         cache_mb = getattr(self.options, "prefix_cache_mb", 0)
         if cache_mb:

@@ -47,9 +47,10 @@ class Embedder:
         self._fn, self.fingerprint, self._host, self._model_id = fn, fingerprint, host, model_id
 
     @classmethod
-    def from_folder(cls, folder: Path, threads: int = 1) -> "Embedder":
-        from clawhost.engines.embed_engine import EmbedEngine
-        engine = EmbedEngine.load(Path(folder), threads=threads)
+    def from_folder(cls, folder: Path, threads: int | None = None) -> "Embedder":
+        """``threads`` default: every core, as the host's own embedding model runs."""
+        from clawhost.engines.embed_engine import EmbedEngine, default_threads
+        engine = EmbedEngine.load(Path(folder), threads=threads or default_threads())
         quant = artifact_quantization(Path(folder))
         embedder = cls(engine.embed, f"{Path(folder).name}:{engine.dim}:{quant}", dim=engine.dim)
         embedder.folder = Path(folder)

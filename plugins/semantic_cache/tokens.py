@@ -48,7 +48,7 @@ class TokenEncoder:
                 name, onnx.TensorProto.FLOAT, None))
         self._out = name
         self._session = ort.InferenceSession(model.SerializeToString(),
-                                             session_options(threads, False),
+                                             session_options(threads, False, arena=True),
                                              providers=["CPUExecutionProvider"])
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tok.no_padding()

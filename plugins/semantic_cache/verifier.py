@@ -243,7 +243,7 @@ class Verifier:
         return self._like(Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}),
                                                           scorer=scorer)))
 
-    def with_cross_encoder(self, folder: Path | str, threads: int = 1) -> "Verifier":
+    def with_cross_encoder(self, folder: Path | str, threads: int | None = None) -> "Verifier":
         """``with_scorer`` for a prepared rerank model's folder (its adapter's threshold)."""
         from clawhost.engines.cross_encoder import RerankEngine
         engine = RerankEngine.load(Path(folder), threads)
