@@ -102,9 +102,10 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
-    """Every endpoint for ``secs`` per round, the order alternating between rounds, the
-    server's CPU time per answered request each time."""
+def http_rounds(secs: float, rounds: int, conc: int,
+                only: list[str] | None = None) -> dict[str, list[dict]]:
+    """Every endpoint (or those in ``only``, with their anchors) for ``secs`` per round, the
+    order alternating between rounds, the server's CPU time per answered request each time."""
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
         cfg = write_config(Path(d), {"echo": {}}, port)
@@ -130,6 +131,10 @@ def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
                 return res
 
             paths = {**BODIES, **STREAMED}
+            if only:
+                keep = set(only) | {"chat"} | ({"chat stream", "chat stream+usage"}
+                                               if any("stream" in n for n in only) else set())
+                paths = {k: v for k, v in paths.items() if k in keep}
             for path, body in paths.values():  # warm-up: first calls, caches, the store
                 run(path, body, 0.5)
             out: dict[str, list[dict]] = {k: [] for k in paths}
@@ -245,13 +250,19 @@ def main() -> None:
     ap.add_argument("--secs", type=float, help="seconds per endpoint per round")
     ap.add_argument("--conc", type=int, default=8, help="concurrent client connections")
     ap.add_argument("--http-only", action="store_true", help="skip the in-process table")
+    ap.add_argument("--only", help="HTTP endpoints to measure, comma-separated (e.g. "
+                    "'responses stream,responses+store'); their anchors are always measured")
     args = ap.parse_args()
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    if only and set(only) - {*BODIES, *STREAMED}:
+        ap.error(f"--only: unknown endpoint(s) {sorted(set(only) - {*BODIES, *STREAMED})}; "
+                 f"known: {', '.join([*BODIES, *STREAMED])}")
     secs, rounds = (1.0, 4) if args.quick else (1.5, 12)
     secs, rounds, conc = args.secs or secs, args.rounds or rounds, args.conc
     load_before = os.getloadavg()[0]
     micro = {} if args.http_only else asyncio.run(
         translation(2000 if args.quick else 5000, 3 if args.quick else 5))
-    http = http_rounds(secs, rounds, conc)
+    http = http_rounds(secs, rounds, conc, only)
     print(f"# protocol benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{cpu_model()}, {os.cpu_count()} cores, load {load_before:.2f} -> "
           f"{os.getloadavg()[0]:.2f} (shared box)\n")
