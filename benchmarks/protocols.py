@@ -39,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host import free_port, write_config
-from clawhost.bench.probe import cpu_model  # noqa: E402 - lscpu's model name
+
+from clawhost.bench.probe import cpu_model
 
 Q = "What is the capital of France? Answer in one word."
 SYSTEM = "Be brief."
