@@ -133,8 +133,8 @@ def http_rounds(secs: float, rounds: int, conc: int,
 
             paths = {**BODIES, **STREAMED}
             if only:
-                keep = set(only) | {"chat"} | ({"chat stream", "chat stream+usage"}
-                                               if any("stream" in n for n in only) else set())
+                # each with its like-for-like anchor: chat, or the chat stream asking for usage
+                keep = set(only) | {"chat stream+usage" if "stream" in n else "chat" for n in only}
                 paths = {k: v for k, v in paths.items() if k in keep}
             for path, body in paths.values():  # warm-up: first calls, caches, the store
                 run(path, body, 0.5)
@@ -252,7 +252,8 @@ def main() -> None:
     ap.add_argument("--conc", type=int, default=8, help="concurrent client connections")
     ap.add_argument("--http-only", action="store_true", help="skip the in-process table")
     ap.add_argument("--only", help="HTTP endpoints to measure, comma-separated (e.g. "
-                    "'responses stream,responses+store'); their anchors are always measured")
+                    "'responses stream,responses+store'), each with its like-for-like anchor "
+                    "(chat, or chat stream+usage)")
     args = ap.parse_args()
     only = [n.strip() for n in args.only.split(",")] if args.only else None
     if only and set(only) - {*BODIES, *STREAMED}:
@@ -281,7 +282,7 @@ def main() -> None:
     for name, runs in http.items():
         base = "chat stream" if "stream" in name else "chat"
         cpu = [r["cpu_us"] for r in runs]
-        added = "" if name == base else _added(runs, http[base])
+        added = "" if name == base or base not in http else _added(runs, http[base])
         like = (_added(runs, http["chat stream+usage"])
                 if name.endswith(" stream") and name != "chat stream" else "")
         print(f"| {name} | {statistics.median(r['rps'] for r in runs):,.0f} | "

@@ -151,3 +151,25 @@ async def test_events_are_named_numbered_and_in_order(name, monkeypatch):
     assert events[1][1]["response"] == start
     assert {k for k in start if start[k] != final[k]} <= {"status", "output", "usage",
                                                          "incomplete_details"}
+
+
+@pytest.mark.parametrize("data", [
+    {"model": "m", "input": "x"},
+    {"model": "100%", "input": "x", "instructions": "%s %b %d %% \x00slot", "user": "50% off",
+     "metadata": {"%": "%%"}, "tools": [WEATHER, {**WEATHER, "name": "b%d", "strict": None}],
+     "tool_choice": {"type": "function", "name": "get_weather"}, "temperature": 0.5,
+     "top_p": 1, "max_output_tokens": 9, "parallel_tool_calls": False,
+     "previous_response_id": "resp_%b", "store": False}])
+@pytest.mark.parametrize("state", [("in_progress", [], None, None),
+                                   ("completed", [orr.message_item("msg_1", "hi %b")],
+                                    streaming.usage(3, 2), "stop"),
+                                   ("completed", [], None, "length")])
+def test_the_streamed_response_object_has_the_plain_ones_bytes(data, state):
+    """The %-format the stream renders its response object from, filled, is byte for byte
+    the object a plain request gets (client strings holding % and the placeholders too)."""
+    body = orr.ResponsesRequest.model_validate(data)
+    plain = orr.envelope(body, "resp_1", CREATED, *state)
+    fmt = orr.envelope_format(body, "resp_1", CREATED)
+    filled = fmt % tuple(streaming.dumps(plain[k]) for k in
+                         ("status", "incomplete_details", "output", "usage"))
+    assert filled == streaming.dumps(plain)

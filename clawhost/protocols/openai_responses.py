@@ -231,12 +231,16 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{_PROCESS}{next(_COUNTER):012x}"
 
 
+def _usage(inp: Any, out: Any, total: Any) -> dict[str, Any]:
+    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": total}
+
+
 def usage_of(use: dict | None) -> dict[str, Any]:
     use = use or {}
     inp, out = int(use.get("prompt_tokens") or 0), int(use.get("completion_tokens") or 0)
-    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": inp + out}
+    return _usage(inp, out, inp + out)
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
@@ -250,31 +254,33 @@ def call_item(item_id: str, call: dict[str, Any], status: str = "completed") -> 
             "name": fn.get("name") or "", "arguments": fn.get("arguments") or "", "status": status}
 
 
-def envelope_runs(body: ResponsesRequest, rid: str, created: int) -> tuple[dict[str, Any], ...]:
-    """A response object's fields that stay the same while it is answered: the five runs
-    around those that change (status, incomplete_details, output, usage), in order."""
+def _asked(body: ResponsesRequest) -> dict[str, Any]:
+    """The response object's fields before ``output`` that echo the request."""
+    return {"instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
+            "model": body.model}
+
+
+def _settings(body: ResponsesRequest) -> dict[str, Any]:
+    """... and those between ``output`` and ``usage``."""
     tc = body.tool_choice
-    return ({"id": rid, "object": "response", "created_at": created},
-            {"error": None},
-            {"instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
-             "model": body.model},
-            {"parallel_tool_calls": body.parallel_tool_calls is not False,
-             "previous_response_id": body.previous_response_id,
-             "store": body.store, "temperature": body.temperature, "top_p": body.top_p,
-             "text": {"format": {"type": "text"}},
-             "tool_choice": (tc.model_dump() if isinstance(tc, BaseModel) else tc) or "auto",
-             "tools": [t.model_dump(exclude_none=True) for t in body.tools or []],
-             "truncation": "disabled", "metadata": body.metadata or {}},
-            {"user": body.user})
+    return {"parallel_tool_calls": body.parallel_tool_calls is not False,
+            "previous_response_id": body.previous_response_id,
+            "store": body.store, "temperature": body.temperature, "top_p": body.top_p,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": (tc.model_dump() if isinstance(tc, BaseModel) else tc) or "auto",
+            "tools": [t.model_dump(exclude_none=True) for t in body.tools or []],
+            "truncation": "disabled", "metadata": body.metadata or {}}
 
 
 def envelope(body: ResponsesRequest, rid: str, created: int, status: str,
              output: list[dict[str, Any]], use: dict | None, finish: str | None) -> dict[str, Any]:
     incomplete = {"reason": "max_output_tokens"} if finish == "length" else None
-    head, error, request, settings, user = envelope_runs(body, rid, created)
-    return {**head, "status": "incomplete" if incomplete and status == "completed" else status,
-            **error, "incomplete_details": incomplete, **request, "output": output, **settings,
-            "usage": usage_of(use) if use is not None or status == "completed" else None, **user}
+    return {"id": rid, "object": "response", "created_at": created,
+            "status": "incomplete" if incomplete and status == "completed" else status,
+            "error": None, "incomplete_details": incomplete, **_asked(body), "output": output,
+            **_settings(body),
+            "usage": usage_of(use) if use is not None or status == "completed" else None,
+            "user": body.user}
 
 
 def to_response(body: ResponsesRequest, rid: str, chat: dict[str, Any]) -> dict[str, Any]:
@@ -337,16 +343,18 @@ _ARGUMENTS_DONE = _event_format("response.function_call_arguments.done", item_id
 _WITH_RESPONSE = {kind: _event_format(kind, response=_SLOT) for kind in (
     "response.created", "response.in_progress", "response.completed", "response.incomplete")}
 _ERROR = _event_format("error", code=_SLOT, message=_SLOT, param=_SLOT)
+_USAGE = _format(_usage(_NUMBER, _NUMBER, _NUMBER))
 
 
 def envelope_format(body: ResponsesRequest, rid: str, created: int) -> bytes:
-    """The response object as a bytes %-format: its constant runs encoded once (a client's
-    strings among them, their % doubled), a ``%b`` for each of status, incomplete_details,
-    output and usage (``envelope``'s order and bytes)."""
-    head, error, request, settings, user = (dumps(run)[1:-1].replace(b"%", b"%%")
-                                            for run in envelope_runs(body, rid, created))
-    return (b"{" + head + b',"status":%b,' + error + b',"incomplete_details":%b,' + request
-            + b',"output":%b,' + settings + b',"usage":%b,' + user + b"}")
+    """``envelope``'s bytes as a bytes %-format, a ``%b`` for each field that changes while
+    the response is answered (status, incomplete_details, output, usage): the rest encoded
+    once, a client's strings among them (their % doubled)."""
+    return (b'{"id":%b,"object":"response","created_at":%d,"status":%%b,"error":null,'
+            b'"incomplete_details":%%b,' % (dumps(rid), created)
+            + dumps(_asked(body))[1:-1].replace(b"%", b"%%") + b',"output":%b,'
+            + dumps(_settings(body))[1:-1].replace(b"%", b"%%") + b',"usage":%b,"user":'
+            + dumps(body.user).replace(b"%", b"%%") + b"}")
 
 
 class _Text:
@@ -359,12 +367,12 @@ class _Text:
 
 
 class _Events:
-    """OpenAI chat chunks -> the Responses API's typed events, as SSE bytes in ``out``."""
+    """OpenAI chat chunks -> the Responses API's typed events, as SSE bytes: each method
+    returns what it rendered (``start``'s go out with the first chunk's)."""
 
     def __init__(self, body: ResponsesRequest, rid: str):
-        self.body, self.rid, self.created = body, rid, int(time.time())
-        self.seq = 0
-        self.out: list[bytes] = []  # rendered events not yet written
+        self.rid, self.created = rid, int(time.time())
+        self.seq = 0  # the next event's sequence number
         self.output: list[bytes] = []  # finished items, encoded
         self.text: _Text | None = None
         self.calls: dict[int, dict[str, Any]] = {}  # OpenAI tool index -> open call item
@@ -374,104 +382,117 @@ class _Events:
         self.chat_calls: list[dict[str, Any]] = []  # ... and the calls
         self.envelope = envelope_format(body, rid, self.created)
 
-    def _next(self) -> int:
-        seq = self.seq
-        self.seq = seq + 1
-        return seq
-
-    def take(self) -> bytes:
-        """The events rendered since the last take, as one write."""
-        out = b"".join(self.out)
-        self.out.clear()
-        return out
-
-    def start(self) -> None:
+    def start(self) -> list[bytes]:
         # created and in_progress carry the same object
         started = self.envelope % (b'"in_progress"', b"null", b"[]", b"null")
-        self.out += (_WITH_RESPONSE["response.created"] % (self._next(), started),
-                     _WITH_RESPONSE["response.in_progress"] % (self._next(), started))
+        self.seq = 2
+        return [_WITH_RESPONSE["response.created"] % (0, started),
+                _WITH_RESPONSE["response.in_progress"] % (1, started)]
 
-    def _close_text(self) -> None:
-        t = self.text
-        if t is None:
-            return
-        self.text = None
+    def _close_text(self, out: list[bytes]) -> None:
+        t, self.text = self.text, None
         text = "".join(t.parts)
         self.texts.append(text)
         encoded = dumps(text)
         item = _MESSAGE % (t.id, encoded)
         self.output.append(item)
-        self.out += (_TEXT_DONE % (self._next(), t.id, t.index, encoded),
-                     _PART_DONE % (self._next(), t.id, t.index, encoded),
-                     _ITEM_DONE % (self._next(), t.index, item))
+        seq = self.seq
+        self.seq = seq + 3
+        out += (_TEXT_DONE % (seq, t.id, t.index, encoded),
+                _PART_DONE % (seq + 1, t.id, t.index, encoded),
+                _ITEM_DONE % (seq + 2, t.index, item))
 
-    def _close_calls(self) -> None:
+    def _close_calls(self, out: list[bytes]) -> None:
         for c in self.calls.values():
             item = call_item(c["id"], c["call"])
             encoded = dumps(item)
             self.output.append(encoded)
-            self.out += (_ARGUMENTS_DONE % (self._next(), c["encoded_id"], c["index"],
-                                            dumps(item["arguments"])),
-                         _ITEM_DONE % (self._next(), c["index"], encoded))
+            seq = self.seq
+            self.seq = seq + 2
+            out += (_ARGUMENTS_DONE % (seq, c["encoded_id"], c["index"],
+                                       dumps(item["arguments"])),
+                    _ITEM_DONE % (seq + 1, c["index"], encoded))
             self.chat_calls.append(c["call"])
         self.calls = {}
 
     def _index(self) -> int:
         return len(self.output) + (self.text is not None) + len(self.calls)
 
-    def chunk(self, chunk: dict[str, Any]) -> None:
-        self.usage = chunk.get("usage") or self.usage
+    def chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
+        """Render ``chunk``'s events onto ``out``."""
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
-            self.finish = choice.get("finish_reason") or self.finish
-            delta = choice.get("delta") or {}
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+            delta = choice.get("delta")
+            if not delta:
+                continue
             content = delta.get("content")
             if content:
                 text = self.text
                 if text is None:
-                    self._close_calls()
+                    if self.calls:
+                        self._close_calls(out)
                     text = self.text = _Text(_id("msg"), self._index())
-                    self.out += (_MESSAGE_ADDED % (self._next(), text.index, text.id),
-                                 _PART_ADDED % (self._next(), text.id, text.index))
+                    seq = self.seq
+                    self.seq = seq + 2
+                    out += (_MESSAGE_ADDED % (seq, text.index, text.id),
+                            _PART_ADDED % (seq + 1, text.id, text.index))
                 text.parts.append(content)
-                self.out.append(_TEXT_DELTA % (self._next(), text.id, text.index, dumps(content)))
-            if "tool_calls" in delta:
-                self._tool_calls(delta["tool_calls"] or ())
+                out.append(_TEXT_DELTA % (self.seq, text.id, text.index, dumps(content)))
+                self.seq += 1
+            if delta.get("tool_calls"):
+                self._tool_calls(delta["tool_calls"], out)
 
-    def _tool_calls(self, tool_calls) -> None:
+    def _tool_calls(self, tool_calls: list[dict[str, Any]], out: list[bytes]) -> None:
         for tc in tool_calls:
             i = tc.get("index", 0)
             fn = tc.get("function") or {}
             c = self.calls.get(i)
             if c is None:
-                self._close_text()
+                if self.text is not None:
+                    self._close_text(out)
                 call = {"id": tc.get("id") or _id("call"), "type": "function",
                         "function": {"name": fn.get("name") or "", "arguments": ""}}
                 item_id = _id("fc")
                 c = self.calls[i] = {"id": item_id, "encoded_id": dumps(item_id),
                                      "index": self._index(), "call": call}
-                self.out.append(_ITEM_ADDED % (self._next(), c["index"],
-                                               dumps(call_item(item_id, call, "in_progress"))))
+                out.append(_ITEM_ADDED % (self.seq, c["index"],
+                                          dumps(call_item(item_id, call, "in_progress"))))
+                self.seq += 1
             if fn.get("arguments"):
                 c["call"]["function"]["arguments"] += fn["arguments"]
-                self.out.append(_ARGUMENTS_DELTA % (self._next(), c["encoded_id"], c["index"],
-                                                    dumps(fn["arguments"])))
+                out.append(_ARGUMENTS_DELTA % (self.seq, c["encoded_id"], c["index"],
+                                               dumps(fn["arguments"])))
+                self.seq += 1
 
-    def end(self) -> None:
-        self._close_text()
-        self._close_calls()
+    def end(self, out: list[bytes]) -> None:
+        """Render the closing events onto ``out``: open items done, then the response."""
+        if self.text is not None:
+            self._close_text(out)
+        if self.calls:
+            self._close_calls(out)
         if not self.output:
             self.output.append(dumps(message_item(_id("msg"), "")))
-        done = (self.envelope % (b'"incomplete"', b'{"reason":"max_output_tokens"}',
-                                 b"[" + b",".join(self.output) + b"]", dumps(usage_of(self.usage)))
-                if self.finish == "length" else
-                self.envelope % (b'"completed"', b"null", b"[" + b",".join(self.output) + b"]",
-                                 dumps(usage_of(self.usage))))
-        kind = "response.incomplete" if self.finish == "length" else "response.completed"
-        self.out.append(_WITH_RESPONSE[kind] % (self._next(), done))
+        output = b"[" + b",".join(self.output) + b"]"
+        use = self.usage or {}
+        inp, gen = int(use.get("prompt_tokens") or 0), int(use.get("completion_tokens") or 0)
+        usage = _USAGE % (inp, gen, inp + gen)
+        if self.finish == "length":
+            done = _WITH_RESPONSE["response.incomplete"] % (self.seq, self.envelope % (
+                b'"incomplete"', b'{"reason":"max_output_tokens"}', output, usage))
+        else:
+            done = _WITH_RESPONSE["response.completed"] % (self.seq, self.envelope % (
+                b'"completed"', b"null", output, usage))
+        self.seq += 1
+        out.append(done)
 
     def error(self, exc: ClawhostError) -> bytes:
         """The in-band error event (the headers went out before it)."""
-        return _ERROR % (self._next(), dumps(exc.code), dumps(exc.message), dumps(exc.param))
+        seq = self.seq
+        self.seq = seq + 1
+        return _ERROR % (seq, dumps(exc.code), dumps(exc.message), dumps(exc.param))
 
     def chat_body(self) -> dict[str, Any]:
         """What the stream added up to, as a chat reply (for the stored conversation)."""
@@ -516,18 +537,20 @@ class Responses(Endpoint):
     async def stream(self, body: ResponsesRequest, request: ModelRequest,
                      chunks: AsyncIterator[dict], call: Inbound) -> AsyncIterator[bytes]:
         events = _Events(body, _id("resp"))
+        out = events.start()  # sent with the first chunk's events: one write, not two
         try:
-            events.start()  # sent with the first chunk's events: one write, not two
             async for chunk in chunks:
-                events.chunk(chunk)
-                if events.out:
-                    yield events.take()
-            events.end()
-            yield events.take()
-            self._store(body, call, events.rid, events.chat_body())
+                events.chunk(chunk, out)
+                if out:
+                    yield b"".join(out)
+                    out = []
+            events.end(out)
+            yield b"".join(out)
+            if body.store:
+                self._store(body, call, events.rid, events.chat_body())
         except ClawhostError as exc:  # after the headers went out, the error travels in-band
-            events.out.append(events.error(exc))
-            yield events.take()
+            out.append(events.error(exc))
+            yield b"".join(out)
 
 
 register(Responses())
