@@ -221,7 +221,8 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
                 body = model.model_validate(data)
                 inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
                 request = await ep.to_request(body, inbound)
-                return [f async for f in ep.stream(body, request, agen(), inbound)]
+                writer = ep.stream(body, request, inbound)  # driven as server.stream_events does
+                return [writer.chunk(c) async for c in agen()] + [writer.end()]
             return run
 
         out = {}

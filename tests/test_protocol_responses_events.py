@@ -101,8 +101,14 @@ async def render(name: str, monkeypatch) -> str:
             raise UpstreamError("the upstream closed the stream", code="upstream_error")
 
     call_ = Inbound(host=None, headers={}, tenant="default", raw=data)  # type: ignore[arg-type]
-    frames = [f async for f in orr.Responses().stream(body, None, host_chunks(), call_)]
-    assert all(frames), "an empty write"
+    writer = orr.Responses().stream(body, None, call_)
+    frames = []  # as server.stream_events drives a protocol's writer
+    try:
+        async for c in host_chunks():
+            frames.append(writer.chunk(c))
+        frames.append(writer.end())
+    except UpstreamError as exc:
+        frames.append(writer.error(exc))
     return b"".join(frames).decode()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -21,7 +21,7 @@ from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
 from ..streaming import dumps
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, register
+from . import Endpoint, EventWriter, Inbound, register
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
@@ -366,13 +366,16 @@ class _Text:
         self.id, self.index, self.parts = dumps(item_id), index, []
 
 
-class _Events:
-    """OpenAI chat chunks -> the Responses API's typed events, as SSE bytes: each method
-    returns what it rendered (``start``'s go out with the first chunk's)."""
+class _Events(EventWriter):
+    """OpenAI chat chunks -> the Responses API's typed events, as SSE bytes (the opening
+    ones go out with the first chunk's). ``keep``, when the response is stored, gets what
+    the stream added up to as a chat reply at the end."""
 
-    def __init__(self, body: ResponsesRequest, rid: str):
-        self.rid, self.created = rid, int(time.time())
+    def __init__(self, body: ResponsesRequest, rid: str,
+                 keep: Callable[[dict[str, Any]], None] | None = None):
+        self.rid, self.created, self.keep = rid, int(time.time()), keep
         self.seq = 0  # the next event's sequence number
+        self.out: list[bytes] = []  # rendered, not yet returned
         self.output: list[bytes] = []  # finished items, encoded
         self.text: _Text | None = None
         self.calls: dict[int, dict[str, Any]] = {}  # OpenAI tool index -> open call item
@@ -381,13 +384,21 @@ class _Events:
         self.texts: list[str] = []  # for the stored conversation: each message's text
         self.chat_calls: list[dict[str, Any]] = []  # ... and the calls
         self.envelope = envelope_format(body, rid, self.created)
+        self.start()
 
-    def start(self) -> list[bytes]:
+    def start(self) -> None:
         # created and in_progress carry the same object
         started = self.envelope % (b'"in_progress"', b"null", b"[]", b"null")
         self.seq = 2
-        return [_WITH_RESPONSE["response.created"] % (0, started),
-                _WITH_RESPONSE["response.in_progress"] % (1, started)]
+        self.out += (_WITH_RESPONSE["response.created"] % (0, started),
+                     _WITH_RESPONSE["response.in_progress"] % (1, started))
+
+    def _take(self) -> bytes:
+        out = self.out
+        if not out:
+            return b""
+        self.out = []
+        return b"".join(out)
 
     def _close_text(self, out: list[bytes]) -> None:
         t, self.text = self.text, None
@@ -418,8 +429,8 @@ class _Events:
     def _index(self) -> int:
         return len(self.output) + (self.text is not None) + len(self.calls)
 
-    def chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
-        """Render ``chunk``'s events onto ``out``."""
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        out = self.out
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -444,6 +455,7 @@ class _Events:
                 self.seq += 1
             if delta.get("tool_calls"):
                 self._tool_calls(delta["tool_calls"], out)
+        return self._take()
 
     def _tool_calls(self, tool_calls: list[dict[str, Any]], out: list[bytes]) -> None:
         for tc in tool_calls:
@@ -467,8 +479,9 @@ class _Events:
                                                dumps(fn["arguments"])))
                 self.seq += 1
 
-    def end(self, out: list[bytes]) -> None:
-        """Render the closing events onto ``out``: open items done, then the response."""
+    def end(self) -> bytes:
+        """Open items done, then the response; the conversation kept when it is stored."""
+        out = self.out
         if self.text is not None:
             self._close_text(out)
         if self.calls:
@@ -487,12 +500,15 @@ class _Events:
                 b'"completed"', b"null", output, usage))
         self.seq += 1
         out.append(done)
+        if self.keep is not None:
+            self.keep(self.chat_body())
+        return self._take()
 
     def error(self, exc: ClawhostError) -> bytes:
-        """The in-band error event (the headers went out before it)."""
         seq = self.seq
         self.seq = seq + 1
-        return _ERROR % (seq, dumps(exc.code), dumps(exc.message), dumps(exc.param))
+        self.out.append(_ERROR % (seq, dumps(exc.code), dumps(exc.message), dumps(exc.param)))
+        return self._take()
 
     def chat_body(self) -> dict[str, Any]:
         """What the stream added up to, as a chat reply (for the stored conversation)."""
@@ -534,23 +550,10 @@ class Responses(Endpoint):
         self._store(body, call, rid, reply.body)
         return out
 
-    async def stream(self, body: ResponsesRequest, request: ModelRequest,
-                     chunks: AsyncIterator[dict], call: Inbound) -> AsyncIterator[bytes]:
-        events = _Events(body, _id("resp"))
-        out = events.start()  # sent with the first chunk's events: one write, not two
-        try:
-            async for chunk in chunks:
-                events.chunk(chunk, out)
-                if out:
-                    yield b"".join(out)
-                    out = []
-            events.end(out)
-            yield b"".join(out)
-            if body.store:
-                self._store(body, call, events.rid, events.chat_body())
-        except ClawhostError as exc:  # after the headers went out, the error travels in-band
-            out.append(events.error(exc))
-            yield b"".join(out)
+    def stream(self, body: ResponsesRequest, request: ModelRequest, call: Inbound) -> _Events:
+        rid = _id("resp")
+        keep = (lambda chat: self._store(body, call, rid, chat)) if body.store else None
+        return _Events(body, rid, keep)
 
 
 register(Responses())
