@@ -305,7 +305,8 @@ def to_response(body: ResponsesRequest, rid: str, chat: dict[str, Any]) -> dict[
 # bytes %-format: an event's shape once per process (only its sequence number and new data
 # are spliced in), the response object's constant fields once per response, a finished
 # item's text once for the four events that repeat it. Building a dict per event and
-# encoding each whole cost about 30 us a stream more than a chat stream's chunks.
+# encoding each whole made the stream cost about 100 us of server CPU more than a chat
+# stream's (BENCHMARKS.md, issue 23).
 
 _SLOT = "\x00slot"  # in a shape built from constants only: where a %b goes
 _NUMBER = "\x00number"  # ... where a %d goes
