@@ -103,6 +103,16 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def wait_ready(base: str, tries: int = 400) -> None:
+    """Until the host at ``base`` answers /readyz (or ``tries`` polls, 50 ms apart)."""
+    for _ in range(tries):
+        try:
+            if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
 def http_rounds(secs: float, rounds: int, conc: int,
                 only: list[str] | None = None) -> dict[str, list[dict]]:
     """Every endpoint (or those in ``only``, with their anchors) for ``secs`` per round, the
@@ -116,12 +126,7 @@ def http_rounds(secs: float, rounds: int, conc: int,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.05)
+            wait_ready(base)
 
             def run(path: str, body: dict, seconds: float) -> dict:
                 before = cpu_ns(proc.pid)

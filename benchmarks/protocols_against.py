@@ -23,12 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host import free_port, write_config
-from protocols import BODIES, CLIENT, STREAMED, cpu_ns
+from protocols import BODIES, CLIENT, STREAMED, cpu_ns, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 ENDPOINTS = {**BODIES, **STREAMED}
@@ -74,12 +73,7 @@ def main() -> None:
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             for _, base in hosts.values():
-                for _ in range(400):
-                    try:
-                        if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
-                            break
-                    except OSError:
-                        time.sleep(0.05)
+                wait_ready(base)
 
             def run(tag: str, name: str, secs: float) -> float:
                 proc, base = hosts[tag]
