@@ -39,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host import free_port, write_config
-from clawhost.bench.probe import cpu_model  # noqa: E402 - lscpu's model name
+
+from clawhost.bench.probe import cpu_model
 
 Q = "What is the capital of France? Answer in one word."
 SYSTEM = "Be brief."
@@ -102,9 +103,20 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
-    """Every endpoint for ``secs`` per round, the order alternating between rounds, the
-    server's CPU time per answered request each time."""
+def wait_ready(base: str, tries: int = 400) -> None:
+    """Until the host at ``base`` answers /readyz (or ``tries`` polls, 50 ms apart)."""
+    for _ in range(tries):
+        try:
+            if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
+def http_rounds(secs: float, rounds: int, conc: int,
+                only: list[str] | None = None) -> dict[str, list[dict]]:
+    """Every endpoint (or those in ``only``, with their anchors) for ``secs`` per round, the
+    order alternating between rounds, the server's CPU time per answered request each time."""
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
         cfg = write_config(Path(d), {"echo": {}}, port)
@@ -114,12 +126,7 @@ def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.05)
+            wait_ready(base)
 
             def run(path: str, body: dict, seconds: float) -> dict:
                 before = cpu_ns(proc.pid)
@@ -130,6 +137,10 @@ def http_rounds(secs: float, rounds: int, conc: int) -> dict[str, list[dict]]:
                 return res
 
             paths = {**BODIES, **STREAMED}
+            if only:
+                # each with its like-for-like anchor: chat, or the chat stream asking for usage
+                keep = set(only) | {"chat stream+usage" if "stream" in n else "chat" for n in only}
+                paths = {k: v for k, v in paths.items() if k in keep}
             for path, body in paths.values():  # warm-up: first calls, caches, the store
                 run(path, body, 0.5)
             out: dict[str, list[dict]] = {k: [] for k in paths}
@@ -215,7 +226,8 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
                 body = model.model_validate(data)
                 inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
                 request = await ep.to_request(body, inbound)
-                return [f async for f in ep.stream(body, request, agen(), inbound)]
+                writer = ep.stream(body, request, inbound)  # driven as server.stream_events does
+                return [writer.chunk(c) async for c in agen()] + [writer.end()]
             return run
 
         out = {}
@@ -245,13 +257,20 @@ def main() -> None:
     ap.add_argument("--secs", type=float, help="seconds per endpoint per round")
     ap.add_argument("--conc", type=int, default=8, help="concurrent client connections")
     ap.add_argument("--http-only", action="store_true", help="skip the in-process table")
+    ap.add_argument("--only", help="HTTP endpoints to measure, comma-separated (e.g. "
+                    "'responses stream,responses+store'), each with its like-for-like anchor "
+                    "(chat, or chat stream+usage)")
     args = ap.parse_args()
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    if only and set(only) - {*BODIES, *STREAMED}:
+        ap.error(f"--only: unknown endpoint(s) {sorted(set(only) - {*BODIES, *STREAMED})}; "
+                 f"known: {', '.join([*BODIES, *STREAMED])}")
     secs, rounds = (1.0, 4) if args.quick else (1.5, 12)
     secs, rounds, conc = args.secs or secs, args.rounds or rounds, args.conc
     load_before = os.getloadavg()[0]
     micro = {} if args.http_only else asyncio.run(
         translation(2000 if args.quick else 5000, 3 if args.quick else 5))
-    http = http_rounds(secs, rounds, conc)
+    http = http_rounds(secs, rounds, conc, only)
     print(f"# protocol benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{cpu_model()}, {os.cpu_count()} cores, load {load_before:.2f} -> "
           f"{os.getloadavg()[0]:.2f} (shared box)\n")
@@ -269,7 +288,7 @@ def main() -> None:
     for name, runs in http.items():
         base = "chat stream" if "stream" in name else "chat"
         cpu = [r["cpu_us"] for r in runs]
-        added = "" if name == base else _added(runs, http[base])
+        added = "" if name == base or base not in http else _added(runs, http[base])
         like = (_added(runs, http["chat stream+usage"])
                 if name.endswith(" stream") and name != "chat stream" else "")
         print(f"| {name} | {statistics.median(r['rps'] for r in runs):,.0f} | "

@@ -25,7 +25,7 @@ from .errors import (BadRequest, ClawhostError, ConfigError, NotFound, Overloade
 from .fleet import status as fleet_status
 from .guards import check_browser, read_json
 from .host import Host
-from .protocols import Endpoint, Inbound, endpoints
+from .protocols import Endpoint, EventWriter, Inbound, endpoints
 from .protocols.common import validate
 from .routing import HOST_KEY, INFLIGHT_KEY, JSON_HEADERS, error_response
 from .types import ModelRequest
@@ -220,30 +220,38 @@ def protocol_endpoint(endpoint: Endpoint):
             out = await endpoint.reply(body, call, reply, inbound)
             return web.Response(status=reply.status, body=streaming.dumps(out),
                                 headers={**JSON_HEADERS, **headers})
-        return await stream_events(request, endpoint.stream(body, call, reply.stream, inbound),
+        return await stream_events(request, endpoint.stream(body, call, inbound),
                                    reply.stream, headers, endpoint)
     return handler
 
 
-async def stream_events(request: web.Request, events, chunks, headers: dict,
+async def stream_events(request: web.Request, writer: EventWriter, chunks, headers: dict,
                         endpoint: Endpoint) -> web.StreamResponse:
-    """A protocol's own SSE bytes out; the host's chunk stream is closed at the end."""
+    """A protocol's own SSE bytes out, the host's chunks through its writer; the chunk
+    stream is closed at the end."""
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache", **headers})
     try:
         await resp.prepare(request)
-        async for frame in events:
+        try:
+            async for chunk in chunks:
+                frame = writer.chunk(chunk)
+                if frame:
+                    await resp.write(frame)
+            frame = writer.end()
+        except ClawhostError as exc:  # after the headers went out, the error travels in-band
+            frame = writer.error(exc)
+        if frame:
             await resp.write(frame)
     except asyncio.CancelledError:
         raise
     except ConnectionResetError:
         log.debug("client left %s before its stream ended", request.path)
-    except Exception as exc:  # noqa: BLE001 - the protocol handles ClawhostError in-band itself
+    except Exception as exc:  # noqa: BLE001
         log.error("stream failed: %s", request.app[HOST_KEY].config.redact(str(exc)))
         err = ClawhostError("internal error in stream")
         await resp.write(b"event: error\ndata: " + streaming.dumps(endpoint.error_body(err)) + b"\n\n")
     finally:
-        await events.aclose()
         await chunks.aclose()
     return resp
 

@@ -187,3 +187,31 @@ async def test_the_store_batches_writes_and_a_clean_close_keeps_them(tmp_path):
     again = ResponseStore(tmp_path)
     assert [again.get(f"r{i}", "t") for i in range(4)] == [turn] * 4
     again.close()
+
+
+def test_expired_rows_are_swept_by_time_through_an_index(tmp_path):
+    import sqlite3
+    from clawhost.protocols import response_store
+    # a store.db from before the index: opening it adds the index
+    old = sqlite3.connect(tmp_path / "store.db")
+    old.execute("CREATE TABLE responses (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, "
+                "expires REAL NOT NULL, messages TEXT NOT NULL)")
+    old.execute("INSERT INTO responses VALUES ('gone', 't', 1.0, '[]')")
+    old.commit()
+    old.close()
+    store = response_store.ResponseStore(tmp_path)
+    rows = lambda: {r[0] for r in store.db.execute("SELECT id FROM responses")}  # noqa: E731
+    assert rows() == set()  # the sweep at open
+    plan = " ".join(str(r) for r in store.db.execute(
+        "EXPLAIN QUERY PLAN DELETE FROM responses WHERE expires <= 5"))
+    assert "responses_expires" in plan, plan  # a range of the index, not a table scan
+    store.ttl_s = -1
+    store.put("expired", "t", [{"role": "user", "content": "x"}])
+    store.flush()
+    assert rows() == {"expired"}  # swept at most once a PURGE_EVERY_S, not per write
+    store.purged -= response_store.PURGE_EVERY_S  # as if the last sweep were that long ago
+    store.ttl_s = 60
+    store.put("kept", "t", [{"role": "user", "content": "x"}])
+    store.flush()
+    assert rows() == {"kept"}
+    store.close()

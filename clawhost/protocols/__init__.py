@@ -14,7 +14,7 @@ import; list the module in ``BUILTIN`` (or import it before ``make_app``).
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +40,24 @@ class Inbound:
     tenant: str
     raw: dict[str, Any] = field(default_factory=dict)  # the JSON body as parsed, before validation
     state: dict[str, Any] = field(default_factory=dict)  # the endpoint's own, call to reply
+
+
+class EventWriter:
+    """A protocol's stream, one host chunk at a time: the server writes what each call
+    returns (nothing for ``b""``). Plain methods, not an async generator around the host's
+    stream: that extra layer cost a streamed request more CPU than rendering its events."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        """The events of one host chunk (the first call may add the stream's opening)."""
+        raise NotImplementedError
+
+    def end(self) -> bytes:
+        """The closing events, after the host's last chunk."""
+        raise NotImplementedError
+
+    def error(self, exc: ClawhostError) -> bytes:
+        """An error after the headers went out, in-band."""
+        raise NotImplementedError
 
 
 class Endpoint:
@@ -70,9 +88,8 @@ class Endpoint:
                     call: Inbound) -> dict[str, Any]:
         raise NotImplementedError
 
-    def stream(self, body: Any, request: ModelRequest, chunks: AsyncIterator[dict],
-               call: Inbound) -> AsyncIterator[bytes]:
-        """SSE bytes from the host's chunks; errors after the first byte go in-band."""
+    def stream(self, body: Any, request: ModelRequest, call: Inbound) -> EventWriter:
+        """The writer that turns the host's chunks into this protocol's SSE bytes."""
         raise NotImplementedError
 
     async def answer(self, body: Any, call: Inbound) -> dict[str, Any]:

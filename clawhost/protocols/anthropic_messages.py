@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,7 +22,7 @@ from ..contracts import SlotEngine, engine_of
 from ..errors import BadRequest, ClawhostError, Unavailable
 from ..streaming import NATIVE, native_message
 from ..types import ModelRequest, Reply
-from . import Endpoint, Inbound, register, sse_event
+from . import Endpoint, EventWriter, Inbound, register, sse_event
 from .common import arguments_object, extension_fields, model_request, text_or_parts
 
 NAME = "anthropic_messages"
@@ -385,37 +384,46 @@ class Messages(Endpoint):
             return {**message, "model": body.model}
         return to_message(reply.body, body.model)
 
-    async def stream(self, body: MessagesRequest, request: ModelRequest,
-                     chunks: AsyncIterator[dict], call: Inbound) -> AsyncIterator[bytes]:
-        # the events of one host chunk go out in one write: a write per event costs a
-        # syscall each, which was most of a streamed request's added CPU
-        events = _Events(body.model)
-        started = False
-        native = False  # an Anthropic upstream's own events (or a cached message) went out
-        try:
-            async for chunk in chunks:
-                if NATIVE in chunk and chunk[NATIVE].get("protocol") == NAME and not (
-                        started and not native):
-                    carried = chunk[NATIVE]
-                    if "events" in carried:  # relayed live, as the upstream sent them
-                        native = started = True
-                        yield b"".join(relayed(ev, body.model) for ev in carried["events"])
-                        continue
-                    if not started and isinstance(carried.get("message"), dict):
-                        native = started = True  # a cached Anthropic reply, replayed whole
-                        yield b"".join(message_events(carried["message"], body.model))
-                        continue
-                if native:
-                    continue
-                out = [] if started else events.start(chunk.get("id"))
-                started = True
-                out += events.chunk(chunk)
-                if out:
-                    yield b"".join(out)
-            if not native:
-                yield b"".join((events.start(None) if not started else []) + events.end())
-        except ClawhostError as exc:  # after the headers went out, the error travels in-band
-            yield sse_event("error", error_body(exc))
+    def stream(self, body: MessagesRequest, request: ModelRequest, call: Inbound) -> _Stream:
+        return _Stream(body.model)
+
+
+class _Stream(EventWriter):
+    """The host's chunks as Anthropic's events, or an Anthropic upstream's own (live, or a
+    cached message replayed). The events of one host chunk go out in one write: a write per
+    event costs a syscall each, which was most of a streamed request's added CPU."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.events = _Events(model)
+        self.started = False
+        self.native = False  # an Anthropic upstream's own events (or a cached message) went out
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if NATIVE in chunk and chunk[NATIVE].get("protocol") == NAME and not (
+                self.started and not self.native):
+            carried = chunk[NATIVE]
+            if "events" in carried:  # relayed live, as the upstream sent them
+                self.native = self.started = True
+                return b"".join(relayed(ev, self.model) for ev in carried["events"])
+            if not self.started and isinstance(carried.get("message"), dict):
+                self.native = self.started = True  # a cached Anthropic reply, replayed whole
+                return b"".join(message_events(carried["message"], self.model))
+        if self.native:
+            return b""
+        out = [] if self.started else self.events.start(chunk.get("id"))
+        self.started = True
+        out += self.events.chunk(chunk)
+        return b"".join(out)
+
+    def end(self) -> bytes:
+        if self.native:
+            return b""
+        return b"".join((self.events.start(None) if not self.started else [])
+                        + self.events.end())
+
+    def error(self, exc: ClawhostError) -> bytes:
+        return sse_event("error", error_body(exc))
 
 
 def relayed(ev: dict[str, Any], model: str) -> bytes:

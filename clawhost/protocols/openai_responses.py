@@ -12,16 +12,16 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from ..errors import BadRequest, ClawhostError
 from ..stash import StashKey
-from ..types import ModelRequest, Reply
 from ..streaming import dumps
-from . import Endpoint, Inbound, register
+from ..types import ModelRequest, Reply
+from . import Endpoint, EventWriter, Inbound, register
 from .common import extension_fields, model_request, text_or_parts
 from .response_store import ResponseStore
 
@@ -231,12 +231,16 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{_PROCESS}{next(_COUNTER):012x}"
 
 
+def _usage(inp: Any, out: Any, total: Any) -> dict[str, Any]:
+    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": total}
+
+
 def usage_of(use: dict | None) -> dict[str, Any]:
     use = use or {}
     inp, out = int(use.get("prompt_tokens") or 0), int(use.get("completion_tokens") or 0)
-    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": inp + out}
+    return _usage(inp, out, inp + out)
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
@@ -250,21 +254,31 @@ def call_item(item_id: str, call: dict[str, Any], status: str = "completed") -> 
             "name": fn.get("name") or "", "arguments": fn.get("arguments") or "", "status": status}
 
 
-def envelope(body: ResponsesRequest, rid: str, created: int, status: str,
-             output: list[dict[str, Any]], use: dict | None, finish: str | None) -> dict[str, Any]:
-    incomplete = {"reason": "max_output_tokens"} if finish == "length" else None
+def _asked(body: ResponsesRequest) -> dict[str, Any]:
+    """The response object's fields before ``output`` that echo the request."""
+    return {"instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
+            "model": body.model}
+
+
+def _settings(body: ResponsesRequest) -> dict[str, Any]:
+    """... and those between ``output`` and ``usage``."""
     tc = body.tool_choice
-    return {"id": rid, "object": "response", "created_at": created,
-            "status": "incomplete" if incomplete and status == "completed" else status,
-            "error": None, "incomplete_details": incomplete, "instructions": body.instructions,
-            "max_output_tokens": body.max_output_tokens, "model": body.model, "output": output,
-            "parallel_tool_calls": body.parallel_tool_calls is not False,
+    return {"parallel_tool_calls": body.parallel_tool_calls is not False,
             "previous_response_id": body.previous_response_id,
             "store": body.store, "temperature": body.temperature, "top_p": body.top_p,
             "text": {"format": {"type": "text"}},
             "tool_choice": (tc.model_dump() if isinstance(tc, BaseModel) else tc) or "auto",
             "tools": [t.model_dump(exclude_none=True) for t in body.tools or []],
-            "truncation": "disabled", "metadata": body.metadata or {},
+            "truncation": "disabled", "metadata": body.metadata or {}}
+
+
+def envelope(body: ResponsesRequest, rid: str, created: int, status: str,
+             output: list[dict[str, Any]], use: dict | None, finish: str | None) -> dict[str, Any]:
+    incomplete = {"reason": "max_output_tokens"} if finish == "length" else None
+    return {"id": rid, "object": "response", "created_at": created,
+            "status": "incomplete" if incomplete and status == "completed" else status,
+            "error": None, "incomplete_details": incomplete, **_asked(body), "output": output,
+            **_settings(body),
             "usage": usage_of(use) if use is not None or status == "completed" else None,
             "user": body.user}
 
@@ -283,145 +297,223 @@ def to_response(body: ResponsesRequest, rid: str, chat: dict[str, Any]) -> dict[
                     choice.get("finish_reason"))
 
 
-def error_event(exc: ClawhostError, seq: int) -> dict[str, Any]:
-    return {"type": "error", "code": exc.code, "message": exc.message, "param": exc.param,
-            "sequence_number": seq}
+# -- the event stream -------------------------------------------------------------------
+#
+# A streamed response sends about twice the events of a chat stream (created, in_progress,
+# item and part added, the deltas, text done, part done, item done, completed), and three
+# of them carry the whole response object. Each is rendered from bytes encoded once, as a
+# bytes %-format: an event's shape once per process (only its sequence number and new data
+# are spliced in), the response object's constant fields once per response, a finished
+# item's text once for the four events that repeat it. Building a dict per event and
+# encoding each whole made the stream cost about 100 us of server CPU more than a chat
+# stream's (BENCHMARKS.md, issue 23).
+
+_SLOT = "\x00slot"  # in a shape built from constants only: where a %b goes
+_NUMBER = "\x00number"  # ... where a %d goes
 
 
-_HEADS: dict[str, bytes] = {}  # event kind -> its SSE lines up to the sequence number
+def _format(obj: Any) -> bytes:
+    """``obj``'s JSON as a bytes %-format: ``%b`` for each ``_SLOT``, ``%d`` for each
+    ``_NUMBER``. Only for objects of constants (a client's string could hold a placeholder)."""
+    return (dumps(obj).replace(b"%", b"%%").replace(dumps(_SLOT), b"%b")
+            .replace(dumps(_NUMBER), b"%d"))
 
 
-def _head(kind: str) -> bytes:
-    head = _HEADS[kind] = (b"event: " + kind.encode() + b"\ndata: "
-                           + dumps({"type": kind, "sequence_number": 0})[:-2])  # without 0}
-    return head
+def _event_format(kind: str, **fields: Any) -> bytes:
+    """An event's SSE lines as a bytes %-format; its sequence number is the first ``%d``."""
+    return (b"event: " + kind.encode() + b"\ndata: "
+            + _format({"type": kind, "sequence_number": _NUMBER, **fields}) + b"\n\n")
 
 
-class _Events:
-    """OpenAI chat chunks -> the Responses API's typed events."""
+_TEXT = {"type": "output_text", "text": _SLOT, "annotations": []}
+_TEXT_IDS = {"item_id": _SLOT, "output_index": _NUMBER, "content_index": 0}
+_MESSAGE_ADDED = _event_format("response.output_item.added", output_index=_NUMBER, item={
+    "type": "message", "id": _SLOT, "status": "in_progress", "role": "assistant", "content": []})
+_PART_ADDED = _event_format("response.content_part.added", **_TEXT_IDS,
+                            part={**_TEXT, "text": ""})
+_TEXT_DELTA = _event_format("response.output_text.delta", **_TEXT_IDS, delta=_SLOT)
+_TEXT_DONE = _event_format("response.output_text.done", **_TEXT_IDS, text=_SLOT)
+_PART_DONE = _event_format("response.content_part.done", **_TEXT_IDS, part=_TEXT)
+_MESSAGE = _format(message_item(_SLOT, _SLOT))  # a finished message item
+_ITEM_ADDED = _event_format("response.output_item.added", output_index=_NUMBER, item=_SLOT)
+_ITEM_DONE = _event_format("response.output_item.done", output_index=_NUMBER, item=_SLOT)
+_ARGUMENTS_DELTA = _event_format("response.function_call_arguments.delta", item_id=_SLOT,
+                                 output_index=_NUMBER, delta=_SLOT)
+_ARGUMENTS_DONE = _event_format("response.function_call_arguments.done", item_id=_SLOT,
+                                output_index=_NUMBER, arguments=_SLOT)
+_WITH_RESPONSE = {kind: _event_format(kind, response=_SLOT) for kind in (
+    "response.created", "response.in_progress", "response.completed", "response.incomplete")}
+_ERROR = _event_format("error", code=_SLOT, message=_SLOT, param=_SLOT)
+_USAGE = _format(_usage(_NUMBER, _NUMBER, _NUMBER))
 
-    def __init__(self, body: ResponsesRequest, rid: str):
-        self.body, self.rid, self.created = body, rid, int(time.time())
-        self.seq = 0
-        self.output: list[dict[str, Any]] = []  # finished items
-        self.text: dict[str, Any] | None = None  # the open message item: {id, index, parts}
+
+def envelope_format(body: ResponsesRequest, rid: str, created: int) -> bytes:
+    """``envelope``'s bytes as a bytes %-format, a ``%b`` for each field that changes while
+    the response is answered (status, incomplete_details, output, usage): the rest encoded
+    once, a client's strings among them (their % doubled)."""
+    return (b'{"id":%b,"object":"response","created_at":%d,"status":%%b,"error":null,'
+            b'"incomplete_details":%%b,' % (dumps(rid), created)
+            + dumps(_asked(body))[1:-1].replace(b"%", b"%%") + b',"output":%b,'
+            + dumps(_settings(body))[1:-1].replace(b"%", b"%%") + b',"usage":%b,"user":'
+            + dumps(body.user).replace(b"%", b"%%") + b"}")
+
+
+class _Text:
+    """The open message item: its id and position, and the text so far."""
+
+    __slots__ = ("id", "index", "parts")
+
+    def __init__(self, item_id: str, index: int):
+        self.id, self.index, self.parts = dumps(item_id), index, []
+
+
+class _Events(EventWriter):
+    """OpenAI chat chunks -> the Responses API's typed events, as SSE bytes (the opening
+    ones go out with the first chunk's). ``keep``, when the response is stored, gets what
+    the stream added up to as a chat reply at the end."""
+
+    def __init__(self, body: ResponsesRequest, rid: str,
+                 keep: Callable[[dict[str, Any]], None] | None = None):
+        self.rid, self.created, self.keep = rid, int(time.time()), keep
+        self.seq = 0  # the next event's sequence number
+        self.out: list[bytes] = []  # rendered, not yet returned
+        self.output: list[bytes] = []  # finished items, encoded
+        self.text: _Text | None = None
         self.calls: dict[int, dict[str, Any]] = {}  # OpenAI tool index -> open call item
         self.finish: str | None = None
         self.usage: dict | None = None
-        self.chat_calls: list[dict[str, Any]] = []  # for the stored conversation
-        self._started: dict[str, Any] | None = None
-        self.all_text: list[str] = []
+        self.texts: list[str] = []  # for the stored conversation: each message's text
+        self.chat_calls: list[dict[str, Any]] = []  # ... and the calls
+        self.envelope = envelope_format(body, rid, self.created)
+        self.start()
 
-    def ev(self, kind: str, **data: Any) -> bytes:
-        """One event: its constant head encoded once per kind, then the number and the
-        fields (no merged dict per event: a stream sends about ten)."""
-        head = _HEADS.get(kind) or _head(kind)
-        seq, self.seq = self.seq, self.seq + 1
-        fields = b"," + dumps(data)[1:] if data else b"}"
-        return head + str(seq).encode() + fields + b"\n\n"
+    def start(self) -> None:
+        # created and in_progress carry the same object
+        started = self.envelope % (b'"in_progress"', b"null", b"[]", b"null")
+        self.seq = 2
+        self.out += (_WITH_RESPONSE["response.created"] % (0, started),
+                     _WITH_RESPONSE["response.in_progress"] % (1, started))
 
-    def response(self, status: str) -> dict[str, Any]:
-        if status == "in_progress":  # built once: created and in_progress carry the same
-            if self._started is None:
-                self._started = envelope(self.body, self.rid, self.created, status, [], None, None)
-            return self._started
-        return envelope(self.body, self.rid, self.created, status, list(self.output),
-                        self.usage, self.finish)
+    def _take(self) -> bytes:
+        out = self.out
+        if not out:
+            return b""
+        self.out = []
+        return b"".join(out)
 
-    def _with_response(self, kind: str, response: bytes) -> bytes:
-        """An event around an already encoded response object."""
-        head = _HEADS.get(kind) or _head(kind)
-        seq, self.seq = self.seq, self.seq + 1
-        return head + str(seq).encode() + b',"response":' + response + b"}\n\n"
-
-    def start(self) -> list[bytes]:
-        # created and in_progress carry the same object: encoded once (the envelope is the
-        # largest thing a streamed response sends, three times)
-        r = dumps(self.response("in_progress"))
-        return [self._with_response("response.created", r),
-                self._with_response("response.in_progress", r)]
-
-    def _close_text(self) -> list[bytes]:
-        t = self.text
-        if t is None:
-            return []
-        self.text = None
-        text = "".join(t["parts"])
-        part = {"type": "output_text", "text": text, "annotations": []}
-        item = message_item(t["id"], text)
+    def _close_text(self, out: list[bytes]) -> None:
+        t, self.text = self.text, None
+        text = "".join(t.parts)
+        self.texts.append(text)
+        encoded = dumps(text)
+        item = _MESSAGE % (t.id, encoded)
         self.output.append(item)
-        ids = {"item_id": t["id"], "output_index": t["index"], "content_index": 0}
-        return [self.ev("response.output_text.done", **ids, text=text),
-                self.ev("response.content_part.done", **ids, part=part),
-                self.ev("response.output_item.done", output_index=t["index"], item=item)]
+        seq = self.seq
+        self.seq = seq + 3
+        out += (_TEXT_DONE % (seq, t.id, t.index, encoded),
+                _PART_DONE % (seq + 1, t.id, t.index, encoded),
+                _ITEM_DONE % (seq + 2, t.index, item))
 
-    def _close_calls(self) -> list[bytes]:
-        out = []
+    def _close_calls(self, out: list[bytes]) -> None:
         for c in self.calls.values():
             item = call_item(c["id"], c["call"])
-            self.output.append(item)
-            out += [self.ev("response.function_call_arguments.done", item_id=c["id"],
-                            output_index=c["index"], arguments=item["arguments"]),
-                    self.ev("response.output_item.done", output_index=c["index"], item=item)]
+            encoded = dumps(item)
+            self.output.append(encoded)
+            seq = self.seq
+            self.seq = seq + 2
+            out += (_ARGUMENTS_DONE % (seq, c["encoded_id"], c["index"],
+                                       dumps(item["arguments"])),
+                    _ITEM_DONE % (seq + 1, c["index"], encoded))
             self.chat_calls.append(c["call"])
         self.calls = {}
-        return out
 
     def _index(self) -> int:
         return len(self.output) + (self.text is not None) + len(self.calls)
 
-    def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
-        out: list[bytes] = []
-        self.usage = chunk.get("usage") or self.usage
-        for choice in chunk.get("choices") or []:
-            self.finish = choice.get("finish_reason") or self.finish
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        out = self.out
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+            delta = choice.get("delta")
+            if not delta:
+                continue
+            content = delta.get("content")
+            if content:
                 text = self.text
                 if text is None:
-                    out += self._close_calls()
-                    text = self.text = {"id": _id("msg"), "index": self._index(), "parts": []}
-                    out.append(self.ev("response.output_item.added", output_index=text["index"],
-                                       item={"type": "message", "id": text["id"],
-                                             "status": "in_progress", "role": "assistant",
-                                             "content": []}))
-                    out.append(self.ev("response.content_part.added", item_id=text["id"],
-                                       output_index=text["index"], content_index=0,
-                                       part={"type": "output_text", "text": "", "annotations": []}))
-                text["parts"].append(delta["content"])
-                self.all_text.append(delta["content"])
-                out.append(self.ev("response.output_text.delta", item_id=text["id"],
-                                   output_index=text["index"], content_index=0,
-                                   delta=delta["content"]))
-            for tc in delta.get("tool_calls") or []:
-                i = tc.get("index", 0)
-                fn = tc.get("function") or {}
-                c = self.calls.get(i)
-                if c is None:
-                    out += self._close_text()
-                    call = {"id": tc.get("id") or _id("call"), "type": "function",
-                            "function": {"name": fn.get("name") or "", "arguments": ""}}
-                    c = self.calls[i] = {"id": _id("fc"), "index": self._index(), "call": call}
-                    out.append(self.ev("response.output_item.added", output_index=c["index"],
-                                       item=call_item(c["id"], call, "in_progress")))
-                if fn.get("arguments"):
-                    c["call"]["function"]["arguments"] += fn["arguments"]
-                    out.append(self.ev("response.function_call_arguments.delta", item_id=c["id"],
-                                       output_index=c["index"], delta=fn["arguments"]))
-        return out
+                    if self.calls:
+                        self._close_calls(out)
+                    text = self.text = _Text(_id("msg"), self._index())
+                    seq = self.seq
+                    self.seq = seq + 2
+                    out += (_MESSAGE_ADDED % (seq, text.index, text.id),
+                            _PART_ADDED % (seq + 1, text.id, text.index))
+                text.parts.append(content)
+                out.append(_TEXT_DELTA % (self.seq, text.id, text.index, dumps(content)))
+                self.seq += 1
+            if delta.get("tool_calls"):
+                self._tool_calls(delta["tool_calls"], out)
+        return self._take()
 
-    def end(self) -> list[bytes]:
-        out = self._close_text() + self._close_calls()
+    def _tool_calls(self, tool_calls: list[dict[str, Any]], out: list[bytes]) -> None:
+        for tc in tool_calls:
+            i = tc.get("index", 0)
+            fn = tc.get("function") or {}
+            c = self.calls.get(i)
+            if c is None:
+                if self.text is not None:
+                    self._close_text(out)
+                call = {"id": tc.get("id") or _id("call"), "type": "function",
+                        "function": {"name": fn.get("name") or "", "arguments": ""}}
+                item_id = _id("fc")
+                c = self.calls[i] = {"id": item_id, "encoded_id": dumps(item_id),
+                                     "index": self._index(), "call": call}
+                out.append(_ITEM_ADDED % (self.seq, c["index"],
+                                          dumps(call_item(item_id, call, "in_progress"))))
+                self.seq += 1
+            if fn.get("arguments"):
+                c["call"]["function"]["arguments"] += fn["arguments"]
+                out.append(_ARGUMENTS_DELTA % (self.seq, c["encoded_id"], c["index"],
+                                               dumps(fn["arguments"])))
+                self.seq += 1
+
+    def end(self) -> bytes:
+        """Open items done, then the response; the conversation kept when it is stored."""
+        out = self.out
+        if self.text is not None:
+            self._close_text(out)
+        if self.calls:
+            self._close_calls(out)
         if not self.output:
-            self.output.append(message_item(_id("msg"), ""))
-        r = self.response("completed")
-        kind = "response.incomplete" if r["status"] == "incomplete" else "response.completed"
-        out.append(self.ev(kind, response=r))
-        return out
+            self.output.append(dumps(message_item(_id("msg"), "")))
+        output = b"[" + b",".join(self.output) + b"]"
+        use = self.usage or {}
+        inp, gen = int(use.get("prompt_tokens") or 0), int(use.get("completion_tokens") or 0)
+        usage = _USAGE % (inp, gen, inp + gen)
+        if self.finish == "length":
+            done = _WITH_RESPONSE["response.incomplete"] % (self.seq, self.envelope % (
+                b'"incomplete"', b'{"reason":"max_output_tokens"}', output, usage))
+        else:
+            done = _WITH_RESPONSE["response.completed"] % (self.seq, self.envelope % (
+                b'"completed"', b"null", output, usage))
+        self.seq += 1
+        out.append(done)
+        if self.keep is not None:
+            self.keep(self.chat_body())
+        return self._take()
+
+    def error(self, exc: ClawhostError) -> bytes:
+        seq = self.seq
+        self.seq = seq + 1
+        self.out.append(_ERROR % (seq, dumps(exc.code), dumps(exc.message), dumps(exc.param)))
+        return self._take()
 
     def chat_body(self) -> dict[str, Any]:
         """What the stream added up to, as a chat reply (for the stored conversation)."""
-        msg: dict[str, Any] = {"role": "assistant", "content": "".join(self.all_text) or None}
+        msg: dict[str, Any] = {"role": "assistant", "content": "".join(self.texts) or None}
         if self.chat_calls:
             msg["tool_calls"] = self.chat_calls
         return {"choices": [{"message": msg}]}
@@ -459,21 +551,10 @@ class Responses(Endpoint):
         self._store(body, call, rid, reply.body)
         return out
 
-    async def stream(self, body: ResponsesRequest, request: ModelRequest,
-                     chunks: AsyncIterator[dict], call: Inbound) -> AsyncIterator[bytes]:
-        events = _Events(body, _id("resp"))
-        try:
-            first = events.start()  # sent with the first chunk's events: one write, not three
-            async for chunk in chunks:
-                out = first + events.chunk(chunk)
-                first = []
-                if out:
-                    yield b"".join(out)
-            yield b"".join(first + events.end())
-            self._store(body, call, events.rid, events.chat_body())
-        except ClawhostError as exc:  # after the headers went out, the error travels in-band
-            yield events.ev("error", **{k: v for k, v in error_event(exc, 0).items()
-                                        if k not in ("type", "sequence_number")})
+    def stream(self, body: ResponsesRequest, request: ModelRequest, call: Inbound) -> _Events:
+        rid = _id("resp")
+        keep = (lambda chat: self._store(body, call, rid, chat)) if body.store else None
+        return _Events(body, rid, keep)
 
 
 register(Responses())
