@@ -358,6 +358,117 @@ async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, 
         await host.stop()
 
 
+def _slow_chunks(monkeypatch, chunk: int, pause_s: float) -> list[tuple[int, int]]:
+    """Prefill `chunk` tokens per graph run, each run taking at least `pause_s`; returns the
+    (row, past) of every prefill run as it happens."""
+    runs: list[tuple[int, int]] = []
+    real = runner.Runner.prefill
+
+    def slow(self, row, ids, past=0, num_logits=1):
+        import time
+        runs.append((row, past))
+        time.sleep(pause_s)
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", chunk)
+    monkeypatch.setattr(runner.Runner, "prefill", slow)
+    return runs
+
+
+async def test_a_client_gone_mid_prefill_frees_its_slot_and_kv_at_the_next_chunk(
+        prepared, sources, clawhost_server, monkeypatch):  # noqa: F811
+    import asyncio
+
+    import aiohttp
+    runs = _slow_chunks(monkeypatch, chunk=4, pause_s=0.05)
+    models = models_section(sources, tiny_llama={"max_tokens": 8, "max_slots": 2,
+                                                 "kv_cache": "int8"})
+    host = await start_host(prepared, models)
+    try:
+        url = await clawhost_server(host)
+        words = "the agent reads a file and plans a tool call for the notes".split()
+        body = {"model": CHAT, "stream": True, "max_tokens": 8, "messages": [
+            {"role": "user", "content": " ".join(words[:8] * 2)}]}  # ~75 tokens: ~18 chunks
+        async with aiohttp.ClientSession() as http:
+            resp = await http.post(f"{url}/v1/chat/completions", json=body,
+                                   headers={"cache-control": "no-cache"})
+            assert resp.status == 200, await resp.text()
+            for _ in range(500):  # a few chunks in, the client goes away
+                if len(runs) >= 4:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(runs) >= 4 and (await _get(url + "/readyz"))["kv_cache"]["streams"] == 1
+            resp.close()
+            gone_at = len(runs)
+        facts = {}
+        for _ in range(300):
+            facts = (await _get(url + "/readyz"))["kv_cache"]
+            if facts["streams"] == 0:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # time for several more chunks, had it gone on
+        # at most the chunk running when it left, and the one after: then its slot and KV go
+        assert len(runs) - gone_at <= 2, (gone_at, len(runs))
+        assert facts["streams"] == 0 and facts["used_mb"] == 0
+        # and the slot serves the next request
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/v1/chat/completions", json={
+                    **body, "stream": False, "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"cache-control": "no-cache"}) as r:
+                assert r.status == 200
+    finally:
+        await host.stop()
+
+
+async def test_concurrent_long_prompts_get_429_or_run_and_never_pass_the_budget(
+        prepared, sources, clawhost_server, monkeypatch):  # noqa: F811
+    """Six ~70-token prompts at once against a budget for one such stream: each one waits
+    its turn or gets a 429 naming the setting; the KV reserved never exceeds the budget, so
+    never more than one of them holds KV at a time."""
+    import asyncio
+
+    import aiohttp
+    from clawhost.plugins.quantized_model import kv_budget
+    _slow_chunks(monkeypatch, chunk=8, pause_s=0.02)
+    per_token = 2 * 2 * 2 * 16  # tiny-llama, int8 cache: 2 layers x K,V x 2 heads x 16
+    peak: list[int] = []
+    real_reserve = kv_budget.KVBudget.reserve
+
+    def reserve(self, tokens, bytes_per_token):
+        out = real_reserve(self, tokens, bytes_per_token)
+        peak.append((self.used, self.streams))
+        assert self.limit is None or self.used <= self.limit
+        return out
+    monkeypatch.setattr(kv_budget.KVBudget, "reserve", reserve)
+    models = models_section(sources, tiny_llama={"max_tokens": 8, "max_slots": 4,
+                                                 "kv_cache": "int8"})
+    limit_tokens = 150  # one stream of ~70 + 8 tokens fits, a second one does not
+    host = await start_host(prepared, models, kv_cache_mb=limit_tokens * per_token / MB)
+    try:
+        url = await clawhost_server(host)
+        words = "the agent reads a file and plans a tool call".split()
+
+        async def one(i: int):
+            body = {"model": CHAT, "max_tokens": 8, "messages": [
+                {"role": "user", "content": f"{i} " + " ".join(words[:7] * 2)}]}
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{url}/v1/chat/completions", json=body,
+                                     headers={"cache-control": "no-cache"}) as r:
+                    return r.status, await r.json()
+        results = await asyncio.gather(*(one(i) for i in range(6)))
+        statuses = sorted(status for status, _ in results)
+        assert set(statuses) <= {200, 429} and 200 in statuses, results
+        for status, body in results:
+            if status == 429:
+                assert body["error"]["code"] == "kv_cache_full"
+                assert "kv_cache_mb" in body["error"]["message"]
+        assert len(peak) >= statuses.count(200)  # every answered one reserved its KV first
+        assert max(used for used, _ in peak) <= limit_tokens * per_token
+        assert max(streams for _, streams in peak) == 1
+        assert (await _get(url + "/readyz"))["kv_cache"]["used_mb"] == 0
+    finally:
+        await host.stop()
+
+
 # -- the real model (slow) ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
