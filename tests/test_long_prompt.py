@@ -476,9 +476,16 @@ def smollm2(real_models) -> Path:
     return real_models["folder"](REAL_CHAT)
 
 
-def _real_prompt(eng: ChatEngine, n: int) -> list[int]:
-    text = ("Agents keep long notes about their tools, their plans and the files they read. "
+LONG_TEXT = "/usr/share/common-licenses/GPL-3"
+
+
+def _real_text(n: int) -> str:
+    return ("Agents keep long notes about their tools, their plans and the files they read. "
             "Each note names a tool, what it did and what came of it. ") * (n // 20)
+
+
+def _real_prompt(eng: ChatEngine, n: int) -> list[int]:
+    text = _real_text(n)
     ids = eng.encode_chat([{"role": "user", "content": text + "Summarise the notes."}])
     assert len(ids) >= n
     return ids[-n:]
@@ -499,15 +506,20 @@ def test_real_long_prompt_chunked_equals_one_shot(smollm2, monkeypatch):
 
 @pytest.mark.slow
 def test_real_int8_and_float16_kv_stay_within_one_percent_perplexity(smollm2):
-    """The issue's quality bar on the real model (a longer text in benchmarks/kv_cache.py)."""
+    """The issue's quality bar on the real model, on a long text (benchmarks/kv_cache.py has
+    3,000 tokens). Not the 300-token check text: there, the model's int8 activations turn
+    float rounding differences of 1e-7 into ±1.5% of perplexity either way (measured: a
+    first chunk attended with no quantized KV at all moved it by +1.6%)."""
     from clawhost.plugins.quantized_model.kv_calibrate import write_all
-    from clawhost.plugins.quantized_model.quality import PPL_TEXT, perplexity
+    from clawhost.plugins.quantized_model.quality import perplexity
     write_all(smollm2)  # the fixture wrote the artifacts only, as before this existed
+    text = Path(LONG_TEXT).read_text() if Path(LONG_TEXT).is_file() else _real_text(4000)
     ppl = {}
     for dtype in ("float32", "float16", "int8"):
         eng = ChatEngine.load(smollm2, threads=2, kv_cache=dtype)
-        ids = eng.encode(PPL_TEXT)
-        ppl[dtype] = perplexity(runner.Runner(eng.model, rows=1, capacity=len(ids)), ids)
+        ids = eng.encode(text)[:1200]
+        ppl[dtype] = perplexity(runner.Runner(eng.model, rows=1, capacity=len(ids)), ids,
+                                chunk=128)
     for dtype in ("float16", "int8"):
         assert ppl[dtype] <= ppl["float32"] * 1.01, ppl
 

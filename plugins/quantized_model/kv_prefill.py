@@ -36,7 +36,7 @@ import numpy as np
 # metadata_props key marking a graph written with this prefill path (older int8 graphs
 # are rewritten from their own scales when loaded)
 MARK = "clawhost.kv_int8_prefill"
-VERSION = "1"
+VERSION = "2"
 
 
 def new_rows_output(kind: str, layer: int) -> str:
@@ -90,17 +90,41 @@ def split_attention(graph, node, layer: int, k_scale: np.ndarray, v_scale: np.nd
         n("Reshape", [p + "total64", one], [p + "end"]),
         n("Sub", [p + "end", p + "tokens"], [p + "past"]),
     ]
-    for kind, past in (("key", past_k), ("value", past_v)):
-        prefill += [n("Slice", [past, zero, p + "past", axis2], [p + kind + ".int8"]),
-                    n("Cast", [p + kind + ".int8"], [p + kind], to=f32)]
-    prefill.append(n("GroupQueryAttention",
-                     [p + "qkv", "", "", p + "key", p + "value", seqlens, total, cos, sin],
-                     [p + "out", p + "present_key", p + "present_value"],
-                     domain="com.microsoft", **attrs))
-    prefill.append(n("Mul", [p + "out", out_mul], [p + "attn"]))
+    # one KV head (and its query heads) at a time: a third of the view is alive at once
+    group = num_heads // kv_heads
+    attrs.update(num_heads=group, kv_num_heads=1)
+    q_width = num_heads * head_dim
+    outs, new = [], {"key": [], "value": []}
+    for h in range(kv_heads):
+        g = f"{p}{h}."
+        bounds = {"q": (h * group * head_dim, (h + 1) * group * head_dim),
+                  "k": (q_width + h * head_dim, q_width + (h + 1) * head_dim),
+                  "v": (q_width + (kv_heads + h) * head_dim, q_width + (kv_heads + h + 1) * head_dim)}
+        for part, (a, b) in bounds.items():
+            prefill.append(n("Slice", [p + "qkv", const(f"{g}{part}.start", np.array([a])),
+                                       const(f"{g}{part}.end", np.array([b])), axis2],
+                             [g + part]))
+        prefill.append(n("Concat", [g + "q", g + "k", g + "v"], [g + "qkv"], axis=2))
+        heads = (const(f"{g}head.start", np.array([h, 0])), const(f"{g}head.end", np.array([h + 1])))
+        for kind, past in (("key", past_k), ("value", past_v)):
+            prefill += [n("Concat", [heads[1], p + "past"], [g + kind + ".ends"], axis=0),
+                        n("Slice", [past, heads[0], g + kind + ".ends", "kv_prefill.axes12"],
+                          [g + kind + ".int8"]),
+                        n("Cast", [g + kind + ".int8"], [g + kind], to=f32)]
+        prefill.append(n("GroupQueryAttention",
+                         [g + "qkv", "", "", g + "key", g + "value", seqlens, total, cos, sin],
+                         [g + "out", g + "present_key", g + "present_value"],
+                         domain="com.microsoft", **attrs))
+        outs.append(g + "out")
+        for kind in ("key", "value"):
+            x = g + "present_" + kind
+            prefill.append(n("Slice", [x, p + "past", p + "end", axis2], [x + ".new"]))
+            new[kind].append(x + ".new")
+    prefill += [n("Concat", outs, [p + "out"], axis=2),
+                n("Mul", [p + "out", out_mul], [p + "attn"])]
     for kind in ("key", "value"):
         x = p + "present_" + kind
-        prefill += [n("Slice", [x, p + "past", p + "end", axis2], [x + ".new"]),
+        prefill += [n("Concat", new[kind], [x + ".new"], axis=1),
                     n("Round", [x + ".new"], [x + ".round"]),
                     n("Clip", [x + ".round", "kv_prefill.lo", "kv_prefill.hi"], [x + ".clip"]),
                     n("Cast", [x + ".clip"], [p + "new_" + kind], to=i8)]
@@ -132,7 +156,7 @@ def add_shared(graph, tokens_input: str, num_layers: int, kv_heads: int, head_di
     prefill chunk, which the runner always runs for one row."""
     from onnx import TensorProto, helper, numpy_helper
 
-    for name, arr in (("zero", [0]), ("one", [1]), ("axis2", [2])):
+    for name, arr in (("zero", [0]), ("one", [1]), ("axis2", [2]), ("axes12", [1, 2])):
         graph.initializer.append(numpy_helper.from_array(np.array(arr, np.int64), f"kv_prefill.{name}"))
     for name, x in (("lo", -128), ("hi", 127)):
         graph.initializer.append(numpy_helper.from_array(np.array(x, np.float32), f"kv_prefill.{name}"))
