@@ -9,10 +9,10 @@ Per-tensor scales, ``ORT_MLAS_QKGEMM_S8_APPROX_VNNI`` and the non-flash path wer
 
 How: in ``model.kv-int8.onnx`` each layer's attention is an ``If``. Decode steps (one token
 per row) run the int8 GroupQueryAttention as before: it appends to the bound cache in place.
-Prefill chunks (more than one token, one row) run the else branch:
+Prefill chunks (more than one token, one row) run the other branch, per KV head h:
 
-    Cast(past_key[:, :, :past]) -> int8 values as floats     (no scale: folded below)
-    GroupQueryAttention, float, over that view + the chunk  (MLAS flash attention)
+    Cast(past_key[:, h, :past]) -> int8 values as floats     (no scale: folded below)
+    GroupQueryAttention, float, h's query heads over that view + the chunk (flash attention)
     present[:, :, past:] -> Round -> Clip -> int8 -> outputs ``new_key_{i}`` / ``new_value_{i}``
 
 which the runner writes into the cache after the run. The per-channel scales are folded
@@ -23,9 +23,10 @@ multiplied by it. So the cache is read with one Cast, and the new rows come out 
 int8 units: round(x / scale) clipped to [-128, 127], as GroupQueryAttention writes them.
 Inside a chunk, attention sees its own new keys and values unrounded (closer to float32).
 
-Memory: the float view exists for one layer at a time (keys and values as float32, plus
-GroupQueryAttention's present copy: 4 x 4 bytes x kv_heads x head_dim per cached token,
-21 MB for SmolLM2 at 7k) and is freed before the next layer. The runner makes those blocks
+Memory: the float view exists for one KV head of one layer at a time (its keys and values
+as float32, plus GroupQueryAttention's present copy: 4 x 4 bytes x head_dim per cached
+token, 7 MB for SmolLM2 at 7k; all three heads at once measured +18 MB of host peak) and is
+freed before the next. The runner makes those blocks
 mappings of their own during the run (`memory.large_blocks_mapped`): on glibc's heap,
 30 layers' worth of them fragmented it to several times that.
 """
