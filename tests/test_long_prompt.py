@@ -186,6 +186,40 @@ def test_kv_cache_types_take_a_half_and_a_quarter_of_the_float32_bytes(tiny_dir)
         assert np.all(np.abs(q * scale - ref) <= scale * 0.5 + 1e-6)
 
 
+def test_int8_prefill_chunks_write_the_rows_the_int8_attention_writes(tiny_dir):
+    """Prefill chunks of the int8 graph attend over a float view and hand back their rows
+    (kv_prefill.py); token by token the int8 GroupQueryAttention appends them itself. Layer
+    0's rows depend on the embeddings only: bit-equal. Later layers differ by the rounding
+    of keys and values inside a chunk, which the float view does not do: they are closer to
+    the float32 cache's rows (quantized with the same scales) than the token-by-token ones."""
+    import onnx
+
+    from clawhost.plugins.quantized_model.kv_cache import graph_file
+    eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    assert eng.model.new_rows
+    ids = _prompt(eng, 50)
+    chunked = runner.Runner(eng.model, rows=1, capacity=len(ids))
+    eng.prefill(chunked, 0, ids)
+    stepped = runner.Runner(eng.model, rows=1, capacity=len(ids))
+    for t, token in enumerate(ids):
+        stepped.prefill(0, [token], past=t)
+    ref_eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="float32")
+    ref = runner.Runner(ref_eng.model, rows=1, capacity=len(ids))
+    ref_eng.prefill(ref, 0, ids)
+    graph = onnx.load(str(tiny_dir / graph_file("int8")), load_external_data=False).graph
+    scales = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer
+              if t.name.startswith(("k_scale_", "v_scale_"))}
+    for j, (a, b, f) in enumerate(zip(chunked.kv, stepped.kv, ref.kv)):
+        assert a.dtype == np.int8
+        a, b = a[0, :, :len(ids)].astype(int), b[0, :, :len(ids)].astype(int)
+        if j < 2:
+            assert np.array_equal(a, b)
+            continue
+        q = np.clip(np.rint(f[0, :, :len(ids)] / scales[f"{'kv'[j % 2]}_scale_{j // 2}"][0]),
+                    -128, 127)
+        assert np.abs(a - q).mean() <= np.abs(b - q).mean(), j
+
+
 def test_an_unknown_kv_cache_type_is_refused_in_one_line(tiny_dir):
     with pytest.raises(ValueError) as exc:
         ChatEngine.load(tiny_dir, threads=1, kv_cache="int3")
