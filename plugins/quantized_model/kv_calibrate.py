@@ -126,7 +126,8 @@ def ensure_graph(folder: Path, dtype: str, threads: int = 2) -> Path:
 
         from .kv_prefill import is_current
         if not is_current(onnx.load(str(path), load_external_data=False)):
-            write_variant(folder, dtype, stored_scales(path))
+            scales = stored_scales(path)
+            write_variant(folder, dtype, calibrate(folder, threads) if scales is None else scales)
         return path
     if not path.exists():
         write_variant(folder, dtype, calibrate(folder, threads) if dtype == "int8" else None)
