@@ -186,6 +186,40 @@ def test_kv_cache_types_take_a_half_and_a_quarter_of_the_float32_bytes(tiny_dir)
         assert np.all(np.abs(q * scale - ref) <= scale * 0.5 + 1e-6)
 
 
+def test_int8_prefill_chunks_write_the_rows_the_int8_attention_writes(tiny_dir):
+    """Prefill chunks of the int8 graph attend over a float view and hand back their rows
+    (kv_prefill.py); token by token the int8 GroupQueryAttention appends them itself. Layer
+    0's rows depend on the embeddings only: bit-equal. Later layers differ by the rounding
+    of keys and values inside a chunk, which the float view does not do: they are closer to
+    the float32 cache's rows (quantized with the same scales) than the token-by-token ones."""
+    import onnx
+
+    from clawhost.plugins.quantized_model.kv_cache import graph_file
+    eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    assert eng.model.new_rows
+    ids = _prompt(eng, 50)
+    chunked = runner.Runner(eng.model, rows=1, capacity=len(ids))
+    eng.prefill(chunked, 0, ids)
+    stepped = runner.Runner(eng.model, rows=1, capacity=len(ids))
+    for t, token in enumerate(ids):
+        stepped.prefill(0, [token], past=t)
+    ref_eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="float32")
+    ref = runner.Runner(ref_eng.model, rows=1, capacity=len(ids))
+    ref_eng.prefill(ref, 0, ids)
+    graph = onnx.load(str(tiny_dir / graph_file("int8")), load_external_data=False).graph
+    scales = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer
+              if t.name.startswith(("k_scale_", "v_scale_"))}
+    for j, (a, b, f) in enumerate(zip(chunked.kv, stepped.kv, ref.kv)):
+        assert a.dtype == np.int8
+        a, b = a[0, :, :len(ids)].astype(int), b[0, :, :len(ids)].astype(int)
+        if j < 2:
+            assert np.array_equal(a, b)
+            continue
+        q = np.clip(np.rint(f[0, :, :len(ids)] / scales[f"{'kv'[j % 2]}_scale_{j // 2}"][0]),
+                    -128, 127)
+        assert np.abs(a - q).mean() <= np.abs(b - q).mean(), j
+
+
 def test_an_unknown_kv_cache_type_is_refused_in_one_line(tiny_dir):
     with pytest.raises(ValueError) as exc:
         ChatEngine.load(tiny_dir, threads=1, kv_cache="int3")
@@ -358,6 +392,117 @@ async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, 
         await host.stop()
 
 
+def _slow_chunks(monkeypatch, chunk: int, pause_s: float) -> list[tuple[int, int]]:
+    """Prefill `chunk` tokens per graph run, each run taking at least `pause_s`; returns the
+    (row, past) of every prefill run as it happens."""
+    runs: list[tuple[int, int]] = []
+    real = runner.Runner.prefill
+
+    def slow(self, row, ids, past=0, num_logits=1):
+        import time
+        runs.append((row, past))
+        time.sleep(pause_s)
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", chunk)
+    monkeypatch.setattr(runner.Runner, "prefill", slow)
+    return runs
+
+
+async def test_a_client_gone_mid_prefill_frees_its_slot_and_kv_at_the_next_chunk(
+        prepared, sources, clawhost_server, monkeypatch):  # noqa: F811
+    import asyncio
+
+    import aiohttp
+    runs = _slow_chunks(monkeypatch, chunk=4, pause_s=0.05)
+    models = models_section(sources, tiny_llama={"max_tokens": 8, "max_slots": 2,
+                                                 "kv_cache": "int8"})
+    host = await start_host(prepared, models)
+    try:
+        url = await clawhost_server(host)
+        words = "the agent reads a file and plans a tool call for the notes".split()
+        body = {"model": CHAT, "stream": True, "max_tokens": 8, "messages": [
+            {"role": "user", "content": " ".join(words[:8] * 2)}]}  # ~75 tokens: ~18 chunks
+        async with aiohttp.ClientSession() as http:
+            resp = await http.post(f"{url}/v1/chat/completions", json=body,
+                                   headers={"cache-control": "no-cache"})
+            assert resp.status == 200, await resp.text()
+            for _ in range(500):  # a few chunks in, the client goes away
+                if len(runs) >= 4:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(runs) >= 4 and (await _get(url + "/readyz"))["kv_cache"]["streams"] == 1
+            resp.close()
+            gone_at = len(runs)
+        facts = {}
+        for _ in range(300):
+            facts = (await _get(url + "/readyz"))["kv_cache"]
+            if facts["streams"] == 0:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # time for several more chunks, had it gone on
+        # at most the chunk running when it left, and the one after: then its slot and KV go
+        assert len(runs) - gone_at <= 2, (gone_at, len(runs))
+        assert facts["streams"] == 0 and facts["used_mb"] == 0
+        # and the slot serves the next request
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/v1/chat/completions", json={
+                    **body, "stream": False, "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"cache-control": "no-cache"}) as r:
+                assert r.status == 200
+    finally:
+        await host.stop()
+
+
+async def test_concurrent_long_prompts_get_429_or_run_and_never_pass_the_budget(
+        prepared, sources, clawhost_server, monkeypatch):  # noqa: F811
+    """Six ~70-token prompts at once against a budget for one such stream: each one waits
+    its turn or gets a 429 naming the setting; the KV reserved never exceeds the budget, so
+    never more than one of them holds KV at a time."""
+    import asyncio
+
+    import aiohttp
+    from clawhost.plugins.quantized_model import kv_budget
+    _slow_chunks(monkeypatch, chunk=8, pause_s=0.02)
+    per_token = 2 * 2 * 2 * 16  # tiny-llama, int8 cache: 2 layers x K,V x 2 heads x 16
+    peak: list[int] = []
+    real_reserve = kv_budget.KVBudget.reserve
+
+    def reserve(self, tokens, bytes_per_token):
+        out = real_reserve(self, tokens, bytes_per_token)
+        peak.append((self.used, self.streams))
+        assert self.limit is None or self.used <= self.limit
+        return out
+    monkeypatch.setattr(kv_budget.KVBudget, "reserve", reserve)
+    models = models_section(sources, tiny_llama={"max_tokens": 8, "max_slots": 4,
+                                                 "kv_cache": "int8"})
+    limit_tokens = 150  # one stream of ~70 + 8 tokens fits, a second one does not
+    host = await start_host(prepared, models, kv_cache_mb=limit_tokens * per_token / MB)
+    try:
+        url = await clawhost_server(host)
+        words = "the agent reads a file and plans a tool call".split()
+
+        async def one(i: int):
+            body = {"model": CHAT, "max_tokens": 8, "messages": [
+                {"role": "user", "content": f"{i} " + " ".join(words[:7] * 2)}]}
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{url}/v1/chat/completions", json=body,
+                                     headers={"cache-control": "no-cache"}) as r:
+                    return r.status, await r.json()
+        results = await asyncio.gather(*(one(i) for i in range(6)))
+        statuses = sorted(status for status, _ in results)
+        assert set(statuses) <= {200, 429} and 200 in statuses, results
+        for status, body in results:
+            if status == 429:
+                assert body["error"]["code"] == "kv_cache_full"
+                assert "kv_cache_mb" in body["error"]["message"]
+        assert len(peak) >= statuses.count(200)  # every answered one reserved its KV first
+        assert max(used for used, _ in peak) <= limit_tokens * per_token
+        assert max(streams for _, streams in peak) == 1
+        assert (await _get(url + "/readyz"))["kv_cache"]["used_mb"] == 0
+    finally:
+        await host.stop()
+
+
 # -- the real model (slow) ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -365,9 +510,16 @@ def smollm2(real_models) -> Path:
     return real_models["folder"](REAL_CHAT)
 
 
-def _real_prompt(eng: ChatEngine, n: int) -> list[int]:
-    text = ("Agents keep long notes about their tools, their plans and the files they read. "
+LONG_TEXT = "/usr/share/common-licenses/GPL-3"
+
+
+def _real_text(n: int) -> str:
+    return ("Agents keep long notes about their tools, their plans and the files they read. "
             "Each note names a tool, what it did and what came of it. ") * (n // 20)
+
+
+def _real_prompt(eng: ChatEngine, n: int) -> list[int]:
+    text = _real_text(n)
     ids = eng.encode_chat([{"role": "user", "content": text + "Summarise the notes."}])
     assert len(ids) >= n
     return ids[-n:]
@@ -388,15 +540,20 @@ def test_real_long_prompt_chunked_equals_one_shot(smollm2, monkeypatch):
 
 @pytest.mark.slow
 def test_real_int8_and_float16_kv_stay_within_one_percent_perplexity(smollm2):
-    """The issue's quality bar on the real model (a longer text in benchmarks/kv_cache.py)."""
+    """The issue's quality bar on the real model, on a long text (benchmarks/kv_cache.py has
+    3,000 tokens). Not the 300-token check text: there, the model's int8 activations turn
+    float rounding differences of 1e-7 into ±1.5% of perplexity either way (measured: a
+    first chunk attended with no quantized KV at all moved it by +1.6%)."""
     from clawhost.plugins.quantized_model.kv_calibrate import write_all
-    from clawhost.plugins.quantized_model.quality import PPL_TEXT, perplexity
+    from clawhost.plugins.quantized_model.quality import perplexity
     write_all(smollm2)  # the fixture wrote the artifacts only, as before this existed
+    text = Path(LONG_TEXT).read_text() if Path(LONG_TEXT).is_file() else _real_text(4000)
     ppl = {}
     for dtype in ("float32", "float16", "int8"):
         eng = ChatEngine.load(smollm2, threads=2, kv_cache=dtype)
-        ids = eng.encode(PPL_TEXT)
-        ppl[dtype] = perplexity(runner.Runner(eng.model, rows=1, capacity=len(ids)), ids)
+        ids = eng.encode(text)[:1200]
+        ppl[dtype] = perplexity(runner.Runner(eng.model, rows=1, capacity=len(ids)), ids,
+                                chunk=128)
     for dtype in ("float16", "int8"):
         assert ppl[dtype] <= ppl["float32"] * 1.01, ppl
 

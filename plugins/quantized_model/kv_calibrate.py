@@ -52,9 +52,12 @@ def calibrate(folder: Path, threads: int = 2) -> np.ndarray:
 
 
 def write_variant(folder: Path, dtype: str, scales: np.ndarray | None = None) -> Path:
-    """Write ``graph_file(dtype)`` beside ``model.onnx``, sharing its weights file."""
+    """Write ``graph_file(dtype)`` beside ``model.onnx``, sharing its weights file. The int8
+    graph also gets the float prefill path of `kv_prefill`."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
+    from . import kv_prefill
 
     folder = Path(folder)
     out = folder / graph_file(dtype)
@@ -66,7 +69,8 @@ def write_variant(folder: Path, dtype: str, scales: np.ndarray | None = None) ->
     for vi in list(g.input) + list(g.output):
         if vi.name.startswith(("past_key_", "past_value_", "present_key_", "present_value_")):
             vi.type.tensor_type.elem_type = elem
-    for node in g.node:
+    num_heads = layers = 0
+    for idx, node in enumerate(g.node):
         if node.op_type != "GroupQueryAttention" or dtype != "int8":
             continue
         layer = int(node.output[1].rsplit("_", 1)[1])
@@ -82,15 +86,49 @@ def write_variant(folder: Path, dtype: str, scales: np.ndarray | None = None) ->
         node.attribute.extend([helper.make_attribute("k_quant_type", "PER_CHANNEL"),
                                helper.make_attribute("v_quant_type", "PER_CHANNEL"),
                                helper.make_attribute("kv_cache_bit_width", 8)])
+        num_heads = next(a.i for a in node.attribute if a.name == "num_heads")
+        g.node[idx].CopyFrom(kv_prefill.split_attention(
+            g, node, layer, scales[layer, 0], scales[layer, 1], num_heads))
+        layers += 1
+    if layers:
+        kv_prefill.add_shared(g, "inputs_embeds", layers, *scales.shape[2:])
+        kv_prefill.mark(model)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.partial")  # two loaders may race
     onnx.save_model(model, str(tmp))  # weights stay in model.onnx.data (relative location)
     tmp.replace(out)
     return out
 
 
+def stored_scales(path: Path) -> np.ndarray | None:
+    """The calibrated scales of an int8 graph written before, [layers, 2, kv_heads, head_dim]
+    (None when there is no such graph)."""
+    import onnx
+    from onnx import numpy_helper
+
+    if not path.exists():
+        return None
+    g = onnx.load(str(path), load_external_data=False).graph
+    found = {t.name: numpy_helper.to_array(t) for t in g.initializer
+             if t.name.startswith(("k_scale_", "v_scale_"))}
+    layers = len(found) // 2
+    if not layers:
+        return None
+    return np.stack([np.stack([found[f"k_scale_{i}"][0, :, 0], found[f"v_scale_{i}"][0, :, 0]])
+                     for i in range(layers)]).astype(np.float32)
+
+
 def ensure_graph(folder: Path, dtype: str, threads: int = 2) -> Path:
-    """The graph file for `dtype`, written now if this artifact folder predates it."""
+    """The graph file for `dtype`, written now if this artifact folder predates it (an int8
+    graph without the current prefill path is rewritten with its own scales)."""
     path = Path(folder) / graph_file(dtype)
+    if dtype == "int8" and path.exists():
+        import onnx
+
+        from .kv_prefill import is_current
+        if not is_current(onnx.load(str(path), load_external_data=False)):
+            scales = stored_scales(path)
+            write_variant(folder, dtype, calibrate(folder, threads) if scales is None else scales)
+        return path
     if not path.exists():
         write_variant(folder, dtype, calibrate(folder, threads) if dtype == "int8" else None)
     return path

@@ -21,6 +21,7 @@ import onnxruntime as ort
 
 from clawhost.engines.ort_session import session_options  # noqa: F401 - re-exported
 from .kv_cache import NUMPY, bytes_per_token
+from .memory import large_blocks_mapped
 
 
 RESCORE_MARGIN = 6.0
@@ -75,6 +76,10 @@ class LlamaSession:
         self.kv_dtype = {"tensor(float)": "float32", "tensor(float16)": "float16",
                          "tensor(int8)": "int8"}[past.type]
         self.kv_bytes_per_token = bytes_per_token(cfg, self.kv_dtype)
+        # int8 graphs run prefill chunks through a float view of the cache and hand back
+        # the chunk's new rows instead of writing them in place (kv_prefill.py)
+        outputs = {o.name for o in self.session.get_outputs()}
+        self.new_rows = "new_key_0" in outputs
 
     def rescore(self, logits: np.ndarray, hidden: np.ndarray) -> np.ndarray:
         """Replace the logits within RESCORE_MARGIN of each row's best by exact 8-bit ones.
@@ -158,12 +163,20 @@ class Runner:
         for buf in self.kv:
             buf[dst, :, :length] = buf[src, :, :length]
 
-    def _bind_kv(self, io: ort.IOBinding, start: int, count: int) -> None:
+    def _bind_kv(self, io: ort.IOBinding, start: int, count: int,
+                 new_rows: np.ndarray | None = None) -> None:
+        """Bind rows start..start+count-1 of the cache as past and present (appended in
+        place), or, given `new_rows` [2 x layers, 1, kv_heads, tokens, head_dim], as past
+        only with the chunk's new rows written there (the int8 graph's prefill path)."""
         for j, buf in enumerate(self.kv):
             kind = "key" if j % 2 == 0 else "value"
             val = ort.OrtValue.ortvalue_from_numpy(buf[start:start + count])
             io.bind_ortvalue_input(f"past_{kind}_{j // 2}", val)
-            io.bind_ortvalue_output(f"present_{kind}_{j // 2}", val)
+            if new_rows is None:
+                io.bind_ortvalue_output(f"present_{kind}_{j // 2}", val)
+            else:
+                io.bind_ortvalue_output(f"new_{kind}_{j // 2}",
+                                        ort.OrtValue.ortvalue_from_numpy(new_rows[j]))
 
     # -- forward passes -----------------------------------------------------------------
     def prefill(self, row: int, ids: list[int] | np.ndarray, past: int = 0,
@@ -182,13 +195,23 @@ class Runner:
         io.bind_cpu_input("seqlens_k", np.array([total - 1], np.int32))
         io.bind_cpu_input("total_sequence_length", np.array(total, np.int32))
         io.bind_cpu_input("num_logits", np.array([num_logits], np.int64))
-        self._bind_kv(io, row, 1)
+        new_rows = None
+        if self.model.new_rows and ids.shape[1] > 1:
+            new_rows = np.empty((len(self.kv), 1, self.cfg.num_kv_heads, ids.shape[1],
+                                 self.cfg.head_dim), self.kv[0].dtype)
+        self._bind_kv(io, row, 1, new_rows)
         logits = np.empty((1, num_logits, self.cfg.vocab_size), np.float32)
         io.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
         if self.model.has_hidden:
             hidden = np.empty((1, num_logits, self.cfg.hidden_size), np.float32)
             io.bind_ortvalue_output("hidden", ort.OrtValue.ortvalue_from_numpy(hidden))
-        self.session.run_with_iobinding(io)
+        if new_rows is None:
+            self.session.run_with_iobinding(io)
+        else:
+            with large_blocks_mapped():
+                self.session.run_with_iobinding(io)
+            for buf, rows in zip(self.kv, new_rows):
+                buf[row, :, past:total] = rows[0]
         if self.model.has_hidden:
             self.model.rescore(logits[0], hidden[0])
         return logits[0] if num_logits > 1 else logits[0, 0]
