@@ -32,7 +32,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from long_prompt import LLAMACPP, config_on_port, emit_report, server_args, wait_ready  # noqa: E402
+from long_prompt import (LLAMACPP, config_on_port, emit_report, server_args,  # noqa: E402
+                         start_clawhost, wait_ready)
 from clawhost.bench.probe import cpu_model  # noqa: E402
 
 ANCHOR = Path(os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp-anchor"))
@@ -147,12 +148,10 @@ def over_http(args) -> list[dict]:
     started: list = []
     try:
         cfg = config_on_port(args.config, args.clawhost_port)
-        claw = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
-                                stdout=subprocess.DEVNULL,
-                                stderr=open("/tmp/chat_speed_clawhost.log", "w"))
+        claw = start_clawhost(cfg, args.clawhost_port, args.clawhost_model,
+                              "/tmp/chat_speed_clawhost.log")
         started.append(claw)
         claw_url = f"http://127.0.0.1:{args.clawhost_port}"
-        wait_ready(claw_url + "/readyz", 900, args.clawhost_model)
         out = subprocess.run(["bash", str(LLAMACPP), "server", str(args.llama_port), "4"],
                              capture_output=True, text=True, check=True).stdout
         started.append(int(out.split()[-1]))

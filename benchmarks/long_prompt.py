@@ -98,6 +98,14 @@ def config_on_port(config: str, port: int, prefix_cache_mb: float = 0,
     return out
 
 
+def start_clawhost(cfg: Path, port: int, model: str, log: str) -> subprocess.Popen:
+    """``clawhost run`` on `cfg` (from config_on_port), its stderr to `log`, once `model` is ready."""
+    claw = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    wait_ready(f"http://127.0.0.1:{port}/readyz", 900, model)
+    return claw
+
+
 def measure(name: str, base: str, model: str, proc: psutil.Process, words: int,
             max_tokens: int, settle: float) -> dict:
     time.sleep(settle)
@@ -222,12 +230,10 @@ def main() -> None:
     try:
         cfg = config_on_port(args.config, args.clawhost_port, args.prefix_cache_mb,
                              args.kv_cache_mb, args.batcher_s)
-        claw = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
-                                stdout=subprocess.DEVNULL,
-                                stderr=open("/tmp/long_prompt_clawhost.log", "w"))
+        claw = start_clawhost(cfg, args.clawhost_port, args.clawhost_model,
+                              "/tmp/long_prompt_clawhost.log")
         started.append(claw)
         claw_url = f"http://127.0.0.1:{args.clawhost_port}"
-        wait_ready(claw_url + "/readyz", 900, args.clawhost_model)
         servers.append(("clawhost", claw_url, args.clawhost_model, psutil.Process(claw.pid)))
         if not args.skip_llama:
             try:  # an old server on the port would answer for the new one, which then dies
