@@ -156,7 +156,7 @@ def over_http(args) -> list[dict]:
                              capture_output=True, text=True, check=True).stdout
         started.append(int(out.split()[-1]))
         llama_url = f"http://127.0.0.1:{args.llama_port}"
-        wait_ready(llama_url + "/health", 120)
+        wait_ready(llama_url + "/health", 120, interval=0.5)
         servers = [("clawhost", claw_url, args.clawhost_model), ("llama-server", llama_url, "smollm2")]
         for _, base, model in servers:  # warm-up
             stream(base, model, "hello", 4)

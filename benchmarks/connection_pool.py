@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from clawhost.bench.probe import wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
 DEADLINE = 5.0
@@ -301,7 +303,7 @@ def main() -> None:
             host, info = spawn("--role", "host", "--config", str(cfg), env=env)
             procs.append(host)
             host_url = f"http://127.0.0.1:{info['port']}"
-            asyncio.run(wait_ready(host_url))
+            wait_ready(host_url + "/readyz", 10)
             res = asyncio.run(measure(args, host_url, ups, {"host": host.pid, "upstream": up.pid}))
             os.environ["BENCH_KEY"] = env["BENCH_KEY"]
             res.update(asyncio.run(in_process(str(cfg), ups["fast"], 300 if args.quick else 2000)))
@@ -316,18 +318,6 @@ def main() -> None:
             f.write(text + "\n")
 
 
-async def wait_ready(url: str) -> None:
-    import aiohttp
-    async with aiohttp.ClientSession() as s:
-        for _ in range(200):
-            try:
-                async with s.get(url + "/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("benchmark: the host did not become ready")
 
 
 if __name__ == "__main__":

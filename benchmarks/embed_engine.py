@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from clawhost.engines.bert_graph import build_bert_onnx  # noqa: E402
-from clawhost.engines.embed_engine import EmbedEngine  # noqa: E402
+from clawhost.engines.embed_engine import EmbedEngine, padded  # noqa: E402
 from _models import EVAL, packaged  # noqa: E402
 
 VARIANTS = ("fp32", "int8-b32", "int8-b64", "int8-b128", "int8-dyn", "int8-row", "int8-sq")
@@ -104,12 +104,7 @@ def reference_check(model_dir: Path, eng: EmbedEngine, texts: list[str]) -> floa
     from test_local_embed import reference_forward  # the test suite's float64 numpy BERT
 
     cfg = json.loads((model_dir / "config.json").read_text())
-    ids_list = [eng._encode([t])[0] for t in texts]
-    width = max(map(len, ids_list))
-    ids = np.zeros((len(texts), width), np.int64)
-    mask = np.zeros_like(ids)
-    for i, row in enumerate(ids_list):
-        ids[i, :len(row)], mask[i, :len(row)] = row, 1
+    ids, mask = padded([eng._encode([t])[0] for t in texts])
     ref = reference_forward(load_file(str(model_dir / "model.safetensors")), cfg["num_attention_heads"],
                             cfg["layer_norm_eps"], ids, mask)
     return float(np.abs(eng.embed(texts) - ref).max())

@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"model": "echo", "messages": [{"role": "user", "content": "hello there"}]}
 
+from clawhost.bench.probe import wait_ready  # noqa: E402
 from clawhost.testmodel import PLUGIN_FILE as ECHO_PLUGIN  # noqa: E402
 
 
@@ -124,18 +125,6 @@ BARE = textwrap.dedent('''
 ''')
 
 
-def wait_ready(url: str, timeout: float = 10) -> None:
-    import urllib.request
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:  # noqa: BLE001
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} never answered")
-
-
 def http_side_by_side(secs: float, rounds: int) -> list[tuple[dict, dict]]:
     results = []
     with tempfile.TemporaryDirectory() as d:
@@ -145,7 +134,7 @@ def http_side_by_side(secs: float, rounds: int) -> list[tuple[dict, dict]]:
         bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)])
         cli("start", "--config", cfg)
         try:
-            wait_ready(f"http://127.0.0.1:{port}/healthz")
+            wait_ready(f"http://127.0.0.1:{port}/healthz", 10)
             time.sleep(0.5)
             pid = int((Path(d) / "ws" / "clawhost.pid").read_text())
             for _ in range(rounds):  # alternate, so drift in machine load hits both

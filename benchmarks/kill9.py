@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
-from clawhost.bench.probe import free_port
+from clawhost.bench.probe import free_port, wait_ready
 
 ECHO = "from clawhost.testmodel import EchoModel\n_model = EchoModel()\n" \
        "clawhost_register_models = _model.clawhost_register_models\n" \
@@ -37,18 +37,6 @@ def start(ws: Path, config: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def ready(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            try:
-                async with s.get(url + "/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("host did not become ready")
 
 
 async def ask(s: aiohttp.ClientSession, url: str, q: str) -> tuple[str, str]:
@@ -89,7 +77,7 @@ async def verify(url: str, answered: dict) -> dict:
 
 async def cycle_once(ws: Path, config: Path, url: str, n: int, answered: dict) -> dict:
     proc = start(ws, config)
-    await ready(url)
+    await asyncio.to_thread(wait_ready, url + "/readyz", 30)
     task = asyncio.create_task(load(url, n, answered, seconds=5.0))
     await asyncio.sleep(0.5 + (n % 5) * 0.4)  # kill at a different point of each cycle
     os.kill(proc.pid, signal.SIGKILL)
@@ -101,7 +89,7 @@ async def cycle_once(ws: Path, config: Path, url: str, n: int, answered: dict) -
     con.close()
     proc = start(ws, config)
     try:
-        await ready(url)
+        await asyncio.to_thread(wait_ready, url + "/readyz", 30)
         result = await verify(url, answered)
     finally:
         proc.terminate()

@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-from clawhost.bench.probe import cpu_model  # noqa: E402 - lscpu's model name
+from clawhost.bench.probe import cpu_model, wait_ready  # noqa: E402,F401 - chat_speed imports wait_ready from here
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMACPP = Path("/work/shared/bench/llamacpp.sh")
@@ -58,22 +58,6 @@ def post(url: str, body: dict, headers: dict[str, str], timeout: float = 1800) -
         return json.load(r)
 
 
-def wait_ready(url: str, timeout: float, model: str | None = None) -> None:
-    """Until `url` answers 200 (and, for clawhost's /readyz, `model` is ready: preparing
-    the default models on a first start takes about a minute)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                facts = json.load(r) if model else {}
-                if r.status == 200 and (not model or facts["models"].get(model) == "ready"):
-                    return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} not ready after {timeout:.0f} s")
-
-
 def config_on_port(config: str, port: int, prefix_cache_mb: float = 0,
                    kv_cache_mb: float = 0, batcher_s: float = 0) -> Path:
     """The config with its own port and an absolute workspace (it is written elsewhere)."""
@@ -102,7 +86,7 @@ def start_clawhost(cfg: Path, port: int, model: str, log: str) -> subprocess.Pop
     """``clawhost run`` on `cfg` (from config_on_port), its stderr to `log`, once `model` is ready."""
     claw = subprocess.Popen([sys.executable, "-m", "clawhost", "run", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    wait_ready(f"http://127.0.0.1:{port}/readyz", 900, model)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", 900, model, interval=0.5)
     return claw
 
 
@@ -246,7 +230,7 @@ def main() -> None:
             pid = int(out.split()[-1])
             started.append(pid)
             base = f"http://127.0.0.1:{args.llama_port}"
-            wait_ready(base + "/health", 120)
+            wait_ready(base + "/health", 120, interval=0.5)
             servers.append(("llama-server", base, "smollm2", psutil.Process(pid)))
         with urllib.request.urlopen(claw_url + "/readyz") as r:
             facts = json.load(r)

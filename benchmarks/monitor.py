@@ -34,6 +34,7 @@ from pathlib import Path
 
 import psutil
 
+from clawhost.bench.probe import wait_ready
 from clawhost.hookspecs import hookimpl
 from clawhost.testing import EchoModel, make_config
 
@@ -105,19 +106,6 @@ async def load(url: str, seconds: float, concurrency: int) -> int:
     return done
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
-    import urllib.request
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
-
-
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"model":"echo","temperature":0,"messages":[{"role":"user","content":"cached prompt 1"}]}'
 wrk.headers["Content-Type"] = "application/json"
@@ -169,7 +157,7 @@ def http_bench(rounds: int, seconds: float, concurrency: int, tmp: Path, client:
         return asyncio.run(both())
     try:
         for proc, url in servers.values():
-            wait_ready(url)
+            wait_ready(url + "/readyz")
             asyncio.run(load(url, 0.5, 4))  # fill the cache with every prompt used
         run_both(1.0)  # warm up
         rps = {k: [] for k in servers}

@@ -34,13 +34,12 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host import free_port, write_config
 
-from clawhost.bench.probe import cpu_model
+from clawhost.bench.probe import cpu_model, wait_ready
 
 Q = "What is the capital of France? Answer in one word."
 SYSTEM = "Be brief."
@@ -103,16 +102,6 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def wait_ready(base: str, tries: int = 400) -> None:
-    """Until the host at ``base`` answers /readyz (or ``tries`` polls, 50 ms apart)."""
-    for _ in range(tries):
-        try:
-            if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-
-
 def http_rounds(secs: float, rounds: int, conc: int,
                 only: list[str] | None = None) -> dict[str, list[dict]]:
     """Every endpoint (or those in ``only``, with their anchors) for ``secs`` per round, the
@@ -126,7 +115,7 @@ def http_rounds(secs: float, rounds: int, conc: int,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_ready(base)
+            wait_ready(base + "/readyz", 20)
 
             def run(path: str, body: dict, seconds: float) -> dict:
                 before = cpu_ns(proc.pid)

@@ -73,7 +73,7 @@ def main() -> None:
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             for _, base in hosts.values():
-                wait_ready(base)
+                wait_ready(base + "/readyz", 20)
 
             def run(tag: str, name: str, secs: float) -> float:
                 proc, base = hosts[tag]

@@ -37,10 +37,10 @@ _LAZY = {
     **{name: ("clawhost.types", name) for name in (
         "ChatMessage", "ChatRequest", "CompletionRequest", "EmbeddingRequest", "Kind", "Model",
         "ModelRequest", "Reply", "RerankRequest")},
-    "config_option": ("clawhost.cli", "config_option"),
-    "load_config": ("clawhost.cli", "load"),
-    "plugin_options": ("clawhost.cli", "plugin_options"),
-    "client_for": ("clawhost.cli", "client_for"),
+    "config_option": ("clawhost.cli.common", "config_option"),
+    "load_config": ("clawhost.cli.common", "load"),
+    "plugin_options": ("clawhost.cli.common", "plugin_options"),
+    "client_for": ("clawhost.cli.common", "client_for"),
     "fetch_json": ("clawhost.daemon", "fetch_json"),
     "ClientError": ("clawhost.client", "ClientError"),
     "HOST_KEY": ("clawhost.routing", "HOST_KEY"),
@@ -52,8 +52,8 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .types import (ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest, Kind,
                         Model, ModelRequest, Reply, RerankRequest)
-    from .cli import client_for, config_option, plugin_options
-    from .cli import load as load_config
+    from .cli.common import client_for, config_option, plugin_options
+    from .cli.common import load as load_config
     from .client import ClientError
     from .daemon import fetch_json
     from .routing import HOST_KEY, INFLIGHT_KEY, host_of, plugin_state

@@ -20,6 +20,7 @@ from clawhost.plugins.cache.disk import DiskStore
 from clawhost.plugins.cache.record import Hit
 from clawhost.testing import EchoModel
 from clawhost.plugins.cache import STATE as CACHE_STATE
+from sqlite_disk import disk_full, disk_has_room
 
 
 def ask(text):
@@ -129,8 +130,7 @@ async def test_full_disk_drops_writes_with_one_warning(clawhost_host, clawhost_s
     caplog.set_level(logging.WARNING, "clawhost.cache")
     model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws")
     l2 = host.state[CACHE_STATE].l2
-    pages = l2._writer.execute("PRAGMA page_count").fetchone()[0]
-    l2._writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    disk_full(l2._writer)
     for i in range(20):
         st, _, body = await post(url, ask(f"big {i} " + "x" * 5000))
         assert st == 200
@@ -241,15 +241,14 @@ async def test_a_full_disk_is_a_readiness_fact_said_once_when_it_starts_and_once
     caplog.set_level(logging.WARNING, "clawhost.cache")
     model, host, url = await restart(clawhost_host, clawhost_server, tmp_path / "ws")
     l2 = host.state[CACHE_STATE].l2
-    pages = l2._writer.execute("PRAGMA page_count").fetchone()[0]
-    l2._writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    disk_full(l2._writer)
     for i in range(10):
         assert (await post(url, ask(f"full {i} " + "x" * 5000)))[0] == 200
     l2.flush()
     fact = host.readiness()["cache"]["l2_write_fault"]
     assert fact.startswith("disk full")
     assert not any("no transaction is active" in r.message for r in caplog.records)
-    l2._writer.execute("PRAGMA max_page_count = 1073741823")  # space again
+    disk_has_room(l2._writer)
     for i in range(10):
         assert (await post(url, ask(f"room {i} " + "x" * 5000)))[0] == 200
     l2.flush()

@@ -7,26 +7,15 @@ import asyncio
 import logging
 import time
 
-import aiohttp
 import pytest
 
 from clawhost.testing import EchoModel
 from redis_server import REDIS, RedisServer
+from test_cache_l2 import ask, post  # the same chat call, and the tier that answered
 from clawhost.plugins.cache import STATE as CACHE_STATE
 
 pytestmark = pytest.mark.skipif(
     REDIS is None, reason="redis-server is not installed (apt-get install -y redis-server)")
-
-
-def ask(text):
-    return {"model": "echo", "temperature": 0, "messages": [{"role": "user", "content": text}]}
-
-
-async def post(url, body):
-    async with aiohttp.ClientSession() as s:
-        async with s.post(url + "/v1/chat/completions", json=body) as r:
-            data = await r.json()
-            return r.status, r.headers.get("x-clawhost-cache"), data
 
 
 async def redis_host(clawhost_host, clawhost_server, server, **opts):

@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from clawhost.engines.bert_graph import QUANTIZATIONS, build_bert_onnx
-from clawhost.engines.embed_engine import EmbedEngine, InputTooLongError, plan_batches
+from clawhost.engines.embed_engine import EmbedEngine, InputTooLongError, padded, plan_batches
 
 WORDS = "the a cat dog sat on mat bread bake car fix how do i what is recipe for ran fast slow".split()
 HIDDEN, HEADS, LAYERS, FFN, MAX_POS, MAX_LEN = 64, 4, 2, 128, 40, 24
@@ -117,12 +117,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _reference(tiny: dict, texts: list[str]) -> np.ndarray:
     eng = tiny["eng"]["fp32"]
-    encoded = eng._encode(texts)
-    width = max(map(len, encoded))
-    ids = np.zeros((len(texts), width), np.int64)
-    mask = np.zeros_like(ids)
-    for i, row in enumerate(encoded):
-        ids[i, :len(row)], mask[i, :len(row)] = row, 1
+    ids, mask = padded(eng._encode(texts))
     return reference_forward(tiny["weights"], HEADS, 1e-12, ids, mask)
 
 

@@ -90,8 +90,8 @@ async def render(name: str, monkeypatch) -> str:
     """The SSE text the endpoint sends for a case: ids from a counter, a fixed clock."""
     data, chunks, fails = CASES[name]
     counter = itertools.count(1)
-    monkeypatch.setattr(orr, "_id", lambda prefix: f"{prefix}_{next(counter):04d}")
-    monkeypatch.setattr(orr.time, "time", lambda: float(CREATED))
+    monkeypatch.setattr(orr.translate, "new_id", lambda prefix: f"{prefix}_{next(counter):04d}")
+    monkeypatch.setattr(orr.translate.time, "time", lambda: float(CREATED))
     body = orr.ResponsesRequest.model_validate({**data, "stream": True, "store": False})
 
     async def host_chunks():

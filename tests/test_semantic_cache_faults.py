@@ -9,6 +9,7 @@ import numpy as np
 
 from clawhost.plugins.semantic_cache import STATE
 from test_semantic_cache import ask, make_host
+from sqlite_disk import disk_full, disk_has_room
 from test_semantic_cache_index import body, open_index, unit
 
 
@@ -17,13 +18,12 @@ def test_a_full_disk_keeps_the_index_and_its_file_in_agreement(tmp_path, caplog)
     rng = np.random.default_rng(1)
     ix = open_index(tmp_path / "i.sqlite")
     ix.add("s", "first", unit(rng)[0], body("a"), ttl=60)
-    pages = ix.db.execute("PRAGMA page_count").fetchone()[0]
-    ix.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    disk_full(ix.db)
     added = [ix.add("s", f"q{i}", unit(rng)[0], body("x" * 4000), ttl=60) for i in range(30)]
     on_disk = ix.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
     assert None in added and len(ix) == on_disk  # no drift: memory holds what the file holds
     assert ix.writes.cause.startswith("disk full")
-    ix.db.execute("PRAGMA max_page_count = 1073741823")
+    disk_has_room(ix.db)
     assert ix.add("s", "later", unit(rng)[0], body("b"), ttl=60) is not None
     assert ix.writes.cause is None and len(ix) == on_disk + 1
     messages = [r.message for r in caplog.records]

@@ -8,6 +8,7 @@ import os
 import platform
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -27,6 +28,24 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, dict | None]:
         return exc.code, None
     except (OSError, ValueError):
         return 0, None
+
+
+def wait_ready(url: str, timeout: float = 60.0, model: str | None = None,
+               interval: float = 0.05) -> None:
+    """Poll ``url`` (a clawhost's /readyz or /healthz, llama-server's /health) until it
+    answers 200 and, given ``model``, clawhost's /readyz says that model is ready (a first
+    start prepares models for about a minute); SystemExit naming ``url`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200 and (
+                        model is None or json.load(resp)["models"].get(model) == "ready"):
+                    return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # not listening yet, starting (503), or no models facts yet
+        time.sleep(interval)
+    raise SystemExit(f"{url} not ready after {timeout:g} s")
 
 
 def rss_mb(pid: int) -> float:

@@ -9,6 +9,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from .bert_ops import BertConfig, _assemble, _Graph
+from .embed_engine import padded
 from .onnx_files import save_with_external_data
 
 
@@ -46,12 +47,7 @@ def calibrate(model_dir: Path, w: dict[str, np.ndarray], cfg: BertConfig, texts:
     names = list(taps)
     amax = {h: np.zeros(0, np.float32) for h in names}
     for start in range(0, len(enc), batch):
-        chunk = enc[start:start + batch]
-        width = max(map(len, chunk))
-        ids = np.zeros((len(chunk), width), np.int64)
-        mask = np.zeros_like(ids)
-        for r, row in enumerate(chunk):
-            ids[r, :len(row)], mask[r, :len(row)] = row, 1
+        ids, mask = padded(enc[start:start + batch])
         feed = {"input_ids": ids, "attention_mask": mask}
         if head is not None:
             tt = np.zeros_like(ids)

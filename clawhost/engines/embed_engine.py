@@ -122,17 +122,22 @@ class EmbedEngine:
         bounds = plan_batches([len(encoded[i]) for i in order], self._batch_size)
         for start, stop in zip(bounds, bounds[1:]):
             chunk = order[start:stop]
-            width = len(encoded[chunk[-1]])
             # Per-call buffers: concurrent embed() calls never share mutable state.
-            ids = np.full((len(chunk), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                n = len(encoded[i])
-                ids[row, :n] = encoded[i]
-                mask[row, :n] = 1
+            ids, mask = padded([encoded[i] for i in chunk], self._pad_id)
             result = self._session.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})
             out[chunk] = result[0]
         return out, [len(ids) for ids in encoded]
+
+
+def padded(rows: list[list[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Token id rows as one int64 batch, right-padded with ``pad_id`` to the longest, and its
+    attention mask (1 over each row's own tokens)."""
+    width = max(map(len, rows))
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, row in enumerate(rows):
+        ids[r, :len(row)], mask[r, :len(row)] = row, 1
+    return ids, mask
 
 
 def default_threads() -> int:

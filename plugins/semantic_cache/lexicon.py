@@ -18,10 +18,16 @@ never by example:
 Both keep only whole words of the embedding model's vocabulary (common words); ``contrast``
 leaves out pairs with a function word, number, unit or language when it reads them. WordNet is (c) Princeton University, under the WordNet license
 (free use, copy and distribution with its copyright notice; see lexicon.json's "source").
+
+tests/test_lexicon.py regenerates the file from Debian's WordNet (``wordnet-base``, which
+.ci/run installs) and the packaged MiniLM's vocabulary and fails if it differs; without
+WordNet it still checks the file's schema and invariants and ``SHA256`` below, which
+``main`` prints anew whenever it writes a different file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -29,6 +35,9 @@ from pathlib import Path
 LEXICON = Path(__file__).with_name("lexicon.json")
 _POS = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
 SENSES_FOR_ANTONYMS = 2
+# the sha256 of lexicon.json as ``main`` last wrote it: a hand edit (or a regenerated file
+# whose hash was not copied here) fails tests/test_lexicon.py even on a box without WordNet
+SHA256 = "39501066b3bb08f688163df7281e75e71d67ed942487133ef7a821f63d2bee1f"
 
 
 def load(path: Path = LEXICON) -> tuple[list[list[str]], list[list[str]]]:
@@ -120,6 +129,11 @@ def build(wordnet: Path, vocabulary: frozenset[str], skip: frozenset[str]) -> di
             "synonyms": sorted(map(list, synonyms)), "antonyms": sorted(map(list, antonyms))}
 
 
+def render(lexicon: dict) -> str:
+    """``build``'s output as lexicon.json's text (compact: it is read, not edited)."""
+    return json.dumps(lexicon, separators=(",", ":")) + "\n"
+
+
 def vocabulary_of(folder) -> frozenset[str] | None:
     """Whole words of an embedding artifact's tokenizer (``tokenizer.json``), or None."""
     try:
@@ -137,8 +151,12 @@ def main(argv: list[str]) -> None:
     # function words, numbers and units have rules of their own: ``contrast`` drops any
     # pair that holds one when it loads the lists
     out = build(wordnet, vocab, frozenset())
-    LEXICON.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    text = render(out)
+    LEXICON.write_text(text)
     print(f"{LEXICON}: {len(out['synonyms'])} synonym pairs, {len(out['antonyms'])} antonym pairs")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if digest != SHA256:
+        print(f"the file changed: set SHA256 in {Path(__file__).name} to {digest!r}")
 
 
 if __name__ == "__main__":
