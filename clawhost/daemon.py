@@ -98,7 +98,6 @@ def run_foreground(config: Config, *, log_file: bool = False) -> None:
     """Serve in this process until SIGTERM/SIGINT; own the pidfile while running."""
     from . import logs
     from .host import Host
-    from .server import serve
 
     logs.setup(config.host.log_level, config.workspace / LOGFILE if log_file else None,
                config.secrets)
@@ -109,6 +108,8 @@ def run_foreground(config: Config, *, log_file: bool = False) -> None:
     pidfile = config.workspace / PIDFILE
     pidfile.write_text(f"{os.getpid()}\n")
     try:
+        host.register_models()  # local models start loading while the server is set up
+        from .server import serve
         asyncio.run(serve(host))
     finally:
         try:

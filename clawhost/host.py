@@ -54,6 +54,7 @@ class Host:
         self.state = Stash()  # per-plugin runtime objects, under each plugin's own StashKey
         self.started_at: float | None = None
         self.ready = False
+        self._registered = False  # the plugins were asked for their models (`register_models`)
         self.errors = 0
         # fleet mode (``fleet:`` in config.yaml): the link to the shared Redis, set at start;
         # plugins read it with ``clawhost.api.fleet_of(host)``
@@ -91,9 +92,18 @@ class Host:
                         self.models[model.id].owner)
         self.models[model.id] = model
 
+    def register_models(self) -> None:
+        """Ask the plugins for their models, once per start. A model plugin may begin loading
+        them here (quantized_model does, on its threads): `clawhost run` calls this before
+        it imports the server, so the loads overlap the rest of the start-up."""
+        if not self._registered:
+            self._registered = True
+            self.chain.walk_sync("clawhost_register_models", register=self.register_model,
+                                 host=self)
+
     async def start(self) -> None:
         self.prepare_workspace()
-        self.chain.walk_sync("clawhost_register_models", register=self.register_model, host=self)
+        self.register_models()
         self.aliases = build_aliases(self.config.host.aliases, self.models,
                                      self.config.path.name if self.config.path else "config")
         if self.config.host.fleet is not None and self._link is None:
@@ -111,6 +121,7 @@ class Host:
 
     async def stop(self) -> None:
         self.ready = False
+        self._registered = False
         await self.chain.walk("clawhost_shutdown", host=self)
         if self._link is not None:
             await self._link.stop()

@@ -95,11 +95,13 @@ class ChatEngine:
     @classmethod
     def load(cls, artifact_dir: str | Path, threads: int | None = 2,
              context_length: int | None = None, budget: KVBudget | None = None,
-             kv_cache: str = "float32") -> "ChatEngine":
+             kv_cache: str = "float32", cached: bool = False) -> "ChatEngine":
         """Open prepared artifacts. `context_length` caps the model's own; `budget` bounds
         the KV cache of all streams together (SmolLM2-135M: 45 KB per token in float32,
         11.25 KB in int8) and with it the context served; `kv_cache` is the cache's element
-        type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py)."""
+        type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py); `cached`
+        opens the graph through its cached optimised copy (`clawhost.engines.session_cache`:
+        serving does, preparation and checks do not)."""
         from tokenizers import Tokenizer
 
         from .kv_cache import graph_file
@@ -111,7 +113,7 @@ class ChatEngine:
         meta = json.loads((folder / "chat_config.json").read_text())
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
-        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads)
+        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads, cached)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
 

@@ -67,15 +67,23 @@ class LocalChat:
     @classmethod
     def load(cls, folder, spec, threads: int | None, budget=None) -> "LocalChat":
         from .chat_engine import ChatEngine
-        from .kv_calibrate import ensure_graph
+        from .kv_calibrate import ensure_graph, refresh
+        from .kv_prefill import is_current
         from clawhost.engines.embed_engine import default_threads
         # artifacts prepared before the KV cache types existed get their graph now
         ensure_graph(folder, spec.kv_cache, threads or default_threads())
         kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget,
-                              "kv_cache": spec.kv_cache}
+                              "kv_cache": spec.kv_cache, "cached": True}
         if spec.context_length:
             kw["context_length"] = spec.context_length
         engine = ChatEngine.load(folder, **kw)
+        if spec.kv_cache == "int8" and not is_current(engine.model.metadata):
+            # checked on the open session: reading the graph with onnx first cost 2.5 s
+            log.info("%s: rewriting model.kv-int8.onnx with the current prefill path",
+                     Path(folder).name)
+            del engine
+            refresh(folder, threads or default_threads())
+            engine = ChatEngine.load(folder, **kw)
         wanted = min(spec.context_length or engine.config.context_length,
                      engine.config.context_length)
         # a context that cannot hold twice the default answer is no use: refuse to start

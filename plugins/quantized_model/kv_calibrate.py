@@ -118,23 +118,30 @@ def stored_scales(path: Path) -> np.ndarray | None:
 
 
 def ensure_graph(folder: Path, dtype: str, threads: int = 2) -> Path:
-    """The graph file for `dtype`, written now if this artifact folder predates it (an int8
-    graph without the current prefill path is rewritten with its own scales)."""
+    """The graph file for `dtype`, written now if this artifact folder predates it. An
+    existing int8 graph is not opened here (that imports onnx, 2 s at start-up: ml_dtypes'
+    import alone); the loader checks its prefill path with `is_current` and calls `refresh`."""
     path = Path(folder) / graph_file(dtype)
-    if dtype == "int8" and path.exists():
-        import onnx
-
-        from .kv_prefill import is_current
-        if not is_current(onnx.load(str(path), load_external_data=False)):
-            scales = stored_scales(path)
-            write_variant(folder, dtype, calibrate(folder, threads) if scales is None else scales)
-        return path
     if not path.exists():
         write_variant(folder, dtype, calibrate(folder, threads) if dtype == "int8" else None)
     return path
+
+
+def refresh(folder: Path, threads: int = 2) -> Path:
+    """Rewrite an int8 graph written without the current prefill path (kv_prefill), with its
+    own scales (recalibrated if it has none)."""
+    scales = stored_scales(Path(folder) / graph_file("int8"))
+    return write_variant(folder, "int8", calibrate(folder, threads) if scales is None else scales)
 
 
 def write_all(folder: Path, threads: int = 2) -> None:
     """Every variant graph (preparation time)."""
     for dtype in KV_DTYPES:
         ensure_graph(folder, dtype, threads)
+    # an int8 graph left in the folder by an older build
+    import onnx
+
+    from .kv_prefill import is_current
+    graph = onnx.load(str(Path(folder) / graph_file("int8")), load_external_data=False)
+    if not is_current({p.key: p.value for p in graph.metadata_props}):
+        refresh(folder, threads)

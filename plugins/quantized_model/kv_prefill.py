@@ -177,6 +177,7 @@ def mark(model) -> None:
     model.metadata_props.add(key=MARK, value=VERSION)
 
 
-def is_current(model) -> bool:
-    """Whether this int8 graph has the current prefill path."""
-    return any(p.key == MARK and p.value == VERSION for p in model.metadata_props)
+def is_current(metadata: dict[str, str]) -> bool:
+    """Whether an int8 graph with these metadata_props (onnxruntime's
+    ``get_modelmeta().custom_metadata_map``) has the current prefill path."""
+    return metadata.get(MARK) == VERSION

@@ -75,6 +75,7 @@ def verify(folder: Path, deep: bool = False) -> dict[str, Any]:
     """Check every file of the manifest exists with its size and hash; return the manifest."""
     folder = Path(folder)
     manifest = read_manifest(folder)
+    rehashed = False
     for name, info in manifest.get("files", {}).items():
         path = folder / name
         try:
@@ -88,4 +89,13 @@ def verify(folder: Path, deep: bool = False) -> dict[str, Any]:
             if sha256_file(path) != info["sha256"]:
                 raise ManifestError(f"{folder}: artifact {name} does not match its sha256 "
                                     "(corrupt or changed; prepare the model again)")
+            rehashed |= st.st_mtime_ns != info.get("mtime_ns")
+            info["mtime_ns"] = st.st_mtime_ns
+    if rehashed:
+        # the same bytes with a new mtime (a copied or restored workspace): record it, or
+        # every start hashes them again (SmolLM2's 145 MB: 0.3 s idle, 1 s under load)
+        try:
+            _atomic_write(folder / MANIFEST, manifest)
+        except OSError:  # a read-only workspace still loads; it just hashes each time
+            pass
     return manifest

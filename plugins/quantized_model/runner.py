@@ -60,14 +60,20 @@ def _discard(buf: np.ndarray, start: int, stop: int) -> None:
 class LlamaSession:
     """The ORT session and embedding table of one prepared graph; shared by every Runner."""
 
-    def __init__(self, model_path: Path, cfg, threads: int | None = None):
+    def __init__(self, model_path: Path, cfg, threads: int | None = None, cached: bool = False):
+        """`cached`: open the graph through its cached optimised copy (`session_cache`)."""
         from .embedding import EmbeddingTable
 
         self.cfg = cfg
         threads = threads or os.cpu_count() or 1
-        self.session = ort.InferenceSession(str(model_path), session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        if cached:
+            from clawhost.engines.session_cache import open_session
+            self.session = open_session(model_path, lambda: session_options(threads))
+        else:
+            self.session = ort.InferenceSession(str(model_path), session_options(threads),
+                                                providers=["CPUExecutionProvider"])
         self.embed = EmbeddingTable(Path(model_path))
+        self.metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         # graphs with a 4-bit LM head also output the final hidden state, so the best
         # candidates can be rescored exactly from the 8-bit table (see `rescore`)
         self.has_hidden = any(o.name == "hidden" for o in self.session.get_outputs())

@@ -109,6 +109,8 @@ class LocalModels:
         self.progress: dict[str, str] = {}  # model id -> what it is doing while it comes up
         self._shown: dict[str, tuple[int, str]] = {}
         self._prepare_lock: asyncio.Lock | None = None
+        # model id -> (when its load began, the load begun at registration: `register`)
+        self._early: dict[str, tuple[float, Any]] = {}
 
     def register(self, register: Callable[[Model], None]) -> None:
         for model_id, spec in self.options.models.items():
@@ -119,8 +121,14 @@ class LocalModels:
             model = Model(model_id, kind, owner=self.owner, status="loading",
                           context_length=spec.context_length, description=spec.description,
                           meta=meta, aliases=tuple(spec.aliases))
-            self.served[model_id] = Served(model, spec, Worker(model_id, self.options.offload))
+            served = self.served[model_id] = Served(model, spec,
+                                                    Worker(model_id, self.options.offload))
             register(model)
+            # Load prepared models from now on, on their workers: the host's other plugins
+            # start meanwhile (0.3-0.5 s of imports on a 2-core box) instead of before it.
+            # ORT releases the GIL while it builds a session.
+            self._early[model_id] = (time.perf_counter(), served.worker.pool.submit(
+                served.worker.call, self._load_prepared, served))
 
     def owns(self, model: Model | None) -> Served | None:
         served = self.served.get(model.id) if model is not None else None
@@ -140,12 +148,14 @@ class LocalModels:
             log.warning("could not remove downloaded model packages: %s", exc)
 
     async def _bring_up(self, served: Served) -> None:
-        from .prepare import ArtifactError, prepare_async, verify
+        from .prepare import ArtifactError, prepare_async
         mid, spec = served.model.id, served.spec.build_spec()
         folder = self.workspace / "models" / mid
+        started, early = self._early.pop(mid, (time.perf_counter(), None))
         try:
-            try:  # sizes only here; the load below checks every hash
-                await served.worker.run(lambda: verify(folder, spec, hashes=False))
+            try:  # begun by `register`: sizes checked, then the load checks every hash
+                engine = await asyncio.wrap_future(early) if early is not None else (
+                    await served.worker.run(self._load_prepared, served))
             except ArtifactError as exc:
                 if not exc.rebuild or not self.options.prepare_on_start:
                     raise
@@ -153,9 +163,10 @@ class LocalModels:
                 async with self._prepare_lock:  # builds are memory-hungry: never two at once
                     await prepare_async(mid, spec, self.workspace,
                                         lambda f, stage: self._progress(mid, f, stage))
-            started = time.perf_counter()
-            self.progress[mid] = f"loading {mid}"
-            served.engine = await served.worker.run(self._load, served, folder)
+                started = time.perf_counter()
+                self.progress[mid] = f"loading {mid}"
+                engine = await served.worker.run(self._load, served, folder)
+            served.engine = engine
             self.progress.pop(mid, None)
             served.model.engine = served.engine
             served.model.meta["worker"] = served.worker
@@ -171,6 +182,14 @@ class LocalModels:
                 text += f" (run `clawhost model prepare {mid}{force}`)"
             served.model.status = f"error: {text}"
             log.error("%s: %s", mid, text)
+
+    def _load_prepared(self, served: Served) -> Any:
+        """On the worker: the engine of a prepared model; ArtifactError when it is not."""
+        from .prepare import verify
+        folder = self.workspace / "models" / served.model.id
+        verify(folder, served.spec.build_spec(), hashes=False)  # sizes only; `_load` hashes
+        self.progress[served.model.id] = f"loading {served.model.id}"
+        return self._load(served, folder)
 
     def _load(self, served: Served, folder) -> Any:
         """On the worker: check every hash, then open the engine."""
