@@ -690,7 +690,11 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
              f"{' --ann off' if args.ann == 'off' else ''}`); {cpu_model()}, "
              f"{psutil.cpu_count()} cores; lookup embedding on {args.threads} ORT thread(s), "
              f"cross-encoder on {vt}", ""]
-    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann,
+    opts = dict(CROSS, **dict((k, json.loads(v)) for k, _, v in
+                              (item.partition("=") for item in args.set)))
+    if args.set:
+        lines[0] += f"; options {' '.join(args.set)}"
+    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann, opts,
                           verifier_threads=args.verifier_threads)
     lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
     print("\n".join(lines), flush=True)
@@ -738,6 +742,9 @@ async def main() -> None:
     ap.add_argument("--verifier-threads", type=int, default=0,
                     help="with --lookup: ORT threads for the cross-encoder (default: the host's, "
                     "one)")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="with --lookup: a semantic_cache option (JSON value) on top of the "
+                    "shipped default, e.g. --set prescreen=0")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)
