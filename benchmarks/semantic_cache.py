@@ -266,14 +266,6 @@ async def latency(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int, 
             await asyncio.sleep(0.1)
         rss1 = proc.memory_info().rss
         runs = count_model_runs(cache)
-        both = [cache.verifier]
-        tag = ""
-        if ab_prescreen is not None:
-            other = copy.copy(cache.verifier)  # shares the (counted) cross-encoder
-            other.settings = dataclasses.replace(other.settings, prescreen=ab_prescreen)
-            other.screen = Weights.load(INTERACTION_WEIGHTS) if ab_prescreen > 0 else None
-            both.append(other)
-            tag = f" (prescreen {ab_prescreen:g})" if ab_prescreen else " (no prescreen)"
         out = {"entries": len(cache.index), "ann": block.ann is not None, "fill_s": fill_s,
                "rss_per_entry": (rss1 - rss0) / len(cache.index),
                "bytes_per_entry": cache.index.bytes / len(cache.index), "sets": {}}
