@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
+import dataclasses
 import json
 import os
 import platform
@@ -32,7 +34,7 @@ from clawhost.plugins.semantic_cache import Options
 from clawhost.plugins.semantic_cache import evaluate
 from clawhost.plugins.semantic_cache.cache import SemanticCache, settings_of
 from clawhost.plugins.semantic_cache.embedder import Embedder
-from clawhost.plugins.semantic_cache.verifier import Verifier
+from clawhost.plugins.semantic_cache.verifier import INTERACTION_WEIGHTS, Verifier, Weights
 from clawhost.types import ChatRequest, ModelRequest, Reply
 
 from _models import packaged
@@ -469,11 +471,13 @@ def _stats(rows: list[dict]) -> dict:
 
 async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int,
                       rounds: int, ann: str = "auto", opts: dict | None = None,
-                      verifier_threads: int | None = None) -> dict:
+                      verifier_threads: int | None = None, ab_prescreen: float | None = None) -> dict:
     """The whole lookup path (normalise, normalised-exact, embed, index search, structure,
     cross-encoder) through ``SemanticCache.lookup`` at ``entries`` entries in one scope,
     per text length and class; rounds alternate the classes and the anchor (the bare
-    embedding of one fixed 13-token question), so a change of load hits all of them."""
+    embedding of one fixed 13-token question), so a change of load hits all of them.
+    ``ab_prescreen``: every other ask of each class runs with that prescreen cut instead (0:
+    off; the same cache, the same cross-encoder), reported as classes of their own."""
     stored, asked = lookup_sets(eval_dir)
     proc = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
@@ -488,17 +492,28 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
         block = cache.index.blocks[scope]
         fill_s = time.perf_counter() - t0
         runs = count_model_runs(cache)
+        both = [cache.verifier]
+        tag = ""
+        if ab_prescreen is not None:
+            other = copy.copy(cache.verifier)  # shares the (counted) cross-encoder
+            other.settings = dataclasses.replace(other.settings, prescreen=ab_prescreen)
+            other.screen = Weights.load(INTERACTION_WEIGHTS) if ab_prescreen > 0 else None
+            both.append(other)
+            tag = f" (prescreen {ab_prescreen:g})" if ab_prescreen else " (no prescreen)"
         anchor_text = "How do I reverse a list in Python quickly?"
         for texts in asked.values():  # warm-up (the first lookups load lazily)
             for q in texts[:5]:
                 await cache.lookup(chat(q))
         rows: dict = {k: [] for k in asked}
+        if tag:
+            rows.update({(a, b + tag): [] for a, b in asked})
         anchor: list[float] = []
         loads = [os.getloadavg()[0]]
         per_round = {k: np.array_split(np.arange(len(v)), rounds) for k, v in asked.items()}
         for r in range(rounds):
             for key, texts in asked.items():
                 for i in per_round[key][r]:
+                    cache.verifier = both[i % len(both)]
                     req, before = chat(texts[i]), runs[0]
                     c, t = time.process_time(), time.perf_counter()
                     reply = await cache.lookup(req)
@@ -508,7 +523,7 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
                     for stage in ("embed", "search", "verify"):
                         if f"semantic_{stage}" in req.timings:
                             row[stage] = req.timings[f"semantic_{stage}"]
-                    rows[key].append(row)
+                    rows[key if i % len(both) == 0 else (key[0], key[1] + tag)].append(row)
                 t = time.perf_counter()
                 await emb.embed(anchor_text)
                 anchor.append(time.perf_counter() - t)
@@ -516,8 +531,10 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
         out = {"entries": len(cache.index), "ann": block.ann is not None, "fill_s": fill_s,
                "rss_mb": proc.memory_info().rss / 1e6, "loads": loads,
                "anchor_p50": _pct(anchor, 50), "classes": {k: _stats(v) for k, v in rows.items()},
-               "lengths": {n: _stats([x for (ln, _), v in rows.items() if ln == n for x in v])
-                           for n in ("question", "statement")},
+               "lengths": {f"{n}{t}": _stats([x for (ln, c), v in rows.items() if ln == n
+                                               and (c.endswith(tag) if t else not c.endswith(tag or "\0"))
+                                               for x in v])
+                           for n in ("question", "statement") for t in dict.fromkeys(("", tag))},
                "tokens": {n: float(np.median([len(t.split()) for (ln, _), v in asked.items()
                                               if ln == n for t in v])) for n in ("question", "statement")}}
         out["recall"] = ann_recall(cache, scope, [t for v in asked.values() for t in v[:40]])
@@ -664,7 +681,8 @@ def lookup_table(L: dict, label: str) -> list[str]:
              "| asked | n | outcomes | p50 ms | p90 | p99 | CPU p50 / p99 ms | embed p50 | search p50 "
              "| verify p50 | ran the cross-encoder |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     items = [(f"{a}s: {b}", S) for (a, b), S in L["classes"].items()] + \
-            [(f"**all {n}s** (~{L['tokens'][n]:.0f} words)", S) for n, S in L["lengths"].items()]
+            [(f"**all {n.replace(' (', 's (', 1) if '(' in n else n + 's'}** "
+              f"(~{L['tokens'][n.split(' ')[0]]:.0f} words)", S) for n, S in L["lengths"].items()]
     for name, S in items:
         oc = ", ".join(f"{k} {v}" for k, v in sorted(S["outcomes"].items()))
         lines.append(f"| {name} | {S['n']} | {oc} | {S['p50']:.2f} | {S['p90']:.2f} | {S['p99']:.2f} | "
@@ -690,8 +708,14 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
              f"{' --ann off' if args.ann == 'off' else ''}`); {cpu_model()}, "
              f"{psutil.cpu_count()} cores; lookup embedding on {args.threads} ORT thread(s), "
              f"cross-encoder on {vt}", ""]
-    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann,
-                          verifier_threads=args.verifier_threads)
+    opts = dict(CROSS, **dict((k, json.loads(v)) for k, _, v in
+                              (item.partition("=") for item in args.set)))
+    if args.set:
+        lines[0] += f"; options {' '.join(args.set)}"
+    if args.ab_prescreen is not None:
+        lines[0] += f"; every other ask with prescreen {args.ab_prescreen:g} (`--ab-prescreen`)"
+    L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann, opts,
+                          verifier_threads=args.verifier_threads, ab_prescreen=args.ab_prescreen)
     lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
     print("\n".join(lines), flush=True)
     if not args.no_http:
@@ -738,6 +762,12 @@ async def main() -> None:
     ap.add_argument("--verifier-threads", type=int, default=0,
                     help="with --lookup: ORT threads for the cross-encoder (default: the host's, "
                     "one)")
+    ap.add_argument("--ab-prescreen", type=float, nargs="?", const=0.0, default=None, metavar="CUT",
+                    help="with --lookup: every other ask with this prescreen cut instead (default "
+                    "0: off), in the same run")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="with --lookup: a semantic_cache option (JSON value) on top of the "
+                    "shipped default, e.g. --set prescreen=0")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_cache.md"))
     args = ap.parse_args()
     folder, eval_dir = embeddings_dir(args.embeddings), Path(args.eval)

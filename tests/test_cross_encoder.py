@@ -376,6 +376,7 @@ def test_eval_cli_judges_with_the_prepared_verifier_model(tiny, tmp_path):
     want = tiny["eng"]["fp32"].score(PAIRS) >= 0.5
     assert data["hits"] == int(want.sum())
     assert data["settings"]["verifier_model"] == "judge"
+    assert data["settings"]["prescreen"] == 0.1  # the shipped cut, shown with its model
     (tmp_path / "config.yaml").write_text(
         "workspace: ./ws\nplugins:\n  semantic_cache:\n    verifier_model: missing\n")
     out = run_cli("semantic-cache", "eval", "--config", str(tmp_path / "config.yaml"),

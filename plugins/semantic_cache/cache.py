@@ -33,7 +33,8 @@ def settings_of(opts: Any) -> Settings:
                     threshold=opts.verifier_threshold, rules=tuple(opts.rules),
                     margin=opts.margin, weights=opts.verifier_weights,
                     structure=opts.structure, same_floor=opts.same_floor,
-                    typo_floor=opts.typo_floor, typos=opts.typos)
+                    typo_floor=opts.typo_floor, typos=opts.typos,
+                    prescreen=opts.prescreen)
 
 
 # per request: its scope and query, its vector (the store after a miss reuses it), and the

@@ -112,6 +112,7 @@ def _settings(verifier, opts) -> dict:
             "verifier_threshold": verifier.threshold if judged else None,
             "verifier_weights": s.weights if judged and not verifier.cross else None,
             "verifier_model": opts.verifier_model if verifier.cross else None,
+            "prescreen": s.prescreen if verifier.screen is not None else None,
             "rules": list(s.rules), "margin": s.margin, "structure": s.structure,
             "same_floor": s.same_floor if s.structure else None,
             "typo_floor": s.typo_floor if s.structure and s.typos else None,

@@ -50,6 +50,11 @@ class Options(BaseModel):
     typo_floor: float = Field(0.55, ge=0, le=1, description="the same for a pair that also "
                               "differs by typos (edit distance 1-2, one side not a real word)")
     typos: bool = Field(True, description="match misspelt words as the same word")
+    # 0.10: the highest cut at which the cross-encoder accepted none of the training rows
+    # under it (QQP and GPTCache outside the held-back split; benchmarks/semantic_long.py)
+    prescreen: float = Field(0.10, ge=0, le=1, description="with a verifier_model: pairs the "
+                             "embedding-interaction weights (MiniLM vectors) score below this "
+                             "are rejected without running the cross-encoder; 0: always run it")
     embedding_model: str = Field("all-minilm-l6-v2", description="a registered embedding model")
     embedding_path: str | None = Field(None, description="a prepared artifact folder to load "
                                        "directly instead of the host's model")

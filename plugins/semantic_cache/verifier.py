@@ -83,6 +83,10 @@ class Settings:
     same_floor: float = 0.85
     typo_floor: float = 0.55
     typos: bool = True
+    # With a cross-encoder: a pair the embedding-interaction weights (dot products over the
+    # two vectors and the lexical features the rules already computed: ~20 us) score below this is rejected
+    # without the cross-encoder run (~10 ms for two ~55-token statements); 0: always run it.
+    prescreen: float = 0.0
 
     @property
     def floor(self) -> float:
@@ -182,6 +186,7 @@ class Verifier:
         self._flip_idx = _IDX["negation_mismatch"] if "negation" in settings.rules else None
         self.tokens = None  # a tokens.TokenEncoder, for token-alignment weights (attach)
         self.comparer = Comparer(None, settings.typos)  # with_vocabulary: real typo checks
+        self.screen: Weights | None = None  # with_scorer: the prescreen's weights
         # Token-alignment weights score at most this many groups of candidates (one ONNX run
         # each) before the lookup gives up as "rejected": bounds the verifier's cost when
         # many near-but-different questions are stored.
@@ -240,8 +245,11 @@ class Verifier:
     def with_scorer(self, scorer: Any, info: dict | None = None) -> "Verifier":
         """The same settings judged by a cross-encoder: ``scorer(pairs)`` gives each (cached,
         new) pair's probability of asking the same; ``info`` its threshold (``train_cross``)."""
-        return self._like(Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}),
-                                                          scorer=scorer)))
+        v = self._like(Verifier(self.settings, Weights([], [], [], 0.0, dict(info or {}),
+                                                       scorer=scorer)))
+        if self.settings.prescreen > 0:
+            v.screen = Weights.load(INTERACTION_WEIGHTS)
+        return v
 
     def with_cross_encoder(self, folder: Path | str, threads: int | None = None) -> "Verifier":
         """``with_scorer`` for a prepared rerank model's folder (its adapter's threshold)."""
@@ -294,6 +302,8 @@ class Verifier:
             return [cos if good else o for (cos, _, _), good, o in zip(items, ok, out)]
         if w.scorer is not None:
             keep = [k for k, good in enumerate(ok) if good]
+            if keep and self.screen is not None:
+                keep = [k for k in keep if not self._screened_out(feats[k], items[k][2], v)]
             if keep and not model:
                 raise NeedsModel
             for k, sc in zip(keep, w.scorer([(items[k][1], new) for k in keep]) if keep else ()):
@@ -315,6 +325,14 @@ class Verifier:
             for k, sc in zip(keep, w.score_tokens(rows)):
                 out[k] = sc
         return out
+
+    def _screened_out(self, feats: list[float], u: Any, v: Any) -> bool:
+        """The prescreen rejects the pair: the cheap score is below ``prescreen`` (only
+        when both vectors are there and of the weights' size)."""
+        w = self.screen
+        if u is None or v is None or len(u) != w.dim or len(v) != w.dim:
+            return False
+        return w.score(feats, u, v) < self.settings.prescreen
 
     def _vetoed(self, f: list[float]) -> bool:
         """A hard rule rejects the pair (features in ``NAMES`` order)."""
