@@ -261,12 +261,12 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
                    for y in ys)
 
 
-@pytest.mark.parametrize("name", ["paraphrase_own.jsonl", "paraphrase_own2.jsonl"])
+@pytest.mark.parametrize("name", ["paraphrase_own.jsonl", "paraphrase_own2.jsonl",
+                                  "paraphrase_own3.jsonl"])
 def test_the_own_check_sets_are_no_copy_of_the_dev_file(name):
     """benchmarks/data/paraphrase_own*.jsonl are the own check sets (written for issue 19,
     same 17 kinds, without reading the dev rows): no text of them may come from
-    paraphrase_dev.jsonl, even with case and end punctuation folded, and the second shares no
-    text with the first."""
+    paraphrase_dev.jsonl, even with case and end punctuation folded, nor from each other."""
     import json
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
@@ -279,8 +279,9 @@ def test_the_own_check_sets_are_no_copy_of_the_dev_file(name):
     assert len({r["kind"] for r in own}) == 17 and all(
         sum(r["kind"] == k for r in own) >= 5 for k in {r["kind"] for r in own})
     mine = {t.casefold().strip("?!. ") for r in own for t in (r["a"], r["b"])}
-    if name != "paraphrase_own.jsonl":
-        assert not mine & texts(root / "benchmarks/data/paraphrase_own.jsonl")
+    for other in ("paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl"):
+        if other != name:
+            assert not mine & texts(root / "benchmarks/data" / other)
     dev_file = root.parent / "shared" / "eval" / "paraphrase_dev.jsonl"
     if dev_file.is_file():
         assert not mine & texts(dev_file)
@@ -374,3 +375,21 @@ def test_chat_fillers_at_the_start_are_folded():
     assert canonical("actually - how do I undo a git stash?") != key  # a dash is no comma
     assert canonical("Actually, how do I undo a git stash?") == key
     assert canonical("Basically speaking, what is X?") != canonical("what is x")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How do I reverse a linked list in C?", "Reverse a linked list in C."),
+    ("How can I convert a PDF to text on Linux?", "convert a pdf to text on linux"),
+    ("How to boil an egg?", "Please boil an egg"),
+])
+def test_the_bare_imperative_of_a_how_to_question_is_the_same(a, b):
+    assert kind(a, b) == ("same", "")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How can I really earn money from blogging?", "Can you really earn money from blogging?"),
+    ("Why do I reverse a linked list in C?", "Reverse a linked list in C."),
+    ("How do I reverse a linked list in C?", "Can I reverse a linked list in C?"),
+])
+def test_a_yes_no_question_or_another_question_word_is_no_imperative(a, b):
+    assert kind(a, b)[0] != "same"

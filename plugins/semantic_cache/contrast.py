@@ -251,7 +251,7 @@ class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
     __slots__ = ("words", "content", "caps", "numbers", "negated", "wh", "roles", "units",
-                 "form")
+                 "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -259,6 +259,9 @@ class Text:
         self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
         text = _HYPHEN.sub(" ", canonical(raw))
+        # The first word as written, before wrappers are folded: "Can you X?" may be a
+        # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
+        self.lead = next(iter(_WORD.findall(canonical(raw, fillers=False))), "")
         words = [w.strip("'-.") for w in _WORD.findall(text)]
         words = [w for w in words if w]
         # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
@@ -382,6 +385,24 @@ def _swapped_around(wa: list[str], wb: list[str]) -> bool:
                     any(w not in STOP for w in x[:lx]) and any(w not in STOP for w in x[n - ly:]):
                 return True
     return False
+
+
+# "how do I" / "how can I" / "how to": what comes between "how" and the verb of the task.
+_HOW_PREFIX = frozenset("do does can could should would i you we one to".split())
+
+
+def _how_to(q: Text, imp: Text) -> bool:
+    """``imp`` is the bare imperative of the task ``q`` asks how to do: "How do I reverse a
+    string in Go?" / "Reverse a string in Go." (the same words, checked by the caller). The
+    imperative starts with the verb that follows "how do I" in the question, and was not
+    written as a yes/no question ("Can you get high off X?" asks whether, not how)."""
+    if q.form != frozenset({"how"}) or imp.form != frozenset({""}) or not imp.words or \
+            q.words[:1] != ["how"] or imp.lead in AUX_CLASS or imp.lead in STOP:
+        return False
+    k = 1
+    while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
+        k += 1
+    return 1 < k < len(q.words) and _stem(q.words[k]) == _stem(imp.words[0])
 
 
 class Comparer:
@@ -515,7 +536,7 @@ class Comparer:
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             return Verdict("unsure", "added")
-        if a.form != b.form:
+        if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)
 
