@@ -3,7 +3,7 @@ at thresholds around the shipped one, with bootstrap intervals (held-back rows r
 and what each threshold does to paraphrase_dev, the own check sets and GPTCache.
 
     python benchmarks/semantic_threshold.py [--thresholds 0.92,0.935,0.95] [--resamples 2000]
-                                            [--no-gptcache]
+                                            [--twin-rows 10000] [--no-gptcache]
 
 Scores are computed once per pair; a pair is a hit at threshold t when the normalised-exact
 tier matches it or its verifier score is at least t (the structure's "serve" scores 1, its
@@ -45,10 +45,11 @@ def scored(opts: dict, path: Path, emb: Embedder) -> tuple[list, np.ndarray, np.
 
 
 def boot(y: np.ndarray, always: np.ndarray, sc: np.ndarray, ts: list[float], n: int,
-         seed: int = 0) -> dict:
+         rows: int | None = None, seed: int = 0) -> dict:
     """Per threshold: precision and recall on the rows, and their 2.5/50/97.5 percentiles over
-    ``n`` resamples of the rows (the same resamples for every threshold)."""
-    idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
+    ``n`` resamples of ``rows`` rows (default: as many as there are; more stands for a
+    larger twin file of the same kind), the same resamples for every threshold."""
+    idx = np.random.default_rng(seed).integers(0, len(y), (n, rows or len(y)))
     yb = y[idx]
     out = {}
     for t in ts:
@@ -61,7 +62,8 @@ def boot(y: np.ndarray, always: np.ndarray, sc: np.ndarray, ts: list[float], n: 
                   "precision_ci": [round(float(q), 4) for q in np.percentile(prec, [2.5, 50, 97.5])],
                   "recall_ci": [round(float(q), 4) for q in np.percentile(rec, [2.5, 50, 97.5])],
                   "p(precision>=0.89)": round(float((prec >= 0.89).mean()), 3),
-                  "p(recall>=0.30)": round(float((rec >= 0.30).mean()), 3)}
+                  "p(recall>=0.30)": round(float((rec >= 0.30).mean()), 3),
+                  "p(both)": round(float(((prec >= 0.89) & (rec >= 0.30)).mean()), 3)}
     return out
 
 
@@ -70,6 +72,9 @@ async def main() -> None:
     ap.add_argument("--thresholds", default="0.92,0.925,0.93,0.935,0.94,0.945,0.95,0.96")
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--no-gptcache", action="store_true")
+    ap.add_argument("--twin-rows", default="",
+                    help="also resample this many rows (comma-separated sizes): a twin file of "
+                    "another size drawn like the held-back rows")
     ap.add_argument("--eval", default=str(ROOT.parent / "shared" / "eval"))
     args = ap.parse_args()
     ts = [float(t) for t in args.thresholds.split(",")]
@@ -84,6 +89,9 @@ async def main() -> None:
     held = np.array([evaluate.held_back(p.a, p.b) for p in pairs])
     y = np.array([p.duplicate for p in pairs])
     out["qqp_held_back"] = boot(y[held], exact[held], sc[held], ts, args.resamples)
+    for rows in filter(None, args.twin_rows.split(",")):
+        out[f"qqp_twin_{rows}_rows"] = boot(y[held], exact[held], sc[held], ts, args.resamples,
+                                            int(rows))
     for name, path in (("paraphrase_dev", eval_dir / "paraphrase_dev.jsonl"),
                        ("own", ROOT / "benchmarks" / "data" / "paraphrase_own.jsonl"),
                        ("own2", ROOT / "benchmarks" / "data" / "paraphrase_own2.jsonl"),

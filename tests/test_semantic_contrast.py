@@ -393,3 +393,14 @@ def test_the_bare_imperative_of_a_how_to_question_is_the_same(a, b):
 ])
 def test_a_yes_no_question_or_another_question_word_is_no_imperative(a, b):
     assert kind(a, b)[0] != "same"
+
+
+def test_a_misspelt_request_or_function_word_is_a_typo():
+    """"list" and "what" are no content words, so their misspellings were left over as new
+    words; a typo of a word the other side has is a typo wherever that word is counted."""
+    c = Comparer(VOCAB | {"list", "lost", "the", "planets", "open", "ports", "weather", "oslo",
+                          "what"})
+    v = c.compare("List the open ports on my server", "Lsit the open ports on my server")
+    assert (v.kind, v.typos) == ("same", 1)
+    assert c.compare("Whats the weather in Oslo?", "What's the weather in Oslo?").kind == "same"
+    assert c.compare("List the planets", "Lost the planets").kind != "same"  # two real words

@@ -498,6 +498,14 @@ class Comparer:
             return Verdict("reject", "number")
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
         only_a, only_b, typos = self._unmatched(a.content, b.content)
+        if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
+            # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
+            # the other side has the word, though not among its content words.
+            fa, fb = set(a.words) - set(a.content), set(b.words) - set(b.content)
+            kept_a = [w for w in only_a if not any(self._typo(w, x) for x in fb - {w})]
+            kept_b = [w for w in only_b if not any(self._typo(w, x) for x in fa - {w})]
+            typos += len(only_a) + len(only_b) - len(kept_a) - len(kept_b)
+            only_a, only_b = kept_a, kept_b
         # The rules below read a small difference between two otherwise aligned texts: a
         # look-alike. A heavy rewording ("No, X doesn't exist in 2.10" / "2.10 does not
         # have X") leaves many words over on both sides; there the same cues (a negation
