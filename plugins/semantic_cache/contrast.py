@@ -261,7 +261,8 @@ class Text:
         text = _HYPHEN.sub(" ", canonical(raw))
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
-        self.lead = next(iter(_WORD.findall(canonical(raw, fillers=False))), "")
+        first = _WORD.search(raw[:64].casefold())
+        self.lead = first.group(0) if first else ""
         words = [w.strip("'-.") for w in _WORD.findall(text)]
         words = [w for w in words if w]
         # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
