@@ -46,16 +46,21 @@ STOP = frozenset(
     "he him his she her it its they them their there here about any some all each every "
     "such own same just also too get got can could would should will shall may might must "
     "'s s t ll ve re d m what which how up out off for into than to from then between versus "
-    "vs".split())
+    "vs whether".split())
 # Request wrappers and meta words: missing on one side, they do not change the question.
 REQUEST = frozenset(
     "tell explain describe show give list name outline define definition instructions "
     "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
     "wonder know want like need help understand trying kindly simply briefly walk teach "
-    "provide curious".split())
+    "provide curious basically honestly actually".split())
 NEGATIONS = frozenset("not no never none nothing nobody neither nor without cannot "
                       "can't won't don't doesn't didn't isn't aren't wasn't weren't "
                       "shouldn't wouldn't couldn't hasn't haven't hadn't mustn't n't".split())
+# The same contractions as phones and quick typists write them, without the apostrophe
+# ("why doesnt it start"). "cant" and "wont" are also rare nouns; in a question they are
+# nearly always the negation.
+NEGATIONS = NEGATIONS | frozenset(w.replace("'", "") for w in NEGATIONS if "'" in w
+                                  and len(w) > 3) | {"aint"}
 # Question words that ask for different things; what/which/how-to are generic.
 SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
                "whom": "person", "whose": "person"}
@@ -86,6 +91,13 @@ NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60"
                      "half": "0.5", "quarter": "0.25", "double": "x2", "twice": "x2",
                      "triple": "x3", "first": "1st", "second": "2nd", "third": "3rd",
                      "fourth": "4th", "fifth": "5th", "last": "last"})
+# Every ordinal up to the twentieth ("the tenth day" / "the twelfth day"), and the decades
+# ("the seventies" asks about other years than "the eighties"; "the 70s" is the same).
+NUMBER_WORDS.update({w: f"{i}th" for i, w in enumerate(
+    "sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth fifteenth "
+    "sixteenth seventeenth eighteenth nineteenth twentieth".split(), start=6)})
+NUMBER_WORDS.update({f"{w[:-1]}ies": f"{NUMBER_WORDS[w]}s" for w in
+                     "twenty thirty forty fifty sixty seventy eighty ninety".split()})
 # "one" is as often a pronoun ("which one") as a number: a number only beside another one.
 _AMBIGUOUS_NUMBER = frozenset({"one", "second", "last"})
 UNITS = frozenset(
@@ -239,7 +251,7 @@ class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
     __slots__ = ("words", "content", "caps", "numbers", "negated", "wh", "roles", "units",
-                 "form")
+                 "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -247,6 +259,10 @@ class Text:
         self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
         text = _HYPHEN.sub(" ", canonical(raw))
+        # The first word as written, before wrappers are folded: "Can you X?" may be a
+        # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
+        first = _WORD.search(raw[:64].casefold())
+        self.lead = first.group(0) if first else ""
         words = [w.strip("'-.") for w in _WORD.findall(text)]
         words = [w for w in words if w]
         # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
@@ -261,7 +277,9 @@ class Text:
         self.words = split
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
         self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
-        nums = [NUMBER_WORDS.get(w, w) for w in split
+        # A decade written in digits ("the 70s") is one number, as "the seventies" is.
+        nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
+                NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
                 if w[0].isdigit() or (w in NUMBER_WORDS and w not in _AMBIGUOUS_NUMBER)]
         self.numbers = tuple(sorted(nums))
         self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
@@ -290,8 +308,35 @@ def parse(text: str) -> Text:
     return Text(text)
 
 
-def _opposite(x: str, y: str) -> bool:
+# Endings an opposite keeps when it is inflected or compared: "thinner"/"thicker",
+# "losing"/"gaining", "easier"/"harder", "decreased"/"increased".
+_ENDINGS = ("iest", "ier", "ied", "ies", "est", "ing", "er", "ed", "es", "s")
+
+
+@lru_cache(maxsize=8192)
+def _bases(word: str) -> frozenset[str]:
+    """The word, and the listed opposites' words it may be a form of ("thinner" -> "thin",
+    "losing" -> "lose", "easier" -> "easy", "cheaper" -> "cheap")."""
+    out = set()
+    for end in _ENDINGS:
+        root = word[:-len(end)]
+        if not word.endswith(end) or len(root) < 3:
+            continue
+        if end in ("iest", "ier", "ied", "ies"):
+            out.add(root + "y")
+        else:
+            out |= {root, root + "e"}
+            if len(root) >= 4 and root[-1] == root[-2]:  # a doubled consonant: thinn-er
+                out.add(root[:-1])
+    return frozenset(w for w in out if w in OPPOSITES) | {word}
+
+
+def _opposite(x: str, y: str, forms: bool = True) -> bool:
+    """Opposites: listed, as inflected or compared forms of listed ones (``forms``), or by
+    an opposite prefix."""
     if y in OPPOSITES.get(x, ()):
+        return True
+    if forms and any(v in OPPOSITES.get(u, ()) for u in _bases(x) for v in _bases(y)):
         return True
     if len(x) < 4 or len(y) < 4 or x[-3:] != y[-3:]:
         return False  # a prefix pair shares its stem's last letters: cheap test first
@@ -301,6 +346,64 @@ def _opposite(x: str, y: str) -> bool:
                     u[len(p):] == v[len(q):]:
                 return True
     return False
+
+
+# Words between two things whose order does not change what is asked ("X and Y", "X or Y",
+# "X vs Y"): the difference between X and Y is the difference between Y and X.
+_SYMMETRIC = frozenset("and or nor vs versus".split())
+_SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
+
+
+def _swapped_around(wa: list[str], wb: list[str]) -> bool:
+    """``wb`` is ``wa`` with two spans exchanged around a middle that stays: "London ahead of
+    New York" / "New York ahead of London", "does X affect Y" / "does Y affect X"; the same
+    words in the same places otherwise. Two spans exchanged with nothing between them are a
+    reordering ("in Python, how do I X" / "how do I X in Python"), and a middle with "and",
+    "or" or "vs" joins the two symmetrically ("brown rice or white rice"); neither is a swap."""
+    if len(wa) != len(wb) or wa == wb or sorted(wa) != sorted(wb):
+        return False
+    i = next(k for k, (x, y) in enumerate(zip(wa, wb)) if x != y)
+    j = next(k for k in range(len(wa) - 1, -1, -1) if wa[k] != wb[k])
+    # A reordering: one stretch of ``wa`` moved in front of the one before it. The stretch
+    # may take in a few shared content words ("the derivative of ln x with respect to x"),
+    # but not a shared article or preposition: in "is a square a rectangle" / "is a
+    # rectangle a square" the "a" belongs to the two names exchanged around "is".
+    lo = i
+    while lo > max(0, i - _SPAN_REACH) and wa[lo - 1] not in STOP:
+        lo -= 1
+    hi = j + 1
+    while hi < min(len(wa), j + 1 + _SPAN_REACH) and wa[hi] not in STOP:
+        hi += 1
+    for p in range(lo, i + 1):
+        for r in range(j + 1, hi + 1):
+            if any(wa[q] == wb[p] and wb[p:r] == wa[q:r] + wa[p:q] for q in range(p + 1, r)):
+                return False
+    x, y, n = wa[i:j + 1], wb[i:j + 1], j + 1 - i
+    for lx in range(1, n):
+        for ly in range(1, n - lx):
+            mid = x[lx:n - ly]
+            if y == x[n - ly:] + mid + x[:lx] and not _SYMMETRIC & set(mid) and \
+                    any(w not in STOP for w in x[:lx]) and any(w not in STOP for w in x[n - ly:]):
+                return True
+    return False
+
+
+# "how do I" / "how can I" / "how to": what comes between "how" and the verb of the task.
+_HOW_PREFIX = frozenset("do does can could should would i you we one to".split())
+
+
+def _how_to(q: Text, imp: Text) -> bool:
+    """``imp`` is the bare imperative of the task ``q`` asks how to do: "How do I reverse a
+    string in Go?" / "Reverse a string in Go." (the same words, checked by the caller). The
+    imperative starts with the verb that follows "how do I" in the question, and was not
+    written as a yes/no question ("Can you get high off X?" asks whether, not how)."""
+    if q.form != frozenset({"how"}) or imp.form != frozenset({""}) or not imp.words or \
+            q.words[:1] != ["how"] or imp.lead in AUX_CLASS or imp.lead in STOP:
+        return False
+    k = 1
+    while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
+        k += 1
+    return 1 < k < len(q.words) and _stem(q.words[k]) == _stem(imp.words[0])
 
 
 class Comparer:
@@ -396,6 +499,14 @@ class Comparer:
             return Verdict("reject", "number")
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
         only_a, only_b, typos = self._unmatched(a.content, b.content)
+        if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
+            # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
+            # the other side has the word, though not among its content words.
+            fa, fb = set(a.words) - set(a.content), set(b.words) - set(b.content)
+            kept_a = [w for w in only_a if not any(self._typo(w, x) for x in fb - {w})]
+            kept_b = [w for w in only_b if not any(self._typo(w, x) for x in fa - {w})]
+            typos += len(only_a) + len(only_b) - len(kept_a) - len(kept_b)
+            only_a, only_b = kept_a, kept_b
         # The rules below read a small difference between two otherwise aligned texts: a
         # look-alike. A heavy rewording ("No, X doesn't exist in 2.10" / "2.10 does not
         # have X") leaves many words over on both sides; there the same cues (a negation
@@ -411,7 +522,9 @@ class Comparer:
                 if _opposite(x, y):
                     return Verdict("reject", "antonym")
         wa, wb = set(a.words), set(b.words)
-        if any(_opposite(x, y) for x in wa - wb for y in wb - wa):
+        # Listed forms only here: among all the words, "pros" beside "pro's" would pair
+        # with "con's" as an inflected opposite.
+        if any(_opposite(x, y, forms=False) for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, only_a, only_b):
             return Verdict("reject", "unit")
@@ -424,13 +537,15 @@ class Comparer:
             ys = b.roles.get(marker, set())
             if any(x in b.words and y in a.words for x in xs - ys for y in ys - xs):
                 return Verdict("reject", "direction")
+        if _swapped_around(a.words, b.words):
+            return Verdict("reject", "direction")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             return Verdict("unsure", "added")
-        if a.form != b.form:
+        if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)
 

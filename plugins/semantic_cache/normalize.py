@@ -24,6 +24,7 @@ _EDGE = "\"' \t"
 # and none that also starts a real question ("well water ...", "question marks ...").
 _LEAD = tuple(sorted((
     "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh",
+    "basically", "honestly", "actually", "anyway", "alright",
     "quick question", "quick one", "hey, quick one", "just curious", "just wondering",
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
