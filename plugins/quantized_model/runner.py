@@ -60,13 +60,21 @@ def _discard(buf: np.ndarray, start: int, stop: int) -> None:
 class LlamaSession:
     """The ORT session and embedding table of one prepared graph; shared by every Runner."""
 
-    def __init__(self, model_path: Path, cfg, threads: int | None = None):
+    def __init__(self, model_path: Path, cfg, threads: int | None = None,
+                 warm_cores: bool = True):
+        from clawhost.engines import core_warmer
+
         from .embedding import EmbeddingTable
 
         self.cfg = cfg
         threads = threads or os.cpu_count() or 1
         self.session = ort.InferenceSession(str(model_path), session_options(threads),
                                             providers=["CPUExecutionProvider"])
+        # held while a sequence decodes (engine `_run`, `SlotBatch`): one SCHED_IDLE busy
+        # loop per worker the pool wakes, so waking it does not wait for a halted vCPU
+        spare = min(threads, os.cpu_count() or 1) - 1
+        self.warmer = core_warmer.CoreWarmer(
+            spare if warm_cores and core_warmer.available() else 0)
         self.embed = EmbeddingTable(Path(model_path))
         # graphs with a 4-bit LM head also output the final hidden state, so the best
         # candidates can be rescored exactly from the 8-bit table (see `rescore`)
