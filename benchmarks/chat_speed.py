@@ -109,14 +109,21 @@ def llama_bench_round() -> float:
 def in_process(args) -> list[dict]:
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine
     folder = Path(args.workspace) / "models" / args.clawhost_model
-    from clawhost.plugins.quantized_model.kv_calibrate import ensure_graph
+    from clawhost.plugins.quantized_model.kv_calibrate import ensure_graph, refresh_if_stale
     ensure_graph(folder, args.kv_cache)
-    engine = ChatEngine.load(folder, threads=2, kv_cache=args.kv_cache)
-    engine_round(engine, 8)  # warm-up (prepacking, thread pool)
+    if args.kv_cache == "int8":
+        refresh_if_stale(folder)  # a graph from an older build: measure the current one
+    engines = [("clawhost engine", ChatEngine.load(folder, threads=2, kv_cache=args.kv_cache))]
+    if args.compare_cold:  # the same graph without the core warmer (a session of its own)
+        engines.append(("clawhost engine, no core warmer",
+                        ChatEngine.load(folder, threads=2, kv_cache=args.kv_cache,
+                                        warm_cores=False)))
+    for _, engine in engines:
+        engine_round(engine, 8)  # warm-up (prepacking, thread pool)
     rows = []
     for _ in range(args.rounds):
-        for name, fn in (("clawhost engine", lambda: engine_round(engine)),
-                         ("llama-bench tg64", llama_bench_round)):
+        for name, fn in [(name, lambda e=e: engine_round(e)) for name, e in engines] + [
+                ("llama-bench tg64", llama_bench_round)]:
             rows.append({"server": name, "decode_tok_s": round(fn(), 1),
                          "load_1m": round(os.getloadavg()[0], 2)})
             print(json.dumps(rows[-1]), flush=True)
@@ -130,6 +137,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--kv-cache", default="int8", help="in-process engine's KV cache type")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--compare-cold", action="store_true",
+                    help="in process, also the engine without its core warmer (warm_cores off)")
     ap.add_argument("--skip-engine", action="store_true")
     ap.add_argument("--out", help="append a markdown section here")
     args = ap.parse_args()
@@ -196,6 +205,8 @@ def report(rows: list[dict], args, load0) -> None:
         lines.append(f"| {label} | {a:g} | {b:g} | {ratio:.2f}× |")
     line("in-process decode tok/s (engine 64 tokens vs llama-bench tg64)",
          med("clawhost engine", "decode_tok_s"), med("llama-bench tg64", "decode_tok_s"))
+    line("in-process decode tok/s, no core warmer (`warm_cores: false`)",
+         med("clawhost engine, no core warmer", "decode_tok_s"), med("llama-bench tg64", "decode_tok_s"))
     line("over HTTP, single-stream decode tok/s", med("clawhost", "decode_tok_s"),
          med("llama-server", "decode_tok_s"))
     line("over HTTP, time to first token ms (ratio: llama / clawhost)", med("clawhost", "ttft_ms"),

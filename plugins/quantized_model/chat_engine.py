@@ -95,13 +95,15 @@ class ChatEngine:
     @classmethod
     def load(cls, artifact_dir: str | Path, threads: int | None = 2,
              context_length: int | None = None, budget: KVBudget | None = None,
-             kv_cache: str = "float32", cached: bool = False) -> "ChatEngine":
+             kv_cache: str = "float32", cached: bool = False,
+             warm_cores: bool = True) -> "ChatEngine":
         """Open prepared artifacts. `context_length` caps the model's own; `budget` bounds
         the KV cache of all streams together (SmolLM2-135M: 45 KB per token in float32,
         11.25 KB in int8) and with it the context served; `kv_cache` is the cache's element
         type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py); `cached`
         opens the graph through its cached optimised copy (`clawhost.engines.session_cache`:
-        serving does, preparation and checks do not)."""
+        serving does, preparation and checks do not); `warm_cores` keeps the cores the pool
+        wakes busy at idle priority while it decodes (runner.py)."""
         from tokenizers import Tokenizer
 
         from .kv_cache import graph_file
@@ -113,7 +115,7 @@ class ChatEngine:
         meta = json.loads((folder / "chat_config.json").read_text())
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
-        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads, cached)
+        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads, cached, warm_cores)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
 
@@ -191,6 +193,7 @@ class ChatEngine:
     def _run(self, seq: Sequence, ids: list[int]) -> Iterator[TokenEvent]:
         need = seq.prompt_len + seq.max_tokens
         reserved = self.budget.reserve(need, self.kv_bytes_per_token)
+        self.model.warmer.hold()
         try:
             runner = Runner(self.model, rows=1, capacity=need)
             logits = self.prefill(runner, 0, ids)
@@ -202,6 +205,7 @@ class ChatEngine:
                 logits = runner.decode(np.array([ev.token_id]),
                                        np.array([seq.length - 1], np.int32))[0]
         finally:  # also when the caller drops the generator early
+            self.model.warmer.release()
             self.budget.release(reserved)
 
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> ChatResult:

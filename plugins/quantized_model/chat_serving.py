@@ -65,7 +65,8 @@ class LocalChat:
         self._grammars = None  # a constrained.Grammars, made by the first structured request
 
     @classmethod
-    def load(cls, folder, spec, threads: int | None, budget=None) -> "LocalChat":
+    def load(cls, folder, spec, threads: int | None, budget=None,
+             warm_cores: bool = True) -> "LocalChat":
         from .chat_engine import ChatEngine
         from .kv_calibrate import ensure_graph, refresh
         from .kv_prefill import is_current
@@ -73,7 +74,8 @@ class LocalChat:
         # artifacts prepared before the KV cache types existed get their graph now
         ensure_graph(folder, spec.kv_cache, threads or default_threads())
         kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget,
-                              "kv_cache": spec.kv_cache, "cached": True}
+                              "kv_cache": spec.kv_cache, "cached": True,
+                              "warm_cores": warm_cores}
         if spec.context_length:
             kw["context_length"] = spec.context_length
         engine = ChatEngine.load(folder, **kw)

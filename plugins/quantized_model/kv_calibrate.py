@@ -138,7 +138,12 @@ def write_all(folder: Path, threads: int = 2) -> None:
     """Every variant graph (preparation time)."""
     for dtype in KV_DTYPES:
         ensure_graph(folder, dtype, threads)
-    # an int8 graph left in the folder by an older build
+    refresh_if_stale(folder, threads)
+
+
+def refresh_if_stale(folder: Path, threads: int = 2) -> None:
+    """Rewrite an int8 graph left in the folder by an older build (preparation, benchmarks
+    and tests; serving checks the open session's metadata instead, without importing onnx)."""
     import onnx
 
     from .kv_prefill import is_current

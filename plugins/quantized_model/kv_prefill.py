@@ -37,7 +37,7 @@ import numpy as np
 # metadata_props key marking a graph written with this prefill path (older int8 graphs
 # are rewritten from their own scales when loaded)
 MARK = "clawhost.kv_int8_prefill"
-VERSION = "2"
+VERSION = "3"  # 3: each branch holds its own constants (the If's implicit inputs 41 -> 10)
 
 
 def new_rows_output(kind: str, layer: int) -> str:
@@ -68,19 +68,27 @@ def split_attention(graph, node, layer: int, k_scale: np.ndarray, v_scale: np.nd
     kv_heads, head_dim = k_scale.shape
     qkv_mul, out_mul = fold_scales(k_scale, v_scale, num_heads)
 
-    def const(name: str, arr) -> str:
-        graph.initializer.append(numpy_helper.from_array(np.asarray(arr), name))
+    # Constants live in the branch that uses them, not the main graph: every main-graph
+    # value a branch reads is an implicit input the If gathers on each run, decode too
+    prefill_consts: list = []
+
+    def const(name: str, arr, into: list | None = None) -> str:
+        (prefill_consts if into is None else into).append(
+            numpy_helper.from_array(np.asarray(arr), name))
         return name
 
-    empty = const(f"kv_prefill.empty_{i}", np.zeros((1, kv_heads, 0, head_dim), np.int8))
+    no_rows = np.zeros((1, kv_heads, 0, head_dim), np.int8)
+    empty = const(f"kv_prefill.empty_{i}", no_rows)
     qkv_mul, out_mul = const(f"kv_prefill.qkv_mul_{i}", qkv_mul), const(f"kv_prefill.out_mul_{i}", out_mul)
-    zero, one, axis2 = "kv_prefill.zero", "kv_prefill.one", "kv_prefill.axis2"
+    p = f"kv_prefill.{i}."
+    one, axis2 = const(p + "one", np.array([1], np.int64)), const(p + "axis2", np.array([2], np.int64))
+    axes12, lo, hi = (const(p + "axes12", np.array([1, 2], np.int64)), const(p + "lo", np.float32(-128)),
+                      const(p + "hi", np.float32(127)))
 
     def v(name, elem):
         return helper.make_tensor_value_info(name, elem, None)
 
     f32, i8 = TensorProto.FLOAT, TensorProto.INT8
-    p = f"kv_prefill.{i}."
     n = helper.make_node
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute
              if a.name not in ("k_quant_type", "v_quant_type", "kv_cache_bit_width")}
@@ -109,7 +117,7 @@ def split_attention(graph, node, layer: int, k_scale: np.ndarray, v_scale: np.nd
         heads = (const(f"{g}head.start", np.array([h, 0])), const(f"{g}head.end", np.array([h + 1])))
         for kind, past in (("key", past_k), ("value", past_v)):
             prefill += [n("Concat", [heads[1], p + "past"], [g + kind + ".ends"], axis=0),
-                        n("Slice", [past, heads[0], g + kind + ".ends", "kv_prefill.axes12"],
+                        n("Slice", [past, heads[0], g + kind + ".ends", axes12],
                           [g + kind + ".int8"]),
                         n("Cast", [g + kind + ".int8"], [g + kind], to=f32)]
         prefill.append(n("GroupQueryAttention",
@@ -127,23 +135,26 @@ def split_attention(graph, node, layer: int, k_scale: np.ndarray, v_scale: np.nd
         x = p + "present_" + kind
         prefill += [n("Concat", new[kind], [x + ".new"], axis=1),
                     n("Round", [x + ".new"], [x + ".round"]),
-                    n("Clip", [x + ".round", "kv_prefill.lo", "kv_prefill.hi"], [x + ".clip"]),
+                    n("Clip", [x + ".round", lo, hi], [x + ".clip"]),
                     n("Cast", [x + ".clip"], [p + "new_" + kind], to=i8)]
     prefill += [n("Identity", [empty], [p + "no_present_key"]),
                 n("Identity", [empty], [p + "no_present_value"])]
     prefill_branch = helper.make_graph(prefill, f"prefill_{i}", [], [
         v(p + "attn", f32), v(p + "no_present_key", i8), v(p + "no_present_value", i8),
-        v(p + "new_key", i8), v(p + "new_value", i8)])
+        v(p + "new_key", i8), v(p + "new_value", i8)], initializer=prefill_consts)
 
     d = f"kv_decode.{i}."
+    decode_consts: list = []
+    decode_empty = const(f"kv_decode.empty_{i}", no_rows, decode_consts)
     decode = helper.make_node(node.op_type, list(node.input), [d + "out", d + "key", d + "value"],
                               name=node.name, domain=node.domain)
     decode.attribute.extend(node.attribute)
     decode_branch = helper.make_graph(
-        [decode, n("Identity", [empty], [d + "no_new_key"]),
-         n("Identity", [empty], [d + "no_new_value"])],
+        [decode, n("Identity", [decode_empty], [d + "no_new_key"]),
+         n("Identity", [decode_empty], [d + "no_new_value"])],
         f"decode_{i}", [], [v(d + "out", f32), v(d + "key", i8), v(d + "value", i8),
-                            v(d + "no_new_key", i8), v(d + "no_new_value", i8)])
+                            v(d + "no_new_key", i8), v(d + "no_new_value", i8)],
+        initializer=decode_consts)
     return helper.make_node(
         "If", ["kv_prefill.chunk"],
         [out, present_k, present_v, new_rows_output("key", i), new_rows_output("value", i)],
@@ -151,16 +162,13 @@ def split_attention(graph, node, layer: int, k_scale: np.ndarray, v_scale: np.nd
 
 
 def add_shared(graph, tokens_input: str, num_layers: int, kv_heads: int, head_dim: int) -> None:
-    """What every layer's If uses (its condition, constants) and the new rows' graph outputs.
+    """What every layer's If uses (its condition) and the new rows' graph outputs.
 
     The condition: more than one token per row (`tokens_input` is [rows, tokens, ...]) is a
     prefill chunk, which the runner always runs for one row."""
     from onnx import TensorProto, helper, numpy_helper
 
-    for name, arr in (("zero", [0]), ("one", [1]), ("axis2", [2]), ("axes12", [1, 2])):
-        graph.initializer.append(numpy_helper.from_array(np.array(arr, np.int64), f"kv_prefill.{name}"))
-    for name, x in (("lo", -128), ("hi", 127)):
-        graph.initializer.append(numpy_helper.from_array(np.array(x, np.float32), f"kv_prefill.{name}"))
+    graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "kv_prefill.one"))
     cond = [helper.make_node("Shape", [tokens_input], ["kv_prefill.tokens"], start=1, end=2),
             helper.make_node("Greater", ["kv_prefill.tokens", "kv_prefill.one"], ["kv_prefill.gt"]),
             helper.make_node("Squeeze", ["kv_prefill.gt"], ["kv_prefill.chunk"])]

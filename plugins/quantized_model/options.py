@@ -136,6 +136,10 @@ class Options(BaseModel):
                                    "prompt prefixes (1,024+ tokens), so a next turn prefills "
                                    "only its new tokens; inside kv_cache_mb, dropped first "
                                    "when a stream needs the memory. 0: off")
+    warm_cores: bool = Field(True, description="chat: while a model decodes, keep the cores its "
+                             "threads wake busy with a lowest-priority (SCHED_IDLE) loop, so a "
+                             "wake does not wait for a halted vCPU; it yields to any other "
+                             "task (clawhost/engines/core_warmer.py). Linux only")
     offload: bool = Field(True, description="run model calls on worker threads; false runs "
                           "them on the event loop, which then serves nothing else meanwhile "
                           "(there for `clawhost bench` to measure what offloading buys)")

@@ -60,8 +60,12 @@ def _discard(buf: np.ndarray, start: int, stop: int) -> None:
 class LlamaSession:
     """The ORT session and embedding table of one prepared graph; shared by every Runner."""
 
-    def __init__(self, model_path: Path, cfg, threads: int | None = None, cached: bool = False):
-        """`cached`: open the graph through its cached optimised copy (`session_cache`)."""
+    def __init__(self, model_path: Path, cfg, threads: int | None = None, cached: bool = False,
+                 warm_cores: bool = True):
+        """`cached`: open the graph through its cached optimised copy (`session_cache`);
+        `warm_cores`: keep the cores the pool wakes busy at idle priority while it decodes."""
+        from clawhost.engines import core_warmer
+
         from .embedding import EmbeddingTable
 
         self.cfg = cfg
@@ -72,6 +76,11 @@ class LlamaSession:
         else:
             self.session = ort.InferenceSession(str(model_path), session_options(threads),
                                                 providers=["CPUExecutionProvider"])
+        # held while a sequence decodes (engine `_run`, `SlotBatch`): one SCHED_IDLE busy
+        # loop per worker the pool wakes, so waking it does not wait for a halted vCPU
+        spare = min(threads, os.cpu_count() or 1) - 1
+        self.warmer = core_warmer.CoreWarmer(
+            spare if warm_cores and core_warmer.available() else 0)
         self.embed = EmbeddingTable(Path(model_path))
         self.metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         # graphs with a 4-bit LM head also output the final hidden state, so the best

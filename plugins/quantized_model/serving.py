@@ -205,7 +205,8 @@ class LocalModels:
             # unless configured (RerankEngine.load says why)
             from clawhost.engines.cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads)
-        chat = LocalChat.load(folder, spec, threads, self.kv_budget)
+        chat = LocalChat.load(folder, spec, threads, self.kv_budget,
+                              warm_cores=getattr(self.options, "warm_cores", True))
         cache_mb = getattr(self.options, "prefix_cache_mb", 0)
         if cache_mb:
             chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
@@ -260,4 +261,6 @@ class LocalModels:
     def close(self) -> None:
         for served in self.served.values():
             served.worker.close()
+            if isinstance(served.engine, LocalChat):
+                served.engine.engine.model.warmer.close()
             served.engine = served.model.engine = None

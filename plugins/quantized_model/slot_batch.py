@@ -46,6 +46,7 @@ class SlotBatch:
         self.reserved: dict[int, int] = {}  # slot -> KV bytes reserved from engine.budget
         self.prompts: dict[int, list[int]] = {}  # slot -> prompt (prefilling, or for the cache)
         self.filled: dict[int, int] = {}  # slot -> prompt tokens in its row, while prefilling
+        self.warm = False  # holding the session's CoreWarmer (while any row is in use)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,6 +82,9 @@ class SlotBatch:
         except BaseException:
             self.engine.budget.release(reserved)
             raise
+        if not self.warm:  # the first sequence in: keep the pool's cores awake (runner.py)
+            self.engine.model.warmer.hold()
+            self.warm = True
         self.rows.append(slot)
         self.seqs[slot] = seq
         self.reserved[slot] = reserved
@@ -137,6 +141,9 @@ class SlotBatch:
         """Fit the cache to who is left: drop it when nobody is, shrink it when the longest
         sequence left (by a CAPACITY_STEP or more), and hand freed heap back to the OS."""
         if not self.rows:
+            if self.warm:
+                self.engine.model.warmer.release()
+                self.warm = False
             if self.runner.capacity:
                 # a long prompt's prefill leaves heap behind (scratch freed below glibc's
                 # mmap threshold); short ones leave little, and a trim costs a few ms
