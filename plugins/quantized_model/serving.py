@@ -13,13 +13,16 @@ import asyncio
 import base64
 import logging
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from clawhost.api import BATCH_SIZE, BadRequest, Model, ModelRequest, Reply, streaming
 
 from .chat_serving import LocalChat, generate
 from .memory import release_free_memory
 from .workers import Served, Worker, reraise_engine_error
+
+if TYPE_CHECKING:
+    from .options import Options
 
 log = logging.getLogger("clawhost.quantized_model")
 
@@ -99,10 +102,10 @@ async def rerank(served: Served, request: ModelRequest) -> Reply:
 class LocalModels:
     """Every model the plugin serves: preparation on first start, loading, dispatch."""
 
-    def __init__(self, options, workspace, owner: str):
+    def __init__(self, options: "Options", workspace, owner: str):
         from .kv_budget import KVBudget
         self.options, self.workspace, self.owner = options, workspace, owner
-        mb = getattr(options, "kv_cache_mb", None)
+        mb = options.kv_cache_mb
         # one budget for every chat model: they share the box's memory
         self.kv_budget = KVBudget(int(mb * 2**20) if mb else None, "quantized_model.kv_cache_mb")
         self.served: dict[str, Served] = {}
@@ -206,8 +209,8 @@ class LocalModels:
             from clawhost.engines.cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads)
         chat = LocalChat.load(folder, spec, threads, self.kv_budget,
-                              warm_cores=getattr(self.options, "warm_cores", True))
-        cache_mb = getattr(self.options, "prefix_cache_mb", 0)
+                              warm_cores=self.options.warm_cores)
+        cache_mb = self.options.prefix_cache_mb
         if cache_mb:
             chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
         return chat
