@@ -263,17 +263,23 @@ class Replicator:
         self.eid_of.clear()
         self.counts["cleared"] += 1
 
-    async def _fetch_and_add(self, fids: list[str]) -> int:
+    async def _fetch_and_add(self, fids: list[str], client: Any = None, now: float | None = None,
+                             local_keys: dict | None = None) -> int:
+        """Read ``fids``' entries, ``BATCH`` to a pipelined round trip, and add them here
+        (``_add_local``; one index commit per batch). ``client`` and ``now`` default to the
+        link's client and the time each batch arrived; catch-up fixes both for its run."""
         added = 0
         for i in range(0, len(fids), BATCH):
             part = fids[i:i + BATCH]
-            async with self.link.redis.pipeline(transaction=False) as pipe:
+            async with (self.link.redis if client is None else client).pipeline(
+                    transaction=False) as pipe:
                 for fid in part:
                     pipe.hgetall(self.k_entry + fid)
                 rows = await pipe.execute()
-            now = time.time()
+            at = time.time() if now is None else now
             for n, (fid, row) in enumerate(zip(part, rows)):
-                added += self._add_local(fid, row, now, commit=n == len(part) - 1)
+                added += self._add_local(fid, row, at, commit=n == len(part) - 1,
+                                         local_keys=local_keys)
         return added
 
     def _valid(self, row: dict) -> dict | None:
@@ -340,14 +346,7 @@ class Replicator:
         local_keys = {(e.scope, e.query, e.answer_key): eid for eid, e in index.entries.items()
                       if eid not in mapped}
         missing = [fid for fid in live if fid not in self.eid_of]
-        for i in range(0, len(missing), BATCH):
-            part = missing[i:i + BATCH]
-            async with r.pipeline(transaction=False) as pipe:
-                for fid in part:
-                    pipe.hgetall(self.k_entry + fid)
-                rows = await pipe.execute()
-            for n, (fid, row) in enumerate(zip(part, rows)):
-                self._add_local(fid, row, now, commit=n == len(part) - 1, local_keys=local_keys)
+        await self._fetch_and_add(missing, r, now, local_keys)
         dropped = 0
         for fid, eid in list(self.eid_of.items()):
             if fid in live_set:
