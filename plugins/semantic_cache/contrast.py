@@ -17,31 +17,19 @@ module aligns the two questions' words and classifies what is left over:
 * ``unsure``: other differences (added or replaced content words); the learned verifier
   decides.
 
-The word lists it reads (function words, units, opposites, synonyms...) are in ``wordlists``.
+Each question is parsed by ``question``; two words are matched (stem, synonym, typo,
+opposite) by ``word_match``; the word lists are in ``wordlists``.
 Pure Python, tens of microseconds per pair; run only on candidates that passed the floor.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 
-from .normalize import canonical
-from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES,
-                        NEGATIONS, NUMBER_WORDS, OPPOSITE_PREFIXES, OPPOSITES, REQUEST,
-                        SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, SYNONYMS, UNAMBIGUOUS_UNITS, UNITS,
-                        WH_NOUNS)
-
-# Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
-                   r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
-# Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
-_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
-_ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
-_CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
+from .question import Text, parse
+from .word_match import SYNONYM_STEMS, distance, opposite, stem
+from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -52,140 +40,6 @@ class Verdict:
     kind: str          # same | unsure | reject
     why: str = ""      # for reject: direction, antonym, number, unit, negation, question, entity
     typos: int = 0     # words matched only as a typo of each other (for "same")
-
-
-@lru_cache(maxsize=8192)
-def _stem(word: str) -> str:
-    """Fold common endings so "landed"/"land", "works"/"work", "making"/"make" agree."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    for end in ("ing", "ed", "es", "s", "e"):
-        if len(word) > len(end) + 2 and word.endswith(end):
-            return word[: -len(end)]
-    return word
-
-
-_SYNONYM_STEMS = {w: frozenset(_stem(x) for x in group) for w, group in SYNONYMS.items()}
-
-
-def _distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance (adjacent swaps count one), stopped above ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
-class Text:
-    """One question, parsed once (``parse`` memoises it)."""
-
-    __slots__ = ("words", "content", "caps", "numbers", "negated", "wh", "roles", "units",
-                 "form", "lead")
-
-    def __init__(self, raw: str) -> None:
-        raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
-        # Names: capitalised (or camelCase) words not at a sentence start.
-        self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
-                              if not m.group(1).isupper() or len(m.group(1)) > 1)
-        text = _HYPHEN.sub(" ", canonical(raw))
-        # The first word as written, before wrappers are folded: "Can you X?" may be a
-        # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
-        first = _WORD.search(raw[:64].casefold())
-        self.lead = first.group(0) if first else ""
-        words = [w.strip("'-.") for w in _WORD.findall(text)]
-        words = [w for w in words if w]
-        # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
-        split: list[str] = []
-        for w in words:
-            if w.endswith("n't") and len(w) > 3:
-                split += [w[:-3] or w, "n't"]
-            elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
-                split.append(w.rsplit("'", 1)[0])
-            else:
-                split.append(w)
-        self.words = split
-        self.negated = sum(1 for w in split if w in NEGATIONS) % 2
-        self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
-        # A decade written in digits ("the 70s") is one number, as "the seventies" is.
-        nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
-                NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
-                if w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)]
-        self.numbers = tuple(sorted(nums))
-        self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
-        # The content word after each directional marker ("from X", "to Y").
-        roles: dict[str, set[str]] = {}
-        for i, w in enumerate(split):
-            if w in DIRECTIONAL:
-                for nxt in split[i + 1:i + 4]:
-                    if nxt not in SKIP_AFTER_MARKER:
-                        roles.setdefault(w, set()).add(nxt)
-                        break
-        self.roles = roles
-        forms = {FORM_WH[w] for w in split if w in FORM_WH}
-        if any(w in HOW_WORDS for w in split):
-            forms.add("how")  # "give me instructions for X" asks how to X
-        if not forms and split:  # a yes/no question: its leading auxiliary's class
-            forms = {AUX_CLASS.get(split[0], "")}
-        self.form = frozenset(forms)
-        self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
-                        and w not in REQUEST and w not in SPECIFIC_WH and not (
-                            w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
-
-
-@lru_cache(maxsize=4096)
-def parse(text: str) -> Text:
-    return Text(text)
-
-
-# Endings an opposite keeps when it is inflected or compared: "thinner"/"thicker",
-# "losing"/"gaining", "easier"/"harder", "decreased"/"increased".
-_ENDINGS = ("iest", "ier", "ied", "ies", "est", "ing", "er", "ed", "es", "s")
-
-
-@lru_cache(maxsize=8192)
-def _bases(word: str) -> frozenset[str]:
-    """The word, and the listed opposites' words it may be a form of ("thinner" -> "thin",
-    "losing" -> "lose", "easier" -> "easy", "cheaper" -> "cheap")."""
-    out = set()
-    for end in _ENDINGS:
-        root = word[:-len(end)]
-        if not word.endswith(end) or len(root) < 3:
-            continue
-        if end in ("iest", "ier", "ied", "ies"):
-            out.add(root + "y")
-        else:
-            out |= {root, root + "e"}
-            if len(root) >= 4 and root[-1] == root[-2]:  # a doubled consonant: thinn-er
-                out.add(root[:-1])
-    return frozenset(w for w in out if w in OPPOSITES) | {word}
-
-
-def _opposite(x: str, y: str, forms: bool = True) -> bool:
-    """Opposites: listed, as inflected or compared forms of listed ones (``forms``), or by
-    an opposite prefix."""
-    if y in OPPOSITES.get(x, ()):
-        return True
-    if forms and any(v in OPPOSITES.get(u, ()) for u in _bases(x) for v in _bases(y)):
-        return True
-    if len(x) < 4 or len(y) < 4 or x[-3:] != y[-3:]:
-        return False  # a prefix pair shares its stem's last letters: cheap test first
-    for p, q in OPPOSITE_PREFIXES:
-        for u, v in ((x, y), (y, x)):
-            if u.startswith(p) and v.startswith(q) and len(u) - len(p) >= 3 and \
-                    u[len(p):] == v[len(q):]:
-                return True
-    return False
 
 
 # Words between two things whose order does not change what is asked ("X and Y", "X or Y",
@@ -243,7 +97,7 @@ def _how_to(q: Text, imp: Text) -> bool:
     k = 1
     while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
         k += 1
-    return 1 < k < len(q.words) and _stem(q.words[k]) == _stem(imp.words[0])
+    return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
 
 
 class Comparer:
@@ -258,7 +112,7 @@ class Comparer:
     def _typo(self, x: str, y: str) -> bool:
         if not self.typos or min(len(x), len(y)) < 4 or x[0].isdigit() or y[0].isdigit():
             return False
-        if _opposite(x, y):
+        if opposite(x, y):
             return False
         vocab = self.vocabulary
         if vocab is not None:
@@ -267,10 +121,10 @@ class Comparer:
             limit = 2 if min(len(x), len(y)) >= 7 else 1
         else:
             limit = 1 if min(len(x), len(y)) >= 5 else 0  # no dictionary: be stricter
-        return _distance(x, y, limit) <= limit
+        return distance(x, y, limit) <= limit
 
     def _same_word(self, x: str, y: str, typos: bool = True) -> bool:
-        return x == y or _stem(x) == _stem(y) or _stem(y) in _SYNONYM_STEMS.get(x, ()) or (
+        return x == y or stem(x) == stem(y) or stem(y) in SYNONYM_STEMS.get(x, ()) or (
             typos and self._typo(x, y))
 
     def _number_typo(self, a: Text, b: Text) -> bool:
@@ -359,12 +213,12 @@ class Comparer:
             return Verdict("reject", "negation")
         for x in only_a:
             for y in only_b:
-                if _opposite(x, y):
+                if opposite(x, y):
                     return Verdict("reject", "antonym")
         wa, wb = set(a.words), set(b.words)
         # Listed forms only here: among all the words, "pros" beside "pro's" would pair
         # with "con's" as an inflected opposite.
-        if any(_opposite(x, y, forms=False) for x in wa - wb for y in wb - wa):
+        if any(opposite(x, y, forms=False) for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, only_a, only_b):
             return Verdict("reject", "unit")
@@ -388,5 +242,3 @@ class Comparer:
         if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)
-
-
