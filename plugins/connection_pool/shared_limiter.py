@@ -26,6 +26,7 @@ FORGET = 3600  # a holder whose lease ran out this long ago leaves the lease set
 class Unshared(Exception):
     """Redis did not answer: count this call on the host's share instead."""
 
+
 class Share:
     """A host's share of a limit while it counts without Redis: rates / hosts, cap // hosts."""
 
