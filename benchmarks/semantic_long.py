@@ -34,9 +34,10 @@ import semantic_cache as bench  # noqa: E402
 from clawhost.bench.probe import cpu_model  # noqa: E402
 from clawhost.engines.cross_encoder import RerankEngine  # noqa: E402
 from clawhost.plugins.semantic_cache import Options, evaluate  # noqa: E402
-from clawhost.plugins.semantic_cache.contrast import Comparer, vocabulary_of  # noqa: E402
+from clawhost.plugins.semantic_cache.contrast import Comparer  # noqa: E402
 from clawhost.plugins.semantic_cache.embedder import Embedder  # noqa: E402
 from clawhost.plugins.semantic_cache.features import pair_features  # noqa: E402
+from clawhost.plugins.semantic_cache.lexicon import vocabulary_of  # noqa: E402
 from clawhost.plugins.semantic_cache.verifier import INTERACTION_WEIGHTS, Weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

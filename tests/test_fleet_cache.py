@@ -12,7 +12,7 @@ import numpy as np
 from clawhost.api import fleet_of
 from clawhost.plugins.cache import STATE as CACHE_STATE
 from clawhost.plugins.semantic_cache import STATE as SEM_STATE
-from clawhost.plugins.semantic_cache.replication import checksum
+from clawhost.plugins.semantic_cache.fleet_store import checksum
 from clawhost.api import hookimpl
 from clawhost.testing import BagModel, EchoModel
 from test_fleet import until
@@ -319,7 +319,7 @@ async def test_a_writer_killed_mid_write_leaves_only_whole_entries(clawhost_host
     import subprocess
     import sys
     from pathlib import Path
-    from clawhost.plugins.semantic_cache.replication import FIELDS
+    from clawhost.plugins.semantic_cache.fleet_store import FIELDS
     script = WRITER.format(tests=str(Path(__file__).parent), url=redis_server.url,
                            ws=str(tmp_path / "doomed"))
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script,

@@ -169,7 +169,7 @@ async def test_concurrency_cap_is_shared(redis_server, upstreams, fleet_hosts):
 async def test_a_vanished_holders_slots_come_back(redis_server, upstreams, fleet_hosts):
     """A host killed with kill -9 leaves its members in the slot set; its lease runs out
     and the next call anywhere takes them back."""
-    from clawhost.plugins.connection_pool.shared_limits import TAKE
+    from clawhost.plugins.connection_pool.shared_scripts import TAKE
     up = await upstreams()
     hosts = await fleet_hosts(redis_server, 1, {"a": provider(
         up.url, max_concurrency=2, limit_mode="wait", max_wait=5)})

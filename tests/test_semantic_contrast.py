@@ -246,18 +246,18 @@ def test_one_unit_in_place_of_another_is_rejected(a, b):
 
 
 def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
-    from clawhost.plugins.semantic_cache import contrast, lexicon
+    from clawhost.plugins.semantic_cache import lexicon, wordlists
     synonyms, antonyms = lexicon.load()
     assert len(synonyms) > 500 and len(antonyms) > 200
     # from WordNet's antonym pointers, not the hand-written list
-    assert ["guilty", "innocent"] in antonyms and "innocent" not in contrast._OPPOSITES
+    assert ["guilty", "innocent"] in antonyms and "innocent" not in wordlists._OPPOSITES
     assert kind("Was the defendant found guilty?", "Was the defendant found innocent?") == (
         "reject", "antonym")
     # a shared most frequent sense; a word's rare sense does not count ("get" for "begin")
     assert ["alter", "change"] in synonyms and ["begin", "get"] not in synonyms
     assert kind("How do I alter a shirt?", "How do I change a shirt?")[0] == "same"
     # an opposite is never served as a synonym, whichever list holds the pair
-    assert not any(y in contrast.SYNONYMS.get(x, ()) for x, ys in contrast.OPPOSITES.items()
+    assert not any(y in wordlists.SYNONYMS.get(x, ()) for x, ys in wordlists.OPPOSITES.items()
                    for y in ys)
 
 

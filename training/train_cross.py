@@ -84,7 +84,7 @@ def look_alike(q: str, rng) -> str | None:
     """A question that reads almost the same as ``q`` but asks something else: an antonym
     swapped in, a number changed, a negation added, or 'X to Y' turned round. The rules
     catch some of these; the model should not need them to."""
-    from clawhost.plugins.semantic_cache.features import ANTONYMS
+    from clawhost.plugins.semantic_cache.wordlists import FEATURE_ANTONYMS as ANTONYMS
     words = q.split()
     moves = []
     for k, w in enumerate(words):

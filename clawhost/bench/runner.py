@@ -5,27 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import os
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from .configured import Configured
 from .hosts import BenchError, HostProcess, Scratch, build_fp32
 from .load import STORIES, LoadError, chat_once, embed_latency, embeddings, hits_beside_generation, one_stream, streams
-from .plan import judge
 from .probe import cpu_model
+from .table import TableRows, onnx_bytes, row
 
 Progress = Callable[[str], None]
 QUESTIONS = ["What is the capital of France?", "How do I fix a flat bike tyre?",
              "Why is the sky blue?", "How long should I boil an egg?",
              "What does a CPU do?", "How do bees make honey?",
              "What causes the seasons on Earth?", "How do I bake bread at home?"]
-TECHNIQUES = {"batching": "dynamic batching", "cache": "multi-level cache",
-              "quantization": "INT8/INT4 quantization", "onnx": "ONNX Runtime",
-              "async": "async processing", "together": "all together", "memory": "memory"}
 QUICK_FP32_MAX_BYTES = 40_000_000  # --quick builds fp32 references only for models this small
 
 
@@ -54,28 +50,6 @@ def http(fn: Callable[[Any], Awaitable[Any]]) -> Any:
     return asyncio.run(go())
 
 
-def row(rid: str, technique: str, figure: str, unit: str, without: float | None,
-        with_: float | None, *, higher: bool, sides: tuple[str, str], note: str = "",
-        reason: str | None = None) -> dict[str, Any]:
-    """One line of the table; ``reason`` (when a side could not be measured) says why."""
-    r = {"id": rid, "technique": technique, "figure": figure, "unit": unit,
-         "without_label": sides[0], "with_label": sides[1],
-         "without": None if without is None else round(without, 4),
-         "with": None if with_ is None else round(with_, 4),
-         "higher_is_better": higher, "note": note, "reason": None}
-    r.update(judge(technique if technique in ("batching", "cache", "quantization", "onnx",
-                                              "async", "together") else "info",
-                   without, with_, higher))
-    if r["verdict"] == "not measured":
-        r["reason"] = reason or "a side of this comparison was not measured"
-    return r
-
-
-def onnx_bytes(folder: Path) -> int:
-    """Bytes of the model graph and its weights (tokenizer and manifest left out)."""
-    return sum(f.stat().st_size for f in folder.glob("model.onnx*") if f.is_file())
-
-
 def why(exc: BaseException) -> str:
     """One line for a failed measurement: our own errors as they are, others with their type."""
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
@@ -88,81 +62,15 @@ def median_ms(xs: list[float]) -> float:
     return 1000.0 * statistics.median(xs)
 
 
-class Bench:
+class Bench(Configured, TableRows):
+    """One run: what is configured (``Configured``), then each phase in its own host
+    process, each adding its rows (``TableRows``)."""
+
     def __init__(self, config: Any, quick: bool, progress: Progress):
         self.config, self.p, self.say = config, Params.of(quick), progress
         self.rows: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.facts: dict[str, dict[str, Any]] = {}  # per model: what was measured on it
-
-    # -- what is configured -------------------------------------------------------------------
-
-    def discover(self) -> None:
-        from ..pluginmanager import discover  # plugins are found by entry point, never imported by name
-        self.installed = discover(plugins_dir=self.config.plugins_dir)
-        qm = self.installed.get("quantized_model")
-        if qm is None or qm.module is None:
-            raise BenchError("the quantized_model plugin is not installed: nothing local to bench")
-        raw = dict(self.config.raw_options("quantized_model") or {})
-        try:
-            opts = qm.module.Options.model_validate(raw)
-        except Exception as exc:  # noqa: BLE001 - pydantic's message, one line
-            raise BenchError(f"plugins.quantized_model: {str(exc).splitlines()[0]}") from None
-        self.qm_base = {k: v for k, v in raw.items() if k != "models"}
-        self.qm_base["prepare_on_start"] = False  # never build in the bench's hosts
-        self.specs = {mid: s.model_dump(exclude_none=True, exclude={"description"})
-                      for mid, s in opts.models.items()}
-        self.source_models = self.config.workspace / "models"
-        self.manifests: dict[str, dict] = {}
-        for mid in self.specs:
-            try:
-                manifest = json.loads((self.source_models / mid / "manifest.json").read_text())
-            except (OSError, ValueError):
-                continue
-            if manifest.get("complete") and manifest.get("quantization") == self.specs[mid].get(
-                    "quantization", manifest.get("quantization")):
-                self.manifests[mid] = manifest
-        if not self.manifests:
-            raise BenchError(f"no prepared model under {self.source_models}: run "
-                             "`clawhost model prepare ID` (or `clawhost start`) first")
-        kinds = {mid: self.specs[mid]["kind"] for mid in self.manifests}
-        self.chat = next((m for m, k in kinds.items() if k == "chat"), None)
-        self.embed = next((m for m, k in kinds.items() if k == "embedding"), None)
-        for mid in self.specs:
-            if mid not in self.manifests:
-                self.notes.append(f"{mid}: not prepared in {self.source_models}; left out")
-
-    def qm(self, ids: list[str], **extra: Any) -> dict[str, Any]:
-        specs = {**self.specs, **getattr(self, "fp32_specs", {})}
-        return {"quantized_model": {**self.qm_base, "models": {i: specs[i] for i in ids},
-                                    **extra}}
-
-    def plugin_opts(self, name: str) -> dict[str, Any]:
-        return dict(self.config.raw_options(name) or {})
-
-    def cache_opts(self) -> dict[str, Any]:
-        """The operator's cache options, kept off production storage: L2 on the scratch disk."""
-        opts = self.plugin_opts("cache")
-        l2 = dict(opts.get("l2") or {})
-        if l2.get("backend", "disk") != "none":
-            l2.update(backend="disk", path=".cache/responses.db")
-        opts["l2"] = l2
-        return opts
-
-    def semantic_opts(self) -> dict[str, Any] | None:
-        opts = self.plugin_opts("semantic_cache")
-        opts["path"] = ".cache/semantic"
-        embed_model = opts.get("embedding_model", "all-minilm-l6-v2")
-        if opts.get("embedding_path") is None and embed_model not in self.manifests:
-            if self.embed is None:
-                return None
-            opts["embedding_model"] = self.embed
-        verifier = opts.get("verifier_model", "minilm-l6-qqp-verifier")
-        if verifier is not None and verifier not in self.manifests and not opts.get("verifier_path"):
-            opts["verifier_model"] = None  # the lexical verifier: say so in the row
-            self.notes.append(f"semantic cache: verifier model {verifier} is not prepared; "
-                              "the bench used the lexical verifier")
-        return opts
 
     # -- phases -------------------------------------------------------------------------------
 
@@ -198,13 +106,6 @@ class Bench:
                                  "quantization": self.manifests[mid].get("quantization"),
                                  **self.facts.get(mid, {})} for mid in self.manifests},
                 "rows": self.rows, "notes": self.notes}
-
-    def add(self, group: str, r: dict[str, Any]) -> None:
-        r["group"] = group
-        r["technique"] = TECHNIQUES[group]
-        self.rows.append(r)
-        shown = r["measured"] if r["verdict"] != "not measured" else f"not measured: {r['reason']}"
-        self.say(f"  {r['technique']}: {r['figure']}: {shown}")
 
     def fp32_refs(self) -> None:
         """fp32 references: prepared artifacts keep only the quantized graph, so the bench
@@ -313,20 +214,6 @@ class Bench:
             reason = why(exc)
         self._batch_rows(b.get("req_s"), b.get("gen"), reason)
 
-    def _batch_rows(self, req_s: float | None, gen: float | None, reason: str | None) -> None:
-        e = self.facts.get(self.embed or "", {})
-        c = self.facts.get(self.chat or "", {})
-        self.add("batching", row("batching.embeddings", "batching",
-                                 "embeddings: requests/s, 32 clients, one sentence each", "req/s",
-                                 e.get("unbatched_req_s"), req_s, higher=True,
-                                 sides=("batcher off", "batcher on"),
-                                 reason=reason or e.get("error") or "no embedding model prepared"))
-        self.add("batching", row("batching.generation", "batching",
-                                 f"generation: aggregate tokens/s, 4 concurrent streams", "tok/s",
-                                 c.get("unbatched_gen_tok_s"), gen, higher=True,
-                                 sides=("batcher off", "batcher on"),
-                                 reason=reason or c.get("error") or "no chat model prepared"))
-
     def whole(self) -> None:
         """The operator's plugins with every prepared model: cache hit vs miss, and its RSS."""
         plugins: dict[str, Any] = {}
@@ -430,98 +317,6 @@ class Bench:
                               got.get("inline"), got.get("offload"), higher=True,
                               sides=("inference on the event loop", "on worker threads"),
                               reason=reason))
-
-    def onnx_reference(self) -> None:
-        self.add("onnx", row("onnx.reference", "onnx",
-                             "ONNX Runtime graph vs a plain (non-ONNX) reference path", "",
-                             None, None, higher=True, sides=("plain", "ONNX"),
-                             reason="clawhost ships no non-ONNX inference path to compare "
-                                    "with (numpy reference forwards live only in its tests)"))
-
-    def quantization_rows(self) -> None:
-        for mid, manifest in self.manifests.items():
-            q = manifest.get("quantization", "?")
-            ref = self.fp32_of.get(mid)
-            missing = self.fp32_missing.get(mid, "no fp32 reference")
-            size_ref = self.fp32_size(mid)
-            built = self.facts.get(mid, {}).get("fp32_build_s")
-            how = (f"fp32 built from {self.specs[mid]['source']} by the bench in {built} s"
-                   if built is not None else "")
-            self.add("quantization", row(f"quantization.size.{mid}", "quantization",
-                                         f"{mid}: model size, {q} vs fp32", "MB",
-                                         None if size_ref is None else size_ref / 1e6,
-                                         onnx_bytes(self.source_models / mid) / 1e6, higher=False,
-                                         sides=("fp32", q), note=how, reason=missing))
-            fast, ref_f = self.facts.get(mid, {}), self.facts.get(f"fp32:{mid}", {})
-            for key, label, unit, higher in (
-                    ("embed_one_ms", "one sentence over HTTP", "ms", False),
-                    ("embed_32_sent_s", "32 sentences per request", "sent/s", True),
-                    ("decode_tok_s", "decode, one stream", "tok/s", True)):
-                if key not in fast and key not in ref_f:
-                    continue
-                self.add("quantization", row(f"quantization.speed.{mid}.{key}", "info",
-                                             f"{mid}: {label}, {q} vs fp32", unit,
-                                             ref_f.get(key), fast.get(key), higher=higher,
-                                             sides=("fp32", q), note=how,
-                                             reason=missing if ref is None else
-                                             fast.get("error") or ref_f.get("error") or
-                                             "no figure: the model stopped too soon to time"))
-            self.add("quantization", self.quality_row(mid, manifest))
-
-    def fp32_size(self, mid: str) -> int | None:
-        ref = self.fp32_of.get(mid)
-        if ref is None:
-            return None
-        return onnx_bytes(self.scratch.models / ref) or None
-
-    def quality_row(self, mid: str, manifest: dict) -> dict[str, Any]:
-        checks = manifest.get("checks") or {}
-        q = manifest.get("quantization", "?")
-        r = row(f"quantization.quality.{mid}", "info", f"{mid}: quality, {q} vs fp32", "",
-                None, None, higher=True, sides=("fp32", q),
-                reason="prepared with check: false (no comparison with the float model)")
-        facts = []
-        if "perplexity_ratio" in checks:
-            facts.append(f"perplexity ×{checks['perplexity_ratio']:.3f}")
-        for k in ("cosine_min", "cosine_mean"):
-            if k in checks:
-                facts.append(f"{k.replace('_', ' ')} {checks[k]:.4f}")
-        for k, v in checks.items():
-            if k not in ("perplexity_ratio", "cosine_min", "cosine_mean") and isinstance(
-                    v, (int, float)) and not isinstance(v, bool) and len(facts) < 2:
-                facts.append(f"{k.replace('_', ' ')} {v:.4g}")
-        if facts:
-            r.update(verdict="info", measured=", ".join(facts), reason=None,
-                     note="from the preparation's check against the float model (manifest)")
-        return r
-
-    def memory_rows(self) -> None:
-        for mid in self.manifests:
-            rss = self.facts.get(mid, {}).get("rss_alone_mb")
-            r = row(f"memory.alone.{mid}", "info", f"host RSS with only {mid}", "MB", None,
-                    rss, higher=False, sides=("", "alone"),
-                    reason=self.facts.get(mid, {}).get("error", "not measured"))
-            if rss is not None:
-                r.update(verdict="info", measured=f"{rss:.0f} MB", reason=None)
-            self.add("memory", r)
-        whole = getattr(self, "whole_rss", None)
-        summed = [self.facts.get(m, {}).get("rss_alone_mb") for m in self.manifests]
-        r = row("memory.whole", "info", "whole host RSS (all plugins, all models) vs the "
-                "models' hosts alone, summed", "MB",
-                sum(summed) if whole and None not in summed else None, whole, higher=False,
-                sides=("each alone, summed", "whole host"),
-                note="plugins: " + ", ".join(getattr(self, "whole_plugins", [])),
-                reason="the whole host or a model's host did not run")
-        self.add("memory", r)
-        fp32 = getattr(self, "fp32_rss", None)
-        complete = len(self.fp32_of) == len(self.manifests)
-        missing = "; ".join(f"{m}: {why}" for m, why in self.fp32_missing.items())
-        self.add("together", row("together.memory", "together",
-                                 "host RSS: every technique on vs fp32 models with no cache or "
-                                 "batcher", "MB", fp32 if complete else None, whole, higher=False,
-                                 sides=("fp32, plain host", "whole host"),
-                                 reason=("fp32 references missing: " + missing) if missing else
-                                 "the fp32 host or the whole host did not run"))
 
 
 def _mem_total_mb() -> int | None:

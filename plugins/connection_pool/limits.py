@@ -6,7 +6,7 @@ continuously (capacity = one minute's budget) and may go into debt: a call reser
 estimate up front, and the real token count settles the difference afterwards.
 
 These count in this process. In fleet mode the same limits are counted in the fleet's Redis
-instead (shared_limits.py), with the same interface: ``acquire`` -> a hold with
+instead (shared_limits.py, shared_limiter.py), with the same interface: ``acquire`` -> a hold with
 ``release(used)`` and ``cancel()``.
 """
 

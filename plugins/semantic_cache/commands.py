@@ -88,7 +88,7 @@ def clear_command(config_path):
     path = _index_file(config)
     click.echo(f"cleared {_from_file(path, clear=True)['entries']} entries ({path})")
     if config.host.fleet is not None:  # and the fleet's, which every running host follows
-        from .replication import clear_in_redis
+        from .fleet_store import clear_in_redis
         try:
             n = clear_in_redis(config.host.fleet)
         except Exception as exc:  # noqa: BLE001 - redis's errors and OSError alike

@@ -17,191 +17,19 @@ module aligns the two questions' words and classifies what is left over:
 * ``unsure``: other differences (added or replaced content words); the learned verifier
   decides.
 
+Each question is parsed by ``question``; two words are matched (stem, synonym, typo,
+opposite) by ``word_match``; the word lists are in ``wordlists``.
 Pure Python, tens of microseconds per pair; run only on candidates that passed the floor.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 
-from . import lexicon
-from .lexicon import vocabulary_of  # noqa: F401 - the verifier reads it from here
-from .normalize import canonical
-
-# Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
-                   r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
-# Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
-_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
-_ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
-_CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
-
-STOP = frozenset(
-    "a an the of in on at by with as and or but if so that this these those is are was were "
-    "be been being am do does did done have has had having i me my mine we us our you your "
-    "he him his she her it its they them their there here about any some all each every "
-    "such own same just also too get got can could would should will shall may might must "
-    "'s s t ll ve re d m what which how up out off for into than to from then between versus "
-    "vs whether".split())
-# Request wrappers and meta words: missing on one side, they do not change the question.
-REQUEST = frozenset(
-    "tell explain describe show give list name outline define definition instructions "
-    "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
-    "wonder know want like need help understand trying kindly simply briefly walk teach "
-    "provide curious basically honestly actually".split())
-NEGATIONS = frozenset("not no never none nothing nobody neither nor without cannot "
-                      "can't won't don't doesn't didn't isn't aren't wasn't weren't "
-                      "shouldn't wouldn't couldn't hasn't haven't hadn't mustn't n't".split())
-# The same contractions as phones and quick typists write them, without the apostrophe
-# ("why doesnt it start"). "cant" and "wont" are also rare nouns; in a question they are
-# nearly always the negation.
-NEGATIONS = NEGATIONS | frozenset(w.replace("'", "") for w in NEGATIONS if "'" in w
-                                  and len(w) > 3) | {"aint"}
-# Question words that ask for different things; what/which/how-to are generic.
-SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
-               "whom": "person", "whose": "person"}
-# Every question word, for the "same" verdict: "How are X used?" and "Why are X used?" are
-# not the same question even where no rule names the difference (the verifier decides).
-FORM_WH = {"how": "how", "why": "why", "when": "when", "where": "where", "who": "who",
-           "whom": "who", "whose": "who"}
-# The auxiliary of a yes/no question, by class: "Can jellyfish change colour?" and "Do
-# jellyfish change colour?" ask different things; "how do I" / "how can I" do not.
-AUX_CLASS = {"can": "can", "could": "can", "should": "should", "ought": "should",
-             "will": "will", "would": "will", "did": "past", "was": "past", "were": "past",
-             "had": "past", "must": "must", "may": "may", "might": "may"}
-_HOW_WORDS = frozenset("instructions steps guide tutorial".split())
-# The noun of "which city" / "what year" names the kind of answer "what" asks for already.
-WH_NOUNS = frozenset("city town country nation person people place thing things year day "
-                     "month time one ones animal company kind type sort".split())
-# Markers whose next content word has a role: "from X", "to Y", "X than Y".
-DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
-                         "versus_to"})
-_SKIP_AFTER_MARKER = frozenset("a an the my your our their his her its this that these those "
-                               "some any".split())
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
-NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
-                     "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
-                     "thousand": "1000", "million": "1e6", "billion": "1e9", "dozen": "12",
-                     "half": "0.5", "quarter": "0.25", "double": "x2", "twice": "x2",
-                     "triple": "x3", "first": "1st", "second": "2nd", "third": "3rd",
-                     "fourth": "4th", "fifth": "5th", "last": "last"})
-# Every ordinal up to the twentieth ("the tenth day" / "the twelfth day"), and the decades
-# ("the seventies" asks about other years than "the eighties"; "the 70s" is the same).
-NUMBER_WORDS.update({w: f"{i}th" for i, w in enumerate(
-    "sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth fifteenth "
-    "sixteenth seventeenth eighteenth nineteenth twentieth".split(), start=6)})
-NUMBER_WORDS.update({f"{w[:-1]}ies": f"{NUMBER_WORDS[w]}s" for w in
-                     "twenty thirty forty fifty sixty seventy eighty ninety".split()})
-# "one" is as often a pronoun ("which one") as a number: a number only beside another one.
-_AMBIGUOUS_NUMBER = frozenset({"one", "second", "last"})
-UNITS = frozenset(
-    "mile miles km kilometer kilometers kilometre kilometres meter meters metre metres m cm "
-    "centimeter centimeters mm millimeter millimeters inch inches foot feet ft yard yards "
-    "pound pounds lb lbs kg kilogram kilograms gram grams g mg ounce ounces oz ton tons tonne "
-    "tonnes stone celsius fahrenheit kelvin liter liters litre litres ml gallon gallons quart "
-    "quarts pint pints cup cups tablespoon tablespoons tbsp teaspoon teaspoons tsp second "
-    "seconds minute minutes hour hours day days week weeks month months year years decade "
-    "decades century mph kph kmh knots mb gb tb kb pb mib gib byte bytes bit bits dollar "
-    "dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie calories "
-    "kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar pascal acre "
-    "acres hectare hectares".split())
-# Every SI- or byte-prefixed unit, singular and plural ("megabytes", "milliseconds", "kWh").
-UNITS = UNITS | frozenset(
-    f"{p}{u}{s}" for p in ("kilo", "mega", "giga", "tera", "peta", "milli", "micro", "nano",
-                           "centi", "deci", "kibi", "mebi", "gibi", "tebi")
-    for u in ("byte", "bit", "meter", "metre", "gram", "second", "liter", "litre", "watt",
-              "hertz", "joule", "volt", "amp", "ampere", "calorie", "pascal", "newton")
-    for s in ("", "s")) | frozenset("kw kwh mwh gw gwh mw hp nm µm um mm2 cm2 m2 km2 m3 cm3 "
-                                    "sq sqft mpg rpm dpi ppi fps bpm mbps gbps kbps".split())
-# Units that are no everyday noun: one of these replacing any word changes the question.
-_UNAMBIGUOUS_UNITS = UNITS - frozenset(
-    "m g yard yards foot feet pound pounds stone ton tons cup cups second seconds minute "
-    "minutes bar bit bits day days week weeks month months year years century decade decades "
-    "dollar dollars".split())
-LANGUAGES = frozenset(
-    "english french german spanish italian portuguese dutch russian chinese mandarin "
-    "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
-    "norwegian danish finnish czech hungarian romanian ukrainian hebrew thai vietnamese "
-    "indonesian malay tagalog swahili persian farsi latin".split())
-# Opposites the prefix rule below does not derive.
-_OPPOSITES = """good bad|best worst|better worse|men women|man woman|male female|boy girl
-boys girls|husband wife|buy sell|buying selling|bought sold|before after|like dislike
-love hate|pros cons|advantages disadvantages|advantage disadvantage|benefits drawbacks
-benefits risks|cheap expensive|cheapest expensive|positive negative|rich poor|old new
-old young|older younger|oldest youngest|fast slow|faster slower|fastest slowest|start stop
-start end|start finish|begin end|open close|win lose|won lost|true false|north south
-east west|left right|first last|high low|higher lower|highest lowest|more less|most least
-big small|bigger smaller|biggest smallest|large small|larger smaller|largest smallest
-hot cold|hotter colder|hottest coldest|warm cool|easy hard|easy difficult|easiest hardest
-happy sad|min max|minimum maximum|always never|top bottom|inside outside|strong weak
-stronger weaker|safe dangerous|success failure|gain lose|gain loss|profit loss|add remove
-add delete|accept reject|accept decline|approve reject|allow deny|allow block|send receive
-sent received|sender receiver|encode decode|encoding decoding|encoder decoder|push pull
-lend borrow|lending borrowing|deposit withdraw|teach learn|arrive depart|arrival departure
-raise lower|rise fall|increase decrease|increase reduce|increasing decreasing|upper lower
-uppercase lowercase|enter exit|entry exit|login logout|earlier later|earliest latest
-long short|longer shorter|longest shortest|heavy light|dark light|past future|mother father
-son daughter|brother sister|king queen|bull bear|asc desc|server client|read write
-reading writing|above below|forward backward|forwards backwards|horizontal vertical
-horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
-deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
-sum difference|add subtract|addition subtraction|multiply divide|multiplication division
-overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
-attack defend|offense defense|offensive defensive|import export|imports exports
-importing exporting|input output|inputs outputs|upload download|uploading downloading
-inbound outbound|incoming outgoing|upstream downstream|include exclude|encrypt decrypt
-compress decompress|serialize deserialize|zip unzip|expand collapse|maximize minimize
-raise drop|lift lower|gain lose|winner loser|pass fail|passed failed|true untrue
-cause effect|cause cure|cause prevent|causes prevents|prevent cause|symptom cure
-in out|up down|much little|many few|tighten loosen|compress extract|speed slow|more fewer
-win draw|under over|inhale exhale|sunrise sunset|spring autumn|summer winter|lock unlock"""
-# WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
-# beside the hand-written lists: they cover words nobody thought to list.
-# Pairs with a function word, number, unit or language are left out: rules of their own
-# decide those.
-_RULED = STOP | NEGATIONS | UNITS | LANGUAGES | frozenset(NUMBER_WORDS)
-_WN_SYNONYMS, _WN_ANTONYMS = ([q for q in pairs if not _RULED & set(q)] for pairs in lexicon.load())
-OPPOSITES: dict[str, frozenset[str]] = {}
-for _x, _y in [line.split() for line in _OPPOSITES.replace("\n", "|").split("|")] + _WN_ANTONYMS:
-    OPPOSITES[_x] = OPPOSITES.get(_x, frozenset()) | {_y}
-    OPPOSITES[_y] = OPPOSITES.get(_y, frozenset()) | {_x}
-# Prefix pairs that turn a word into its opposite: install/uninstall, legal/illegal,
-# encode/decode, import/export, upload/download, overestimate/underestimate.
-_PREFIX_PAIRS = (("", "un"), ("", "dis"), ("", "in"), ("", "im"), ("", "il"), ("", "ir"),
-                 ("", "non"), ("", "de"), ("en", "dis"), ("en", "de"), ("in", "de"), ("in", "ex"),
-                 ("im", "ex"), ("in", "out"), ("up", "down"), ("over", "under"),
-                 ("pre", "post"), ("max", "min"), ("inc", "dec"), ("", "anti"))
-# Synonyms a reader takes as the same request; one-word only, both directions.
-_SYNONYMS = """delete remove erase|largest biggest|large big|small little tiny|quick fast rapid
-quickest fastest|begin start|fix repair resolve solve|kill terminate end|main key primary
-major principal|common typical usual|easy simple|smart wise clever|create make build
-car automobile vehicle|purchase buy|show display|choose pick select|error exception
-get obtain acquire|use utilize|help assist|gift present|coworker colleague|sea ocean
-country nation|speed velocity|job occupation|photo picture image|film movie|recover heal
-invented created|shut close|near close|wrong incorrect|correct right|happen occur
-stop halt|dog puppy|kid child|kids children|fall autumn|sick ill|hard difficult
-advantages benefits|advantage benefit|disadvantages drawbacks downsides|learn study
-symptoms signs|cost price|cheap inexpensive|reduce lower lowering reducing|eliminate remove
-endlessly infinitely|efficiently effectively|describe explain|aim goal purpose
-well good|role purpose|mistake error|exercise workout|maybe perhaps|buy get
-slow sluggish|short brief|collapse fall|invent devise|ocean sea|big huge|important crucial
-fix mend|begin commence|end finish|answer reply|ask inquire|enough sufficient|often frequently
-house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip journey
-start launch|set configure|setup configure|install set|cheap affordable|couch sofa
-guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot"""
-SYNONYMS: dict[str, frozenset[str]] = {}
-for _group in [line.split() for line in _SYNONYMS.replace("\n", "|").split("|")] + _WN_SYNONYMS:
-    for _w in _group:
-        SYNONYMS[_w] = SYNONYMS.get(_w, frozenset()) | (frozenset(_group) - {_w})
-for _w in list(SYNONYMS):  # an opposite is never a synonym, whichever list says so
-    SYNONYMS[_w] -= OPPOSITES.get(_w, frozenset())
-
+from .question import Text, parse
+from .word_match import SYNONYM_STEMS, distance, opposite, stem
+from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -212,140 +40,6 @@ class Verdict:
     kind: str          # same | unsure | reject
     why: str = ""      # for reject: direction, antonym, number, unit, negation, question, entity
     typos: int = 0     # words matched only as a typo of each other (for "same")
-
-
-@lru_cache(maxsize=8192)
-def _stem(word: str) -> str:
-    """Fold common endings so "landed"/"land", "works"/"work", "making"/"make" agree."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    for end in ("ing", "ed", "es", "s", "e"):
-        if len(word) > len(end) + 2 and word.endswith(end):
-            return word[: -len(end)]
-    return word
-
-
-_SYNONYM_STEMS = {w: frozenset(_stem(x) for x in group) for w, group in SYNONYMS.items()}
-
-
-def _distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance (adjacent swaps count one), stopped above ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
-class Text:
-    """One question, parsed once (``parse`` memoises it)."""
-
-    __slots__ = ("words", "content", "caps", "numbers", "negated", "wh", "roles", "units",
-                 "form", "lead")
-
-    def __init__(self, raw: str) -> None:
-        raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
-        # Names: capitalised (or camelCase) words not at a sentence start.
-        self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
-                              if not m.group(1).isupper() or len(m.group(1)) > 1)
-        text = _HYPHEN.sub(" ", canonical(raw))
-        # The first word as written, before wrappers are folded: "Can you X?" may be a
-        # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
-        first = _WORD.search(raw[:64].casefold())
-        self.lead = first.group(0) if first else ""
-        words = [w.strip("'-.") for w in _WORD.findall(text)]
-        words = [w for w in words if w]
-        # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
-        split: list[str] = []
-        for w in words:
-            if w.endswith("n't") and len(w) > 3:
-                split += [w[:-3] or w, "n't"]
-            elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
-                split.append(w.rsplit("'", 1)[0])
-            else:
-                split.append(w)
-        self.words = split
-        self.negated = sum(1 for w in split if w in NEGATIONS) % 2
-        self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
-        # A decade written in digits ("the 70s") is one number, as "the seventies" is.
-        nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
-                NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
-                if w[0].isdigit() or (w in NUMBER_WORDS and w not in _AMBIGUOUS_NUMBER)]
-        self.numbers = tuple(sorted(nums))
-        self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
-        # The content word after each directional marker ("from X", "to Y").
-        roles: dict[str, set[str]] = {}
-        for i, w in enumerate(split):
-            if w in DIRECTIONAL:
-                for nxt in split[i + 1:i + 4]:
-                    if nxt not in _SKIP_AFTER_MARKER:
-                        roles.setdefault(w, set()).add(nxt)
-                        break
-        self.roles = roles
-        forms = {FORM_WH[w] for w in split if w in FORM_WH}
-        if any(w in _HOW_WORDS for w in split):
-            forms.add("how")  # "give me instructions for X" asks how to X
-        if not forms and split:  # a yes/no question: its leading auxiliary's class
-            forms = {AUX_CLASS.get(split[0], "")}
-        self.form = frozenset(forms)
-        self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
-                        and w not in REQUEST and w not in SPECIFIC_WH and not (
-                            w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
-
-
-@lru_cache(maxsize=4096)
-def parse(text: str) -> Text:
-    return Text(text)
-
-
-# Endings an opposite keeps when it is inflected or compared: "thinner"/"thicker",
-# "losing"/"gaining", "easier"/"harder", "decreased"/"increased".
-_ENDINGS = ("iest", "ier", "ied", "ies", "est", "ing", "er", "ed", "es", "s")
-
-
-@lru_cache(maxsize=8192)
-def _bases(word: str) -> frozenset[str]:
-    """The word, and the listed opposites' words it may be a form of ("thinner" -> "thin",
-    "losing" -> "lose", "easier" -> "easy", "cheaper" -> "cheap")."""
-    out = set()
-    for end in _ENDINGS:
-        root = word[:-len(end)]
-        if not word.endswith(end) or len(root) < 3:
-            continue
-        if end in ("iest", "ier", "ied", "ies"):
-            out.add(root + "y")
-        else:
-            out |= {root, root + "e"}
-            if len(root) >= 4 and root[-1] == root[-2]:  # a doubled consonant: thinn-er
-                out.add(root[:-1])
-    return frozenset(w for w in out if w in OPPOSITES) | {word}
-
-
-def _opposite(x: str, y: str, forms: bool = True) -> bool:
-    """Opposites: listed, as inflected or compared forms of listed ones (``forms``), or by
-    an opposite prefix."""
-    if y in OPPOSITES.get(x, ()):
-        return True
-    if forms and any(v in OPPOSITES.get(u, ()) for u in _bases(x) for v in _bases(y)):
-        return True
-    if len(x) < 4 or len(y) < 4 or x[-3:] != y[-3:]:
-        return False  # a prefix pair shares its stem's last letters: cheap test first
-    for p, q in _PREFIX_PAIRS:
-        for u, v in ((x, y), (y, x)):
-            if u.startswith(p) and v.startswith(q) and len(u) - len(p) >= 3 and \
-                    u[len(p):] == v[len(q):]:
-                return True
-    return False
 
 
 # Words between two things whose order does not change what is asked ("X and Y", "X or Y",
@@ -403,7 +97,7 @@ def _how_to(q: Text, imp: Text) -> bool:
     k = 1
     while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
         k += 1
-    return 1 < k < len(q.words) and _stem(q.words[k]) == _stem(imp.words[0])
+    return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
 
 
 class Comparer:
@@ -418,7 +112,7 @@ class Comparer:
     def _typo(self, x: str, y: str) -> bool:
         if not self.typos or min(len(x), len(y)) < 4 or x[0].isdigit() or y[0].isdigit():
             return False
-        if _opposite(x, y):
+        if opposite(x, y):
             return False
         vocab = self.vocabulary
         if vocab is not None:
@@ -427,10 +121,10 @@ class Comparer:
             limit = 2 if min(len(x), len(y)) >= 7 else 1
         else:
             limit = 1 if min(len(x), len(y)) >= 5 else 0  # no dictionary: be stricter
-        return _distance(x, y, limit) <= limit
+        return distance(x, y, limit) <= limit
 
     def _same_word(self, x: str, y: str, typos: bool = True) -> bool:
-        return x == y or _stem(x) == _stem(y) or _stem(y) in _SYNONYM_STEMS.get(x, ()) or (
+        return x == y or stem(x) == stem(y) or stem(y) in SYNONYM_STEMS.get(x, ()) or (
             typos and self._typo(x, y))
 
     def _number_typo(self, a: Text, b: Text) -> bool:
@@ -489,7 +183,7 @@ class Comparer:
             return False
         if (ua and ub) or not only_a or not only_b or a.numbers:
             return True
-        return any(w in LANGUAGES or w in _UNAMBIGUOUS_UNITS for w in ua + ub)
+        return any(w in LANGUAGES or w in UNAMBIGUOUS_UNITS for w in ua + ub)
 
     def compare(self, cached: str, new: str) -> Verdict:
         a, b = parse(cached), parse(new)
@@ -519,12 +213,12 @@ class Comparer:
             return Verdict("reject", "negation")
         for x in only_a:
             for y in only_b:
-                if _opposite(x, y):
+                if opposite(x, y):
                     return Verdict("reject", "antonym")
         wa, wb = set(a.words), set(b.words)
         # Listed forms only here: among all the words, "pros" beside "pro's" would pair
         # with "con's" as an inflected opposite.
-        if any(_opposite(x, y, forms=False) for x in wa - wb for y in wb - wa):
+        if any(opposite(x, y, forms=False) for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, only_a, only_b):
             return Verdict("reject", "unit")
@@ -548,5 +242,3 @@ class Comparer:
         if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)
-
-

@@ -4,6 +4,7 @@ Sentence embeddings score look-alike questions as near-identical: "good" vs "bad
 "men" vs "women", "2016" vs "2017", "ECE" vs "EEE", "how" vs "why", a dropped "not".
 These features expose exactly those differences to the verifier. Pure Python, a few
 microseconds per pair; run only on candidates that already passed the cosine floor.
+The word lists they read are ``wordlists.FEATURE_*`` (frozen with the verifier's weights).
 """
 
 from __future__ import annotations
@@ -11,37 +12,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .wordlists import FEATURE_ANTONYMS, FEATURE_NEGATIONS, FEATURE_STOP, FEATURE_WH
+
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]|[A-Za-z]|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-NEGATIONS = frozenset("not no never none nothing nobody neither nor without cannot can't "
-                      "won't don't doesn't didn't isn't aren't wasn't weren't shouldn't "
-                      "wouldn't couldn't hasn't haven't hadn't mustn't".split())
-STOP = frozenset(
-    "a an the of to in on for at by with from as and or but if then so than that this these "
-    "those is are was were be been being am do does did done have has had having i me my we "
-    "our you your he him his she her it its they them their what which who whom whose when "
-    "where why how can could would should will shall may might must there here about into "
-    "over under up down out off any some all each every more most other such only own same "
-    "very just also too get got one ones way ways".split())
-WH = ("what", "how", "why", "when", "where", "who", "which", "whom", "whose")
-_PAIRS = """good bad|best worst|better worse|men women|man woman|male female|boy girl|boys girls
-husband wife|buy sell|buying selling|before after|increase decrease|like dislike|love hate
-pros cons|advantages disadvantages|advantage disadvantage|cheap expensive|positive negative
-rich poor|old new|old young|fast slow|start stop|open close|win lose|true false|north south
-east west|left right|first last|high low|more less|most least|big small|large small
-hot cold|easy hard|easy difficult|happy sad|import export|input output|min max
-minimum maximum|always never|legal illegal|possible impossible|top bottom|inside outside
-strong weak|safe dangerous|healthy unhealthy|success failure|gain lose|gain loss
-increase reduce|add remove|enable disable|include exclude|accept reject|agree disagree
-upload download|encrypt decrypt|private public|internal external|online offline|long short
-heavy light|dark light|past future|mother father|son daughter|brother sister|king queen
-bull bear|asc desc|ascending descending|server client|read write|send receive"""
-ANTONYMS: dict[str, frozenset[str]] = {}
-for _line in _PAIRS.replace("\n", "|").split("|"):
-    _a, _b = _line.split()
-    ANTONYMS[_a] = ANTONYMS.get(_a, frozenset()) | {_b}
-    ANTONYMS[_b] = ANTONYMS.get(_b, frozenset()) | {_a}
-
 NAMES = ("cos", "jaccard", "unmatched", "unmatched_frac", "number_mismatch",
          "entity_mismatch", "negation_mismatch", "antonym", "wh_mismatch", "length_ratio",
          "cos_x_jaccard")
@@ -65,13 +39,14 @@ class Parsed:
         lower = [t.lower() for t in raw]
         self.lower = frozenset(lower)
         self.tokens = len(raw)
-        self.content = frozenset(_stem(t) for t in lower if t not in STOP and t not in NEGATIONS)
+        self.content = frozenset(_stem(t) for t in lower
+                                 if t not in FEATURE_STOP and t not in FEATURE_NEGATIONS)
         self.numbers = frozenset(n.replace(",", "") for n in _NUMBER.findall(text))
         # Capitalised or mixed-case tokens after the first: names, products, acronyms.
         self.entities = frozenset(t.lower() for i, t in enumerate(raw)
-                                  if i > 0 and t[0].isupper() and t.lower() not in STOP)
-        self.negated = sum(1 for t in lower if t in NEGATIONS or t.endswith("n't")) % 2
-        self.wh = next((t for t in lower if t in WH), "")
+                                  if i > 0 and t[0].isupper() and t.lower() not in FEATURE_STOP)
+        self.negated = sum(1 for t in lower if t in FEATURE_NEGATIONS or t.endswith("n't")) % 2
+        self.wh = next((t for t in lower if t in FEATURE_WH), "")
 
 
 @lru_cache(maxsize=4096)
@@ -91,7 +66,7 @@ def pair_features(cos: float, cached: str, new: str) -> list[float]:
                                                                if e not in a.lower)
     anto = 0.0
     for w in a.lower - b.lower:
-        if ANTONYMS.get(w, frozenset()) & (b.lower - a.lower):
+        if FEATURE_ANTONYMS.get(w, frozenset()) & (b.lower - a.lower):
             anto = 1.0
             break
     short, long_ = sorted((max(a.tokens, 1), max(b.tokens, 1)))

@@ -1,21 +1,8 @@
 """Fleet mode for the semantic cache: every host's entries in Redis, every index in sync.
 
-Redis 7.0 has no vector search, so Redis holds the entries as data and each host searches
-its own ``SemanticIndex``, which this module keeps in sync:
-
-- ``<ns>:semcache:e:<fid>``: one hash per entry (scope, query, vector as float32 bytes,
-  answer JSON, created, expires, writer, embedder fingerprint, and a checksum over them),
-  expiring at the entry's own expiry (Redis's clock does the fleet-wide TTL);
-- ``<ns>:semcache:ids``: a sorted set fid -> expires, for catch-up and the fleet-wide bound
-  (past ``max_entries`` the soonest-expiring entries go, with a ``del`` event each);
-- ``<ns>:semcache:log``: a Redis Stream of ``add`` / ``del`` / ``clear`` events that every
-  host follows with ``XREAD BLOCK`` (capped near ``STREAM_MAX`` events);
-- ``<ns>:semcache:epoch``: a random id set once: when it changes, Redis lost its data (a
-  restart without persistence) and the hosts seed it again from their indexes.
-
-A write is one Lua script (hash, expiry, set, event, bound), atomic in Redis: a host killed
-with ``kill -9`` mid-write leaves either the whole entry and its event or nothing. A reader
-still checks every entry (present, checksum, vector size, fingerprint) and skips a bad one.
+Redis 7.0 has no vector search, so Redis holds the entries as data (``fleet_store``: its
+keys, the write scripts, each entry's checksum) and each host searches its own
+``SemanticIndex``, which this module keeps in sync.
 
 A host catches up (reads every live entry it lacks, drops those the fleet deleted) when it
 starts and whenever Redis comes back, and serves semantic hits only once it has caught up
@@ -25,7 +12,6 @@ starts and whenever Redis comes back, and serves semantic hits only once it has 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -38,69 +24,14 @@ import numpy as np
 
 from clawhost.api import FleetLink
 
+from .fleet_store import ADD, CLEAR, FIELDS, REMOVE, STREAM_MAX, checksum, encode
+
 log = logging.getLogger("clawhost.semantic")
 
-STREAM_MAX = 100_000  # events kept in the change log (approximate trim)
 BLOCK_MS = 1000       # XREAD BLOCK: a follower wakes at least this often
 STOP_WAIT_S = 3.0
 BATCH = 256           # entries per pipelined read during catch-up
 EPOCH_FILE = "fleet-epoch"
-
-# KEYS: entry hash, id set, stream. ARGV: fid, expires_ms, expires (s), cap, prefix of entry
-# keys, stream cap, host, then the hash's field/value pairs.
-ADD = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'op', 'add', 'id', ARGV[1], 'h', ARGV[7])
-local t = redis.call('TIME')
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(t[1]))
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
-if over > 0 then
-  local gone = redis.call('ZPOPMIN', KEYS[2], over)
-  for i = 1, #gone, 2 do
-    redis.call('UNLINK', ARGV[5] .. gone[i])
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'op', 'del', 'id', gone[i], 'h', ARGV[7])
-  end
-end
-return over
-"""
-
-# KEYS: entry hash, id set, stream. ARGV: fid, stream cap, host.
-REMOVE = """
-local n = redis.call('UNLINK', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'del', 'id', ARGV[1], 'h', ARGV[3])
-return n
-"""
-
-# KEYS: id set, stream. ARGV: prefix of entry keys, stream cap, host.
-CLEAR = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for i = 1, #ids, 500 do
-  local batch = {}
-  for j = i, math.min(i + 499, #ids) do batch[#batch + 1] = ARGV[1] .. ids[j] end
-  redis.call('UNLINK', unpack(batch))
-end
-redis.call('UNLINK', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'op', 'clear', 'id', '', 'h', ARGV[3])
-return #ids
-"""
-
-FIELDS = ("scope", "query", "vec", "answer", "created", "expires", "fp")
-
-
-def checksum(fields: dict[str, bytes]) -> bytes:
-    h = hashlib.sha256()
-    for name in FIELDS:
-        value = fields[name]
-        h.update(len(value).to_bytes(8, "little"))
-        h.update(value)
-    return h.hexdigest()[:24].encode()
-
-
-def encode(answer: dict) -> bytes:
-    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 class Replicator:
@@ -332,17 +263,23 @@ class Replicator:
         self.eid_of.clear()
         self.counts["cleared"] += 1
 
-    async def _fetch_and_add(self, fids: list[str]) -> int:
+    async def _fetch_and_add(self, fids: list[str], client: Any = None, now: float | None = None,
+                             local_keys: dict | None = None) -> int:
+        """Read ``fids``' entries, ``BATCH`` to a pipelined round trip, and add them here
+        (``_add_local``; one index commit per batch). ``client`` and ``now`` default to the
+        link's client and the time each batch arrived; catch-up fixes both for its run."""
         added = 0
         for i in range(0, len(fids), BATCH):
             part = fids[i:i + BATCH]
-            async with self.link.redis.pipeline(transaction=False) as pipe:
+            async with (self.link.redis if client is None else client).pipeline(
+                    transaction=False) as pipe:
                 for fid in part:
                     pipe.hgetall(self.k_entry + fid)
                 rows = await pipe.execute()
-            now = time.time()
+            at = time.time() if now is None else now
             for n, (fid, row) in enumerate(zip(part, rows)):
-                added += self._add_local(fid, row, now, commit=n == len(part) - 1)
+                added += self._add_local(fid, row, at, commit=n == len(part) - 1,
+                                         local_keys=local_keys)
         return added
 
     def _valid(self, row: dict) -> dict | None:
@@ -409,14 +346,7 @@ class Replicator:
         local_keys = {(e.scope, e.query, e.answer_key): eid for eid, e in index.entries.items()
                       if eid not in mapped}
         missing = [fid for fid in live if fid not in self.eid_of]
-        for i in range(0, len(missing), BATCH):
-            part = missing[i:i + BATCH]
-            async with r.pipeline(transaction=False) as pipe:
-                for fid in part:
-                    pipe.hgetall(self.k_entry + fid)
-                rows = await pipe.execute()
-            for n, (fid, row) in enumerate(zip(part, rows)):
-                self._add_local(fid, row, now, commit=n == len(part) - 1, local_keys=local_keys)
+        await self._fetch_and_add(missing, r, now, local_keys)
         dropped = 0
         for fid, eid in list(self.eid_of.items()):
             if fid in live_set:
@@ -499,19 +429,3 @@ class Replicator:
                 **({"fleet_lag_p99_seconds": lag / 1000} if lag is not None else {}),
                 **{f"fleet_{k}": self.counts[k] for k in (
                     "published", "applied", "removed", "missing", "damaged", "catch_ups")}}
-
-
-def clear_in_redis(fleet_options: Any) -> int:
-    """``clawhost semantic-cache clear`` with no host running: clear the fleet's entries in
-    Redis too (the running hosts clear their indexes on the event). Raises OSError or
-    redis's errors when Redis cannot be reached."""
-    import redis
-    ns = fleet_options.namespace
-    client = redis.Redis.from_url(fleet_options.url.get_secret_value(),
-                                  socket_timeout=fleet_options.timeout_s * 4,
-                                  socket_connect_timeout=fleet_options.timeout_s * 4)
-    try:
-        return int(client.eval(CLEAR, 2, f"{ns}:semcache:ids", f"{ns}:semcache:log",
-                               f"{ns}:semcache:e:", STREAM_MAX, "cli"))
-    finally:
-        client.close()

@@ -200,7 +200,7 @@ class Verifier:
     def with_vocabulary(self, folder: Path | str | None) -> "Verifier":
         """Let typo matching read the embedding model's word list (``tokenizer.json`` in its
         artifact folder): "slovenia"/"slovakia", both real words, are then no typo."""
-        from .contrast import vocabulary_of
+        from .lexicon import vocabulary_of
         vocab = vocabulary_of(folder) if folder is not None else None
         if vocab is not None:
             self.comparer = Comparer(vocab, self.settings.typos)

@@ -1,0 +1,84 @@
+"""One question parsed for the structural comparison (``contrast``): its words (contractions
+split, so a negation is seen however it is written), content words, names, numbers, units,
+negation, specific question word, question form, and the word after each "from"/"to"/"than".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from .normalize import canonical
+from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES,
+                        NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP,
+                        UNITS, WH_NOUNS)
+
+# Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
+                   r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
+# Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
+_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+_ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
+_CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
+
+
+class Text:
+    """One question, parsed once (``parse`` memoises it)."""
+
+    __slots__ = ("words", "content", "caps", "numbers", "negated", "wh", "roles", "units",
+                 "form", "lead")
+
+    def __init__(self, raw: str) -> None:
+        raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
+        # Names: capitalised (or camelCase) words not at a sentence start.
+        self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
+                              if not m.group(1).isupper() or len(m.group(1)) > 1)
+        text = _HYPHEN.sub(" ", canonical(raw))
+        # The first word as written, before wrappers are folded: "Can you X?" may be a
+        # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
+        first = _WORD.search(raw[:64].casefold())
+        self.lead = first.group(0) if first else ""
+        words = [w.strip("'-.") for w in _WORD.findall(text)]
+        words = [w for w in words if w]
+        # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
+        split: list[str] = []
+        for w in words:
+            if w.endswith("n't") and len(w) > 3:
+                split += [w[:-3] or w, "n't"]
+            elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
+                split.append(w.rsplit("'", 1)[0])
+            else:
+                split.append(w)
+        self.words = split
+        self.negated = sum(1 for w in split if w in NEGATIONS) % 2
+        self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
+        # A decade written in digits ("the 70s") is one number, as "the seventies" is.
+        nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
+                NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
+                if w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)]
+        self.numbers = tuple(sorted(nums))
+        self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
+        # The content word after each directional marker ("from X", "to Y").
+        roles: dict[str, set[str]] = {}
+        for i, w in enumerate(split):
+            if w in DIRECTIONAL:
+                for nxt in split[i + 1:i + 4]:
+                    if nxt not in SKIP_AFTER_MARKER:
+                        roles.setdefault(w, set()).add(nxt)
+                        break
+        self.roles = roles
+        forms = {FORM_WH[w] for w in split if w in FORM_WH}
+        if any(w in HOW_WORDS for w in split):
+            forms.add("how")  # "give me instructions for X" asks how to X
+        if not forms and split:  # a yes/no question: its leading auxiliary's class
+            forms = {AUX_CLASS.get(split[0], "")}
+        self.form = frozenset(forms)
+        self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
+                        and w not in REQUEST and w not in SPECIFIC_WH and not (
+                            w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
+
+
+@lru_cache(maxsize=4096)
+def parse(text: str) -> Text:
+    return Text(text)

@@ -1,0 +1,84 @@
+"""Whether two words are the same word for ``contrast``: one inflection of the other, or a
+listed synonym (``SYNONYM_STEMS``); how far apart two spellings are (``distance``, for
+typos); and whether two words are opposites (listed, inflected or compared forms of listed
+ones, or an opposite prefix).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .wordlists import OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
+
+
+@lru_cache(maxsize=8192)
+def stem(word: str) -> str:
+    """Fold common endings so "landed"/"land", "works"/"work", "making"/"make" agree."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for end in ("ing", "ed", "es", "s", "e"):
+        if len(word) > len(end) + 2 and word.endswith(end):
+            return word[: -len(end)]
+    return word
+
+
+SYNONYM_STEMS = {w: frozenset(stem(x) for x in group) for w, group in SYNONYMS.items()}
+
+
+def distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count one), stopped above ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+# Endings an opposite keeps when it is inflected or compared: "thinner"/"thicker",
+# "losing"/"gaining", "easier"/"harder", "decreased"/"increased".
+_ENDINGS = ("iest", "ier", "ied", "ies", "est", "ing", "er", "ed", "es", "s")
+
+
+@lru_cache(maxsize=8192)
+def _bases(word: str) -> frozenset[str]:
+    """The word, and the listed opposites' words it may be a form of ("thinner" -> "thin",
+    "losing" -> "lose", "easier" -> "easy", "cheaper" -> "cheap")."""
+    out = set()
+    for end in _ENDINGS:
+        root = word[:-len(end)]
+        if not word.endswith(end) or len(root) < 3:
+            continue
+        if end in ("iest", "ier", "ied", "ies"):
+            out.add(root + "y")
+        else:
+            out |= {root, root + "e"}
+            if len(root) >= 4 and root[-1] == root[-2]:  # a doubled consonant: thinn-er
+                out.add(root[:-1])
+    return frozenset(w for w in out if w in OPPOSITES) | {word}
+
+
+def opposite(x: str, y: str, forms: bool = True) -> bool:
+    """Opposites: listed, as inflected or compared forms of listed ones (``forms``), or by
+    an opposite prefix."""
+    if y in OPPOSITES.get(x, ()):
+        return True
+    if forms and any(v in OPPOSITES.get(u, ()) for u in _bases(x) for v in _bases(y)):
+        return True
+    if len(x) < 4 or len(y) < 4 or x[-3:] != y[-3:]:
+        return False  # a prefix pair shares its stem's last letters: cheap test first
+    for p, q in OPPOSITE_PREFIXES:
+        for u, v in ((x, y), (y, x)):
+            if u.startswith(p) and v.startswith(q) and len(u) - len(p) >= 3 and \
+                    u[len(p):] == v[len(q):]:
+                return True
+    return False

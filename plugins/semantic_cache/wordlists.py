@@ -1,0 +1,224 @@
+"""The word lists the semantic cache's lexical rules read, in one place.
+
+Two readers, with lists of their own: ``contrast`` (the structural comparison; it may change
+with its rules and tests) and ``features`` (the verifier's pair features, the ``FEATURE_*``
+lists at the end). The verifier's weights (``verifier*.npz``) were fit on feature values
+computed from the ``FEATURE_*`` lists as they are, so those stay frozen and apart: folding
+them into ``contrast``'s longer lists would change the features, and with them the
+verifier's scores and the cache's decisions, without a refit. What the two share exactly
+(the negations as written) is written once.
+
+Pure data, built at import; WordNet's pairs come from ``lexicon.json`` (``lexicon``).
+"""
+
+from __future__ import annotations
+
+from . import lexicon
+
+
+def _lines(text: str) -> list[list[str]]:
+    """"a b|c d e" (newlines as "|") -> [["a", "b"], ["c", "d", "e"]]."""
+    return [line.split() for line in text.replace("\n", "|").split("|")]
+
+
+def _both_ways(pairs: list[list[str]]) -> dict[str, frozenset[str]]:
+    """word -> the words it is paired with, each pair read in both directions."""
+    out: dict[str, frozenset[str]] = {}
+    for x, y in pairs:
+        out[x] = out.get(x, frozenset()) | {y}
+        out[y] = out.get(y, frozenset()) | {x}
+    return out
+
+
+# Negations written with an apostrophe (or none needed): the verifier's features read
+# exactly these; ``contrast``'s NEGATIONS adds "n't" and the apostrophe-less spellings.
+FEATURE_NEGATIONS = frozenset("not no never none nothing nobody neither nor without cannot "
+                              "can't won't don't doesn't didn't isn't aren't wasn't weren't "
+                              "shouldn't wouldn't couldn't hasn't haven't hadn't mustn't".split())
+
+# -- contrast's lists -----------------------------------------------------------------------
+
+STOP = frozenset(
+    "a an the of in on at by with as and or but if so that this these those is are was were "
+    "be been being am do does did done have has had having i me my mine we us our you your "
+    "he him his she her it its they them their there here about any some all each every "
+    "such own same just also too get got can could would should will shall may might must "
+    "'s s t ll ve re d m what which how up out off for into than to from then between versus "
+    "vs whether".split())
+# Request wrappers and meta words: missing on one side, they do not change the question.
+REQUEST = frozenset(
+    "tell explain describe show give list name outline define definition instructions "
+    "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
+    "wonder know want like need help understand trying kindly simply briefly walk teach "
+    "provide curious basically honestly actually".split())
+# Negations as written; "n't" is what ``contrast`` splits off "don't" and the like.
+NEGATIONS = FEATURE_NEGATIONS | {"n't"}
+# The same contractions as phones and quick typists write them, without the apostrophe
+# ("why doesnt it start"). "cant" and "wont" are also rare nouns; in a question they are
+# nearly always the negation.
+NEGATIONS = NEGATIONS | frozenset(w.replace("'", "") for w in NEGATIONS if "'" in w
+                                  and len(w) > 3) | {"aint"}
+# Question words that ask for different things; what/which/how-to are generic.
+SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
+               "whom": "person", "whose": "person"}
+# Every question word, for the "same" verdict: "How are X used?" and "Why are X used?" are
+# not the same question even where no rule names the difference (the verifier decides).
+FORM_WH = {"how": "how", "why": "why", "when": "when", "where": "where", "who": "who",
+           "whom": "who", "whose": "who"}
+# The auxiliary of a yes/no question, by class: "Can jellyfish change colour?" and "Do
+# jellyfish change colour?" ask different things; "how do I" / "how can I" do not.
+AUX_CLASS = {"can": "can", "could": "can", "should": "should", "ought": "should",
+             "will": "will", "would": "will", "did": "past", "was": "past", "were": "past",
+             "had": "past", "must": "must", "may": "may", "might": "may"}
+HOW_WORDS = frozenset("instructions steps guide tutorial".split())
+# The noun of "which city" / "what year" names the kind of answer "what" asks for already.
+WH_NOUNS = frozenset("city town country nation person people place thing things year day "
+                     "month time one ones animal company kind type sort".split())
+# Markers whose next content word has a role: "from X", "to Y", "X than Y".
+DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
+                         "versus_to"})
+SKIP_AFTER_MARKER = frozenset("a an the my your our their his her its this that these those "
+                               "some any".split())
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+                     "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
+                     "thousand": "1000", "million": "1e6", "billion": "1e9", "dozen": "12",
+                     "half": "0.5", "quarter": "0.25", "double": "x2", "twice": "x2",
+                     "triple": "x3", "first": "1st", "second": "2nd", "third": "3rd",
+                     "fourth": "4th", "fifth": "5th", "last": "last"})
+# Every ordinal up to the twentieth ("the tenth day" / "the twelfth day"), and the decades
+# ("the seventies" asks about other years than "the eighties"; "the 70s" is the same).
+NUMBER_WORDS.update({w: f"{i}th" for i, w in enumerate(
+    "sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth fifteenth "
+    "sixteenth seventeenth eighteenth nineteenth twentieth".split(), start=6)})
+NUMBER_WORDS.update({f"{w[:-1]}ies": f"{NUMBER_WORDS[w]}s" for w in
+                     "twenty thirty forty fifty sixty seventy eighty ninety".split()})
+# "one" is as often a pronoun ("which one") as a number: a number only beside another one.
+AMBIGUOUS_NUMBERS = frozenset({"one", "second", "last"})
+UNITS = frozenset(
+    "mile miles km kilometer kilometers kilometre kilometres meter meters metre metres m cm "
+    "centimeter centimeters mm millimeter millimeters inch inches foot feet ft yard yards "
+    "pound pounds lb lbs kg kilogram kilograms gram grams g mg ounce ounces oz ton tons tonne "
+    "tonnes stone celsius fahrenheit kelvin liter liters litre litres ml gallon gallons quart "
+    "quarts pint pints cup cups tablespoon tablespoons tbsp teaspoon teaspoons tsp second "
+    "seconds minute minutes hour hours day days week weeks month months year years decade "
+    "decades century mph kph kmh knots mb gb tb kb pb mib gib byte bytes bit bits dollar "
+    "dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie calories "
+    "kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar pascal acre "
+    "acres hectare hectares".split())
+# Every SI- or byte-prefixed unit, singular and plural ("megabytes", "milliseconds", "kWh").
+UNITS = UNITS | frozenset(
+    f"{p}{u}{s}" for p in ("kilo", "mega", "giga", "tera", "peta", "milli", "micro", "nano",
+                           "centi", "deci", "kibi", "mebi", "gibi", "tebi")
+    for u in ("byte", "bit", "meter", "metre", "gram", "second", "liter", "litre", "watt",
+              "hertz", "joule", "volt", "amp", "ampere", "calorie", "pascal", "newton")
+    for s in ("", "s")) | frozenset("kw kwh mwh gw gwh mw hp nm µm um mm2 cm2 m2 km2 m3 cm3 "
+                                    "sq sqft mpg rpm dpi ppi fps bpm mbps gbps kbps".split())
+# Units that are no everyday noun: one of these replacing any word changes the question.
+UNAMBIGUOUS_UNITS = UNITS - frozenset(
+    "m g yard yards foot feet pound pounds stone ton tons cup cups second seconds minute "
+    "minutes bar bit bits day days week weeks month months year years century decade decades "
+    "dollar dollars".split())
+LANGUAGES = frozenset(
+    "english french german spanish italian portuguese dutch russian chinese mandarin "
+    "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
+    "norwegian danish finnish czech hungarian romanian ukrainian hebrew thai vietnamese "
+    "indonesian malay tagalog swahili persian farsi latin".split())
+# Opposites the prefix rule below does not derive.
+_OPPOSITES = """good bad|best worst|better worse|men women|man woman|male female|boy girl
+boys girls|husband wife|buy sell|buying selling|bought sold|before after|like dislike
+love hate|pros cons|advantages disadvantages|advantage disadvantage|benefits drawbacks
+benefits risks|cheap expensive|cheapest expensive|positive negative|rich poor|old new
+old young|older younger|oldest youngest|fast slow|faster slower|fastest slowest|start stop
+start end|start finish|begin end|open close|win lose|won lost|true false|north south
+east west|left right|first last|high low|higher lower|highest lowest|more less|most least
+big small|bigger smaller|biggest smallest|large small|larger smaller|largest smallest
+hot cold|hotter colder|hottest coldest|warm cool|easy hard|easy difficult|easiest hardest
+happy sad|min max|minimum maximum|always never|top bottom|inside outside|strong weak
+stronger weaker|safe dangerous|success failure|gain lose|gain loss|profit loss|add remove
+add delete|accept reject|accept decline|approve reject|allow deny|allow block|send receive
+sent received|sender receiver|encode decode|encoding decoding|encoder decoder|push pull
+lend borrow|lending borrowing|deposit withdraw|teach learn|arrive depart|arrival departure
+raise lower|rise fall|increase decrease|increase reduce|increasing decreasing|upper lower
+uppercase lowercase|enter exit|entry exit|login logout|earlier later|earliest latest
+long short|longer shorter|longest shortest|heavy light|dark light|past future|mother father
+son daughter|brother sister|king queen|bull bear|asc desc|server client|read write
+reading writing|above below|forward backward|forwards backwards|horizontal vertical
+horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
+deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
+sum difference|add subtract|addition subtraction|multiply divide|multiplication division
+overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
+attack defend|offense defense|offensive defensive|import export|imports exports
+importing exporting|input output|inputs outputs|upload download|uploading downloading
+inbound outbound|incoming outgoing|upstream downstream|include exclude|encrypt decrypt
+compress decompress|serialize deserialize|zip unzip|expand collapse|maximize minimize
+raise drop|lift lower|gain lose|winner loser|pass fail|passed failed|true untrue
+cause effect|cause cure|cause prevent|causes prevents|prevent cause|symptom cure
+in out|up down|much little|many few|tighten loosen|compress extract|speed slow|more fewer
+win draw|under over|inhale exhale|sunrise sunset|spring autumn|summer winter|lock unlock"""
+# WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
+# beside the hand-written lists: they cover words nobody thought to list.
+# Pairs with a function word, number, unit or language are left out: rules of their own
+# decide those.
+_RULED = STOP | NEGATIONS | UNITS | LANGUAGES | frozenset(NUMBER_WORDS)
+_WN_SYNONYMS, _WN_ANTONYMS = ([q for q in pairs if not _RULED & set(q)] for pairs in lexicon.load())
+OPPOSITES = _both_ways(_lines(_OPPOSITES) + _WN_ANTONYMS)
+# Prefix pairs that turn a word into its opposite: install/uninstall, legal/illegal,
+# encode/decode, import/export, upload/download, overestimate/underestimate.
+OPPOSITE_PREFIXES = (("", "un"), ("", "dis"), ("", "in"), ("", "im"), ("", "il"), ("", "ir"),
+                 ("", "non"), ("", "de"), ("en", "dis"), ("en", "de"), ("in", "de"), ("in", "ex"),
+                 ("im", "ex"), ("in", "out"), ("up", "down"), ("over", "under"),
+                 ("pre", "post"), ("max", "min"), ("inc", "dec"), ("", "anti"))
+# Synonyms a reader takes as the same request; one-word only, both directions.
+_SYNONYMS = """delete remove erase|largest biggest|large big|small little tiny|quick fast rapid
+quickest fastest|begin start|fix repair resolve solve|kill terminate end|main key primary
+major principal|common typical usual|easy simple|smart wise clever|create make build
+car automobile vehicle|purchase buy|show display|choose pick select|error exception
+get obtain acquire|use utilize|help assist|gift present|coworker colleague|sea ocean
+country nation|speed velocity|job occupation|photo picture image|film movie|recover heal
+invented created|shut close|near close|wrong incorrect|correct right|happen occur
+stop halt|dog puppy|kid child|kids children|fall autumn|sick ill|hard difficult
+advantages benefits|advantage benefit|disadvantages drawbacks downsides|learn study
+symptoms signs|cost price|cheap inexpensive|reduce lower lowering reducing|eliminate remove
+endlessly infinitely|efficiently effectively|describe explain|aim goal purpose
+well good|role purpose|mistake error|exercise workout|maybe perhaps|buy get
+slow sluggish|short brief|collapse fall|invent devise|ocean sea|big huge|important crucial
+fix mend|begin commence|end finish|answer reply|ask inquire|enough sufficient|often frequently
+house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip journey
+start launch|set configure|setup configure|install set|cheap affordable|couch sofa
+guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot"""
+SYNONYMS: dict[str, frozenset[str]] = {}
+for _group in _lines(_SYNONYMS) + _WN_SYNONYMS:
+    for _w in _group:
+        SYNONYMS[_w] = SYNONYMS.get(_w, frozenset()) | (frozenset(_group) - {_w})
+for _w in list(SYNONYMS):  # an opposite is never a synonym, whichever list says so
+    SYNONYMS[_w] -= OPPOSITES.get(_w, frozenset())
+
+
+# -- the verifier's feature lists (frozen: the verifier's weights were fit on them) ---------
+
+FEATURE_STOP = frozenset(
+    "a an the of to in on for at by with from as and or but if then so than that this these "
+    "those is are was were be been being am do does did done have has had having i me my we "
+    "our you your he him his she her it its they them their what which who whom whose when "
+    "where why how can could would should will shall may might must there here about into "
+    "over under up down out off any some all each every more most other such only own same "
+    "very just also too get got one ones way ways".split())
+FEATURE_WH = ("what", "how", "why", "when", "where", "who", "which", "whom", "whose")
+# Shorter than OPPOSITES and not a subset of it (legal/illegal, enable/disable,
+# private/public are here; contrast derives the prefixed ones by rule).
+FEATURE_ANTONYMS = _both_ways(_lines("""good bad|best worst|better worse|men women|man woman
+male female|boy girl|boys girls
+husband wife|buy sell|buying selling|before after|increase decrease|like dislike|love hate
+pros cons|advantages disadvantages|advantage disadvantage|cheap expensive|positive negative
+rich poor|old new|old young|fast slow|start stop|open close|win lose|true false|north south
+east west|left right|first last|high low|more less|most least|big small|large small
+hot cold|easy hard|easy difficult|happy sad|import export|input output|min max
+minimum maximum|always never|legal illegal|possible impossible|top bottom|inside outside
+strong weak|safe dangerous|healthy unhealthy|success failure|gain lose|gain loss
+increase reduce|add remove|enable disable|include exclude|accept reject|agree disagree
+upload download|encrypt decrypt|private public|internal external|online offline|long short
+heavy light|dark light|past future|mother father|son daughter|brother sister|king queen
+bull bear|asc desc|ascending descending|server client|read write|send receive"""))
