@@ -404,3 +404,21 @@ def test_a_misspelt_request_or_function_word_is_a_typo():
     assert (v.kind, v.typos) == ("same", 1)
     assert c.compare("Whats the weather in Oslo?", "What's the weather in Oslo?").kind == "same"
     assert c.compare("List the planets", "Lost the planets").kind != "same"  # two real words
+
+
+def test_shipped_verifier_weights_were_fit_on_todays_feature_word_lists(tmp_path):
+    """An edit to wordlists.FEATURE_* changes feature values under weights fit on the old
+    lists: the digest stored with each weight file must match, and a stale one is refused."""
+    import json
+
+    from clawhost.plugins.semantic_cache import verifier
+    from clawhost.plugins.semantic_cache.wordlists import feature_words_digest
+
+    for path in verifier.WEIGHT_SETS.values():
+        if path.suffix == ".json":
+            assert json.loads(path.read_text()).get("feature_words") == feature_words_digest(), path
+    stale = json.loads(verifier.INTERACTION_WEIGHTS.read_text())
+    stale["feature_words"] = "0" * 64
+    (tmp_path / "w.json").write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match="word lists changed"):
+        verifier.Weights.load(tmp_path / "w.json")

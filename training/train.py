@@ -31,6 +31,7 @@ import numpy as np
 import clawhost.plugins.semantic_cache
 from clawhost.plugins.semantic_cache.evaluate import held_back, load_pairs
 from clawhost.plugins.semantic_cache.features import NAMES, pair_features
+from clawhost.plugins.semantic_cache.wordlists import feature_words_digest
 
 # the shipped weights live where the semantic cache reads them
 SEMANTIC_DIR = Path(clawhost.plugins.semantic_cache.__file__).parent
@@ -162,6 +163,7 @@ def train_trees(args) -> None:
         raise SystemExit(f"exported trees disagree with scikit-learn by {gap}")
     cfg = json.loads((Path(args.embeddings) / "embed_config.json").read_text())
     out = {"kind": "trees", "features": list(NAMES) + list(ALIGN_NAMES), "trees": npz.name,
+           "feature_words": feature_words_digest(),
            "info": {"rows": int(len(y)), "positives": int(y.sum()),
                     "model": "HistGradientBoosting 300 rounds, lr 0.05, 15 leaves, l2 1",
                     "gptcache_weight": args.gptcache_weight, "threshold": threshold,
@@ -232,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = json.loads((Path(args.embeddings) / "embed_config.json").read_text())
     out = {"features": list(NAMES), "mean": mean[:n].tolist(), "scale": scale[:n].tolist(),
            "coef": coef[:n].tolist(), "bias": bias, "pair_terms": pair_file if dim else None,
+           "feature_words": feature_words_digest(),
            "info": {"rows": int(len(y)), "positives": int(y.sum()), "dim": dim,
                     "l2": args.l2, "gptcache_weight": args.gptcache_weight,
                     "threshold": threshold,

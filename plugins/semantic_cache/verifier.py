@@ -25,6 +25,7 @@ from typing import Any
 from .contrast import Comparer, Verdict
 from .features import NAMES, pair_features
 from .tokens import ALIGN_NAMES
+from .wordlists import feature_words_digest
 
 # Two shipped weight sets: lexical features only (the default), and the same plus the
 # embedding interaction terms (opt-in: ``verifier_weights: interaction``; MiniLM vectors).
@@ -120,6 +121,10 @@ class Weights:
     def load(cls, path: Path | str = LEXICAL_WEIGHTS) -> "Weights":
         path = Path(path)
         data = json.loads(path.read_text())
+        words = data.get("feature_words")  # weights written before it was recorded lack it
+        if words is not None and words != feature_words_digest():
+            raise ValueError(f"{path}: the verifier's word lists changed since these weights "
+                             "were fit (wordlists.FEATURE_*): refit them (training/train.py)")
         if data.get("kind") == "trees":
             return cls._load_trees(path, data)
         if data.get("features") != list(NAMES):

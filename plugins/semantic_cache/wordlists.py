@@ -222,3 +222,14 @@ increase reduce|add remove|enable disable|include exclude|accept reject|agree di
 upload download|encrypt decrypt|private public|internal external|online offline|long short
 heavy light|dark light|past future|mother father|son daughter|brother sister|king queen
 bull bear|asc desc|ascending descending|server client|read write|send receive"""))
+
+
+def feature_words_digest() -> str:
+    """sha256 of the FEATURE_* lists above, stored with the verifier weights fit on them:
+    an edit to a list without refitting is refused at load (and fails the tests)."""
+    import hashlib
+    import json
+    lists = {"stop": sorted(FEATURE_STOP), "wh": list(FEATURE_WH),
+             "antonyms": sorted([k, sorted(v)] for k, v in FEATURE_ANTONYMS.items()),
+             "negations": sorted(FEATURE_NEGATIONS)}
+    return hashlib.sha256(json.dumps(lists, sort_keys=True).encode()).hexdigest()
