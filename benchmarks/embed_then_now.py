@@ -38,14 +38,17 @@ STATEMENT = ("The GPTCache project stores answers from large language models so 
              "old entries by least recent use.")
 
 
-def engine(folder: Path, threads: int, arena: bool, spin: bool = False) -> EmbedEngine:
-    """The folder's graph under these settings."""
+def engine(folder: Path, threads: int, arena: bool, spin: bool = False,
+           config: dict[str, str] | None = None) -> EmbedEngine:
+    """The folder's graph under these settings (``config``: more ORT session entries)."""
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tok.no_padding()
     tok.no_truncation()
     cfg = json.loads((folder / "embed_config.json").read_text())
-    session = ort.InferenceSession(str(folder / "model.onnx"), session_options(threads, spin, arena),
-                                   providers=["CPUExecutionProvider"])
+    so = session_options(threads, spin, arena)
+    for key, value in (config or {}).items():
+        so.add_session_config_entry(key, value)
+    session = ort.InferenceSession(str(folder / "model.onnx"), so, providers=["CPUExecutionProvider"])
     return EmbedEngine(session, tok, int(cfg["dim"]), int(cfg["max_length"]))
 
 
