@@ -56,6 +56,12 @@ async def timed(cases: dict, rounds: int, n: int) -> dict:
     return {k: (m(w), m(c)) for k, (w, c) in out.items()}
 
 
+def embed_cases(engines: dict) -> dict:
+    """Each engine on the anchor and on the statement, called directly."""
+    return {f"{name}, {t}": (lambda e=e, x=x: e.embed([x]), False)
+            for name, e in engines.items() for t, x in (("anchor", ANCHOR), ("statement", STATEMENT))}
+
+
 def workspace_models() -> tuple[Path, Path]:
     import semantic_cache
     return semantic_cache.embeddings_dir(None), semantic_cache.verifier_dir(None)
@@ -87,8 +93,7 @@ def kinds_cases(folders: list[Path]) -> dict:
     for name, e in engines.items():
         cos = (e.embed([ANCHOR, STATEMENT]) * ref).sum(1)
         print(f"{name}: cosine to the shipped vectors {cos.round(5).tolist()}")
-    return {f"{name}, {t}": (lambda e=e, x=x: e.embed([x]), False)
-            for name, e in engines.items() for t, x in (("anchor", ANCHOR), ("statement", STATEMENT))}
+    return embed_cases(engines)
 
 
 def denormal_cases() -> dict:
@@ -98,8 +103,7 @@ def denormal_cases() -> dict:
                                               config={"session.set_denormal_as_zero": "1"})}
     a, b = (e.embed([ANCHOR, STATEMENT]) for e in engines.values())
     print(f"largest vector difference: {float(np.abs(a - b).max())}")
-    return {f"{name}, {t}": (lambda e=e, x=x: e.embed([x]), False)
-            for name, e in engines.items() for t, x in (("anchor", ANCHOR), ("statement", STATEMENT))}
+    return embed_cases(engines)
 
 
 def main() -> None:
