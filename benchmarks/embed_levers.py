@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from embed_then_now import ANCHOR, STATEMENT, engine
+from embed_then_now import ANCHOR, STATEMENT, engine, timed_blocks
 
 from clawhost.engines.cross_encoder import RerankEngine
 from clawhost.engines.embed_engine import EmbedEngine
@@ -30,30 +30,6 @@ REWORDED = ("GPTCache keeps the answers of large language models so that a simil
             "asked later is served from the cache rather than by calling the model again, "
             "saving money and latency on repeated prompts; old entries can be evicted by "
             "least recent use.")
-
-
-async def timed(cases: dict, rounds: int, n: int) -> dict:
-    """{name: (fn, via_thread)} -> {name: (wall ms, CPU ms)}: medians of round medians."""
-    out = {k: ([], []) for k in cases}
-    names = list(cases)
-    for r in range(rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            fn, hop = cases[k]
-            for _ in range(5):
-                fn()
-            wall, cpu = [], []
-            for _ in range(n):
-                c, w = time.process_time(), time.perf_counter()
-                if hop:
-                    await asyncio.to_thread(fn)
-                else:
-                    fn()
-                wall.append(time.perf_counter() - w)
-                cpu.append(time.process_time() - c)
-            out[k][0].append(statistics.median(wall) * 1e3)
-            out[k][1].append(statistics.median(cpu) * 1e3)
-    m = statistics.median
-    return {k: (m(w), m(c)) for k, (w, c) in out.items()}
 
 
 def embed_cases(engines: dict) -> dict:
@@ -116,12 +92,12 @@ def main() -> None:
     cases = {"threads": threads_cases, "denormals": denormal_cases}.get(
         args.group, lambda: kinds_cases(args.folders))()
     load0 = os.getloadavg()[0]
-    res = asyncio.run(timed(cases, args.rounds, args.n))
+    res = asyncio.run(timed_blocks(cases, args.rounds, args.n))
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load {load0:.1f} → "
           f"{os.getloadavg()[0]:.1f}; {args.rounds} rounds × {args.n} calls\n")
     print("| setup | wall p50 ms | CPU p50 ms |\n|---|---|---|")
     for k, (w, c) in res.items():
-        print(f"| {k} | {w:.2f} | {c:.2f} |")
+        print(f"| {k} | {statistics.median(w):.2f} | {statistics.median(c):.2f} |")
 
 
 if __name__ == "__main__":

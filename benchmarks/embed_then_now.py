@@ -17,6 +17,7 @@ one thread, so a graph change and a settings change show apart.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -50,6 +51,36 @@ def engine(folder: Path, threads: int, arena: bool, spin: bool = False,
         so.add_session_config_entry(key, value)
     session = ort.InferenceSession(str(folder / "model.onnx"), so, providers=["CPUExecutionProvider"])
     return EmbedEngine(session, tok, int(cfg["dim"]), int(cfg["max_length"]))
+
+
+async def timed_blocks(cases: dict, rounds: int, n: int, loads: list[float] | None = None) -> dict:
+    """{name: (fn, via_thread)} -> {name: (wall ms, CPU ms) per round}, each a median of ``n``
+    calls. Blocks, not single interleaved calls: a spin-waiting pool keeps its threads busy
+    for a while after each run and would slow whichever setup came next. Each round starts
+    at another setup, and each block begins with calls that are not counted. ``via_thread``
+    calls ``fn`` through ``asyncio.to_thread``, as the semantic cache does; ``loads`` gets
+    the load average after each round."""
+    out = {k: ([], []) for k in cases}
+    names = list(cases)
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            fn, hop = cases[k]
+            for _ in range(5):
+                fn()
+            wall, cpu = [], []
+            for _ in range(n):
+                c, w = time.process_time(), time.perf_counter()
+                if hop:
+                    await asyncio.to_thread(fn)
+                else:
+                    fn()
+                wall.append(time.perf_counter() - w)
+                cpu.append(time.process_time() - c)
+            out[k][0].append(statistics.median(wall) * 1e3)
+            out[k][1].append(statistics.median(cpu) * 1e3)
+        if loads is not None:
+            loads.append(os.getloadavg()[0])
+    return out
 
 
 def op_diff(then: Path, now: Path) -> str:
@@ -88,31 +119,10 @@ def main() -> None:
         if gap > 1e-3:
             raise SystemExit(f"{name}: vectors differ by {gap:.2g}")
     texts = {"anchor": ANCHOR, "statement": STATEMENT}
-    wall = {(k, t): [] for k in engines for t in texts}
-    cpu = {(k, t): [] for k in engines for t in texts}
     loads = [os.getloadavg()[0]]
-    names = list(engines)
-    for r in range(args.rounds):
-        # Blocks, not single calls: a spin-waiting pool keeps its threads busy for a while
-        # after each run and would slow whichever setup came next. Each round starts at
-        # another setup, and each block begins with calls that are not counted.
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            e = engines[k]
-            for _ in range(10):
-                e.embed([ANCHOR])
-                e.embed([STATEMENT])
-            per_wall = {t: [] for t in texts}
-            per_cpu = {t: [] for t in texts}
-            for _ in range(args.n):
-                for t, text in texts.items():
-                    c, w = time.process_time(), time.perf_counter()
-                    e.embed([text])
-                    per_wall[t].append(time.perf_counter() - w)
-                    per_cpu[t].append(time.process_time() - c)
-            for t in texts:
-                wall[k, t].append(statistics.median(per_wall[t]) * 1e3)
-                cpu[k, t].append(statistics.median(per_cpu[t]) * 1e3)
-        loads.append(os.getloadavg()[0])
+    res = asyncio.run(timed_blocks({(k, t): (lambda e=e, x=x: e.embed([x]), False)
+                                    for k, e in engines.items() for t, x in texts.items()},
+                                   args.rounds, args.n, loads))
     m = statistics.median
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_model()}; onnxruntime "
           f"{ort.__version__}; load {' → '.join(f'{x:.1f}' for x in loads)}; tokens {tokens}; "
@@ -123,7 +133,7 @@ def main() -> None:
     for k in engines:
         cells = []
         for t in texts:
-            w, c = wall[k, t], cpu[k, t]
+            w, c = res[k, t]
             cells += [f"{m(w):.2f} ({min(w):.2f}–{max(w):.2f})", f"{m(c):.2f}"]
         print(f"| {k} | " + " | ".join(cells) + " |")
 
