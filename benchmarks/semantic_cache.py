@@ -471,13 +471,16 @@ def _stats(rows: list[dict]) -> dict:
 
 async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int,
                       rounds: int, ann: str = "auto", opts: dict | None = None,
-                      verifier_threads: int | None = None, ab_prescreen: float | None = None) -> dict:
+                      verifier_threads: int | None = None, ab_prescreen: float | None = None,
+                      ab_threads: tuple[int, int] | None = None) -> dict:
     """The whole lookup path (normalise, normalised-exact, embed, index search, structure,
     cross-encoder) through ``SemanticCache.lookup`` at ``entries`` entries in one scope,
     per text length and class; rounds alternate the classes and the anchor (the bare
     embedding of one fixed 13-token question), so a change of load hits all of them.
     ``ab_prescreen``: every other ask of each class runs with that prescreen cut instead (0:
-    off; the same cache, the same cross-encoder), reported as classes of their own."""
+    off; the same cache, the same cross-encoder), reported as classes of their own.
+    ``ab_threads`` (embedding, cross-encoder): every other ask with the lookup embedding and
+    the cross-encoder on those ORT thread counts instead (same cache, same decisions)."""
     stored, asked = lookup_sets(eval_dir)
     proc = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
@@ -492,8 +495,14 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
         block = cache.index.blocks[scope]
         fill_s = time.perf_counter() - t0
         runs = count_model_runs(cache)
-        both = [cache.verifier]
+        both, embs = [cache.verifier], [emb]
         tag = ""
+        if ab_threads is not None:
+            other = cache.verifier.with_cross_encoder(cache.opts.verifier_path, ab_threads[1])
+            count_model_runs(other, runs)
+            both.append(other)
+            embs.append(Embedder.from_folder(emb.folder, threads=ab_threads[0]))
+            tag = f" ({ab_threads[0]} / {ab_threads[1]} threads)"
         if ab_prescreen is not None:
             other = copy.copy(cache.verifier)  # shares the (counted) cross-encoder
             other.settings = dataclasses.replace(other.settings, prescreen=ab_prescreen)
@@ -514,6 +523,7 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
             for key, texts in asked.items():
                 for i in per_round[key][r]:
                     cache.verifier = both[i % len(both)]
+                    cache.embedder = embs[i % len(embs)]
                     req, before = chat(texts[i]), runs[0]
                     c, t = time.process_time(), time.perf_counter()
                     reply = await cache.lookup(req)
@@ -557,16 +567,18 @@ async def fill_scope(cache: SemanticCache, scope: str, stored: list[str], entrie
         await asyncio.sleep(0.1)
 
 
-def count_model_runs(cache: SemanticCache) -> list[int]:
-    """[runs of the cross-encoder so far], kept up to date (a miss has none)."""
-    runs = [0]
-    if cache.verifier.cross:
-        scorer = cache.verifier.weights.scorer
+def count_model_runs(cache: SemanticCache | Verifier, runs: list[int] | None = None) -> list[int]:
+    """[runs of the cross-encoder so far], kept up to date (a miss has none); ``runs``: a
+    counter shared with another verifier's."""
+    runs = [0] if runs is None else runs
+    verifier = cache if isinstance(cache, Verifier) else cache.verifier
+    if verifier.cross:
+        scorer = verifier.weights.scorer
 
         def counted(pairs):
             runs[0] += 1
             return scorer(pairs)
-        cache.verifier.weights.scorer = counted
+        verifier.weights.scorer = counted
     return runs
 
 
@@ -714,8 +726,13 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
         lines[0] += f"; options {' '.join(args.set)}"
     if args.ab_prescreen is not None:
         lines[0] += f"; every other ask with prescreen {args.ab_prescreen:g} (`--ab-prescreen`)"
+    ab_threads = tuple(int(x) for x in args.ab_threads.split(":")) if args.ab_threads else None
+    if ab_threads:
+        lines[0] += (f"; every other ask with the embedding on {ab_threads[0]} and the cross-encoder "
+                     f"on {ab_threads[1]} thread(s) (`--ab-threads {args.ab_threads}`)")
     L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann, opts,
-                          verifier_threads=args.verifier_threads, ab_prescreen=args.ab_prescreen)
+                          verifier_threads=args.verifier_threads, ab_prescreen=args.ab_prescreen,
+                          ab_threads=ab_threads)
     lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
     print("\n".join(lines), flush=True)
     if not args.no_http:
@@ -765,6 +782,9 @@ async def main() -> None:
     ap.add_argument("--ab-prescreen", type=float, nargs="?", const=0.0, default=None, metavar="CUT",
                     help="with --lookup: every other ask with this prescreen cut instead (default "
                     "0: off), in the same run")
+    ap.add_argument("--ab-threads", metavar="EMBED:VERIFY",
+                    help="with --lookup: every other ask with the lookup embedding and the "
+                    "cross-encoder on these ORT thread counts, in the same run (e.g. 1:1)")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="with --lookup: a semantic_cache option (JSON value) on top of the "
                     "shipped default, e.g. --set prescreen=0")
