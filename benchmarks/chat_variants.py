@@ -95,12 +95,37 @@ def decode_round(engine, tokens: int = 64) -> tuple[float, float, float]:
     return n / (wall[-1] - wall[0]), 1000 * (cpu[-1] - cpu[0]) / n, 1 / steps[len(steps) // 5]
 
 
+def lockstep_round(arms, tokens: int, turn: int) -> dict[str, list[float]]:
+    """Every variant decodes the same answer at once, one step each in turn (the order
+    rotating by step), so each step of a variant has a step of the first variant within a
+    few milliseconds of it, under the same load: per-step time ratios then cancel most
+    of a shared box's noise, where whole rounds seconds apart do not."""
+    from clawhost.plugins.quantized_model.sampling import SamplingParams
+    ids = arms[0][1].encode_chat([{"role": "user", "content": f"Write a detailed essay about {ESSAYS[0]}."}])
+    gens = {n: e.generate(ids, SamplingParams(max_tokens=tokens + 1, temperature=0)).events() for n, e in arms}
+    for g in gens.values():
+        next(g)  # the prompt's prefill and first token
+    steps: dict[str, list[float]] = {n: [] for n, _ in arms}
+    names = [n for n, _ in arms]
+    for i in range(tokens):
+        k = (i + turn) % len(names)
+        for name in names[k:] + names[:k]:
+            t = time.perf_counter()
+            next(gens[name])
+            steps[name].append(time.perf_counter() - t)
+    for g in gens.values():
+        g.close()
+    return steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", action="append", required=True, help="NAME=JSON or NAME=session:KEY=VALUE")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--work", default="/tmp/chat-variants")
     ap.add_argument("--no-anchor", action="store_true")
+    ap.add_argument("--lockstep", action="store_true",
+                    help="also run the variants in lock step after each round (see lockstep_round)")
     args = ap.parse_args()
     arms, quality = [], {}
     for spec in args.variant:
@@ -121,12 +146,17 @@ def main() -> None:
     cpu = {n: [] for n, _ in arms}
     p20 = {n: [] for n, _ in arms}
     anchor, loads = [], []
+    paired: dict[str, list[float]] = {n: [] for n, _ in arms}
     for r in range(args.rounds):
         for name, engine in arms[r % len(arms):] + arms[:r % len(arms)]:
             w, c, p = decode_round(engine)
             wall[name].append(w)
             cpu[name].append(c)
             p20[name].append(p)
+        if args.lockstep:
+            steps = lockstep_round(arms, 64, r)
+            for name in paired:
+                paired[name] += [b / a for a, b in zip(steps[name], steps[arms[0][0]])]
         if not args.no_anchor:
             anchor.append(llama_bench_round())
         loads.append(os.getloadavg()[0])
@@ -145,6 +175,10 @@ def main() -> None:
                 f"vs {base} median per-round ratio {statistics.median(ratio):.3f} (> 1 in {sum(x > 1 for x in ratio)}/{len(ratio)}: "
                 + " ".join(f"{x:.2f}" for x in ratio) + f"); fastest-fifth step {statistics.median(p20[name]):.1f} tok/s, "
                 f"ratio {statistics.median(fast):.3f} (> 1 in {sum(x > 1 for x in fast)}/{len(fast)})")
+        if args.lockstep:
+            q = statistics.quantiles(paired[name], n=4)
+            line += (f"; lock-step per-step speed ratio median {statistics.median(paired[name]):.3f} "
+                     f"(quartiles {q[0]:.3f}-{q[2]:.3f}, {len(paired[name])} steps)")
         if anchor:
             line += f"; vs llama-bench {statistics.median([a / b for a, b in zip(wall[name], anchor)]):.3f}x"
         print(line)
