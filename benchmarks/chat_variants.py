@@ -133,7 +133,8 @@ def main() -> None:
         if what.startswith("session:"):
             key, _, value = what.removeprefix("session:").partition("=")
             folder, entry = Path(args.work) / "base", (key, value)
-            quality.setdefault("base", build(folder, {}))
+            if "base" not in quality:
+                quality["base"] = build(folder, {})
         else:
             folder, entry = Path(args.work) / name, None
             quality[name] = build(folder, json.loads(what or "{}"))
