@@ -19,6 +19,7 @@ A variant is NAME=JSON (GraphOptions fields over int4-mixed's) or NAME=session:K
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -63,7 +64,7 @@ def build(folder: Path, update: dict) -> dict:
 
 
 def load(folder: Path, session_entry: tuple[str, str] | None):
-    import clawhost.plugins.quantized_model.runner as runner
+    from clawhost.plugins.quantized_model import runner
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine
 
     shipped = runner.session_options
@@ -91,7 +92,7 @@ def decode_round(engine, tokens: int = 64) -> tuple[float, float, float]:
         wall.append(time.perf_counter())
         cpu.append(time.process_time())
     n = len(wall) - 1
-    steps = sorted(b - a for a, b in zip(wall, wall[1:]))
+    steps = sorted(b - a for a, b in itertools.pairwise(wall))
     return n / (wall[-1] - wall[0]), 1000 * (cpu[-1] - cpu[0]) / n, 1 / steps[len(steps) // 5]
 
 
