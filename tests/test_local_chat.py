@@ -345,17 +345,26 @@ def test_hf_folder_matches_gguf_including_rotary_layout(tiny, tmp_path):
 
 
 def test_four_bit_head_rescoring_keeps_greedy(tiny, tmp_path):
-    """The 4-bit LM head + exact rescoring decodes greedily like the 8-bit head."""
+    """The 4-bit LM head + exact rescoring decodes greedily like the 8-bit head, with the
+    head in blocks of 32 (int4-mixed's) or 64 (`head_block_size`)."""
+    import onnx
+
     w = open_weights(tiny["src"])
     outs = {}
-    for head in (8, 4):
-        opts = PRESETS["int4-mixed"].model_copy(update={"head_bits": head})
-        write_artifacts(w, tiny["src"], tmp_path / f"h{head}", opts)
-        eng = ChatEngine.load(tmp_path / f"h{head}", threads=1)
+    for head, block in ((8, None), (4, None), (4, 64)):
+        opts = PRESETS["int4-mixed"].model_copy(update={"head_bits": head,
+                                                       "head_block_size": block})
+        folder = tmp_path / f"h{head}-{block}"
+        write_artifacts(w, tiny["src"], folder, opts)
+        graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+        lm_head = next(n for n in graph.node if n.output[0] == "logits")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in lm_head.attribute}
+        assert (attrs["bits"], attrs["block_size"]) == (head, block or 32)  # Q8_0 rows and int4-mixed: 32
+        eng = ChatEngine.load(folder, threads=1)
         assert eng.model.has_hidden == (head == 4)
-        outs[head] = [eng.generate(eng.encode_chat(_msgs(t)), SamplingParams(max_tokens=16))
-                      .complete().token_ids for t in ("hello", "the world", "or not")]
-    assert outs[4] == outs[8]
+        outs[head, block] = [eng.generate(eng.encode_chat(_msgs(t)), SamplingParams(max_tokens=16))
+                             .complete().token_ids for t in ("hello", "the world", "or not")]
+    assert outs[4, None] == outs[8, None] == outs[4, 64]
 
 
 class _PieceTokenizer:

@@ -39,6 +39,7 @@ class GraphOptions(BaseModel):
     head_bits: int = 8  # LM head: 8, 32, or 4 (+ exact 8-bit rescoring of the best tokens)
     accuracy_level: int = 4  # MatMulNBits compute type; 4 = int8 activations (llama.cpp-like)
     block_size: int = 32
+    head_block_size: int | None = None  # 4-bit LM head's block (None: block_size)
     block_size_8bit: int = 32  # 8-bit matrices: 64 is faster (MLAS) and loses nothing measurable
     # matrices kept at 8 bits inside a 4-bit graph: names ("qkv", "o", "gate", "up", "down")
     # for every layer, or "LAYER.NAME" / "LAYER.*" for one layer
@@ -170,7 +171,7 @@ def build_llama(weights: WeightReader, opts: GraphOptions, progress=None,
         if opts.head_bits == 4:
             # 4-bit head for speed (it is memory-bound: 1.2 ms/token at 8 bits); the engine
             # rescores the best candidates exactly from the 8-bit table (`hidden` output)
-            head_w, head_bits = requantize(head_w, 4, opts.block_size), 4
+            head_w, head_bits = requantize(head_w, 4, opts.head_block_size or opts.block_size), 4
         if head_bits == 4 or not cfg.tie_embeddings:  # table not shared by the graph
             b.init("embed.table.qweight", table8.weight)
             b.init("embed.table.scales", table8.scales)
