@@ -6,12 +6,6 @@ requests admitted from the queue into free slots, and run one decode step for ev
 slot. A request that arrives mid-generation joins at the next step; one that finishes, or
 whose client goes away, leaves before the next step. Tokens go to each request's own
 ``asyncio.Queue``, which feeds its ``Reply.stream`` (or its whole body).
-
-While nothing needs the loop (nobody waits for a free slot, nobody finished or left), the
-worker keeps stepping on its own and hands each step's tokens to the loop as it goes
-(``_burst``): a round trip through the event loop per token left the model idle for
-0.3-0.7 ms a step with one stream, and longer with four, whose replies the loop writes
-between steps.
 """
 
 from __future__ import annotations
@@ -54,7 +48,7 @@ class Sequence:
         return self.entry.request
 
     def push(self, text: str, finish: str | None) -> None:
-        """On the loop: hand one step's text (and its end) to the reader."""
+        self.count += 1
         if self.out.empty():  # idle from this token on, if nobody takes it
             self.last_read = time.perf_counter()
         if text:
@@ -85,7 +79,6 @@ class GenerationScheduler(Batcher):
         # when the worker last finished a call (a step: prefill chunk and/or decode, a new
         # batch, a probe): the progress every sequence in a slot is waiting on
         self.worked = time.perf_counter()
-        self._broken: BaseException | None = None  # a burst hand-off's failure (``_hand_off``)
         self.queue.free = lambda: max(0, self.limits.max_slots - len(self.active))
         # one thread per model: the engine is never called from two threads at once
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{model.id}")
@@ -155,21 +148,15 @@ class GenerationScheduler(Batcher):
             for s in self.active.values():
                 s.request.notes[BATCH_SIZE] = max(size, s.request.notes.get(BATCH_SIZE, 0))
             try:
-                added, out = await self._run(self._tick, [s.slot for s in leaving], joining,
-                                             asyncio.get_running_loop())
+                added, events = await self._run(self._tick, [s.slot for s in leaving], joining)
             except Exception as exc:  # noqa: BLE001 - isolate the request that broke the step
                 await self._isolate(exc, joining)
                 continue
-            if self._broken is not None:  # a burst's hand-off failed: a scheduler bug
-                exc, self._broken = self._broken, None
-                raise exc
             self._admit(joining, added)
-            self._deliver(out)
+            self._deliver(events)
 
-    def _tick(self, leaving: list[int], joining: list[Sequence], loop=None):
-        """In the worker thread: remove, prefill, step (and, with nobody joining, step on:
-        ``_burst``). Prefill errors stay per request. Returns what was added and the last
-        step's outcomes."""
+    def _tick(self, leaving: list[int], joining: list[Sequence]):
+        """In the worker thread: remove, prefill, step. Prefill errors stay per request."""
         for slot in leaving:
             self.batch.remove(slot)
         added = []
@@ -178,67 +165,10 @@ class GenerationScheduler(Batcher):
                 added.append(self.batch.add(s.prompt_ids + s.tokens, s.sampling))
             except Exception as exc:  # noqa: BLE001
                 added.append(exc)
-        members = {slot: s for slot, s in self.active.items() if slot not in leaving}
-        members.update((slot, s) for s, slot in zip(joining, added)
-                       if not isinstance(slot, BaseException))
-        have = sum(not (s.done or s.gone) for s in members.values())
-        out = self._outcomes(members, self.batch.step() if have else {})
-        if joining or loop is None or not out:
-            return added, out
-        return added, self._burst(members, out, loop)
-
-    def _outcomes(self, members: dict[int, Sequence], events: dict) -> list[tuple]:
-        """In the worker: one step's events as ``(sequence, text, finish)``, the sequences'
-        tokens and counts brought up to date (finish "length" at the request's limit)."""
-        self.worked = time.perf_counter()
-        out = []
-        for slot, event in events.items():
-            s = members.get(slot)
-            if s is None:
-                continue
-            token, text, finish = event_fields(event)
-            if token is not None:
-                s.tokens.append(token)
-            s.count += 1
-            if finish is None and s.limit is not None and s.count >= s.limit:
-                finish = "length"
-            out.append((s, text, finish))
-        return out
-
-    def _burst(self, members: dict[int, Sequence], out: list[tuple], loop) -> list[tuple]:
-        """In the worker: step on while nothing needs the loop, each step's outcomes handed
-        to the loop as they come; return the last step's (the loop delivers them).
-
-        It stops when a sequence finished or its reader left or fell behind, when a queued
-        request could take a free slot, when the host closes, and after a quarter of
-        ``batch_timeout_s`` (at most half a second), so the loop's per-call guard holds."""
-        until = time.perf_counter() + min(0.5, self.limits.batch_timeout_s / 4)
-        while self._carry_on(members, out) and time.perf_counter() < until:
-            loop.call_soon_threadsafe(self._hand_off, out)
-            out = self._outcomes(members, self.batch.step())
-        return out
-
-    def _carry_on(self, members: dict[int, Sequence], out: list[tuple]) -> bool:
-        """May the worker run another step without the loop? (Read-only: the loop acts.)"""
-        if self._closed or self._broken is not None or not out or any(f for _, _, f in out):
-            return False
-        if len(self.queue) and len(members) < self.limits.max_slots:
-            return False  # someone can join: the loop admits at the next step
-        now = time.perf_counter()
-        for s in members.values():
-            gone = getattr(s.request, "disconnected", None)
-            if s.done or s.gone or (gone is not None and gone.is_set()) or (
-                    s.out.qsize() > 0 and now - s.last_read > self.limits.stream_idle_s):
-                return False
-        return True
-
-    def _hand_off(self, out: list[tuple]) -> None:
-        """On the loop: a burst step's outcomes; a failure ends the burst and, through
-        ``_loop``, restarts the loop (as a failure of a step it delivered itself would)."""
-        try:
-            self._deliver(out)
-        except Exception as exc:  # noqa: BLE001 - re-raised by _loop
-            self._broken = exc
+        have = sum(not (s.done or s.gone) for s in self.active.values() if s.slot not in leaving)
+        have += sum(not isinstance(a, BaseException) for a in added)
+        events = self.batch.step() if have else {}
+        return added, events
 
     def _admit(self, joining: list[Sequence], added: list) -> None:
         for s, slot in zip(joining, added):
@@ -258,13 +188,20 @@ class GenerationScheduler(Batcher):
                 s.entry.future.set_result(s)
         self.stats.inflight = len(self.active)
 
-    def _deliver(self, out: list[tuple]) -> None:
-        """On the loop: one step's outcomes (``_outcomes``) to their readers."""
-        if out:  # for generation a "batch" is one decode step; its size, the slots in it
+    def _deliver(self, events: dict) -> None:
+        if events:  # for generation a "batch" is one decode step; its size, the slots in it
             self.steps += 1
             self.stats.batches += 1
-            self.stats.batched += len(out)
-        for s, text, finish in out:
+            self.stats.batched += len(events)
+        for slot, event in events.items():
+            s = self.active.get(slot)
+            if s is None:
+                continue
+            token, text, finish = event_fields(event)
+            if token is not None:
+                s.tokens.append(token)
+            if finish is None and s.limit is not None and s.count + 1 >= s.limit:
+                finish = "length"
             s.push(text, finish)  # a finished one is freed by the next tick, before its step
             if finish:  # it held one of max_slots shares of the model for this long
                 self.queue.note_service((time.perf_counter() - s.started) / self.limits.max_slots)
