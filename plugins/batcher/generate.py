@@ -274,40 +274,17 @@ class GenerationScheduler(Batcher):
         s.fail(err)
 
     async def _run(self, fn, *args):
-        """Run ``fn`` in the model's worker thread, bounded by ``batch_timeout_s``.
-
-        The worker settles a plain loop future itself: the loop resumes this task two
-        callbacks after the call returns. ``run_in_executor`` under ``wait_for(shield())``
-        took five, each behind whatever else was ready (four streams' writes), once a token."""
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-
-        def settle(result, exc) -> None:  # on the loop
-            self.worked = time.perf_counter()  # it returned or raised: the worker is not stuck
-            if not done.done():  # nobody waits any more after a timeout or a cancel
-                if exc is None:
-                    done.set_result(result)
-                else:
-                    done.set_exception(exc)
-
-        def call() -> None:  # in the worker
-            try:
-                result, exc = fn(*args), None
-            except BaseException as error:  # noqa: BLE001 - handed to the awaiting task
-                result, exc = None, error
-            try:
-                loop.call_soon_threadsafe(settle, result, exc)
-            except RuntimeError:  # the loop closed meanwhile: nobody to tell
-                pass
-
-        self._worker.submit(call)
+        """Run ``fn`` in the model's worker thread, bounded by ``batch_timeout_s``."""
+        call = asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
         try:
-            async with asyncio.timeout(self.limits.batch_timeout_s):
-                return await done
+            return await asyncio.wait_for(asyncio.shield(call), self.limits.batch_timeout_s)
         except TimeoutError:
             raise Unavailable(f"{self.model.id!r}: one step (a prefill chunk and a decode step) "
                               f"took longer than batch_timeout_s {self.limits.batch_timeout_s:g} s"
                               ) from None
+        finally:
+            if call.done():  # it returned or raised: the worker is not stuck
+                self.worked = time.perf_counter()
 
     def _recover(self, exc: BaseException) -> None:
         """The loop itself broke: fail what was running, start over with a fresh batch."""

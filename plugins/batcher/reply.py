@@ -16,12 +16,8 @@ async def _items(seq, scheduler) -> AsyncIterator[tuple[str, object]]:
     # fails it) means the work is stuck, or the sequence was forgotten: say so, never hang.
     guard = scheduler.limits.batch_timeout_s + 1
     while True:
-        try:  # a token already there is taken at once; else one timer, not wait_for's task
-            if seq.out.empty():
-                async with asyncio.timeout(guard):
-                    kind, value = await seq.out.get()
-            else:
-                kind, value = seq.out.get_nowait()
+        try:
+            kind, value = await asyncio.wait_for(seq.out.get(), guard)
         except TimeoutError:
             if scheduler.working_on(seq):
                 continue
