@@ -156,7 +156,7 @@ class LocalModels:
         folder = self.workspace / "models" / mid
         started, early = self._early.pop(mid, (time.perf_counter(), None))
         try:
-            try:  # begun by `register`: sizes checked, then the load checks every hash
+            try:  # begun by `register`
                 engine = await asyncio.wrap_future(early) if early is not None else (
                     await served.worker.run(self._load_prepared, served))
             except ArtifactError as exc:
@@ -187,12 +187,10 @@ class LocalModels:
             log.error("%s: %s", mid, text)
 
     def _load_prepared(self, served: Served) -> Any:
-        """On the worker: the engine of a prepared model; ArtifactError when it is not."""
-        from .prepare import verify
-        folder = self.workspace / "models" / served.model.id
-        verify(folder, served.spec.build_spec(), hashes=False)  # sizes only; `_load` hashes
+        """On the worker: the engine of a prepared model; ArtifactError when it is not
+        (`_load`'s verify checks the manifest, sizes and hashes before anything opens)."""
         self.progress[served.model.id] = f"loading {served.model.id}"
-        return self._load(served, folder)
+        return self._load(served, self.workspace / "models" / served.model.id)
 
     def _load(self, served: Served, folder) -> Any:
         """On the worker: check every hash, then open the engine."""

@@ -13,6 +13,9 @@ Pure data, built at import; WordNet's pairs come from ``lexicon.json`` (``lexico
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from . import lexicon
 
 
@@ -227,8 +230,6 @@ bull bear|asc desc|ascending descending|server client|read write|send receive"""
 def feature_words_digest() -> str:
     """sha256 of the FEATURE_* lists above, stored with the verifier weights fit on them:
     an edit to a list without refitting is refused at load (and fails the tests)."""
-    import hashlib
-    import json
     lists = {"stop": sorted(FEATURE_STOP), "wh": list(FEATURE_WH),
              "antonyms": sorted([k, sorted(v)] for k, v in FEATURE_ANTONYMS.items()),
              "negations": sorted(FEATURE_NEGATIONS)}
