@@ -575,7 +575,11 @@ def test_real_long_prompt_memory_is_its_kv_and_goes_back(smollm2):
         batch.step()
     kv = (3000 + 8) * eng.kv_bytes_per_token
     grown = _rss() - before
-    assert kv * 0.9 < grown < kv + 60 * MB, grown / MB
+    # Beyond the KV: onnxruntime's prefill scratch (each chunk's is capped at PREFILL_SCRATCH)
+    # and what its arena and glibc keep of it, which depends on the CPU's kernels: 33 MB on
+    # the Intel (AMX) box of session 10, 75 MB on the CI box of stop 29. A second row of KV
+    # (+132 MB) or the old four (+528 MB) are still far outside.
+    assert kv * 0.9 < grown < kv + 3 * chat_engine.PREFILL_SCRATCH, grown / MB
     while slot in batch.seqs:
         batch.step()
     assert _rss() - before < 15 * MB, (_rss() - before) / MB
