@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from ..config import FleetOptions
+from ..contracts import fleet_key
 from . import heartbeat
 
 log = logging.getLogger("clawhost.fleet")
@@ -71,7 +72,7 @@ class Link:
         return self._up.is_set()
 
     def key(self, *parts: str) -> str:
-        return ":".join((self.namespace, *parts))
+        return fleet_key(self.namespace, *parts)
 
     def open_client(self, read_timeout_s: float | None = None) -> Any:
         import redis.asyncio as aioredis
