@@ -24,7 +24,7 @@ import numpy as np
 
 from clawhost.api import FleetLink
 
-from .fleet_store import ADD, CLEAR, FIELDS, REMOVE, STREAM_MAX, checksum, encode
+from .fleet_store import ADD, CLEAR, FIELDS, REMOVE, STREAM_MAX, FleetKeys, checksum, encode
 
 log = logging.getLogger("clawhost.semantic")
 
@@ -53,10 +53,7 @@ class Replicator:
         self._write_order = asyncio.Lock()
         self._epoch: str | None = None
         self._stopping = False
-        self.k_ids = link.key("semcache", "ids")
-        self.k_log = link.key("semcache", "log")
-        self.k_epoch = link.key("semcache", "epoch")
-        self.k_entry = link.key("semcache", "e", "")
+        self.keys = FleetKeys.under(link.namespace)
         # EVALSHA with the script's hash, sent in full only when Redis does not know it
         self._add = link.redis.register_script(ADD)
         self._del = link.redis.register_script(REMOVE)
@@ -90,8 +87,8 @@ class Replicator:
         self.pending.clear()
         try:
             async with self._write_order:  # after the stores made before it
-                n = await self._clear(keys=[self.k_ids, self.k_log],
-                                      args=[self.k_entry, STREAM_MAX, self.link.name])
+                n = await self._clear(keys=[self.keys.ids, self.keys.log],
+                                      args=[self.keys.entry_prefix, STREAM_MAX, self.link.name])
         except Exception as exc:  # noqa: BLE001 - said by the link; the local clear stands
             self._failed(exc)
             return 0
@@ -135,9 +132,9 @@ class Replicator:
         expires = float(fields["expires"])
         flat = [x for kv in fields.items() for x in kv]
         try:
-            await self._add(keys=[self.k_entry + fid, self.k_ids, self.k_log],
+            await self._add(keys=[self.keys.entry(fid), self.keys.ids, self.keys.log],
                             args=[fid, int(expires * 1000), expires, self.cache.opts.max_entries,
-                                  self.k_entry, STREAM_MAX, self.link.name, *flat])
+                                  self.keys.entry_prefix, STREAM_MAX, self.link.name, *flat])
         except Exception as exc:  # noqa: BLE001
             if self._failed(exc):
                 self.pending[eid] = answer
@@ -152,7 +149,7 @@ class Replicator:
 
     async def _remove_now(self, fid: str) -> None:
         try:
-            await self._del(keys=[self.k_entry + fid, self.k_ids, self.k_log],
+            await self._del(keys=[self.keys.entry(fid), self.keys.ids, self.keys.log],
                             args=[fid, STREAM_MAX, self.link.name])
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
@@ -197,7 +194,7 @@ class Replicator:
                 try:
                     if not self.caught_up:
                         await self.catch_up()
-                    reply = await client.xread({self.k_log: self.last_id}, count=512,
+                    reply = await client.xread({self.keys.log: self.last_id}, count=512,
                                                block=BLOCK_MS)
                     for _stream, events in reply or ():
                         await self.apply(events)
@@ -274,7 +271,7 @@ class Replicator:
             async with (self.link.redis if client is None else client).pipeline(
                     transaction=False) as pipe:
                 for fid in part:
-                    pipe.hgetall(self.k_entry + fid)
+                    pipe.hgetall(self.keys.entry(fid))
                 rows = await pipe.execute()
             at = time.time() if now is None else now
             for n, (fid, row) in enumerate(zip(part, rows)):
@@ -332,14 +329,14 @@ class Replicator:
         """Bring the local index to the fleet's state, then follow the log from here."""
         r, index = self.link.redis, self.cache.index
         t0 = time.perf_counter()
-        await r.set(self.k_epoch, uuid.uuid4().hex, nx=True)
-        epoch = (await r.get(self.k_epoch)).decode()
+        await r.set(self.keys.epoch, uuid.uuid4().hex, nx=True)
+        epoch = (await r.get(self.keys.epoch)).decode()
         known = self._epoch or self._saved_epoch()
         same_data = known == epoch  # else Redis is new to this index, or lost its data
-        last = await r.xrevrange(self.k_log, count=1)
+        last = await r.xrevrange(self.keys.log, count=1)
         start_id = last[0][0] if last else b"0-0"
         now = time.time()
-        live = [f.decode() for f in await r.zrangebyscore(self.k_ids, now, "+inf")]
+        live = [f.decode() for f in await r.zrangebyscore(self.keys.ids, now, "+inf")]
         live_set = set(live)
         # what this index holds that the fleet may know under another id (after a restart)
         mapped = {eid for eid in self.fid_of if eid in index.entries}
