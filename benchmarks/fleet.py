@@ -71,6 +71,11 @@ def sem(host):
     return host.state[STATE]
 
 
+def exact_l2(host):
+    from clawhost.plugins.cache import STATE
+    return host.state[STATE].l2
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))]
@@ -153,13 +158,14 @@ async def main() -> None:
         paced_lags = [lag for h in hosts for lag in sem(h).fleet.lags_ms]
         n += paced
         mem1 = (await r.info("memory"))["used_memory"]
-        entry_keys = await r.keys("clawhost:semcache:e:*")
+        keys = sem(hosts[0]).fleet.keys  # the semantic cache's key names (FleetKeys)
+        entry_keys = await r.keys(keys.entry_prefix + "*")
         # SAMPLES 0: every field counted (the default samples 5 of a hash's fields)
         sizes = [await r.memory_usage(k, samples=0) or 0 for k in entry_keys]
         hash_bytes = statistics.median(sizes)
         sem_bytes = sum(sizes) + sum([await r.memory_usage(k, samples=0) or 0 for k in (
-            "clawhost:semcache:ids", "clawhost:semcache:log")])
-        l2_keys = await r.keys("clawhost:cache:*")
+            keys.ids, keys.log)])
+        l2_keys = await r.keys(exact_l2(hosts[0]).keys.in_namespace(None))
         l2_bytes = sum([await r.memory_usage(k, samples=0) or 0 for k in l2_keys])
         stats = await r.info("commandstats")
         ix = sem(hosts[0]).index

@@ -215,7 +215,7 @@ async def translation(n: int, repeats: int) -> dict[str, float]:
                 body = model.model_validate(data)
                 inbound = Inbound(host=host, headers={}, tenant="default", raw=data)
                 request = await ep.to_request(body, inbound)
-                writer = ep.stream(body, request, inbound)  # driven as server.stream_events does
+                writer = ep.stream(body, request, inbound)  # driven as sse_response.stream_events does
                 return [writer.chunk(c) async for c in agen()] + [writer.end()]
             return run
 

@@ -19,7 +19,8 @@ from .cache_control import (CacheControls, CacheDirectives, RequestCacheFields, 
                             deterministic, directives)
 from .cache_keys import canonical_json, exact_key, query_text, scope_key
 from .contracts import (EmbeddingEngine, FleetLink, MemoryFacts, PairScorer, PreparedArtifacts,
-                        ReplyShape, SlotBatch, SlotEngine, TokenEvent, engine_of, fleet_of)
+                        ReplyShape, SlotBatch, SlotEngine, TokenEvent, engine_of, fleet_key,
+                        fleet_of)
 from .errors import (BadRequest, ClawhostError, ConfigError, ModelNotFound, NotFound,
                      Overloaded, PayloadTooLarge, PaymentRequired, TimedOut, Unauthorized,
                      Unavailable, UpstreamError)
@@ -80,7 +81,7 @@ __all__ = [
     "Stash", "StashKey", "CACHE_RESULT", "USAGE", "BATCH_SIZE", "BATCH_TEXTS", "PROVIDER",
     "RETRIES", "FALLBACK", "SOURCE_BODY", "STANDS_IN_FOR", "REPLY_SHAPE",
     "EmbeddingEngine", "MemoryFacts", "PairScorer", "PreparedArtifacts", "ReplyShape",
-    "SlotBatch", "SlotEngine", "TokenEvent", "engine_of", "FleetLink", "fleet_of",
+    "SlotBatch", "SlotEngine", "TokenEvent", "engine_of", "FleetLink", "fleet_of", "fleet_key",
     "CacheControls", "CacheDirectives", "RequestCacheFields", "cacheable", "deterministic",
     "directives", "canonical_json", "exact_key", "query_text", "scope_key",
     *_LAZY,

@@ -122,7 +122,7 @@ class FleetLink(Protocol):
     host runs alone.
 
     - ``name``: this host's name in the fleet; ``namespace``: the fleet's key prefix;
-    - ``key(*parts)``: a key in the fleet's namespace, ``"<namespace>:" + ":".join(parts)``
+    - ``key(*parts)``: a key in the fleet's namespace, ``fleet_key(namespace, *parts)``
       (a plugin puts its own name first: ``key("semcache", "entry", id)``);
     - ``redis``: a shared ``redis.asyncio.Redis`` client whose calls time out after
       ``fleet.timeout_s`` (for the request path; do not BLOCK on it);
@@ -162,6 +162,13 @@ class FleetLink(Protocol):
     def hosts_seen(self, window_s: float | None = None) -> int: ...
 
     async def hosts(self) -> list[dict[str, Any]]: ...
+
+
+def fleet_key(namespace: str, *parts: str) -> str:
+    """A key name in a fleet's namespace, ``"<namespace>:" + ":".join(parts)``: what
+    ``FleetLink.key`` returns, for code that has the namespace but no link (a CLI command
+    run while no host is up)."""
+    return ":".join((namespace, *parts))
 
 
 def fleet_of(host: Any) -> FleetLink | None:

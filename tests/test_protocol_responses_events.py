@@ -102,7 +102,7 @@ async def render(name: str, monkeypatch) -> str:
 
     call_ = Inbound(host=None, headers={}, tenant="default", raw=data)  # type: ignore[arg-type]
     writer = orr.Responses().stream(body, None, call_)
-    frames = []  # as server.stream_events drives a protocol's writer
+    frames = []  # as sse_response.stream_events drives a protocol's writer
     try:
         async for c in host_chunks():
             frames.append(writer.chunk(c))

@@ -17,6 +17,8 @@ import json
 import os
 from typing import Any
 
+from ..contracts import fleet_key
+
 FORGET_S = 3600.0  # a host gone this long leaves the list (until then it shows as stale)
 
 BEAT = """
@@ -57,13 +59,21 @@ def parse_seen(flat: list) -> dict[str, float]:
     return out
 
 
+def host_key(ns: str, name: str) -> str:
+    return fleet_key(ns, "fleet", "host", name)
+
+
+def hosts_key(ns: str) -> str:
+    return fleet_key(ns, "fleet", "hosts")
+
+
 async def read_hosts(redis: Any, ns: str, stale_after_s: float) -> list[dict[str, Any]]:
     """Every host the fleet has seen in the last ``FORGET_S``, newest beat first."""
     secs, micros = await redis.time()
     now = secs + micros / 1e6
-    seen = await redis.zrange(f"{ns}:fleet:hosts", 0, -1, withscores=True)
+    seen = await redis.zrange(hosts_key(ns), 0, -1, withscores=True)
     names = [n.decode() if isinstance(n, bytes) else n for n, _ in seen]
-    blobs = await redis.mget([f"{ns}:fleet:host:{n}" for n in names]) if names else []
+    blobs = await redis.mget([host_key(ns, n) for n in names]) if names else []
     hosts = []
     for (name, (_, beat)), blob in zip(zip(names, seen), blobs):
         try:

@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from ..config import FleetOptions
+from ..contracts import fleet_key
 from . import heartbeat
 
 log = logging.getLogger("clawhost.fleet")
@@ -71,7 +72,7 @@ class Link:
         return self._up.is_set()
 
     def key(self, *parts: str) -> str:
-        return ":".join((self.namespace, *parts))
+        return fleet_key(self.namespace, *parts)
 
     def open_client(self, read_timeout_s: float | None = None) -> Any:
         import redis.asyncio as aioredis
@@ -150,8 +151,8 @@ class Link:
         if self._redis is not None:
             if self.available:
                 try:
-                    await self._redis.eval(heartbeat.LEAVE, 2, self.key("fleet", "host", self.name),
-                                           self.key("fleet", "hosts"), self.name, self.instance)
+                    await self._redis.eval(heartbeat.LEAVE, 2, *self._beat_keys(),
+                                           self.name, self.instance)
                 except Exception:  # noqa: BLE001 - leaving is a courtesy
                     pass
             try:
@@ -183,12 +184,17 @@ class Link:
                 log.debug("fleet: heartbeat refused: %s", exc)
                 await asyncio.sleep(min(backoff, self.options.heartbeat_s))
 
+    def _beat_keys(self) -> tuple[str, str]:
+        """This host's record and the fleet's list of hosts (the heartbeat scripts' KEYS)."""
+        return (heartbeat.host_key(self.namespace, self.name),
+                heartbeat.hosts_key(self.namespace))
+
     async def _beat(self) -> None:
         opts = self.options
         ttl_ms = int(max(opts.stale_after_s * 3, opts.heartbeat_s * 3) * 1000)
         window = max(opts.stale_after_s, opts.heartbeat_s) * 6  # the widest hosts_seen window
         now, seen, prev = await self._redis.eval(
-            heartbeat.BEAT, 2, self.key("fleet", "host", self.name), self.key("fleet", "hosts"),
+            heartbeat.BEAT, 2, *self._beat_keys(),
             self.name, heartbeat.record(self.name, self.instance, self.started, self.address),
             ttl_ms, heartbeat.FORGET_S, window)
         self._seen_at = float(now)

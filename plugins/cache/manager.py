@@ -35,8 +35,8 @@ def make_l2(opts: Any, workspace: Path, fleet: Any = None):
     kept on one host is an exact hit on all of them."""
     l2 = opts.l2
     if fleet is not None and "backend" not in l2.model_fields_set:
-        from .redis_store import RedisStore
-        prefix = l2.prefix if "prefix" in l2.model_fields_set else fleet.key("cache", "")
+        from .redis_store import RedisKeys, RedisStore
+        prefix = l2.prefix if "prefix" in l2.model_fields_set else RedisKeys.in_fleet(fleet).prefix
         return RedisStore(None, fleet=fleet, prefix=prefix, timeout_s=l2.timeout_s,
                           retry_s=l2.retry_s, skew=opts.clock_skew_s)
     if l2.backend == "redis":

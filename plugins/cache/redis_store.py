@@ -14,15 +14,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .record import Hit, fresh, pack, unpack
+
+if TYPE_CHECKING:  # annotations only
+    from clawhost.api import FleetLink
 
 log = logging.getLogger("clawhost.cache")
 
 
-def redis_key(prefix: str, namespace: str, key: str) -> str:
-    return f"{prefix}{namespace}:{key}"
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """The exact cache's key names in Redis, ``<prefix><namespace>:<key>`` (built only here)."""
+
+    prefix: str
+
+    @classmethod
+    def in_fleet(cls, link: FleetLink) -> RedisKeys:
+        """The fleet's L2 when no ``l2.prefix`` is set: ``<fleet namespace>:cache:``."""
+        return cls(link.key("cache", ""))
+
+    def entry(self, namespace: str, key: str) -> str:
+        return f"{self.prefix}{namespace}:{key}"
+
+    def in_namespace(self, namespace: str | None) -> str:
+        """A SCAN pattern: every entry of ``namespace`` (of every namespace for None)."""
+        return f"{self.prefix}{'*' if namespace is None else namespace + ':'}*"
+
+    def any_namespace(self, key: str) -> str:
+        """A SCAN pattern: ``key``'s entry in whichever namespace holds it."""
+        return f"{self.prefix}*:{key}"
 
 
 class RedisStore:
@@ -31,8 +54,8 @@ class RedisStore:
 
     def __init__(self, url: str | None, prefix: str = "clawhost:cache:", timeout_s: float = 0.5,
                  retry_s: float = 2.0, skew: float = 60.0, fleet: Any = None):
-        self.url, self.prefix, self.timeout_s, self.retry_s, self.skew = (
-            url, prefix, timeout_s, retry_s, skew)
+        self.url, self.timeout_s, self.retry_s, self.skew = url, timeout_s, retry_s, skew
+        self.keys = RedisKeys(prefix)
         # fleet mode: the fleet's client, shared (never closed here), and its link says
         # when Redis goes away and comes back, once for the whole host
         self.fleet = fleet
@@ -43,6 +66,10 @@ class RedisStore:
         self._tasks: set[asyncio.Task] = set()
         self.usable = True
         self.corrupt_rows = self.errors = self.dropped = 0
+
+    @property
+    def prefix(self) -> str:
+        return self.keys.prefix
 
     def open(self) -> bool:
         if not self._owns_client:
@@ -113,13 +140,13 @@ class RedisStore:
     async def get(self, key: str, now: float, max_age: float | None = None,
                   namespace: str = "") -> Hit | None:
         blob, ok = await self._call(self._client.get if self._client else None,
-                                    redis_key(self.prefix, namespace, key))
+                                    self.keys.entry(namespace, key))
         if not ok or blob is None:
             return None
         hit = unpack(key, blob)
         if hit is None:
             self.corrupt_rows += 1
-            self._spawn(self._call(self._client.delete, redis_key(self.prefix, namespace, key)))
+            self._spawn(self._call(self._client.delete, self.keys.entry(namespace, key)))
             return None
         return hit if fresh(hit, now, self.skew, max_age) else None
 
@@ -128,7 +155,7 @@ class RedisStore:
             self.dropped += 1
             return
         ms = max(1, int((hit.expires - now) * 1000))
-        self._spawn(self._call(self._client.set, redis_key(self.prefix, hit.namespace, key),
+        self._spawn(self._call(self._client.set, self.keys.entry(hit.namespace, key),
                                pack(key, hit), None, ms))
 
     def touch(self, key: str, now: float) -> None:
@@ -145,8 +172,8 @@ class RedisStore:
 
     # -- maintenance -----------------------------------------------------------------------
     async def _keys(self, namespace: str | None):
-        pattern = f"{self.prefix}{'*' if namespace is None else namespace + ':'}*"
-        async for name in self._client.scan_iter(match=pattern, count=1000):
+        async for name in self._client.scan_iter(match=self.keys.in_namespace(namespace),
+                                                 count=1000):
             yield name
 
     async def clear(self, namespace: str | None = None) -> int:
@@ -162,7 +189,7 @@ class RedisStore:
         return gone
 
     async def get_entry(self, key: str) -> dict[str, Any] | None:
-        async for name in self._client.scan_iter(match=f"{self.prefix}*:{key}", count=1000):
+        async for name in self._client.scan_iter(match=self.keys.any_namespace(key), count=1000):
             blob = await self._client.get(name)
             hit = unpack(key, blob) if blob is not None else None
             return {"key": key, "redis_key": name.decode(), "checksum_ok": hit is not None,

@@ -15,14 +15,18 @@ A write is one Lua script (hash, expiry, set, event, bound), atomic in Redis: a 
 with ``kill -9`` mid-write leaves either the whole entry and its event or nothing. A reader
 still checks every entry (present, checksum, vector size, fingerprint) and skips a bad one.
 
-``clear_in_redis`` is ``clawhost semantic-cache clear`` when no host runs.
+``FleetKeys`` builds these names (the only place that does); ``clear_in_redis`` is
+``clawhost semantic-cache clear`` when no host runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
+
+from clawhost.api import fleet_key
 
 STREAM_MAX = 100_000  # events kept in the change log (approximate trim)
 
@@ -67,6 +71,26 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'op', 'clear', 'id', ''
 return #ids
 """
 
+
+@dataclass(frozen=True, slots=True)
+class FleetKeys:
+    """The semantic cache's key names in one fleet namespace (the layout above)."""
+
+    ids: str
+    log: str
+    epoch: str
+    entry_prefix: str  # + a fleet id: that entry's hash (the scripts build the ones they evict)
+
+    @classmethod
+    def under(cls, namespace: str) -> FleetKeys:
+        def key(*parts: str) -> str:
+            return fleet_key(namespace, "semcache", *parts)
+        return cls(ids=key("ids"), log=key("log"), epoch=key("epoch"), entry_prefix=key("e", ""))
+
+    def entry(self, fid: str) -> str:
+        return self.entry_prefix + fid
+
+
 FIELDS = ("scope", "query", "vec", "answer", "created", "expires", "fp")
 
 
@@ -88,12 +112,12 @@ def clear_in_redis(fleet_options: Any) -> int:
     Redis too (the running hosts clear their indexes on the event). Raises OSError or
     redis's errors when Redis cannot be reached."""
     import redis
-    ns = fleet_options.namespace
+    keys = FleetKeys.under(fleet_options.namespace)
     client = redis.Redis.from_url(fleet_options.url.get_secret_value(),
                                   socket_timeout=fleet_options.timeout_s * 4,
                                   socket_connect_timeout=fleet_options.timeout_s * 4)
     try:
-        return int(client.eval(CLEAR, 2, f"{ns}:semcache:ids", f"{ns}:semcache:log",
-                               f"{ns}:semcache:e:", STREAM_MAX, "cli"))
+        return int(client.eval(CLEAR, 2, keys.ids, keys.log, keys.entry_prefix, STREAM_MAX,
+                               "cli"))
     finally:
         client.close()

@@ -4,9 +4,10 @@ Redis 7.0 has no vector search, so Redis holds the entries as data (``fleet_stor
 keys, the write scripts, each entry's checksum) and each host searches its own
 ``SemanticIndex``, which this module keeps in sync.
 
-A host catches up (reads every live entry it lacks, drops those the fleet deleted) when it
-starts and whenever Redis comes back, and serves semantic hits only once it has caught up
-(or while Redis is down: then its local index serves, as on a host alone).
+A host catches up (``catch_up``: reads every live entry it lacks, drops those the fleet
+deleted) when it starts and whenever Redis comes back, then follows the fleet's change log;
+it serves semantic hits only once it has caught up (or while Redis is down: then its local
+index serves, as on a host alone).
 """
 
 from __future__ import annotations
@@ -17,21 +18,20 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clawhost.api import FleetLink
 
-from .fleet_store import ADD, CLEAR, FIELDS, REMOVE, STREAM_MAX, checksum, encode
+from .catch_up import EpochFile, catch_up
+from .fleet_store import ADD, CLEAR, FIELDS, REMOVE, STREAM_MAX, FleetKeys, checksum, encode
 
 log = logging.getLogger("clawhost.semantic")
 
 BLOCK_MS = 1000       # XREAD BLOCK: a follower wakes at least this often
 STOP_WAIT_S = 3.0
 BATCH = 256           # entries per pipelined read during catch-up
-EPOCH_FILE = "fleet-epoch"
 
 
 class Replicator:
@@ -51,12 +51,10 @@ class Replicator:
         # one write at a time, in the order of the stores: the log then says what happened
         # in the order it happened here (asyncio's lock wakes its waiters first come first)
         self._write_order = asyncio.Lock()
-        self._epoch: str | None = None
+        self.epoch: str | None = None  # the fleet epoch this index last caught up with
+        self.epoch_file = EpochFile(cache.folder)
         self._stopping = False
-        self.k_ids = link.key("semcache", "ids")
-        self.k_log = link.key("semcache", "log")
-        self.k_epoch = link.key("semcache", "epoch")
-        self.k_entry = link.key("semcache", "e", "")
+        self.keys = FleetKeys.under(link.namespace)
         # EVALSHA with the script's hash, sent in full only when Redis does not know it
         self._add = link.redis.register_script(ADD)
         self._del = link.redis.register_script(REMOVE)
@@ -75,7 +73,7 @@ class Replicator:
         if not self.link.available:
             self.pending[eid] = blob
             return
-        self._spawn(self._publish(eid, blob))
+        self._spawn(self.publish(eid, blob))
 
     def removed(self, eid: int) -> None:
         """A local entry replaced by a refreshed answer: the fleet drops it too."""
@@ -90,8 +88,8 @@ class Replicator:
         self.pending.clear()
         try:
             async with self._write_order:  # after the stores made before it
-                n = await self._clear(keys=[self.k_ids, self.k_log],
-                                      args=[self.k_entry, STREAM_MAX, self.link.name])
+                n = await self._clear(keys=[self.keys.ids, self.keys.log],
+                                      args=[self.keys.entry_prefix, STREAM_MAX, self.link.name])
         except Exception as exc:  # noqa: BLE001 - said by the link; the local clear stands
             self._failed(exc)
             return 0
@@ -123,7 +121,7 @@ class Replicator:
         fields["host"] = self.link.name.encode()
         return fields
 
-    async def _publish(self, eid: int, answer: bytes) -> None:
+    async def publish(self, eid: int, answer: bytes) -> None:
         async with self._write_order:
             await self._publish_now(eid, answer)
 
@@ -135,9 +133,9 @@ class Replicator:
         expires = float(fields["expires"])
         flat = [x for kv in fields.items() for x in kv]
         try:
-            await self._add(keys=[self.k_entry + fid, self.k_ids, self.k_log],
+            await self._add(keys=[self.keys.entry(fid), self.keys.ids, self.keys.log],
                             args=[fid, int(expires * 1000), expires, self.cache.opts.max_entries,
-                                  self.k_entry, STREAM_MAX, self.link.name, *flat])
+                                  self.keys.entry_prefix, STREAM_MAX, self.link.name, *flat])
         except Exception as exc:  # noqa: BLE001
             if self._failed(exc):
                 self.pending[eid] = answer
@@ -152,7 +150,7 @@ class Replicator:
 
     async def _remove_now(self, fid: str) -> None:
         try:
-            await self._del(keys=[self.k_entry + fid, self.k_ids, self.k_log],
+            await self._del(keys=[self.keys.entry(fid), self.keys.ids, self.keys.log],
                             args=[fid, STREAM_MAX, self.link.name])
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
@@ -196,8 +194,8 @@ class Replicator:
                 await self.link.wait_available()
                 try:
                     if not self.caught_up:
-                        await self.catch_up()
-                    reply = await client.xread({self.k_log: self.last_id}, count=512,
+                        await catch_up(self)
+                    reply = await client.xread({self.keys.log: self.last_id}, count=512,
                                                block=BLOCK_MS)
                     for _stream, events in reply or ():
                         await self.apply(events)
@@ -252,7 +250,7 @@ class Replicator:
                     self.counts["removed"] += 1
         adds = [fid for fid in adds if fid not in dels]
         if adds:
-            await self._fetch_and_add(adds)
+            await self.fetch_and_add(adds)
 
     def _apply_clear(self, from_another_host: bool) -> None:
         index = self.cache.index
@@ -263,7 +261,7 @@ class Replicator:
         self.eid_of.clear()
         self.counts["cleared"] += 1
 
-    async def _fetch_and_add(self, fids: list[str], client: Any = None, now: float | None = None,
+    async def fetch_and_add(self, fids: list[str], client: Any = None, now: float | None = None,
                              local_keys: dict | None = None) -> int:
         """Read ``fids``' entries, ``BATCH`` to a pipelined round trip, and add them here
         (``_add_local``; one index commit per batch). ``client`` and ``now`` default to the
@@ -274,7 +272,7 @@ class Replicator:
             async with (self.link.redis if client is None else client).pipeline(
                     transaction=False) as pipe:
                 for fid in part:
-                    pipe.hgetall(self.k_entry + fid)
+                    pipe.hgetall(self.keys.entry(fid))
                 rows = await pipe.execute()
             at = time.time() if now is None else now
             for n, (fid, row) in enumerate(zip(part, rows)):
@@ -326,89 +324,6 @@ class Replicator:
         self.fid_of[eid], self.eid_of[fid] = fid, eid
         self.counts["applied"] += 1
         return 1
-
-    # -- catching up -----------------------------------------------------------------------
-    async def catch_up(self) -> None:
-        """Bring the local index to the fleet's state, then follow the log from here."""
-        r, index = self.link.redis, self.cache.index
-        t0 = time.perf_counter()
-        await r.set(self.k_epoch, uuid.uuid4().hex, nx=True)
-        epoch = (await r.get(self.k_epoch)).decode()
-        known = self._epoch or self._saved_epoch()
-        same_data = known == epoch  # else Redis is new to this index, or lost its data
-        last = await r.xrevrange(self.k_log, count=1)
-        start_id = last[0][0] if last else b"0-0"
-        now = time.time()
-        live = [f.decode() for f in await r.zrangebyscore(self.k_ids, now, "+inf")]
-        live_set = set(live)
-        # what this index holds that the fleet may know under another id (after a restart)
-        mapped = {eid for eid in self.fid_of if eid in index.entries}
-        local_keys = {(e.scope, e.query, e.answer_key): eid for eid, e in index.entries.items()
-                      if eid not in mapped}
-        missing = [fid for fid in live if fid not in self.eid_of]
-        await self._fetch_and_add(missing, r, now, local_keys)
-        dropped = 0
-        for fid, eid in list(self.eid_of.items()):
-            if fid in live_set:
-                continue
-            self.eid_of.pop(fid, None)
-            self.fid_of.pop(eid, None)
-            if eid not in index.entries:
-                continue
-            if same_data:  # deleted, cleared or evicted in the fleet while this host was away
-                index.remove(eid)
-                dropped += 1
-            else:
-                local_keys[(index.entries[eid].scope, index.entries[eid].query,
-                            index.entries[eid].answer_key)] = eid
-        # entries only this index holds: stored while Redis was down, or from before this
-        # host joined (or Redis lost its data): the fleet gets them; when the fleet's data is
-        # the same as before, an unknown old entry was deleted there and goes here too
-        seed = 0
-        for eid in local_keys.values():
-            if eid not in index.entries:
-                continue
-            if same_data and eid not in self.pending:
-                index.remove(eid)
-                dropped += 1
-                continue
-            blob = self.pending.pop(eid, None)
-            if blob is None and (body := index.answer(eid)) is not None:
-                blob = encode(body)
-            if blob is not None:
-                await self._publish(eid, blob)
-                seed += 1
-        for eid, answer in list(self.pending.items()):  # stored meanwhile, not yet matched
-            self.pending.pop(eid)
-            if eid in index.entries and eid not in self.fid_of:
-                await self._publish(eid, answer)
-                seed += 1
-        if dropped:
-            index.purge_expired()  # commits the removals
-            self.cache.normal.rebuild(index)
-        self.last_id = start_id
-        self._epoch = epoch
-        self._save_epoch(epoch)
-        self.caught_up = True
-        self.counts["catch_ups"] += 1
-        log.info("semantic_cache: caught up with the fleet in %.0f ms (%d entries there, "
-                 "%d added here, %d dropped, %d sent)", (time.perf_counter() - t0) * 1000,
-                 len(live), len(missing), dropped, seed)
-
-    def _epoch_path(self) -> Path:
-        return Path(self.cache.folder) / EPOCH_FILE
-
-    def _saved_epoch(self) -> str | None:
-        try:
-            return self._epoch_path().read_text().strip() or None
-        except OSError:
-            return None
-
-    def _save_epoch(self, epoch: str) -> None:
-        try:
-            self._epoch_path().write_text(epoch)
-        except OSError:
-            pass  # then the next start seeds the fleet instead of trusting it: no harm
 
     # -- reports ---------------------------------------------------------------------------
     def lag_p99_ms(self) -> float | None:
