@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from clawhost.api import fleet_key
+
 from .options import Limit, Options, Price
 
 MICROCENTS = 100_000_000  # per USD: the fleet ledger counts integers, so no sum drifts
@@ -105,7 +107,8 @@ class FleetLedger:
         return {p for p, _ in self.totals}
 
     def _keys(self, provider: str, day: str, month: str) -> list[str]:
-        return [self.link.key("budget", provider, day), self.link.key("budget", provider, month)]
+        ns = self.link.namespace
+        return [budget_key(ns, provider, day), budget_key(ns, provider, month)]
 
     def spent(self, provider: str) -> tuple[float, float]:
         day, month = self.periods()
@@ -150,7 +153,8 @@ class FleetLedger:
 
     async def _flush(self) -> None:
         for charge, (provider, day, month, n) in list(self.pending.items()):
-            keys = [*self._keys(provider, day, month), self.link.key("budget", "charge", charge)]
+            keys = [*self._keys(provider, day, month),
+                    budget_key(self.link.namespace, "charge", charge)]
             got = await self._call(lambda r: self._add_script(r)(
                 keys=keys, args=[n, DAY_TTL_S, MONTH_TTL_S]))
             if got is None:
@@ -159,19 +163,27 @@ class FleetLedger:
             self.totals[(provider, day)], self.totals[(provider, month)] = int(got[0]), int(got[1])
 
 
+def budget_key(namespace: str, *parts: str) -> str:
+    """A budget key in the fleet's Redis: ``<ns>:budget:<provider>:<period>`` for a total,
+    ``<ns>:budget:charge:<id>`` for a charge already counted. The ledger and the CLI read
+    and write the same names through this one function."""
+    return fleet_key(namespace, "budget", *parts)
+
+
 def read_fleet_totals(url: str, namespace: str, day: str,
                       month: str) -> dict[str, tuple[float, float]]:
     """provider -> (today, this month) in USD, read from the fleet's Redis (for the CLI).
     Raises OSError when Redis cannot be reached."""
     import redis
     client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
-    prefix = f"{namespace}:budget:"
+    prefix = budget_key(namespace, "")
     try:
         providers = [k.decode()[len(prefix):-len(month) - 1]
-                     for k in client.scan_iter(match=f"{prefix}*:{month}", count=1000)]
+                     for k in client.scan_iter(match=budget_key(namespace, "*", month),
+                                               count=1000)]
         out = {}
         for p in providers:
-            d, m = client.mget([f"{prefix}{p}:{day}", f"{prefix}{p}:{month}"])
+            d, m = client.mget([budget_key(namespace, p, day), budget_key(namespace, p, month)])
             out[p] = (int(d or 0) / MICROCENTS, int(m or 0) / MICROCENTS)
         return out
     except redis.exceptions.ConnectionError as exc:
