@@ -86,6 +86,10 @@ async def test_three_hosts_spend_one_budget_to_the_cent(hosts, redis_server):
         assert ledger.totals[("acme", day)] == expected
         assert ledger.spent("acme")[0] == pytest.approx(expected / 1e8, abs=1e-12)
     assert not (fleet_hosts[0][0].workspace / "budget" / "ledger.json").exists()
+    # what `clawhost budget` prints in fleet mode, read with no host behind it
+    totals = await asyncio.to_thread(budget_plugin.read_fleet_totals, redis_server.url,
+                                     link.namespace, day, month)
+    assert totals == {"acme": (pytest.approx(expected / 1e8, abs=1e-12),) * 2}
 
 
 async def test_over_the_shared_limit_every_host_refuses(hosts):
