@@ -32,8 +32,9 @@ from clawhost.bench.probe import cpu_model
 from clawhost.engines.embed_engine import default_threads
 from clawhost.plugins.semantic_cache import Options
 from clawhost.plugins.semantic_cache import evaluate
-from clawhost.plugins.semantic_cache.cache import SemanticCache, settings_of
+from clawhost.plugins.semantic_cache.cache import SIMILARITY, SemanticCache, settings_of
 from clawhost.plugins.semantic_cache.embedder import Embedder
+from clawhost.plugins.semantic_cache.features import pair_features
 from clawhost.plugins.semantic_cache.verifier import INTERACTION_WEIGHTS, Verifier, Weights
 from clawhost.types import ChatRequest, ModelRequest, Reply
 
@@ -472,7 +473,7 @@ def _stats(rows: list[dict]) -> dict:
 async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: int,
                       rounds: int, ann: str = "auto", opts: dict | None = None,
                       verifier_threads: int | None = None, ab_prescreen: float | None = None,
-                      ab_threads: tuple[int, int] | None = None) -> dict:
+                      ab_threads: tuple[int, int] | None = None, ab_before: bool = False) -> dict:
     """The whole lookup path (normalise, normalised-exact, embed, index search, structure,
     cross-encoder) through ``SemanticCache.lookup`` at ``entries`` entries in one scope,
     per text length and class; rounds alternate the classes and the anchor (the bare
@@ -480,7 +481,10 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
     ``ab_prescreen``: every other ask of each class runs with that prescreen cut instead (0:
     off; the same cache, the same cross-encoder), reported as classes of their own.
     ``ab_threads`` (embedding, cross-encoder): every other ask with the lookup embedding and
-    the cross-encoder on those ORT thread counts instead (same cache, same decisions)."""
+    the cross-encoder on those ORT thread counts instead (same cache, same decisions).
+    ``ab_before``: every ask both as now and as session 10 looked up (``session10``), in
+    turn first, each with the parses forgotten; checks
+    that both ways get the same tier, entry and similarity, and reports the paired difference."""
     stored, asked = lookup_sets(eval_dir)
     proc = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
@@ -509,6 +513,9 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
             other.screen = Weights.load(INTERACTION_WEIGHTS) if ab_prescreen > 0 else None
             both.append(other)
             tag = f" (prescreen {ab_prescreen:g})" if ab_prescreen else " (no prescreen)"
+        if ab_before:
+            both.append(session10(cache.verifier))
+            tag = " (session 10)"
         anchor_text = "How do I reverse a list in Python quickly?"
         for texts in asked.values():  # warm-up (the first lookups load lazily)
             for q in texts[:5]:
@@ -517,23 +524,42 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
         if tag:
             rows.update({(a, b + tag): [] for a, b in asked})
         anchor: list[float] = []
+        same: dict = {"asked": 0, "same": 0, "differ": []}
+        paired: dict = {"question": [], "statement": []}  # wall now - session 10, per ask
         loads = [os.getloadavg()[0]]
         per_round = {k: np.array_split(np.arange(len(v)), rounds) for k, v in asked.items()}
         for r in range(rounds):
             for key, texts in asked.items():
                 for i in per_round[key][r]:
-                    cache.verifier = both[i % len(both)]
-                    cache.embedder = embs[i % len(embs)]
-                    req, before = chat(texts[i]), runs[0]
-                    c, t = time.process_time(), time.perf_counter()
-                    reply = await cache.lookup(req)
-                    wall, cpu = time.perf_counter() - t, time.process_time() - c
-                    row = {"wall": wall, "cpu": cpu, "model": runs[0] > before,
-                           "tier": req.notes.get(CACHE_RESULT, "miss") if reply else "miss"}
-                    for stage in ("embed", "search", "verify"):
-                        if f"semantic_{stage}" in req.timings:
-                            row[stage] = req.timings[f"semantic_{stage}"]
-                    rows[key if i % len(both) == 0 else (key[0], key[1] + tag)].append(row)
+                    # --ab-before: each ask in both ways, in turn first, both with the
+                    # parses forgotten (neither gains from the other's); else one way
+                    arms = ((0, 1) if i % 2 == 0 else (1, 0)) if ab_before else (i % len(both),)
+                    seen = []
+                    for arm in arms:
+                        cache.verifier = both[arm]
+                        cache.embedder = embs[i % len(embs)]
+                        if ab_before:
+                            forget_parses(cache.verifier)
+                        req, before = chat(texts[i]), runs[0]
+                        c, t = time.process_time(), time.perf_counter()
+                        reply = await cache.lookup(req)
+                        wall, cpu = time.perf_counter() - t, time.process_time() - c
+                        row = {"wall": wall, "cpu": cpu, "model": runs[0] > before,
+                               "tier": req.notes.get(CACHE_RESULT, "miss") if reply else "miss"}
+                        for stage in ("embed", "search", "verify"):
+                            if f"semantic_{stage}" in req.timings:
+                                row[stage] = req.timings[f"semantic_{stage}"]
+                        rows[key if arm == 0 else (key[0], key[1] + tag)].append(row)
+                        seen.append((arm, row["tier"], reply.body if reply else None,
+                                     req.notes.get(SIMILARITY), wall))
+                    if ab_before:
+                        seen.sort()
+                        same["asked"] += 1
+                        if seen[0][1:4] == seen[1][1:4]:
+                            same["same"] += 1
+                        else:
+                            same["differ"].append(texts[i])
+                        paired[key[0]].append(seen[0][4] - seen[1][4])
                 t = time.perf_counter()
                 await emb.embed(anchor_text)
                 anchor.append(time.perf_counter() - t)
@@ -548,8 +574,30 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
                "tokens": {n: float(np.median([len(t.split()) for (ln, _), v in asked.items()
                                               if ln == n for t in v])) for n in ("question", "statement")}}
         out["recall"] = ann_recall(cache, scope, [t for v in asked.values() for t in v[:40]])
+        if ab_before:
+            out["same"] = same
+            out["paired"] = {n: (_pct(d, 50), _pct(d, 10), _pct(d, 90)) for n, d in paired.items()}
         cache.close()
     return out
+
+
+def session10(verifier: Verifier) -> Verifier:
+    """``verifier`` as session 10 ran it: every verdict computed afresh (no memo), and the
+    lexical features computed for a pair the structure rejects."""
+    old = copy.copy(verifier)  # shares the (counted) cross-encoder
+    old.comparer = copy.copy(verifier.comparer)
+    old.comparer.compare = old.comparer._compare
+    old._features = lambda cos, cached, new, way: pair_features(cos, cached, new)
+    return old
+
+
+def forget_parses(verifier: Verifier) -> None:
+    """Empty the memoised parses of both word-level checks and ``verifier``'s memoised
+    verdicts: every ask is then asked for the first time."""
+    from clawhost.plugins.semantic_cache import features, question
+    question.parse.cache_clear()
+    features.parse.cache_clear()
+    getattr(verifier.comparer.compare, "cache_clear", lambda: None)()
 
 
 async def fill_scope(cache: SemanticCache, scope: str, stored: list[str], entries: int) -> None:
@@ -704,7 +752,16 @@ def lookup_table(L: dict, label: str) -> list[str]:
     lines += ["", f"Index at this size: search p50 {R['search_p50']:.3f} ms (brute force over the "
               f"same block {R['brute_p50']:.2f} ms); recall of the {R['k']} nearest vs brute "
               f"force {R['recall_at_k']:.3f}, top-1 {R['top1']:.3f}. Fill {L['fill_s']:.0f} s; "
-              f"RSS {L['rss_mb']:.0f} MB.", ""]
+              f"RSS {L['rss_mb']:.0f} MB."]
+    if "same" in L:
+        S = L["same"]
+        lines += [f"Each ask ran both ways (in turn first, parses forgotten before each): "
+                  f"{S['same']} of {S['asked']} got the same tier, answer and similarity"
+                  f"{'' if not S['differ'] else '; differ: ' + '; '.join(S['differ'][:5])}. "
+                  "Wall time now minus session 10, per ask, median [p10, p90]: " + "; ".join(
+                      f"{n}s {d[0]:+.3f} ms [{d[1]:+.3f}, {d[2]:+.3f}]"
+                      for n, d in L["paired"].items()) + "."]
+    lines.append("")
     return lines
 
 
@@ -727,12 +784,14 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
     if args.ab_prescreen is not None:
         lines[0] += f"; every other ask with prescreen {args.ab_prescreen:g} (`--ab-prescreen`)"
     ab_threads = tuple(int(x) for x in args.ab_threads.split(":")) if args.ab_threads else None
+    if args.ab_before:
+        lines[0] += "; every ask also as session 10 looked up (`--ab-before`)"
     if ab_threads:
         lines[0] += (f"; every other ask with the embedding on {ab_threads[0]} and the cross-encoder "
                      f"on {ab_threads[1]} thread(s) (`--ab-threads {args.ab_threads}`)")
     L = await lookup_path(emb, folder, eval_dir, args.entries, args.lookup, args.ann, opts,
                           verifier_threads=args.verifier_threads, ab_prescreen=args.ab_prescreen,
-                          ab_threads=ab_threads)
+                          ab_threads=ab_threads, ab_before=args.ab_before)
     lines += lookup_table(L, "in process (`SemanticCache.lookup`)")
     print("\n".join(lines), flush=True)
     if not args.no_http:
@@ -785,6 +844,9 @@ async def main() -> None:
     ap.add_argument("--ab-threads", metavar="EMBED:VERIFY",
                     help="with --lookup: every other ask with the lookup embedding and the "
                     "cross-encoder on these ORT thread counts, in the same run (e.g. 1:1)")
+    ap.add_argument("--ab-before", action="store_true",
+                    help="with --lookup: every ask also as session 10 looked up (no verdict memo, "
+                    "features of rejected pairs), paired, and a check that both ways agree")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="with --lookup: a semantic_cache option (JSON value) on top of the "
                     "shipped default, e.g. --set prescreen=0")

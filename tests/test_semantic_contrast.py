@@ -139,6 +139,17 @@ def test_a_typo_matches_only_when_one_spelling_is_not_a_word():
         == "unsure"
 
 
+def test_remembered_verdicts_stay_with_their_comparer():
+    """Each comparer memoises its verdicts: asked again, it answers the same; a comparer
+    with another vocabulary or typo setting, asked in between, keeps its own answer."""
+    pair = ("reset my pasword", "reset my password")
+    typo, off, real = Comparer(VOCAB), Comparer(VOCAB, typos=False), Comparer(VOCAB | {"pasword"})
+    for _ in range(2):
+        assert [c.compare(*pair).kind for c in (typo, off, real)] == ["same", "unsure", "unsure"]
+    assert typo.compare(*pair) == typo._compare(*pair)
+    assert typo.compare(*reversed(pair)).kind == "same"
+
+
 def test_question_words_that_ask_for_other_things():
     assert kind("When was the Eiffel Tower built?", "Why was the Eiffel Tower built?") == (
         "reject", "question")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .question import Text, parse
 from .word_match import SYNONYM_STEMS, distance, opposite, stem
@@ -33,6 +34,9 @@ from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNI
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
+# Verdicts each comparer remembers: a lookup asks about its best candidate twice (which one
+# the structure serves, then its score), and again on the thread when it runs the model.
+VERDICT_MEMO = 512
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,13 @@ def _how_to(q: Text, imp: Text) -> bool:
 class Comparer:
     """``compare(cached, new) -> Verdict``. ``vocabulary`` (the embedding model's whole-word
     vocabulary) lets a typo match only when one spelling is not a real word: without it,
-    "slovenia"/"slovakia" or "sell"/"tell" would be typos of each other."""
+    "slovenia"/"slovakia" or "sell"/"tell" would be typos of each other. Both are fixed at
+    construction, so each comparer memoises its verdicts (``VERDICT_MEMO``)."""
 
     def __init__(self, vocabulary: frozenset[str] | None = None, typos: bool = True) -> None:
         self.vocabulary = vocabulary
         self.typos = typos
+        self.compare = lru_cache(maxsize=VERDICT_MEMO)(self._compare)
 
     def _typo(self, x: str, y: str) -> bool:
         if not self.typos or min(len(x), len(y)) < 4 or x[0].isdigit() or y[0].isdigit():
@@ -185,7 +191,8 @@ class Comparer:
             return True
         return any(w in LANGUAGES or w in UNAMBIGUOUS_UNITS for w in ua + ub)
 
-    def compare(self, cached: str, new: str) -> Verdict:
+    def _compare(self, cached: str, new: str) -> Verdict:
+        """``compare(cached, new)``: the verdict on a pair (memoised per comparer)."""
         a, b = parse(cached), parse(new)
         if a.wh and b.wh and not (a.wh & b.wh):
             return Verdict("reject", "question")

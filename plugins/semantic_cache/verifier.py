@@ -298,7 +298,7 @@ class Verifier:
         if not self._rule_idx and self.weights is None:
             return [0.0 if way == "reject" else 1.0 if way == "serve" else cos
                     for (cos, _, _), way in zip(items, ways)]
-        feats = [pair_features(cos, q, new) for cos, q, _ in items]
+        feats = [self._features(cos, q, new, way) for (cos, q, _), way in zip(items, ways)]
         ok = [way != "reject" and not self._vetoed(f) for f, way in zip(feats, ways)]
         out = [1.0 if good and way == "serve" else 0.0 for good, way in zip(ok, ways)]
         ok = [good and way == "judge" for good, way in zip(ok, ways)]
@@ -330,6 +330,12 @@ class Verifier:
             for k, sc in zip(keep, w.score_tokens(rows)):
                 out[k] = sc
         return out
+
+    @staticmethod
+    def _features(cos: float, cached: str, new: str, way: str) -> list[float] | None:
+        """The pair's lexical features; None when the structure rejected it (it scores 0
+        whatever they say)."""
+        return None if way == "reject" else pair_features(cos, cached, new)
 
     def _screened_out(self, feats: list[float], u: Any, v: Any) -> bool:
         """The prescreen rejects the pair: the cheap score is below ``prescreen`` (only
