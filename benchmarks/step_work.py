@@ -8,7 +8,8 @@ the same; only the Python and numpy work around it differs. Each round both arms
 `SlotBatch` of the same size with the same prompts and sampling settings (greedy, seeded
 temperature, top-p/top-k), and then step in turn, the order alternating by step, so each
 step of one arm has a step of the other within milliseconds of it under the same load.
-Every step's tokens must be the same in both arms (counted as mismatches).
+Every step's tokens must be the same in both arms (counted as mismatches): greedy ones
+and seeded samples alike.
 
 Reports per arm and batch size the medians of the whole step, of onnxruntime's run inside
 it, and of the rest (step minus run, per step), with `--parts` also of rescore, embedding
@@ -38,8 +39,10 @@ PROMPTS = ["Write a detailed essay about the history of Rome.",
            "Describe the water cycle for a school class.",
            "List ten facts about octopuses and explain each one.",
            "What is the difference between a virus and a bacterium?"]
+# greedy twice, and common client settings: 1-row batches take the first two (greedy, or
+# `--sampled`: the last two), 4-row batches all four in turn
 SAMPLING = [{"temperature": 0}, {"temperature": 0}, {"temperature": 0.8, "seed": 7},
-            {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 3}]
+            {"temperature": 1.0, "top_p": 0.95, "seed": 3}]
 PARTS = ("rescore", "lookup", "advance", "pick")
 
 
@@ -80,6 +83,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=120, help="steps per round and batch size")
     ap.add_argument("--rows", default="4,1", help="batch sizes, comma-separated")
     ap.add_argument("--parts", action="store_true", help="also time rescore, lookup, advance, pick")
+    ap.add_argument("--sampled", action="store_true", help="1-row batches sample instead of greedy")
     args = ap.parse_args()
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine
     old = baseline_engine(args.base.resolve())
@@ -104,7 +108,8 @@ def main() -> None:
             for name, eng in (("A", a), ("B", b)):
                 batch = eng.new_batch(rows)
                 for i in range(rows):
-                    s = SAMPLING[(r + i) % len(SAMPLING)] if rows > 1 else SAMPLING[r % 2]
+                    s = (SAMPLING[(r + i) % len(SAMPLING)] if rows > 1
+                         else SAMPLING[r % 2 + (2 if args.sampled else 0)])
                     ids = eng.encode_chat([{"role": "user", "content": PROMPTS[(r + i) % len(PROMPTS)]}])
                     batch.add(ids, {"max_tokens": args.tokens + 1, **s})
                 arms[name] = batch
