@@ -21,6 +21,7 @@ lookup, `Sequence.advance` and `Sampler.pick` (wrapped in both arms alike).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -39,8 +40,8 @@ PROMPTS = ["Write a detailed essay about the history of Rome.",
            "Describe the water cycle for a school class.",
            "List ten facts about octopuses and explain each one.",
            "What is the difference between a virus and a bacterium?"]
-# greedy twice, and common client settings: 1-row batches take the first two (greedy, or
-# `--sampled`: the last two), 4-row batches all four in turn
+# greedy twice, and common client settings: 4-row batches take all four in turn, 1-row
+# batches greedy (or `--sampling`'s)
 SAMPLING = [{"temperature": 0}, {"temperature": 0}, {"temperature": 0.8, "seed": 7},
             {"temperature": 1.0, "top_p": 0.95, "seed": 3}]
 PARTS = ("rescore", "lookup", "advance", "pick")
@@ -83,7 +84,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=120, help="steps per round and batch size")
     ap.add_argument("--rows", default="4,1", help="batch sizes, comma-separated")
     ap.add_argument("--parts", action="store_true", help="also time rescore, lookup, advance, pick")
-    ap.add_argument("--sampled", action="store_true", help="1-row batches sample instead of greedy")
+    ap.add_argument("--sampling", help='1-row batches: SamplingParams JSON, e.g. \'{"temperature": 1, "top_p": 0.95}\' (seeded by round)')
     args = ap.parse_args()
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine
     old = baseline_engine(args.base.resolve())
@@ -109,7 +110,7 @@ def main() -> None:
                 batch = eng.new_batch(rows)
                 for i in range(rows):
                     s = (SAMPLING[(r + i) % len(SAMPLING)] if rows > 1
-                         else SAMPLING[r % 2 + (2 if args.sampled else 0)])
+                         else json.loads(args.sampling) | {"seed": r} if args.sampling else SAMPLING[0])
                     ids = eng.encode_chat([{"role": "user", "content": PROMPTS[(r + i) % len(PROMPTS)]}])
                     batch.add(ids, {"max_tokens": args.tokens + 1, **s})
                 arms[name] = batch

@@ -367,35 +367,6 @@ def test_four_bit_head_rescoring_keeps_greedy(tiny, tmp_path):
     assert outs[4, None] == outs[8, None] == outs[4, 64]
 
 
-def test_rescore_rows_together_as_one_at_a_time(tiny):
-    """A batch's rows are rescored in one pass (runner.rescore): each row gets exactly what
-    it gets alone, the candidates within the margin of its own best take the exact logits
-    of the dequantized 8-bit table, and a lookup into a given buffer equals a fresh one."""
-    from clawhost.plugins.quantized_model.runner import RESCORE_MARGIN
-
-    model = tiny["engine"].model
-    assert model.has_hidden
-    rng = np.random.default_rng(1)
-    vocab, width = model.cfg.vocab_size, model.cfg.hidden_size
-    logits = rng.normal(0, 4, (3, vocab)).astype(np.float32)
-    logits[1] -= 50  # rows far apart: a threshold taken from the wrong row shows
-    hidden = rng.normal(0, 1, (3, width)).astype(np.float32)
-    together = model.rescore(logits.copy(), hidden)
-    for r in range(3):
-        alone = model.rescore(logits[r:r + 1].copy(), hidden[r:r + 1])[0]
-        np.testing.assert_array_equal(together[r], alone)
-        cand = logits[r] >= logits[r].max() - RESCORE_MARGIN
-        table = model.embed.lookup(np.arange(vocab))
-        np.testing.assert_allclose(together[r][cand], table[cand] @ hidden[r], rtol=1e-5, atol=1e-4)
-        np.testing.assert_array_equal(together[r][~cand], logits[r][~cand])
-    ids = np.array([3, 0, 7, 3])
-    out = np.full((len(ids), width), np.nan, np.float32)
-    assert model.embed.lookup(ids, out=out) is out
-    np.testing.assert_array_equal(out, model.embed.lookup(ids))
-    with pytest.raises(ValueError, match="C-contiguous"):
-        model.embed.lookup(ids, out=np.empty((width, len(ids)), np.float32).T)
-
-
 class _PieceTokenizer:
     """Token i decodes to PIECES[i] (enough to drive `Sequence` without a model)."""
 

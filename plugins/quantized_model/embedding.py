@@ -85,22 +85,11 @@ class EmbeddingTable:
         """Exact LM-head logits: token ``ids[j]`` against hidden state ``hidden[j]``."""
         return np.einsum("jh,jh->j", self.lookup(ids), hidden)
 
-    def lookup(self, ids: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The float32 rows of `ids`, [..., hidden]; written into `out` when given.
-
-        Dequantizes in place, in two passes and no temporaries of the output's size: after
-        a decode run has streamed the weights through the caches, each pass and each fresh
-        array costs cache misses (the values are those of ``(q - 128) * scale``, bit for bit)."""
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
-        flat = ids.reshape(-1)
-        if out is None:
-            out = np.empty(ids.shape + (self.hidden,), np.float32)
-        elif not out.flags.c_contiguous:  # its reshape below would be a copy, written in vain
-            raise ValueError("lookup needs a C-contiguous out array")
+        rows = np.asarray(self.q[ids.reshape(-1)])
         if self.scales is None:
-            out.reshape(len(flat), -1)[...] = self.q[flat]
-            return out
-        blocks = out.reshape(len(flat), -1, 32)
-        np.subtract(self.q[flat].reshape(blocks.shape), np.float32(128.0), out=blocks)
-        np.multiply(blocks, self.scales[flat][:, :, None], out=blocks)
-        return out
+            return rows.astype(np.float32).reshape(ids.shape + (self.hidden,))
+        sc = np.asarray(self.scales[ids.reshape(-1)])
+        out = (rows.astype(np.float32).reshape(len(sc), -1, 32) - 128.0) * sc[:, :, None]
+        return out.reshape(ids.shape + (self.hidden,))
