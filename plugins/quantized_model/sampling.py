@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 # The mass dropped is at most vocab * 2e-9 = 1e-4.
 _CUTOFF = 20.0
 # top-p sorts the best 64 candidates first, then the best 2,048: at temperature 1 the cutoff
-# leaves ~20,000 candidates (sorting them all took 4.4 ms a row), the nucleus a few dozen
+# leaves ~20,000 candidates (sorting them all took 2-4 ms a row), the nucleus a few dozen
 _NUCLEUS_TRIES = (64, 2048)
 
 
