@@ -407,3 +407,28 @@ def test_top_p_and_top_k_restrict_the_candidates():
     assert {top_k.pick(logits) for _ in range(300)} == {0, 1, 2}
     counts = np.bincount([free.pick(logits) for _ in range(4000)], minlength=4) / 4000
     np.testing.assert_allclose(counts, [0.5, 0.3, 0.15, 0.05], atol=0.03)
+
+
+@pytest.mark.parametrize("top_p", [0.3, 0.9, 0.95, 0.999])
+def test_nucleus_is_the_full_sorts_prefix(top_p):
+    """top-p sorts the best candidates first and the rest only when the nucleus reaches
+    them (sampling._nucleus): it keeps the same tokens in the same order as sorting all of
+    them, ties included, from peaked distributions to flat ones that need the full sort."""
+    from clawhost.plugins.quantized_model.sampling import _nucleus
+
+    rng = np.random.default_rng(5)
+    for spread in (0.3, 1.0, 3.0, 8.0):
+        for ties in (False, True):
+            x = rng.normal(0, spread, 6000)
+            if ties:  # many equal probabilities, some of them at the cut
+                x = np.round(x * 2) / 2
+            probs = np.exp(x - x.max())
+            order = np.argsort(-probs, kind="stable")
+            keep = int(np.searchsorted(np.cumsum(probs[order]) / probs.sum(), top_p)) + 1
+            np.testing.assert_array_equal(_nucleus(probs, top_p), order[:keep])
+    for tied in (100, 3000):  # the nucleus ends inside a block of equal ones: lowest first
+        probs = rng.uniform(0, 1e-6, 6000)
+        probs[rng.choice(6000, tied, replace=False)] = 0.1
+        order = np.argsort(-probs, kind="stable")
+        keep = int(np.searchsorted(np.cumsum(probs[order]) / probs.sum(), top_p)) + 1
+        np.testing.assert_array_equal(_nucleus(probs, top_p), order[:keep])
