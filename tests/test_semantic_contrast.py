@@ -418,8 +418,9 @@ def test_a_misspelt_request_or_function_word_is_a_typo():
 
 
 def test_shipped_verifier_weights_were_fit_on_todays_feature_word_lists(tmp_path):
-    """An edit to wordlists.FEATURE_* changes feature values under weights fit on the old
-    lists: the digest stored with each weight file must match, and a stale one is refused."""
+    """An edit to wordlists.FEATURE_* or another stemmer changes feature values under weights
+    fit on the old ones: the digest stored with each weight file must match, and a stale one
+    is refused."""
     import json
 
     from clawhost.plugins.semantic_cache import verifier
@@ -431,5 +432,17 @@ def test_shipped_verifier_weights_were_fit_on_todays_feature_word_lists(tmp_path
     stale = json.loads(verifier.INTERACTION_WEIGHTS.read_text())
     stale["feature_words"] = "0" * 64
     (tmp_path / "w.json").write_text(json.dumps(stale))
-    with pytest.raises(ValueError, match="word lists changed"):
+    with pytest.raises(ValueError, match="word lists or stemmer changed"):
         verifier.Weights.load(tmp_path / "w.json")
+
+
+def test_the_rules_and_the_lexical_features_fold_words_with_one_stemmer():
+    """"eating"/"eat", "parties"/"party": the structural rules and the verifier's lexical
+    features see the same words as one (until session 11 the features had a stemmer of their
+    own, which kept "eating" apart from "eat" while the rules matched them)."""
+    from clawhost.plugins.semantic_cache.features import NAMES, pair_features
+
+    a, b = "Is it safe to eat raw eggs at parties?", "Is eating raw eggs at a party safe?"
+    assert Comparer(None).compare(a, b).kind == "same"
+    f = dict(zip(NAMES, pair_features(0.9, a, b)))
+    assert (f["jaccard"], f["unmatched"]) == (1.0, 0.0)

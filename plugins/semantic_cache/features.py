@@ -4,7 +4,8 @@ Sentence embeddings score look-alike questions as near-identical: "good" vs "bad
 "men" vs "women", "2016" vs "2017", "ECE" vs "EEE", "how" vs "why", a dropped "not".
 These features expose exactly those differences to the verifier. Pure Python, a few
 microseconds per pair; run only on candidates that already passed the cosine floor.
-The word lists they read are ``wordlists.FEATURE_*`` (frozen with the verifier's weights).
+The word lists they read are ``wordlists.FEATURE_*`` and words are folded by
+``stemming.stem`` (the rules' stemmer too); both are frozen with the verifier's weights.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .stemming import stem
 from .wordlists import FEATURE_ANTONYMS, FEATURE_NEGATIONS, FEATURE_STOP, FEATURE_WH
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]|[A-Za-z]|\d+(?:[.,]\d+)*")
@@ -19,14 +21,6 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 NAMES = ("cos", "jaccard", "unmatched", "unmatched_frac", "number_mismatch",
          "entity_mismatch", "negation_mismatch", "antonym", "wh_mismatch", "length_ratio",
          "cos_x_jaccard")
-
-
-def _stem(word: str) -> str:
-    """A crude plural/verb-ending fold so 'photos'/'photo', 'deleting'/'delete' agree."""
-    for end in ("ing", "es", "s", "ed"):
-        if len(word) > len(end) + 3 and word.endswith(end):
-            return word[: -len(end)]
-    return word
 
 
 class Parsed:
@@ -39,7 +33,7 @@ class Parsed:
         lower = [t.lower() for t in raw]
         self.lower = frozenset(lower)
         self.tokens = len(raw)
-        self.content = frozenset(_stem(t) for t in lower
+        self.content = frozenset(stem(t) for t in lower
                                  if t not in FEATURE_STOP and t not in FEATURE_NEGATIONS)
         self.numbers = frozenset(n.replace(",", "") for n in _NUMBER.findall(text))
         # Capitalised or mixed-case tokens after the first: names, products, acronyms.

@@ -123,8 +123,9 @@ class Weights:
         data = json.loads(path.read_text())
         words = data.get("feature_words")  # weights written before it was recorded lack it
         if words is not None and words != feature_words_digest():
-            raise ValueError(f"{path}: the verifier's word lists changed since these weights "
-                             "were fit (wordlists.FEATURE_*): refit them (training/train.py)")
+            raise ValueError(f"{path}: the verifier's word lists or stemmer changed since "
+                             "these weights were fit (wordlists.FEATURE_*, stemming.STEMMER): "
+                             "refit them (training/train.py)")
         if data.get("kind") == "trees":
             return cls._load_trees(path, data)
         if data.get("features") != list(NAMES):

@@ -1,26 +1,15 @@
-"""Whether two words are the same word for ``contrast``: one inflection of the other, or a
-listed synonym (``SYNONYM_STEMS``); how far apart two spellings are (``distance``, for
-typos); and whether two words are opposites (listed, inflected or compared forms of listed
-ones, or an opposite prefix).
+"""Whether two words are the same word for ``contrast``: one stem (``stemming.stem``, the
+stemmer the lexical features use too), or a listed synonym (``SYNONYM_STEMS``); how far
+apart two spellings are (``distance``, for typos); and whether two words are opposites
+(listed, inflected or compared forms of listed ones, or an opposite prefix).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+from .stemming import stem
 from .wordlists import OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
-
-
-@lru_cache(maxsize=8192)
-def stem(word: str) -> str:
-    """Fold common endings so "landed"/"land", "works"/"work", "making"/"make" agree."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    for end in ("ing", "ed", "es", "s", "e"):
-        if len(word) > len(end) + 2 and word.endswith(end):
-            return word[: -len(end)]
-    return word
-
 
 SYNONYM_STEMS = {w: frozenset(stem(x) for x in group) for w, group in SYNONYMS.items()}
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 
 from . import lexicon
+from .stemming import STEMMER
 
 
 def _lines(text: str) -> list[list[str]]:
@@ -228,9 +229,11 @@ bull bear|asc desc|ascending descending|server client|read write|send receive"""
 
 
 def feature_words_digest() -> str:
-    """sha256 of the FEATURE_* lists above, stored with the verifier weights fit on them:
-    an edit to a list without refitting is refused at load (and fails the tests)."""
+    """sha256 of the FEATURE_* lists above and the name of the stemmer that folds the
+    features' words (``stemming.STEMMER``), stored with the verifier weights fit on them: an
+    edit to a list, or another stemmer, without refitting is refused at load (and fails the
+    tests)."""
     lists = {"stop": sorted(FEATURE_STOP), "wh": list(FEATURE_WH),
              "antonyms": sorted([k, sorted(v)] for k, v in FEATURE_ANTONYMS.items()),
-             "negations": sorted(FEATURE_NEGATIONS)}
+             "negations": sorted(FEATURE_NEGATIONS), "stemmer": STEMMER}
     return hashlib.sha256(json.dumps(lists, sort_keys=True).encode()).hexdigest()
