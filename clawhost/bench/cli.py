@@ -14,7 +14,7 @@ LAST = Path("bench") / "last.json"  # under the configured workspace; the monito
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: the scratch workspace goes too
+    raise KeyboardInterrupt  # SIGTERM and SIGINT unwind alike: the scratch workspace goes too
 
 
 def save(workspace: Path, result: dict[str, Any]) -> Path:
@@ -37,6 +37,10 @@ def run_bench(config: Any, *, quick: bool, as_json: bool, html_file: str | None,
     def progress(line: str) -> None:
         print(f"[{time.monotonic() - t0:5.1f}s] {line}", file=sys.stderr, flush=True)
 
+    # Ctrl-C too: left at Python's default, asyncio.run (each HTTP phase) swaps in a handler
+    # that cancels its task instead, and a cancellation that lands as a request completes can
+    # be lost on 3.11 (the phase then finished and the bench exited 0 after Ctrl-C)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = run(config, quick=quick, progress=progress)
