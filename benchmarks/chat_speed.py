@@ -67,16 +67,20 @@ def stream(base: str, model: str, content: str, max_tokens: int) -> dict:
             "tokens": tokens, "end": time.perf_counter()}
 
 
-def http_round(name: str, base: str, model: str, tokens: int) -> dict:
+def http_round(name: str, base: str, model: str, tokens: int, r: int = 0) -> dict:
+    """Round `r`: the single stream writes about ESSAYS[r], the four about the next four
+    (every server gets the same texts in a round; rounds cover several, since how much
+    speculative decoding gains depends on the text)."""
     nonce = time.time_ns() % 10**9
     ttft = stream(base, model, f"({nonce}) What is the capital of France?", 8)["ttft"]
-    one = stream(base, model, f"({nonce}) Write a detailed essay about {ESSAYS[0]}.", tokens)
+    topic = ESSAYS[r % len(ESSAYS)]
+    one = stream(base, model, f"({nonce}) Write a detailed essay about {topic}.", tokens)
     decode = (one["tokens"] - 1) / (one["last"] - one["first"])
     results: list[dict] = [{}] * 4
 
     def run(i: int) -> None:
         results[i] = stream(base, model, f"({nonce}) Write a detailed essay about "
-                            f"{ESSAYS[i + 1]}.", tokens)
+                            f"{ESSAYS[(r + i + 1) % len(ESSAYS)]}.", tokens)
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     t = time.perf_counter()
     for th in threads:
@@ -84,7 +88,8 @@ def http_round(name: str, base: str, model: str, tokens: int) -> dict:
     for th in threads:
         th.join()
     aggregate = sum(r["tokens"] for r in results) / (max(r["end"] for r in results) - t)
-    row = {"server": name, "ttft_ms": round(ttft * 1000, 1), "decode_tok_s": round(decode, 1),
+    row = {"server": name, "topic": topic, "ttft_ms": round(ttft * 1000, 1),
+           "decode_tok_s": round(decode, 1),
            "decode_tokens": one["tokens"], "aggregate4_tok_s": round(aggregate, 1),
            "load_1m": round(os.getloadavg()[0], 2)}
     print(json.dumps(row), flush=True)
@@ -140,6 +145,9 @@ def main() -> None:
     ap.add_argument("--compare-cold", action="store_true",
                     help="in process, also the engine without its core warmer (warm_cores off)")
     ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--llama-spec", help="over HTTP, also a llama-server started with these "
+                    "extra arguments, e.g. '--spec-type ngram-simple "
+                    "--spec-ngram-simple-size-n 2 --spec-ngram-simple-size-m 6'")
     ap.add_argument("--out", help="append a markdown section here")
     args = ap.parse_args()
     import yaml
@@ -167,12 +175,23 @@ def over_http(args) -> list[dict]:
         llama_url = f"http://127.0.0.1:{args.llama_port}"
         wait_ready(llama_url + "/health", 120, interval=0.5)
         servers = [("clawhost", claw_url, args.clawhost_model), ("llama-server", llama_url, "smollm2")]
+        if args.llama_spec:  # the anchor with its own n-gram speculation on, beside the default
+            spec_port = args.llama_port + 1
+            log = open(f"/tmp/chat_speed_llama_spec_{spec_port}.log", "w")
+            spec = subprocess.Popen(
+                [str(ANCHOR / "build/bin/llama-server"), "-m", str(GGUF), "-t", "2", "--host",
+                 "127.0.0.1", "--port", str(spec_port), "-c", "8192", "-np", "4", "--alias",
+                 "smollm2", *args.llama_spec.split()], stdout=log, stderr=log)
+            started.append(spec)
+            wait_ready(f"http://127.0.0.1:{spec_port}/health", 120, interval=0.5)
+            servers.append(("llama-server " + args.llama_spec, f"http://127.0.0.1:{spec_port}",
+                            "smollm2"))
         for _, base, model in servers:  # warm-up
             stream(base, model, "hello", 4)
         rows = []
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             for server in servers:
-                rows.append(http_round(*server, args.tokens))
+                rows.append(http_round(*server, args.tokens, r))
         return rows
     finally:
         for s in started:
@@ -213,6 +232,18 @@ def report(rows: list[dict], args, load0) -> None:
          med("llama-server", "ttft_ms"), lower_better=True)
     line("over HTTP, 4 streams aggregate tok/s", med("clawhost", "aggregate4_tok_s"),
          med("llama-server", "aggregate4_tok_s"))
+    if args.llama_spec:
+        spec = "llama-server " + args.llama_spec
+        line(f"over HTTP, single-stream decode tok/s, llama-server `{args.llama_spec}`",
+             med("clawhost", "decode_tok_s"), med(spec, "decode_tok_s"))
+        line(f"over HTTP, 4 streams aggregate tok/s, llama-server `{args.llama_spec}`",
+             med("clawhost", "aggregate4_tok_s"), med(spec, "aggregate4_tok_s"))
+    claw = [r for r in rows if r["server"] == "clawhost"]
+    llama = [r for r in rows if r["server"] == "llama-server"]
+    if claw and llama:
+        lines.append("")
+        lines.append("Single-stream decode per round (topic: clawhost / llama-server): " + "; ".join(
+            f"{a['topic']}: {a['decode_tok_s'] / b['decode_tok_s']:.2f}×" for a, b in zip(claw, llama)))
     text = "\n".join(lines) + "\n"
     emit_report(text, args.out)
 

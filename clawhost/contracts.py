@@ -16,7 +16,9 @@ continuous-batching scheduler drives:
   ``batch.remove(slot)`` frees a slot at once (finished, or its client went away).
 
 A ``TokenEvent`` has ``token_id``, ``text`` (the new text, may be ``""``) and
-``finish_reason`` (None while going; ``"stop"`` or ``"length"``). The scheduler calls a batch
+``finish_reason`` (None while going; ``"stop"`` or ``"length"``). An engine that produces
+several tokens in one step (speculative decoding) also gives ``token_ids``, all of them in
+order, ``token_id`` being the last. The scheduler calls a batch
 from one worker thread only, never two calls at once.
 """
 

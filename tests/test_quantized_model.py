@@ -529,7 +529,7 @@ def _slow_engine(host, delay: float):
         def slow_step():
             time.sleep(delay)
             events = step()
-            made.extend(e.token_id for e in events.values())
+            made.extend(t for e in events.values() for t in e.token_ids)
             return events
         batch.step = slow_step
         return batch

@@ -47,8 +47,8 @@ class Sequence:
     def request(self):
         return self.entry.request
 
-    def push(self, text: str, finish: str | None) -> None:
-        self.count += 1
+    def push(self, text: str, finish: str | None, tokens: int = 1) -> None:
+        self.count += tokens
         if self.out.empty():  # idle from this token on, if nobody takes it
             self.last_read = time.perf_counter()
         if text:
@@ -197,12 +197,11 @@ class GenerationScheduler(Batcher):
             s = self.active.get(slot)
             if s is None:
                 continue
-            token, text, finish = event_fields(event)
-            if token is not None:
-                s.tokens.append(token)
-            if finish is None and s.limit is not None and s.count + 1 >= s.limit:
+            tokens, text, finish = event_fields(event)
+            s.tokens.extend(tokens)
+            if finish is None and s.limit is not None and s.count + max(len(tokens), 1) >= s.limit:
                 finish = "length"
-            s.push(text, finish)  # a finished one is freed by the next tick, before its step
+            s.push(text, finish, max(len(tokens), 1))  # a finished one is freed by the next tick, before its step
             if finish:  # it held one of max_slots shares of the model for this long
                 self.queue.note_service((time.perf_counter() - s.started) / self.limits.max_slots)
         self.stats.inflight = sum(not (s.done or s.gone) for s in self.active.values())

@@ -83,6 +83,7 @@ class ChatEngine:
         self.kv_bytes_per_token = model.kv_bytes_per_token
         self.budget = budget or KVBudget()
         self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
+        self.speculation = None  # a speculate.Speculation (`enable_speculation`)
         fits = self.budget.tokens(self.kv_bytes_per_token)
         # the context served is what one stream can have: a longer one could never start
         self._context = context_length if fits is None else min(context_length, fits)
@@ -124,6 +125,12 @@ class ChatEngine:
         from .prefix_cache import PrefixCache
         self.prefix_cache = PrefixCache(self.budget, self.kv_bytes_per_token, limit_bytes,
                                         min_tokens)
+
+    def enable_speculation(self, max_draft: int = 6, max_context: int = 1024) -> None:
+        """Guess up to `max_draft` tokens from earlier text when one stream decodes with at
+        most `max_context` cached tokens, and check them in one run (speculate.py)."""
+        from .speculate import Speculation
+        self.speculation = Speculation(max_draft=max_draft, max_context=max_context)
 
     def prefill_chunk(self, capacity: int) -> int:
         """Prompt tokens per graph run for a cache of `capacity` positions."""

@@ -198,7 +198,7 @@ class LocalChat:
                         done.finish_reason = "cancelled"
                         return done
                     continue
-                done.completion_tokens += 1
+                done.completion_tokens += len(event.token_ids)
                 if event.text:
                     emit(event.text)
                 if event.finish_reason:

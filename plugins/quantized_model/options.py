@@ -136,6 +136,13 @@ class Options(BaseModel):
                                    "prompt prefixes (1,024+ tokens), so a next turn prefills "
                                    "only its new tokens; inside kv_cache_mb, dropped first "
                                    "when a stream needs the memory. 0: off")
+    # a guess of up to 6 tokens costs at most ~1.9x a decode step to check (SmolLM2 int4,
+    # 1,024 cached tokens or fewer); BENCHMARKS.md has what it gains on essays and agent turns
+    speculative_draft: int = Field(6, ge=0, le=7, description="chat: when one stream "
+                                   "decodes alone, guess up to this many next tokens from "
+                                   "an earlier occurrence of its last ones (prompt lookup) "
+                                   "and check them in one run; the output is what it would "
+                                   "be without. 0: off")
     warm_cores: bool = Field(True, description="chat: while a model decodes, keep the cores its "
                              "threads wake busy with a lowest-priority (SCHED_IDLE) loop, so a "
                              "wake does not wait for a halted vCPU; it yields to any other "

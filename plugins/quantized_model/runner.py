@@ -14,13 +14,14 @@ from __future__ import annotations
 import mmap
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import onnxruntime as ort
 
 from clawhost.engines.ort_session import session_options  # noqa: F401 - re-exported
 from .kv_cache import NUMPY, bytes_per_token
+from .kv_prefill import IN_PLACE_TOKENS
 from .memory import large_blocks_mapped
 
 
@@ -91,8 +92,9 @@ class LlamaSession:
         self.kv_dtype = {"tensor(float)": "float32", "tensor(float16)": "float16",
                          "tensor(int8)": "int8"}[past.type]
         self.kv_bytes_per_token = bytes_per_token(cfg, self.kv_dtype)
-        # int8 graphs run prefill chunks through a float view of the cache and hand back
-        # the chunk's new rows instead of writing them in place (kv_prefill.py)
+        # int8 graphs run prefill chunks (more than IN_PLACE_TOKENS) through a float view of
+        # the cache and hand back the chunk's new rows instead of writing them in place
+        # (kv_prefill.py)
         outputs = {o.name for o in self.session.get_outputs()}
         self.new_rows = "new_key_0" in outputs
 
@@ -125,7 +127,8 @@ class Runner:
         self.rows = rows
         self.capacity = 0
         self.kv: list[np.ndarray] = []
-        self._decode: dict[int, tuple] = {}
+        self._decode: dict[tuple[int, int], tuple] = {}  # (rows, tokens) -> `_binding`
+        self._run_out: tuple[np.ndarray, np.ndarray] | None = None
         self.grow(capacity)
 
     # -- cache management -------------------------------------------------------------
@@ -162,6 +165,7 @@ class Runner:
         """Drop the whole cache (its mappings go back to the OS); `grow` makes a new one."""
         self.kv, self.capacity = [], 0
         self._decode.clear()
+        self._run_out = None
 
     def clear_row(self, row: int) -> None:
         """Return one row's pages to the OS (a sequence left it; it reads as zeros again)."""
@@ -211,7 +215,7 @@ class Runner:
         io.bind_cpu_input("total_sequence_length", np.array(total, np.int32))
         io.bind_cpu_input("num_logits", np.array([num_logits], np.int64))
         new_rows = None
-        if self.model.new_rows and ids.shape[1] > 1:
+        if self.model.new_rows and ids.shape[1] > IN_PLACE_TOKENS:
             new_rows = np.empty((len(self.kv), 1, self.cfg.num_kv_heads, ids.shape[1],
                                  self.cfg.head_dim), self.kv[0].dtype)
         self._bind_kv(io, row, 1, new_rows)
@@ -239,23 +243,7 @@ class Runner:
         need = int(lengths.max()) + 1
         if need > self.capacity:
             self.grow(need, [int(n) for n in lengths])
-        if b not in self._decode:
-            io = self.session.io_binding()
-            ids = np.zeros((b, 1, self.cfg.hidden_size), np.float32)
-            seqlens = np.zeros(b, np.int32)
-            total = np.zeros((), np.int32)
-            one = np.ones(1, np.int64)
-            logits = np.empty((b, 1, self.cfg.vocab_size), np.float32)
-            for name, arr in (("inputs_embeds", ids), ("seqlens_k", seqlens),
-                              ("total_sequence_length", total), ("num_logits", one)):
-                io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr))
-            self._bind_kv(io, 0, b)
-            io.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
-            hidden = np.empty((b, 1, self.cfg.hidden_size), np.float32)
-            if self.model.has_hidden:
-                io.bind_ortvalue_output("hidden", ort.OrtValue.ortvalue_from_numpy(hidden))
-            self._decode[b] = (io, ids, seqlens, total, logits, one, hidden)
-        io, ids, seqlens, total, logits, _, hidden = self._decode[b]
+        io, ids, seqlens, total, logits, hidden = self._binding(b, 1)
         ids[:, 0] = self.embed.lookup(tokens)
         seqlens[:] = lengths  # = new total length - 1
         total[...] = need
@@ -263,3 +251,51 @@ class Runner:
         if self.model.has_hidden:
             self.model.rescore(logits[:, 0], hidden[:, 0])
         return logits[:, 0]
+
+    def verify(self, tokens: list[int], past: int) -> Iterator[np.ndarray]:
+        """Run a token and the guesses after it (speculate.py; at most IN_PLACE_TOKENS in
+        all) for row 0, whose cache holds `past` tokens; their keys go in place.
+
+        Yields each position's logits in order (a reused buffer), rescored only when asked
+        for: a guess that fails leaves the rows after it unread."""
+        n = len(tokens)
+        if not 1 <= n <= IN_PLACE_TOKENS or past + n > self.capacity:
+            raise ValueError(f"{n} tokens after {past} do not fit a verification run")
+        io, ids, seqlens, total, logits, hidden = self._binding(1, n)
+        ids[0] = self.embed.lookup(np.asarray(tokens, np.int64))
+        seqlens[0] = past + n - 1
+        total[...] = past + n
+        self.session.run_with_iobinding(io)
+        for i in range(n):
+            if self.model.has_hidden:
+                self.model.rescore(logits[0, i:i + 1], hidden[0, i:i + 1])
+            yield logits[0, i]
+
+    def _binding(self, b: int, n: int) -> tuple:
+        """The I/O binding for `n` tokens in each of rows 0..b-1, made once per shape (the
+        cache binds in place), and its arrays: (io, inputs_embeds, seqlens_k, total,
+        logits, hidden). Logits and hidden of one-row runs share one buffer."""
+        if (b, n) not in self._decode:
+            io = self.session.io_binding()
+            ids = np.zeros((b, n, self.cfg.hidden_size), np.float32)
+            seqlens = np.zeros(b, np.int32)
+            total = np.zeros((), np.int32)
+            count = np.full(1, n, np.int64)
+            if b == 1:  # verification runs of every length: 1.5 MB, not 1.5 per length
+                if self._run_out is None:
+                    self._run_out = (
+                        np.empty((1, IN_PLACE_TOKENS, self.cfg.vocab_size), np.float32),
+                        np.empty((1, IN_PLACE_TOKENS, self.cfg.hidden_size), np.float32))
+                logits, hidden = (a[:, :n] for a in self._run_out)
+            else:
+                logits = np.empty((b, n, self.cfg.vocab_size), np.float32)
+                hidden = np.empty((b, n, self.cfg.hidden_size), np.float32)
+            for name, arr in (("inputs_embeds", ids), ("seqlens_k", seqlens),
+                              ("total_sequence_length", total), ("num_logits", count)):
+                io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr))
+            self._bind_kv(io, 0, b)
+            io.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(logits))
+            if self.model.has_hidden:
+                io.bind_ortvalue_output("hidden", ort.OrtValue.ortvalue_from_numpy(hidden))
+            self._decode[b, n] = (io, ids, seqlens, total, logits, hidden)
+        return self._decode[b, n]

@@ -9,6 +9,7 @@ tokens never leaks into the stream.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
@@ -19,9 +20,15 @@ from .sampling import Sampler, SamplingParams
 class TokenEvent:
     """One decode step of one sequence: the token, the new text, and why it ended (if so)."""
 
-    token_id: int
+    token_id: int  # the step's last token
     text: str
     finish_reason: str | None = None  # None while going, "stop" or "length" at the end
+    # every token of the step in order (more than one when speculative guesses held)
+    token_ids: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.token_ids:
+            self.token_ids = [self.token_id]
 
 
 @dataclass
@@ -77,6 +84,18 @@ class Sequence:
             return self._finish(token, "length")
         hold = max((_overlap(self.text, s) for s in self.params.stop), default=0)
         return TokenEvent(token, self._take(len(self.text) - hold))
+
+    def advance_draft(self, logits: Iterable[np.ndarray], draft: list[int]) -> TokenEvent:
+        """Sample the logits after draft[:i], i = 0, 1, ..., in order while the samples equal
+        the draft: one event for all the tokens taken (speculate.py says why it is exact)."""
+        taken, text = [], []
+        for i, row in enumerate(logits):
+            ev = self.advance(row)
+            taken.append(ev.token_id)
+            text.append(ev.text)
+            if ev.finish_reason is not None or i == len(draft) or ev.token_id != draft[i]:
+                break
+        return TokenEvent(ev.token_id, "".join(text), ev.finish_reason, taken)
 
     def _decode_tail(self) -> None:
         window = self.ids[self._prefix:]

@@ -211,6 +211,8 @@ class LocalModels:
         cache_mb = self.options.prefix_cache_mb
         if cache_mb:
             chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
+        if self.options.speculative_draft:
+            chat.engine.enable_speculation(self.options.speculative_draft)
         return chat
 
     def _progress(self, model_id: str, fraction: float, stage: str) -> None:
@@ -255,9 +257,14 @@ class LocalModels:
 
     def figures(self) -> dict[str, Any]:
         """Gauges for the monitor."""
+        spec = {m: s.engine.engine.speculation for m, s in self.served.items()
+                if isinstance(s.engine, LocalChat) and s.engine.engine.speculation is not None}
         return {"local_model_ready": {m: int(s.engine is not None) for m, s in self.served.items()},
                 "local_model_requests": {m: s.counts["requests"] for m, s in self.served.items()},
-                "local_model_tokens": {m: s.counts["tokens"] for m, s in self.served.items()}}
+                "local_model_tokens": {m: s.counts["tokens"] for m, s in self.served.items()},
+                # speculative decoding: tokens guessed, and guesses that held
+                "local_model_drafted_tokens": {m: sp.drafted for m, sp in spec.items()},
+                "local_model_accepted_tokens": {m: sp.accepted for m, sp in spec.items()}}
 
     def close(self) -> None:
         for served in self.served.values():

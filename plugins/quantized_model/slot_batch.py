@@ -13,6 +13,10 @@ batcher's 60 s guard, and stalled every other stream). A row still prefilling ri
 in the decode steps with a placeholder token written at its next free position, which its
 next chunk overwrites; its logits are ignored.
 
+A sequence decoding alone may take several tokens a step (speculative decoding, when the
+engine has it on): its drafter guesses what follows from earlier text, one graph run checks
+the guesses, and the step's one event carries every token that held (speculate.py).
+
 Memory follows the live sequences, not the largest ever seen: each one reserves its
 ``prompt + max_tokens`` of KV from the engine's `KVBudget` before its prefill; a row's pages
 go back to the OS when its sequence leaves; the capacity shrinks when the longest one
@@ -26,6 +30,7 @@ import numpy as np
 from .runner import CAPACITY_STEP, Runner
 from .sampling import SamplingParams
 from .sequence import Sequence, TokenEvent
+from .speculate import NgramDrafter
 from .memory import release_free_memory
 
 PREFIX_HEADER = "x-clawhost-prefix-cache"
@@ -47,6 +52,7 @@ class SlotBatch:
         self.prompts: dict[int, list[int]] = {}  # slot -> prompt (prefilling, or for the cache)
         self.filled: dict[int, int] = {}  # slot -> prompt tokens in its row, while prefilling
         self.warm = False  # holding the session's CoreWarmer (while any row is in use)
+        self.drafters: dict[int, NgramDrafter] = {}  # slot -> its guesser (speculation on)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -90,6 +96,9 @@ class SlotBatch:
         self.reserved[slot] = reserved
         self.prompts[slot] = ids
         self.filled[slot] = 0
+        spec = self.engine.speculation
+        if spec is not None and need > 1 and seq.prompt_len < spec.max_context:
+            self.drafters[slot] = spec.drafter(ids)
         if prefix is not None:
             for buf, saved in zip(self.runner.kv, prefix.kv):
                 buf[row, :, :prefix.tokens] = saved
@@ -171,6 +180,10 @@ class SlotBatch:
             return {}
         events = {slot: self._sample(slot, self.pending.pop(slot)) for slot in list(self.pending)}
         self._free_finished(events)
+        if not events and not self.filled and len(self.rows) == 1:
+            guessed = self._speculative_step(self.rows[0])
+            if guessed is not None:
+                return guessed
         feed = [s for s in self.rows if s not in self.filled and s not in events]
         if feed:
             # rows stay contiguous, one graph run for everyone: a prefilling row gets a
@@ -190,6 +203,27 @@ class SlotBatch:
             self._prefill_chunk(slot)
             if slot in self.pending:  # its prompt is done: its first token now
                 events[slot] = self._sample(slot, self.pending.pop(slot))
+        self._free_finished(events)
+        return events
+
+    def _speculative_step(self, slot: int) -> dict[int, TokenEvent] | None:
+        """The step of a slot decoding alone, when its drafter has a guess: its last token
+        and the guess in one run, every token that holds in one event. None: no guess
+        (too long a cache, nothing matched, no room left), so a plain step."""
+        drafter, seq, spec = self.drafters.get(slot), self.seqs[slot], self.engine.speculation
+        if drafter is None or spec is None or seq.length + spec.max_draft > spec.max_context:
+            return None
+        drafter.sync(seq.ids, seq.prompt_len)
+        # no guess past max_tokens: the run writes keys at positions the budget reserved
+        draft = drafter.draft(seq.max_tokens - len(seq.ids) - 1)
+        if not draft:
+            return None
+        event = seq.advance_draft(self.runner.verify([seq.ids[-1], *draft], seq.length - 1),
+                                  draft)
+        taken = event.token_ids
+        spec.record(len(draft), next((i for i, (a, b) in enumerate(zip(taken, draft)) if a != b),
+                                     min(len(taken), len(draft))))
+        events = {slot: event}
         self._free_finished(events)
         return events
 
@@ -223,6 +257,7 @@ class SlotBatch:
         self.pending.pop(slot, None)
         self.prompts.pop(slot, None)
         self.filled.pop(slot, None)
+        self.drafters.pop(slot, None)
         self._settle()
 
     def sequence(self, slot: int) -> Sequence:
