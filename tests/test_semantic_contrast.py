@@ -488,7 +488,8 @@ def test_indexed_word_matching_leaves_the_same_words_as_asking_every_pair():
     words through an index of stems and synonym stems (issue 19: pairwise it cost 0.4 ms for
     two ~40-word statements). Which words are left, in which order, and the typo count must
     be what the pairwise search gives: on word lists crowded with synonyms (asymmetric ones
-    too), inflections, repeats and typos, and on the own check sets' pairs."""
+    too), inflections, repeats and typos, and on the own check sets' texts (each pair, and
+    each text beside the next)."""
     import json
     import random
     from pathlib import Path
