@@ -16,9 +16,11 @@ import argparse
 import asyncio
 import copy
 import dataclasses
+import functools
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -33,8 +35,8 @@ from clawhost.engines.embed_engine import default_threads
 from clawhost.plugins.semantic_cache import Options
 from clawhost.plugins.semantic_cache import evaluate
 from clawhost.plugins.semantic_cache.cache import SIMILARITY, SemanticCache, settings_of
+from clawhost.plugins.semantic_cache.contrast import VERDICT_MEMO
 from clawhost.plugins.semantic_cache.embedder import Embedder
-from clawhost.plugins.semantic_cache.features import pair_features
 from clawhost.plugins.semantic_cache.verifier import INTERACTION_WEIGHTS, Verifier, Weights
 from clawhost.types import ChatRequest, ModelRequest, Reply
 
@@ -482,7 +484,7 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
     off; the same cache, the same cross-encoder), reported as classes of their own.
     ``ab_threads`` (embedding, cross-encoder): every other ask with the lookup embedding and
     the cross-encoder on those ORT thread counts instead (same cache, same decisions).
-    ``ab_before``: every ask both as now and as session 10 looked up (``session10``), in
+    ``ab_before``: every ask both as now and as session 11 looked up (``session11``), in
     turn first, each with the parses forgotten; checks
     that both ways get the same tier, entry and similarity, and reports the paired difference."""
     stored, asked = lookup_sets(eval_dir)
@@ -514,8 +516,8 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
             both.append(other)
             tag = f" (prescreen {ab_prescreen:g})" if ab_prescreen else " (no prescreen)"
         if ab_before:
-            both.append(session10(cache.verifier))
-            tag = " (session 10)"
+            both.append(session11(cache.verifier))
+            tag = " (session 11)"
         anchor_text = "How do I reverse a list in Python quickly?"
         for texts in asked.values():  # warm-up (the first lookups load lazily)
             for q in texts[:5]:
@@ -525,7 +527,7 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
             rows.update({(a, b + tag): [] for a, b in asked})
         anchor: list[float] = []
         same: dict = {"asked": 0, "same": 0, "differ": []}
-        paired: dict = {"question": [], "statement": []}  # wall now - session 10, per ask
+        paired: dict = {"question": [], "statement": []}  # wall now - session 11, per ask
         loads = [os.getloadavg()[0]]
         per_round = {k: np.array_split(np.arange(len(v)), rounds) for k, v in asked.items()}
         for r in range(rounds):
@@ -581,13 +583,16 @@ async def lookup_path(emb: Embedder, artifacts: Path, eval_dir: Path, entries: i
     return out
 
 
-def session10(verifier: Verifier) -> Verifier:
-    """``verifier`` as session 10 ran it: every verdict computed afresh (no memo), and the
-    lexical features computed for a pair the structure rejects."""
+def session11(verifier: Verifier) -> Verifier:
+    """``verifier`` as session 11 ran it: its structural comparer matched the left-over words
+    by asking ``_same_word`` of every pair (the reference in tests/test_semantic_contrast.py)
+    instead of through a stem index. Its own verdict memo, so neither way reads the other's."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_semantic_contrast import _unmatched_pairwise
     old = copy.copy(verifier)  # shares the (counted) cross-encoder
     old.comparer = copy.copy(verifier.comparer)
-    old.comparer.compare = old.comparer._compare
-    old._features = lambda cos, cached, new, way: pair_features(cos, cached, new)
+    old.comparer._unmatched = lambda a, b, c=old.comparer: _unmatched_pairwise(c, a, b)
+    old.comparer.compare = functools.lru_cache(maxsize=VERDICT_MEMO)(old.comparer._compare)
     return old
 
 
@@ -758,7 +763,7 @@ def lookup_table(L: dict, label: str) -> list[str]:
         lines += [f"Each ask ran both ways (in turn first, parses forgotten before each): "
                   f"{S['same']} of {S['asked']} got the same tier, answer and similarity"
                   f"{'' if not S['differ'] else '; differ: ' + '; '.join(S['differ'][:5])}. "
-                  "Wall time now minus session 10, per ask, median [p10, p90]: " + "; ".join(
+                  "Wall time now minus session 11, per ask, median [p10, p90]: " + "; ".join(
                       f"{n}s {d[0]:+.3f} ms [{d[1]:+.3f}, {d[2]:+.3f}]"
                       for n, d in L["paired"].items()) + "."]
     lines.append("")
@@ -785,7 +790,7 @@ async def lookup_only(folder: Path, eval_dir: Path, args) -> None:
         lines[0] += f"; every other ask with prescreen {args.ab_prescreen:g} (`--ab-prescreen`)"
     ab_threads = tuple(int(x) for x in args.ab_threads.split(":")) if args.ab_threads else None
     if args.ab_before:
-        lines[0] += "; every ask also as session 10 looked up (`--ab-before`)"
+        lines[0] += "; every ask also as session 11 looked up (`--ab-before`)"
     if ab_threads:
         lines[0] += (f"; every other ask with the embedding on {ab_threads[0]} and the cross-encoder "
                      f"on {ab_threads[1]} thread(s) (`--ab-threads {args.ab_threads}`)")
@@ -845,8 +850,8 @@ async def main() -> None:
                     help="with --lookup: every other ask with the lookup embedding and the "
                     "cross-encoder on these ORT thread counts, in the same run (e.g. 1:1)")
     ap.add_argument("--ab-before", action="store_true",
-                    help="with --lookup: every ask also as session 10 looked up (no verdict memo, "
-                    "features of rejected pairs), paired, and a check that both ways agree")
+                    help="with --lookup: every ask also as session 11 looked up (left-over words "
+                    "matched pair by pair), paired, and a check that both ways agree")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="with --lookup: a semantic_cache option (JSON value) on top of the "
                     "shipped default, e.g. --set prescreen=0")

@@ -3,10 +3,12 @@ and one cross-encoder pair, for a question and for a ~55-token statement, per OR
 wall and CPU time, in alternating rounds; and the floor under them (the same int8 GEMMs
 alone, AMX u8s8 through MLAS).
 
-    python benchmarks/semantic_stages.py [--rounds 30] [--before-embeddings DIR --before-verifier DIR]
+    python benchmarks/semantic_stages.py [--rounds 30] [--before-embeddings DIR --before-verifier DIR] [--levers]
 
 ``--before-*``: artifacts built by an older graph builder, timed with the arena off (as
-they were served). Appends a table to benchmarks/results/semantic_stages.md.
+they were served). ``--levers``: also the onnxruntime session options that keep the outputs
+bit-equal (graph optimisation level, ``session.dynamic_block_base``, memory patterns); the
+script checks that every setting gives the same outputs. Appends a table to benchmarks/results/semantic_stages.md.
 """
 
 from __future__ import annotations
@@ -67,6 +69,28 @@ def gemm_floor(tokens: int, layers: int = 6, hidden: int = 384, ff: int = 1536) 
     return m, {f"x{i}": rng.integers(0, 255, (tokens, k)).astype(np.uint8) for i, (k, _) in enumerate(shapes)}
 
 
+# Session options that leave the outputs bit-equal: (label, threads, tweaks).
+LEVERS = [("1 thread, graph optimisation basic", 1, {"level": "basic"}),
+          ("1 thread, graph optimisation extended", 1, {"level": "extended"}),
+          ("1 thread, memory patterns", 1, {"pattern": True}),
+          ("2 threads, memory patterns", 2, {"pattern": True}),
+          ("2 threads, dynamic_block_base 4", 2, {"dynamic_block_base": 4})]
+
+
+def options(n: int, spin: bool, arena: bool, tweak: dict | None = None) -> ort.SessionOptions:
+    """The engines' session options, with one lever of ``LEVERS`` changed."""
+    so = session_options(n, spin, arena)
+    tweak = tweak or {}
+    if "level" in tweak:
+        so.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                       "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[tweak["level"]]
+    if tweak.get("pattern"):
+        so.enable_mem_pattern = True
+    if "dynamic_block_base" in tweak:
+        so.add_session_config_entry("session.dynamic_block_base", str(tweak["dynamic_block_base"]))
+    return so
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embeddings")
@@ -75,6 +99,7 @@ def main() -> None:
     ap.add_argument("--before-verifier")
     ap.add_argument("--eval", default=str(ROOT.parent / "shared" / "eval"))
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--levers", action="store_true", help="also time session-option variants")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "semantic_stages.md"))
     args = ap.parse_args()
     from tokenizers import Tokenizer
@@ -85,7 +110,7 @@ def main() -> None:
     t = texts(Path(args.eval), tok)
     feeds = {k: feed(tok, v, "pair" in k) for k, v in t.items()}
     ntok = {k: f["input_ids"].shape[1] for k, f in feeds.items()}
-    # (label, model folder, threads, spin, arena) for each stage
+    # (label, model folder, threads, spin, arena[, tweaks]) for each stage
     configs = []
     for kind, cur, before in (("embed", emb, args.before_embeddings), ("pair", ver, args.before_verifier)):
         if before:
@@ -94,9 +119,16 @@ def main() -> None:
                     (kind, "1 thread", cur, 1, False, True),
                     (kind, "2 threads", cur, 2, False, True),
                     (kind, "2 threads spinning", cur, 2, True, True)]
-    sessions = [(kind, label, ort.InferenceSession(str(folder / "model.onnx"),
-                                                   session_options(n, spin, arena), providers=["CPUExecutionProvider"]))
-                for kind, label, folder, n, spin, arena in configs]
+        if args.levers:
+            configs += [(kind, label, cur, n, False, True, tweak) for label, n, tweak in LEVERS]
+    sessions = [(kind, label, ort.InferenceSession(str(folder / "model.onnx"), options(n, spin, arena, *tweak),
+                                                   providers=["CPUExecutionProvider"]))
+                for kind, label, folder, n, spin, arena, *tweak in configs]
+    for kind, label, s in sessions:  # a setting that changed the outputs would be no lever
+        for name in ("statement",) if kind == "embed" else ("statement pair",):
+            ref = next(x for k, _, x in sessions if k == kind).run(None, feeds[name])[0]
+            if "before" not in label and not np.array_equal(s.run(None, feeds[name])[0], ref):
+                print(f"note: {kind} {label!r} does not give bit-equal outputs")
     floors = {}
     for name in ("question", "statement", "question pair", "statement pair"):
         m, f = gemm_floor(ntok[name])

@@ -156,13 +156,23 @@ class Comparer:
             else:
                 rest.append(w)
         only_a = list(left.elements())
+        # Each word of ``rest`` takes the first word of ``only_a`` it matches by stem or
+        # listed synonym (``_same_word`` without typos). Indexed by the stems a word of
+        # ``only_a`` answers to, as asking ``_same_word`` of every pair cost 0.4 ms for two
+        # ~40-word statements (issue 19); the same words are matched in the same order.
+        by_stem: dict[str, list[int]] = {}
+        for k, x in enumerate(only_a):
+            for s in {stem(x)} | SYNONYM_STEMS.get(x, frozenset()):
+                by_stem.setdefault(s, []).append(k)  # ascending: first in only_a first
+        taken = [False] * len(only_a)
         only_b: list[str] = []
         for w in rest:
-            hit = next((k for k, x in enumerate(only_a) if self._same_word(x, w, False)), None)
+            hit = next((k for k in by_stem.get(stem(w), ()) if not taken[k]), None)
             if hit is None:
                 only_b.append(w)
             else:
-                del only_a[hit]
+                taken[hit] = True
+        only_a = [x for x, gone in zip(only_a, taken) if not gone]
         typos = 0
         if self.typos and only_b and len(only_a) <= MAX_TYPO_WORDS and \
                 len(only_b) <= MAX_TYPO_WORDS:
