@@ -204,3 +204,49 @@ async def test_served_answers_are_the_same_with_speculation_and_count_every_toke
     assert answers[0][2:] == (None, None)  # off: no counters
     drafted, accepted = answers[6][2:]
     assert drafted > 0 and 0 < accepted <= drafted
+
+
+# -- the real model (slow) ------------------------------------------------------------------------
+
+TOOLS_SYSTEM = (
+    "You are an agent with tools. Call a tool by answering with one JSON object "
+    '{"tool": NAME, "arguments": {...}} and nothing else. Tools:\n'
+    '- read_file {"path": string}: the text of a file in the workspace\n'
+    '- write_file {"path": string, "content": string}: replace a file\n'
+    '- search {"query": string, "limit": integer}: search the notes\n')
+
+
+@pytest.fixture(scope="module")
+def smollm2(real_models) -> Path:
+    from conftest import REAL_CHAT
+    return real_models["folder"](REAL_CHAT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("params", [
+    SamplingParams(max_tokens=120, temperature=0),
+    SamplingParams(max_tokens=120, temperature=0.2, top_p=0.9, seed=11),  # the defaults
+], ids=["greedy", "default-sampling"])
+def test_real_agent_turns_give_the_same_tokens_with_speculation(smollm2, params):
+    """SmolLM2 on agent-shaped turns: a system prompt with tools, a turn that quotes a file
+    back, a second turn that repeats the first; with and without guessing, token for token,
+    and the guesses really ran and held."""
+    eng = ChatEngine.load(smollm2, threads=2, kv_cache="int8")
+    note = ("def add_user(db, name, email):\n    user = {'name': name, 'email': email}\n"
+            "    db.insert(user)\n    return user\n")
+    turns = [[{"role": "system", "content": TOOLS_SYSTEM},
+              {"role": "user", "content": f"Write this to users.py:\n\n{note}"}]]
+    turns.append(turns[0] + [{"role": "assistant", "content": '{"tool": "write_file"}'},
+                             {"role": "user", "content": "Again, the same file, then search "
+                              "the notes for add_user."}])
+    drafted = accepted = 0
+    for messages in turns:
+        ids = eng.encode_chat(messages)
+        eng.speculation = None
+        plain, _ = _generate(eng, ids, params)
+        eng.enable_speculation(max_draft=6)
+        fast, _ = _generate(eng, ids, params)
+        assert fast == plain, eng.decode(plain)
+        drafted += eng.speculation.drafted
+        accepted += eng.speculation.accepted
+    assert accepted > 0 and drafted >= accepted
