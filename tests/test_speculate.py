@@ -14,11 +14,10 @@ import pytest
 gguf = pytest.importorskip("gguf")
 
 from clawhost.plugins.quantized_model import runner  # noqa: E402
-from clawhost.plugins.quantized_model.chat_build import build  # noqa: E402
 from clawhost.plugins.quantized_model.chat_engine import ChatEngine, SamplingParams  # noqa: E402
 from clawhost.plugins.quantized_model.kv_prefill import IN_PLACE_TOKENS  # noqa: E402
 from clawhost.plugins.quantized_model.speculate import NgramDrafter  # noqa: E402
-from test_local_chat import write_tiny_gguf  # noqa: E402
+from test_long_prompt import tiny_dir  # noqa: E402,F401  (a tiny random llama, prepared)
 from test_quantized_model import (CHAT, models_section, prepared,  # noqa: E402,F401
                                   sources, start_host)
 
@@ -56,15 +55,6 @@ def test_sync_takes_in_only_the_generated_tokens_not_seen_yet():
 
 
 # -- the engine (tiny random llama) ---------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("spectiny")
-    write_tiny_gguf(root / "tiny.gguf")
-    build(root / "tiny.gguf", root / "m", {"quantization": "int4-mixed", "check": False},
-          threads=1)
-    return root / "m"
-
 
 def _prompt(eng: ChatEngine) -> list[int]:
     return eng.encode("the cat sat on the mat and the cat sat on the mat and the cat sat on")
