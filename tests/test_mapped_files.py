@@ -78,6 +78,10 @@ def test_a_full_cache_starts_again_and_a_chunk_larger_than_it_bypasses_it(table_
     np.testing.assert_array_equal(table.lookup(chunk), _want(q, scales, chunk))
     assert table.cache.used == 5 and (table.cache.slot[chunk] == -1).all()
     np.testing.assert_array_equal(table.lookup(first), _want(q, scales, first))
+    # 9 rows, 4 of them kept: too many for the cache even empty, so read straight too
+    mixed = np.array([1, 2, 3, 4, 20, 21, 22, 23, 24])
+    np.testing.assert_array_equal(table.lookup(mixed), _want(q, scales, mixed))
+    assert table.cache.used <= 8
 
 
 def test_release_file_pages_drops_resident_pages_and_keeps_the_bytes(tmp_path):

@@ -14,6 +14,7 @@ prompt left 22 MB of the 31 MB table resident (BENCHMARKS.md, "#18 session 12").
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import threading
 from pathlib import Path
@@ -21,9 +22,12 @@ from pathlib import Path
 import numpy as np
 
 SIDECAR = "embedding.json"  # where the table lives in the data file: no onnx import to serve
-# Rows kept (648 bytes each for SmolLM2's 8-bit table: 2.6 MB). Decode reads ~33 rows a step,
-# mostly the same ones; when the cache is full it starts again empty.
-CACHE_ROWS = 4096
+# Rows kept (648 bytes each for SmolLM2's 8-bit table and its scales: 10.6 MB when full, and
+# only the rows read are committed). Decode reads ~40 rows a step (the token and ~38 rescored
+# candidates); the candidates are varied (6,618 distinct rows in 8 prompts x 120 steps), and
+# a miss costs two preads (~2 us each), so a cache that holds the working set keeps decode
+# as fast as through the mapping. When full, it starts again empty.
+CACHE_ROWS = 16384
 
 
 def _table_tensors(proto) -> dict:
@@ -70,50 +74,62 @@ class RowCache:
 
     def __init__(self, arrays: list[tuple[Path, int, np.dtype, tuple[int, ...]]],
                  capacity: int = CACHE_ROWS):
+        self._fds: dict[Path, int] = {}
         self.count = arrays[0][3][0]
         self.capacity = capacity
-        self._fds: dict[Path, int] = {}
-        self.sources = []  # (fd, offset, row bytes)
-        self.rows: list[np.ndarray] = []
-        for path, offset, dtype, shape in arrays:
+        self.sources = []  # (fd, offset in the file, row bytes, field)
+        fields = []
+        for n, (path, offset, dtype, shape) in enumerate(arrays):
             if path not in self._fds:
                 self._fds[path] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            row = np.empty(shape[1:], dtype)
-            self.sources.append((self._fds[path], offset, row.nbytes))
-            self.rows.append(np.empty((capacity,) + tuple(shape[1:]), dtype))
+            fields.append((f"f{n}", np.dtype(dtype), tuple(shape[1:])))
+            self.sources.append((self._fds[path], offset, np.dtype(fields[-1][1:]).itemsize, f"f{n}"))
+        # one record per cached id holding every array's row: a lookup gathers once
+        self.record = np.dtype(fields)
+        # its own anonymous mapping, as runner.kv_buffer: only the rows written are committed
+        # (an np.empty this size can come from heap pages glibc keeps resident)
+        self._map = mmap.mmap(-1, max(capacity * self.record.itemsize, 1),
+                              flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.rows = np.frombuffer(self._map, self.record, capacity)
         self.slot = np.full(self.count, -1, np.int32)  # row id -> where it is kept, or -1
         self.used = 0
         self._lock = threading.Lock()  # a lookup reads slots another one may be refilling
 
     def take(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Copies of rows `flat` (1-D ids) of every array."""
+        """Rows `flat` (1-D ids) of every array (views of one new array)."""
         with self._lock:
             where = self.slot[flat]  # an id past the table raises IndexError here
             if len(where) and where.min() < 0:
                 missing = np.unique(flat[where < 0])
-                if len(missing) > self.capacity:  # a prefill chunk larger than the cache
-                    return self._read(flat)
                 if self.used + len(missing) > self.capacity:
-                    self.slot.fill(-1)  # start again: the rows still wanted are read back
+                    wanted = np.unique(flat)
+                    if len(wanted) > self.capacity:  # a prefill chunk larger than the cache:
+                        return self._split(self._read(flat))  # read straight, keep the cache
+                    self.slot.fill(-1)  # start again with the rows this lookup wants
                     self.used = 0
-                    missing = np.unique(flat)
-                self._fill(missing)
+                    missing = wanted
+                self._fill(missing, self.rows[self.used:self.used + len(missing)])
+                self.slot[missing] = np.arange(self.used, self.used + len(missing))
+                self.used += len(missing)
                 where = self.slot[flat]
-            return [rows[where] for rows in self.rows]
+            return self._split(self.rows[where])
 
-    def _fill(self, ids: np.ndarray) -> None:
-        for i in ids.tolist():
-            for (fd, offset, size), rows in zip(self.sources, self.rows):
-                _pread_into(fd, rows[self.used], offset + i * size)
-            self.slot[i] = self.used
-            self.used += 1
+    def _split(self, got: np.ndarray) -> list[np.ndarray]:
+        return [got[name] for name in self.record.names]
 
-    def _read(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Rows `flat` read straight into new arrays, bypassing the cache."""
-        out = [np.empty((len(flat),) + rows.shape[1:], rows.dtype) for rows in self.rows]
-        for j, i in enumerate(flat.tolist()):
-            for (fd, offset, size), arr in zip(self.sources, out):
-                _pread_into(fd, arr[j], offset + i * size)
+    def _fill(self, ids: np.ndarray, out: np.ndarray) -> None:
+        """Read rows `ids` of every array into the records `out`."""
+        raw = out.view(np.uint8).reshape(len(out), self.record.itemsize)
+        for j, i in enumerate(ids.tolist()):
+            for fd, offset, size, name in self.sources:
+                at = self.record.fields[name][1]
+                got = os.preadv(fd, [raw[j, at:at + size]], offset + i * size)
+                if got != size:
+                    raise OSError(f"embedding table: short read of row {i} ({got} of {size} bytes)")
+
+    def _read(self, flat: np.ndarray) -> np.ndarray:
+        out = np.empty(len(flat), self.record)
+        self._fill(flat, out)
         return out
 
     def close(self) -> None:
@@ -123,12 +139,6 @@ class RowCache:
 
     def __del__(self):
         self.close()
-
-
-def _pread_into(fd: int, row: np.ndarray, offset: int) -> None:
-    got = os.preadv(fd, [row.reshape(-1).view(np.uint8)], offset)
-    if got != row.nbytes:
-        raise OSError(f"embedding table: short read at byte {offset} ({got} of {row.nbytes})")
 
 
 class EmbeddingTable:
