@@ -2,7 +2,7 @@
 
 The table lives in the external data of the ONNX model (the tied LM head's 8-bit weights, or
 the float table of the reference graph): it is stored once on disk, and the rows looked up
-(prefill, and `LlamaSession.rescore`'s candidates) are read with ``pread`` into a small cache
+(prefill, and `LlamaSession.rescore`'s candidates) are read with ``pread`` into a bounded cache
 of rows (`RowCache`), which is all of the table the process holds.
 
 Why not a memory mapping, as before session 12: a mapping costs what the kernel maps on
@@ -25,8 +25,9 @@ SIDECAR = "embedding.json"  # where the table lives in the data file: no onnx im
 # Rows kept (648 bytes each for SmolLM2's 8-bit table and its scales: 10.6 MB when full, and
 # only the rows read are committed). Decode reads ~40 rows a step (the token and ~38 rescored
 # candidates); the candidates are varied (6,618 distinct rows in 8 prompts x 120 steps), and
-# a miss costs two preads (~2 us each), so a cache that holds the working set keeps decode
-# as fast as through the mapping. When full, it starts again empty.
+# a miss costs two preads (~2 us each), so the cache is sized to hold that working set. Decode
+# still pays ~0.07 ms a step at 1 row for it (0.5%; BENCHMARKS.md, "#18 session 12"). When
+# full, it starts again empty.
 CACHE_ROWS = 16384
 
 
