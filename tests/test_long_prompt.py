@@ -583,3 +583,27 @@ def test_real_long_prompt_memory_is_its_kv_and_goes_back(smollm2):
     while slot in batch.seqs:
         batch.step()
     assert _rss() - before < 15 * MB, (_rss() - before) / MB
+
+
+@pytest.mark.slow
+def test_real_model_files_cost_the_process_only_what_it_reads(smollm2):
+    """The fresh clone's extra peak RSS (issue #18): right after preparation the model files
+    are all in the page cache, in large folios, so what the process mapped of them was
+    resident - onnxruntime's leftover mappings of the weights (scales and zero points, 18 MB,
+    <1 MB of it read by a request) and most of the 31 MB embedding table after one long,
+    varied prompt (each row read mapped 64 KB to 2 MB around it). Now the table is read into
+    a small cache of rows and the leftovers' resident pages are dropped at load."""
+    from clawhost.engines.mapped_files import file_mappings
+
+    def mapped() -> int:  # the file pages of the model folder resident in this process
+        return sum(m.get("Rss", 0) - m.get("Anonymous", 0) for m in file_mappings(smollm2))
+
+    for data in smollm2.glob("*.data"):
+        data.read_bytes()  # all in the page cache, as after `clawhost model prepare`
+    eng = ChatEngine.load(smollm2, threads=2)
+    at_load = mapped()
+    # 3,000 scattered token rows (prefill) and 16 steps' rescored candidates
+    ids = np.random.default_rng(11).integers(1000, eng.config.vocab_size, 3000).tolist()
+    _run_alone(eng.new_batch(4), ids, SamplingParams(max_tokens=16, temperature=0))
+    after = mapped()
+    assert at_load < 4 * MB and after < 8 * MB, (at_load / MB, after / MB)

@@ -1,8 +1,9 @@
 """The ONNX engines several plugins share: sentence embeddings (``embed_engine``), the BERT
 graph builder (``bert_graph``, ``bert_calibrate``), the cross-encoder (``cross_encoder``),
-ORT session settings (``ort_session``) and sessions opened from a cached optimised graph
-(``session_cache``). Pure numpy + onnx + onnxruntime + tokenizers (no torch, no
-transformers). Part of the plugin API: a plugin may import ``clawhost.engines``."""
+ORT session settings (``ort_session``), sessions opened from a cached optimised graph
+(``session_cache``) and the resident pages of mapped model files (``mapped_files``). Pure
+numpy + onnx + onnxruntime + tokenizers (no torch, no transformers). Part of the plugin
+API: a plugin may import ``clawhost.engines``."""
 
 # The quantizations each kind of model can be prepared with. Here, in the package's light
 # top module, so that config validation names them without importing onnx or numpy; the

@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from clawhost.engines.mapped_files import release_file_pages
 from clawhost.engines.ort_session import session_options  # noqa: F401 - re-exported
 from .kv_cache import NUMPY, bytes_per_token
 from .kv_prefill import IN_PLACE_TOKENS
@@ -83,6 +84,10 @@ class LlamaSession:
         self.warmer = core_warmer.CoreWarmer(
             spare if warm_cores and core_warmer.available() else 0)
         self.embed = EmbeddingTable(Path(model_path))
+        # what onnxruntime keeps mapped of the weight files after prepacking (the scales and
+        # zero points, ~18 MB on int4 SmolLM2) is resident but barely read: the pages that
+        # are read fault back from the page cache (mapped_files.py)
+        release_file_pages(Path(model_path).parent)
         self.metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         # graphs with a 4-bit LM head also output the final hidden state, so the best
         # candidates can be rescored exactly from the 8-bit table (see `rescore`)
