@@ -136,8 +136,8 @@ class Options(BaseModel):
                                    "prompt prefixes (1,024+ tokens), so a next turn prefills "
                                    "only its new tokens; inside kv_cache_mb, dropped first "
                                    "when a stream needs the memory. 0: off")
-    # a guess of up to 6 tokens costs at most ~1.9x a decode step to check (SmolLM2 int4,
-    # 1,024 cached tokens or fewer); BENCHMARKS.md has what it gains on essays and agent turns
+    # checking a guess of n tokens costs ~(1 + n/5) decode steps (SmolLM2 int4, 1,024 cached
+    # tokens or fewer); BENCHMARKS.md "#18 session 12" has what it gains per prompt
     speculative_draft: int = Field(6, ge=0, le=7, description="chat: when one stream "
                                    "decodes alone, guess up to this many next tokens from "
                                    "an earlier occurrence of its last ones (prompt lookup) "

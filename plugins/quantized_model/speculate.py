@@ -4,9 +4,9 @@ last ones, and check every guess in one graph run.
 Why: a decode step reads all the weights for one token. Text repeats itself, and agents'
 answers repeat their inputs (tool arguments, JSON, code, names); when the last few tokens
 occurred before, what followed them then is a good guess for what follows now. Feeding
-the last token and up to `max_draft` guessed ones through the graph at once costs 1.3-1.9x
-a decode step at short context on SmolLM2 int4 (the weights are read once for all of
-them) and yields every guess that holds plus one more token. The same idea as
+the last token and n guessed ones through the graph at once costs about 1 + n/5 decode
+steps at short context on SmolLM2 int4 (the weights are read once for all of them) and
+yields every guess that holds plus one more token. The same idea as
 transformers' ``prompt_lookup_num_tokens``, vLLM's ngram speculator and llama.cpp's
 ``--spec-type ngram-*``.
 
@@ -19,7 +19,7 @@ to the float rounding of a several-token run against a one-token one).
 Where it pays: with one sequence decoding and a short cache. A guessed token costs the
 matmuls of one more row and, over an int8 cache, one more pass over every cached key
 (onnxruntime's int8 attention dequantizes per query row), so past `max_context` tokens a
-run of 7 costs 3x a step (measured in BENCHMARKS.md) and guessing stops.
+run of 7 costs 4x a step (3,000 cached; BENCHMARKS.md) and guessing stops.
 """
 from __future__ import annotations
 
