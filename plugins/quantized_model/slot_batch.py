@@ -97,7 +97,7 @@ class SlotBatch:
         self.prompts[slot] = ids
         self.filled[slot] = 0
         spec = self.engine.speculation
-        if spec is not None and need > 1 and seq.prompt_len < spec.max_context:
+        if spec is not None and seq.prompt_len < spec.max_context:
             self.drafters[slot] = spec.drafter(ids)
         if prefix is not None:
             for buf, saved in zip(self.runner.kv, prefix.kv):
