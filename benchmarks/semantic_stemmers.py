@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from clawhost.plugins.semantic_cache import contrast, features, question  # noqa: E402
+from clawhost.plugins.semantic_cache import contrast, features, question, word_match  # noqa: E402
 from clawhost.plugins.semantic_cache import stemming  # noqa: E402
 from clawhost.plugins.semantic_cache.evaluate import load_pairs  # noqa: E402
 from clawhost.plugins.semantic_cache.wordlists import SYNONYMS  # noqa: E402
@@ -80,7 +80,9 @@ def use(stemmer, rules=None) -> None:
     features.stem = stemmer
     features.parse.cache_clear()
     contrast.stem = rules
-    contrast.SYNONYM_STEMS = {w: frozenset(rules(x) for x in g) for w, g in SYNONYMS.items()}
+    word_match.stem = rules  # what same_word_stems reads
+    word_match.SYNONYM_STEMS = {w: frozenset(rules(x) for x in g) for w, g in SYNONYMS.items()}
+    word_match.same_word_stems.cache_clear()
 
 
 def folds(words: list[str], stemmer) -> set[frozenset[str]]:

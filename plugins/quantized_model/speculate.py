@@ -45,13 +45,6 @@ class Speculation:
         self.drafted += drafted
         self.accepted += accepted
 
-    def facts(self) -> dict:
-        """For /v1/models and `clawhost status` (the memory facts' neighbour)."""
-        rate = self.accepted / self.drafted if self.drafted else None
-        return {"max_draft": self.max_draft, "max_context": self.max_context,
-                "runs": self.runs, "drafted": self.drafted, "accepted": self.accepted,
-                "acceptance": None if rate is None else round(rate, 3)}
-
 
 class NgramDrafter:
     """Guesses for one sequence from its own tokens (prompt, then what it generated).

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .question import Text, parse
-from .word_match import SYNONYM_STEMS, distance, opposite, stem
+from .word_match import distance, opposite, same_word_stems, stem
 from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
@@ -130,8 +130,7 @@ class Comparer:
         return distance(x, y, limit) <= limit
 
     def _same_word(self, x: str, y: str, typos: bool = True) -> bool:
-        return x == y or stem(x) == stem(y) or stem(y) in SYNONYM_STEMS.get(x, ()) or (
-            typos and self._typo(x, y))
+        return x == y or stem(y) in same_word_stems(x) or (typos and self._typo(x, y))
 
     def _number_typo(self, a: Text, b: Text) -> bool:
         """The numbers differ only by a misspelt number word ("frist" for "first")."""
@@ -162,7 +161,7 @@ class Comparer:
         # ~40-word statements (issue 19); the same words are matched in the same order.
         by_stem: dict[str, list[int]] = {}
         for k, x in enumerate(only_a):
-            for s in {stem(x)} | SYNONYM_STEMS.get(x, frozenset()):
+            for s in same_word_stems(x):
                 by_stem.setdefault(s, []).append(k)  # ascending: first in only_a first
         taken = [False] * len(only_a)
         only_b: list[str] = []

@@ -14,6 +14,13 @@ from .wordlists import OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
 SYNONYM_STEMS = {w: frozenset(stem(x) for x in group) for w, group in SYNONYMS.items()}
 
 
+@lru_cache(maxsize=16384)
+def same_word_stems(word: str) -> frozenset[str]:
+    """The stems of the words `word` is the same word as (typos aside): its own stem and
+    its listed synonyms'. ``y`` is the same word as ``x`` when ``stem(y)`` is among them."""
+    return frozenset({stem(word)}) | SYNONYM_STEMS.get(word, frozenset())
+
+
 def distance(a: str, b: str, limit: int) -> int:
     """Damerau-Levenshtein distance (adjacent swaps count one), stopped above ``limit``."""
     if abs(len(a) - len(b)) > limit:
