@@ -151,9 +151,10 @@ def first_token(base: str, model: str, messages: list[dict], max_tokens: int) ->
 
 
 def turns(name: str, base: str, model: str, proc: psutil.Process, words: int,
-          max_tokens: int, settle: float) -> dict:
+          max_tokens: int, settle: float, restart=None) -> dict:
     """Two turns over one long system prompt: the second turn's time to first token shows
-    whether the first turn's prefix KV was reused."""
+    whether the first turn's prefix KV was reused. With `restart` (a callable that restarts
+    the server and returns its new process), the second turn is asked once more after it."""
     time.sleep(settle)
     nonce = time.time_ns() % 10**9
     msgs = [{"role": "system", "content": prompt_text(words, nonce)},
@@ -168,6 +169,13 @@ def turns(name: str, base: str, model: str, proc: psutil.Process, words: int,
            "rss_after_turn2_mb": round(rss_tree(proc) / 2**20),
            "prefix_header": headers.get("x-clawhost-prefix-cache"),
            "load_1m": round(os.getloadavg()[0], 2)}
+    if restart is not None:
+        proc = restart()
+        time.sleep(settle)
+        t3, _, headers = first_token(base, model, msgs, max_tokens)
+        row |= {"ttft_restart_s": round(t3, 2), "restart_ratio": round(t3 / t1, 3),
+                "rss_after_restart_turn_mb": round(rss_tree(proc) / 2**20),
+                "restart_header": headers.get("x-clawhost-prefix-cache")}
     print(json.dumps(row), flush=True)
     return row
 
@@ -201,6 +209,8 @@ def main() -> None:
     ap.add_argument("--out", help="append a markdown section here")
     ap.add_argument("--turns", action="store_true", help="instead: two turns over one long "
                     "system prompt, time to first token of each (prefix reuse)")
+    ap.add_argument("--restart", action="store_true", help="with --turns: restart each server "
+                    "after the second turn and ask it again (clawhost reads the prefix from disk)")
     ap.add_argument("--prefix-cache-mb", type=float, default=0, help="clawhost's prefix_cache_mb")
     ap.add_argument("--kv-cache-mb", type=float, default=0, help="clawhost's kv_cache_mb")
     # 0 by default: the batcher waits on a long prefill's progress (a chunk is a step), so the
@@ -219,6 +229,23 @@ def main() -> None:
         started.append(claw)
         claw_url = f"http://127.0.0.1:{args.clawhost_port}"
         servers.append(("clawhost", claw_url, args.clawhost_model, psutil.Process(claw.pid)))
+        restarters = {}
+
+        def renew(name: str, proc: psutil.Process) -> psutil.Process:
+            """The restarted server's process, for the next rounds too."""
+            i = next(i for i, srv in enumerate(servers) if srv[0] == name)
+            servers[i] = (*servers[i][:3], proc)
+            return proc
+
+        def restart_clawhost() -> psutil.Process:
+            old = started.pop(0)
+            old.terminate()
+            old.wait(60)
+            new = start_clawhost(cfg, args.clawhost_port, args.clawhost_model,
+                                 "/tmp/long_prompt_clawhost.log")
+            started.insert(0, new)
+            return renew("clawhost", psutil.Process(new.pid))
+        restarters["clawhost"] = restart_clawhost
         if not args.skip_llama:
             try:  # an old server on the port would answer for the new one, which then dies
                 urllib.request.urlopen(f"http://127.0.0.1:{args.llama_port}/health", timeout=2)
@@ -232,6 +259,17 @@ def main() -> None:
             base = f"http://127.0.0.1:{args.llama_port}"
             wait_ready(base + "/health", 120, interval=0.5)
             servers.append(("llama-server", base, "smollm2", psutil.Process(pid)))
+
+            def restart_llama() -> psutil.Process:
+                old = psutil.Process(started.pop())
+                old.terminate()
+                old.wait(30)
+                out = subprocess.run(["bash", str(LLAMACPP), "server", str(args.llama_port), "1"],
+                                     capture_output=True, text=True, check=True).stdout
+                started.append(int(out.split()[-1]))
+                wait_ready(base + "/health", 120, interval=0.5)
+                return renew("llama-server", psutil.Process(started[-1]))
+            restarters["llama-server"] = restart_llama
         with urllib.request.urlopen(claw_url + "/readyz") as r:
             facts = json.load(r)
         print(json.dumps({"clawhost_kv_cache": facts.get("kv_cache")}), flush=True)
@@ -243,8 +281,9 @@ def main() -> None:
         rows = []
         for _ in range(args.rounds):
             for server in servers:
+                extra = {"restart": restarters[server[0]]} if args.turns and args.restart else {}
                 rows.append((turns if args.turns else measure)(
-                    *server, args.words, args.max_tokens, args.settle))
+                    *server, args.words, args.max_tokens, args.settle, **extra))
     finally:
         for s in started:  # each on its own: one that fails to stop must not leave the other
             try:
@@ -268,14 +307,18 @@ def report_turns(rows: list[dict], args) -> None:
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n",
              f"CPU: {cpu_model()}; clawhost prefix_cache_mb {args.prefix_cache_mb:g}, "
              f"kv_cache_mb {args.kv_cache_mb or 'default'}; medians of {args.rounds}.\n",
-             "| server | TTFT turn 1 s | TTFT turn 2 s | turn 2 / turn 1 | RSS after turn 2 MB |",
-             "|---|---|---|---|---|"]
+             "| server | TTFT turn 1 s | TTFT turn 2 s | turn 2 / turn 1 | RSS after turn 2 MB "
+             "| turn 2 after a restart s | / turn 1 | its header |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["server"] for r in rows):
         mine = [r for r in rows if r["server"] == name]
-        med = {k: statistics.median(r[k] for r in mine)
-               for k in ("ttft1_s", "ttft2_s", "ratio", "rss_after_turn2_mb")}
+        med = {k: statistics.median(r[k] for r in mine) if k in mine[0] else float("nan")
+               for k in ("ttft1_s", "ttft2_s", "ratio", "rss_after_turn2_mb", "ttft_restart_s",
+                         "restart_ratio")}
         lines.append(f"| {name} | {med['ttft1_s']:.2f} | {med['ttft2_s']:.2f} | "
-                     f"{med['ratio']:.3f} | {med['rss_after_turn2_mb']:.0f} |")
+                     f"{med['ratio']:.3f} | {med['rss_after_turn2_mb']:.0f} | "
+                     f"{med['ttft_restart_s']:.2f} | {med['restart_ratio']:.3f} | "
+                     f"{mine[0].get('restart_header') or ''} |")
     text = "\n".join(lines) + "\n"
     emit_report(text, args.out)
 

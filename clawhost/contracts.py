@@ -105,7 +105,8 @@ class MemoryFacts(Protocol):
     - ``kv_cache_mb``: the memory budget every chat model's streams share (None: no limit);
     - ``full_context_streams``: how many full-context streams fit in it at once (None: no limit);
     - ``max_slots``: streams decoding together (None: the batcher's default);
-    - optionally ``prefix_cache``: what the kept prompt prefixes hold.
+    - optionally ``prefix_cache``: what the prompt prefixes kept in memory hold, and
+      ``prefix_cache_disk``: the same for the blocks kept on disk.
     """
 
     def memory_facts(self) -> dict[str, Any]: ...

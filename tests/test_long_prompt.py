@@ -301,7 +301,20 @@ def test_the_budget_caps_the_context_and_refuses_what_does_not_fit_now(tiny_dir)
     assert not never.value.transient and "it holds 100 tokens" in str(never.value)
 
 
-def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch):
+@pytest.fixture
+def prefilled(monkeypatch) -> list[int]:
+    """The length of every prefill run, as it happens."""
+    runs: list[int] = []
+    real = runner.Runner.prefill
+
+    def counting(self, row, ids, past=0, num_logits=1):
+        runs.append(len(ids))
+        return real(self, row, ids, past, num_logits)
+    monkeypatch.setattr(runner.Runner, "prefill", counting)
+    return runs
+
+
+def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch, prefilled):
     monkeypatch.setattr(prefix_cache, "BLOCK", 32)
     plain = ChatEngine.load(tiny_dir, threads=1)
     per_token = plain.kv_bytes_per_token
@@ -310,13 +323,6 @@ def test_a_second_turn_prefills_only_its_new_tokens(tiny_dir, monkeypatch):
     eng.enable_prefix_cache(150 * per_token, min_tokens=64)
     turn1 = _prompt(eng, 100)
     turn2 = turn1 + _prompt(eng, 130)[100:]
-    prefilled: list[int] = []
-    real = runner.Runner.prefill
-
-    def counting(self, row, ids, past=0, num_logits=1):
-        prefilled.append(len(ids))
-        return real(self, row, ids, past, num_logits)
-    monkeypatch.setattr(runner.Runner, "prefill", counting)
 
     def answer(engine, ids):
         params = SamplingParams(max_tokens=8, temperature=0)
@@ -375,7 +381,10 @@ async def test_readyz_and_models_report_the_context_the_budget_allows(prepared, 
         assert facts["models"][CHAT] == {
             "context_length": 80, "kv_cache_dtype": kv_cache, "kv_bytes_per_token": per_token,
             "kv_mb_full_context": round(80 * per_token / MB, 1), "full_context_streams": 1,
-            "kv_cache_mb": round(80 * per_token / MB, 2), "max_slots": 2}
+            "kv_cache_mb": round(80 * per_token / MB, 2), "max_slots": 2,
+            # the default 1 GB on disk for long prompts' KV (none written yet)
+            "prefix_cache_disk": {"blocks": 0, "mb": 0.0, "limit_mb": 1024.0, "hits": 0,
+                                  "misses": 0, "writable": True}}
         assert facts["used_mb"] == 0 and facts["streams"] == 0
         card = next(m for m in (await _get(url + "/v1/models"))["data"] if m["id"] == CHAT)
         assert card["context_length"] == 80  # not the 96 asked for: that would not fit

@@ -30,7 +30,9 @@ def chat_models(sources) -> dict:
 
 EXPECTED = {"context_length": 96, "kv_cache_dtype": "int8", "kv_bytes_per_token": PER_TOKEN,
             "kv_mb_full_context": round(96 * PER_TOKEN / MB, 1), "kv_cache_mb": round(BUDGET_MB, 2),
-            "full_context_streams": 2, "max_slots": 3}
+            "full_context_streams": 2, "max_slots": 3,
+            "prefix_cache_disk": {"blocks": 0, "mb": 0.0, "limit_mb": 1024.0, "hits": 0,
+                                  "misses": 0, "writable": True}}
 
 
 async def test_models_and_readyz_show_the_same_memory_facts(prepared, sources,  # noqa: F811
@@ -88,6 +90,8 @@ def test_status_says_it_in_plain_text_and_in_json(prepared, sources, tmp_path): 
             f"{EXPECTED['kv_cache_mb']:g}; 3 slots")
         lines = human.splitlines()
         assert lines[lines.index(line) - 1].strip() == f"model {CHAT}: ready"
+        assert lines[lines.index(line) + 1].strip() == \
+            "kept prompt prefixes: 0 of 1024 MB on disk, 0 hit(s)"
         assert f"KV cache: 0 of kv_cache_mb {EXPECTED['kv_cache_mb']:g} reserved by 0 stream(s)" in human
     finally:
         stopped = run_cli("stop", "--config", cfg)

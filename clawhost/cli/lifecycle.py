@@ -71,6 +71,9 @@ def status(config_path, port, bind_host, as_json):
         click.echo(f"  model {model}: {state}")
         if model in (kv.get("models") or {}):
             click.echo(f"    {memory_line(kv['models'][model])}")
+            kept = prefix_line(kv["models"][model])
+            if kept:
+                click.echo(f"    {kept}")
     if kv.get("budget_mb") is not None:
         click.echo(f"  KV cache: {kv['used_mb']:g} of kv_cache_mb {kv['budget_mb']:g} reserved "
                    f"by {kv['streams']} stream(s)")
@@ -87,6 +90,16 @@ def memory_line(m: dict) -> str:
     return (f"context {m['context_length']:,} tokens; KV cache {m['kv_cache_dtype']}, "
             f"{m['kv_bytes_per_token']:,} B per token, {m['kv_mb_full_context']:g} MB for a "
             f"full context; {fits}{slots}")
+
+
+def prefix_line(m: dict) -> str | None:
+    """Where long prompts' KV is kept for reuse, in words (None: nowhere)."""
+    parts = []
+    for key, where in (("prefix_cache", "in memory"), ("prefix_cache_disk", "on disk")):
+        if key in m:
+            f = m[key]
+            parts.append(f"{f['mb']:g} of {f['limit_mb']:g} MB {where}, {f['hits']} hit(s)")
+    return "kept prompt prefixes: " + "; ".join(parts) if parts else None
 
 
 @click.command()

@@ -83,6 +83,7 @@ class ChatEngine:
         self.kv_bytes_per_token = model.kv_bytes_per_token
         self.budget = budget or KVBudget()
         self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
+        self.prefix_store = None  # a PrefixStore on disk (`enable_prefix_store`)
         self.speculation = None  # a speculate.Speculation (`enable_speculation`)
         fits = self.budget.tokens(self.kv_bytes_per_token)
         # the context served is what one stream can have: a longer one could never start
@@ -125,6 +126,21 @@ class ChatEngine:
         from .prefix_cache import PrefixCache
         self.prefix_cache = PrefixCache(self.budget, self.kv_bytes_per_token, limit_bytes,
                                         min_tokens)
+
+    def enable_prefix_store(self, root: Path, limit_bytes: int, min_tokens: int | None = None) -> None:
+        """Keep long prompts' KV on disk under `root`, in blocks, up to `limit_bytes`
+        (prefix_store.py): a next turn, or the same prompt after a restart, reads them
+        instead of prefilling."""
+        from .kv_cache import graph_file
+        from .prefix_cache import BLOCK
+        from .prefix_store import PrefixStore, fingerprint
+        self.prefix_store = PrefixStore(
+            root, fingerprint(self.folder, graph_file(self.kv_dtype), self.kv_dtype, BLOCK),
+            self.kv_bytes_per_token, limit_bytes, BLOCK, min_tokens)
+
+    @property
+    def keeps_prefixes(self) -> bool:
+        return self.prefix_cache is not None or self.prefix_store is not None
 
     def enable_speculation(self, max_draft: int = 6, max_context: int = 1024) -> None:
         """Guess up to `max_draft` tokens from earlier text when one stream decodes with at

@@ -114,7 +114,8 @@ class LocalChat:
                 "kv_cache_mb": None if e.budget.limit is None else round(e.budget.limit / 2**20, 2),
                 "full_context_streams": None if fits is None else fits // self.context_length,
                 "max_slots": self.spec.max_slots,
-                **({"prefix_cache": e.prefix_cache.facts()} if e.prefix_cache else {})}
+                **({"prefix_cache": e.prefix_cache.facts()} if e.prefix_cache else {}),
+                **({"prefix_cache_disk": e.prefix_store.facts()} if e.prefix_store else {})}
 
     def new_batch(self, max_slots: int):
         """The engine's slot batch (``SlotEngine``: the batcher schedules its sequences)."""

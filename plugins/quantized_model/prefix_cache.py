@@ -29,6 +29,13 @@ class Entry:
     tokens: int
     kv: list[np.ndarray]  # per layer and kind: [kv_heads, tokens, head_dim]
     nbytes: int
+    tier = "memory"
+
+    def copy_into(self, kv: list[np.ndarray], row: int) -> bool:
+        """Write the kept keys and values into row `row` of the cache."""
+        for buf, saved in zip(kv, self.kv):
+            buf[row, :, :self.tokens] = saved
+        return True
 
 
 def _key(ids: list[int], n: int) -> bytes:
@@ -43,6 +50,7 @@ class PrefixCache:
         self.entries: OrderedDict[bytes, Entry] = OrderedDict()
         self.bytes = 0
         self.hits = self.misses = 0
+        self.reused_tokens = 0  # prompt tokens not prefilled thanks to a hit
         # the budget's own (re-entrant) lock: `KVBudget.reserve` calls `make_room` holding
         # it and `store` calls the budget holding ours; one lock cannot be taken in two orders
         self._lock = budget._lock
@@ -57,6 +65,7 @@ class PrefixCache:
                 if entry is not None:
                     self.entries.move_to_end(_key(ids, n))
                     self.hits += 1
+                    self.reused_tokens += entry.tokens
                     return entry
             self.misses += 1
             return None

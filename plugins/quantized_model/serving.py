@@ -208,9 +208,15 @@ class LocalModels:
             return RerankEngine.load(folder, threads=threads)
         chat = LocalChat.load(folder, spec, threads, self.kv_budget,
                               warm_cores=self.options.warm_cores)
-        cache_mb = self.options.prefix_cache_mb
+        cache_mb, disk_mb = self.options.prefix_cache_mb, self.options.prefix_cache_disk_mb
         if cache_mb:
             chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
+        if disk_mb:
+            try:
+                chat.engine.enable_prefix_store(self.workspace / ".cache" / "prefix-kv" / served.model.id,
+                                                int(disk_mb * 2**20))
+            except OSError as exc:  # a read-only workspace: serve without it
+                log.warning("%s: prefix cache on disk off (%s)", served.model.id, exc.strerror or exc)
         if self.options.speculative_draft:
             chat.engine.enable_speculation(self.options.speculative_draft)
         return chat
@@ -257,14 +263,20 @@ class LocalModels:
 
     def figures(self) -> dict[str, Any]:
         """Gauges for the monitor."""
-        spec = {m: s.engine.engine.speculation for m, s in self.served.items()
-                if isinstance(s.engine, LocalChat) and s.engine.engine.speculation is not None}
+        chats = {m: s.engine.engine for m, s in self.served.items() if isinstance(s.engine, LocalChat)}
+        spec = {m: e.speculation for m, e in chats.items() if e.speculation is not None}
+        kept = {m: [t for t in (e.prefix_cache, e.prefix_store) if t is not None]
+                for m, e in chats.items() if e.keeps_prefixes}
         return {"local_model_ready": {m: int(s.engine is not None) for m, s in self.served.items()},
                 "local_model_requests": {m: s.counts["requests"] for m, s in self.served.items()},
                 "local_model_tokens": {m: s.counts["tokens"] for m, s in self.served.items()},
                 # speculative decoding: tokens guessed, and guesses that held
                 "local_model_drafted_tokens": {m: sp.drafted for m, sp in spec.items()},
-                "local_model_accepted_tokens": {m: sp.accepted for m, sp in spec.items()}}
+                "local_model_accepted_tokens": {m: sp.accepted for m, sp in spec.items()},
+                # kept prompt prefixes (memory and disk): hits, and prompt tokens not prefilled
+                "local_model_prefix_hits": {m: sum(t.hits for t in ts) for m, ts in kept.items()},
+                "local_model_prefix_reused_tokens": {m: sum(t.reused_tokens for t in ts)
+                                                     for m, ts in kept.items()}}
 
     def close(self) -> None:
         for served in self.served.values():

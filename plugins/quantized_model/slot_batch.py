@@ -36,6 +36,13 @@ from .memory import release_free_memory
 PREFIX_HEADER = "x-clawhost-prefix-cache"
 
 
+def prefix_note(prefix) -> str:
+    """The header's value: "miss", "hit N tokens" (kept in memory) or "hit N tokens from disk"."""
+    if prefix is None:
+        return "miss"
+    return f"hit {prefix.tokens} tokens" + (" from disk" if prefix.tier == "disk" else "")
+
+
 class SlotBatch:
     """Up to `max_slots` sequences decoding together. See `ChatEngine.new_batch`."""
 
@@ -76,7 +83,7 @@ class SlotBatch:
         ids = list(prompt_ids)
         # looked up before reserving: the reservation may evict this very entry to make
         # room, and holding it keeps its arrays until they are copied into the row
-        prefix = self._lookup(ids, params)
+        prefix = self._lookup(ids)
         need = seq.prompt_len + seq.max_tokens
         reserved = self.engine.budget.reserve(need, self.engine.kv_bytes_per_token)
         row = len(self.rows)
@@ -99,11 +106,12 @@ class SlotBatch:
         spec = self.engine.speculation
         if spec is not None and seq.prompt_len < spec.max_context:
             self.drafters[slot] = spec.drafter(ids)
-        if prefix is not None:
-            for buf, saved in zip(self.runner.kv, prefix.kv):
-                buf[row, :, :prefix.tokens] = saved
+        if prefix is not None and prefix.copy_into(self.runner.kv, row):
             self.filled[slot] = prefix.tokens
-            del prefix
+        headers = getattr(params, "_headers", None)  # the request's response headers
+        if headers is not None and self.engine.keeps_prefixes:
+            headers[PREFIX_HEADER] = prefix_note(prefix if self.filled[slot] else None)
+        del prefix
         try:
             self._prefill_chunk(slot)
         except BaseException:
@@ -111,15 +119,13 @@ class SlotBatch:
             raise
         return slot
 
-    def _lookup(self, ids: list[int], params):
-        """The longest cached prefix of `ids` (a `prefix_cache.Entry`), if any."""
-        cache = getattr(self.engine, "prefix_cache", None)
-        if cache is None:
-            return None
-        entry = cache.lookup(ids)
-        headers = getattr(params, "_headers", None)
-        if headers is not None:  # the request's response headers (set by the server side)
-            headers[PREFIX_HEADER] = f"hit {entry.tokens} tokens" if entry else "miss"
+    def _lookup(self, ids: list[int]):
+        """The longest kept prefix of `ids`: in memory (a `prefix_cache.Entry`), else on
+        disk (a `prefix_store.DiskPrefix`), else None."""
+        cache, store = self.engine.prefix_cache, self.engine.prefix_store
+        entry = cache.lookup(ids) if cache is not None else None
+        if entry is None and store is not None:
+            entry = store.lookup(ids)
         return entry
 
     def _prefill_chunk(self, slot: int) -> None:
@@ -132,7 +138,7 @@ class SlotBatch:
             return
         del self.filled[slot]
         self.pending[slot] = logits  # a fresh array per prefill: no copy needed
-        if getattr(self.engine, "prefix_cache", None) is None:
+        if not self.engine.keeps_prefixes:
             del self.prompts[slot]
 
     def _filled(self, slot: int) -> int:
@@ -243,9 +249,11 @@ class SlotBatch:
         r = self.rows.index(slot)
         # its reservation first: the prefix it leaves behind may need that room
         self.engine.budget.release(self.reserved.pop(slot, 0))
-        cache = getattr(self.engine, "prefix_cache", None)
-        if cache is not None and slot not in self.filled and slot in self.prompts:
-            cache.store(self.prompts[slot], self.runner.kv, r)  # before the row is reused
+        if slot not in self.filled and slot in self.prompts:  # before the row is reused
+            if self.engine.prefix_cache is not None:
+                self.engine.prefix_cache.store(self.prompts[slot], self.runner.kv, r)
+            if self.engine.prefix_store is not None:
+                self.engine.prefix_store.save(self.prompts[slot], self.runner.kv, r)
         last = len(self.rows) - 1
         if r != last:
             moved = self.rows[last]
