@@ -119,6 +119,20 @@ def test_a_damaged_or_short_block_is_a_miss_is_removed_and_changes_no_answer(
     assert _answer(reopened, turn2)[1] == "hit 64 tokens from disk"  # the chain stops at the hole
 
 
+def test_blocks_removed_by_hand_are_a_quiet_miss_and_written_again(tiny_dir, tmp_path, caplog):  # noqa: F811
+    import shutil
+    eng = _engine(tiny_dir, tmp_path)
+    turn1, turn2 = _turns(eng)
+    _answer(eng, turn1)
+    shutil.rmtree(eng.prefix_store.dir)  # an operator clearing the cache under a running host
+    with caplog.at_level(logging.WARNING, "clawhost.quantized_model"):
+        assert _answer(eng, turn2)[1] == "miss"
+    assert caplog.text == ""
+    # the turn was prefilled whole and written again: the next one reads it
+    assert eng.prefix_store.facts()["blocks"] == 4 and eng.prefix_store.writable
+    assert _answer(eng, turn2)[1] == "hit 128 tokens from disk"
+
+
 def test_the_disk_limit_drops_least_recently_used_blocks_from_a_chains_end(tiny_dir,  # noqa: F811
                                                                             tmp_path):
     eng = _engine(tiny_dir, tmp_path, limit_blocks=5)

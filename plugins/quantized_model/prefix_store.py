@@ -150,13 +150,20 @@ class PrefixStore:
             try:
                 with open(self._path(name), "rb") as f:
                     got = f.readinto(memoryview(buf))
+            except FileNotFoundError:  # removed by hand (rm -r .cache/prefix-kv): a plain miss
+                got = -1
             except OSError:
                 got = 0
             payload = buf[DIGEST:]
             if got != buf.nbytes or _crc(payload) != buf[:DIGEST].tobytes():
-                log.warning("prefix cache: dropped an unreadable block %s (prefilling instead)",
-                            name[:12])
-                self._forget(name)
+                if got != -1:
+                    log.warning("prefix cache: dropped an unreadable block %s (prefilling "
+                                "instead)", name[:12])
+                    self._forget(name)
+                elif self.dir.exists():
+                    self.index.pop(name, None)
+                else:  # the whole folder was cleared: forget every block, write anew
+                    self.index.clear()
                 self.misses += 1
                 return False
             start, at = i * self.block, 0
@@ -175,8 +182,15 @@ class PrefixStore:
         if not self.writable or len(ids) < self.min_tokens:
             return 0
         names = block_names(ids, self.block)
+        if all(name in self.index for name in names):
+            self._used(names)
+            return 0
         buf = np.empty(DIGEST + self.block_bytes, np.uint8)
         written = 0
+        try:  # cleared by hand while the host runs: start it again
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # the write below says why
         for i in reversed(range(len(names))):  # the first block last: the newest file
             name = names[i]
             if name in self.index:
