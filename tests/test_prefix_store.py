@@ -231,3 +231,50 @@ async def test_the_host_reads_a_long_system_prompt_from_disk_after_a_restart(
         assert host.state[STATE].figures()["local_model_prefix_hits"] == {}
     finally:
         await host.stop()
+
+
+# -- the real model (slow) ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_real_agent_turns_over_a_long_system_prompt_read_it_from_disk(real_models, tmp_path,
+                                                                       monkeypatch):
+    """SmolLM2 (int8 cache, 256-token blocks as served) on an agent's turns: a ~1,400-token
+    system prompt with tools, then turn 2 with turn 1's answer. After a restart turn 2 reads
+    the system prompt's blocks and answers token for token as a full prefill does."""
+    from conftest import REAL_CHAT
+    from test_long_prompt import _real_text
+    from test_speculate import TOOLS_SYSTEM
+    monkeypatch.setattr(prefix_cache, "BLOCK", 256)
+    monkeypatch.setattr(prefix_store, "MIN_TOKENS", 1024)
+    folder = real_models["folder"](REAL_CHAT)
+
+    def engine(root):
+        eng = ChatEngine.load(folder, threads=2, kv_cache="int8")
+        if root is not None:
+            eng.enable_prefix_store(root, 2**30)
+        return eng
+
+    def ask(eng, messages):
+        params = SamplingParams(max_tokens=24, temperature=0)
+        params._headers = {}
+        batch = eng.new_batch(1)
+        slot = batch.add(eng.encode_chat(messages), params)
+        while slot in batch.seqs:
+            seq = batch.seqs[slot]
+            batch.step()
+        return seq.ids, params._headers.get("x-clawhost-prefix-cache")  # the answer's tokens
+
+    system = TOOLS_SYSTEM + "Notes so far:\n" + _real_text(1400)
+    turn1 = [{"role": "system", "content": system},
+             {"role": "user", "content": "Search the notes for the last tool used."}]
+    first = engine(tmp_path)
+    answer1, header = ask(first, turn1)
+    assert header == "miss" and first.prefix_store.writes >= 5
+    assert first.decode(answer1).strip(), answer1
+    turn2 = turn1 + [{"role": "assistant", "content": first.decode(answer1)},
+                     {"role": "user", "content": "Now read_file notes.md."}]
+    restarted = engine(tmp_path)
+    answer2, header = ask(restarted, turn2)
+    n = int(header.split()[1])
+    assert header.endswith("tokens from disk") and n >= 1280 and n % 256 == 0
+    assert answer2 == ask(engine(None), turn2)[0]
