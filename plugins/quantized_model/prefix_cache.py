@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -22,6 +23,18 @@ from .kv_budget import KVBudget
 from .runner import kv_buffer
 
 BLOCK = 256  # prefix lengths are multiples of this: few keys to try, few entries per prompt
+
+
+class KeptPrefix(Protocol):
+    """A prompt prefix's KV found for a new prompt, in memory (`Entry`) or on disk
+    (`prefix_store.DiskPrefix`)."""
+
+    tokens: int  # positions it fills, from the start
+    tier: str  # "memory" or "disk" (the response header says which)
+
+    def copy_into(self, kv: list[np.ndarray], row: int) -> bool:
+        """Write it into row `row` of the cache; False when it could not be read."""
+        ...
 
 
 @dataclass

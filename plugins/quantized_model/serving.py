@@ -212,11 +212,12 @@ class LocalModels:
         if cache_mb:
             chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
         if disk_mb:
+            root = self.workspace / ".cache" / "prefix-kv" / served.model.id
             try:
-                chat.engine.enable_prefix_store(self.workspace / ".cache" / "prefix-kv" / served.model.id,
-                                                int(disk_mb * 2**20))
+                chat.engine.enable_prefix_store(root, int(disk_mb * 2**20))
             except OSError as exc:  # a read-only workspace: serve without it
-                log.warning("%s: prefix cache on disk off (%s)", served.model.id, exc.strerror or exc)
+                log.warning("%s: prefix cache on disk off (%s)", served.model.id,
+                            exc.strerror or exc)
         if self.options.speculative_draft:
             chat.engine.enable_speculation(self.options.speculative_draft)
         return chat

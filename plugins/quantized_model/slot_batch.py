@@ -25,6 +25,8 @@ batch empties (the batcher keeps one batch per model for the host's lifetime).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .runner import CAPACITY_STEP, Runner
@@ -33,10 +35,13 @@ from .sequence import Sequence, TokenEvent
 from .speculate import NgramDrafter
 from .memory import release_free_memory
 
+if TYPE_CHECKING:
+    from .prefix_cache import KeptPrefix
+
 PREFIX_HEADER = "x-clawhost-prefix-cache"
 
 
-def prefix_note(prefix) -> str:
+def prefix_note(prefix: KeptPrefix | None) -> str:
     """The header's value: "miss", "hit N tokens" (kept in memory) or "hit N tokens from disk"."""
     if prefix is None:
         return "miss"
@@ -119,7 +124,7 @@ class SlotBatch:
             raise
         return slot
 
-    def _lookup(self, ids: list[int]):
+    def _lookup(self, ids: list[int]) -> KeptPrefix | None:
         """The longest kept prefix of `ids`: in memory (a `prefix_cache.Entry`), else on
         disk (a `prefix_store.DiskPrefix`), else None."""
         cache, store = self.engine.prefix_cache, self.engine.prefix_store
