@@ -2,7 +2,7 @@
 per turn, and not again after a restart.
 
 Why: agents resend the same long system prompt (OpenClaw's is ~10k tokens) on every turn,
-and its prefill is most of a turn's time on this CPU (~30 s for 7k tokens). Keeping its KV
+and its prefill is most of a turn's time on a 2-core CPU (30–50 s for 7k tokens). Keeping its KV
 in memory (`prefix_cache.py`) costs 80 MB of a small box's RAM per 7k-token prefix and is
 gone with the process. On disk it costs no RAM (the page cache gives it back under
 pressure), is shared by every stream that starts with it, and survives `clawhost stop` /
@@ -56,9 +56,9 @@ def _remove(path: Path) -> None:
 
 
 def fingerprint(folder: Path, graph: str, kv_dtype: str, block: int) -> str:
-    """What a cached block's bytes depend on: the weights (their hash from the manifest, or
-    their size and time), the KV graph file itself (rotary, scales of an int8 cache), the
-    element type and the block length."""
+    """What a cached block's bytes depend on: the weights (their file's size and time: a
+    re-prepared model writes it anew), the KV graph file itself (rotary, the scales of an
+    int8 cache), the element type and the block length."""
     h = hashlib.blake2b(digest_size=8)
     data = folder / "model.onnx.data"
     if data.exists():
