@@ -135,6 +135,9 @@ class PrefixStore:
     def lookup(self, ids: list[int]) -> DiskPrefix | None:
         """The longest stored prefix of `ids` (at least `min_tokens`), leaving one token or
         more to prefill (its logits start the answer)."""
+        if len(ids) - 1 < self.min_tokens:  # a short prompt: nothing to hash
+            self.misses += 1
+            return None
         names = block_names(ids[:len(ids) - 1], self.block)
         have = 0
         while have < len(names) and names[have] in self.index:
@@ -166,12 +169,8 @@ class PrefixStore:
                     self.index.clear()
                 self.misses += 1
                 return False
-            start, at = i * self.block, 0
-            for arr in kv:  # [rows, kv_heads, capacity, head_dim], layer by layer, k then v
-                part = arr[row, :, start:start + self.block]
-                n = part.nbytes
-                part[...] = payload[at:at + n].view(arr.dtype).reshape(part.shape)
-                at += n
+            for part, at in self._parts(kv, row, i):
+                part[...] = payload[at:at + part.nbytes].view(part.dtype).reshape(part.shape)
         self._used(names, touch=True)
         self.hits += 1
         self.reused_tokens += len(names) * self.block
@@ -195,12 +194,9 @@ class PrefixStore:
             name = names[i]
             if name in self.index:
                 continue
-            start, at = i * self.block, DIGEST
-            for arr in kv:
-                part = arr[row, :, start:start + self.block]
-                n = part.nbytes
-                buf[at:at + n].view(arr.dtype).reshape(part.shape)[...] = part
-                at += n
+            for part, at in self._parts(kv, row, i):
+                at += DIGEST
+                buf[at:at + part.nbytes].view(part.dtype).reshape(part.shape)[...] = part
             buf[:DIGEST] = np.frombuffer(_crc(buf[DIGEST:]), np.uint8)
             tmp = self.dir / f".{name}.{os.getpid()}.tmp"
             try:
@@ -210,8 +206,8 @@ class PrefixStore:
             except OSError as exc:
                 _remove(tmp)
                 self.writable = False
-                log.warning("prefix cache: cannot write under %s (%s); kept prefixes stay in "
-                            "memory only until restart", self.dir, exc.strerror or exc)
+                log.warning("prefix cache: cannot write under %s (%s); no more prompt prefixes "
+                            "are written until restart", self.dir, exc.strerror or exc)
                 break
             self.index[name] = None
             written += 1
@@ -219,6 +215,16 @@ class PrefixStore:
         self._used([n for n in names if n in self.index])
         self._evict()
         return written
+
+    def _parts(self, kv: list[np.ndarray], row: int, i: int):
+        """Block i of row `row`, array by array ([rows, kv_heads, capacity, head_dim], layer
+        by layer, keys then values), with each part's offset in the block's payload: the
+        file layout, for reading and writing alike."""
+        start, at = i * self.block, 0
+        for arr in kv:
+            part = arr[row, :, start:start + self.block]
+            yield part, at
+            at += part.nbytes
 
     def _used(self, names: list[str], touch: bool = False) -> None:
         """`names` (a chain, in order) were just used. The first block becomes the most
