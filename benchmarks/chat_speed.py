@@ -5,9 +5,10 @@ In process: the chat engine's streaming path decoding 64 tokens (`ChatEngine.gen
 tokens after the first) against `llama-bench -p 0 -n 64` (tg64), one round each in turn.
 Over HTTP: clawhost (`--config`, its models prepared) and llama-server (4 slots, 2 threads,
 8,192 context, from /work/shared/bench/llamacpp.sh), each round in turn:
-- TTFT: a short chat question, streamed, temperature 0, with a fresh nonce (no answer cache
-  of either side can serve it; clawhost is sent `cache-control: no-cache`, so its caches are
-  skipped, and llama-server keeps its own prompt cache, its default);
+- TTFT: a short chat question, streamed, temperature 0, with a fresh nonce per round, the
+  same for every server (no answer cache of either side can serve it; clawhost is sent
+  `cache-control: no-cache`, so its caches are skipped, and llama-server keeps its own
+  prompt cache, its default);
 - decode: one streamed answer of `--tokens` tokens, tokens after the first / time after
   the first;
 - 4 streams: four such requests at once, all tokens / wall time.
@@ -67,11 +68,13 @@ def stream(base: str, model: str, content: str, max_tokens: int) -> dict:
             "tokens": tokens, "end": time.perf_counter()}
 
 
-def http_round(name: str, base: str, model: str, tokens: int, r: int = 0) -> dict:
-    """Round `r`: the single stream writes about ESSAYS[r], the four about the next four
-    (every server gets the same texts in a round; rounds cover several, since how much
-    speculative decoding gains depends on the text)."""
-    nonce = time.time_ns() % 10**9
+def http_round(name: str, base: str, model: str, tokens: int, r: int = 0,
+               nonce: int | None = None) -> dict:
+    """Round `r`: the single stream writes about ESSAYS[r], the four about the next four.
+    Every server gets the same texts in a round when given the round's `nonce`: the nonce
+    is part of the prompt, and how much speculative decoding gains depends on the text the
+    prompt leads to (rounds cover several)."""
+    nonce = time.time_ns() % 10**9 if nonce is None else nonce
     ttft = stream(base, model, f"({nonce}) What is the capital of France?", 8)["ttft"]
     topic = ESSAYS[r % len(ESSAYS)]
     one = stream(base, model, f"({nonce}) Write a detailed essay about {topic}.", tokens)
@@ -189,9 +192,10 @@ def over_http(args) -> list[dict]:
         for _, base, model in servers:  # warm-up
             stream(base, model, "hello", 4)
         rows = []
+        run = time.time_ns() % 10**8  # a fresh nonce per round, the same for every server
         for r in range(args.rounds):
             for server in servers:
-                rows.append(http_round(*server, args.tokens, r))
+                rows.append(http_round(*server, args.tokens, r, run + r))
         return rows
     finally:
         for s in started:

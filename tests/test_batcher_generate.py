@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
@@ -253,3 +254,33 @@ async def test_a_reader_whose_work_stopped_gets_503_instead_of_hanging(clawhost_
     sched._task.cancel()  # the loop is gone without answering its sequences (a bug, say)
     with pytest.raises(Unavailable, match="made no progress on the request for 1.5 s"):
         await asyncio.wait_for(read_tokens(reply, 10**9), 10)
+
+
+async def test_the_worker_keeps_decoding_while_the_event_loop_is_busy(clawhost_host):
+    """Between steps the worker hands tokens over and goes on (no round trip through the
+    loop per step); the tokens still arrive whole and in order, and the request gets exactly
+    max_tokens steps."""
+    host, engine = await start(clawhost_host, step_s=0.005)
+    reply = await host.handle(chat_request("busy", max_tokens=120, stream=True))
+    first = await read_tokens(reply, 3)
+    before = len(engine.steps)
+    time.sleep(0.1)  # the loop's thread is held (a slow handler elsewhere): ~20 steps' worth
+    assert len(engine.steps) - before >= 5  # when each step waited for the loop: at most 1
+    rest = [c async for c in reply.stream]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in first + rest)
+    assert text == expected_tokens("busy", 120)
+    assert rest[-1]["choices"][0]["finish_reason"] == "length"
+    assert sum("busy" in s for s in engine.steps) == 120  # no step past its limit
+
+
+async def test_an_arrival_stops_the_worker_stepping_on_its_own(clawhost_host):
+    """A request that arrives while one stream decodes on its own joins within a step or two."""
+    host, engine = await start(clawhost_host, step_s=0.005, max_slots=2)
+    long = await host.handle(chat_request("solo", max_tokens=400, stream=True))
+    await read_tokens(long, 3)
+    n_before = len(engine.steps)
+    body = (await host.handle(chat_request("joiner", max_tokens=2))).body
+    joined = next(i for i, s in enumerate(engine.steps) if "joiner" in s)
+    assert joined <= n_before + 3
+    assert body["choices"][0]["message"]["content"] == expected_tokens("joiner", 2)
+    await long.stream.aclose()

@@ -6,6 +6,13 @@ requests admitted from the queue into free slots, and run one decode step for ev
 slot. A request that arrives mid-generation joins at the next step; one that finishes, or
 whose client goes away, leaves before the next step. Tokens go to each request's own
 ``asyncio.Queue``, which feeds its ``Reply.stream`` (or its whole body).
+
+While nothing changes (no arrival, nobody finishing or leaving), the worker does not wait
+for the event loop between steps: it hands each step's tokens to the loop and steps again
+(`_keep_stepping`). A round trip through the loop costs ~0.6 ms a step on a 2-core box
+(BENCHMARKS.md, #18 session 13), 4–5% of a single stream's decode. Any change sends the job
+back to the loop, which alone frees and admits slots, so a slot is never reused behind its
+back.
 """
 
 from __future__ import annotations
@@ -82,6 +89,10 @@ class GenerationScheduler(Batcher):
         self.queue.free = lambda: max(0, self.limits.max_slots - len(self.active))
         # one thread per model: the engine is never called from two threads at once
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{model.id}")
+        self._event_loop: asyncio.AbstractEventLoop | None = None  # where `_keep_stepping` delivers
+        # a job that keeps stepping returns to the loop this often at least, so the loop's own
+        # checks (idle readers, the `batch_timeout_s` guard) still run
+        self._stride_s = min(0.25, limits.batch_timeout_s / 4)
 
     # -- the request side -----------------------------------------------------------
     async def submit(self, request) -> Reply:
@@ -124,6 +135,7 @@ class GenerationScheduler(Batcher):
 
     # -- the loop ---------------------------------------------------------------------
     async def _loop(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
         while not self._closed:
             if not self.active and not len(self.queue):
                 self.queue.arrived.clear()
@@ -148,15 +160,17 @@ class GenerationScheduler(Batcher):
             for s in self.active.values():
                 s.request.notes[BATCH_SIZE] = max(size, s.request.notes.get(BATCH_SIZE, 0))
             try:
-                added, events = await self._run(self._tick, [s.slot for s in leaving], joining)
+                added, events = await self._run(self._tick, [s.slot for s in leaving], joining,
+                                                list(self.active.values()))
             except Exception as exc:  # noqa: BLE001 - isolate the request that broke the step
                 await self._isolate(exc, joining)
                 continue
             self._admit(joining, added)
             self._deliver(events)
 
-    def _tick(self, leaving: list[int], joining: list[Sequence]):
-        """In the worker thread: remove, prefill, step. Prefill errors stay per request."""
+    def _tick(self, leaving: list[int], joining: list[Sequence], members: list[Sequence]):
+        """In the worker thread: remove, prefill, step (and more steps while nothing changes,
+        when nobody joined). Prefill errors stay per request."""
         for slot in leaving:
             self.batch.remove(slot)
         added = []
@@ -168,7 +182,44 @@ class GenerationScheduler(Batcher):
         have = sum(not (s.done or s.gone) for s in self.active.values() if s.slot not in leaving)
         have += sum(not isinstance(a, BaseException) for a in added)
         events = self.batch.step() if have else {}
+        if not joining:  # the loop must admit the joiners before it can take their tokens
+            events = self._keep_stepping(events, members)
         return added, events
+
+    def _keep_stepping(self, events: dict, members: list[Sequence]) -> dict:
+        """In the worker thread: while the last step changed nothing the loop must act on,
+        hand its tokens to the loop and run the next one. Returns the last step's events."""
+        started = time.perf_counter()
+        # counted here, not read from the sequences: the loop updates those as it delivers
+        counts = {s.slot: s.count for s in members}
+        while events and time.perf_counter() - started < self._stride_s:
+            for slot, event in events.items():
+                counts[slot] = counts.get(slot, 0) + max(len(event_fields(event)[0]), 1)
+            if self._needs_loop(events, members, counts):
+                break
+            try:
+                self._event_loop.call_soon_threadsafe(self._deliver, events)
+            except RuntimeError:  # the loop closed under us: the host is stopping
+                break
+            events = self.batch.step()
+            self.worked = time.perf_counter()
+        return events
+
+    def _needs_loop(self, events: dict, members: list[Sequence], counts: dict[int, int]) -> bool:
+        """Must the loop act before the next step? Someone finished, reached their limit, left
+        or stopped reading, or a queued request could take a free slot."""
+        if self._closed or (len(self.queue) and len(members) < self.limits.max_slots):
+            return True
+        if any(event_fields(e)[2] is not None for e in events.values()):
+            return True
+        now = time.perf_counter()
+        for s in members:
+            gone = getattr(s.request, "disconnected", None)
+            if (s.done or s.gone or (gone is not None and gone.is_set())
+                    or (s.limit is not None and counts.get(s.slot, 0) >= s.limit)
+                    or (s.out.qsize() > 0 and now - s.last_read > self.limits.stream_idle_s)):
+                return True
+        return False
 
     def _admit(self, joining: list[Sequence], added: list) -> None:
         for s, slot in zip(joining, added):
@@ -195,7 +246,7 @@ class GenerationScheduler(Batcher):
             self.stats.batched += len(events)
         for slot, event in events.items():
             s = self.active.get(slot)
-            if s is None:
+            if s is None or s.done:
                 continue
             tokens, text, finish = event_fields(event)
             s.tokens.extend(tokens)
