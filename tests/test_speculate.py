@@ -16,7 +16,8 @@ gguf = pytest.importorskip("gguf")
 from clawhost.plugins.quantized_model import runner  # noqa: E402
 from clawhost.plugins.quantized_model.chat_engine import ChatEngine, SamplingParams  # noqa: E402
 from clawhost.plugins.quantized_model.kv_prefill import IN_PLACE_TOKENS  # noqa: E402
-from clawhost.plugins.quantized_model.speculate import NgramDrafter  # noqa: E402
+from clawhost.plugins.quantized_model.speculate import (Acceptance, NgramDrafter,  # noqa: E402
+                                                        Speculation)
 from test_long_prompt import tiny_dir  # noqa: E402,F401  (a tiny random llama, prepared)
 from test_quantized_model import (CHAT, models_section, prepared,  # noqa: E402,F401
                                   sources, start_host)
@@ -52,6 +53,39 @@ def test_sync_takes_in_only_the_generated_tokens_not_seen_yet():
     d.sync(generated, prompt_len=3)
     d.sync(generated, prompt_len=3)  # nothing new the second time
     assert d.ids == [1, 2, 3, 1, 2, 3]
+
+
+def test_the_guess_length_follows_how_often_guesses_hold():
+    spec = Speculation(max_draft=6)
+    assert [Acceptance(prior=p).best_length(6, spec.guess_cost) for p in (0.1, 0.5, 0.7, 0.9)
+            ] == [0, 1, 3, 6]  # below ~1 in 5 holding, no guess pays for its rows
+    a = Acceptance(prior=0.9)
+    for _ in range(6):
+        a.observe(6, 0)  # six runs whose first guess failed
+    assert a.rate < 0.2 and a.best_length(6, spec.guess_cost) == 0
+    for _ in range(10):
+        a.observe(3, 3)  # the text turns repetitive: every guess holds
+    assert a.rate > 0.85 and a.best_length(6, spec.guess_cost) >= 5
+    assert a.best_length(2, spec.guess_cost) == 2  # never more than the drafter found
+
+
+def test_an_unsent_guess_is_scored_against_the_next_token_so_guessing_resumes():
+    spec = Speculation(max_draft=6)
+    d = NgramDrafter([1, 2, 3, 1, 2], max_draft=6)  # a loop of three
+    d.acceptance = Acceptance(prior=0.05)
+    generated: list[int] = []
+    for step in range(20):
+        sent = d.guess(5, spec)
+        if sent:
+            break
+        assert d.unsent  # found, but not worth its rows: kept to be scored
+        generated.append(d.unsent[0])  # the plain step produces what it would have guessed
+        d.sync(generated, prompt_len=5)
+    assert sent and 0 < step < 20 and d.acceptance.rate > 0.2  # it guesses again
+    low = Acceptance(prior=0.05)
+    d.acceptance, d.unsent = low, [7]
+    d.sync(generated + [8], prompt_len=5)  # a miss lowers the rate
+    assert low.rate < 0.05 and d.unsent == []
 
 
 # -- the engine (tiny random llama) ---------------------------------------------------------------

@@ -226,14 +226,16 @@ class SlotBatch:
             return None
         drafter.sync(seq.ids, seq.prompt_len)
         # no guess past max_tokens: the run writes keys at positions the budget reserved
-        draft = drafter.draft(seq.max_tokens - len(seq.ids) - 1)
+        draft = drafter.guess(seq.max_tokens - len(seq.ids) - 1, spec)
         if not draft:
             return None
         event = seq.advance_draft(self.runner.verify([seq.ids[-1], *draft], seq.length - 1),
                                   draft)
         taken = event.token_ids
-        spec.record(len(draft), next((i for i, (a, b) in enumerate(zip(taken, draft)) if a != b),
-                                     min(len(taken), len(draft))))
+        held = next((i for i, (a, b) in enumerate(zip(taken, draft)) if a != b),
+                    min(len(taken), len(draft)))
+        spec.record(len(draft), held)
+        drafter.acceptance.observe(len(draft), held)
         events = {slot: event}
         self._free_finished(events)
         return events

@@ -16,6 +16,14 @@ kept with the probability the sampler gives it and a different one is the sample
 pick, so the tokens are distributed as without speculation (greedy: the same tokens, up
 to the float rounding of a several-token run against a one-token one).
 
+How many to guess: each sequence keeps a running estimate of how often its guesses hold
+(`Acceptance`), and sends the number of guesses that maximises the expected tokens per unit
+of time, none when even one would not pay (below ~1 in 5 holding). Essays hold 15–80% of
+guesses depending on the text: at the low end a fixed guess of 2–6 tokens made decoding
+4–13% slower than not guessing (BENCHMARKS.md, #18 session 14). A guess left unsent is
+still checked against the token the plain step produces, so the estimate recovers for free
+when the text starts repeating.
+
 Where it pays: with one sequence decoding and a short cache. A guessed token costs the
 matmuls of one more row and, over an int8 cache, one more pass over every cached key
 (onnxruntime's int8 attention dequantizes per query row), so past `max_context` tokens a
@@ -33,6 +41,9 @@ class Speculation:
     max_draft: int = 6  # tokens guessed per run at most (the longest match gives the count)
     min_match: int = 2  # the last tokens that must have occurred before to guess at all
     max_context: int = 1024  # cache positions beyond which a guessed token costs too much
+    # a guessed token's cost as a share of a decode step (the rows of one run, short context,
+    # SmolLM2 int4 on AVX-512: 1 + n/5 steps for n guesses; BENCHMARKS.md, #18 session 13)
+    guess_cost: float = 0.2
     runs: int = 0  # verification runs made
     drafted: int = 0  # tokens guessed
     accepted: int = 0  # guesses that held
@@ -40,10 +51,48 @@ class Speculation:
     def drafter(self, prompt_ids: list[int]) -> "NgramDrafter":
         return NgramDrafter(prompt_ids, self.min_match, self.max_draft)
 
+    def worth(self, acceptance: "Acceptance", available: int) -> int:
+        """How many of `available` guessed tokens to send, given how often guesses hold."""
+        return acceptance.best_length(available, self.guess_cost)
+
     def record(self, drafted: int, accepted: int) -> None:
         self.runs += 1
         self.drafted += drafted
         self.accepted += accepted
+
+
+class Acceptance:
+    """How often one sequence's guesses hold, per guessed position reached: the chance that
+    guess i+1 holds given guess i did. Recent guesses weigh most (the text changes)."""
+
+    DECAY = 0.85  # each observation's weight shrinks by this per later observation
+    MARGIN = 1.03  # guess only when the expected speed-up is at least this
+
+    def __init__(self, prior: float = 0.5, weight: float = 2.0):
+        self.hits, self.trials = prior * weight, weight
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.trials
+
+    def observe(self, sent: int, held: int) -> None:
+        """A run that sent `sent` guesses of which the first `held` held."""
+        reached = min(held + 1, sent)  # positions checked: the held ones and the first miss
+        self.hits = self.hits * self.DECAY + held
+        self.trials = self.trials * self.DECAY + reached
+
+    def best_length(self, available: int, cost: float) -> int:
+        """The guess length with the most expected tokens per step's time, (1 + p + p² + …
+        + pⁿ) / (1 + n·cost); 0 when no length beats a plain step by MARGIN."""
+        p, best, best_gain, expected = self.rate, 0, self.MARGIN, 1.0
+        term = 1.0
+        for n in range(1, available + 1):
+            term *= p
+            expected += term
+            gain = expected / (1 + n * cost)
+            if gain > best_gain:
+                best, best_gain = n, gain
+        return best
 
 
 class NgramDrafter:
@@ -59,6 +108,8 @@ class NgramDrafter:
         self.ids: list[int] = []
         self.ends: dict[tuple[int, int], list[int]] = {}
         self.min_match, self.max_draft, self.max_match = max(min_match, 2), max_draft, max_match
+        self.acceptance = Acceptance()
+        self.unsent: list[int] = []  # a guess not sent: checked against the next real token
         self.extend(prompt_ids)
 
     def extend(self, tokens) -> None:
@@ -69,8 +120,22 @@ class NgramDrafter:
                 ends.setdefault((ids[-2], ids[-1]), []).append(len(ids) - 1)
 
     def sync(self, generated: list[int], prompt_len: int) -> None:
-        """Take in the tokens of `generated` (the sequence's own list) not seen yet."""
-        self.extend(generated[len(self.ids) - prompt_len:])
+        """Take in the tokens of `generated` (the sequence's own list) not seen yet; an unsent
+        guess is scored against the first of them."""
+        new = generated[len(self.ids) - prompt_len:]
+        if self.unsent and new:
+            self.acceptance.observe(1, int(new[0] == self.unsent[0]))
+        self.unsent = []
+        self.extend(new)
+
+    def guess(self, limit: int, spec: Speculation) -> list[int]:
+        """The guesses worth sending now (maybe none), at most `limit`. A guess found but not
+        worth sending is kept to be scored by the next `sync`."""
+        draft = self.draft(limit)
+        send = spec.worth(self.acceptance, len(draft))
+        if draft and not send:
+            self.unsent = draft
+        return draft[:send]
 
     def draft(self, limit: int) -> list[int]:
         """Up to `limit` guessed next tokens: what followed the longest earlier match of the
