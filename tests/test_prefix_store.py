@@ -278,3 +278,22 @@ def test_real_agent_turns_over_a_long_system_prompt_read_it_from_disk(real_model
     n = int(header.split()[1])
     assert header.endswith("tokens from disk") and n >= 1280 and n % 256 == 0
     assert answer2 == ask(engine(None), turn2)[0]
+
+
+def test_blocks_are_written_as_prefilled_so_an_abandoned_prompt_leaves_them_for_its_retry(
+        tiny_dir, tmp_path, prefilled, monkeypatch):  # noqa: F811
+    from clawhost.plugins.quantized_model import chat_engine
+    monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", 40)
+    eng = _engine(tiny_dir, tmp_path)
+    ids = _prompt(eng, 150)
+    batch = eng.new_batch(1)
+    slot = batch.add(ids, SamplingParams(max_tokens=8, temperature=0))  # the first 40 tokens
+    assert len(_blocks(tmp_path)) == 1  # block 0 (tokens 0-31), done with the first chunk
+    batch.step()  # tokens 40-79: block 1 is complete
+    assert len(_blocks(tmp_path)) == 2 and slot in batch.filled
+    batch.remove(slot)  # the client went away mid-prefill
+    prefilled.clear()
+    got, header = _answer(eng, ids)  # its retry
+    assert header == "hit 64 tokens from disk" and sum(prefilled) == 150 - 64
+    assert got == _answer(_engine(tiny_dir), ids)[0]
+    assert len(_blocks(tmp_path)) == 4  # the retry wrote the rest (128 of its 150 tokens)

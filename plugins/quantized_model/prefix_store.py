@@ -12,6 +12,8 @@ How (vLLM's automatic prefix caching, on disk): a prompt is cut into blocks of
 ``prefix_cache.BLOCK`` (256) tokens. Block i is named by a hash of every token up to its
 end, so a name says the whole prefix, and turn 2 (turn 1's prompt + answer + a new message,
 as a chat template renders it) shares turn 1's blocks by name and writes only its new ones.
+Blocks are written as the prefill completes them (`SlotBatch._prefill_chunk`), so a prompt
+abandoned halfway leaves what was done for its retry.
 A file holds one block's keys and values for every layer, as they are in the cache (int8
 stays int8), after a checksum of them. The folder is per model and per *fingerprint*: the
 weights, the KV graph and its element type; a rebuilt model starts a new folder and the
@@ -176,11 +178,14 @@ class PrefixStore:
         self.reused_tokens += len(names) * self.block
         return True
 
-    def save(self, ids: list[int], kv: list[np.ndarray], row: int) -> int:
-        """Write the blocks of `ids` (the prompt in row `row`) not stored yet; how many."""
+    def save(self, ids: list[int], kv: list[np.ndarray], row: int, upto: int | None = None) -> int:
+        """Write the blocks of `ids` (the prompt in row `row`) not stored yet, of its first
+        `upto` tokens (those prefilled so far; all by default); how many."""
         if not self.writable or len(ids) < self.min_tokens:
             return 0
-        names = block_names(ids, self.block)
+        names = block_names(ids if upto is None else ids[:upto], self.block)
+        if not names:
+            return 0
         if all(name in self.index for name in names):
             self._used(names)
             return 0

@@ -136,8 +136,14 @@ class SlotBatch:
     def _prefill_chunk(self, slot: int) -> None:
         ids, done = self.prompts[slot], self.filled[slot]
         piece = ids[done:done + self.engine.prefill_chunk(self.runner.capacity)]
-        logits = self.runner.prefill(self.rows.index(slot), piece, past=done)
+        row = self.rows.index(slot)
+        logits = self.runner.prefill(row, piece, past=done)
         done += len(piece)
+        if self.engine.prefix_store is not None:
+            # the blocks this chunk completed, now: a few ms per chunk instead of the whole
+            # prompt's write (75 ms for 7k tokens) before its answer's last token, and a
+            # client that gives up during a long prefill leaves what was done for its retry
+            self.engine.prefix_store.save(ids, self.runner.kv, row, upto=done)
         if done < len(ids):
             self.filled[slot] = done
             return
@@ -257,10 +263,8 @@ class SlotBatch:
         # its reservation first: the prefix it leaves behind may need that room
         self.engine.budget.release(self.reserved.pop(slot, 0))
         if slot not in self.filled and slot in self.prompts:  # before the row is reused
-            if self.engine.prefix_cache is not None:
+            if self.engine.prefix_cache is not None:  # (the disk's blocks went as prefilled)
                 self.engine.prefix_cache.store(self.prompts[slot], self.runner.kv, r)
-            if self.engine.prefix_store is not None:
-                self.engine.prefix_store.save(self.prompts[slot], self.runner.kv, r)
         last = len(self.rows) - 1
         if r != last:
             moved = self.rows[last]
