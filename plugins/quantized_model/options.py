@@ -137,10 +137,10 @@ class Options(BaseModel):
                                    "only its new tokens; inside kv_cache_mb, dropped first "
                                    "when a stream needs the memory. 0: off")
     # 1 GB holds ~12 prefixes of 7k tokens (int8: 2.9 MB per 256-token block); only prompts
-    # of 1,024+ tokens are written, and a next turn writes only its new blocks
+    # of 512+ tokens are written, and a next turn writes only its new blocks
     prefix_cache_disk_mb: float = Field(1024, ge=0, description="chat: MB of disk under "
                                         "workspace/.cache/prefix-kv for long prompts' KV "
-                                        "(1,024+ tokens, in 256-token blocks), so a next turn "
+                                        "(512+ tokens, in 256-token blocks), so a next turn "
                                         "or the same system prompt after a restart reads it "
                                         "instead of prefilling; no RAM held. 0: off")
     # checking a guess of n tokens costs ~(1 + n/5) decode steps (SmolLM2 int4, 1,024 cached
