@@ -75,7 +75,7 @@ def test_an_unsent_guess_is_scored_against_the_next_token_so_guessing_resumes():
     d.acceptance = Acceptance(prior=0.05)
     generated: list[int] = []
     for step in range(20):
-        sent = d.guess(5, spec)
+        sent = d.guess(5, spec.guess_cost)
         if sent:
             break
         assert d.unsent  # found, but not worth its rows: kept to be scored

@@ -232,7 +232,7 @@ class SlotBatch:
             return None
         drafter.sync(seq.ids, seq.prompt_len)
         # no guess past max_tokens: the run writes keys at positions the budget reserved
-        draft = drafter.guess(seq.max_tokens - len(seq.ids) - 1, spec)
+        draft = drafter.guess(seq.max_tokens - len(seq.ids) - 1, spec.guess_cost)
         if not draft:
             return None
         event = seq.advance_draft(self.runner.verify([seq.ids[-1], *draft], seq.length - 1),

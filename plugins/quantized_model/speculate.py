@@ -51,10 +51,6 @@ class Speculation:
     def drafter(self, prompt_ids: list[int]) -> "NgramDrafter":
         return NgramDrafter(prompt_ids, self.min_match, self.max_draft)
 
-    def worth(self, acceptance: "Acceptance", available: int) -> int:
-        """How many of `available` guessed tokens to send, given how often guesses hold."""
-        return acceptance.best_length(available, self.guess_cost)
-
     def record(self, drafted: int, accepted: int) -> None:
         self.runs += 1
         self.drafted += drafted
@@ -128,11 +124,12 @@ class NgramDrafter:
         self.unsent = []
         self.extend(new)
 
-    def guess(self, limit: int, spec: Speculation) -> list[int]:
-        """The guesses worth sending now (maybe none), at most `limit`. A guess found but not
-        worth sending is kept to be scored by the next `sync`."""
+    def guess(self, limit: int, guess_cost: float) -> list[int]:
+        """The guesses worth sending now (maybe none), at most `limit`, when a guessed token
+        costs `guess_cost` of a step. A guess found but not worth sending is kept to be scored
+        by the next `sync`."""
         draft = self.draft(limit)
-        send = spec.worth(self.acceptance, len(draft))
+        send = self.acceptance.best_length(len(draft), guess_cost)
         if draft and not send:
             self.unsent = draft
         return draft[:send]
