@@ -57,16 +57,26 @@ def test_sync_takes_in_only_the_generated_tokens_not_seen_yet():
 
 def test_the_guess_length_follows_how_often_guesses_hold():
     spec = Speculation(max_draft=6)
-    assert [Acceptance(prior=p).best_length(6, spec.guess_cost) for p in (0.1, 0.5, 0.7, 0.9)
+    assert [Acceptance(prior=p).best_length(6, spec.guess_cost(0)) for p in (0.1, 0.5, 0.7, 0.9)
             ] == [0, 1, 3, 6]  # below ~1 in 5 holding, no guess pays for its rows
     a = Acceptance(prior=0.9)
     for _ in range(6):
         a.observe(6, 0)  # six runs whose first guess failed
-    assert a.rate < 0.2 and a.best_length(6, spec.guess_cost) == 0
+    assert a.rate < 0.2 and a.best_length(6, spec.guess_cost(0)) == 0
     for _ in range(10):
         a.observe(3, 3)  # the text turns repetitive: every guess holds
-    assert a.rate > 0.85 and a.best_length(6, spec.guess_cost) >= 5
-    assert a.best_length(2, spec.guess_cost) == 2  # never more than the drafter found
+    assert a.rate > 0.85 and a.best_length(6, spec.guess_cost(0)) >= 5
+    assert a.best_length(2, spec.guess_cost(0)) == 2  # never more than the drafter found
+
+
+def test_guesses_get_shorter_deeper_in_the_cache_and_stop_where_they_cannot_pay():
+    cost = Speculation.guess_cost
+    assert cost(0) == cost(200) < cost(1000) <= cost(3000) < cost(7000) == cost(10_000)
+    holding = Acceptance(prior=0.8)
+    lengths = [holding.best_length(6, cost(n)) for n in (200, 1000, 7000)]
+    assert lengths[0] > lengths[1] >= lengths[2] >= 1  # still worth guessing when most hold
+    assert Acceptance(prior=0.5).best_length(6, cost(200)) >= 1
+    assert Acceptance(prior=0.5).best_length(6, cost(7000)) == 0  # a coin flip does not pay there
 
 
 def test_an_unsent_guess_is_scored_against_the_next_token_so_guessing_resumes():
@@ -75,7 +85,7 @@ def test_an_unsent_guess_is_scored_against_the_next_token_so_guessing_resumes():
     d.acceptance = Acceptance(prior=0.05)
     generated: list[int] = []
     for step in range(20):
-        sent = d.guess(5, spec.guess_cost)
+        sent = d.guess(5, spec.guess_cost(0))
         if sent:
             break
         assert d.unsent  # found, but not worth its rows: kept to be scored

@@ -142,9 +142,9 @@ class ChatEngine:
     def keeps_prefixes(self) -> bool:
         return self.prefix_cache is not None or self.prefix_store is not None
 
-    def enable_speculation(self, max_draft: int = 6, max_context: int = 1024) -> None:
-        """Guess up to `max_draft` tokens from earlier text when one stream decodes with at
-        most `max_context` cached tokens, and check them in one run (speculate.py)."""
+    def enable_speculation(self, max_draft: int = 6, max_context: int | None = None) -> None:
+        """Guess up to `max_draft` tokens from earlier text when one stream decodes (with at
+        most `max_context` cached tokens, if given), and check them in one run (speculate.py)."""
         from .speculate import Speculation
         self.speculation = Speculation(max_draft=max_draft, max_context=max_context)
 

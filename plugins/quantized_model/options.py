@@ -143,8 +143,9 @@ class Options(BaseModel):
                                         "(512+ tokens, in 256-token blocks), so a next turn "
                                         "or the same system prompt after a restart reads it "
                                         "instead of prefilling; no RAM held. 0: off")
-    # checking a guess of n tokens costs ~(1 + n/5) decode steps (SmolLM2 int4, 1,024 cached
-    # tokens or fewer); BENCHMARKS.md "#18 session 12" has what it gains per prompt
+    # checking a guess of n tokens costs ~(1 + n/5) decode steps at short context, more
+    # deeper in the cache (speculate.GUESS_COST); the guess length follows how often guesses
+    # hold; BENCHMARKS.md "#18 session 12" and "session 14" have what it gains per prompt
     speculative_draft: int = Field(6, ge=0, le=7, description="chat: when one stream "
                                    "decodes alone, guess up to this many next tokens from "
                                    "an earlier occurrence of its last ones (prompt lookup) "

@@ -109,7 +109,7 @@ class SlotBatch:
         self.prompts[slot] = ids
         self.filled[slot] = 0
         spec = self.engine.speculation
-        if spec is not None and seq.prompt_len < spec.max_context:
+        if spec is not None and spec.allows(seq.prompt_len):
             self.drafters[slot] = spec.drafter(ids)
         if prefix is not None and prefix.copy_into(self.runner.kv, row):
             self.filled[slot] = prefix.tokens
@@ -228,11 +228,11 @@ class SlotBatch:
         and the guess in one run, every token that holds in one event. None: no guess
         (too long a cache, nothing matched, no room left), so a plain step."""
         drafter, seq, spec = self.drafters.get(slot), self.seqs[slot], self.engine.speculation
-        if drafter is None or spec is None or seq.length + spec.max_draft > spec.max_context:
+        if drafter is None or spec is None or not spec.allows(seq.length + spec.max_draft):
             return None
         drafter.sync(seq.ids, seq.prompt_len)
         # no guess past max_tokens: the run writes keys at positions the budget reserved
-        draft = drafter.guess(seq.max_tokens - len(seq.ids) - 1, spec.guess_cost)
+        draft = drafter.guess(seq.max_tokens - len(seq.ids) - 1, spec.guess_cost(seq.length))
         if not draft:
             return None
         event = seq.advance_draft(self.runner.verify([seq.ids[-1], *draft], seq.length - 1),

@@ -24,14 +24,24 @@ guesses depending on the text: at the low end a fixed guess of 2–6 tokens made
 still checked against the token the plain step produces, so the estimate recovers for free
 when the text starts repeating.
 
-Where it pays: with one sequence decoding and a short cache. A guessed token costs the
-matmuls of one more row and, over an int8 cache, one more pass over every cached key
-(onnxruntime's int8 attention dequantizes per query row), so past `max_context` tokens a
-run of 7 costs 4x a step (3,000 cached; BENCHMARKS.md) and guessing stops.
+Where it pays: with one sequence decoding. A guessed token costs the matmuls of one more
+row and, over an int8 cache, one more pass over every cached key (onnxruntime's int8
+attention dequantizes per query row), so it costs more the longer the cache: a fifth of a
+step at 200 cached tokens, ~0.38 from 1,000 and ~0.48 at 7,000 (`GUESS_COST`). The guess
+length takes that in, so deep in a long agent prompt a stream guesses only while its
+guesses hold often enough (from ~75% at 7,000 cached), as when it copies tool arguments
+or names from the prompt.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+
+# a guessed token's cost as a share of a decode step, by cached tokens: one run of 1 + n
+# tokens against a plain step at the same depth (SmolLM2 int4, int8 KV, 2 threads, AVX-512;
+# BENCHMARKS.md, #18 session 14); straight lines in between, flat past the last
+GUESS_COST = ((200, 0.20), (1000, 0.38), (3000, 0.38), (7000, 0.48))
 
 
 @dataclass
@@ -40,16 +50,23 @@ class Speculation:
 
     max_draft: int = 6  # tokens guessed per run at most (the longest match gives the count)
     min_match: int = 2  # the last tokens that must have occurred before to guess at all
-    max_context: int = 1024  # cache positions beyond which a guessed token costs too much
-    # a guessed token's cost as a share of a decode step (the rows of one run, short context,
-    # SmolLM2 int4 on AVX-512: 1 + n/5 steps for n guesses; BENCHMARKS.md, #18 session 13)
-    guess_cost: float = 0.2
+    max_context: int | None = None  # cache positions past which it never guesses (None: no limit)
     runs: int = 0  # verification runs made
     drafted: int = 0  # tokens guessed
     accepted: int = 0  # guesses that held
 
     def drafter(self, prompt_ids: list[int]) -> "NgramDrafter":
         return NgramDrafter(prompt_ids, self.min_match, self.max_draft)
+
+    def allows(self, length: int) -> bool:
+        """May a sequence with `length` tokens (cached, or after its guess) guess at all?"""
+        return self.max_context is None or length <= self.max_context
+
+    @staticmethod
+    def guess_cost(cached: int) -> float:
+        """A guessed token's cost, as a share of a decode step, over `cached` tokens."""
+        at, cost = zip(*GUESS_COST)
+        return float(np.interp(cached, at, cost))
 
     def record(self, drafted: int, accepted: int) -> None:
         self.runs += 1
