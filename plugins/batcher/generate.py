@@ -212,14 +212,9 @@ class GenerationScheduler(Batcher):
             return True
         if any(event_fields(e)[2] is not None for e in events.values()):
             return True
-        now = time.perf_counter()
-        for s in members:
-            gone = getattr(s.request, "disconnected", None)
-            if (s.done or s.gone or (gone is not None and gone.is_set())
-                    or (s.limit is not None and counts.get(s.slot, 0) >= s.limit)
-                    or (s.out.qsize() > 0 and now - s.last_read > self.limits.stream_idle_s)):
-                return True
-        return False
+        return any(s.done or s.gone or self._why_drop(s) is not None
+                   or (s.limit is not None and counts.get(s.slot, 0) >= s.limit)
+                   for s in members)
 
     def _admit(self, joining: list[Sequence], added: list) -> None:
         for s, slot in zip(joining, added):
@@ -257,14 +252,20 @@ class GenerationScheduler(Batcher):
                 self.queue.note_service((time.perf_counter() - s.started) / self.limits.max_slots)
         self.stats.inflight = sum(not (s.done or s.gone) for s in self.active.values())
 
-    def _dropped(self, s: Sequence) -> bool:
-        """Drop a sequence whose client is gone (``request.disconnected``) or who stopped reading."""
+    def _why_drop(self, s: Sequence) -> str | None:
+        """Why `s` must stop: its client is gone (``request.disconnected``) or stopped reading.
+        Reads only: the worker asks it too (`_needs_loop`)."""
         gone = getattr(s.request, "disconnected", None)
         if gone is not None and gone.is_set():
-            why = "the client disconnected"
-        elif s.out.qsize() > 0 and time.perf_counter() - s.last_read > self.limits.stream_idle_s:
-            why = f"nobody read the stream for {self.limits.stream_idle_s:g} s"
-        else:
+            return "the client disconnected"
+        if s.out.qsize() > 0 and time.perf_counter() - s.last_read > self.limits.stream_idle_s:
+            return f"nobody read the stream for {self.limits.stream_idle_s:g} s"
+        return None
+
+    def _dropped(self, s: Sequence) -> bool:
+        """Drop a sequence whose client is gone or who stopped reading (`_why_drop`)."""
+        why = self._why_drop(s)
+        if why is None:
             return False
         s.gone = True
         s.fail(Unavailable(f"generation stopped: {why}"))
