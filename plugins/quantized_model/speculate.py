@@ -18,9 +18,10 @@ to the float rounding of a several-token run against a one-token one).
 
 How many to guess: each sequence keeps a running estimate of how often its guesses hold
 (`Acceptance`), and sends the number of guesses that maximises the expected tokens per unit
-of time, none when even one would not pay (below ~1 in 5 holding). Essays hold 15–80% of
-guesses depending on the text: at the low end a fixed guess of 2–6 tokens made decoding
-4–13% slower than not guessing (BENCHMARKS.md, #18 session 14). A guess left unsent is
+of time, none when even one would not pay (below ~1 in 5 holding). Essays hold 15–90% of
+guesses depending on the text; at the low end a fixed guess of 2–6 tokens costs a few per
+cent by the measured run costs (single timed rounds are too noisy to show it; BENCHMARKS.md,
+#18 session 14). A guess left unsent is
 still checked against the token the plain step produces, so the estimate recovers for free
 when the text starts repeating.
 
@@ -42,6 +43,7 @@ import numpy as np
 # tokens against a plain step at the same depth (SmolLM2 int4, int8 KV, 2 threads, AVX-512;
 # BENCHMARKS.md, #18 session 14); straight lines in between, flat past the last
 GUESS_COST = ((200, 0.20), (1000, 0.38), (3000, 0.38), (7000, 0.48))
+_COST_AT, _COST = (np.array(column, np.float64) for column in zip(*GUESS_COST))  # once, not per step
 
 
 @dataclass
@@ -65,8 +67,7 @@ class Speculation:
     @staticmethod
     def guess_cost(cached: int) -> float:
         """A guessed token's cost, as a share of a decode step, over `cached` tokens."""
-        at, cost = zip(*GUESS_COST)
-        return float(np.interp(cached, at, cost))
+        return float(np.interp(cached, _COST_AT, _COST))
 
     def record(self, drafted: int, accepted: int) -> None:
         self.runs += 1
