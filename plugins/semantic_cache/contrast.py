@@ -37,6 +37,8 @@ MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as a
 # Verdicts each comparer remembers: a lookup asks about its best candidate twice (which one
 # the structure serves, then its score), and again on the thread when it runs the model.
 VERDICT_MEMO = 512
+# Content words from which a text is long (an agent's instruction, not a search question).
+LONG_TEXT_WORDS = 12
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,44 @@ _SYMMETRIC = frozenset("and or nor vs versus".split())
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
 
 
-def _swapped_around(wa: list[str], wb: list[str]) -> bool:
+def _named(t: Text, names: frozenset[str]) -> list[str]:
+    """``t``'s content words, and its function words that are ``names`` ("us" for "US")."""
+    return t.content + [w for w in t.words if w in names] if names else t.content
+
+
+def _inserted_inside(longer: list[str], shorter: list[str], added: list[str]) -> bool:
+    """A word of ``added`` sits inside ``longer`` between two content words that are next to
+    each other, in that order, in ``shorter``: "delete all [stopped] containers", "the GDP
+    [per capita] of Japan". A qualifier inserted there narrows what is asked; fillers and
+    wrappers come at the edges ("Honestly, ...", "... Any help appreciated")."""
+    extra = set(added)
+    stems = [stem(w) for w in shorter]
+    pairs = set(zip(stems, stems[1:]))
+    for k, w in enumerate(longer):
+        if w not in extra:
+            continue
+        left = next((x for x in reversed(longer[:k]) if x not in extra), None)
+        right = next((x for x in longer[k + 1:] if x not in extra), None)
+        if left is not None and right is not None and (stem(left), stem(right)) in pairs:
+            return True
+    return False
+
+
+def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) -> bool:
+    """``mid`` joins two exchanged spans with "and", "or" or "vs": "X and Y" says what "Y
+    and X" says. Content words beside the joining word must be the conjuncts' shared head
+    or tail ("brown [rice or white] rice"); "takes X and returns Y" is no such join."""
+    k = next((i for i, w in enumerate(mid) if w in _SYMMETRIC), None)
+    if k is None:
+        return False
+    head = [w for w in mid[:k] if w not in STOP]
+    tail = [w for w in mid[k + 1:] if w not in STOP]
+    after_c = [w for w in after if w not in STOP]
+    before_c = [w for w in before if w not in STOP]
+    return head == after_c[:len(head)] and (not tail or tail == before_c[-len(tail):])
+
+
+def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozenset()) -> bool:
     """``wb`` is ``wa`` with two spans exchanged around a middle that stays: "London ahead of
     New York" / "New York ahead of London", "does X affect Y" / "does Y affect X"; the same
     words in the same places otherwise. Two spans exchanged with nothing between them are a
@@ -80,8 +119,9 @@ def _swapped_around(wa: list[str], wb: list[str]) -> bool:
     for lx in range(1, n):
         for ly in range(1, n - lx):
             mid = x[lx:n - ly]
-            if y == x[n - ly:] + mid + x[:lx] and not _SYMMETRIC & set(mid) and \
-                    any(w not in STOP for w in x[:lx]) and any(w not in STOP for w in x[n - ly:]):
+            if y == x[n - ly:] + mid + x[:lx] and not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
+                    any(w not in STOP or w in names for w in x[:lx]) and \
+                    any(w not in STOP or w in names for w in x[n - ly:]):
                 return True
     return False
 
@@ -207,8 +247,11 @@ class Comparer:
             return Verdict("reject", "question")
         if a.numbers != b.numbers and not self._number_typo(a, b):
             return Verdict("reject", "number")
+        # A function word one side writes in capitals ("the US") is a name on both sides.
+        names = a.acronyms | b.acronyms
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
-        only_a, only_b, typos = self._unmatched(a.content, b.content)
+        ca, cb = _named(a, names), _named(b, names)
+        only_a, only_b, typos = self._unmatched(ca, cb)
         if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
             # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
             # the other side has the word, though not among its content words.
@@ -224,6 +267,11 @@ class Comparer:
         # learned verifier decides. Without this gate the rules vetoed 150 of GPTCache's
         # 999 own paraphrases.
         if max(len(only_a), len(only_b)) > MAX_ALIGNED_LEFT:
+            # Units that are no everyday noun, left over on both sides, still say another
+            # thing was asked ("in KiB, MiB" / "in kB, MB"), however reworded the rest.
+            if any(w in UNAMBIGUOUS_UNITS for w in only_a) and \
+                    any(w in UNAMBIGUOUS_UNITS for w in only_b):
+                return Verdict("reject", "unit")
             return Verdict("unsure", "reworded")
         if a.negated != b.negated:
             return Verdict("reject", "negation")
@@ -247,13 +295,19 @@ class Comparer:
             ys = b.roles.get(marker, set())
             if any(x in b.words and y in a.words for x in xs - ys for y in ys - xs):
                 return Verdict("reject", "direction")
-        if _swapped_around(a.words, b.words):
+        if _swapped_around(a.words, b.words, names):
             return Verdict("reject", "direction")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
             return Verdict("unsure", "replaced")
         if only_a or only_b:
+            # In a long text the learned verifier sees one inserted word as noise (it served
+            # "scans a folder [and all its subfolders] and renames ..."); in a short one it
+            # weighs it, and QQP's short duplicates insert words freely.
+            if min(len(ca), len(cb)) >= LONG_TEXT_WORDS and (
+                    _inserted_inside(ca, cb, only_a) or _inserted_inside(cb, ca, only_b)):
+                return Verdict("reject", "scope")
             return Verdict("unsure", "added")
         if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):
             return Verdict("unsure", "form")

@@ -10,9 +10,9 @@ import unicodedata
 from functools import lru_cache
 
 from .normalize import canonical
-from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES,
-                        NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP,
-                        UNITS, WH_NOUNS)
+from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, DIRECTIONAL, FORM_WH,
+                        HOW_WORDS, LANGUAGES, NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER,
+                        SPECIFIC_WH, STOP, UNITS, WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -20,20 +20,26 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
 # Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
+_ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
 
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
-    __slots__ = ("words", "content", "caps", "numbers", "negated", "wh", "roles", "units",
-                 "form", "lead")
+    __slots__ = ("words", "content", "caps", "acronyms", "numbers", "negated", "wh", "roles",
+                 "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
         # Names: capitalised (or camelCase) words not at a sentence start.
         self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
+        # A function word written in capitals in a text that is not all capitals is a name:
+        # "the US", "IT support". Folded to lower case it would read as "us" and "it".
+        self.acronyms = frozenset(
+            w.lower() for w in _ACRONYM.findall(raw) if w.lower() in STOP
+        ) if any(ch.islower() for ch in raw) else frozenset()
         text = _HYPHEN.sub(" ", canonical(raw))
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
@@ -48,6 +54,8 @@ class Text:
                 split += [w[:-3] or w, "n't"]
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
+            elif w in BARE_CONTRACTIONS:
+                split.append(BARE_CONTRACTIONS[w])
             else:
                 split.append(w)
         self.words = split

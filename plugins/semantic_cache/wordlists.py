@@ -54,7 +54,14 @@ REQUEST = frozenset(
     "tell explain describe show give list name outline define definition instructions "
     "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
     "wonder know want like need help understand trying kindly simply briefly walk teach "
-    "provide curious basically honestly actually".split())
+    "provide curious basically honestly actually idea".split())
+# Contractions typed without their apostrophe ("whats the best way", "im flying"): read
+# as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no other word: "ill", "id", "were",
+# "lets", "its" and "wed" are left alone.
+BARE_CONTRACTIONS = {w: w[:-len(end)] for end, words in (
+    ("s", "whats thats hows whos wheres whens whys theres heres hes shes"),
+    ("m", "im"), ("ve", "ive youve weve theyve"), ("re", "youre theyre"),
+    ("ll", "youll theyll itll thatll")) for w in words.split()}
 # Negations as written; "n't" is what ``contrast`` splits off "don't" and the like.
 NEGATIONS = FEATURE_NEGATIONS | {"n't"}
 # The same contractions as phones and quick typists write them, without the apostrophe
@@ -108,7 +115,7 @@ UNITS = frozenset(
     "tonnes stone celsius fahrenheit kelvin liter liters litre litres ml gallon gallons quart "
     "quarts pint pints cup cups tablespoon tablespoons tbsp teaspoon teaspoons tsp second "
     "seconds minute minutes hour hours day days week weeks month months year years decade "
-    "decades century mph kph kmh knots mb gb tb kb pb mib gib byte bytes bit bits dollar "
+    "decades century mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits dollar "
     "dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie calories "
     "kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar pascal acre "
     "acres hectare hectares".split())
@@ -161,7 +168,10 @@ compress decompress|serialize deserialize|zip unzip|expand collapse|maximize min
 raise drop|lift lower|gain lose|winner loser|pass fail|passed failed|true untrue
 cause effect|cause cure|cause prevent|causes prevents|prevent cause|symptom cure
 in out|up down|much little|many few|tighten loosen|compress extract|speed slow|more fewer
-win draw|under over|inhale exhale|sunrise sunset|spring autumn|summer winter|lock unlock"""
+win draw|under over|inhale exhale|sunrise sunset|spring autumn|summer winter|lock unlock
+including except|including excluding|include except|includes excludes|inclusive exclusive
+for against|favour against|favor against|support oppose|supporting opposing
+supporters opponents|proponents opponents|pro anti"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
