@@ -181,7 +181,8 @@ def test_canonical_folds_only_what_does_not_change_the_question():
     # numbers, negations, inner punctuation and order are kept
     assert canonical("Is 3.12 out?") != canonical("Is 3.11 out?")
     assert canonical("Is it not safe?") != canonical("Is it safe?")
-    assert canonical("C++ or C?") == "c++ or c"
+    assert canonical("C++ or C?") == "cpp or c"  # the symbols are written out, not dropped
+    assert canonical("a 5GB disk") == canonical("a 5 GB disk") == canonical("A 5 gb disk")
     assert canonical("") == "" and canonical("?!…") == "" and canonical("🙂🙂") == ""
 
 
@@ -273,7 +274,7 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
 
 
 OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl",
-            "paraphrase_own4.jsonl"]
+            "paraphrase_own4.jsonl", "paraphrase_own5.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -590,3 +591,70 @@ def test_other_units_in_a_reworded_text_are_rejected_and_the_same_units_are_not(
 ])
 def test_contractions_typed_without_the_apostrophe_are_the_same(a, b):
     assert kind(a, b)[0] == "same"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Convert $250 to yen", "Convert £250 to yen", "unit"),
+    ("My plan says 300 Mb/s but I only see 30 MB/s downloads, why?",
+     "My plan says 300 Mb/s but I only see 30 Mb/s downloads, why?", "unit"),
+    # two units are never typos of each other, however long the text
+    ("Archive every bucket in eu-west-2 older than 90 days and report any bucket above 2 GB.",
+     "Archive every bucket in eu-west-2 older than 90 days and report any bucket above 2 MB.",
+     "unit"),
+    ("Quicksort implementation in C", "Quicksort implementation in C#", "unit"),
+    ("How do I parse JSON in Python?", "How do I parse JSON in Rust?", "unit"),
+    ("Port this module from Python to Go", "Port this module from Go to Python", "direction"),
+    ("Our rent is 1,800 a month; what share of our monthly income is that?",
+     "Our rent is 1,800 a month; what share of our weekly income is that?", "unit"),
+    ("Strip leading spaces from each line with sed",
+     "Strip trailing spaces from each line with sed", "antonym"),
+    ("What repairs is the landlord responsible for in Ontario?",
+     "What repairs is the tenant responsible for in Ontario?", "antonym"),
+    # who does what to whom, said by pronouns alone
+    ("We split the hotel bill; write a note saying how much they owe us.",
+     "We split the hotel bill; write a note saying how much we owe them.", "direction"),
+    ("Should I forgive him for lying?", "Should he forgive me for lying?", "direction"),
+])
+def test_symbols_units_and_roles_that_change_the_request_are_rejected(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Is Python or Rust better for a CLI tool?", "Is Rust or Python better for a CLI tool?"),
+    ("What is the annual fee of this card?", "What is the yearly fee of this card?"),
+    # a condition in front: the yes/no question is the clause after it
+    ("If I take ibuprofen, can I drink coffee?", "Can I drink coffee if I take ibuprofen?"),
+    # chat fillers and calculator wrappers
+    ("Sorry if this is a dumb question, but what does APR mean?", "what does APR mean?"),
+    ("What's 12% of 450?", "Calculate 12% of 450."),
+    ("Recommend some shade plants for a balcony.",
+     "Could you suggest some shade plants for a balcony?"),
+    # two sentences joined by "because" or by a colon
+    ("Help me write an appeal because my parking ticket was issued on a Sunday.",
+     "Help me write an appeal: my parking ticket was issued on a Sunday."),
+    ("How do I tell them I quit?", "how do i tell them i quit"),
+])
+def test_rewordings_around_symbols_fillers_and_conditions_are_the_same(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+def test_the_normalised_key_keeps_what_symbols_and_letter_case_say():
+    assert canonical("bubble sort in C#") != canonical("bubble sort in C")
+    assert canonical("learn C++!!") == canonical("learn c++") != canonical("learn C")
+    assert canonical("is 60 Mb/s fast?") != canonical("is 60 MB/s fast?")
+    assert canonical("is 60 MB/s fast?") == canonical("IS 60 mb/s FAST")
+    assert canonical("What is it?!") == "what is it"
+
+
+def test_a_pair_the_structure_serves_is_not_vetoed_by_the_cruder_feature_rules():
+    """The feature rules' frozen negation list has "didn't" but not "didnt"; the structure
+    knows both, so a structurally-same pair is served and a negation flip still is not."""
+    from clawhost.plugins.semantic_cache.verifier import Candidate, Settings, Verifier
+    v = Verifier(Settings(min_similarity=0.75, rules=("number", "negation", "antonym")))
+    cached = "My landlord didn't return the deposit after 30 days; what can I do?"
+    same = v.choose("my landlord didnt return the deposit after 30 days - what can i do",
+                    [Candidate(1, 0.98, cached, "x")])
+    assert same.entry_id == 1
+    flipped = v.choose("My landlord did return the deposit after 30 days; what can I do?",
+                       [Candidate(1, 0.98, cached, "x")])
+    assert flipped.entry_id is None

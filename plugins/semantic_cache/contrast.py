@@ -54,6 +54,54 @@ _SYMMETRIC = frozenset("and or nor vs versus".split())
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
 
 
+_UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
+# Personal pronouns by person, as subject and as object ("you" is both, so neither).
+_SUBJECT = {"i": 1, "we": 4, "he": 3, "she": 5, "they": 6}
+_OBJECT = {"me": 1, "us": 4, "him": 3, "her": 5, "them": 6}
+
+
+def _pronoun_roles(words: list[str]) -> set[tuple[int, tuple[str, ...], int]]:
+    """(subject's person, the words between, object's person) for each "they owe me",
+    "I should pay him": who does what to whom, where only pronouns say it."""
+    out = set()
+    for i, w in enumerate(words):
+        if w not in _SUBJECT:
+            continue
+        for j in range(i + 2, min(i + 5, len(words))):
+            if words[j] in _OBJECT:
+                verb = tuple(x for x in words[i + 1:j] if x not in STOP)
+                if verb:
+                    out.add((_SUBJECT[w], verb, _OBJECT[words[j]]))
+                break
+    return out
+
+
+def _pronouns_exchanged(a: Text, b: Text) -> bool:
+    """"how much they owe me" / "how much I owe them": the same act, the roles swapped."""
+    rb = _pronoun_roles(b.words)
+    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) if s != o)
+
+
+
+def _units_exchanged(a: Text, b: Text) -> bool:
+    """The same units or languages, two of them in the other order, close together and not
+    joined by "and"/"or"/"vs": "Fahrenheit in Celsius" / "Celsius in Fahrenheit", "Python
+    to Rust" / "Rust to Python". "Python vs Rust" / "Rust vs Python" asks the same; two
+    units far apart in a reordered text ("monthly ... at 300 dpi") are no conversion."""
+    if a.units == b.units or sorted(a.units) != sorted(b.units):
+        return False
+    at = {w: k for k, w in reversed(list(enumerate(a.words)))}
+    order_b = {w: k for k, w in reversed(list(enumerate(b.units)))}
+    for i, x in enumerate(a.units):
+        for y in a.units[i + 1:]:
+            if x == y or order_b[x] < order_b[y]:
+                continue
+            lo, hi = sorted((at[x], at[y]))
+            if hi - lo <= _UNIT_REACH and not _SYMMETRIC & set(a.words[lo + 1:hi]):
+                return True
+    return False
+
+
 def _named(t: Text, names: frozenset[str]) -> list[str]:
     """``t``'s content words, and its function words that are ``names`` ("us" for "US")."""
     return t.content + [w for w in t.words if w in names] if names else t.content
@@ -158,6 +206,8 @@ class Comparer:
     def _typo(self, x: str, y: str) -> bool:
         if not self.typos or min(len(x), len(y)) < 4 or x[0].isdigit() or y[0].isdigit():
             return False
+        if (x in UNITS or x in LANGUAGES) and (y in UNITS or y in LANGUAGES):
+            return False  # "megabyte" / "megabit", "gigabyte" / "megabyte": two units
         if opposite(x, y):
             return False
         vocab = self.vocabulary
@@ -286,7 +336,7 @@ class Comparer:
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, only_a, only_b):
             return Verdict("reject", "unit")
-        if a.units != b.units and sorted(a.units) == sorted(b.units):
+        if _units_exchanged(a, b):
             return Verdict("reject", "direction")  # "F in C" / "C in F", "French to German"
         # A word that follows "from"/"to"/"than" on one side and another such word on the
         # other, each present on both sides: the two changed roles. Exact words here (stems
@@ -295,7 +345,7 @@ class Comparer:
             ys = b.roles.get(marker, set())
             if any(x in b.words and y in a.words for x in xs - ys for y in ys - xs):
                 return Verdict("reject", "direction")
-        if _swapped_around(a.words, b.words, names):
+        if _swapped_around(a.words, b.words, names) or _pronouns_exchanged(a, b):
             return Verdict("reject", "direction")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):

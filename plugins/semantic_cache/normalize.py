@@ -58,9 +58,35 @@ def _strip_end(text: str) -> str:
     return text[start:end]
 
 
+# Symbols whose meaning case folding, end stripping or a word split would lose: currencies
+# ("$1,500" / "£1,500"), "C#" and "C++" beside "C", and bits beside bytes ("60 Mb/s" / "60
+# MB/s": an upper-case prefix with a lower-case "b" is bits; "MB", "mb" and "kB" are bytes,
+# as people write them).
+_CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen", "₹": "rupee"}
+_PREFIX = {"K": "kilo", "M": "mega", "G": "giga", "T": "tera", "P": "peta"}
+
+
+def _data_unit(m: re.Match) -> str:
+    prefix, b = m.group(1), m.group(2)
+    return f" {_PREFIX[prefix.upper()]}{'bit' if prefix.isupper() and b == 'b' else 'byte'} "
+
+
+_SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).lower()}sharp "),
+            (re.compile(r"(?<![\w+])c\+\+", re.I), lambda m: " cpp "),
+            (re.compile(r"[$£€¥₹]"), lambda m: f" {_CURRENCY[m.group(0)]} "),
+            (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])(?![A-Za-z])"), _data_unit)]
+
+
+def spell_symbols(text: str) -> str:
+    """``text`` with those symbols written as words ("$5" -> " dollar 5", "C#" -> " csharp ")."""
+    for pattern, word in _SYMBOLS:
+        text = pattern.sub(word, text)
+    return text
+
+
 def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
-    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_QUOTES)
+    text = spell_symbols(unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_QUOTES))
     text = _SPACE.sub(" ", text).strip().casefold()
     text = _strip_end(text)
     if fillers:

@@ -21,6 +21,11 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
+# A yes/no question may open with a condition: "If I'm on X, can I Y?" asks what "Can I Y
+# if I'm on X?" asks; its auxiliary opens the clause after the comma.
+_SUBORDINATORS = frozenset("if although though unless since after before while once "
+                           "assuming given".split())
+_CLAUSE_START = re.compile(r"[,;:]\s*([^\W\d_]+)")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
 
@@ -80,7 +85,11 @@ class Text:
         if any(w in HOW_WORDS for w in split):
             forms.add("how")  # "give me instructions for X" asks how to X
         if not forms and split:  # a yes/no question: its leading auxiliary's class
-            forms = {AUX_CLASS.get(split[0], "")}
+            lead = split[0]
+            if lead in _SUBORDINATORS:
+                lead = next((m.group(1) for m in _CLAUSE_START.finditer(text)
+                             if m.group(1) in AUX_CLASS), lead)
+            forms = {AUX_CLASS.get(lead, "")}
         self.form = frozenset(forms)
         self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
                         and w not in REQUEST and w not in SPECIFIC_WH and not (

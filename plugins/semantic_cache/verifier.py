@@ -300,7 +300,10 @@ class Verifier:
             return [0.0 if way == "reject" else 1.0 if way == "serve" else cos
                     for (cos, _, _), way in zip(items, ways)]
         feats = [self._features(cos, q, new, way) for (cos, q, _), way in zip(items, ways)]
-        ok = [way != "reject" and not self._vetoed(f) for f, way in zip(feats, ways)]
+        # The hard rules read the verifier's frozen feature lists; a pair the structure
+        # serves has passed its own, fuller ones ("didnt" is a negation there, not here).
+        ok = [way == "serve" or (way != "reject" and not self._vetoed(f))
+              for f, way in zip(feats, ways)]
         out = [1.0 if good and way == "serve" else 0.0 for good, way in zip(ok, ways)]
         ok = [good and way == "judge" for good, way in zip(ok, ways)]
         w = self.weights

@@ -48,13 +48,15 @@ STOP = frozenset(
     "he him his she her it its they them their there here about any some all each every "
     "such own same just also too get got can could would should will shall may might must "
     "'s s t ll ve re d m what which how up out off for into than to from then between versus "
-    "vs whether".split())
+    "vs whether because".split())
 # Request wrappers and meta words: missing on one side, they do not change the question.
 REQUEST = frozenset(
     "tell explain describe show give list name outline define definition instructions "
     "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
     "wonder know want like need help understand trying kindly simply briefly walk teach "
-    "provide curious basically honestly actually idea".split())
+    "provide curious basically honestly actually idea sorry dumb stupid silly sec bother "
+    "appreciate appreciated apologies anyone someone calculate compute recommend "
+    "suggest".split())
 # Contractions typed without their apostrophe ("whats the best way", "im flying"): read
 # as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no other word: "ill", "id", "were",
 # "lets", "its" and "wed" are left alone.
@@ -118,7 +120,8 @@ UNITS = frozenset(
     "decades century mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits dollar "
     "dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie calories "
     "kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar pascal acre "
-    "acres hectare hectares".split())
+    "acres hectare hectares hourly daily weekly biweekly monthly quarterly yearly annually "
+    "annual nightly".split())
 # Every SI- or byte-prefixed unit, singular and plural ("megabytes", "milliseconds", "kWh").
 UNITS = UNITS | frozenset(
     f"{p}{u}{s}" for p in ("kilo", "mega", "giga", "tera", "peta", "milli", "micro", "nano",
@@ -136,7 +139,12 @@ LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
     "norwegian danish finnish czech hungarian romanian ukrainian hebrew thai vietnamese "
-    "indonesian malay tagalog swahili persian farsi latin".split())
+    "indonesian malay tagalog swahili persian farsi latin "
+    # programming languages too ("in Python" / "in Rust"); "C#" and "C++" are read as
+    # "csharp" and "cpp" (``question``); "go", "c" and "r" are also plain words
+    "javascript typescript python java kotlin swift rust ruby php perl haskell scala "
+    "csharp cpp fsharp lua dart elixir erlang clojure julia matlab fortran cobol "
+    "powershell golang".split())
 # Opposites the prefix rule below does not derive.
 _OPPOSITES = """good bad|best worst|better worse|men women|man woman|male female|boy girl
 boys girls|husband wife|buy sell|buying selling|bought sold|before after|like dislike
@@ -171,7 +179,10 @@ in out|up down|much little|many few|tighten loosen|compress extract|speed slow|m
 win draw|under over|inhale exhale|sunrise sunset|spring autumn|summer winter|lock unlock
 including except|including excluding|include except|includes excludes|inclusive exclusive
 for against|favour against|favor against|support oppose|supporting opposing
-supporters opponents|proponents opponents|pro anti"""
+supporters opponents|proponents opponents|pro anti|private public|online offline
+leading trailing|prefix suffix|inner outer|ascending descending|newest oldest|newer older
+credit debit|creditor debtor|lender borrower|buyer seller|landlord tenant|employer employee
+parent child|host guest|teacher student|payer payee|allowlist blocklist|whitelist blacklist"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
@@ -202,7 +213,8 @@ slow sluggish|short brief|collapse fall|invent devise|ocean sea|big huge|importa
 fix mend|begin commence|end finish|answer reply|ask inquire|enough sufficient|often frequently
 house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip journey
 start launch|set configure|setup configure|install set|cheap affordable|couch sofa
-guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot"""
+guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot
+go golang|javascript js|typescript ts|yearly annual annually"""
 SYNONYMS: dict[str, frozenset[str]] = {}
 for _group in _lines(_SYNONYMS) + _WN_SYNONYMS:
     for _w in _group:
