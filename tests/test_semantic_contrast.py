@@ -274,7 +274,7 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
 
 
 OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl",
-            "paraphrase_own4.jsonl", "paraphrase_own5.jsonl"]
+            "paraphrase_own4.jsonl", "paraphrase_own5.jsonl", "paraphrase_own6.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -658,3 +658,56 @@ def test_a_pair_the_structure_serves_is_not_vetoed_by_the_cruder_feature_rules()
     flipped = v.choose("My landlord did return the deposit after 30 days; what can I do?",
                        [Candidate(1, 0.98, cached, "x")])
     assert flipped.entry_id is None
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("The ledger says Acme owes us 500 euros; draft a polite reminder to their accounts team.",
+     "The ledger says we owe Acme 500 euros; draft a polite reminder to their accounts team.",
+     "direction"),
+    ("How long should salmon bake at 180°C?", "How long should salmon bake at 180°F?", "unit"),
+])
+def test_roles_told_by_a_name_and_a_pronoun_and_degree_signs_are_rejected(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Why won't my cat stop scratching the sofa?", "why wont my cat stop scratching the sofa"),
+    ("Can't get the printer online, it's an HP, any tips?",
+     "cant get the printer online. its an HP. any tips"),
+    ("Is a company car a taxable benefit in the UK?",
+     "Is a company car a taxable benefit in the U.K.?"),
+    ("quick lunch ideas with lentils and feta", "fast lunch ideas with lentils and feta"),
+    ("What are the steps to descale an espresso machine?",
+     "Walk me through descaling an espresso machine."),
+    # clauses moved around a comma: a reordering, not two things exchanged
+    ("In badminton, can the shuttle touch the net if the serve still lands in the box?",
+     "If the serve still lands in the box, can the shuttle touch the net in badminton?"),
+])
+def test_spellings_and_clause_orders_people_type_are_the_same(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+def test_a_request_word_replaced_in_a_long_text_is_no_inserted_qualifier():
+    a = ("For my physics lab report on pendulums, how should I present the uncertainty of "
+         "each period measurement and the final value of g?")
+    b = a.replace("present", "show")
+    assert kind(a, b) != ("reject", "scope")
+
+
+def test_chat_fillers_at_the_end_leave_the_normalised_key():
+    base = canonical("How do I renew a TLS certificate with certbot?")
+    for tail in ("no rush", "just curious haha", "asking for a friend", "tia"):
+        assert canonical(f"How do I renew a TLS certificate with certbot? {tail}") == base
+    # "no" inside the question is kept: it is a negation there
+    assert canonical("Is there no way to renew it?") != canonical("Is there a way to renew it?")
+
+
+def test_one_property_asked_in_place_of_another_is_rejected():
+    assert kind("For a 2 TB restore from Glacier Deep Archive, what is the retrieval time?",
+                "For a 2 TB restore from Glacier Deep Archive, what is the retrieval cost?") == (
+        "reject", "attribute")
+    assert kind("Which of the two routes takes less time?", "Which of the two routes costs less?"
+                ) == ("reject", "attribute")
+    # the same property in other words is no other property
+    assert kind("What is the price of a monthly pass?", "What's the cost of a monthly pass?"
+                )[0] == "same"

@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from .question import Text, parse
 from .word_match import distance, opposite, same_word_stems, stem
-from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
+from .wordlists import ATTRIBUTES, AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -54,8 +54,27 @@ _SYMMETRIC = frozenset("and or nor vs versus".split())
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
 
 
+_ATTRIBUTE_STEMS = frozenset(stem(w) for w in ATTRIBUTES)
+
+
+def _asks_about(words: list[str]) -> bool:
+    """A property among ``words`` ("costs", "the time", "the population")."""
+    return any(stem(w) in _ATTRIBUTE_STEMS for w in words)
+
+
 _UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
-# Personal pronouns by person, as subject and as object ("you" is both, so neither).
+# Personal pronouns by person ("you" is subject and object alike, so neither).
+_PERSON = {"i": "<i>", "me": "<i>", "we": "<we>", "us": "<we>", "he": "<he>", "him": "<he>",
+           "she": "<she>", "her": "<she>", "they": "<they>", "them": "<they>"}
+
+
+def _role_view(words: list[str]) -> list[str]:
+    """``words`` with each pronoun as its person and each other content word as its stem:
+    "Acme owes us" and "we owe Acme" then hold the same words in exchanged places."""
+    return [_PERSON.get(w) or (w if w in STOP else stem(w)) for w in words]
+
+
+# Personal pronouns as subject and as object, for "they owe me" / "I owe them".
 _SUBJECT = {"i": 1, "we": 4, "he": 3, "she": 5, "they": 6}
 _OBJECT = {"me": 1, "us": 4, "him": 3, "her": 5, "them": 6}
 
@@ -113,7 +132,7 @@ def _inserted_inside(longer: list[str], shorter: list[str], added: list[str]) ->
     [per capita] of Japan". A qualifier inserted there narrows what is asked; fillers and
     wrappers come at the edges ("Honestly, ...", "... Any help appreciated")."""
     extra = set(added)
-    stems = [stem(w) for w in shorter]
+    stems = [stem(w) for w in shorter]  # its words but the function words, in order
     pairs = set(zip(stems, stems[1:]))
     for k, w in enumerate(longer):
         if w not in extra:
@@ -139,7 +158,9 @@ def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) ->
     return head == after_c[:len(head)] and (not tail or tail == before_c[-len(tail):])
 
 
-def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozenset()) -> bool:
+def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozenset(),
+                    breaks_a: frozenset[int] = frozenset(),
+                    breaks_b: frozenset[int] = frozenset()) -> bool:
     """``wb`` is ``wa`` with two spans exchanged around a middle that stays: "London ahead of
     New York" / "New York ahead of London", "does X affect Y" / "does Y affect X"; the same
     words in the same places otherwise. Two spans exchanged with nothing between them are a
@@ -166,6 +187,10 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
     x, y, n = wa[i:j + 1], wb[i:j + 1], j + 1 - i
     for lx in range(1, n):
         for ly in range(1, n - lx):
+            # Clauses moved around a comma or colon are a reordering ("In chess, can a
+            # pawn X if Y?" / "If Y, can a pawn X in chess?"), not two names exchanged.
+            if {i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b:
+                continue
             mid = x[lx:n - ly]
             if y == x[n - ly:] + mid + x[:lx] and not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
                     any(w not in STOP or w in names for w in x[:lx]) and \
@@ -345,18 +370,26 @@ class Comparer:
             ys = b.roles.get(marker, set())
             if any(x in b.words and y in a.words for x in xs - ys for y in ys - xs):
                 return Verdict("reject", "direction")
-        if _swapped_around(a.words, b.words, names) or _pronouns_exchanged(a, b):
+        if _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
+                _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
+                                b.breaks) or _pronouns_exchanged(a, b):
             return Verdict("reject", "direction")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
+            if _asks_about(only_a) and _asks_about(only_b):
+                return Verdict("reject", "attribute")
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             # In a long text the learned verifier sees one inserted word as noise (it served
             # "scans a folder [and all its subfolders] and renames ..."); in a short one it
             # weighs it, and QQP's short duplicates insert words freely.
+            # Next to each other means with only function words between: "show the
+            # uncertainty" has a request word there, which "present" replaced.
+            sa = [w for w in a.words if w not in STOP or w in names]
+            sb = [w for w in b.words if w not in STOP or w in names]
             if min(len(ca), len(cb)) >= LONG_TEXT_WORDS and (
-                    _inserted_inside(ca, cb, only_a) or _inserted_inside(cb, ca, only_b)):
+                    _inserted_inside(ca, sb, only_a) or _inserted_inside(cb, sa, only_b)):
                 return Verdict("reject", "scope")
             return Verdict("unsure", "added")
         if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):

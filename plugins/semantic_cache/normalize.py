@@ -28,7 +28,8 @@ _LEAD = tuple(sorted((
     "quick question", "quick one", "hey, quick one", "just curious", "just wondering",
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
-    "hey all", "hi all", "good morning", "please help",
+    "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
+    "no rush but", "hey so", "so yeah",
     "please", "pls", "plz", "kindly",
     "can you", "could you", "would you", "will you", "can u", "could u",
     "can you please", "could you please", "would you please", "please can you",
@@ -40,7 +41,9 @@ _LEAD = tuple(sorted((
 ), key=len, reverse=True))
 _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advance",
          "thank you so much", "thanks so much", "thanks a lot", "thank you very much",
-         "much appreciated", "cheers", "ty", "for me", "if you can", "if possible")
+         "much appreciated", "cheers", "ty", "tia", "for me", "if you can", "if possible",
+         "no rush", "no worries", "no hurry", "no pressure", "haha", "lol", "just curious",
+         "asking for a friend", "if that makes sense", "if that makes any sense")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
@@ -59,9 +62,11 @@ def _strip_end(text: str) -> str:
 
 
 # Symbols whose meaning case folding, end stripping or a word split would lose: currencies
-# ("$1,500" / "£1,500"), "C#" and "C++" beside "C", and bits beside bytes ("60 Mb/s" / "60
+# ("$1,500" / "£1,500"), degrees ("200°C" / "200°F"), "C#" and "C++" beside "C", and bits beside bytes ("60 Mb/s" / "60
 # MB/s": an upper-case prefix with a lower-case "b" is bits; "MB", "mb" and "kB" are bytes,
 # as people write them).
+_DEGREES = {"c": "celsius", "f": "fahrenheit", "k": "kelvin", "℃": "celsius",
+            "℉": "fahrenheit"}
 _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen", "₹": "rupee"}
 _PREFIX = {"K": "kilo", "M": "mega", "G": "giga", "T": "tera", "P": "peta"}
 
@@ -74,6 +79,8 @@ def _data_unit(m: re.Match) -> str:
 _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).lower()}sharp "),
             (re.compile(r"(?<![\w+])c\+\+", re.I), lambda m: " cpp "),
             (re.compile(r"[$£€¥₹]"), lambda m: f" {_CURRENCY[m.group(0)]} "),
+            (re.compile(r"[°º]\s?([CFK])\b|([℃℉])", re.I),
+             lambda m: f" {_DEGREES[(m.group(1) or m.group(2)).lower()]} "),
             (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])(?![A-Za-z])"), _data_unit)]
 
 

@@ -19,12 +19,19 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
                    r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
 # Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+# "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
+_WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
-_ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
-# A yes/no question may open with a condition: "If I'm on X, can I Y?" asks what "Can I Y
-# if I'm on X?" asks; its auxiliary opens the clause after the comma.
-_SUBORDINATORS = frozenset("if although though unless since after before while once "
-                           "assuming given".split())
+_ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")
+_DOTTED = re.compile(r"[a-z](?:\.[a-z])+")  # "u.k", "e.g": one word, "uk", "eg"
+_CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
+# The verb of a negated contraction: "won't" is "will" + "n't", as "wont" is.
+_NEG_BASE = {"wo": "will", "ca": "can", "sha": "shall"}
+_BARE_NEGATIONS = {w.replace("'", ""): _NEG_BASE.get(w[:-3], w[:-3])
+                   for w in NEGATIONS if w.endswith("n't") and len(w) > 3}
+# A yes/no question may open with a condition or a setting: "If I'm on X, can I Y?" and
+# "In chess, can a pawn X?" ask what "Can I Y if I'm on X?" asks; the auxiliary opens the
+# clause after the comma.
 _CLAUSE_START = re.compile(r"[,;:]\s*([^\W\d_]+)")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
@@ -32,8 +39,8 @@ _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
-    __slots__ = ("words", "content", "caps", "acronyms", "numbers", "negated", "wh", "roles",
-                 "units", "form", "lead")
+    __slots__ = ("words", "breaks", "content", "caps", "acronyms", "numbers", "negated", "wh",
+                 "roles", "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -43,27 +50,39 @@ class Text:
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
         self.acronyms = frozenset(
-            w.lower() for w in _ACRONYM.findall(raw) if w.lower() in STOP
+            w.lower().replace(".", "") for w in _ACRONYM.findall(raw)
+            if w.lower().replace(".", "") in STOP
         ) if any(ch.islower() for ch in raw) else frozenset()
-        text = _HYPHEN.sub(" ", canonical(raw))
+        text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", canonical(raw)))
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
         first = _WORD.search(raw[:64].casefold())
         self.lead = first.group(0) if first else ""
-        words = [w.strip("'-.") for w in _WORD.findall(text)]
-        words = [w for w in words if w]
-        # "don't" -> "do" + "n't" so the negation is seen whatever the spelling.
+        # "don't" and "dont" -> "do" + "n't", so the negation is seen whatever the spelling.
         split: list[str] = []
-        for w in words:
+        breaks = set()  # words a comma, colon or full stop follows: a clause ends there
+        for m in _WORD.finditer(text):
+            w = m.group(0).strip("'-.")
+            if not w:
+                continue
+            dotted = bool(_DOTTED.fullmatch(w))
+            if dotted:
+                w = w.replace(".", "")
             if w.endswith("n't") and len(w) > 3:
-                split += [w[:-3] or w, "n't"]
+                split += [_NEG_BASE.get(w[:-3], w[:-3]), "n't"]
+            elif w in _BARE_NEGATIONS:
+                split += [_BARE_NEGATIONS[w], "n't"]
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
             elif w in BARE_CONTRACTIONS:
                 split.append(BARE_CONTRACTIONS[w])
             else:
                 split.append(w)
+            end = _CLAUSE_END.match(text, m.end())
+            if end and not (dotted and end.group().strip() == "."):  # "the U.S. ban"
+                breaks.add(len(split) - 1)
         self.words = split
+        self.breaks = frozenset(breaks)
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
         self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
         # A decade written in digits ("the 70s") is one number, as "the seventies" is.
@@ -86,7 +105,7 @@ class Text:
             forms.add("how")  # "give me instructions for X" asks how to X
         if not forms and split:  # a yes/no question: its leading auxiliary's class
             lead = split[0]
-            if lead in _SUBORDINATORS:
+            if lead not in AUX_CLASS:
                 lead = next((m.group(1) for m in _CLAUSE_START.finditer(text)
                              if m.group(1) in AUX_CLASS), lead)
             forms = {AUX_CLASS.get(lead, "")}

@@ -52,7 +52,7 @@ STOP = frozenset(
 # Request wrappers and meta words: missing on one side, they do not change the question.
 REQUEST = frozenset(
     "tell explain describe show give list name outline define definition instructions "
-    "steps way ways please thanks thank hey hi hello um quick question just curious wondering "
+    "steps way ways method please thanks thank hey hi hello um question just curious wondering "
     "wonder know want like need help understand trying kindly simply briefly walk teach "
     "provide curious basically honestly actually idea sorry dumb stupid silly sec bother "
     "appreciate appreciated apologies anyone someone calculate compute recommend "
@@ -135,6 +135,14 @@ UNAMBIGUOUS_UNITS = UNITS - frozenset(
     "m g yard yards foot feet pound pounds stone ton tons cup cups second seconds minute "
     "minutes bar bit bits day days week weeks month months year years century decade decades "
     "dollar dollars".split())
+# Properties a question asks about: one in place of another asks for another answer ("the
+# retrieval time" / "the retrieval cost", "the height of" / "the age of").
+ATTRIBUTES = frozenset(
+    "time duration cost price fee fees weight mass size height width length depth thickness "
+    "age speed velocity latency throughput bandwidth distance population area capacity "
+    "volume temperature pressure density salary wage income revenue profit margin dosage "
+    "dose calories protein sugar voltage power resistance frequency wavelength resolution "
+    "lifespan diameter radius circumference altitude elevation yield".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
