@@ -30,6 +30,13 @@ _LEAD = tuple(sorted((
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "no rush but", "hey so", "so yeah",
+    # greetings of an e-mail or a support ticket
+    "dear support", "dear team", "dear sir or madam", "hello team", "hi team", "hello support",
+    "i hope this message finds you well", "i hope this email finds you well",
+    "hope this message finds you well", "i hope you are well", "hope you are well",
+    "hope you're well", "i hope you're doing well", "hope you're doing well",
+    "hope you're having a good week", "hope you are having a good day",
+    "kindly advise", "please advise", "kindly let me know", "please let me know",
     "please", "pls", "plz", "kindly",
     "can you", "could you", "would you", "will you", "can u", "could u",
     "can you please", "could you please", "would you please", "please can you",
@@ -43,7 +50,9 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "thank you so much", "thanks so much", "thanks a lot", "thank you very much",
          "much appreciated", "cheers", "ty", "tia", "for me", "if you can", "if possible",
          "no rush", "no worries", "no hurry", "no pressure", "haha", "lol", "just curious",
-         "asking for a friend", "if that makes sense", "if that makes any sense")
+         "asking for a friend", "if that makes sense", "if that makes any sense",
+         "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
+         "please advise", "thanks in advance for your help", "thank you for your help")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
@@ -98,7 +107,7 @@ def canonical(text: str, fillers: bool = True) -> str:
     text = _strip_end(text)
     if fillers:
         # Peel wrappers repeatedly: "hey, can you please tell me ..." has three.
-        for _ in range(4):
+        for _ in range(6):
             before = text
             text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", text)))
             if text == before:

@@ -23,6 +23,8 @@ _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")
+# A capital letter standing alone inside a sentence names a thing: "in B but not in A".
+_LETTER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-HJ-Z])\b")
 _DOTTED = re.compile(r"[a-z](?:\.[a-z])+")  # "u.k", "e.g": one word, "uk", "eg"
 _CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
 # The verb of a negated contraction: "won't" is "will" + "n't", as "wont" is.
@@ -40,7 +42,7 @@ class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
     __slots__ = ("words", "breaks", "content", "caps", "acronyms", "numbers", "negated", "wh",
-                 "roles", "units", "form", "lead")
+                 "roles", "rates", "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -49,10 +51,10 @@ class Text:
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
-        self.acronyms = frozenset(
-            w.lower().replace(".", "") for w in _ACRONYM.findall(raw)
-            if w.lower().replace(".", "") in STOP
-        ) if any(ch.islower() for ch in raw) else frozenset()
+        names = [w.lower().replace(".", "") for w in _ACRONYM.findall(raw)] + \
+            [m.group(1).lower() for m in _LETTER.finditer(raw)]
+        self.acronyms = frozenset(w for w in names if w in STOP) if any(
+            ch.islower() for ch in raw) else frozenset()
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", canonical(raw)))
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
@@ -100,6 +102,9 @@ class Text:
                         roles.setdefault(w, set()).add(nxt)
                         break
         self.roles = roles
+        # What a rate is counted by: "per word" / "per line", "per user" / "per team".
+        self.rates = frozenset(nxt for i, w in enumerate(split) if w == "per"
+                               for nxt in split[i + 1:i + 2] if nxt not in SKIP_AFTER_MARKER)
         forms = {FORM_WH[w] for w in split if w in FORM_WH}
         if any(w in HOW_WORDS for w in split):
             forms.add("how")  # "give me instructions for X" asks how to X

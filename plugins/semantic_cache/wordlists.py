@@ -56,7 +56,7 @@ REQUEST = frozenset(
     "wonder know want like need help understand trying kindly simply briefly walk teach "
     "provide curious basically honestly actually idea sorry dumb stupid silly sec bother "
     "appreciate appreciated apologies anyone someone calculate compute recommend "
-    "suggest".split())
+    "suggest actual exactly really truly precisely".split())
 # Contractions typed without their apostrophe ("whats the best way", "im flying"): read
 # as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no other word: "ill", "id", "were",
 # "lets", "its" and "wed" are left alone.
@@ -71,6 +71,9 @@ NEGATIONS = FEATURE_NEGATIONS | {"n't"}
 # nearly always the negation.
 NEGATIONS = NEGATIONS | frozenset(w.replace("'", "") for w in NEGATIONS if "'" in w
                                   and len(w) > 3) | {"aint"}
+# An exclusion on one side only turns the request around as a "not" does: "all columns
+# except id" / "only the columns id".
+NEGATIONS = NEGATIONS | {"except", "excluding"}
 # Question words that ask for different things; what/which/how-to are generic.
 SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
                "whom": "person", "whose": "person"}
