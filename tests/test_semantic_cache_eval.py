@@ -301,3 +301,27 @@ def test_align_verifier_scores_lazily_but_decides_like_scoring_all(workspace):
                          for i, c in zip(idx, rng.uniform(0.5, 1.0, 4).round(2))]
                 new = texts[int(rng.integers(len(texts)))]
                 assert lazy.choose(new, cands) == eager.choose(new, cands)
+
+
+def test_eval_lists_each_wrong_pair_with_the_structures_verdict(workspace, tmp_path):
+    """``--errors`` names every served near-miss and missed duplicate, and only those: the
+    way to find the kind a rule misses in a check set of one's own. The structure decides
+    both rows here whatever the (tiny) model's cosines: a swapped direction is never served,
+    so labelled a near-miss it is right, and labelled a duplicate it is a missed one."""
+    pairs = tmp_path / "pairs.jsonl"
+    swap = {"a": "How do I fly from Madrid to Rome?", "b": "How do I fly from Rome to Madrid?"}
+    rows = [{**swap, "duplicate": False, "kind": "direction"},
+            {**swap, "duplicate": True, "kind": "mislabelled"}]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ("semantic-cache", "eval", "--config", str(workspace / "config.yaml"),
+            "--pairs", str(pairs), "--errors")
+    out = run_cli(*args, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["errors"] == [{"error": "missed duplicate", "kind": "mislabelled", **swap,
+                               "structure": "reject/direction"}]
+    assert "errors" not in json.loads(run_cli(*args[:-1], "--json").stdout)
+    text = run_cli(*args)
+    assert text.returncode == 0, text.stderr
+    assert "1 wrong" in text.stdout
+    assert "missed duplicate [mislabelled] structure reject/direction" in text.stdout

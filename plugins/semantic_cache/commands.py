@@ -133,6 +133,16 @@ def _cross_encoder(verifier, opts, workspace: Path):
     return verifier.with_cross_encoder(folder, threads=2)
 
 
+def _error(pair, hit: bool, verifier) -> dict:
+    """One pair the cache got wrong, and the structure's verdict on it (why it passed or
+    was left to the learned score), for finding the kind a rule misses."""
+    v = verifier.verdict(pair.a, pair.b)
+    return {"error": "served near-miss" if hit else "missed duplicate", "kind": pair.kind,
+            "a": pair.a, "b": pair.b,
+            "structure": f"{v.kind}/{v.why}" if v is not None and v.why else
+            (v.kind if v is not None else "off")}
+
+
 @semantic_group.command("eval")
 @config_option
 @click.option("--pairs", "pairs_path", required=True,
@@ -144,7 +154,11 @@ def _cross_encoder(verifier, opts, workspace: Path):
               help="suggest the threshold that reaches this precision")
 @click.option("--embeddings", type=click.Path(file_okay=False), default=None,
               help="a prepared embedding folder (default: the workspace's model)")
-def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embeddings):
+@click.option("--errors", is_flag=True,
+              help="also list each served near-miss and missed duplicate, with what the "
+                   "structure said of it")
+def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embeddings,
+                 errors):
     """Hits, precision, recall and false-hit rate of the configured settings on PAIRS."""
     import numpy as np
 
@@ -180,6 +194,8 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
     curve = evaluate.sweep(verifier, pairs, emb, exact) if (sweep or target_precision) else []
     pick = evaluate.suggest(curve, target_precision) if target_precision is not None else None
     kinds = evaluate.by_kind(pairs, hit)
+    wrong = [_error(p, bool(h), verifier) for p, h in zip(pairs, hit)
+             if bool(h) != p.duplicate] if errors else []
     seen = overlap(pairs)
     # Only a trained verifier is flattered by its training rows.
     warning = seen.warning(len(pairs)) if seen and judged else None
@@ -191,6 +207,8 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
             out["kinds"] = kinds
         if seen is not None:
             out["training_overlap"] = {"pairs": seen.pairs, "texts": seen.texts}
+        if errors:
+            out["errors"] = wrong
         if sweep:
             out["sweep"] = [{knob: t, **f.as_dict()} for t, f in curve]
         if target_precision is not None:
@@ -211,6 +229,11 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
                 res += ("; " if res else "") + (f"{k['near_misses_served']}/"
                                                 f"{k['pairs'] - k['duplicates']} near-misses served")
             click.echo(f"{kind:>12}  {k['pairs']:>5}  {res}")
+    if errors:
+        click.echo(f"\n{len(wrong)} wrong")
+        for e in wrong:
+            click.echo(f"{e['error']} [{e['kind'] or '-'}] structure {e['structure']}: "
+                       f"{e['a']!r} -> {e['b']!r}")
     if sweep:
         click.echo(f"\n{knob:>18}  {'hits':>6}  precision  recall  false-hit rate")
         for t, f in curve:
