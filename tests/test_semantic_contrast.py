@@ -275,7 +275,7 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
 
 OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl",
             "paraphrase_own4.jsonl", "paraphrase_own5.jsonl", "paraphrase_own6.jsonl",
-            "paraphrase_own7.jsonl"]
+            "paraphrase_own7.jsonl", "paraphrase_own8.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -743,3 +743,24 @@ def test_exclusions_letter_names_rates_and_short_qualifiers_are_rejected(a, b, w
 ])
 def test_rewordings_and_ticket_greetings_are_no_narrower_request(a, b):
     assert kind(a, b)[0] != "reject"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("When is the 2025/26 self-assessment deadline?", "When is the 2025-26 self-assessment deadline"),
+    ("Please, if you don't mind, turn 2 cups of rice into grams. Thank you!",
+     "turn 2 cups of rice into grams"),
+    ("Thanks in advance! Just wondering, how often should a kettle be descaled?",
+     "How often should a kettle be descaled?"),
+    ("Agent, please go ahead and delete all drafts older than 30 days, thanks.",
+     "Delete all drafts older than 30 days."),
+])
+def test_politeness_and_year_ranges_written_either_way_are_the_same(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+def test_addressing_by_role_is_dropped_only_before_a_comma_and_dates_keep_their_order():
+    assert canonical("Agent Smith: who is he?") != canonical("Smith: who is he?")
+    assert kind("Is the invoice due on 12/05/2025?", "Is the invoice due on 05/12/2025?") == (
+        "reject", "number")
+    assert kind("Plan a day hike for warm weather", "Plan a day hike for cold weather") == (
+        "reject", "antonym")

@@ -37,6 +37,8 @@ _LEAD = tuple(sorted((
     "hope you're well", "i hope you're doing well", "hope you're doing well",
     "hope you're having a good week", "hope you are having a good day",
     "kindly advise", "please advise", "kindly let me know", "please let me know",
+    "if you don't mind", "if you do not mind", "if you dont mind", "thanks in advance",
+    "go ahead and", "please go ahead and",
     "please", "pls", "plz", "kindly",
     "can you", "could you", "would you", "will you", "can u", "could u",
     "can you please", "could you please", "would you please", "please can you",
@@ -53,6 +55,8 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "asking for a friend", "if that makes sense", "if that makes any sense",
          "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
          "please advise", "thanks in advance for your help", "thank you for your help")
+# Addressing the assistant by role: "Agent, archive ..." (only before a comma or colon).
+_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)\s*[,:]\s*")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
@@ -109,7 +113,7 @@ def canonical(text: str, fillers: bool = True) -> str:
         # Peel wrappers repeatedly: "hey, can you please tell me ..." has three.
         for _ in range(6):
             before = text
-            text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", text)))
+            text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", _VOCATIVE_RE.sub("", text))))
             if text == before:
                 break
     return text

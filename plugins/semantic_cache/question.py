@@ -18,7 +18,8 @@ from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, DIRECTI
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
                    r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
 # Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
-_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+# A year range is written either way ("2024/25", "2024-25"); other slashes are kept ("12/05").
+_HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
