@@ -18,7 +18,8 @@ module aligns the two questions' words and classifies what is left over:
   decides.
 
 Each question is parsed by ``question``; two words are matched (stem, synonym, typo,
-opposite) by ``word_match``; the word lists are in ``wordlists``.
+opposite) by ``word_match``; exchanged things are found by ``swaps``, a narrower question or
+another property asked by ``qualifiers``; the word lists are in ``wordlists``.
 Pure Python, tens of microseconds per pair; run only on candidates that passed the floor.
 """
 
@@ -28,9 +29,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .qualifiers import asks_about, narrowed
 from .question import Text, parse
+from .swaps import exchanged, units_exchanged
 from .word_match import distance, opposite, same_word_stems, stem
-from .wordlists import ATTRIBUTES, AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
+from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -50,189 +53,9 @@ class Verdict:
     typos: int = 0     # words matched only as a typo of each other (for "same")
 
 
-# Words between two things whose order does not change what is asked ("X and Y", "X or Y",
-# "X vs Y"): the difference between X and Y is the difference between Y and X.
-_SYMMETRIC = frozenset("and or nor vs versus".split())
-_SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
-
-
-_ATTRIBUTE_STEMS = frozenset(stem(w) for w in ATTRIBUTES)
-
-
-def _asks_about(words: list[str]) -> bool:
-    """A property among ``words`` ("costs", "the time", "the population")."""
-    return any(stem(w) in _ATTRIBUTE_STEMS for w in words)
-
-
-_UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
-# Personal pronouns by person ("you" is subject and object alike, so neither).
-_PERSON = {"i": "<i>", "me": "<i>", "we": "<we>", "us": "<we>", "he": "<he>", "him": "<he>",
-           "she": "<she>", "her": "<she>", "they": "<they>", "them": "<they>"}
-
-
-def _role_view(words: list[str]) -> list[str]:
-    """``words`` with each pronoun as its person and each other content word as its stem:
-    "Acme owes us" and "we owe Acme" then hold the same words in exchanged places."""
-    return [_PERSON.get(w) or (w if w in STOP else stem(w)) for w in words]
-
-
-# Personal pronouns as subject and as object, for "they owe me" / "I owe them".
-_SUBJECT = {"i": 1, "we": 4, "he": 3, "she": 5, "they": 6}
-_OBJECT = {"me": 1, "us": 4, "him": 3, "her": 5, "them": 6}
-
-
-def _pronoun_roles(words: list[str]) -> set[tuple[int, tuple[str, ...], int]]:
-    """(subject's person, the words between, object's person) for each "they owe me",
-    "I should pay him": who does what to whom, where only pronouns say it."""
-    out = set()
-    for i, w in enumerate(words):
-        if w not in _SUBJECT:
-            continue
-        for j in range(i + 2, min(i + 5, len(words))):
-            if words[j] in _OBJECT:
-                verb = tuple(x for x in words[i + 1:j] if x not in STOP)
-                if verb:
-                    out.add((_SUBJECT[w], verb, _OBJECT[words[j]]))
-                break
-    return out
-
-
-def _pronouns_exchanged(a: Text, b: Text) -> bool:
-    """"how much they owe me" / "how much I owe them": the same act, the roles swapped."""
-    rb = _pronoun_roles(b.words)
-    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) if s != o)
-
-
-
-def _units_exchanged(a: Text, b: Text) -> bool:
-    """The same units or languages, two of them in the other order, close together and not
-    joined by "and"/"or"/"vs": "Fahrenheit in Celsius" / "Celsius in Fahrenheit", "Python
-    to Rust" / "Rust to Python". "Python vs Rust" / "Rust vs Python" asks the same; two
-    units far apart in a reordered text ("monthly ... at 300 dpi") are no conversion."""
-    if a.units == b.units or sorted(a.units) != sorted(b.units):
-        return False
-    at = {w: k for k, w in reversed(list(enumerate(a.words)))}
-    order_b = {w: k for k, w in reversed(list(enumerate(b.units)))}
-    for i, x in enumerate(a.units):
-        for y in a.units[i + 1:]:
-            if x == y or order_b[x] < order_b[y]:
-                continue
-            lo, hi = sorted((at[x], at[y]))
-            if hi - lo <= _UNIT_REACH and not _SYMMETRIC & set(a.words[lo + 1:hi]):
-                return True
-    return False
-
-
 def _named(t: Text, names: frozenset[str]) -> list[str]:
     """``t``'s content words, and its function words that are ``names`` ("us" for "US")."""
     return t.content + [w for w in t.words if w in names] if names else t.content
-
-
-# Words that attach a qualifying phrase to what comes before them: "... refund [and the
-# final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
-_ATTACHING = frozenset("and or for in on with without during as from at by including except "
-                       "after before while when if under over within".split())
-
-
-_DETERMINERS = frozenset("a an the all any some every each this that these those".split())
-
-
-def _narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str]) -> bool:
-    """Words of ``added`` qualify what ``longer`` asks where ``shorter`` asks it plainly:
-    inserted between two words that are next to each other in ``shorter`` ("delete all
-    [stopped] containers", "the GDP [per capita] of Japan", "what are the [serious] side
-    effects": the shared opening counts as a word), or a phrase hung on its last word ("...
-    the deposit refund [and the final inspection]"). Only an insertion: a word in place of
-    one of ``shorter``'s function words ("get" / "obtain") is a rewording. Fillers and
-    wrappers come before the shared words or after a full stop ("Honestly, ...", "...?
-    Thanks!")."""
-    extra = set(added)
-    lw, sw = longer.words, shorter.words
-
-    def seq(words: list[str]) -> list[tuple[int, str]]:  # (place, word), no function words
-        return [(k, w) for k, w in enumerate(words) if w not in STOP or w in names]
-    longer_seq, short_seq = seq(lw), seq(sw)
-    if not short_seq:
-        return False
-    # the words between two neighbours of ``shorter``, by the neighbours' stems
-    between: dict[tuple[str, str], Counter] = {}
-    prev = ("^", -1) if lw[:1] == sw[:1] else None
-    for k, w in short_seq:
-        if prev is not None:
-            between.setdefault((prev[0], stem(w)), Counter(sw[prev[1] + 1:k]))
-        prev = (stem(w), k)
-    for n, (k, w) in enumerate(longer_seq):
-        if w not in extra:
-            continue
-        left = next(((j, stem(x)) for j, x in reversed(longer_seq[:n]) if x not in extra),
-                    (-1, "^") if lw[:1] == sw[:1] else None)
-        right = next(((j, stem(x)) for j, x in longer_seq[n + 1:] if x not in extra), None)
-        if left is None:
-            continue
-        if right is not None:
-            gap = between.get((left[1], right[1]))
-            kept = Counter(x for x in lw[left[0] + 1:right[0]] if x not in extra)
-            if gap is not None and not set(gap - kept) - _DETERMINERS:
-                return True
-        elif left[1] == stem(short_seq[-1][1]) and lw[left[0] + 1:left[0] + 2] and \
-                lw[left[0] + 1] in _ATTACHING and left[0] not in longer.breaks:
-            return True
-    return False
-
-
-def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) -> bool:
-    """``mid`` joins two exchanged spans with "and", "or" or "vs": "X and Y" says what "Y
-    and X" says. Content words beside the joining word must be the conjuncts' shared head
-    or tail ("brown [rice or white] rice"); "takes X and returns Y" is no such join."""
-    k = next((i for i, w in enumerate(mid) if w in _SYMMETRIC), None)
-    if k is None:
-        return False
-    head = [w for w in mid[:k] if w not in STOP]
-    tail = [w for w in mid[k + 1:] if w not in STOP]
-    after_c = [w for w in after if w not in STOP]
-    before_c = [w for w in before if w not in STOP]
-    return head == after_c[:len(head)] and (not tail or tail == before_c[-len(tail):])
-
-
-def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozenset(),
-                    breaks_a: frozenset[int] = frozenset(),
-                    breaks_b: frozenset[int] = frozenset()) -> bool:
-    """``wb`` is ``wa`` with two spans exchanged around a middle that stays: "London ahead of
-    New York" / "New York ahead of London", "does X affect Y" / "does Y affect X"; the same
-    words in the same places otherwise. Two spans exchanged with nothing between them are a
-    reordering ("in Python, how do I X" / "how do I X in Python"), and a middle with "and",
-    "or" or "vs" joins the two symmetrically ("brown rice or white rice"); neither is a swap."""
-    if len(wa) != len(wb) or wa == wb or sorted(wa) != sorted(wb):
-        return False
-    i = next(k for k, (x, y) in enumerate(zip(wa, wb)) if x != y)
-    j = next(k for k in range(len(wa) - 1, -1, -1) if wa[k] != wb[k])
-    # A reordering: one stretch of ``wa`` moved in front of the one before it. The stretch
-    # may take in a few shared content words ("the derivative of ln x with respect to x"),
-    # but not a shared article or preposition: in "is a square a rectangle" / "is a
-    # rectangle a square" the "a" belongs to the two names exchanged around "is".
-    lo = i
-    while lo > max(0, i - _SPAN_REACH) and wa[lo - 1] not in STOP:
-        lo -= 1
-    hi = j + 1
-    while hi < min(len(wa), j + 1 + _SPAN_REACH) and wa[hi] not in STOP:
-        hi += 1
-    for p in range(lo, i + 1):
-        for r in range(j + 1, hi + 1):
-            if any(wa[q] == wb[p] and wb[p:r] == wa[q:r] + wa[p:q] for q in range(p + 1, r)):
-                return False
-    x, y, n = wa[i:j + 1], wb[i:j + 1], j + 1 - i
-    for lx in range(1, n):
-        for ly in range(1, n - lx):
-            # Clauses moved around a comma or colon are a reordering ("In chess, can a
-            # pawn X if Y?" / "If Y, can a pawn X in chess?"), not two names exchanged.
-            if {i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b:
-                continue
-            mid = x[lx:n - ly]
-            if y == x[n - ly:] + mid + x[:lx] and not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
-                    any(w not in STOP or w in names for w in x[:lx]) and \
-                    any(w not in STOP or w in names for w in x[n - ly:]):
-                return True
-    return False
 
 
 # "how do I" / "how can I" / "how to": what comes between "how" and the verb of the task.
@@ -400,7 +223,7 @@ class Comparer:
         if a.rates and b.rates and not any(self._same_word(x, y) for x in a.rates
                                            for y in b.rates):
             return Verdict("reject", "unit")  # "0.10 euro per word" / "... per line"
-        if _units_exchanged(a, b):
+        if units_exchanged(a, b):
             return Verdict("reject", "direction")  # "F in C" / "C in F", "French to German"
         # A word that follows "from"/"to"/"than" on one side and another such word on the
         # other, each present on both sides: the two changed roles. Exact words here (stems
@@ -409,14 +232,12 @@ class Comparer:
             ys = b.roles.get(marker, set())
             if any(x in b.words and y in a.words for x in xs - ys for y in ys - xs):
                 return Verdict("reject", "direction")
-        if _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
-                _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
-                                b.breaks) or _pronouns_exchanged(a, b):
+        if exchanged(a, b, names):
             return Verdict("reject", "direction")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
-            if _asks_about(only_a) and _asks_about(only_b):
+            if asks_about(only_a) and asks_about(only_b):
                 return Verdict("reject", "attribute")
             return Verdict("unsure", "replaced")
         if only_a or only_b:
@@ -426,7 +247,7 @@ class Comparer:
             # Next to each other means with only function words between: "show the
             # uncertainty" has a request word there, which "present" replaced.
             if min(len(ca), len(cb)) >= SCOPE_MIN_WORDS and (
-                    _narrowed(a, b, only_a, names) or _narrowed(b, a, only_b, names)):
+                    narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)):
                 return Verdict("reject", "scope")
             return Verdict("unsure", "added")
         if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):

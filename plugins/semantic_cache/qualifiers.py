@@ -1,0 +1,71 @@
+"""What one question asks more narrowly, or about another property, than an aligned other:
+"the [rare] side effects", "... the refund [and the final inspection]", "the retrieval time"
+/ "the retrieval cost". ``contrast`` asks these of texts whose words are otherwise matched.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .question import Text
+from .word_match import stem
+from .wordlists import ATTRIBUTES, STOP
+
+_ATTRIBUTE_STEMS = frozenset(stem(w) for w in ATTRIBUTES)
+
+
+def asks_about(words: list[str]) -> bool:
+    """A property among ``words`` ("costs", "the time", "the population")."""
+    return any(stem(w) in _ATTRIBUTE_STEMS for w in words)
+
+
+# Words that attach a qualifying phrase to what comes before them: "... refund [and the
+# final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
+_ATTACHING = frozenset("and or for in on with without during as from at by including except "
+                       "after before while when if under over within".split())
+
+
+_DETERMINERS = frozenset("a an the all any some every each this that these those".split())
+
+
+def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str]) -> bool:
+    """Words of ``added`` qualify what ``longer`` asks where ``shorter`` asks it plainly:
+    inserted between two words that are next to each other in ``shorter`` ("delete all
+    [stopped] containers", "the GDP [per capita] of Japan", "what are the [serious] side
+    effects": the shared opening counts as a word), or a phrase hung on its last word ("...
+    the deposit refund [and the final inspection]"). Only an insertion: a word in place of
+    one of ``shorter``'s function words ("get" / "obtain") is a rewording. Fillers and
+    wrappers come before the shared words or after a full stop ("Honestly, ...", "...?
+    Thanks!")."""
+    extra = set(added)
+    lw, sw = longer.words, shorter.words
+
+    def seq(words: list[str]) -> list[tuple[int, str]]:  # (place, word), no function words
+        return [(k, w) for k, w in enumerate(words) if w not in STOP or w in names]
+    longer_seq, short_seq = seq(lw), seq(sw)
+    if not short_seq:
+        return False
+    # the words between two neighbours of ``shorter``, by the neighbours' stems
+    between: dict[tuple[str, str], Counter] = {}
+    prev = ("^", -1) if lw[:1] == sw[:1] else None
+    for k, w in short_seq:
+        if prev is not None:
+            between.setdefault((prev[0], stem(w)), Counter(sw[prev[1] + 1:k]))
+        prev = (stem(w), k)
+    for n, (k, w) in enumerate(longer_seq):
+        if w not in extra:
+            continue
+        left = next(((j, stem(x)) for j, x in reversed(longer_seq[:n]) if x not in extra),
+                    (-1, "^") if lw[:1] == sw[:1] else None)
+        right = next(((j, stem(x)) for j, x in longer_seq[n + 1:] if x not in extra), None)
+        if left is None:
+            continue
+        if right is not None:
+            gap = between.get((left[1], right[1]))
+            kept = Counter(x for x in lw[left[0] + 1:right[0]] if x not in extra)
+            if gap is not None and not set(gap - kept) - _DETERMINERS:
+                return True
+        elif left[1] == stem(short_seq[-1][1]) and lw[left[0] + 1:left[0] + 2] and \
+                lw[left[0] + 1] in _ATTACHING and left[0] not in longer.breaks:
+            return True
+    return False

@@ -1,0 +1,137 @@
+"""Two questions that hold the same words with two things exchanged: "from London to Paris"
+/ "from Paris to London", "takes X and returns Y" / "takes Y and returns X", "Acme owes us"
+/ "we owe Acme", "Fahrenheit in Celsius" / "Celsius in Fahrenheit". ``contrast`` asks these
+once the two texts are aligned; a reordering ("in Python, how do I X" / "how do I X in
+Python") and a symmetric join ("X or Y" / "Y or X") are no exchange.
+"""
+
+from __future__ import annotations
+
+from .question import Text
+from .word_match import stem
+from .wordlists import STOP
+
+# Words between two things whose order does not change what is asked ("X and Y", "X or Y",
+# "X vs Y"): the difference between X and Y is the difference between Y and X.
+_SYMMETRIC = frozenset("and or nor vs versus".split())
+_SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
+_UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
+# Personal pronouns by person ("you" is subject and object alike, so neither).
+_PERSON = {"i": "<i>", "me": "<i>", "we": "<we>", "us": "<we>", "he": "<he>", "him": "<he>",
+           "she": "<she>", "her": "<she>", "they": "<they>", "them": "<they>"}
+
+
+def _role_view(words: list[str]) -> list[str]:
+    """``words`` with each pronoun as its person and each other content word as its stem:
+    "Acme owes us" and "we owe Acme" then hold the same words in exchanged places."""
+    return [_PERSON.get(w) or (w if w in STOP else stem(w)) for w in words]
+
+
+# Personal pronouns as subject and as object, for "they owe me" / "I owe them".
+_SUBJECT = {"i": 1, "we": 4, "he": 3, "she": 5, "they": 6}
+_OBJECT = {"me": 1, "us": 4, "him": 3, "her": 5, "them": 6}
+
+
+def _pronoun_roles(words: list[str]) -> set[tuple[int, tuple[str, ...], int]]:
+    """(subject's person, the words between, object's person) for each "they owe me",
+    "I should pay him": who does what to whom, where only pronouns say it."""
+    out = set()
+    for i, w in enumerate(words):
+        if w not in _SUBJECT:
+            continue
+        for j in range(i + 2, min(i + 5, len(words))):
+            if words[j] in _OBJECT:
+                verb = tuple(x for x in words[i + 1:j] if x not in STOP)
+                if verb:
+                    out.add((_SUBJECT[w], verb, _OBJECT[words[j]]))
+                break
+    return out
+
+
+def _pronouns_exchanged(a: Text, b: Text) -> bool:
+    """"how much they owe me" / "how much I owe them": the same act, the roles swapped."""
+    rb = _pronoun_roles(b.words)
+    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) if s != o)
+
+
+
+def units_exchanged(a: Text, b: Text) -> bool:
+    """The same units or languages, two of them in the other order, close together and not
+    joined by "and"/"or"/"vs": "Fahrenheit in Celsius" / "Celsius in Fahrenheit", "Python
+    to Rust" / "Rust to Python". "Python vs Rust" / "Rust vs Python" asks the same; two
+    units far apart in a reordered text ("monthly ... at 300 dpi") are no conversion."""
+    if a.units == b.units or sorted(a.units) != sorted(b.units):
+        return False
+    at = {w: k for k, w in reversed(list(enumerate(a.words)))}
+    order_b = {w: k for k, w in reversed(list(enumerate(b.units)))}
+    for i, x in enumerate(a.units):
+        for y in a.units[i + 1:]:
+            if x == y or order_b[x] < order_b[y]:
+                continue
+            lo, hi = sorted((at[x], at[y]))
+            if hi - lo <= _UNIT_REACH and not _SYMMETRIC & set(a.words[lo + 1:hi]):
+                return True
+    return False
+
+
+def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) -> bool:
+    """``mid`` joins two exchanged spans with "and", "or" or "vs": "X and Y" says what "Y
+    and X" says. Content words beside the joining word must be the conjuncts' shared head
+    or tail ("brown [rice or white] rice"); "takes X and returns Y" is no such join."""
+    k = next((i for i, w in enumerate(mid) if w in _SYMMETRIC), None)
+    if k is None:
+        return False
+    head = [w for w in mid[:k] if w not in STOP]
+    tail = [w for w in mid[k + 1:] if w not in STOP]
+    after_c = [w for w in after if w not in STOP]
+    before_c = [w for w in before if w not in STOP]
+    return head == after_c[:len(head)] and (not tail or tail == before_c[-len(tail):])
+
+
+def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozenset(),
+                    breaks_a: frozenset[int] = frozenset(),
+                    breaks_b: frozenset[int] = frozenset()) -> bool:
+    """``wb`` is ``wa`` with two spans exchanged around a middle that stays: "London ahead of
+    New York" / "New York ahead of London", "does X affect Y" / "does Y affect X"; the same
+    words in the same places otherwise. Two spans exchanged with nothing between them are a
+    reordering ("in Python, how do I X" / "how do I X in Python"), and a middle with "and",
+    "or" or "vs" joins the two symmetrically ("brown rice or white rice"); neither is a swap."""
+    if len(wa) != len(wb) or wa == wb or sorted(wa) != sorted(wb):
+        return False
+    i = next(k for k, (x, y) in enumerate(zip(wa, wb)) if x != y)
+    j = next(k for k in range(len(wa) - 1, -1, -1) if wa[k] != wb[k])
+    # A reordering: one stretch of ``wa`` moved in front of the one before it. The stretch
+    # may take in a few shared content words ("the derivative of ln x with respect to x"),
+    # but not a shared article or preposition: in "is a square a rectangle" / "is a
+    # rectangle a square" the "a" belongs to the two names exchanged around "is".
+    lo = i
+    while lo > max(0, i - _SPAN_REACH) and wa[lo - 1] not in STOP:
+        lo -= 1
+    hi = j + 1
+    while hi < min(len(wa), j + 1 + _SPAN_REACH) and wa[hi] not in STOP:
+        hi += 1
+    for p in range(lo, i + 1):
+        for r in range(j + 1, hi + 1):
+            if any(wa[q] == wb[p] and wb[p:r] == wa[q:r] + wa[p:q] for q in range(p + 1, r)):
+                return False
+    x, y, n = wa[i:j + 1], wb[i:j + 1], j + 1 - i
+    for lx in range(1, n):
+        for ly in range(1, n - lx):
+            # Clauses moved around a comma or colon are a reordering ("In chess, can a
+            # pawn X if Y?" / "If Y, can a pawn X in chess?"), not two names exchanged.
+            if {i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b:
+                continue
+            mid = x[lx:n - ly]
+            if y == x[n - ly:] + mid + x[:lx] and not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
+                    any(w not in STOP or w in names for w in x[:lx]) and \
+                    any(w not in STOP or w in names for w in x[n - ly:]):
+                return True
+    return False
+
+
+def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
+    """``b`` asks ``a`` with two of its things in each other's place: as written, with
+    pronouns read as persons and words as stems, or told by pronouns alone."""
+    return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
+        _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
+                        b.breaks) or _pronouns_exchanged(a, b)
