@@ -244,8 +244,6 @@ class Comparer:
             # The learned verifier reads one inserted qualifier as noise, most of all in a
             # long text: it served "scans a folder [and all its subfolders] and renames ..."
             # and "what are the [serious] side effects of ...".
-            # Next to each other means with only function words between: "show the
-            # uncertainty" has a request word there, which "present" replaced.
             if min(len(ca), len(cb)) >= SCOPE_MIN_WORDS and (
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)):
                 return Verdict("reject", "scope")

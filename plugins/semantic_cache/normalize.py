@@ -75,9 +75,9 @@ def _strip_end(text: str) -> str:
 
 
 # Symbols whose meaning case folding, end stripping or a word split would lose: currencies
-# ("$1,500" / "£1,500"), degrees ("200°C" / "200°F"), "C#" and "C++" beside "C", and bits beside bytes ("60 Mb/s" / "60
-# MB/s": an upper-case prefix with a lower-case "b" is bits; "MB", "mb" and "kB" are bytes,
-# as people write them).
+# ("$1,500" / "£1,500"), degrees ("200°C" / "200°F"), "C#" and "C++" beside "C", and bits
+# beside bytes ("60 Mb/s" / "60 MB/s": an upper-case prefix with a lower-case "b" is bits;
+# "MB", "mb" and "kB" are bytes, as people write them).
 _DEGREES = {"c": "celsius", "f": "fahrenheit", "k": "kelvin", "℃": "celsius",
             "℉": "fahrenheit"}
 _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen", "₹": "rupee"}

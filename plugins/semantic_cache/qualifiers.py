@@ -23,8 +23,7 @@ def asks_about(words: list[str]) -> bool:
 # final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
 _ATTACHING = frozenset("and or for in on with without during as from at by including except "
                        "after before while when if under over within".split())
-
-
+# Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
 
 
@@ -45,18 +44,19 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
     longer_seq, short_seq = seq(lw), seq(sw)
     if not short_seq:
         return False
+    opening = (-1, "^") if lw[:1] == sw[:1] else None  # the shared first word, as a neighbour
     # the words between two neighbours of ``shorter``, by the neighbours' stems
     between: dict[tuple[str, str], Counter] = {}
-    prev = ("^", -1) if lw[:1] == sw[:1] else None
+    prev = opening
     for k, w in short_seq:
         if prev is not None:
-            between.setdefault((prev[0], stem(w)), Counter(sw[prev[1] + 1:k]))
-        prev = (stem(w), k)
+            between.setdefault((prev[1], stem(w)), Counter(sw[prev[0] + 1:k]))
+        prev = (k, stem(w))
     for n, (k, w) in enumerate(longer_seq):
         if w not in extra:
             continue
         left = next(((j, stem(x)) for j, x in reversed(longer_seq[:n]) if x not in extra),
-                    (-1, "^") if lw[:1] == sw[:1] else None)
+                    opening)
         right = next(((j, stem(x)) for j, x in longer_seq[n + 1:] if x not in extra), None)
         if left is None:
             continue

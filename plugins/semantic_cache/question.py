@@ -10,9 +10,10 @@ import unicodedata
 from functools import lru_cache
 
 from .normalize import canonical
-from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, DIRECTIONAL, FORM_WH,
-                        HOW_WORDS, LANGUAGES, NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER,
-                        SPECIFIC_WH, STOP, UNITS, WH_NOUNS)
+from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
+                        DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES, NEG_BASE, NEGATIONS,
+                        NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, UNITS,
+                        WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -28,10 +29,6 @@ _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")
 _LETTER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-HJ-Z])\b")
 _DOTTED = re.compile(r"[a-z](?:\.[a-z])+")  # "u.k", "e.g": one word, "uk", "eg"
 _CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
-# The verb of a negated contraction: "won't" is "will" + "n't", as "wont" is.
-_NEG_BASE = {"wo": "will", "ca": "can", "sha": "shall"}
-_BARE_NEGATIONS = {w.replace("'", ""): _NEG_BASE.get(w[:-3], w[:-3])
-                   for w in NEGATIONS if w.endswith("n't") and len(w) > 3}
 # A yes/no question may open with a condition or a setting: "If I'm on X, can I Y?" and
 # "In chess, can a pawn X?" ask what "Can I Y if I'm on X?" asks; the auxiliary opens the
 # clause after the comma.
@@ -72,9 +69,9 @@ class Text:
             if dotted:
                 w = w.replace(".", "")
             if w.endswith("n't") and len(w) > 3:
-                split += [_NEG_BASE.get(w[:-3], w[:-3]), "n't"]
-            elif w in _BARE_NEGATIONS:
-                split += [_BARE_NEGATIONS[w], "n't"]
+                split += [NEG_BASE.get(w[:-3], w[:-3]), "n't"]
+            elif w in BARE_NEGATIONS:
+                split += [BARE_NEGATIONS[w], "n't"]
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
             elif w in BARE_CONTRACTIONS:

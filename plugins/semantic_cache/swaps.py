@@ -28,11 +28,11 @@ def _role_view(words: list[str]) -> list[str]:
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".
-_SUBJECT = {"i": 1, "we": 4, "he": 3, "she": 5, "they": 6}
-_OBJECT = {"me": 1, "us": 4, "him": 3, "her": 5, "them": 6}
+_SUBJECT = frozenset("i we he she they".split())
+_OBJECT = frozenset("me us him her them".split())
 
 
-def _pronoun_roles(words: list[str]) -> set[tuple[int, tuple[str, ...], int]]:
+def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...], str]]:
     """(subject's person, the words between, object's person) for each "they owe me",
     "I should pay him": who does what to whom, where only pronouns say it."""
     out = set()
@@ -43,7 +43,7 @@ def _pronoun_roles(words: list[str]) -> set[tuple[int, tuple[str, ...], int]]:
             if words[j] in _OBJECT:
                 verb = tuple(x for x in words[i + 1:j] if x not in STOP)
                 if verb:
-                    out.add((_SUBJECT[w], verb, _OBJECT[words[j]]))
+                    out.add((_PERSON[w], verb, _PERSON[words[j]]))
                 break
     return out
 
@@ -52,7 +52,6 @@ def _pronouns_exchanged(a: Text, b: Text) -> bool:
     """"how much they owe me" / "how much I owe them": the same act, the roles swapped."""
     rb = _pronoun_roles(b.words)
     return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) if s != o)
-
 
 
 def units_exchanged(a: Text, b: Text) -> bool:
@@ -122,7 +121,8 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
             if {i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b:
                 continue
             mid = x[lx:n - ly]
-            if y == x[n - ly:] + mid + x[:lx] and not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
+            if y == x[n - ly:] + mid + x[:lx] and \
+                    not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
                     any(w not in STOP or w in names for w in x[:lx]) and \
                     any(w not in STOP or w in names for w in x[n - ly:]):
                 return True

@@ -58,8 +58,8 @@ REQUEST = frozenset(
     "appreciate appreciated apologies anyone someone calculate compute recommend "
     "suggest actual exactly really truly precisely".split())
 # Contractions typed without their apostrophe ("whats the best way", "im flying"): read
-# as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no other word: "ill", "id", "were",
-# "lets", "its" and "wed" are left alone.
+# as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no
+# other word: "ill", "id", "were", "lets", "its" and "wed" are left alone.
 BARE_CONTRACTIONS = {w: w[:-len(end)] for end, words in (
     ("s", "whats thats hows whos wheres whens whys theres heres hes shes"),
     ("m", "im"), ("ve", "ive youve weve theyve"), ("re", "youre theyre"),
@@ -71,6 +71,11 @@ NEGATIONS = FEATURE_NEGATIONS | {"n't"}
 # nearly always the negation.
 NEGATIONS = NEGATIONS | frozenset(w.replace("'", "") for w in NEGATIONS if "'" in w
                                   and len(w) > 3) | {"aint"}
+# The verb of a negated contraction, with or without its apostrophe: "won't" and "wont"
+# are "will" + "n't", "don't" and "dont" are "do" + "n't".
+NEG_BASE = {"wo": "will", "ca": "can", "sha": "shall"}
+BARE_NEGATIONS = {w.replace("'", ""): NEG_BASE.get(w[:-3], w[:-3])
+                  for w in NEGATIONS if w.endswith("n't") and len(w) > 3}
 # An exclusion on one side only turns the request around as a "not" does: "all columns
 # except id" / "only the columns id".
 NEGATIONS = NEGATIONS | {"except", "excluding"}
@@ -120,11 +125,11 @@ UNITS = frozenset(
     "tonnes stone celsius fahrenheit kelvin liter liters litre litres ml gallon gallons quart "
     "quarts pint pints cup cups tablespoon tablespoons tbsp teaspoon teaspoons tsp second "
     "seconds minute minutes hour hours day days week weeks month months year years decade "
-    "decades century mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits dollar "
-    "dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie calories "
-    "kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar pascal acre "
-    "acres hectare hectares hourly daily weekly biweekly monthly quarterly yearly annually "
-    "annual nightly".split())
+    "decades century mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits "
+    "dollar dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie "
+    "calories kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar "
+    "pascal acre acres hectare hectares hourly daily weekly biweekly monthly quarterly "
+    "yearly annually annual nightly".split())
 # Every SI- or byte-prefixed unit, singular and plural ("megabytes", "milliseconds", "kWh").
 UNITS = UNITS | frozenset(
     f"{p}{u}{s}" for p in ("kilo", "mega", "giga", "tera", "peta", "milli", "micro", "nano",
@@ -141,7 +146,7 @@ UNAMBIGUOUS_UNITS = UNITS - frozenset(
 # Properties a question asks about: one in place of another asks for another answer ("the
 # retrieval time" / "the retrieval cost", "the height of" / "the age of").
 ATTRIBUTES = frozenset(
-    "time duration cost price fee fees weight mass size height width length depth thickness "
+    "time duration cost price fee weight mass size height width length depth thickness "
     "age speed velocity latency throughput bandwidth distance population area capacity "
     "volume temperature pressure density salary wage income revenue profit margin dosage "
     "dose calories protein sugar voltage power resistance frequency wavelength resolution "
