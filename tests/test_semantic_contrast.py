@@ -275,7 +275,8 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
 
 OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl",
             "paraphrase_own4.jsonl", "paraphrase_own5.jsonl", "paraphrase_own6.jsonl",
-            "paraphrase_own7.jsonl", "paraphrase_own8.jsonl"]
+            "paraphrase_own7.jsonl", "paraphrase_own8.jsonl", "paraphrase_own9.jsonl",
+            "paraphrase_own10.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -764,3 +765,84 @@ def test_addressing_by_role_is_dropped_only_before_a_comma_and_dates_keep_their_
         "reject", "number")
     assert kind("Plan a day hike for warm weather", "Plan a day hike for cold weather") == (
         "reject", "antonym")
+
+
+# -- session 16: kinds two more blind sets (own9, own10) showed ---------------------------
+@pytest.mark.parametrize("a,b", [
+    # WordNet antonyms of a word's third sense ("strength"/"weakness") and of an adjective's
+    # head ("mandatory" is like "obligatory", whose opposite is "optional")
+    ("List the strengths of the vendor proposal", "List the weaknesses of the vendor proposal"),
+    ("Is the safety course mandatory for contractors?",
+     "Is the safety course optional for contractors?"),
+    ("Which fields are essential in a purchase order?",
+     "Which fields are unnecessary in a purchase order?"),
+    ("Write a brief summary of the audit report", "Write a long summary of the audit report"),
+    ("How do I word an acceptance letter for a job offer?",
+     "How do I word a rejection letter for a job offer?"),
+])
+def test_antonyms_of_later_senses_and_of_an_adjectives_head_are_rejected(a, b):
+    assert kind(a, b) == ("reject", "antonym")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Summarise the warranty terms in our contract with Halden Tools",
+     "Summarise the termination terms in our contract with Halden Tools"),
+    ("What are the symptoms of Lyme disease in dogs?",
+     "What is the treatment of Lyme disease in dogs?"),
+    ("Explain the syntax of Python list comprehensions",
+     "Explain the performance of Python list comprehensions"),
+])
+def test_another_aspect_of_the_same_thing_is_another_attribute(a, b):
+    assert kind(a, b) == ("reject", "attribute")
+
+
+def test_an_aspect_said_in_other_words_is_not_rejected():
+    # "signs" is no listed aspect: the learned verifier judges it, no rule rejects it
+    assert kind("What are the symptoms of Lyme disease in dogs?",
+                "What are the signs of Lyme disease in dogs?")[0] != "reject"
+
+
+def test_the_same_words_with_other_punctuation_are_the_same_request():
+    assert kind("The client hasn't paid invoice 88 for $900. Can you draft a reminder?",
+                "The client hasnt paid invoice 88 for $900, can you draft a reminder") == (
+        "same", "")
+    # other words are still another request
+    assert kind("The client hasn't paid invoice 88. Can you draft a reminder?",
+                "The client has paid invoice 88, can you draft a reminder")[0] == "reject"
+
+
+@pytest.mark.parametrize("a,b,same", [
+    ("Why does my component render twice?", "Why does my component render two times?", True),
+    ("Take the tablets twice a day", "Take the tablets 2 times a day", True),
+    ("Take the tablets twice a day", "Take the tablets three times a day", False),
+    ("Take the tablets twice a day", "Take 2 tablets a day", False),
+])
+def test_twice_is_two_times_and_no_other_count(a, b, same):
+    assert (kind(a, b)[0] == "same") is same
+    if not same:
+        assert kind(a, b) == ("reject", "number")
+
+
+def test_a_three_letter_word_with_two_letters_swapped_into_no_word_is_a_typo():
+    c = Comparer(frozenset("how to fix mix the push git rejected".split()))
+    assert c.compare("git push rejected, how to fix", "git push rejected, how to fxi").kind == "same"
+    # two real words are two words, and other edits of a short word are not typos
+    assert c.compare("git push rejected, how to fix", "git push rejected, how to mix").kind != "same"
+    assert c.compare("git push rejected, how to fix", "git push rejected, how to fiz").kind != "same"
+
+
+def test_urgency_at_the_end_asks_for_no_other_answer():
+    assert canonical("what's the process for reporting a workplace injury, kinda urgent") == \
+        canonical("What's the process for reporting a workplace injury?")
+    assert canonical("How do I reset my VPN token asap") == canonical("How do I reset my VPN token")
+
+
+def test_an_opposite_negated_on_one_side_only_is_left_to_the_verifier():
+    # "not mandatory" is "optional" said another way: no antonym rule rejects it
+    assert kind("No, a config file is optional when the flags are given.",
+                "A config file is not mandatory when the flags are given.") == (
+        "unsure", "replaced")
+    # negated on both sides, or on neither, the opposite still decides
+    assert kind("Is the course not optional?", "Is the course not mandatory?") == (
+        "reject", "antonym")
+    assert kind("Turn the heater on", "Turn the heater off") == ("reject", "antonym")

@@ -33,7 +33,8 @@ from .qualifiers import asks_about, narrowed
 from .question import Text, parse
 from .swaps import exchanged, units_exchanged
 from .word_match import distance, opposite, same_word_stems, stem
-from .wordlists import AUX_CLASS, LANGUAGES, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS, UNITS
+from .wordlists import (AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS,
+                        UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -76,6 +77,29 @@ def _how_to(q: Text, imp: Text) -> bool:
     return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
 
 
+def _negated_before(t: Text, word: str) -> bool:
+    """A negation among the two words before ``word``'s first place in ``t``."""
+    i = t.words.index(word) if word in t.words else -1
+    return i > 0 and any(w in NEGATIONS for w in t.words[max(0, i - 2):i])
+
+
+def _spelt_numbers_matched(only_a: list[str], only_b: list[str]) -> tuple[list[str], list[str]]:
+    """Drop a number written in words on one side and in digits on the other ("two" /
+    "2"): the numbers were compared already, so this is one number spelt two ways."""
+    def value(w: str) -> str | None:
+        return w if w[0].isdigit() else NUMBER_WORDS.get(w)
+    left = list(only_b)
+    kept_a = []
+    for w in only_a:
+        v = value(w)
+        hit = next((k for k, x in enumerate(left) if v is not None and value(x) == v), None)
+        if hit is None:
+            kept_a.append(w)
+        else:
+            del left[hit]
+    return kept_a, left
+
+
 class Comparer:
     """``compare(cached, new) -> Verdict``. ``vocabulary`` (the embedding model's whole-word
     vocabulary) lets a typo match only when one spelling is not a real word: without it,
@@ -88,8 +112,14 @@ class Comparer:
         self.compare = lru_cache(maxsize=VERDICT_MEMO)(self._compare)
 
     def _typo(self, x: str, y: str) -> bool:
-        if not self.typos or min(len(x), len(y)) < 4 or x[0].isdigit() or y[0].isdigit():
+        if not self.typos or x[0].isdigit() or y[0].isdigit():
             return False
+        if min(len(x), len(y)) < 4:
+            # A short word only with two of its letters swapped into no word ("fix" /
+            # "fxi"): any other edit of three letters makes another word too often.
+            return self.vocabulary is not None and len(x) == len(y) == 3 and \
+                (x in self.vocabulary) != (y in self.vocabulary) and \
+                sorted(x) == sorted(y) and distance(x, y, 1) == 1
         if (x in UNITS or x in LANGUAGES) and (y in UNITS or y in LANGUAGES):
             return False  # "megabyte" / "megabit", "gigabyte" / "megabyte": two units
         if opposite(x, y):
@@ -186,6 +216,7 @@ class Comparer:
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
         ca, cb = _named(a, names), _named(b, names)
         only_a, only_b, typos = self._unmatched(ca, cb)
+        only_a, only_b = _spelt_numbers_matched(only_a, only_b)
         if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
             # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
             # the other side has the word, though not among its content words.
@@ -211,12 +242,15 @@ class Comparer:
             return Verdict("reject", "negation")
         for x in only_a:
             for y in only_b:
-                if opposite(x, y):
+                # "not mandatory" / "optional" says one thing twice: an opposite negated on
+                # one side only is left to the learned verifier
+                if opposite(x, y) and _negated_before(a, x) == _negated_before(b, y):
                     return Verdict("reject", "antonym")
         wa, wb = set(a.words), set(b.words)
         # Listed forms only here: among all the words, "pros" beside "pro's" would pair
         # with "con's" as an inflected opposite.
-        if any(opposite(x, y, forms=False) for x in wa - wb for y in wb - wa):
+        if any(opposite(x, y, forms=False) and _negated_before(a, x) == _negated_before(b, y)
+               for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, only_a, only_b):
             return Verdict("reject", "unit")
@@ -248,6 +282,9 @@ class Comparer:
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)):
                 return Verdict("reject", "scope")
             return Verdict("unsure", "added")
-        if a.form != b.form and not (_how_to(a, b) or _how_to(b, a)):
+        # The same words in the same order differ only in punctuation, which can move
+        # where a question seems to start ("... 30 April. Can you" / "... 30 April, can
+        # you"): not another form.
+        if a.form != b.form and a.words != b.words and not (_how_to(a, b) or _how_to(b, a)):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)

@@ -12,8 +12,10 @@ never by example:
   (WordNet's first-listed) of both, in the same part of speech: "car"/"automobile",
   "begin"/"start", "large"/"big". A word's rarer senses do not count ("get" is a synonym of
   "begin" only in a rare sense), so substituting one for the other keeps what is asked.
-* **antonyms**: WordNet's lexical antonym pointers ("!") among the first two senses of
-  each word: "increase"/"decrease", "strong"/"weak", "enable"/"disable".
+* **antonyms**: WordNet's lexical antonym pointers ("!") among the first three senses of
+  each word: "increase"/"decrease", "strong"/"weak", "strength"/"weakness"; and for an
+  adjective whose first sense is a satellite, its head's ("mandatory" is "similar to"
+  "obligatory", whose antonym is "optional").
 
 Both keep only whole words of the embedding model's vocabulary (common words); ``contrast``
 leaves out pairs with a function word, number, unit or language when it reads them. WordNet is (c) Princeton University, under the WordNet license
@@ -34,10 +36,10 @@ from pathlib import Path
 
 LEXICON = Path(__file__).with_name("lexicon.json")
 _POS = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
-SENSES_FOR_ANTONYMS = 2
+SENSES_FOR_ANTONYMS = 3
 # the sha256 of lexicon.json as ``main`` last wrote it: a hand edit (or a regenerated file
 # whose hash was not copied here) fails tests/test_lexicon.py even on a box without WordNet
-SHA256 = "39501066b3bb08f688163df7281e75e71d67ed942487133ef7a821f63d2bee1f"
+SHA256 = "a05fba5aa428524407869fad71f8241a837e8555c8b2bfe5125f1a81195259df"
 
 
 def load(path: Path = LEXICON) -> tuple[list[list[str]], list[list[str]]]:
@@ -115,12 +117,16 @@ def build(wordnet: Path, vocabulary: frozenset[str], skip: frozenset[str]) -> di
                 for v in data[off][0]:
                     if v != w and v.islower() and common(v) and first.get(v) in near:
                         synonyms.add(tuple(sorted((w, v))))
-            for off in offsets[:SENSES_FOR_ANTONYMS]:
+            # direct antonyms of the word's first senses, and (an adjective whose first
+            # sense is a satellite, "mandatory" ~ "obligatory") its head's: "optional"
+            heads = [(off, None) for off in data[offsets[0]][2]]
+            for off, word in [(off, w) for off in offsets[:SENSES_FOR_ANTONYMS]] + heads:
                 words, ants, _ = data[off]
                 for src, target, dst in ants:
-                    if src and words[src - 1].lower() == w and target in data:
+                    if src and (word is None or words[src - 1].lower() == word) \
+                            and target in data:
                         v = data[target][0][dst - 1]
-                        if v.islower() and keep(v) and \
+                        if v != w and v.islower() and keep(v) and \
                                 target in index.get(v, [])[:SENSES_FOR_ANTONYMS]:
                             antonyms.add(tuple(sorted((w, v))))
     synonyms -= antonyms

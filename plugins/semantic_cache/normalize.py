@@ -54,7 +54,10 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "no rush", "no worries", "no hurry", "no pressure", "haha", "lol", "just curious",
          "asking for a friend", "if that makes sense", "if that makes any sense",
          "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
-         "please advise", "thanks in advance for your help", "thank you for your help")
+         "please advise", "thanks in advance for your help", "thank you for your help",
+         # urgency asks for no other answer
+         "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
+         "it's urgent", "its urgent", "need this asap", "need it asap")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma or colon).
 _VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)\s*[,:]\s*")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+)")

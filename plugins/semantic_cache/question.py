@@ -11,9 +11,9 @@ from functools import lru_cache
 
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
-                        DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES, NEG_BASE, NEGATIONS,
-                        NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, UNITS,
-                        WH_NOUNS)
+                        DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES, MULTIPLES, NEG_BASE,
+                        NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP,
+                        UNITS, WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -76,6 +76,8 @@ class Text:
                 split.append(w.rsplit("'", 1)[0])
             elif w in BARE_CONTRACTIONS:
                 split.append(BARE_CONTRACTIONS[w])
+            elif w in MULTIPLES:
+                split += MULTIPLES[w]  # "twice" is "two times", as it is written too
             else:
                 split.append(w)
             end = _CLAUSE_END.match(text, m.end())
@@ -86,7 +88,10 @@ class Text:
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
         self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
         # A decade written in digits ("the 70s") is one number, as "the seventies" is.
+        # A count of times is a multiple: "two times a day", "twice a day", "2 times" and
+        # "double" are one number ("x2"), none of them the plain "2".
         nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
+                "x" + NUMBER_WORDS.get(w, w) if split[i + 1:i + 2] == ["times"] else
                 NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
                 if w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)]
         self.numbers = tuple(sorted(nums))

@@ -118,6 +118,8 @@ NUMBER_WORDS.update({f"{w[:-1]}ies": f"{NUMBER_WORDS[w]}s" for w in
                      "twenty thirty forty fifty sixty seventy eighty ninety".split()})
 # "one" is as often a pronoun ("which one") as a number: a number only beside another one.
 AMBIGUOUS_NUMBERS = frozenset({"one", "second", "last"})
+# Multiples written as one word, read as the two words they also are.
+MULTIPLES = {"twice": ["two", "times"], "thrice": ["three", "times"]}
 UNITS = frozenset(
     "mile miles km kilometer kilometers kilometre kilometres meter meters metre metres m cm "
     "centimeter centimeters mm millimeter millimeters inch inches foot feet ft yard yards "
@@ -150,7 +152,14 @@ ATTRIBUTES = frozenset(
     "age speed velocity latency throughput bandwidth distance population area capacity "
     "volume temperature pressure density salary wage income revenue profit margin dosage "
     "dose calories protein sugar voltage power resistance frequency wavelength resolution "
-    "lifespan diameter radius circumference altitude elevation yield".split())
+    "lifespan diameter radius circumference altitude elevation yield "
+    # the aspects a request asks of an agreement, a product, a condition or a language:
+    # each its own section of the answer ("the payment terms" / "the liability terms", "the
+    # symptoms of" / "the treatment of"). No two of them say the same thing.
+    "payment liability warranty termination cancellation confidentiality privacy refund "
+    "shipping pricing billing licensing license renewal indemnity penalty penalties "
+    "coverage deductible requirements deadline history origin ingredients features "
+    "symptoms causes treatment diagnosis prevention syntax performance security".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
