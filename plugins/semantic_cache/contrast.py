@@ -33,8 +33,8 @@ from .qualifiers import asks_about, narrowed
 from .question import Text, parse
 from .swaps import exchanged, units_exchanged
 from .word_match import distance, opposite, same_word_stems, stem
-from .wordlists import (AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, STOP, UNAMBIGUOUS_UNITS,
-                        UNITS)
+from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, STOP,
+                        UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -78,9 +78,37 @@ def _how_to(q: Text, imp: Text) -> bool:
 
 
 def _negated_before(t: Text, word: str) -> bool:
-    """A negation among the two words before ``word``'s first place in ``t``."""
+    """A negation, or "less"/"least", among the two words before ``word``'s first place in
+    ``t`` ("not mandatory", "least expensive")."""
     i = t.words.index(word) if word in t.words else -1
-    return i > 0 and any(w in NEGATIONS for w in t.words[max(0, i - 2):i])
+    return i > 0 and any(w in NEGATIONS or w in _LESS for w in t.words[max(0, i - 2):i])
+
+
+_LESS = frozenset({"less", "least"})
+
+
+def _number_word(w: str) -> bool:
+    return w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)
+
+
+def _by_number(t: Text, word: str) -> bool:
+    """``word`` has a number among the two words before it or right after it ("3 cups",
+    "a 6 year old", "cups: 3")."""
+    i = t.words.index(word) if word in t.words else -1
+    return i >= 0 and any(_number_word(w) for w in t.words[max(0, i - 2):i] + t.words[i + 1:i + 2])
+
+
+# Where each letter sits on a QWERTY keyboard (row, column with the rows' stagger).
+_KEY_AT = {ch: (r, c + shift) for r, (row, shift) in enumerate(
+    (("qwertyuiop", 0.0), ("asdfghjkl", 0.25), ("zxcvbnm", 0.75))) for c, ch in enumerate(row)}
+
+
+def _keys_touch(p: str, q: str) -> bool:
+    """Two letters on neighbouring keys: a slip of the finger."""
+    if p not in _KEY_AT or q not in _KEY_AT:
+        return False
+    (r1, c1), (r2, c2) = _KEY_AT[p], _KEY_AT[q]
+    return abs(r1 - r2) <= 1 and abs(c1 - c2) <= 1
 
 
 def _spelt_numbers_matched(only_a: list[str], only_b: list[str]) -> tuple[list[str], list[str]]:
@@ -115,11 +143,15 @@ class Comparer:
         if not self.typos or x[0].isdigit() or y[0].isdigit():
             return False
         if min(len(x), len(y)) < 4:
-            # A short word only with two of its letters swapped into no word ("fix" /
-            # "fxi"): any other edit of three letters makes another word too often.
-            return self.vocabulary is not None and len(x) == len(y) == 3 and \
-                (x in self.vocabulary) != (y in self.vocabulary) and \
-                sorted(x) == sorted(y) and distance(x, y, 1) == 1
+            # A short word only with two of its letters swapped ("fix" / "fxi") or one hit
+            # on a key beside it ("the" / "tge"), into no word: any other edit of three
+            # letters makes another word too often.
+            if self.vocabulary is None or len(x) != 3 or len(y) != 3 or \
+                    (x in self.vocabulary) == (y in self.vocabulary):
+                return False
+            diff = [(p, q) for p, q in zip(x, y) if p != q]
+            return (sorted(x) == sorted(y) and distance(x, y, 1) == 1) or \
+                (len(diff) == 1 and _keys_touch(*diff[0]))
         if (x in UNITS or x in LANGUAGES) and (y in UNITS or y in LANGUAGES):
             return False  # "megabyte" / "megabit", "gigabyte" / "megabyte": two units
         if opposite(x, y):
@@ -146,6 +178,15 @@ class Comparer:
                                     if w not in NUMBER_WORDS):
                 return False
         return True
+
+    def _negation_typo(self, a: Text, b: Text) -> bool:
+        """The negations one side lacks are misspelt there ("wihtout" for "without")."""
+        for mine, other in ((a, b), (b, a)):
+            missing = [w for w in mine.words if w in NEGATIONS and w not in other.words]
+            if missing and all(any(self._typo(w, x) for x in other.words if x not in NEGATIONS)
+                               for w in missing):
+                return True
+        return False
 
     def _unmatched(self, a: list[str], b: list[str]) -> tuple[list[str], list[str], int]:
         """Content words left on each side after exact, then stem and synonym, then typo
@@ -191,16 +232,18 @@ class Comparer:
         return only_a, only_b, typos
 
     @staticmethod
-    def _unit_changed(a: Text, only_a: list[str], only_b: list[str]) -> bool:
+    def _unit_changed(a: Text, b: Text, only_a: list[str], only_b: list[str]) -> bool:
         """A unit or language left over: another one in its place, one added or dropped, or
-        any beside a number. Many units are also plain nouns ("yard", "foot", "cup",
-        "stone"): one replaced by a word that is no unit, with no number, is a rewording
-        the learned verifier judges ("garden" / "yard")."""
+        one beside a number ("3 cups"). Many units are also plain nouns ("yard", "foot",
+        "cup", "day"): one replaced by a word that is no unit, away from any number, is a
+        rewording the learned verifier judges ("garden" / "yard", "during the day" / "in
+        the daytime")."""
         ua = [w for w in only_a if w in UNITS or w in LANGUAGES]
         ub = [w for w in only_b if w in UNITS or w in LANGUAGES]
         if not ua and not ub:
             return False
-        if (ua and ub) or not only_a or not only_b or a.numbers:
+        if (ua and ub) or not only_a or not only_b or \
+                any(_by_number(a, w) for w in ua) or any(_by_number(b, w) for w in ub):
             return True
         return any(w in LANGUAGES or w in UNAMBIGUOUS_UNITS for w in ua + ub)
 
@@ -238,7 +281,7 @@ class Comparer:
                     any(w in UNAMBIGUOUS_UNITS for w in only_b):
                 return Verdict("reject", "unit")
             return Verdict("unsure", "reworded")
-        if a.negated != b.negated:
+        if a.negated != b.negated and not self._negation_typo(a, b):
             return Verdict("reject", "negation")
         for x in only_a:
             for y in only_b:
@@ -252,7 +295,7 @@ class Comparer:
         if any(opposite(x, y, forms=False) and _negated_before(a, x) == _negated_before(b, y)
                for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
-        if self._unit_changed(a, only_a, only_b):
+        if self._unit_changed(a, b, only_a, only_b):
             return Verdict("reject", "unit")
         if a.rates and b.rates and not any(self._same_word(x, y) for x in a.rates
                                            for y in b.rates):

@@ -30,6 +30,9 @@ _LEAD = tuple(sorted((
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "no rush but", "hey so", "so yeah",
+    # an agent relaying its user's request
+    "user asks", "the user asks", "user wants to know", "the user wants to know",
+    "user question", "customer asks", "the customer asks",
     # greetings of an e-mail or a support ticket
     "dear support", "dear team", "dear sir or madam", "hello team", "hi team", "hello support",
     "i hope this message finds you well", "i hope this email finds you well",
@@ -58,9 +61,10 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
          "it's urgent", "its urgent", "need this asap", "need it asap")
-# Addressing the assistant by role: "Agent, archive ..." (only before a comma or colon).
-_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)\s*[,:]\s*")
-_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+)")
+# Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
+# spaced dash).
+_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|\s+[-\u2013\u2014])\s*")
+_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+[-\u2013\u2014]\s+|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
 

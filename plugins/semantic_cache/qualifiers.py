@@ -44,6 +44,9 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
     longer_seq, short_seq = seq(lw), seq(sw)
     if not short_seq:
         return False
+    # a qualifier put right before the shared opening: "[direct] flights from Frankfurt"
+    if len(lw) > 1 and sw and lw[0] in extra and lw[1] == sw[0] and 0 not in longer.breaks:
+        return True
     opening = (-1, "^") if lw[:1] == sw[:1] else None  # the shared first word, as a neighbour
     # the words between two neighbours of ``shorter``, by the neighbours' stems
     between: dict[tuple[str, str], Counter] = {}

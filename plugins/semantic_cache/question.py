@@ -13,7 +13,7 @@ from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES, MULTIPLES, NEG_BASE,
                         NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP,
-                        UNITS, WH_NOUNS)
+                        TOWARDS, UNITS, WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -96,13 +96,15 @@ class Text:
                 if w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)]
         self.numbers = tuple(sorted(nums))
         self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
-        # The content word after each directional marker ("from X", "to Y").
+        # The content word after each directional marker ("from X", "to Y"); "into",
+        # "onto" and "towards" mark the same role as "to" ("convert X to Y" / "turn Y
+        # into X").
         roles: dict[str, set[str]] = {}
         for i, w in enumerate(split):
             if w in DIRECTIONAL:
                 for nxt in split[i + 1:i + 4]:
                     if nxt not in SKIP_AFTER_MARKER:
-                        roles.setdefault(w, set()).add(nxt)
+                        roles.setdefault(TOWARDS.get(w, w), set()).add(nxt)
                         break
         self.roles = roles
         # What a rate is counted by: "per word" / "per line", "per user" / "per team".

@@ -40,9 +40,10 @@ def distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-# Endings an opposite keeps when it is inflected or compared: "thinner"/"thicker",
-# "losing"/"gaining", "easier"/"harder", "decreased"/"increased".
-_ENDINGS = ("iest", "ier", "ied", "ies", "est", "ing", "er", "ed", "es", "s")
+# Endings an opposite keeps when it is inflected, compared or made an adverb:
+# "thinner"/"thicker", "losing"/"gaining", "easier"/"harder", "decreased"/"increased",
+# "positively"/"negatively".
+_ENDINGS = ("iest", "ier", "ied", "ies", "est", "ing", "er", "ed", "es", "s", "ly")
 
 
 @lru_cache(maxsize=8192)
@@ -52,8 +53,8 @@ def _bases(word: str) -> frozenset[str]:
     out = set()
     for end in _ENDINGS:
         root = word[:-len(end)]
-        if not word.endswith(end) or len(root) < 3:
-            continue
+        if not word.endswith(end) or len(root) < (4 if end == "ly" else 3):
+            continue  # "positively" -> "positive", but "only" is no form of "on"
         if end in ("iest", "ier", "ied", "ies"):
             out.add(root + "y")
         else:

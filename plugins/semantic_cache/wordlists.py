@@ -78,7 +78,7 @@ BARE_NEGATIONS = {w.replace("'", ""): NEG_BASE.get(w[:-3], w[:-3])
                   for w in NEGATIONS if w.endswith("n't") and len(w) > 3}
 # An exclusion on one side only turns the request around as a "not" does: "all columns
 # except id" / "only the columns id".
-NEGATIONS = NEGATIONS | {"except", "excluding"}
+NEGATIONS = NEGATIONS | {"except", "excluding", "ignoring"}
 # Question words that ask for different things; what/which/how-to are generic.
 SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
                "whom": "person", "whose": "person"}
@@ -98,6 +98,7 @@ WH_NOUNS = frozenset("city town country nation person people place thing things 
 # Markers whose next content word has a role: "from X", "to Y", "X than Y".
 DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
                          "versus_to"})
+TOWARDS = {"into": "to", "onto": "to", "toward": "to", "towards": "to"}
 SKIP_AFTER_MARKER = frozenset("a an the my your our their his her its this that these those "
                                "some any".split())
 NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -221,7 +222,8 @@ OPPOSITES = _both_ways(_lines(_OPPOSITES) + _WN_ANTONYMS)
 OPPOSITE_PREFIXES = (("", "un"), ("", "dis"), ("", "in"), ("", "im"), ("", "il"), ("", "ir"),
                  ("", "non"), ("", "de"), ("en", "dis"), ("en", "de"), ("in", "de"), ("in", "ex"),
                  ("im", "ex"), ("in", "out"), ("up", "down"), ("over", "under"),
-                 ("pre", "post"), ("max", "min"), ("inc", "dec"), ("", "anti"))
+                 ("pre", "post"), ("max", "min"), ("inc", "dec"), ("", "anti"), ("exo", "endo"),
+                 ("hyper", "hypo"), ("inter", "intra"), ("micro", "macro"), ("under", "over"))
 # Synonyms a reader takes as the same request; one-word only, both directions.
 _SYNONYMS = """delete remove erase|largest biggest|large big|small little tiny|quick fast rapid
 quickest fastest|begin start|fix repair resolve solve|kill terminate end|main key primary
