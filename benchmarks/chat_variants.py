@@ -12,9 +12,10 @@ core warmer is a separate process) and per-round ratios against the first varian
         --variant 'head64={"head_block_size": 64}' --variant 'o4={"eight_bit": ["qkv", "down"]}' \\
         --variant 'lut=session:mlas.use_lut_gemm=1'
 
-A variant is NAME=JSON (GraphOptions fields over int4-mixed's) or NAME=session:KEY=VALUE
-(the shipped graph with one more session config entry). --no-anchor skips llama-bench
-(a loaded box: llama-bench's spinning threads fall to 0.5 tok/s at load 8).
+A variant is NAME=JSON (GraphOptions fields over int4-mixed's) or
+NAME=session:KEY=VALUE[;KEY=VALUE...] (the shipped graph with more session config entries).
+--no-anchor skips llama-bench (a loaded box: llama-bench's spinning threads fall to 0.5 tok/s
+at load 8).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def build(folder: Path, update: dict) -> dict:
     return out
 
 
-def load(folder: Path, session_entry: tuple[str, str] | None):
+def load(folder: Path, session_entries: list[tuple[str, str]]):
     from clawhost.plugins.quantized_model import runner
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine
 
@@ -71,8 +72,8 @@ def load(folder: Path, session_entry: tuple[str, str] | None):
 
     def options(threads, *a, **k):
         so = shipped(threads, *a, **k)
-        if session_entry:
-            so.add_session_config_entry(*session_entry)
+        for entry in session_entries:
+            so.add_session_config_entry(*entry)
         return so
     runner.session_options = options
     try:
@@ -121,7 +122,7 @@ def lockstep_round(arms, tokens: int, turn: int) -> dict[str, list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variant", action="append", required=True, help="NAME=JSON or NAME=session:KEY=VALUE")
+    ap.add_argument("--variant", action="append", required=True, help="NAME=JSON or NAME=session:KEY=VALUE[;KEY=VALUE]")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--work", default="/tmp/chat-variants")
     ap.add_argument("--no-anchor", action="store_true")
@@ -132,12 +133,13 @@ def main() -> None:
     for spec in args.variant:
         name, _, what = spec.partition("=")
         if what.startswith("session:"):
-            key, _, value = what.removeprefix("session:").partition("=")
-            folder, entry = Path(args.work) / "base", (key, value)
+            entries = [tuple(kv.partition("=")[::2])
+                       for kv in what.removeprefix("session:").split(";")]
+            folder, entry = Path(args.work) / "base", entries
             if "base" not in quality:
                 quality["base"] = build(folder, {})
         else:
-            folder, entry = Path(args.work) / name, None
+            folder, entry = Path(args.work) / name, []
             quality[name] = build(folder, json.loads(what or "{}"))
         arms.append((name, load(folder, entry)))
     for name, q in quality.items():

@@ -18,3 +18,7 @@ QUANTIZATIONS: dict[str, tuple[str, ...]] = {
 # Cross-encoder adapters shipped in this package (a rerank model's ``adapter: NAME``), as
 # paths relative to this package: here too, so config validation can name them cheaply.
 ADAPTERS: dict[str, str] = {"qqp-verifier": "verifier_cross.npz"}
+
+# How long a decoding model's ORT workers spin between the ops of one step
+# (``ort_session.session_options(spin_us=...)``); quantized_model's `spin_us` defaults to it.
+DECODE_SPIN_US = 100

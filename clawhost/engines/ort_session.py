@@ -5,9 +5,11 @@ from __future__ import annotations
 import onnxruntime as ort
 
 
-def session_options(threads: int, spin: bool = False, arena: bool = False) -> ort.SessionOptions:
+def session_options(threads: int, spin: bool = False, arena: bool = False,
+                    spin_us: int = 0) -> ort.SessionOptions:
     """N intra-op threads, full graph optimisation, lean memory, optional spin-waiting; the
-    memory arena only where a run's size is bounded (``arena``)."""
+    memory arena only where a run's size is bounded (``arena``); ``spin_us``: spin-wait that
+    long between the ops of one run, never after it."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
@@ -24,6 +26,14 @@ def session_options(threads: int, spin: bool = False, arena: bool = False) -> or
     # Spin-waiting between ops is ORT's default and fastest on an idle box, but on a 2-core
     # box shared with the event loop and the other model it starves them: measured under
     # load, greedy decode 42 tok/s spinning vs 115 without, embeddings at batch 32 doubled.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    so.add_session_config_entry("session.intra_op.allow_spinning",
+                                "1" if spin or spin_us > 0 else "0")
+    if spin_us > 0:
+        # A short spin between the ops of one run, and none once it ends: a decode step runs
+        # ~120 parallel ops, and waking a blocked worker for each cost ~16 us apiece on an
+        # AMD EPYC VM (1.45x tok/s with 100 us, core warmer on in both). Unbounded spinning
+        # lost 30% under a competing process; 100 us lost 5% (BENCHMARKS.md, #18 session 16).
+        so.add_session_config_entry("session.force_spinning_stop", "1")
+        so.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     so.log_severity_level = 3  # e.g. the unused-initializer notice for the 8-bit table
     return so

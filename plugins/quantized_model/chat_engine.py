@@ -25,6 +25,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from clawhost.engines import DECODE_SPIN_US
+
 from .chat_template import ChatTemplate
 from .kv_budget import KVBudget, KVBudgetError
 from .runner import LlamaSession, Runner
@@ -98,14 +100,15 @@ class ChatEngine:
     def load(cls, artifact_dir: str | Path, threads: int | None = 2,
              context_length: int | None = None, budget: KVBudget | None = None,
              kv_cache: str = "float32", cached: bool = False,
-             warm_cores: bool = True) -> "ChatEngine":
+             warm_cores: bool = True, spin_us: int = DECODE_SPIN_US) -> "ChatEngine":
         """Open prepared artifacts. `context_length` caps the model's own; `budget` bounds
         the KV cache of all streams together (SmolLM2-135M: 45 KB per token in float32,
         11.25 KB in int8) and with it the context served; `kv_cache` is the cache's element
         type (`kv_cache.KV_DTYPES`; the serving default is int8, see options.py); `cached`
         opens the graph through its cached optimised copy (`clawhost.engines.session_cache`:
         serving does, preparation and checks do not); `warm_cores` keeps the cores the pool
-        wakes busy at idle priority while it decodes (runner.py)."""
+        wakes busy at idle priority while it decodes (runner.py); `spin_us` is how long its
+        workers spin between the ops of one run (`clawhost.engines.ort_session`)."""
         from tokenizers import Tokenizer
 
         from .kv_cache import graph_file
@@ -117,7 +120,8 @@ class ChatEngine:
         meta = json.loads((folder / "chat_config.json").read_text())
         cfg = LlamaConfig(**meta["config"])
         ctx = min(context_length or cfg.context_length, cfg.context_length)
-        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads, cached, warm_cores)
+        model = LlamaSession(folder / graph_file(kv_cache), cfg, threads, cached, warm_cores,
+                             spin_us)
         return cls(folder, model, Tokenizer.from_file(str(folder / "tokenizer.json")), meta, ctx,
                    budget)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from clawhost.api import REPLY_SHAPE, STANDS_IN_FOR, BadRequest, ModelRequest, Overloaded, Reply, streaming
+from clawhost.engines import DECODE_SPIN_US
 
 from .workers import Served
 
@@ -66,7 +67,7 @@ class LocalChat:
 
     @classmethod
     def load(cls, folder, spec, threads: int | None, budget=None,
-             warm_cores: bool = True) -> "LocalChat":
+             warm_cores: bool = True, spin_us: int = DECODE_SPIN_US) -> "LocalChat":
         from .chat_engine import ChatEngine
         from .kv_calibrate import ensure_graph, refresh
         from .kv_prefill import is_current
@@ -75,7 +76,7 @@ class LocalChat:
         ensure_graph(folder, spec.kv_cache, threads or default_threads())
         kw: dict[str, Any] = {"threads": threads or default_threads(), "budget": budget,
                               "kv_cache": spec.kv_cache, "cached": True,
-                              "warm_cores": warm_cores}
+                              "warm_cores": warm_cores, "spin_us": spin_us}
         if spec.context_length:
             kw["context_length"] = spec.context_length
         engine = ChatEngine.load(folder, **kw)

@@ -63,9 +63,10 @@ class LlamaSession:
     """The ORT session and embedding table of one prepared graph; shared by every Runner."""
 
     def __init__(self, model_path: Path, cfg, threads: int | None = None, cached: bool = False,
-                 warm_cores: bool = True):
+                 warm_cores: bool = True, spin_us: int = 0):
         """`cached`: open the graph through its cached optimised copy (`session_cache`);
-        `warm_cores`: keep the cores the pool wakes busy at idle priority while it decodes."""
+        `warm_cores`: keep the cores the pool wakes busy at idle priority while it decodes;
+        `spin_us`: the pool's workers spin that long between the ops of a run (`session_options`)."""
         from clawhost.engines import core_warmer
 
         from .embedding import EmbeddingTable
@@ -74,9 +75,11 @@ class LlamaSession:
         threads = threads or os.cpu_count() or 1
         if cached:
             from clawhost.engines.session_cache import open_session
-            self.session = open_session(model_path, lambda: session_options(threads))
+            self.session = open_session(model_path,
+                                        lambda: session_options(threads, spin_us=spin_us))
         else:
-            self.session = ort.InferenceSession(str(model_path), session_options(threads),
+            self.session = ort.InferenceSession(str(model_path),
+                                                session_options(threads, spin_us=spin_us),
                                                 providers=["CPUExecutionProvider"])
         # held while a sequence decodes (engine `_run`, `SlotBatch`): one SCHED_IDLE busy
         # loop per worker the pool wakes, so waking it does not wait for a halted vCPU

@@ -207,7 +207,7 @@ class LocalModels:
             from clawhost.engines.cross_encoder import RerankEngine
             return RerankEngine.load(folder, threads=threads)
         chat = LocalChat.load(folder, spec, threads, self.kv_budget,
-                              warm_cores=self.options.warm_cores)
+                              warm_cores=self.options.warm_cores, spin_us=self.options.spin_us)
         cache_mb, disk_mb = self.options.prefix_cache_mb, self.options.prefix_cache_disk_mb
         if cache_mb:
             chat.engine.enable_prefix_cache(int(cache_mb * 2**20))
