@@ -157,3 +157,16 @@ async def models_settled(host, timeout: float = 90.0) -> None:
         if all(m.status != "loading" for m in host.models.values() if m.owner == "quantized_model"):
             return
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tmp_path_factory):
+    """The tiny random llama of test_local_chat, prepared (int4-mixed, with its int8 graph)."""
+    pytest.importorskip("gguf")
+    from clawhost.plugins.quantized_model.chat_build import build
+    from test_local_chat import write_tiny_gguf
+    root = tmp_path_factory.mktemp("tinychat")
+    write_tiny_gguf(root / "tiny.gguf")
+    build(root / "tiny.gguf", root / "int4-mixed", {"quantization": "int4-mixed", "check": True},
+          threads=1)
+    return root / "int4-mixed"

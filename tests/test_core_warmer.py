@@ -16,19 +16,6 @@ from clawhost.engines.core_warmer import CoreWarmer
 pytestmark = pytest.mark.skipif(not core_warmer.available(), reason="needs Linux SCHED_IDLE")
 
 
-@pytest.fixture(scope="module")
-def tiny_chat_dir(tmp_path_factory):
-    """The tiny random llama of test_local_chat, prepared (int4-mixed, with its int8 graph)."""
-    pytest.importorskip("gguf")
-    from clawhost.plugins.quantized_model.chat_build import build
-    from test_local_chat import write_tiny_gguf
-    root = tmp_path_factory.mktemp("warmchat")
-    write_tiny_gguf(root / "tiny.gguf")
-    build(root / "tiny.gguf", root / "int4-mixed", {"quantization": "int4-mixed", "check": True},
-          threads=1)
-    return root / "int4-mixed"
-
-
 def state(pid: int) -> str:
     """The process's state letter from /proc (R, S, T, Z...), or '' once it is gone."""
     try:

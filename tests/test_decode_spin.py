@@ -40,18 +40,6 @@ def test_the_option_defaults_to_the_engines_value_and_is_bounded():
         Options(spin_us=-1)
 
 
-@pytest.fixture(scope="module")
-def tiny_chat_dir(tmp_path_factory):
-    pytest.importorskip("gguf")
-    from clawhost.plugins.quantized_model.chat_build import build
-    from test_local_chat import write_tiny_gguf
-    root = tmp_path_factory.mktemp("spinchat")
-    write_tiny_gguf(root / "tiny.gguf")
-    build(root / "tiny.gguf", root / "int4-mixed", {"quantization": "int4-mixed", "check": True},
-          threads=1)
-    return root / "int4-mixed"
-
-
 def test_the_engine_session_spins_as_asked_and_decodes_the_same_tokens(tiny_chat_dir):
     from clawhost.plugins.quantized_model.chat_engine import ChatEngine, SamplingParams
 
