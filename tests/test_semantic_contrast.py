@@ -276,7 +276,8 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
 OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl",
             "paraphrase_own4.jsonl", "paraphrase_own5.jsonl", "paraphrase_own6.jsonl",
             "paraphrase_own7.jsonl", "paraphrase_own8.jsonl", "paraphrase_own9.jsonl",
-            "paraphrase_own10.jsonl", "paraphrase_own11.jsonl", "paraphrase_own12.jsonl"]
+            "paraphrase_own10.jsonl", "paraphrase_own11.jsonl", "paraphrase_own12.jsonl",
+            "paraphrase_own13.jsonl", "paraphrase_own14.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -887,3 +888,35 @@ def test_a_unit_word_away_from_any_number_and_less_before_an_opposite_reject_not
     # "least expensive" is "cheapest" said another way
     assert kind("the cheapest month to fly to Lisbon", "the least expensive month to fly to "
                 "Lisbon")[0] != "reject"
+
+
+# -- session 16: kinds two more blind sets (own13, own14) showed --------------------------
+@pytest.mark.parametrize("a,b,why", [
+    ("Should the legend sit in front of the chart?", "Should the legend sit behind the chart?",
+     "antonym"),
+    ("Is optimistic concurrency right for a booking table?",
+     "Is pessimistic concurrency right for a booking table?", "antonym"),  # a rarer word
+    # capitalised names allow one edit: two programmes, not a typo
+    ("Does Medicare pay for dentures?", "Does Medicaid pay for dentures?", "entity"),
+    # who gives to whom, told by pronouns and possessives
+    ("can i lend my car to my brother", "can my brother lend his car to me", "direction"),
+    ("Can I move shares from his account into mine?",
+     "Can I move shares from my account into his?", "direction"),
+])
+def test_spatial_and_rarer_opposites_near_names_and_roles_told_by_persons(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("my cat ate chocolate what do i do", "pls help asap!! my cat ate chocolate what do i do"),
+    ("how do I descale a kettle", "heyyy 👋 how do I descale a kettle pls"),
+    ("Tell me why my cron job never runs", "Hey, no rush, but tell me why my cron job never "
+     "runs"),
+    ("Godot: how to make a sprite follow the mouse", "Godot: how to make a sprite follow the "
+     "mouse? Thanks in advance, I'm new to this"),
+    # a conjunction is no qualifier
+    ("Rewrite this loop as a list comprehension, keeping the order the same.",
+     "Can you rewrite this loop as a list comprehension while keeping the order the same?"),
+])
+def test_chat_asides_emoji_drawn_out_greetings_and_conjunctions_are_the_same(a, b):
+    assert kind(a, b)[0] == "same"

@@ -33,8 +33,8 @@ from .qualifiers import asks_about, narrowed
 from .question import Text, parse
 from .swaps import exchanged, units_exchanged
 from .word_match import distance, opposite, same_word_stems, stem
-from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, STOP,
-                        UNAMBIGUOUS_UNITS, UNITS)
+from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS,
+                        PERSON, STOP, UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -139,7 +139,9 @@ class Comparer:
         self.typos = typos
         self.compare = lru_cache(maxsize=VERDICT_MEMO)(self._compare)
 
-    def _typo(self, x: str, y: str) -> bool:
+    def _typo(self, x: str, y: str, name: bool = False) -> bool:
+        """``y`` is ``x`` misspelt. A ``name`` (capitalised on either side) allows one edit
+        only: "Medicare" / "Medicaid" are two programmes, "Gogle" is Google."""
         if not self.typos or x[0].isdigit() or y[0].isdigit():
             return False
         if min(len(x), len(y)) < 4:
@@ -160,7 +162,7 @@ class Comparer:
         if vocab is not None:
             if x in vocab and y in vocab:
                 return False  # two real words: a different word, not a typo
-            limit = 2 if min(len(x), len(y)) >= 7 else 1
+            limit = 2 if min(len(x), len(y)) >= 7 and not name else 1
         else:
             limit = 1 if min(len(x), len(y)) >= 5 else 0  # no dictionary: be stricter
         return distance(x, y, limit) <= limit
@@ -188,7 +190,8 @@ class Comparer:
                 return True
         return False
 
-    def _unmatched(self, a: list[str], b: list[str]) -> tuple[list[str], list[str], int]:
+    def _unmatched(self, a: list[str], b: list[str], names: frozenset[str] = frozenset()
+                   ) -> tuple[list[str], list[str], int]:
         """Content words left on each side after exact, then stem and synonym, then typo
         matching; and how many pairs only the typo rule matched. Typos are looked for only
         when few words are left: two unrelated texts would cost a distance per word pair."""
@@ -222,7 +225,8 @@ class Comparer:
                 len(only_b) <= MAX_TYPO_WORDS:
             still = []
             for w in only_b:
-                hit = next((k for k, x in enumerate(only_a) if self._typo(x, w)), None)
+                hit = next((k for k, x in enumerate(only_a)
+                            if self._typo(x, w, x in names or w in names)), None)
                 if hit is None:
                     still.append(w)
                 else:
@@ -258,7 +262,7 @@ class Comparer:
         names = a.acronyms | b.acronyms
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
         ca, cb = _named(a, names), _named(b, names)
-        only_a, only_b, typos = self._unmatched(ca, cb)
+        only_a, only_b, typos = self._unmatched(ca, cb, a.caps | b.caps)
         only_a, only_b = _spelt_numbers_matched(only_a, only_b)
         if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
             # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
@@ -305,9 +309,13 @@ class Comparer:
         # A word that follows "from"/"to"/"than" on one side and another such word on the
         # other, each present on both sides: the two changed roles. Exact words here (stems
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.
+        # A pronoun matches any word of its person on the other side ("to me" / "can I").
+        wa_p = set(a.words) | {PERSON[w] for w in a.words if w in PERSON}
+        wb_p = set(b.words) | {PERSON[w] for w in b.words if w in PERSON}
         for marker, xs in a.roles.items():
             ys = b.roles.get(marker, set())
-            if any(x in b.words and y in a.words for x in xs - ys for y in ys - xs):
+            if any(PERSON.get(x, x) in wb_p and PERSON.get(y, y) in wa_p
+                   for x in xs - ys for y in ys - xs):
                 return Verdict("reject", "direction")
         if exchanged(a, b, names):
             return Verdict("reject", "direction")

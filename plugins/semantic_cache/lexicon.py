@@ -17,7 +17,8 @@ never by example:
   adjective whose first sense is a satellite, its head's ("mandatory" is "similar to"
   "obligatory", whose antonym is "optional").
 
-Both keep only whole words of the embedding model's vocabulary (common words); ``contrast``
+Both keep only whole words of the embedding model's vocabulary (common words), except an
+antonym's second word, which may be rarer ("optimistic"/"pessimistic"); ``contrast``
 leaves out pairs with a function word, number, unit or language when it reads them. WordNet is (c) Princeton University, under the WordNet license
 (free use, copy and distribution with its copyright notice; see lexicon.json's "source").
 
@@ -39,7 +40,7 @@ _POS = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
 SENSES_FOR_ANTONYMS = 3
 # the sha256 of lexicon.json as ``main`` last wrote it: a hand edit (or a regenerated file
 # whose hash was not copied here) fails tests/test_lexicon.py even on a box without WordNet
-SHA256 = "a05fba5aa428524407869fad71f8241a837e8555c8b2bfe5125f1a81195259df"
+SHA256 = "6bd49deca9d65c74ef6e233aff00ef28259347119e40e6cc6407d2bc1d2d0845"
 
 
 def load(path: Path = LEXICON) -> tuple[list[list[str]], list[list[str]]]:
@@ -92,6 +93,9 @@ def build(wordnet: Path, vocabulary: frozenset[str], skip: frozenset[str]) -> di
     def keep(w: str) -> bool:
         return w.isalpha() and len(w) >= 3 and w in vocabulary and w not in skip
 
+    def rare_ok(w: str) -> bool:  # an antonym's other word may be a rarer one ("pessimistic")
+        return w.isalpha() and len(w) >= 3 and w not in skip
+
     synonyms: set[tuple[str, str]] = set()
     antonyms: set[tuple[str, str]] = set()
     parsed = {name: (*_index(wordnet, name), _data(wordnet, name)) for name in _POS}
@@ -126,7 +130,7 @@ def build(wordnet: Path, vocabulary: frozenset[str], skip: frozenset[str]) -> di
                     if src and (word is None or words[src - 1].lower() == word) \
                             and target in data:
                         v = data[target][0][dst - 1]
-                        if v != w and v.islower() and keep(v) and \
+                        if v != w and v.islower() and rare_ok(v) and \
                                 target in index.get(v, [])[:SENSES_FOR_ANTONYMS]:
                             antonyms.add(tuple(sorted((w, v))))
     synonyms -= antonyms

@@ -29,7 +29,8 @@ _LEAD = tuple(sorted((
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
-    "no rush but", "hey so", "so yeah",
+    "no rush but", "no rush, but", "no rush", "hey so", "so yeah",
+    "pls help", "plz help", "please help asap", "pls help asap", "help asap", "help pls",
     # an agent relaying its user's request
     "user asks", "the user asks", "user wants to know", "the user wants to know",
     "user question", "customer asks", "the customer asks",
@@ -58,13 +59,16 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "asking for a friend", "if that makes sense", "if that makes any sense",
          "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
          "please advise", "thanks in advance for your help", "thank you for your help",
+         # a word about the asker asks for no other answer
+         "i'm new to this", "im new to this", "i am new to this", "new to this",
+         "sorry if this is a dumb question", "sorry for the dumb question",
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
          "it's urgent", "its urgent", "need this asap", "need it asap")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|\s+[-\u2013\u2014])\s*")
-_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]\s*|\s+[-\u2013\u2014]\s+|\s+)")
+_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]+\s*|\s+[-\u2013\u2014]\s+|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
 
@@ -76,8 +80,8 @@ def _strip_end(text: str) -> str:
         end -= 1
     start = 0
     while start < end and (text[start] in _EDGE or unicodedata.category(text[start]) in
-                           ("Pi", "Ps", "Zs")):
-        start += 1
+                           ("Pi", "Ps", "Zs", "So")):
+        start += 1  # opening quotes and brackets, and an emoji before the words ("👋 ...")
     return text[start:end]
 
 
@@ -111,6 +115,15 @@ def spell_symbols(text: str) -> str:
     return text
 
 
+# A greeting typed with its letters drawn out ("hiii", "heyyy", "hellooo"), read as itself.
+_DRAWN_GREETING = re.compile(r"^(?:h+i+|h+e+y+|h+e+l+o+)\b")
+
+
+def _greeting(text: str) -> str:
+    m = _DRAWN_GREETING.match(text)
+    return "hi" + text[m.end():] if m else text
+
+
 def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
     text = spell_symbols(unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_QUOTES))
@@ -120,7 +133,8 @@ def canonical(text: str, fillers: bool = True) -> str:
         # Peel wrappers repeatedly: "hey, can you please tell me ..." has three.
         for _ in range(6):
             before = text
-            text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", _VOCATIVE_RE.sub("", text))))
+            text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", _greeting(
+                _VOCATIVE_RE.sub("", text)))))
             if text == before:
                 break
     return text

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from .question import Text
 from .word_match import stem
-from .wordlists import STOP
+from .wordlists import PERSON, STOP
 
 # Words between two things whose order does not change what is asked ("X and Y", "X or Y",
 # "X vs Y"): the difference between X and Y is the difference between Y and X.
 _SYMMETRIC = frozenset("and or nor vs versus".split())
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
 _UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
-# Personal pronouns by person ("you" is subject and object alike, so neither).
-_PERSON = {"i": "<i>", "me": "<i>", "we": "<we>", "us": "<we>", "he": "<he>", "him": "<he>",
-           "she": "<she>", "her": "<she>", "they": "<they>", "them": "<they>"}
-
-
 def _role_view(words: list[str]) -> list[str]:
     """``words`` with each pronoun as its person and each other content word as its stem:
     "Acme owes us" and "we owe Acme" then hold the same words in exchanged places."""
-    return [_PERSON.get(w) or (w if w in STOP else stem(w)) for w in words]
+    return [PERSON.get(w) or (w if w in STOP else stem(w)) for w in words]
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".
@@ -43,7 +38,7 @@ def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...], str]]:
             if words[j] in _OBJECT:
                 verb = tuple(x for x in words[i + 1:j] if x not in STOP)
                 if verb:
-                    out.add((_PERSON[w], verb, _PERSON[words[j]]))
+                    out.add((PERSON[w], verb, PERSON[words[j]]))
                 break
     return out
 

@@ -48,7 +48,7 @@ STOP = frozenset(
     "he him his she her it its they them their there here about any some all each every "
     "such own same just also too get got can could would should will shall may might must "
     "'s s t ll ve re d m what which how up out off for into than to from then between versus "
-    "vs whether because".split())
+    "vs whether because while whilst although though whereas".split())
 # Request wrappers and meta words: missing on one side, they do not change the question.
 REQUEST = frozenset(
     "tell explain describe show give list name outline define definition instructions "
@@ -98,6 +98,14 @@ WH_NOUNS = frozenset("city town country nation person people place thing things 
 # Markers whose next content word has a role: "from X", "to Y", "X than Y".
 DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
                          "versus_to"})
+# Personal and possessive pronouns by person ("you" is subject and object alike, so
+# neither): "from her account into mine" / "from my account into hers".
+PERSON = {"i": "<i>", "me": "<i>", "my": "<i>", "mine": "<i>", "we": "<we>", "us": "<we>",
+           "our": "<we>", "ours": "<we>", "he": "<he>", "him": "<he>", "his": "<he>",
+           "she": "<she>", "her": "<she>", "hers": "<she>", "they": "<they>", "them": "<they>",
+           "their": "<they>", "theirs": "<they>"}
+
+
 TOWARDS = {"into": "to", "onto": "to", "toward": "to", "towards": "to"}
 SKIP_AFTER_MARKER = frozenset("a an the my your our their his her its this that these those "
                                "some any".split())
@@ -190,7 +198,7 @@ raise lower|rise fall|increase decrease|increase reduce|increasing decreasing|up
 uppercase lowercase|enter exit|entry exit|login logout|earlier later|earliest latest
 long short|longer shorter|longest shortest|heavy light|dark light|past future|mother father
 son daughter|brother sister|king queen|bull bear|asc desc|server client|read write
-reading writing|above below|forward backward|forwards backwards|horizontal vertical
+reading writing|above below|forward backward|forwards backwards|front behind|ahead behind|foreground background|horizontal vertical
 horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
