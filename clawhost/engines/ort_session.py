@@ -30,7 +30,7 @@ def session_options(threads: int, spin: bool = False, arena: bool = False,
                                 "1" if spin or spin_us > 0 else "0")
     if spin_us > 0:
         # A short spin between the ops of one run, and none once it ends: a decode step runs
-        # ~120 parallel ops, and waking a blocked worker for each cost ~16 us apiece on an
+        # ~120 parallel ops, and waking a blocked worker for each cost ~20 us apiece on an
         # AMD EPYC VM (1.45x tok/s with 100 us, core warmer on in both). Unbounded spinning
         # lost 30% under a competing process; 100 us lost 5% (BENCHMARKS.md, #18 session 16).
         so.add_session_config_entry("session.force_spinning_stop", "1")
