@@ -277,7 +277,8 @@ OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.js
             "paraphrase_own4.jsonl", "paraphrase_own5.jsonl", "paraphrase_own6.jsonl",
             "paraphrase_own7.jsonl", "paraphrase_own8.jsonl", "paraphrase_own9.jsonl",
             "paraphrase_own10.jsonl", "paraphrase_own11.jsonl", "paraphrase_own12.jsonl",
-            "paraphrase_own13.jsonl", "paraphrase_own14.jsonl"]
+            "paraphrase_own13.jsonl", "paraphrase_own14.jsonl", "paraphrase_own15.jsonl",
+            "paraphrase_own16.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -920,3 +921,14 @@ def test_spatial_and_rarer_opposites_near_names_and_roles_told_by_persons(a, b, 
 ])
 def test_chat_asides_emoji_drawn_out_greetings_and_conjunctions_are_the_same(a, b):
     assert kind(a, b)[0] == "same"
+
+
+def test_phrases_exchanged_between_clauses_that_stay_are_a_swap_and_clauses_moved_to_an_end_are_not():
+    # the two places swap while both clauses keep their order (own15's kind, own words)
+    assert kind("My bread recipe comes from a bakery in Quito, at 2,850 m, and I now bake at "
+                "sea level. What should I change?",
+                "My bread recipe comes from a bakery at sea level, and I now bake in Quito, at "
+                "2,850 m. What should I change?") == ("reject", "direction")
+    # a clause moved to the other end of the question is a reordering
+    assert kind("In chess, can a pawn move backwards if it is blocked?",
+                "If it is blocked, can a pawn move backwards in chess?")[0] != "reject"

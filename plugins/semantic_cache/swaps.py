@@ -109,11 +109,14 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
             if any(wa[q] == wb[p] and wb[p:r] == wa[q:r] + wa[p:q] for q in range(p + 1, r)):
                 return False
     x, y, n = wa[i:j + 1], wb[i:j + 1], j + 1 - i
+    # Clauses moved to or from an end of the text around a comma or colon are a reordering
+    # ("In chess, can a pawn X if Y?" / "If Y, can a pawn X in chess?"), not two names
+    # exchanged; two phrases exchanged inside it, between clauses that stay ("a recipe from
+    # [Denver], and I live [at sea level]"), are a swap.
+    at_edge = i == 0 or j == len(wa) - 1
     for lx in range(1, n):
         for ly in range(1, n - lx):
-            # Clauses moved around a comma or colon are a reordering ("In chess, can a
-            # pawn X if Y?" / "If Y, can a pawn X in chess?"), not two names exchanged.
-            if {i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b:
+            if at_edge and ({i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b):
                 continue
             mid = x[lx:n - ly]
             if y == x[n - ly:] + mid + x[:lx] and \
