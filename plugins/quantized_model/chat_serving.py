@@ -118,10 +118,6 @@ class LocalChat:
                 **({"prefix_cache": e.prefix_cache.facts()} if e.prefix_cache else {}),
                 **({"prefix_cache_disk": e.prefix_store.facts()} if e.prefix_store else {})}
 
-    def new_batch(self, max_slots: int):
-        """The engine's slot batch (``SlotEngine``: the batcher schedules its sequences)."""
-        return self.engine.new_batch(max_slots)
-
     def prepare(self, request: ModelRequest) -> tuple[list[int], Any]:
         from .sampling import SamplingParams
         _check_supported(request.body.model, request)

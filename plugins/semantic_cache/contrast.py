@@ -32,9 +32,10 @@ from functools import lru_cache
 from .qualifiers import asks_about, narrowed
 from .question import Text, parse
 from .swaps import exchanged, units_exchanged
-from .word_match import distance, opposite, same_word_stems, stem
-from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS,
-                        PERSON, STOP, UNAMBIGUOUS_UNITS, UNITS)
+from .word_match import (distance, keys_touch, opposite, same_word_stems, spelt_numbers_matched,
+                         stem)
+from .wordlists import (AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON, STOP,
+                        UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -77,57 +78,6 @@ def _how_to(q: Text, imp: Text) -> bool:
     return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
 
 
-def _negated_before(t: Text, word: str) -> bool:
-    """A negation, or "less"/"least", among the two words before ``word``'s first place in
-    ``t`` ("not mandatory", "least expensive")."""
-    i = t.words.index(word) if word in t.words else -1
-    return i > 0 and any(w in NEGATIONS or w in _LESS for w in t.words[max(0, i - 2):i])
-
-
-_LESS = frozenset({"less", "least"})
-
-
-def _number_word(w: str) -> bool:
-    return w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)
-
-
-def _by_number(t: Text, word: str) -> bool:
-    """``word`` has a number among the two words before it or right after it ("3 cups",
-    "a 6 year old", "cups: 3")."""
-    i = t.words.index(word) if word in t.words else -1
-    return i >= 0 and any(_number_word(w) for w in t.words[max(0, i - 2):i] + t.words[i + 1:i + 2])
-
-
-# Where each letter sits on a QWERTY keyboard (row, column with the rows' stagger).
-_KEY_AT = {ch: (r, c + shift) for r, (row, shift) in enumerate(
-    (("qwertyuiop", 0.0), ("asdfghjkl", 0.25), ("zxcvbnm", 0.75))) for c, ch in enumerate(row)}
-
-
-def _keys_touch(p: str, q: str) -> bool:
-    """Two letters on neighbouring keys: a slip of the finger."""
-    if p not in _KEY_AT or q not in _KEY_AT:
-        return False
-    (r1, c1), (r2, c2) = _KEY_AT[p], _KEY_AT[q]
-    return abs(r1 - r2) <= 1 and abs(c1 - c2) <= 1
-
-
-def _spelt_numbers_matched(only_a: list[str], only_b: list[str]) -> tuple[list[str], list[str]]:
-    """Drop a number written in words on one side and in digits on the other ("two" /
-    "2"): the numbers were compared already, so this is one number spelt two ways."""
-    def value(w: str) -> str | None:
-        return w if w[0].isdigit() else NUMBER_WORDS.get(w)
-    left = list(only_b)
-    kept_a = []
-    for w in only_a:
-        v = value(w)
-        hit = next((k for k, x in enumerate(left) if v is not None and value(x) == v), None)
-        if hit is None:
-            kept_a.append(w)
-        else:
-            del left[hit]
-    return kept_a, left
-
-
 class Comparer:
     """``compare(cached, new) -> Verdict``. ``vocabulary`` (the embedding model's whole-word
     vocabulary) lets a typo match only when one spelling is not a real word: without it,
@@ -153,7 +103,7 @@ class Comparer:
                 return False
             diff = [(p, q) for p, q in zip(x, y) if p != q]
             return (sorted(x) == sorted(y) and distance(x, y, 1) == 1) or \
-                (len(diff) == 1 and _keys_touch(*diff[0]))
+                (len(diff) == 1 and keys_touch(*diff[0]))
         if (x in UNITS or x in LANGUAGES) and (y in UNITS or y in LANGUAGES):
             return False  # "megabyte" / "megabit", "gigabyte" / "megabyte": two units
         if opposite(x, y):
@@ -247,7 +197,7 @@ class Comparer:
         if not ua and not ub:
             return False
         if (ua and ub) or not only_a or not only_b or \
-                any(_by_number(a, w) for w in ua) or any(_by_number(b, w) for w in ub):
+                any(a.beside_number(w) for w in ua) or any(b.beside_number(w) for w in ub):
             return True
         return any(w in LANGUAGES or w in UNAMBIGUOUS_UNITS for w in ua + ub)
 
@@ -263,7 +213,7 @@ class Comparer:
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
         ca, cb = _named(a, names), _named(b, names)
         only_a, only_b, typos = self._unmatched(ca, cb, a.caps | b.caps)
-        only_a, only_b = _spelt_numbers_matched(only_a, only_b)
+        only_a, only_b = spelt_numbers_matched(only_a, only_b)
         if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
             # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
             # the other side has the word, though not among its content words.
@@ -291,12 +241,12 @@ class Comparer:
             for y in only_b:
                 # "not mandatory" / "optional" says one thing twice: an opposite negated on
                 # one side only is left to the learned verifier
-                if opposite(x, y) and _negated_before(a, x) == _negated_before(b, y):
+                if opposite(x, y) and a.turned_before(x) == b.turned_before(y):
                     return Verdict("reject", "antonym")
         wa, wb = set(a.words), set(b.words)
         # Listed forms only here: among all the words, "pros" beside "pro's" would pair
         # with "con's" as an inflected opposite.
-        if any(opposite(x, y, forms=False) and _negated_before(a, x) == _negated_before(b, y)
+        if any(opposite(x, y, forms=False) and a.turned_before(x) == b.turned_before(y)
                for x in wa - wb for y in wb - wa):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, b, only_a, only_b):

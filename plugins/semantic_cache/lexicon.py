@@ -19,8 +19,9 @@ never by example:
 
 Both keep only whole words of the embedding model's vocabulary (common words), except an
 antonym's second word, which may be rarer ("optimistic"/"pessimistic"); ``contrast``
-leaves out pairs with a function word, number, unit or language when it reads them. WordNet is (c) Princeton University, under the WordNet license
-(free use, copy and distribution with its copyright notice; see lexicon.json's "source").
+leaves out pairs with a function word, number, unit or language when it reads them.
+WordNet is (c) Princeton University, under the WordNet license (free use, copy and
+distribution with its copyright notice; see lexicon.json's "source").
 
 tests/test_lexicon.py regenerates the file from Debian's WordNet (``wordnet-base``, which
 .ci/run installs) and the packaged MiniLM's vocabulary and fails if it differs; without

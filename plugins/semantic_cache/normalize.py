@@ -67,8 +67,10 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "it's urgent", "its urgent", "need this asap", "need it asap")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
-_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|\s+[-\u2013\u2014])\s*")
-_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) + r")(?:\s*[,:!.]+\s*|\s+[-\u2013\u2014]\s+|\s+)")
+_DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
+_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|" + _DASH + r")\s*")
+_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) +
+                      r")(?:\s*[,:!.]+\s*|" + _DASH + r"\s+|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
 

@@ -125,6 +125,28 @@ class Text:
                             w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
 
 
+    def _before(self, word: str, before: int, after: int = 0) -> list[str]:
+        """The words up to ``before`` ahead of ``word``'s first place and ``after`` behind it."""
+        if word not in self.words:
+            return []
+        i = self.words.index(word)
+        return self.words[max(0, i - before):i] + self.words[i + 1:i + 1 + after]
+
+    def turned_before(self, word: str) -> bool:
+        """A negation, or "less"/"least", among the two words before ``word`` ("not
+        mandatory", "least expensive"): an opposite said the other way round."""
+        return any(w in NEGATIONS or w in _LESS for w in self._before(word, 2))
+
+    def beside_number(self, word: str) -> bool:
+        """A number among the two words before ``word`` or right after it ("3 cups", "a 6
+        year old", "cups: 3")."""
+        return any(w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)
+                   for w in self._before(word, 2, 1))
+
+
+_LESS = frozenset({"less", "least"})
+
+
 @lru_cache(maxsize=4096)
 def parse(text: str) -> Text:
     return Text(text)

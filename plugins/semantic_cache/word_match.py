@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .stemming import stem
-from .wordlists import OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
+from .wordlists import NUMBER_WORDS, OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
 
 SYNONYM_STEMS = {w: frozenset(stem(x) for x in group) for w, group in SYNONYMS.items()}
 
@@ -79,3 +79,33 @@ def opposite(x: str, y: str, forms: bool = True) -> bool:
                     u[len(p):] == v[len(q):]:
                 return True
     return False
+
+
+# Where each letter sits on a QWERTY keyboard (row, column with the rows' stagger).
+_KEY_AT = {ch: (r, c + shift) for r, (row, shift) in enumerate(
+    (("qwertyuiop", 0.0), ("asdfghjkl", 0.25), ("zxcvbnm", 0.75))) for c, ch in enumerate(row)}
+
+
+def keys_touch(p: str, q: str) -> bool:
+    """Two letters on neighbouring keys: a slip of the finger."""
+    if p not in _KEY_AT or q not in _KEY_AT:
+        return False
+    (r1, c1), (r2, c2) = _KEY_AT[p], _KEY_AT[q]
+    return abs(r1 - r2) <= 1 and abs(c1 - c2) <= 1
+
+
+def spelt_numbers_matched(only_a: list[str], only_b: list[str]) -> tuple[list[str], list[str]]:
+    """Drop a number written in words on one side and in digits on the other ("two" /
+    "2"): the numbers were compared already, so this is one number spelt two ways."""
+    def value(w: str) -> str | None:
+        return w if w[0].isdigit() else NUMBER_WORDS.get(w)
+    left = list(only_b)
+    kept_a = []
+    for w in only_a:
+        v = value(w)
+        hit = next((k for k, x in enumerate(left) if v is not None and value(x) == v), None)
+        if hit is None:
+            kept_a.append(w)
+        else:
+            del left[hit]
+    return kept_a, left
