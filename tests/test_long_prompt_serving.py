@@ -44,10 +44,12 @@ def workspace(tmp_path_factory, real_models) -> dict:
 async def served(workspace, clawhost_server, monkeypatch):
     monkeypatch.setattr(chat_engine, "PREFILL_CHUNK", CHUNK)
     prefills: list[tuple[float, int]] = []  # (when it ended, tokens) of every prefill run
+    pace = [0.0]  # seconds each prefill run takes longer: a slower box, for the timeout test
     real = runner.Runner.prefill
 
     def counted(self, row, ids, past=0, num_logits=1):
         out = real(self, row, ids, past, num_logits)
+        time.sleep(pace[0])
         prefills.append((time.perf_counter(), len(ids)))
         return out
     monkeypatch.setattr(runner.Runner, "prefill", counted)
@@ -61,7 +63,7 @@ async def served(workspace, clawhost_server, monkeypatch):
     client = AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300)
     await client.chat.completions.create(model=REAL_CHAT, max_tokens=2, messages=[
         {"role": "user", "content": "hi"}])  # ORT's first runs are slow: not in the timings
-    yield {"host": host, "url": url, "client": client, "prefills": prefills,
+    yield {"host": host, "url": url, "client": client, "prefills": prefills, "pace": pace,
            "budget": host.state[QM_STATE].kv_budget}
     await client.close()
     await host.stop()
@@ -84,6 +86,10 @@ async def test_a_prefill_longer_than_the_timeouts_is_answered(served):
     batch_timeout_s + the queue timeout without a token. Now each prefill chunk is progress."""
     client, prefills = served["client"], served["prefills"]
     text = long_text(2000)
+    # ~63 chunks of 32 tokens: 80 ms more each (a box slower than this one) puts the prefill
+    # past every timeout however fast the CPU is; on an EPYC with the decode spin the real
+    # chunks alone took 3.6 s, under the 4.5 s this needs
+    served["pace"][0] = 0.08
     prefills.clear()
     started = time.perf_counter()
     stream = await client.chat.completions.create(
