@@ -278,7 +278,7 @@ OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.js
             "paraphrase_own7.jsonl", "paraphrase_own8.jsonl", "paraphrase_own9.jsonl",
             "paraphrase_own10.jsonl", "paraphrase_own11.jsonl", "paraphrase_own12.jsonl",
             "paraphrase_own13.jsonl", "paraphrase_own14.jsonl", "paraphrase_own15.jsonl",
-            "paraphrase_own16.jsonl"]
+            "paraphrase_own16.jsonl", "paraphrase_own17.jsonl", "paraphrase_own18.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -932,3 +932,38 @@ def test_phrases_exchanged_between_clauses_that_stay_are_a_swap_and_clauses_move
     # a clause moved to the other end of the question is a reordering
     assert kind("In chess, can a pawn move backwards if it is blocked?",
                 "If it is blocked, can a pawn move backwards in chess?")[0] != "reject"
+
+
+# -- session 16: kinds the last two blind sets (own17, own18) showed -----------------------
+@pytest.mark.parametrize("a,b", [
+    ("Who did Nadal beat in the 2010 US Open final?", "Who beat Nadal in the 2010 US Open final?"),
+    ("Which lake does the Rhone flow into?", "Which lake flows into the Rhone?"),
+    ("Which novel is Clueless an adaptation of?", "Which novel is an adaptation of Clueless?"),
+    ("Which Norse god was the son of Odin?", "Which Norse god was Odin the son of?"),
+    ("Which band did Metallica open for in 1986?", "Which band opened for Metallica in 1986?"),
+])
+def test_a_question_words_role_reversed_is_a_swap(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    # a reordered noun phrase, a passive, a nominalised verb, a symmetric join: same request
+    ("What is the salary of a Dutch prime minister?", "What is the Dutch prime minister's salary?"),
+    ("Which team did Ajax beat in the final?", "Which team was beaten by Ajax in the final?"),
+    ("What is the meaning of EBITDA in a report?", "What does EBITDA mean in a report?"),
+    ("What were the causes and effects of the Dust Bowl?",
+     "What were the effects and causes of the Dust Bowl?"),
+])
+def test_reorders_passives_and_nominalisations_are_no_role_reversal(a, b):
+    assert kind(a, b) != ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Is a p99 of 40 ms fine for a cache read?", "Is a p99 of 40 µs fine for a cache read?", "unit"),
+    ("List the reviews where the guest sounds pleased with the room",
+     "List the reviews where the guest sounds angry with the room", "antonym"),
+    ("Review this module's readability and suggest changes",
+     "Review this module's scalability and suggest changes", "attribute"),
+])
+def test_the_micro_sign_sentiment_opposites_and_review_aspects(a, b, why):
+    assert kind(a, b) == ("reject", why)

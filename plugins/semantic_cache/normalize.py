@@ -94,6 +94,7 @@ def _strip_end(text: str) -> str:
 _DEGREES = {"c": "celsius", "f": "fahrenheit", "k": "kelvin", "℃": "celsius",
             "℉": "fahrenheit"}
 _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen", "₹": "rupee"}
+_MICRO = {"s": "microsecond", "g": "microgram", "m": "micrometre", "l": "microlitre"}
 _PREFIX = {"K": "kilo", "M": "mega", "G": "giga", "T": "tera", "P": "peta"}
 
 
@@ -107,7 +108,9 @@ _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).l
             (re.compile(r"[$£€¥₹]"), lambda m: f" {_CURRENCY[m.group(0)]} "),
             (re.compile(r"[°º]\s?([CFK])\b|([℃℉])", re.I),
              lambda m: f" {_DEGREES[(m.group(1) or m.group(2)).lower()]} "),
-            (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])(?![A-Za-z])"), _data_unit)]
+            (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])(?![A-Za-z])"), _data_unit),
+            # the micro sign (NFKC makes "µ" the Greek "μ"): "40 μs" is not "40 ms"
+            (re.compile(r"μ([sgml])(?![A-Za-z])"), lambda m: f" {_MICRO[m.group(1)]} ")]
 
 
 def spell_symbols(text: str) -> str:

@@ -127,9 +127,84 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
     return False
 
 
+# Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
+_ROLE_WH = frozenset("who whom which what".split())
+_AUX = frozenset("do does did is are was were has have had can could will would should".split())
+_BE = frozenset("is are was were has have had".split())
+_DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
+_MAX_MOVED = 4  # content words of the thing that changes sides of the verb
+
+
+def _content_at(words: list[str]) -> list[tuple[int, str]]:
+    return [(k, stem(w)) for k, w in enumerate(words) if w not in STOP]
+
+
+def _after_wh(words: list[str], upto: int) -> str | None:
+    """If ``words[:upto]`` is a question word, up to two words of its noun ("which Greek
+    god"), then at most an auxiliary and determiners: that auxiliary ("" for none)."""
+    wh = next((k for k in range(upto) if words[k] in _ROLE_WH), None)
+    if wh is None:
+        return None
+    rest = words[wh + 1:upto]
+    k = 0
+    while k < min(2, len(rest)) and rest[k] not in STOP:
+        k += 1  # the question word's noun
+    aux = ""
+    if k < len(rest) and rest[k] in _AUX:
+        aux, k = rest[k], k + 1
+    return aux if all(w in _DETERMINERS for w in rest[k:]) else None
+
+
+def _wh_role_reversed(a: Text, b: Text) -> bool:
+    """The same words, one thing moved from one side of the verb (or relation) to the
+    other, right after "who"/"which"/"what": the question asks for the other role. "Who
+    did Federer beat" / "Who beat Federer", "Which river does the Missouri flow into" /
+    "Which river flows into the Missouri", "Which god was Zeus the father of" / "Which god
+    was the father of Zeus". The side that asks for the object has an auxiliary between
+    the question word and the thing; a passive ("was beaten by X") says the same the other
+    way round, and "the meaning of X" is "what X means"."""
+    ca, cb = _content_at(a.words), _content_at(b.words)
+    sa, sb = [w for _, w in ca], [w for _, w in cb]
+    if sa == sb or sorted(sa) != sorted(sb):
+        return False
+    i = next(k for k, (x, y) in enumerate(zip(sa, sb)) if x != y)
+    j = next(k for k in range(len(sa) - 1, -1, -1) if sa[k] != sb[k])
+    n = j + 1 - i
+    if not 2 <= n <= _MAX_MOVED + 1:
+        return False
+    forms_b = {w: b.words[k] for k, w in cb[i:j + 1]}
+    if any(a.words[k].endswith("ing") != forms_b[w].endswith("ing") for k, w in ca[i:j + 1]):
+        return False  # a verb against its noun: "what does APR mean" / "the meaning of APR"
+    for mine, theirs, cm, ct in ((a, b, ca, cb), (b, a, cb, ca)):
+        wm, wt = [w for _, w in cm[i:j + 1]], [w for _, w in ct[i:j + 1]]
+        for k in {1, n - 1}:
+            if wt != wm[k:] + wm[:k]:
+                continue
+            # ``mine`` = [thing][verb], ``theirs`` = [verb][thing]
+            thing_at, verb_at = cm[i][0], ct[i][0]
+            verb_end = ct[i + n - k - 1][0]
+            aux = _after_wh(mine.words, thing_at)
+            if not aux or _after_wh(theirs.words, verb_at) is None:
+                continue
+            # after "is"/"was" the relation leaves its preposition behind ("is X the father
+            # of"); without one, "what is the president's salary" is "the salary of the
+            # president" reordered
+            if aux in _BE and mine.words[cm[j][0] + 1:cm[j][0] + 2] != \
+                    theirs.words[verb_end + 1:verb_end + 2]:
+                continue
+            if "by" in theirs.words[verb_end + 1:verb_end + 2]:
+                continue  # a passive: "which team was beaten by Liverpool"
+            if _SYMMETRIC & set(mine.words[thing_at:cm[j][0] + 1]) or \
+                    any(thing_at <= x < cm[j][0] for x in mine.breaks):
+                continue  # "causes and consequences"; "What is X? What does it do?"
+            return True
+    return False
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written, with
-    pronouns read as persons and words as stems, or told by pronouns alone."""
+    pronouns read as persons and words as stems, told by pronouns alone, or a question
+    word's role reversed ("who did X beat" / "who beat X")."""
     return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
         _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
-                        b.breaks) or _pronouns_exchanged(a, b)
+                        b.breaks) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b)
