@@ -278,7 +278,8 @@ OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.js
             "paraphrase_own7.jsonl", "paraphrase_own8.jsonl", "paraphrase_own9.jsonl",
             "paraphrase_own10.jsonl", "paraphrase_own11.jsonl", "paraphrase_own12.jsonl",
             "paraphrase_own13.jsonl", "paraphrase_own14.jsonl", "paraphrase_own15.jsonl",
-            "paraphrase_own16.jsonl", "paraphrase_own17.jsonl", "paraphrase_own18.jsonl"]
+            "paraphrase_own16.jsonl", "paraphrase_own17.jsonl", "paraphrase_own18.jsonl",
+            "paraphrase_own19.jsonl", "paraphrase_own20.jsonl"]
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -967,3 +968,25 @@ def test_reorders_passives_and_nominalisations_are_no_role_reversal(a, b):
 ])
 def test_the_micro_sign_sentiment_opposites_and_review_aspects(a, b, why):
     assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Can my grandson visit me in the care home on Sundays?",
+     "Can I visit my grandson in the care home on Sundays?"),
+    ("my aunt is lending me her van for the move", "I'm lending my aunt my van for the move"),
+    ("what should I call my wife's grandparents", "what should my wife's grandparents call me"),
+])
+def test_a_person_and_a_noun_exchanged_around_the_verb_are_a_swap(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_the_same_act_said_in_the_passive_keeps_its_roles():
+    assert kind("Can my aunt claim me as a dependent?",
+                "Can I be claimed as a dependent by my aunt?")[0] != "reject"
+
+
+def test_a_letter_hyphenated_to_a_word_or_a_number_reads_the_same_either_way():
+    assert kind("what's an I-9 vs a 1040", "whats an I9 vs a 1040?")[0] == "same"
+    assert kind("Can the lease be signed by e-mail?", "Can the lease be signed by email?")[0] == "same"
+    # the number in a form's name still tells two forms apart
+    assert kind("Do I need an I-9?", "Do I need an I-94?") == ("reject", "number")

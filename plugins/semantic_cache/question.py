@@ -21,6 +21,11 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
 # Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
 # A year range is written either way ("2024/25", "2024-25"); other slashes are kept ("12/05").
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")
+# A single letter joined to the rest reads the same with a hyphen or without: "e-mail" /
+# "email", "X-ray" / "xray" are one word; "W-2" / "W2" a letter and a number, so that
+# "W-2" / "W-4" still differ in their numbers.
+_LETTER_HYPHEN = re.compile(r"\b([a-z])-(?=[a-z])")
+_LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
@@ -53,7 +58,8 @@ class Text:
             [m.group(1).lower() for m in _LETTER.finditer(raw)]
         self.acronyms = frozenset(w for w in names if w in STOP) if any(
             ch.islower() for ch in raw) else frozenset()
-        text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", canonical(raw)))
+        text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(r"\1", canonical(raw)))
+        text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
         first = _WORD.search(raw[:64].casefold())

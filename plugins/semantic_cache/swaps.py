@@ -44,9 +44,57 @@ def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...], str]]:
 
 
 def _pronouns_exchanged(a: Text, b: Text) -> bool:
-    """"how much they owe me" / "how much I owe them": the same act, the roles swapped."""
-    rb = _pronoun_roles(b.words)
-    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) if s != o)
+    """"how much they owe me" / "how much I owe them": the same act, the roles swapped;
+    also where a person and a noun swap ("can I claim my mom" / "can my mom claim me")."""
+    rb = _pronoun_roles(b.words) | _person_roles(b.words)
+    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) | _person_roles(a.words)
+               if s != o)
+
+
+_SUBJECT_OF = {"i": "<i>", "we": "<we>", "he": "<he>", "she": "<she>", "they": "<they>"}
+_OBJECT_OF = {"me": "<i>", "us": "<we>", "him": "<he>", "her": "<she>", "them": "<they>"}
+_OWNERS = frozenset("my your his her our their the a an this that".split())
+# between a doer and its verb: "is giving", "should call", "can claim", "'m giving"
+_VERB_AUX = frozenset("is are was were am be do does did can could should would will may "
+                      "might must".split())
+
+
+def _noun_phrase_end(words: list[str], j: int) -> int:
+    """Where the noun phrase from ``j`` ends: its last content word ("my husband's
+    parents" -> "parents"), or -1 if no content word starts it."""
+    while j < len(words) and words[j] in _OWNERS:
+        j += 1
+    if j >= len(words) or words[j] in STOP or words[j] in PERSON:
+        return -1
+    while j + 1 < len(words) and words[j + 1] not in STOP and words[j + 1] not in PERSON:
+        j += 1
+    return j
+
+
+def _person_roles(words: list[str]) -> set[tuple[str, str, str]]:
+    """(doer, verb stem, done-to) around each content word where one of the two is a
+    personal pronoun and the other a person or a noun: "my dad is giving me" -> (dad,
+    give, <i>), "I'm giving my dad" -> (<i>, give, dad)."""
+    out = set()
+    for k, w in enumerate(words):
+        if w in STOP or w in PERSON:
+            continue
+        j = k - 1
+        while j >= 0 and k - j <= 3 and words[j] in _VERB_AUX:
+            j -= 1
+        doer = None
+        if j >= 0:
+            x = words[j]
+            doer = _SUBJECT_OF.get(x) or (stem(x) if x not in STOP and x not in PERSON else None)
+        nxt = words[k + 1] if k + 1 < len(words) else ""
+        done = _OBJECT_OF.get(nxt) if nxt != "her" or k + 2 >= len(words) or \
+            words[k + 2] in STOP else None
+        if done is None:
+            end = _noun_phrase_end(words, k + 1)
+            done = stem(words[end]) if end > k else None
+        if doer and done and doer != done and (doer.startswith("<") or done.startswith("<")):
+            out.add((doer, stem(w), done))
+    return out
 
 
 def units_exchanged(a: Text, b: Text) -> bool:
