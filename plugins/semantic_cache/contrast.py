@@ -260,13 +260,14 @@ class Comparer:
         # other, each present on both sides: the two changed roles. Exact words here (stems
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.
         # A pronoun matches any word of its person on the other side ("to me" / "can I").
-        wa_p = set(a.words) | {PERSON[w] for w in a.words if w in PERSON}
-        wb_p = set(b.words) | {PERSON[w] for w in b.words if w in PERSON}
-        for marker, xs in a.roles.items():
-            ys = b.roles.get(marker, set())
-            if any(PERSON.get(x, x) in wb_p and PERSON.get(y, y) in wa_p
-                   for x in xs - ys for y in ys - xs):
-                return Verdict("reject", "direction")
+        if a.roles and b.roles:
+            wa_p = set(a.words) | {PERSON[w] for w in a.words if w in PERSON}
+            wb_p = set(b.words) | {PERSON[w] for w in b.words if w in PERSON}
+            for marker, xs in a.roles.items():
+                ys = b.roles.get(marker, set())
+                if any(PERSON.get(x, x) in wb_p and PERSON.get(y, y) in wa_p
+                       for x in xs - ys for y in ys - xs):
+                    return Verdict("reject", "direction")
         if exchanged(a, b, names):
             return Verdict("reject", "direction")
         if only_a and only_b:

@@ -99,7 +99,7 @@ class Text:
         nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
                 "x" + NUMBER_WORDS.get(w, w) if split[i + 1:i + 2] == ["times"] else
                 NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
-                if w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)]
+                if _is_number(w)]
         self.numbers = tuple(sorted(nums))
         self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
         # The content word after each directional marker ("from X", "to Y"); "into",
@@ -131,7 +131,7 @@ class Text:
                             w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
 
 
-    def _before(self, word: str, before: int, after: int = 0) -> list[str]:
+    def _near(self, word: str, before: int, after: int = 0) -> list[str]:
         """The words up to ``before`` ahead of ``word``'s first place and ``after`` behind it."""
         if word not in self.words:
             return []
@@ -141,16 +141,20 @@ class Text:
     def turned_before(self, word: str) -> bool:
         """A negation, or "less"/"least", among the two words before ``word`` ("not
         mandatory", "least expensive"): an opposite said the other way round."""
-        return any(w in NEGATIONS or w in _LESS for w in self._before(word, 2))
+        return any(w in NEGATIONS or w in _LESS for w in self._near(word, 2))
 
     def beside_number(self, word: str) -> bool:
         """A number among the two words before ``word`` or right after it ("3 cups", "a 6
         year old", "cups: 3")."""
-        return any(w[0].isdigit() or (w in NUMBER_WORDS and w not in AMBIGUOUS_NUMBERS)
-                   for w in self._before(word, 2, 1))
+        return any(_is_number(w) for w in self._near(word, 2, 1))
 
 
 _LESS = frozenset({"less", "least"})
+
+
+def _is_number(word: str) -> bool:
+    """Digits, or a number word that is no other word ("one" and "second" are)."""
+    return word[0].isdigit() or (word in NUMBER_WORDS and word not in AMBIGUOUS_NUMBERS)
 
 
 @lru_cache(maxsize=4096)

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from .question import Text
 from .word_match import stem
-from .wordlists import PERSON, STOP
+from .wordlists import AUX_CLASS, PERSON, STOP
 
 # Words between two things whose order does not change what is asked ("X and Y", "X or Y",
 # "X vs Y"): the difference between X and Y is the difference between Y and X.
 _SYMMETRIC = frozenset("and or nor vs versus".split())
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
 _UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
+# Auxiliaries: between a doer and its verb ("is giving", "can claim") or after a question
+# word ("who did X beat"); "be" and "have" ones leave a relation's preposition behind.
+_BE = frozenset("is are am be was were has have had".split())
+_AUX = frozenset(AUX_CLASS) | _BE | {"do", "does"}
+# What may stand before a noun without being a thing of its own.
+_DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
+
+
 def _role_view(words: list[str]) -> list[str]:
     """``words`` with each pronoun as its person and each other content word as its stem:
     "Acme owes us" and "we owe Acme" then hold the same words in exchanged places."""
@@ -27,7 +35,7 @@ _SUBJECT = frozenset("i we he she they".split())
 _OBJECT = frozenset("me us him her them".split())
 
 
-def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...], str]]:
+def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
     """(subject's person, the words between, object's person) for each "they owe me",
     "I should pay him": who does what to whom, where only pronouns say it."""
     out = set()
@@ -51,18 +59,10 @@ def _pronouns_exchanged(a: Text, b: Text) -> bool:
                if s != o)
 
 
-_SUBJECT_OF = {"i": "<i>", "we": "<we>", "he": "<he>", "she": "<she>", "they": "<they>"}
-_OBJECT_OF = {"me": "<i>", "us": "<we>", "him": "<he>", "her": "<she>", "them": "<they>"}
-_OWNERS = frozenset("my your his her our their the a an this that".split())
-# between a doer and its verb: "is giving", "should call", "can claim", "'m giving"
-_VERB_AUX = frozenset("is are was were am be do does did can could should would will may "
-                      "might must".split())
-
-
 def _noun_phrase_end(words: list[str], j: int) -> int:
     """Where the noun phrase from ``j`` ends: its last content word ("my husband's
     parents" -> "parents"), or -1 if no content word starts it."""
-    while j < len(words) and words[j] in _OWNERS:
+    while j < len(words) and words[j] in _DETERMINERS:
         j += 1
     if j >= len(words) or words[j] in STOP or words[j] in PERSON:
         return -1
@@ -71,7 +71,7 @@ def _noun_phrase_end(words: list[str], j: int) -> int:
     return j
 
 
-def _person_roles(words: list[str]) -> set[tuple[str, str, str]]:
+def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
     """(doer, verb stem, done-to) around each content word where one of the two is a
     personal pronoun and the other a person or a noun: "my dad is giving me" -> (dad,
     give, <i>), "I'm giving my dad" -> (<i>, give, dad)."""
@@ -80,15 +80,16 @@ def _person_roles(words: list[str]) -> set[tuple[str, str, str]]:
         if w in STOP or w in PERSON:
             continue
         j = k - 1
-        while j >= 0 and k - j <= 3 and words[j] in _VERB_AUX:
+        while j >= 0 and k - j <= 3 and words[j] in _AUX:
             j -= 1
         doer = None
         if j >= 0:
             x = words[j]
-            doer = _SUBJECT_OF.get(x) or (stem(x) if x not in STOP and x not in PERSON else None)
+            doer = PERSON[x] if x in _SUBJECT else (
+                stem(x) if x not in STOP and x not in PERSON else None)
         nxt = words[k + 1] if k + 1 < len(words) else ""
-        done = _OBJECT_OF.get(nxt) if nxt != "her" or k + 2 >= len(words) or \
-            words[k + 2] in STOP else None
+        done = PERSON[nxt] if nxt in _OBJECT and (
+            nxt != "her" or k + 2 >= len(words) or words[k + 2] in STOP) else None
         if done is None:
             end = _noun_phrase_end(words, k + 1)
             done = stem(words[end]) if end > k else None
@@ -177,9 +178,6 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
 
 # Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
 _ROLE_WH = frozenset("who whom which what".split())
-_AUX = frozenset("do does did is are was were has have had can could will would should".split())
-_BE = frozenset("is are was were has have had".split())
-_DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
 _MAX_MOVED = 4  # content words of the thing that changes sides of the verb
 
 
