@@ -60,7 +60,9 @@ async def main() -> None:
     out = {"settings": {k: v for k, v in opts.items()}}
     out["paraphrase_dev"] = kinds(opts, eval_dir / "paraphrase_dev.jsonl", emb)
     out["own"] = kinds(opts, ROOT / "benchmarks" / "data" / "paraphrase_own.jsonl", emb)
-    for name in ("own2", "own3", "own4", "own5", "own6", "own7", "own8", "own9", "own10", "own11", "own12", "own13", "own14", "own15", "own16", "own17", "own18", "own19", "own20"):
+    owns = sorted(ROOT.glob("benchmarks/data/paraphrase_own?*.jsonl"),
+                  key=lambda f: int(f.stem.removeprefix("paraphrase_own")))
+    for name in (f.stem.removeprefix("paraphrase_") for f in owns):
         out[name] = kinds(opts, ROOT / "benchmarks" / "data" / f"paraphrase_{name}.jsonl", emb)
     pairs = evaluate.load_pairs(eval_dir / "qqp_dev.jsonl")
     hit = bench.live_hits(opts, pairs, evaluate.embed_pairs(emb.embed_sync, pairs, emb.folder))

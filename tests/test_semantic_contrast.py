@@ -7,6 +7,8 @@ fails here.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from clawhost.plugins.semantic_cache.contrast import Comparer, parse
@@ -228,9 +230,12 @@ def test_a_typo_variant_is_served_over_a_nearer_look_alike():
     # two stored questions the structure calls the same, with different answers: ambiguous
     cands.append(Candidate(3, 0.61, "how do i reset my password", "other"))
     assert v.choose("How do I reset my pasword?", cands).reason == "ambiguous"
-    # below typo_floor it is not served
+    # a misspelt topic word moves MiniLM far ("crikcet": 0.48), and is still served ...
     assert v.choose("How do I reset my pasword?",
-                    [Candidate(2, 0.5, "How do I reset my password?", "p")]).reason == "miss"
+                    [Candidate(2, 0.47, "How do I reset my password?", "p")]).reason == "hit"
+    # ... but below typo_floor it is not
+    assert v.choose("How do I reset my pasword?",
+                    [Candidate(2, 0.4, "How do I reset my password?", "p")]).reason == "miss"
 
 
 def test_fillers_are_whole_leading_wrappers_not_first_words():
@@ -273,13 +278,14 @@ def test_wordnet_gives_antonyms_and_synonyms_nobody_listed_by_hand():
                    for y in ys)
 
 
-OWN_SETS = ["paraphrase_own.jsonl", "paraphrase_own2.jsonl", "paraphrase_own3.jsonl",
-            "paraphrase_own4.jsonl", "paraphrase_own5.jsonl", "paraphrase_own6.jsonl",
-            "paraphrase_own7.jsonl", "paraphrase_own8.jsonl", "paraphrase_own9.jsonl",
-            "paraphrase_own10.jsonl", "paraphrase_own11.jsonl", "paraphrase_own12.jsonl",
-            "paraphrase_own13.jsonl", "paraphrase_own14.jsonl", "paraphrase_own15.jsonl",
-            "paraphrase_own16.jsonl", "paraphrase_own17.jsonl", "paraphrase_own18.jsonl",
-            "paraphrase_own19.jsonl", "paraphrase_own20.jsonl"]
+def _own_sets() -> list[str]:
+    """Every own check set in benchmarks/data, in the order they were written."""
+    from pathlib import Path
+    files = (Path(__file__).resolve().parents[1] / "benchmarks" / "data").glob("paraphrase_own*.jsonl")
+    return sorted((f.name for f in files), key=lambda n: int(re.sub(r"\D", "", n) or 1))
+
+
+OWN_SETS = _own_sets()
 
 
 @pytest.mark.parametrize("name", OWN_SETS)
@@ -990,3 +996,27 @@ def test_a_letter_hyphenated_to_a_word_or_a_number_reads_the_same_either_way():
     assert kind("Can the lease be signed by e-mail?", "Can the lease be signed by email?")[0] == "same"
     # the number in a form's name still tells two forms apart
     assert kind("Do I need an I-9?", "Do I need an I-94?") == ("reject", "number")
+
+
+# -- session 17: kinds the own21-own24 sets showed ----------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("if it is 8pm in Sydney, what time is it in London?",
+     "if it is 8pm in London, what time is it in Sydney?"),
+    ("When it is noon in Tokyo, what time is it in Paris?",
+     "When it is noon in Paris, what time is it in Tokyo?"),
+    ("The user asks: if I leave Rome at 9, when do I reach Naples?",
+     "The user asks: if I leave Naples at 9, when do I reach Rome?"),
+])
+def test_two_names_exchanged_between_clauses_that_stay_are_a_swap(a, b):
+    """A comma between the two names does not make their exchange a reordering: each
+    clause keeps its words, only the names changed places."""
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("In chess, can a pawn move backwards if it is blocked?",
+     "If it is blocked, can a pawn move backwards in chess?"),
+    ("For a vegan, is honey ok to eat?", "Is honey ok to eat for a vegan?"),
+])
+def test_a_whole_clause_moved_around_a_comma_is_still_a_reordering(a, b):
+    assert kind(a, b)[0] == "same"

@@ -17,6 +17,7 @@ from clawhost.testing import BagModel, EchoModel
 from clawhost.api import CACHE_RESULT
 from clawhost.plugins.monitor import STATE as MONITOR_STATE
 from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
+from clawhost.plugins.semantic_cache.normalize import canonical
 
 
 def config(**opts):
@@ -119,6 +120,24 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     await ask(host, "how do I reset my password")
     cache = host.state[MONITOR_STATE].cache
     assert cache["hit-normalized"] == 1 and cache["hit-semantic"] == 0
+
+
+@pytest.mark.parametrize("a,b", [
+    ("what is a normal BMI range", "what is a normal BMI range, if you don't mind me asking"),
+    ("how soon after a c-section can I start exercising",
+     "quick q - how soon after a c-section can I start exercising?"),
+    ("The user would like to know the cheapest way to get from the airport to downtown Bangkok.",
+     "Hello, the user would like to know, if possible, the cheapest way to get from the "
+     "airport to downtown Bangkok. Thank you."),
+    ("what does BPM mean in music production", "what does B.P.M. mean in music production?"),
+])
+def test_asides_relays_and_dotted_acronyms_share_the_key(a, b):
+    assert canonical(a) == canonical(b) != ""
+
+
+def test_dots_are_kept_where_they_are_no_acronym():
+    assert canonical("Is 5 p.m. e.g. too late?") == "is 5 p.m. e.g. too late"
+    assert canonical("what is python 3.12") != canonical("what is python 312")
 
 
 @pytest.mark.parametrize("text", [

@@ -25,7 +25,7 @@ _EDGE = "\"' \t"
 _LEAD = tuple(sorted((
     "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh",
     "basically", "honestly", "actually", "anyway", "alright",
-    "quick question", "quick one", "hey, quick one", "just curious", "just wondering",
+    "quick question", "quick q", "quick qn", "quick one", "hey, quick one", "just curious", "just wondering",
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
@@ -34,6 +34,10 @@ _LEAD = tuple(sorted((
     # an agent relaying its user's request
     "user asks", "the user asks", "user wants to know", "the user wants to know",
     "user question", "customer asks", "the customer asks",
+    "the user would like to know", "user would like to know", "the user needs to know",
+    "the customer wants to know", "the customer would like to know",
+    # an aside before the question itself ("..., if possible, the cheapest way to ...")
+    "if possible",
     # greetings of an e-mail or a support ticket
     "dear support", "dear team", "dear sir or madam", "hello team", "hi team", "hello support",
     "i hope this message finds you well", "i hope this email finds you well",
@@ -57,6 +61,9 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "much appreciated", "cheers", "ty", "tia", "for me", "if you can", "if possible",
          "no rush", "no worries", "no hurry", "no pressure", "haha", "lol", "just curious",
          "asking for a friend", "if that makes sense", "if that makes any sense",
+         "if you don't mind", "if you dont mind", "if you do not mind",
+         "if you don't mind me asking", "if you dont mind me asking",
+         "if you do not mind me asking",
          "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
          "please advise", "thanks in advance for your help", "thank you for your help",
          # a word about the asker asks for no other answer
@@ -129,9 +136,19 @@ def _greeting(text: str) -> str:
     return "hi" + text[m.end():] if m else text
 
 
+# An acronym written with dots ("B.P.M.", "U.S.A."): the same letters as "BPM". Only capitals,
+# so "e.g." and "a.m." stay as written.
+_DOTTED = re.compile(r"(?<![\w.])((?:[A-Z]\.){2,})(?![\w])")
+
+
+def _undot(m: re.Match) -> str:
+    return m.group(1).replace(".", "")
+
+
 def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
-    text = spell_symbols(unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_QUOTES))
+    text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
+    text = spell_symbols(_DOTTED.sub(_undot, text).translate(_QUOTES))
     text = _SPACE.sub(" ", text).strip().casefold()
     text = _strip_end(text)
     if fillers:

@@ -162,10 +162,18 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
     # ("In chess, can a pawn X if Y?" / "If Y, can a pawn X in chess?"), not two names
     # exchanged; two phrases exchanged inside it, between clauses that stay ("a recipe from
     # [Denver], and I live [at sea level]"), are a swap.
+    # A clause is moved only when one of the spans is a whole clause on one side: "[8pm in]
+    # Sydney, what time is it in London" / "... London, ... Sydney" exchanges two names
+    # between clauses that stay.
     at_edge = i == 0 or j == len(wa) - 1
+
+    def whole(lo: int, hi: int, breaks: frozenset[int]) -> bool:
+        return (lo == 0 or lo - 1 in breaks) and (hi == len(wa) - 1 or hi in breaks)
+
     for lx in range(1, n):
         for ly in range(1, n - lx):
-            if at_edge and ({i + lx - 1, j - ly} & breaks_a or {i + ly - 1, j - lx} & breaks_b):
+            if at_edge and (whole(i, i + lx - 1, breaks_a) or whole(j - ly + 1, j, breaks_a)
+                            or whole(i, i + ly - 1, breaks_b) or whole(j - lx + 1, j, breaks_b)):
                 continue
             mid = x[lx:n - ly]
             if y == x[n - ly:] + mid + x[:lx] and \
