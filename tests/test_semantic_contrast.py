@@ -1020,3 +1020,60 @@ def test_two_names_exchanged_between_clauses_that_stay_are_a_swap(a, b):
 ])
 def test_a_whole_clause_moved_around_a_comma_is_still_a_reordering(a, b):
     assert kind(a, b)[0] == "same"
+
+
+# -- session 17, second round (own25-own28) ------------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("My brother owes me $2,000, how do I put it in writing?",
+     "I owe my brother $2,000, how do I put it in writing?"),
+    ("I lent my sister my car", "my sister lent me her car"),
+])
+def test_a_person_before_two_objects_keeps_the_role_of_the_first(a, b):
+    """"owe [my brother] [money]": the verb's first object is the one the act is done to."""
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Which Roman general defeated Hannibal?", "Which Roman general was defeated by Hannibal?"),
+    ("Which team beat Spain in 2010", "which team was beaten by Spain in 2010"),
+    ("which apps block the firewall", "which apps are blocked by the firewall"),
+])
+def test_a_verb_turned_passive_in_place_reverses_the_roles(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_a_passive_said_the_other_way_round_keeps_the_question():
+    assert kind("Hannibal was defeated by which Roman general?",
+                "Which Roman general defeated Hannibal?")[0] != "reject"
+    assert kind("Which painter was influenced by Monet?",
+                "Which painter has been influenced by Monet?")[0] == "same"
+
+
+def test_a_unit_that_is_also_a_function_word_counts_beside_a_number():
+    assert kind("what does a cpu request of 250m mean",
+                "what does a cpu request of 250 mean") == ("reject", "unit")
+    assert kind("I'm 25, can I rent a car", "im 25 can I rent a car")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("restart all deployments in a namespace", "restart all deployments in every namespace"),
+    ("Can I delete a message", "Can I delete all messages"),
+])
+def test_one_thing_against_every_thing_is_a_scope(a, b):
+    assert kind(a, b) == ("reject", "scope")
+
+
+def test_each_and_all_of_one_kind_stay_the_same_question():
+    assert kind("How much does each ticket cost", "How much does a ticket cost")[0] == "same"
+    assert kind("How do I delete all the files in a folder",
+                "How do I delete every file in a folder")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("pause a kubernetes deployment rollout", "resume a kubernetes deployment rollout"),
+    ("What happens to my mortgage if the central bank raises rates?",
+     "What happens to my mortgage if the central bank cuts rates?"),
+    ("Is an aggressive fund safe for my savings?", "Is a conservative fund safe for my savings?"),
+])
+def test_opposites_of_operations_and_money(a, b):
+    assert kind(a, b) == ("reject", "antonym")

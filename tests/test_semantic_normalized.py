@@ -123,15 +123,28 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
 
 
 @pytest.mark.parametrize("a,b", [
+    # asides and relays at the edges
     ("what is a normal BMI range", "what is a normal BMI range, if you don't mind me asking"),
     ("how soon after a c-section can I start exercising",
      "quick q - how soon after a c-section can I start exercising?"),
     ("The user would like to know the cheapest way to get from the airport to downtown Bangkok.",
      "Hello, the user would like to know, if possible, the cheapest way to get from the "
      "airport to downtown Bangkok. Thank you."),
+    # apologies and panic
+    ("how do I find which deploy broke prod",
+     "ugh sorry, how do I find which deploy broke prod asap"),
+    ("what happens to my stocks if my broker goes bankrupt",
+     "um, what happens to my stocks if my broker goes bankrupt, asap please, kinda panicking"),
+    ("When did the Soviet Union dissolve?", "need this asap: when did the Soviet Union dissolve?"),
+    # a question a wrapper made indirect is the direct one
+    ("Hey, I was wondering if you could tell me whether I should lock in a rate now?",
+     "Should I lock in a rate now?"),
+    ("Hello! Would you mind telling me what a CD ladder is?", "What is a CD ladder?"),
+    ("Could you tell me who the president of France is", "who is the president of France"),
+    # an acronym written with dots
     ("what does BPM mean in music production", "what does B.P.M. mean in music production?"),
 ])
-def test_asides_relays_and_dotted_acronyms_share_the_key(a, b):
+def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert canonical(a) == canonical(b) != ""
 
 

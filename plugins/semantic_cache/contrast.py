@@ -31,6 +31,7 @@ from functools import lru_cache
 
 from .qualifiers import asks_about, narrowed
 from .question import Text, parse
+from .stemming import stem
 from .swaps import exchanged, units_exchanged
 from .word_match import (distance, keys_touch, opposite, same_word_stems, spelt_numbers_matched,
                          stem)
@@ -76,6 +77,22 @@ def _how_to(q: Text, imp: Text) -> bool:
     while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
         k += 1
     return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
+
+
+# "in a namespace" / "in every namespace": one thing or all of them.
+_ALL = frozenset({"every", "all"})
+_ONE = frozenset({"a", "an", "one", "singl"})  # stems: "single"
+
+
+def _quantifier_changed(a: Text, b: Text) -> bool:
+    """The same words but for "every"/"all" on one side where the other has "a"/"one"
+    ("restart the pods in a namespace" / "... in every namespace"; "delete a message" /
+    "delete all messages"); "each" ticket costs what "a" ticket does."""
+    wa, wb = Counter(map(stem, a.words)), Counter(map(stem, b.words))
+    extra_a, extra_b = (wa - wb).keys(), (wb - wa).keys()
+    if not extra_a <= _ALL | _ONE | {"the"} or not extra_b <= _ALL | _ONE | {"the"}:
+        return False
+    return bool(_ALL & extra_a and _ONE & extra_b or _ALL & extra_b and _ONE & extra_a)
 
 
 class Comparer:
@@ -192,6 +209,10 @@ class Comparer:
         "cup", "day"): one replaced by a word that is no unit, away from any number, is a
         rewording the learned verifier judges ("garden" / "yard", "during the day" / "in
         the daytime")."""
+        # A unit that is also a function word ("250m" of CPU, "5 s") counts beside a number
+        if sorted(w for w in a.units if w in STOP and a.beside_number(w)) != \
+                sorted(w for w in b.units if w in STOP and b.beside_number(w)):
+            return True
         ua = [w for w in only_a if w in UNITS or w in LANGUAGES]
         ub = [w for w in only_b if w in UNITS or w in LANGUAGES]
         if not ua and not ub:
@@ -270,6 +291,8 @@ class Comparer:
                     return Verdict("reject", "direction")
         if exchanged(a, b, names):
             return Verdict("reject", "direction")
+        if _quantifier_changed(a, b):
+            return Verdict("reject", "scope")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")

@@ -29,7 +29,8 @@ _LEAD = tuple(sorted((
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
-    "no rush but", "no rush, but", "no rush", "hey so", "so yeah",
+    "no rush but", "no rush, but", "no rush", "hey so", "so yeah", "umm", "ugh", "ugh sorry",
+    "sorry", "need this asap", "need help asap",
     "pls help", "plz help", "please help asap", "pls help asap", "help asap", "help pls",
     # an agent relaying its user's request
     "user asks", "the user asks", "user wants to know", "the user wants to know",
@@ -54,6 +55,7 @@ _LEAD = tuple(sorted((
     "would you tell me", "can you please tell me", "could you please tell me",
     "i want to know", "i'd like to know", "i would like to know", "i wonder",
     "i was wondering", "do you know", "any idea", "help me understand",
+    "if you could tell me", "i was wondering if you could tell me", "would you mind telling me",
     "can you help me understand", "i need to know",
 ), key=len, reverse=True))
 _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advance",
@@ -71,7 +73,8 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "sorry if this is a dumb question", "sorry for the dumb question",
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
-         "it's urgent", "its urgent", "need this asap", "need it asap")
+         "it's urgent", "its urgent", "need this asap", "need it asap", "asap please",
+         "please asap", "kinda panicking", "i'm panicking", "im panicking", "panicking")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
@@ -145,6 +148,23 @@ def _undot(m: re.Match) -> str:
     return m.group(1).replace(".", "")
 
 
+# A question a wrapper turned indirect, read as the direct one it asks: "(I was wondering)
+# whether I should X" is "should I X"; "(tell me) what a CD ladder is" is "what is a CD
+# ladder".
+_INDIRECT = (
+    (re.compile(r"^(?:whether|if) (i|we|you|they|he|she|it) (should|can|could|would|will|must|"
+                r"may|need to) "), r"\2 \1 "),
+    (re.compile(r"^(what|who|where|which|how much|how many) ((?:a|an|the|my|your|our|their|his|"
+                r"her|this|that) [^,;:?]+) (is|are|was|were)$"), r"\1 \3 \2"),
+)
+
+
+def _direct(text: str) -> str:
+    for pattern, direct in _INDIRECT:
+        text = pattern.sub(direct, text)
+    return text
+
+
 def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
@@ -159,4 +179,5 @@ def canonical(text: str, fillers: bool = True) -> str:
                 _VOCATIVE_RE.sub("", text)))))
             if text == before:
                 break
+        text = _direct(text)
     return text

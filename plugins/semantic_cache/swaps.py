@@ -59,16 +59,18 @@ def _pronouns_exchanged(a: Text, b: Text) -> bool:
                if s != o)
 
 
-def _noun_phrase_end(words: list[str], j: int) -> int:
-    """Where the noun phrase from ``j`` ends: its last content word ("my husband's
-    parents" -> "parents"), or -1 if no content word starts it."""
+def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
+    """The stems that may head the noun phrase from ``j``: its last content word ("my
+    husband's parents" -> "parents") and, for a verb's two objects read as one phrase ("owe
+    [my brother] [money]"), its first; empty if no content word starts it."""
     while j < len(words) and words[j] in _DETERMINERS:
         j += 1
     if j >= len(words) or words[j] in STOP or words[j] in PERSON:
-        return -1
+        return set()
+    first = j
     while j + 1 < len(words) and words[j + 1] not in STOP and words[j + 1] not in PERSON:
         j += 1
-    return j
+    return {stem(words[first]), stem(words[j])}
 
 
 def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
@@ -88,13 +90,10 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
             doer = PERSON[x] if x in _SUBJECT else (
                 stem(x) if x not in STOP and x not in PERSON else None)
         nxt = words[k + 1] if k + 1 < len(words) else ""
-        done = PERSON[nxt] if nxt in _OBJECT and (
-            nxt != "her" or k + 2 >= len(words) or words[k + 2] in STOP) else None
-        if done is None:
-            end = _noun_phrase_end(words, k + 1)
-            done = stem(words[end]) if end > k else None
-        if doer and done and doer != done and (doer.startswith("<") or done.startswith("<")):
-            out.add((doer, stem(w), done))
+        pronoun = nxt in _OBJECT and (nxt != "her" or k + 2 >= len(words) or words[k + 2] in STOP)
+        for done in {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, k + 1):
+            if doer and doer != done and (doer.startswith("<") or done.startswith("<")):
+                out.add((doer, stem(w), done))
     return out
 
 
@@ -255,10 +254,49 @@ def _wh_role_reversed(a: Text, b: Text) -> bool:
     return False
 
 
+_PASSIVE_AUX = _BE | {"been", "being", "get", "gets", "got"}
+
+
+def _as_active(words: list[str]) -> list[tuple[list[str], int]]:
+    """``words`` with each passive "was defeated by" read as the active "defeated", the
+    words around it left in place ("which general was defeated by Hannibal" -> "which
+    general defeated Hannibal", which asks for the other side of the act), each with the
+    participle's place."""
+    out = []
+    for k, w in enumerate(words):
+        if w not in _PASSIVE_AUX or (k and words[k - 1] in _PASSIVE_AUX):
+            continue
+        m = k
+        while m < len(words) and m - k < 2 and words[m] in _PASSIVE_AUX:
+            m += 1
+        if m + 1 < len(words) and words[m + 1] == "by" and words[m] not in STOP:
+            out.append((words[:k] + [words[m]] + words[m + 2:], k))
+    return out
+
+
+def _voice_reversed(a: Text, b: Text) -> bool:
+    """The same words in the same order, the verb active on one side and passive with "by"
+    on the other: "Which general defeated Hannibal" / "Which general was defeated by
+    Hannibal" asks who lost, not who won. (Said the other way round, "Hannibal was defeated
+    by which general", the order changes and the question stays.)"""
+    for active, passive in ((a.words, b.words), (b.words, a.words)):
+        want = [stem(w) for w in active]
+        for words, k in _as_active(passive):
+            if len(words) != len(want) or k >= len(want):
+                continue
+            verb = want[k]  # "beat" / "beaten": a participle that starts with the verb
+            if [stem(w) for j, w in enumerate(words) if j != k] == want[:k] + want[k + 1:] \
+                    and (stem(words[k]) == verb or len(verb) >= 3 and words[k].startswith(verb)):
+                return True
+    return False
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written, with
-    pronouns read as persons and words as stems, told by pronouns alone, or a question
-    word's role reversed ("who did X beat" / "who beat X")."""
+    pronouns read as persons and words as stems, told by pronouns alone, a question
+    word's role reversed ("who did X beat" / "who beat X"), or the verb turned passive in
+    place ("which team beat X" / "which team was beaten by X")."""
     return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
         _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
-                        b.breaks) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b)
+                        b.breaks) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b) or \
+        _voice_reversed(a, b)

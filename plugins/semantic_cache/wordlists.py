@@ -220,7 +220,9 @@ supporters opponents|proponents opponents|pro anti|private public|online offline
 leading trailing|prefix suffix|inner outer|ascending descending|newest oldest|newer older
 credit debit|creditor debtor|lender borrower|buyer seller|landlord tenant|employer employee
 parent child|host guest|teacher student|payer payee|allowlist blocklist|whitelist blacklist
-warm cold|warmer colder|warmest coldest"""
+warm cold|warmer colder|warmest coldest
+pause resume|suspend resume|pause unpause|raise cut|hike cut|aggressive conservative
+risky conservative|bullish bearish|overbought oversold|appreciate depreciate"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
