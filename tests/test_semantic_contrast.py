@@ -1077,3 +1077,36 @@ def test_each_and_all_of_one_kind_stay_the_same_question():
 ])
 def test_opposites_of_operations_and_money(a, b):
     assert kind(a, b) == ("reject", "antonym")
+
+
+# -- session 17, third round (own29-own32) -------------------------------------------------
+def test_a_function_word_opposite_is_counted_not_set_aside_when_it_recurs():
+    """"turn [on] Wi-Fi calling on my phone": the other "on" does not hide the change."""
+    assert kind("How do I turn on Wi-Fi calling on my iPhone?",
+                "How do I turn off Wi-Fi calling on my iPhone?") == ("reject", "antonym")
+
+
+def test_the_possessive_moved_to_the_other_name_is_a_swap():
+    assert kind("Make Rachel Dev's manager in the org chart",
+                "Make Dev Rachel's manager in the org chart") == ("reject", "direction")
+    assert kind("What is Apple's market cap?", "what is the market cap of Apple")[0] == "same"
+
+
+def test_a_hex_code_is_a_number_and_digits_are_never_a_typo():
+    assert kind("What does error code 0x80070005 mean on Windows Update?",
+                "What does error code 0x80070002 mean on Windows Update?") == ("reject", "number")
+    assert kind("what does status code ab12cd mean", "what does status code ab13cd mean")[0] != "same"
+
+
+def test_articles_do_not_hide_two_parties_exchanged():
+    assert kind("Can a subtenant sue the original tenant for the deposit?",
+                "Can the original tenant sue the subtenant for the deposit?") == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Is a permanent employee entitled to sick pay?", "Is a temporary employee entitled to sick pay?"),
+    ("Is it a good sign when a listing gets a lot of offers?",
+     "Is it a good sign when a listing gets few offers?"),
+])
+def test_permanent_temporary_and_a_lot_few(a, b):
+    assert kind(a, b) == ("reject", "antonym")

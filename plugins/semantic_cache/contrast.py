@@ -109,8 +109,9 @@ class Comparer:
     def _typo(self, x: str, y: str, name: bool = False) -> bool:
         """``y`` is ``x`` misspelt. A ``name`` (capitalised on either side) allows one edit
         only: "Medicare" / "Medicaid" are two programmes, "Gogle" is Google."""
-        if not self.typos or x[0].isdigit() or y[0].isdigit():
-            return False
+        if not self.typos or x[0].isdigit() or y[0].isdigit() or \
+                [c for c in x if c.isdigit()] != [c for c in y if c.isdigit()]:
+            return False  # "x80070005" / "x80070002" is another code, not a slip
         if min(len(x), len(y)) < 4:
             # A short word only with two of its letters swapped ("fix" / "fxi") or one hit
             # on a key beside it ("the" / "tge"), into no word: any other edit of three
@@ -264,11 +265,14 @@ class Comparer:
                 # one side only is left to the learned verifier
                 if opposite(x, y) and a.turned_before(x) == b.turned_before(y):
                     return Verdict("reject", "antonym")
-        wa, wb = set(a.words), set(b.words)
+        # Counted, not as sets: "turn [on] Wi-Fi calling on my phone" / "turn [off] ..."
+        # keeps an "on" on both sides.
+        extra_a = (Counter(a.words) - Counter(b.words)).keys()
+        extra_b = (Counter(b.words) - Counter(a.words)).keys()
         # Listed forms only here: among all the words, "pros" beside "pro's" would pair
         # with "con's" as an inflected opposite.
         if any(opposite(x, y, forms=False) and a.turned_before(x) == b.turned_before(y)
-               for x in wa - wb for y in wb - wa):
+               for x in extra_a for y in extra_b):
             return Verdict("reject", "antonym")  # opposites among function words (on/off)
         if self._unit_changed(a, b, only_a, only_b):
             return Verdict("reject", "unit")

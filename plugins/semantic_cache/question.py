@@ -17,6 +17,7 @@ from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NE
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
+                   r"0x[0-9a-f]+\b|"  # a hex literal ("0x80070005") is one number
                    r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
 # Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
 # A year range is written either way ("2024/25", "2024-25"); other slashes are kept ("12/05").
@@ -44,7 +45,7 @@ _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
-    __slots__ = ("words", "breaks", "content", "caps", "acronyms", "numbers", "negated", "wh",
+    __slots__ = ("words", "breaks", "owners", "content", "caps", "acronyms", "numbers", "negated", "wh",
                  "roles", "rates", "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
@@ -67,6 +68,7 @@ class Text:
         # "don't" and "dont" -> "do" + "n't", so the negation is seen whatever the spelling.
         split: list[str] = []
         breaks = set()  # words a comma, colon or full stop follows: a clause ends there
+        owners: set[str] = set()  # words written with a possessive "'s" ("Dev's manager")
         for m in _WORD.finditer(text):
             w = m.group(0).strip("'-.")
             if not w:
@@ -80,6 +82,8 @@ class Text:
                 split += [BARE_NEGATIONS[w], "n't"]
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
+                if w.endswith("'s"):
+                    owners.add(split[-1])
             elif w in BARE_CONTRACTIONS:
                 split.append(BARE_CONTRACTIONS[w])
             elif w in MULTIPLES:
@@ -91,6 +95,7 @@ class Text:
                 breaks.add(len(split) - 1)
         self.words = split
         self.breaks = frozenset(breaks)
+        self.owners = frozenset(owners)
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
         self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
         # A decade written in digits ("the 70s") is one number, as "the seventies" is.

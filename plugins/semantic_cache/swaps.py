@@ -24,10 +24,22 @@ _AUX = frozenset(AUX_CLASS) | _BE | {"do", "does"}
 _DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
 
 
+_ARTICLES = {"a": "the", "an": "the"}
+
+
 def _role_view(words: list[str]) -> list[str]:
-    """``words`` with each pronoun as its person and each other content word as its stem:
-    "Acme owes us" and "we owe Acme" then hold the same words in exchanged places."""
-    return [PERSON.get(w) or (w if w in STOP else stem(w)) for w in words]
+    """``words`` with each pronoun as its person, each article as "the" and each other
+    content word as its stem: "Acme owes us" / "we owe Acme" and "can a subtenant sue the
+    tenant" / "can the tenant sue the subtenant" then hold the same words in exchanged
+    places."""
+    return [PERSON.get(w) or _ARTICLES.get(w) or (w if w in STOP else stem(w)) for w in words]
+
+
+def owner_changed(a: Text, b: Text) -> bool:
+    """The same names, the possessive on the other one: "make Rachel Dev's manager" /
+    "make Dev Rachel's manager"."""
+    gone, new = a.owners - b.owners, b.owners - a.owners
+    return bool(gone and new and gone <= set(b.words) and new <= set(a.words))
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".
@@ -294,9 +306,10 @@ def _voice_reversed(a: Text, b: Text) -> bool:
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written, with
     pronouns read as persons and words as stems, told by pronouns alone, a question
-    word's role reversed ("who did X beat" / "who beat X"), or the verb turned passive in
-    place ("which team beat X" / "which team was beaten by X")."""
+    word's role reversed ("who did X beat" / "who beat X"), the verb turned passive in
+    place ("which team beat X" / "which team was beaten by X"), or the possessive moved to
+    the other name ("X's manager" / "Y's manager" with both named)."""
     return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
         _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
                         b.breaks) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b) or \
-        _voice_reversed(a, b)
+        _voice_reversed(a, b) or owner_changed(a, b)

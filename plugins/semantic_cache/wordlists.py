@@ -222,7 +222,8 @@ credit debit|creditor debtor|lender borrower|buyer seller|landlord tenant|employ
 parent child|host guest|teacher student|payer payee|allowlist blocklist|whitelist blacklist
 warm cold|warmer colder|warmest coldest
 pause resume|suspend resume|pause unpause|raise cut|hike cut|aggressive conservative
-risky conservative|bullish bearish|overbought oversold|appreciate depreciate"""
+risky conservative|bullish bearish|overbought oversold|appreciate depreciate
+permanent temporary|lot few|lots few"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
