@@ -1110,3 +1110,19 @@ def test_articles_do_not_hide_two_parties_exchanged():
 ])
 def test_permanent_temporary_and_a_lot_few(a, b):
     assert kind(a, b) == ("reject", "antonym")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("List the kings of Scotland", "List the Stuart kings of Scotland"),
+    ("How do I apply for childcare assistance?",
+     "How do I apply for childcare assistance for a child with special needs?"),
+])
+def test_a_weighty_qualifier_narrows_even_a_short_question(a, b):
+    """Below SCOPE_MIN_WORDS a single inserted word is left to the learned verifier (QQP's
+    short duplicates insert them freely), but a name or a phrase of two content words or
+    more is a qualifier."""
+    assert kind(a, b) == ("reject", "scope")
+
+
+def test_one_plain_word_in_a_short_question_is_still_judged():
+    assert kind("How do I cook rice?", "How do I cook brown rice?") == ("unsure", "added")
