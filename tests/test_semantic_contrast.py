@@ -1126,3 +1126,24 @@ def test_a_weighty_qualifier_narrows_even_a_short_question(a, b):
 
 def test_one_plain_word_in_a_short_question_is_still_judged():
     assert kind("How do I cook rice?", "How do I cook brown rice?") == ("unsure", "added")
+
+
+# -- session 17, fourth round (own33-own36) ------------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("git find commits that are in branch-a but not in branch-b",
+     "git find commits that are in branch-b but not in branch-a"),
+    ("Is plan b better than plan a", "Is plan a better than plan b"),
+])
+def test_a_letter_after_a_word_names_a_thing(a, b):
+    """"branch a" is a name, not an article: an article comes before its noun."""
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_an_auxiliary_agreeing_with_the_other_subject_hides_no_swap():
+    assert kind("Does rifampicin reduce the levels of oral contraceptives?",
+                "Do oral contraceptives reduce the levels of rifampicin?") == ("reject", "direction")
+
+
+def test_a_qualifier_of_several_words_before_the_shared_opening_narrows():
+    assert kind("World record for the men's 100m freestyle",
+                "Short course world record for the men's 100m freestyle") == ("reject", "scope")

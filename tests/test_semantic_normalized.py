@@ -17,7 +17,7 @@ from clawhost.testing import BagModel, EchoModel
 from clawhost.api import CACHE_RESULT
 from clawhost.plugins.monitor import STATE as MONITOR_STATE
 from clawhost.plugins.semantic_cache import STATE as SEMANTIC_CACHE_STATE
-from clawhost.plugins.semantic_cache.normalize import canonical
+from clawhost.plugins.semantic_cache.normalize import canonical, exact_key
 
 
 def config(**opts):
@@ -141,11 +141,20 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
      "Should I lock in a rate now?"),
     ("Hello! Would you mind telling me what a CD ladder is?", "What is a CD ladder?"),
     ("Could you tell me who the president of France is", "who is the president of France"),
-    # an acronym written with dots
+    # an acronym written with dots, an apostrophe left out
     ("what does BPM mean in music production", "what does B.P.M. mean in music production?"),
+    ("Usain Bolt's 100m world record time?", "Usain Bolts 100m world record time"),
+    ("how does the doubling cube work in backgammon",
+     "how does the doubling cube work in backgammon, if you don't mind explaining"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
-    assert canonical(a) == canonical(b) != ""
+    assert exact_key(a) == exact_key(b) != ""
+
+
+def test_only_the_exact_key_drops_inner_apostrophes():
+    """The structure reads "'s" (whose is it) and "'ll" ("we'll" is no "well")."""
+    assert canonical("we'll meet at Dev's") == "we'll meet at dev's"
+    assert exact_key("we'll meet at Dev's") == "well meet at devs"
 
 
 def test_dots_are_kept_where_they_are_no_acronym():

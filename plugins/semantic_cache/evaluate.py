@@ -150,9 +150,9 @@ def replace_floor(verifier: Verifier, floor: float) -> Verifier:
 
 
 def normalized(pairs: list[Pair], fillers: bool = True) -> np.ndarray:
-    """Pairs the normalised-exact tier answers before any embedding (same canonical key)."""
-    from .normalize import canonical
-    return np.array([bool(canonical(p.a, fillers)) and canonical(p.a, fillers) == canonical(
+    """Pairs the normalised-exact tier answers before any embedding (same key)."""
+    from .normalize import exact_key
+    return np.array([bool(exact_key(p.a, fillers)) and exact_key(p.a, fillers) == exact_key(
         p.b, fillers) for p in pairs], bool)
 
 

@@ -1,4 +1,4 @@
-"""The normalised-exact tier: stored questions by (scope, ``normalize.canonical`` key).
+"""The normalised-exact tier: stored questions by (scope, ``normalize.exact_key``).
 
 It sits on the semantic index's entries (same scope hash, same TTL, same LRU bounds), so it
 needs no storage of its own: a map from key to entry ids, rebuilt from the index at start
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .normalize import canonical
+from .normalize import exact_key
 
 
 class NormalizedKeys:
@@ -20,7 +20,7 @@ class NormalizedKeys:
         self._ids: dict[tuple[str, str], list[int]] = {}
 
     def key(self, scope: str, query: str) -> tuple[str, str] | None:
-        k = canonical(query, self.fillers)
+        k = exact_key(query, self.fillers)
         return (scope, k) if k else None
 
     def rebuild(self, index: Any) -> None:

@@ -17,6 +17,10 @@ import unicodedata
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
                          "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"'})
 _SPACE = re.compile(r"\s+")
+# An apostrophe inside a word is punctuation people leave out: "Bolt's" / "Bolts", "don't" /
+# "dont" ("we'll" / "well" then share a key too, as a typist without apostrophes means).
+# Only the normalised-exact key drops it (``exact_key``): the structure reads "'s" and "'ll".
+_INNER_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])")
 # Trailing punctuation of any script (?, ？, 。, …, !) and symbols such as emoji are not
 # part of what is asked; inner punctuation is ("C++", "3.12", "e.g.").
 _EDGE = "\"' \t"
@@ -65,6 +69,7 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "asking for a friend", "if that makes sense", "if that makes any sense",
          "if you don't mind", "if you dont mind", "if you do not mind",
          "if you don't mind me asking", "if you dont mind me asking",
+         "if you don't mind explaining", "if you dont mind explaining",
          "if you do not mind me asking",
          "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
          "please advise", "thanks in advance for your help", "thank you for your help",
@@ -181,3 +186,8 @@ def canonical(text: str, fillers: bool = True) -> str:
                 break
         text = _direct(text)
     return text
+
+
+def exact_key(text: str, fillers: bool = True) -> str:
+    """The normalised-exact tier's key: ``canonical`` without apostrophes inside words."""
+    return _INNER_APOSTROPHE.sub("", canonical(text, fillers))

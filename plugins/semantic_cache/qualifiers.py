@@ -44,8 +44,11 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
     longer_seq, short_seq = seq(lw), seq(sw)
     if not short_seq:
         return False
-    # a qualifier put right before the shared opening: "[direct] flights from Frankfurt"
-    if len(lw) > 1 and sw and lw[0] in extra and lw[1] == sw[0] and 0 not in longer.breaks:
+    # a qualifier put right before the shared opening: "[direct] flights from Frankfurt",
+    # "[short course] world record for ..."
+    lead = next((k for k, w in enumerate(lw[:4]) if w not in extra), len(lw))
+    if 1 <= lead <= 3 and lead < len(lw) and sw and lw[lead] == sw[0] and \
+            not longer.breaks & set(range(lead)):
         return True
     opening = (-1, "^") if lw[:1] == sw[:1] else None  # the shared first word, as a neighbour
     # the words between two neighbours of ``shorter``, by the neighbours' stems

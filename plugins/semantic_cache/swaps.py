@@ -24,15 +24,25 @@ _AUX = frozenset(AUX_CLASS) | _BE | {"do", "does"}
 _DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
 
 
-_ARTICLES = {"a": "the", "an": "the"}
+# Words that change with the other thing put first: articles, and auxiliaries agreeing with
+# their subject ("does X reduce Y" / "do Ys reduce X").
+_AGREEING = {"a": "the", "an": "the", "does": "do", "has": "have", "is": "are", "was": "were"}
 
 
 def _role_view(words: list[str]) -> list[str]:
-    """``words`` with each pronoun as its person, each article as "the" and each other
-    content word as its stem: "Acme owes us" / "we owe Acme" and "can a subtenant sue the
-    tenant" / "can the tenant sue the subtenant" then hold the same words in exchanged
-    places."""
-    return [PERSON.get(w) or _ARTICLES.get(w) or (w if w in STOP else stem(w)) for w in words]
+    """``words`` with each pronoun as its person, each article as "the", an auxiliary in
+    one number, and each other content word as its stem: "Acme owes us" / "we owe Acme",
+    "can a subtenant sue the tenant" / "can the tenant sue the subtenant" and "does
+    rifampicin reduce the pill" / "do pills reduce rifampicin" then hold the same words in
+    exchanged places."""
+    return [PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w)) for w in words]
+
+
+def _letter_names(words: list[str]) -> frozenset[str]:
+    """Single letters that name a thing: after a word and before a function word or the
+    end ("in branch a but not in branch b", "plan b"); an article comes before its noun."""
+    return frozenset(w for k, w in enumerate(words) if len(w) == 1 and w.isalpha() and k and
+                     words[k - 1] not in STOP and (k + 1 == len(words) or words[k + 1] in STOP))
 
 
 def owner_changed(a: Text, b: Text) -> bool:
@@ -309,6 +319,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     word's role reversed ("who did X beat" / "who beat X"), the verb turned passive in
     place ("which team beat X" / "which team was beaten by X"), or the possessive moved to
     the other name ("X's manager" / "Y's manager" with both named)."""
+    names = names | _letter_names(a.words) | _letter_names(b.words)
     return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
         _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
                         b.breaks) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b) or \
