@@ -1147,3 +1147,36 @@ def test_an_auxiliary_agreeing_with_the_other_subject_hides_no_swap():
 def test_a_qualifier_of_several_words_before_the_shared_opening_narrows():
     assert kind("World record for the men's 100m freestyle",
                 "Short course world record for the men's 100m freestyle") == ("reject", "scope")
+
+
+# -- session 17, fifth round (own37-own40) -------------------------------------------------
+def test_the_one_an_act_goes_to_may_follow_to():
+    assert kind("Show the invoices we owe to suppliers",
+                "Show the invoices suppliers owe us") == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Customers who gained loyalty points this month",
+     "Customers who lost loyalty points this month", "antonym"),
+    ("What's the origin of the idiom 'kick the bucket'?",
+     "What's the meaning of the idiom 'kick the bucket'?", "attribute"),
+])
+def test_gained_lost_and_what_is_asked_of_a_word(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("flights to denver", "nonstop flights to denver"),
+    ("passport renewal cost", "expedited passport renewal cost"),
+])
+def test_a_word_put_before_a_short_query_narrows_it(a, b):
+    """A qualifier before the shared opening is judged at any length: search-box queries
+    are short, and QQP's duplicates do not add words there."""
+    assert kind(a, b) == ("reject", "scope")
+
+
+def test_chat_interjections_inside_a_long_text_are_no_qualifier():
+    assert kind("Our neighbours are having a party on Saturday and invited us. We barely know "
+                "them. Is it expected to bring a bottle?",
+                "Our neighbours are having a party on Saturday and invited us, haha. We barely "
+                "know them tbh. Is it expected to bring a bottle?")[0] == "same"

@@ -141,6 +141,14 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
      "Should I lock in a rate now?"),
     ("Hello! Would you mind telling me what a CD ladder is?", "What is a CD ladder?"),
     ("Could you tell me who the president of France is", "who is the president of France"),
+    # a voice assistant's wake words and chat openers
+    ("fastest way to the airport", "hey siri fastest way to the airport asap"),
+    ("how much is 150 pesos in dollars", "okay google how much is 150 pesos in dollars thanks"),
+    ("nearest ev charging station", "yo nearest ev charging station real quick"),
+    ("what plug adapter do I need for UK", "hey guys what plug adapter do I need for UK? thx"),
+    ("Should I get an electrician to check the wiring before we move in?",
+     "Hello, hope you can help. Should I get an electrician to check the wiring before we "
+     "move in, do you think?"),
     # an acronym written with dots, an apostrophe left out
     ("what does BPM mean in music production", "what does B.P.M. mean in music production?"),
     ("Usain Bolt's 100m world record time?", "Usain Bolts 100m world record time"),

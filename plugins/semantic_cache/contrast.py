@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import asks_about, narrowed
+from .qualifiers import asks_about, leading, narrowed
 from .question import Text, parse
 from .stemming import stem
 from .swaps import exchanged, units_exchanged
@@ -311,7 +311,8 @@ class Comparer:
             added = only_a or only_b
             weighty = len(added) >= 2 or any(w in a.caps or w in b.caps for w in added)
             if (min(len(ca), len(cb)) >= SCOPE_MIN_WORDS or weighty) and (
-                    narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)):
+                    narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
+                    leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
             return Verdict("unsure", "added")
         # The same words in the same order differ only in punctuation, which can move

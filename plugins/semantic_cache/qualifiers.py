@@ -27,6 +27,16 @@ _ATTACHING = frozenset("and or for in on with without during as from at by inclu
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
 
 
+def leading(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """A qualifier of up to three words put right before the shared opening: "[direct]
+    flights from Frankfurt", "[short course] world record for ...", "[nonstop] flights to
+    Denver"."""
+    lw, sw, extra = longer.words, shorter.words, set(added)
+    lead = next((k for k, w in enumerate(lw[:4]) if w not in extra), len(lw))
+    return 1 <= lead <= 3 and lead < len(lw) and bool(sw) and lw[lead] == sw[0] and \
+        not longer.breaks & set(range(lead))
+
+
 def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str]) -> bool:
     """Words of ``added`` qualify what ``longer`` asks where ``shorter`` asks it plainly:
     inserted between two words that are next to each other in ``shorter`` ("delete all
@@ -44,11 +54,7 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
     longer_seq, short_seq = seq(lw), seq(sw)
     if not short_seq:
         return False
-    # a qualifier put right before the shared opening: "[direct] flights from Frankfurt",
-    # "[short course] world record for ..."
-    lead = next((k for k, w in enumerate(lw[:4]) if w not in extra), len(lw))
-    if 1 <= lead <= 3 and lead < len(lw) and sw and lw[lead] == sw[0] and \
-            not longer.breaks & set(range(lead)):
+    if leading(longer, shorter, added):
         return True
     opening = (-1, "^") if lw[:1] == sw[:1] else None  # the shared first word, as a neighbour
     # the words between two neighbours of ``shorter``, by the neighbours' stems

@@ -11,7 +11,8 @@ from functools import lru_cache
 
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
-                        DIRECTIONAL, FORM_WH, HOW_WORDS, LANGUAGES, MULTIPLES, NEG_BASE,
+                        DIRECTIONAL, FORM_WH, HOW_WORDS, INTERJECTIONS, LANGUAGES, MULTIPLES,
+                        NEG_BASE,
                         NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP,
                         TOWARDS, UNITS, WH_NOUNS)
 
@@ -71,7 +72,7 @@ class Text:
         owners: set[str] = set()  # words written with a possessive "'s" ("Dev's manager")
         for m in _WORD.finditer(text):
             w = m.group(0).strip("'-.")
-            if not w:
+            if not w or w in INTERJECTIONS:
                 continue
             dotted = bool(_DOTTED.fullmatch(w))
             if dotted:

@@ -111,9 +111,11 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
             x = words[j]
             doer = PERSON[x] if x in _SUBJECT else (
                 stem(x) if x not in STOP and x not in PERSON else None)
-        nxt = words[k + 1] if k + 1 < len(words) else ""
-        pronoun = nxt in _OBJECT and (nxt != "her" or k + 2 >= len(words) or words[k + 2] in STOP)
-        for done in {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, k + 1):
+        # the one the act goes to may come after "to": "we owe [to] suppliers"
+        at = k + 2 if words[k + 1:k + 2] == ["to"] else k + 1
+        nxt = words[at] if at < len(words) else ""
+        pronoun = nxt in _OBJECT and (nxt != "her" or at + 1 >= len(words) or words[at + 1] in STOP)
+        for done in {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at):
             if doer and doer != done and (doer.startswith("<") or done.startswith("<")):
                 out.add((doer, stem(w), done))
     return out

@@ -60,6 +60,10 @@ REQUEST = frozenset(
 # Contractions typed without their apostrophe ("whats the best way", "im flying"): read
 # as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no
 # other word: "ill", "id", "were", "lets", "its" and "wed" are left alone.
+# Chat interjections that say nothing of what is asked, wherever they stand ("... invited
+# us, haha. We barely know them"); the parse drops them, as the key drops them at the edges.
+INTERJECTIONS = frozenset("lol lmao rofl haha hahaha hehe tbh imo imho btw fyi ngl omg ugh "
+                          "hmm umm um uh".split())
 BARE_CONTRACTIONS = {w: w[:-len(end)] for end, words in (
     ("s", "whats thats hows whos wheres whens whys theres heres hes shes"),
     ("m", "im"), ("ve", "ive youve weve theyve"), ("re", "youre theyre"),
@@ -169,6 +173,8 @@ ATTRIBUTES = frozenset(
     "shipping pricing billing licensing license renewal indemnity penalty penalties "
     "coverage deductible requirements deadline history origin ingredients features "
     "symptoms causes treatment diagnosis prevention syntax performance security "
+    # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
+    "meaning etymology pronunciation "
     # what a review of code or a product looks at
     "readability maintainability usability accessibility scalability reliability "
     "correctness".split())
@@ -223,7 +229,7 @@ parent child|host guest|teacher student|payer payee|allowlist blocklist|whitelis
 warm cold|warmer colder|warmest coldest
 pause resume|suspend resume|pause unpause|raise cut|hike cut|aggressive conservative
 risky conservative|bullish bearish|overbought oversold|appreciate depreciate
-permanent temporary|lot few|lots few"""
+permanent temporary|lot few|lots few|gained lost"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
