@@ -1180,3 +1180,18 @@ def test_chat_interjections_inside_a_long_text_are_no_qualifier():
                 "them. Is it expected to bring a bottle?",
                 "Our neighbours are having a party on Saturday and invited us, haha. We barely "
                 "know them tbh. Is it expected to bring a bottle?")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How do I get my flatmate to pay me back his half?", "How do I pay my flatmate back my half?"),
+    ("How do I ask them to visit us less often?",
+     "How do I ask them if we can visit them less often?"),
+])
+def test_a_causing_verb_makes_its_object_the_doer(a, b):
+    """"get [my flatmate] to pay me": the flatmate pays; "pay my flatmate": I do."""
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_the_same_causing_request_reworded_keeps_its_roles():
+    assert kind("How do I get my landlord to fix the boiler?",
+                "How can I get my landlord to repair the boiler?")[0] == "same"

@@ -95,6 +95,30 @@ def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
     return {stem(words[first]), stem(words[j])}
 
 
+# Verbs that make someone else the doer of the next one: "get [my flatmate] to pay me back".
+_CAUSING = frozenset("get gets got make makes made ask asks asked tell tells told persuade "
+                     "convince force want wants expect".split())
+
+
+def _caused(words: list[str], to: int) -> str | None:
+    """The doer of the verb after ``words[to]`` == "to" when a causing verb and its object
+    come before: "get [my flatmate] to pay" -> flatmate, "ask [them] to visit" -> <they>."""
+    end = to - 1
+    if end < 1:
+        return None
+    if words[end] in _OBJECT:
+        doer, start = PERSON[words[end]], end
+    elif words[end] not in STOP and words[end] not in PERSON:
+        doer, start = stem(words[end]), end
+        while start > 0 and words[start - 1] not in STOP and words[start - 1] not in PERSON:
+            start -= 1
+        while start > 0 and words[start - 1] in _DETERMINERS:
+            start -= 1
+    else:
+        return None
+    return doer if start > 0 and words[start - 1] in _CAUSING else None
+
+
 def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
     """(doer, verb stem, done-to) around each content word where one of the two is a
     personal pronoun and the other a person or a noun: "my dad is giving me" -> (dad,
@@ -107,7 +131,9 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
         while j >= 0 and k - j <= 3 and words[j] in _AUX:
             j -= 1
         doer = None
-        if j >= 0:
+        if j >= 0 and words[j] == "to":
+            doer = _caused(words, j)
+        elif j >= 0:
             x = words[j]
             doer = PERSON[x] if x in _SUBJECT else (
                 stem(x) if x not in STOP and x not in PERSON else None)
