@@ -1195,3 +1195,14 @@ def test_a_causing_verb_makes_its_object_the_doer(a, b):
 def test_the_same_causing_request_reworded_keeps_its_roles():
     assert kind("How do I get my landlord to fix the boiler?",
                 "How can I get my landlord to repair the boiler?")[0] == "same"
+
+
+# -- session 17, sixth round (own41-own44) -------------------------------------------------
+def test_articles_left_out_of_the_role_view_show_an_exchange():
+    assert kind("Can I exchange my store credit for a gift card?",
+                "Can I exchange my gift card for store credit?") == ("reject", "direction")
+
+
+def test_off_peak_is_the_opposite_of_peak():
+    assert kind("What are the peak hours for electricity in New York?",
+                "What are the off-peak hours for electricity in New York?") == ("reject", "antonym")

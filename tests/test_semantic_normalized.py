@@ -149,6 +149,12 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     ("Should I get an electrician to check the wiring before we move in?",
      "Hello, hope you can help. Should I get an electrician to check the wiring before we "
      "move in, do you think?"),
+    ("where is my order?? it's been 3 weeks",
+     "ok seriously, where is my order?? it's been 3 weeks. please help asap"),
+    ("Can I add an item to an order that's already placed?",
+     "Hi! Sorry to bother you, but can I add an item to an order that's already placed?"),
+    ("Remind me to water the plants at 6pm",
+     "I was hoping you could remind me to water the plants at 6pm"),
     # an acronym written with dots, an apostrophe left out
     ("what does BPM mean in music production", "what does B.P.M. mean in music production?"),
     ("Usain Bolt's 100m world record time?", "Usain Bolts 100m world record time"),

@@ -40,6 +40,9 @@ _LEAD = tuple(sorted((
     "hey guys", "hi guys", "hey everyone", "hi everyone", "hey siri", "siri", "alexa", "hey alexa", "ok google", "okay google", "hey google", "yo",
     "quick favor", "quick favour", "honestly confused here", "i'm confused", "im confused",
     "hope you can help", "i hope you can help", "hoping you can help",
+    "ok seriously", "okay seriously", "seriously", "sorry to bother you",
+    "sorry to bother you but", "sorry to bother you, but", "i was wondering if you could",
+    "i was hoping you could", "would you mind", "just wondering",
     # an agent relaying its user's request
     "user asks", "the user asks", "user wants to know", "the user wants to know",
     "user question", "customer asks", "the customer asks",
@@ -83,7 +86,7 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
          "it's urgent", "its urgent", "need this asap", "need it asap", "asap please",
-         "please asap", "real quick", "do you think", "what do you think", "kinda panicking", "i'm panicking", "im panicking", "panicking")
+         "please asap", "please help asap", "please help", "real quick", "do you think", "what do you think", "kinda panicking", "i'm panicking", "im panicking", "panicking")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."

@@ -26,7 +26,7 @@ _HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")
 # A single letter joined to the rest reads the same with a hyphen or without: "e-mail" /
 # "email", "X-ray" / "xray" are one word; "W-2" / "W2" a letter and a number, so that
 # "W-2" / "W-4" still differ in their numbers.
-_LETTER_HYPHEN = re.compile(r"\b([a-z])-(?=[a-z])")
+_LETTER_HYPHEN = re.compile(r"\b([a-z]|off)-(?=[a-z])")  # and "off-peak": one word
 _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")

@@ -26,16 +26,30 @@ _DETERMINERS = frozenset("the a an this that these those my your his her its our
 
 # Words that change with the other thing put first: articles, and auxiliaries agreeing with
 # their subject ("does X reduce Y" / "do Ys reduce X").
-_AGREEING = {"a": "the", "an": "the", "does": "do", "has": "have", "is": "are", "was": "were"}
+_AGREEING = {"does": "do", "has": "have", "is": "are", "was": "were"}
+_ARTICLES = frozenset({"a", "an", "the"})
 
 
 def _role_view(words: list[str]) -> list[str]:
-    """``words`` with each pronoun as its person, each article as "the", an auxiliary in
-    one number, and each other content word as its stem: "Acme owes us" / "we owe Acme",
-    "can a subtenant sue the tenant" / "can the tenant sue the subtenant" and "does
-    rifampicin reduce the pill" / "do pills reduce rifampicin" then hold the same words in
-    exchanged places."""
-    return [PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w)) for w in words]
+    """``words`` without articles, with each pronoun as its person, an auxiliary in one
+    number, and each other content word as its stem: "Acme owes us" / "we owe Acme", "can a
+    subtenant sue the tenant" / "can the tenant sue the subtenant", "exchange my store
+    credit for a gift card" / "… my gift card for store credit" and "does rifampicin reduce
+    the pill" / "do pills reduce rifampicin" then hold the same words in exchanged places."""
+    return [PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w))
+            for w in words if w not in _ARTICLES]
+
+
+def _role_breaks(t: Text) -> frozenset[int]:
+    """``t.breaks`` as places in ``_role_view(t.words)`` (the articles left out)."""
+    kept = -1
+    out = set()
+    for k, w in enumerate(t.words):
+        if w not in _ARTICLES:
+            kept += 1
+        if k in t.breaks and kept >= 0:
+            out.add(kept)
+    return frozenset(out)
 
 
 def _letter_names(words: list[str]) -> frozenset[str]:
@@ -349,6 +363,6 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     the other name ("X's manager" / "Y's manager" with both named)."""
     names = names | _letter_names(a.words) | _letter_names(b.words)
     return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
-        _swapped_around(_role_view(a.words), _role_view(b.words), names, a.breaks,
-                        b.breaks) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b) or \
+        _swapped_around(_role_view(a.words), _role_view(b.words), names, _role_breaks(a),
+                        _role_breaks(b)) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b) or \
         _voice_reversed(a, b) or owner_changed(a, b)
