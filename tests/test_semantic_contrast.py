@@ -1206,3 +1206,34 @@ def test_articles_left_out_of_the_role_view_show_an_exchange():
 def test_off_peak_is_the_opposite_of_peak():
     assert kind("What are the peak hours for electricity in New York?",
                 "What are the off-peak hours for electricity in New York?") == ("reject", "antonym")
+
+
+# -- session 17, seventh round (own45-own48) -----------------------------------------------
+def test_the_same_owner_of_another_thing_named_is_a_swap():
+    assert kind("My neighbor's tree dropped branches on my car. What should I say to him?",
+                "My tree dropped branches on my neighbor's car. What should I say to him?") == \
+        ("reject", "direction")
+
+
+def test_a_contraction_with_s_owns_nothing():
+    """"what's" is "what is": no owner, so no possessive moved."""
+    assert kind("What is my sister's husband's name?",
+                "what's the name of my sister's husband")[0] == "same"
+
+
+def test_the_one_an_act_goes_to_may_follow_on():
+    assert kind("My friend cancelled on me last minute again. How should I handle it?",
+                "I cancelled on my friend last minute again. How should I handle it?") == \
+        ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Why is the Moon moving away from Earth?", "Why is the Moon moving toward Earth?"),
+    ("Do I need to fill in a form when entering Singapore?",
+     "Do I need to fill in a form when leaving Singapore?"),
+    ("What are the import duties on a new car?", "What are the import duties on a used car?"),
+    ("What should I wear to a formal dinner?", "What should I wear to a casual dinner?"),
+    ("Is it okay to sit in the front row at a funeral?", "Is it okay to sit in the back row at a funeral?"),
+])
+def test_away_toward_entering_leaving_new_used_formal_casual_front_back(a, b):
+    assert kind(a, b) == ("reject", "antonym")

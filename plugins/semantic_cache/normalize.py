@@ -29,7 +29,7 @@ _EDGE = "\"' \t"
 _LEAD = tuple(sorted((
     "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh",
     "basically", "honestly", "actually", "anyway", "alright",
-    "quick question", "quick q", "quick qn", "quick one", "hey, quick one", "just curious", "just wondering",
+    "quick question", "quick q", "quick qn", "quick one", "hey, quick one", "quick one guys", "just curious", "just wondering",
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
@@ -86,7 +86,7 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
          "it's urgent", "its urgent", "need this asap", "need it asap", "asap please",
-         "please asap", "please help asap", "please help", "real quick", "do you think", "what do you think", "kinda panicking", "i'm panicking", "im panicking", "panicking")
+         "please asap", "please help asap", "please help", "real quick", "appreciate it", "do you think", "what do you think", "kinda panicking", "i'm panicking", "im panicking", "panicking")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."

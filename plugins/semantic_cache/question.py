@@ -46,7 +46,7 @@ _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
-    __slots__ = ("words", "breaks", "owners", "content", "caps", "acronyms", "numbers", "negated", "wh",
+    __slots__ = ("words", "breaks", "owners", "owned", "content", "caps", "acronyms", "numbers", "negated", "wh",
                  "roles", "rates", "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
@@ -69,7 +69,7 @@ class Text:
         # "don't" and "dont" -> "do" + "n't", so the negation is seen whatever the spelling.
         split: list[str] = []
         breaks = set()  # words a comma, colon or full stop follows: a clause ends there
-        owners: set[str] = set()  # words written with a possessive "'s" ("Dev's manager")
+        owners: set[int] = set()  # words written with a possessive "'s" ("Dev's manager")
         for m in _WORD.finditer(text):
             w = m.group(0).strip("'-.")
             if not w or w in INTERJECTIONS:
@@ -83,8 +83,8 @@ class Text:
                 split += [BARE_NEGATIONS[w], "n't"]
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
-                if w.endswith("'s"):
-                    owners.add(split[-1])
+                if w.endswith("'s") and split[-1] not in STOP:  # "what's", "it's": "is"
+                    owners.add(len(split) - 1)
             elif w in BARE_CONTRACTIONS:
                 split.append(BARE_CONTRACTIONS[w])
             elif w in MULTIPLES:
@@ -96,7 +96,10 @@ class Text:
                 breaks.add(len(split) - 1)
         self.words = split
         self.breaks = frozenset(breaks)
-        self.owners = frozenset(owners)
+        self.owners = frozenset(split[k] for k in owners)
+        # (owner, the next content word: what is owned): "neighbor's tree" -> (neighbor, tree)
+        self.owned = frozenset((split[k], next((w for w in split[k + 1:] if w not in STOP), ""))
+                               for k in owners)
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
         self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
         # A decade written in digits ("the 70s") is one number, as "the seventies" is.

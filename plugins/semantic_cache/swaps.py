@@ -60,10 +60,16 @@ def _letter_names(words: list[str]) -> frozenset[str]:
 
 
 def owner_changed(a: Text, b: Text) -> bool:
-    """The same names, the possessive on the other one: "make Rachel Dev's manager" /
-    "make Dev Rachel's manager"."""
+    """The same names, the possessive on the other one ("make Rachel Dev's manager" / "make
+    Dev Rachel's manager"), or the same owner of another of the things named."""
     gone, new = a.owners - b.owners, b.owners - a.owners
-    return bool(gone and new and gone <= set(b.words) and new <= set(a.words))
+    if gone and new and gone <= set(b.words) and new <= set(a.words):
+        return True
+    # the same owner, another thing owned: "my neighbor's tree ... my car" / "my tree ... my
+    # neighbor's car"
+    mine, theirs = dict(a.owned), dict(b.owned)
+    return any(o in theirs and x and theirs[o] and x != theirs[o] and x in b.words and
+               theirs[o] in a.words for o, x in mine.items())
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".
@@ -151,8 +157,9 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
             x = words[j]
             doer = PERSON[x] if x in _SUBJECT else (
                 stem(x) if x not in STOP and x not in PERSON else None)
-        # the one the act goes to may come after "to": "we owe [to] suppliers"
-        at = k + 2 if words[k + 1:k + 2] == ["to"] else k + 1
+        # the one the act goes to may come after "to", "on" or "at": "we owe [to] suppliers",
+        # "my friend cancelled [on] me"
+        at = k + 2 if words[k + 1:k + 2] in (["to"], ["on"], ["at"]) else k + 1
         nxt = words[at] if at < len(words) else ""
         pronoun = nxt in _OBJECT and (nxt != "her" or at + 1 >= len(words) or words[at + 1] in STOP)
         for done in {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at):

@@ -229,7 +229,9 @@ parent child|host guest|teacher student|payer payee|allowlist blocklist|whitelis
 warm cold|warmer colder|warmest coldest
 pause resume|suspend resume|pause unpause|raise cut|hike cut|aggressive conservative
 risky conservative|bullish bearish|overbought oversold|appreciate depreciate
-permanent temporary|lot few|lots few|gained lost"""
+permanent temporary|lot few|lots few|gained lost|away toward|away towards|enter leave
+entering leaving|arrive leave|arriving leaving|new used|formal casual|formal informal
+front back"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
