@@ -165,6 +165,12 @@ def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""
 
 
+def test_a_condition_before_a_question_is_not_made_a_question():
+    assert exact_key("If I can work remotely, do I need a visa?") != \
+        exact_key("Can I work remotely, do I need a visa?")
+    assert exact_key("I was wondering whether I should refinance") == exact_key("Should I refinance?")
+
+
 def test_only_the_exact_key_drops_inner_apostrophes():
     """The structure reads "'s" (whose is it) and "'ll" ("we'll" is no "well")."""
     assert canonical("we'll meet at Dev's") == "we'll meet at dev's"

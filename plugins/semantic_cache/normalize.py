@@ -164,8 +164,9 @@ def _undot(m: re.Match) -> str:
 # whether I should X" is "should I X"; "(tell me) what a CD ladder is" is "what is a CD
 # ladder".
 _INDIRECT = (
+    # one clause only: "if I can work remotely, do I need a visa" is a condition, not a question
     (re.compile(r"^(?:whether|if) (i|we|you|they|he|she|it) (should|can|could|would|will|must|"
-                r"may|need to) "), r"\2 \1 "),
+                r"may|need to) (?=[^,;:?]+$)"), r"\2 \1 "),
     (re.compile(r"^(what|who|where|which|how much|how many) ((?:a|an|the|my|your|our|their|his|"
                 r"her|this|that) [^,;:?]+) (is|are|was|were)$"), r"\1 \3 \2"),
 )
