@@ -171,6 +171,12 @@ def test_a_condition_before_a_question_is_not_made_a_question():
     assert exact_key("I was wondering whether I should refinance") == exact_key("Should I refinance?")
 
 
+def test_a_bare_wake_word_is_a_wrapper_only_before_a_question_or_command():
+    assert exact_key("alexa will it be windy in chicago saturday") == \
+        exact_key("will it be windy in chicago saturday")
+    assert exact_key("Siri shortcuts for iPhone") != exact_key("shortcuts for iPhone")
+
+
 def test_only_the_exact_key_drops_inner_apostrophes():
     """The structure reads "'s" (whose is it) and "'ll" ("we'll" is no "well")."""
     assert canonical("we'll meet at Dev's") == "we'll meet at dev's"

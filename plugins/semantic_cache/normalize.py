@@ -37,7 +37,7 @@ _LEAD = tuple(sorted((
     "sorry", "need this asap", "need help asap",
     "pls help", "plz help", "please help asap", "pls help asap", "help asap", "help pls",
     # a voice assistant's wake words, and chat openers
-    "hey guys", "hi guys", "hey everyone", "hi everyone", "hey siri", "siri", "alexa", "hey alexa", "ok google", "okay google", "hey google", "yo",
+    "hey guys", "hi guys", "hey everyone", "hi everyone", "hey siri", "hey alexa", "ok google", "okay google", "hey google", "yo",
     "quick favor", "quick favour", "honestly confused here", "i'm confused", "im confused",
     "hope you can help", "i hope you can help", "hoping you can help",
     "ok seriously", "okay seriously", "seriously", "sorry to bother you",
@@ -91,6 +91,11 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
 _VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|" + _DASH + r")\s*")
+# A bare wake word only before a question or a command: "Alexa, will it rain", "siri set a
+# timer"; "Siri shortcuts for iPhone" and "Alexa skills for kids" ask about the assistant.
+_WAKE_RE = re.compile(r"^(?:siri|alexa|google)(?:\s*[,:!.]+\s*|\s+)(?=(?:what|when|where|who|"
+                      r"how|why|which|will|is|are|can|could|do|does|did|should|set|play|turn|"
+                      r"remind|tell|call|show|find|add|open|give)\b)")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) +
                       r")(?:\s*[,:!.]+\s*|" + _DASH + r"\s+|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
@@ -148,7 +153,9 @@ _DRAWN_GREETING = re.compile(r"^(?:h+i+|h+e+y+|h+e+l+o+)\b")
 
 def _greeting(text: str) -> str:
     m = _DRAWN_GREETING.match(text)
-    return "hi" + text[m.end():] if m else text
+    if m is None or m.group(0) in ("hi", "hey", "hello"):  # as written: "hey siri", "hey so"
+        return text
+    return "hi" + text[m.end():]
 
 
 # An acronym written with dots ("B.P.M.", "U.S.A."): the same letters as "BPM". Only capitals,
@@ -189,7 +196,7 @@ def canonical(text: str, fillers: bool = True) -> str:
         for _ in range(6):
             before = text
             text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", _greeting(
-                _VOCATIVE_RE.sub("", text)))))
+                _WAKE_RE.sub("", _VOCATIVE_RE.sub("", text))))))
             if text == before:
                 break
         text = _direct(text)
