@@ -34,13 +34,13 @@ _LEAD = tuple(sorted((
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "no rush but", "no rush, but", "no rush", "hey so", "so yeah", "umm", "ugh", "ugh sorry",
-    "sorry", "need this asap", "need help asap",
+    "need this asap", "need help asap",
     "pls help", "plz help", "please help asap", "pls help asap", "help asap", "help pls",
     # a voice assistant's wake words, and chat openers
     "hey guys", "hi guys", "hey everyone", "hi everyone", "hey siri", "hey alexa", "ok google", "okay google", "hey google", "yo",
     "quick favor", "quick favour", "honestly confused here", "i'm confused", "im confused",
     "hope you can help", "i hope you can help", "hoping you can help",
-    "ok seriously", "okay seriously", "seriously", "sorry to bother you",
+    "ok seriously", "okay seriously", "sorry to bother you",
     "sorry to bother you but", "sorry to bother you, but", "i was wondering if you could",
     "i was hoping you could", "would you mind", "just wondering",
     # an agent relaying its user's request
