@@ -31,7 +31,6 @@ from functools import lru_cache
 
 from .qualifiers import asks_about, leading, narrowed
 from .question import Text, parse
-from .stemming import stem
 from .swaps import exchanged, units_exchanged
 from .word_match import (distance, keys_touch, opposite, same_word_stems, spelt_numbers_matched,
                          stem)
@@ -82,7 +81,7 @@ def _how_to(q: Text, imp: Text) -> bool:
 
 # "in a namespace" / "in every namespace": one thing or all of them.
 _ALL = frozenset({"every", "all"})
-_ONE = frozenset({"a", "an", "one", "singl"})  # stems: "single"
+_ONE = frozenset(map(stem, ("a", "an", "one", "single")))  # compared as stems
 
 
 def _quantifier_changed(a: Text, b: Text) -> bool:

@@ -29,7 +29,8 @@ _EDGE = "\"' \t"
 _LEAD = tuple(sorted((
     "hey", "hi", "hello", "hey there", "hi there", "ok", "okay", "so", "um", "uh",
     "basically", "honestly", "actually", "anyway", "alright",
-    "quick question", "quick q", "quick qn", "quick one", "hey, quick one", "quick one guys", "just curious", "just wondering",
+    "quick question", "quick q", "quick qn", "quick one", "hey, quick one", "quick one guys",
+    "just curious", "just wondering",
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
@@ -37,7 +38,8 @@ _LEAD = tuple(sorted((
     "need this asap", "need help asap",
     "pls help", "plz help", "please help asap", "pls help asap", "help asap", "help pls",
     # a voice assistant's wake words, and chat openers
-    "hey guys", "hi guys", "hey everyone", "hi everyone", "hey siri", "hey alexa", "ok google", "okay google", "hey google", "yo",
+    "hey guys", "hi guys", "hey everyone", "hi everyone", "hey siri", "hey alexa", "ok google",
+    "okay google", "hey google", "yo",
     "quick favor", "quick favour", "honestly confused here", "i'm confused", "im confused",
     "hope you can help", "i hope you can help", "hoping you can help",
     "ok seriously", "okay seriously", "sorry to bother you",
@@ -86,11 +88,14 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
          "it's urgent", "its urgent", "need this asap", "need it asap", "asap please",
-         "please asap", "please help asap", "please help", "real quick", "appreciate it", "do you think", "what do you think", "kinda panicking", "i'm panicking", "im panicking", "panicking")
+         "please asap", "please help asap", "please help", "real quick", "appreciate it",
+         "do you think", "what do you think",
+         "kinda panicking", "i'm panicking", "im panicking", "panicking")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
-_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|" + _DASH + r")\s*")
+_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|" + _DASH +
+                          r")\s*")
 # A bare wake word only before a question or a command: "Alexa, will it rain", "siri set a
 # timer"; "Siri shortcuts for iPhone" and "Alexa skills for kids" ask about the assistant.
 _WAKE_RE = re.compile(r"^(?:siri|alexa|google)(?:\s*[,:!.]+\s*|\s+)(?=(?:what|when|where|who|"

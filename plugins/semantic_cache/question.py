@@ -12,9 +12,8 @@ from functools import lru_cache
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_WORDS, INTERJECTIONS, LANGUAGES, MULTIPLES,
-                        NEG_BASE,
-                        NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP,
-                        TOWARDS, UNITS, WH_NOUNS)
+                        NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER,
+                        SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -46,8 +45,8 @@ _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
-    __slots__ = ("words", "breaks", "owners", "owned", "content", "caps", "acronyms", "numbers", "negated", "wh",
-                 "roles", "rates", "units", "form", "lead")
+    __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "numbers",
+                 "negated", "wh", "roles", "rates", "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -96,7 +95,6 @@ class Text:
                 breaks.add(len(split) - 1)
         self.words = split
         self.breaks = frozenset(breaks)
-        self.owners = frozenset(split[k] for k in owners)
         # (owner, the next content word: what is owned): "neighbor's tree" -> (neighbor, tree)
         self.owned = frozenset((split[k], next((w for w in split[k + 1:] if w not in STOP), ""))
                                for k in owners)
@@ -138,7 +136,6 @@ class Text:
         self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
                         and w not in REQUEST and w not in SPECIFIC_WH and not (
                             w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
-
 
     def _near(self, word: str, before: int, after: int = 0) -> list[str]:
         """The words up to ``before`` ahead of ``word``'s first place and ``after`` behind it."""

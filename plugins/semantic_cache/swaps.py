@@ -30,26 +30,21 @@ _AGREEING = {"does": "do", "has": "have", "is": "are", "was": "were"}
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
-def _role_view(words: list[str]) -> list[str]:
-    """``words`` without articles, with each pronoun as its person, an auxiliary in one
-    number, and each other content word as its stem: "Acme owes us" / "we owe Acme", "can a
-    subtenant sue the tenant" / "can the tenant sue the subtenant", "exchange my store
-    credit for a gift card" / "… my gift card for store credit" and "does rifampicin reduce
-    the pill" / "do pills reduce rifampicin" then hold the same words in exchanged places."""
-    return [PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w))
-            for w in words if w not in _ARTICLES]
-
-
-def _role_breaks(t: Text) -> frozenset[int]:
-    """``t.breaks`` as places in ``_role_view(t.words)`` (the articles left out)."""
-    kept = -1
-    out = set()
+def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
+    """``t``'s words without articles, with each pronoun as its person, an auxiliary in one
+    number, and each other content word as its stem, and its clause breaks at their places
+    there: "Acme owes us" / "we owe Acme", "can a subtenant sue the tenant" / "can the tenant
+    sue the subtenant", "exchange my store credit for a gift card" / "… my gift card for
+    store credit" and "does rifampicin reduce the pill" / "do pills reduce rifampicin" then
+    hold the same words in exchanged places."""
+    words: list[str] = []
+    breaks = set()
     for k, w in enumerate(t.words):
         if w not in _ARTICLES:
-            kept += 1
-        if k in t.breaks and kept >= 0:
-            out.add(kept)
-    return frozenset(out)
+            words.append(PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w)))
+        if k in t.breaks and words:
+            breaks.add(len(words) - 1)
+    return words, frozenset(breaks)
 
 
 def _letter_names(words: list[str]) -> frozenset[str]:
@@ -62,12 +57,12 @@ def _letter_names(words: list[str]) -> frozenset[str]:
 def owner_changed(a: Text, b: Text) -> bool:
     """The same names, the possessive on the other one ("make Rachel Dev's manager" / "make
     Dev Rachel's manager"), or the same owner of another of the things named."""
-    gone, new = a.owners - b.owners, b.owners - a.owners
+    mine, theirs = dict(a.owned), dict(b.owned)
+    gone, new = mine.keys() - theirs.keys(), theirs.keys() - mine.keys()
     if gone and new and gone <= set(b.words) and new <= set(a.words):
         return True
     # the same owner, another thing owned: "my neighbor's tree ... my car" / "my tree ... my
     # neighbor's car"
-    mine, theirs = dict(a.owned), dict(b.owned)
     return any(o in theirs and x and theirs[o] and x != theirs[o] and x in b.words and
                theirs[o] in a.words for o, x in mine.items())
 
@@ -369,7 +364,8 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     place ("which team beat X" / "which team was beaten by X"), or the possessive moved to
     the other name ("X's manager" / "Y's manager" with both named)."""
     names = names | _letter_names(a.words) | _letter_names(b.words)
-    return _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
-        _swapped_around(_role_view(a.words), _role_view(b.words), names, _role_breaks(a),
-                        _role_breaks(b)) or _pronouns_exchanged(a, b) or _wh_role_reversed(a, b) or \
-        _voice_reversed(a, b) or owner_changed(a, b)
+    if _swapped_around(a.words, b.words, names, a.breaks, b.breaks):
+        return True
+    (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
+    return _swapped_around(ra, rb, names, breaks_a, breaks_b) or _pronouns_exchanged(a, b) or \
+        _wh_role_reversed(a, b) or _voice_reversed(a, b) or owner_changed(a, b)

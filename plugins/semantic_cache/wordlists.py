@@ -207,7 +207,9 @@ raise lower|rise fall|increase decrease|increase reduce|increasing decreasing|up
 uppercase lowercase|enter exit|entry exit|login logout|earlier later|earliest latest
 long short|longer shorter|longest shortest|heavy light|dark light|past future|mother father
 son daughter|brother sister|king queen|bull bear|asc desc|server client|read write
-reading writing|above below|forward backward|forwards backwards|front behind|ahead behind|foreground background|pleased angry|pleased upset|happy angry|happy upset|satisfied angry|satisfied upset|horizontal vertical
+reading writing|above below|forward backward|forwards backwards|front behind|ahead behind
+foreground background|pleased angry|pleased upset|happy angry|happy upset|satisfied angry
+satisfied upset|horizontal vertical
 horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
