@@ -1237,3 +1237,30 @@ def test_the_one_an_act_goes_to_may_follow_on():
 ])
 def test_away_toward_entering_leaving_new_used_formal_casual_front_back(a, b):
     assert kind(a, b) == ("reject", "antonym")
+
+
+# -- session 18, eighth round (own49-own52) -----------------------------------------------
+def test_the_same_owner_of_one_of_two_like_things_in_a_clause_is_a_swap():
+    assert kind("My neighbor's dog bit my dog, who pays the vet bill?",
+                "My dog bit my neighbor's dog, who pays the vet bill?") == ("reject", "direction")
+    # a clause moved to the front takes its thing along: no swap
+    assert kind("In chess, can a pawn capture en passant if the opponent's pawn moved two "
+                "squares on the previous turn?",
+                "If the opponent's pawn moved two squares on the previous turn, can a pawn "
+                "capture en passant in chess?")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How much earnest money should I put down on a $400,000 house?",
+     "How much earnest money should I put down on a $400000 house"),
+    ("what is a co-signer responsible for on a lease", "what is a cosigner responsible for on a lease?"),
+    ("how do I back up a data base", "how do I back up a database"),
+    ("What's HR's policy on personal phones?", "Whats HRs policy on personal phones"),
+])
+def test_separators_hyphens_and_apostrophes_left_out_are_the_same_words(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+def test_a_thousands_separator_is_not_a_list():
+    assert kind("what is 1,2,3 in roman numerals", "what is 123 in roman numerals") == \
+        ("reject", "number")

@@ -160,6 +160,17 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     ("Usain Bolt's 100m world record time?", "Usain Bolts 100m world record time"),
     ("how does the doubling cube work in backgammon",
      "how does the doubling cube work in backgammon, if you don't mind explaining"),
+    # session 18: more indirect forms, tails, separators and possessives left out
+    ("I was wondering whether I need to notify my insurer before replacing my windshield",
+     "Do I need to notify my insurer before replacing my windshield?"),
+    ("tell me if there are any direct flights to Oslo", "Are there any direct flights to Oslo?"),
+    ("I wonder whether it's safe to eat raw cookie dough", "is it safe to eat raw cookie dough"),
+    ("Which Final Fantasy should I start with?",
+     "Honestly which Final Fantasy should I start with? kinda lost lol"),
+    ("How do I explain divorce to a 6 year old",
+     "Hi, um, how do I explain divorce to a 6 year old? any advice appreciated"),
+    ("What's a fair deposit on a $400,000 house?", "whats a fair deposit on a $400000 house"),
+    ("What is HR's policy on employees' phones?", "What is HRs policy on employees phones"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""

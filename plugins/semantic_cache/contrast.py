@@ -32,8 +32,8 @@ from functools import lru_cache
 from .qualifiers import asks_about, leading, narrowed
 from .question import Text, parse
 from .swaps import exchanged, units_exchanged
-from .word_match import (distance, keys_touch, opposite, same_word_stems, spelt_numbers_matched,
-                         stem)
+from .word_match import (compounds_matched, distance, keys_touch, opposite, same_word_stems,
+                         spelt_numbers_matched, stem)
 from .wordlists import (AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON, STOP,
                         UNAMBIGUOUS_UNITS, UNITS)
 
@@ -235,7 +235,7 @@ class Comparer:
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.
         ca, cb = _named(a, names), _named(b, names)
         only_a, only_b, typos = self._unmatched(ca, cb, a.caps | b.caps)
-        only_a, only_b = spelt_numbers_matched(only_a, only_b)
+        only_a, only_b = compounds_matched(*spelt_numbers_matched(only_a, only_b))
         if self.typos and (only_a or only_b) and len(only_a) + len(only_b) <= MAX_TYPO_WORDS:
             # A misspelt request or function word ("lsit" for "list", "waht" for "what"):
             # the other side has the word, though not among its content words.

@@ -18,9 +18,10 @@ _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
                          "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"'})
 _SPACE = re.compile(r"\s+")
 # An apostrophe inside a word is punctuation people leave out: "Bolt's" / "Bolts", "don't" /
-# "dont" ("we'll" / "well" then share a key too, as a typist without apostrophes means).
+# "dont", "employees'" / "employees" ("we'll" / "well" then share a key too, as a typist
+# without apostrophes means).
 # Only the normalised-exact key drops it (``exact_key``): the structure reads "'s" and "'ll".
-_INNER_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])")
+_INNER_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])|(?<=s)'(?!\w)")  # and "employees'"
 # Trailing punctuation of any script (?, ？, 。, …, !) and symbols such as emoji are not
 # part of what is asked; inner punctuation is ("C++", "3.12", "e.g.").
 _EDGE = "\"' \t"
@@ -90,7 +91,12 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "it's urgent", "its urgent", "need this asap", "need it asap", "asap please",
          "please asap", "please help asap", "please help", "real quick", "appreciate it",
          "do you think", "what do you think",
-         "kinda panicking", "i'm panicking", "im panicking", "panicking")
+         "kinda panicking", "i'm panicking", "im panicking", "panicking",
+         # how the asker feels, or a plea for any answer, asks for no other answer
+         "kinda lost", "so lost", "i'm lost", "im lost", "totally lost", "kinda confused",
+         "so confused", "any advice appreciated", "any help appreciated",
+         "any advice is appreciated", "any help is appreciated", "any tips appreciated",
+         "any advice would be appreciated", "any help would be appreciated")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
@@ -178,7 +184,13 @@ def _undot(m: re.Match) -> str:
 _INDIRECT = (
     # one clause only: "if I can work remotely, do I need a visa" is a condition, not a question
     (re.compile(r"^(?:whether|if) (i|we|you|they|he|she|it) (should|can|could|would|will|must|"
-                r"may|need to) (?=[^,;:?]+$)"), r"\2 \1 "),
+                r"may) (?=[^,;:?]+$)"), r"\2 \1 "),
+    # "whether I need to X" asks "do I need to X"; "whether it is X", "is it X"
+    (re.compile(r"^(?:whether|if) (i|we|you|they) (need|have) to (?=[^,;:?]+$)"), r"do \1 \2 to "),
+    (re.compile(r"^(?:whether|if) (it|this|that|there|he|she)(?: is|'s) (?=[^,;:?]+$)"),
+     r"is \1 "),
+    (re.compile(r"^(?:whether|if) (we|you|they|there) (?:are|'re) (?=[^,;:?]+$)"), r"are \1 "),
+    (re.compile(r"^(?:whether|if) (?:i am|i'm) (?=[^,;:?]+$)"), r"am i "),
     (re.compile(r"^(what|who|where|which|how much|how many) ((?:a|an|the|my|your|our|their|his|"
                 r"her|this|that) [^,;:?]+) (is|are|was|were)$"), r"\1 \3 \2"),
 )
@@ -190,10 +202,15 @@ def _direct(text: str) -> str:
     return text
 
 
+# A thousands separator is punctuation people leave out: "$400,000" / "$400000". Only a
+# comma before exactly three digits ("3,5" and "1,2,3" stay as written).
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
 def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
-    text = spell_symbols(_DOTTED.sub(_undot, text).translate(_QUOTES))
+    text = spell_symbols(_THOUSANDS.sub("", _DOTTED.sub(_undot, text).translate(_QUOTES)))
     text = _SPACE.sub(" ", text).strip().casefold()
     text = _strip_end(text)
     if fillers:

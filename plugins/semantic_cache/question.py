@@ -31,6 +31,8 @@ _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")
+# An acronym's plural is the acronym ("APIs", "HRs"): folded, "HRs" would read as hours.
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 # A capital letter standing alone inside a sentence names a thing: "in B but not in A".
 _LETTER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-HJ-Z])\b")
 _DOTTED = re.compile(r"[a-z](?:\.[a-z])+")  # "u.k", "e.g": one word, "uk", "eg"
@@ -50,6 +52,7 @@ class Text:
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
+        raw = _ACRONYM_PLURAL.sub(r"\1", raw)
         # Names: capitalised (or camelCase) words not at a sentence start.
         self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
                               if not m.group(1).isupper() or len(m.group(1)) > 1)

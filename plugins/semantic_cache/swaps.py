@@ -63,8 +63,28 @@ def owner_changed(a: Text, b: Text) -> bool:
         return True
     # the same owner, another thing owned: "my neighbor's tree ... my car" / "my tree ... my
     # neighbor's car"
-    return any(o in theirs and x and theirs[o] and x != theirs[o] and x in b.words and
-               theirs[o] in a.words for o, x in mine.items())
+    if any(o in theirs and x and theirs[o] and x != theirs[o] and x in b.words and
+           theirs[o] in a.words for o, x in mine.items()):
+        return True
+    # the same owner of another of two like things in one clause: "my neighbor's dog bit my
+    # dog" / "my dog bit my neighbor's dog" (not "X and Y"; and a clause moved to the front
+    # moves its thing with it: "In chess, can a pawn X if the opponent's pawn Y")
+    return any(theirs.get(o) == x and x and _in_one_clause(a, x) and _in_one_clause(b, x) and
+               _owned_occurrence(a, o, x) != _owned_occurrence(b, o, x) and
+               not _SYMMETRIC & set(a.words) for o, x in mine.items())
+
+
+def _in_one_clause(t: Text, word: str) -> bool:
+    """``word`` is written twice or more, with no clause break between."""
+    at = [k for k, w in enumerate(t.words) if w == word]
+    return len(at) > 1 and not any(at[0] <= k < at[-1] for k in t.breaks)
+
+
+def _owned_occurrence(t: Text, owner: str, thing: str) -> int:
+    """Which of the text's ``thing``s the owner's possessive points to (0: the first)."""
+    i = t.words.index(owner)
+    j = next((k for k in range(i + 1, len(t.words)) if t.words[k] == thing), len(t.words))
+    return t.words[:j].count(thing)
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".

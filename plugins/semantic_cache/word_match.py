@@ -109,3 +109,19 @@ def spelt_numbers_matched(only_a: list[str], only_b: list[str]) -> tuple[list[st
         else:
             del left[hit]
     return kept_a, left
+
+
+def compounds_matched(only_a: list[str], only_b: list[str]) -> tuple[list[str], list[str]]:
+    """Drop a word one side writes closed and the other as two words in a row ("cosigner" /
+    "co-signer", "database" / "data base", "week end" / "weekend"): one word spelt two ways.
+    The two must be neighbours among the unmatched words, in order."""
+    sides = [list(only_a), list(only_b)]
+    for mine, other in ((0, 1), (1, 0)):
+        for w in list(sides[other]):
+            xs = sides[mine]
+            k = next((i for i in range(len(xs) - 1) if len(xs[i]) > 1 and
+                      len(xs[i + 1]) > 1 and stem(xs[i] + xs[i + 1]) == stem(w)), None)
+            if k is not None:
+                del xs[k:k + 2]
+                sides[other].remove(w)
+    return sides[0], sides[1]

@@ -63,7 +63,7 @@ REQUEST = frozenset(
 # Chat interjections that say nothing of what is asked, wherever they stand ("... invited
 # us, haha. We barely know them"); the parse drops them, as the key drops them at the edges.
 INTERJECTIONS = frozenset("lol lmao rofl haha hahaha hehe tbh imo imho btw fyi ngl omg ugh "
-                          "hmm umm um uh".split())
+                          "hmm umm um uh yay yikes oops".split())
 BARE_CONTRACTIONS = {w: w[:-len(end)] for end, words in (
     ("s", "whats thats hows whos wheres whens whys theres heres hes shes"),
     ("m", "im"), ("ve", "ive youve weve theyve"), ("re", "youre theyre"),
