@@ -1264,3 +1264,26 @@ def test_separators_hyphens_and_apostrophes_left_out_are_the_same_words(a, b):
 def test_a_thousands_separator_is_not_a_list():
     assert kind("what is 1,2,3 in roman numerals", "what is 123 in roman numerals") == \
         ("reject", "number")
+
+
+# -- session 18, ninth round (own53-own56) ------------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("Do I get charged when someone sends me money from abroad?",
+     "Do I get charged when I send money to someone abroad?"),
+    ("What details does my landlord need to send me money?",
+     "What details do I need to send my landlord money?"),
+])
+def test_someone_and_the_doer_of_a_wanted_act_keep_their_roles(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_the_same_gift_said_with_to_or_without_is_the_same():
+    assert kind("how do I send money to my son", "how do I send my son money")[0] == "same"
+
+
+def test_a_letter_more_at_the_start_is_another_word_not_a_typo():
+    assert kind("Draw the structural formula of ethanol",
+                "Draw the structural formula of methanol")[0] != "same"
+    # a slip onto the key beside the first letter still is one
+    assert kind("How do I make a roux for gumbo?", "How do I nake a roux for gumbo?") == \
+        ("same", "")

@@ -171,6 +171,10 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
      "Hi, um, how do I explain divorce to a 6 year old? any advice appreciated"),
     ("What's a fair deposit on a $400,000 house?", "whats a fair deposit on a $400000 house"),
     ("What is HR's policy on employees' phones?", "What is HRs policy on employees phones"),
+    ("What is a star schema?", "Sorry if this is basic, but what is a star schema?"),
+    ("what's the difference between a modem and a router",
+     "honestly I've never understood this, what's the difference between a modem and a router"),
+    ("explain Snell's law", "explain Snell's law please, I have a test tomorrow"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""

@@ -126,6 +126,12 @@ class Comparer:
             return False  # "megabyte" / "megabit", "gigabyte" / "megabyte": two units
         if opposite(x, y):
             return False
+        if x[0] != y[0] and x[:2] != y[1::-1] and not (
+                len(x) == len(y) and x[1:] == y[1:] and keys_touch(x[0], y[0])):
+            # a slip at the first letter swaps the first two ("hte") or hits a key beside
+            # it ("nake"); one letter more or less there is another name: "ethanol" /
+            # "methanol"
+            return False
         vocab = self.vocabulary
         if vocab is not None:
             if x in vocab and y in vocab:

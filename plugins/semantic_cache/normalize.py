@@ -71,6 +71,16 @@ _LEAD = tuple(sorted((
     "i was wondering", "do you know", "any idea", "help me understand",
     "if you could tell me", "i was wondering if you could tell me", "would you mind telling me",
     "can you help me understand", "i need to know",
+    # an apology or a confession before the question
+    "sorry if this is basic", "sorry if this is basic, but", "sorry if this is basic but",
+    "sorry if this is a basic question", "sorry if this is a basic question, but",
+    "sorry if this is a dumb question", "sorry if this is a dumb question, but",
+    "sorry if this is a stupid question", "sorry if this is a stupid question, but",
+    "this might be a dumb question", "this might be a dumb question, but",
+    "dumb question", "stupid question", "noob question", "newbie question", "basic question",
+    "i've never understood this", "ive never understood this", "i never understood this",
+    "never understood this", "i've always wondered", "ive always wondered",
+    "i always wondered",
 ), key=len, reverse=True))
 _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advance",
          "thank you so much", "thanks so much", "thanks a lot", "thank you very much",
@@ -96,7 +106,9 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "kinda lost", "so lost", "i'm lost", "im lost", "totally lost", "kinda confused",
          "so confused", "any advice appreciated", "any help appreciated",
          "any advice is appreciated", "any help is appreciated", "any tips appreciated",
-         "any advice would be appreciated", "any help would be appreciated")
+         "any advice would be appreciated", "any help would be appreciated",
+         "i have a test tomorrow", "i have an exam tomorrow", "test tomorrow", "exam tomorrow",
+         "for my homework", "for homework")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."

@@ -88,8 +88,8 @@ def _owned_occurrence(t: Text, owner: str, thing: str) -> int:
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".
-_SUBJECT = frozenset("i we he she they".split())
-_OBJECT = frozenset("me us him her them".split())
+_SUBJECT = frozenset("i we he she they someone somebody".split())
+_OBJECT = frozenset("me us him her them someone somebody".split())
 
 
 def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
@@ -167,7 +167,7 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
             j -= 1
         doer = None
         if j >= 0 and words[j] == "to":
-            doer = _caused(words, j)
+            doer = _caused(words, j) or _wanting(words, j)
         elif j >= 0:
             x = words[j]
             doer = PERSON[x] if x in _SUBJECT else (
@@ -177,10 +177,33 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
         at = k + 2 if words[k + 1:k + 2] in (["to"], ["on"], ["at"]) else k + 1
         nxt = words[at] if at < len(words) else ""
         pronoun = nxt in _OBJECT and (nxt != "her" or at + 1 >= len(words) or words[at + 1] in STOP)
-        for done in {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at):
+        done_to = {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at)
+        # or after "to" behind the thing given: "I send [money] to someone"
+        to = next((m for m in range(at + 1, min(at + 5, len(words))) if words[m] == "to"), None)
+        if not pronoun and to is not None and words[to + 1:to + 2] and \
+                all(x not in STOP or x in _DETERMINERS for x in words[at:to]):
+            after = words[to + 1]
+            done_to |= {PERSON[after]} if after in _OBJECT else _noun_phrase_heads(words, to + 1)
+        for done in done_to:
             if doer and doer != done and (doer.startswith("<") or done.startswith("<")):
                 out.add((doer, stem(w), done))
     return out
+
+
+# Verbs whose subject does the next one: "my landlord needs [to] send me" (the landlord sends).
+_WANTING = frozenset("need needs needed want wants wanted have has had going plan plans "
+                     "planned try tries tried hope hopes like ought".split())
+
+
+def _wanting(words: list[str], to: int) -> str | None:
+    """The doer of the verb after ``words[to]`` == "to" when a wanting verb and its subject
+    come before: "does [my landlord] need to send" -> landlord, "[I] want to pay" -> <i>."""
+    if to < 2 or words[to - 1] not in _WANTING:
+        return None
+    x = words[to - 2]
+    if x in _SUBJECT:
+        return PERSON[x]
+    return stem(x) if x not in STOP and x not in PERSON else None
 
 
 def units_exchanged(a: Text, b: Text) -> bool:

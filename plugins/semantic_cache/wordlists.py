@@ -107,7 +107,9 @@ DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "toward
 PERSON = {"i": "<i>", "me": "<i>", "my": "<i>", "mine": "<i>", "we": "<we>", "us": "<we>",
            "our": "<we>", "ours": "<we>", "he": "<he>", "him": "<he>", "his": "<he>",
            "she": "<she>", "her": "<she>", "hers": "<she>", "they": "<they>", "them": "<they>",
-           "their": "<they>", "theirs": "<they>"}
+           "their": "<they>", "theirs": "<they>",
+           # one person unnamed, doer or done-to: "someone sends me" / "I send someone"
+           "someone": "<someone>", "somebody": "<someone>"}
 
 
 TOWARDS = {"into": "to", "onto": "to", "toward": "to", "towards": "to"}
