@@ -1287,3 +1287,23 @@ def test_a_letter_more_at_the_start_is_another_word_not_a_typo():
     # a slip onto the key beside the first letter still is one
     assert kind("How do I make a roux for gumbo?", "How do I nake a roux for gumbo?") == \
         ("same", "")
+
+
+# -- session 18, tenth round (own57-own60) ------------------------------------------------
+def test_a_person_inside_a_two_object_phrase_keeps_the_role():
+    assert kind("I owe my former employer money for a training course after quitting, is "
+                "that legal?",
+                "My former employer owes me money for a training course after I quit, is "
+                "that legal?") == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("What are the signs an interview went well?", "What are the signs an interview went badly?",
+     "antonym"),
+    ("tips for dropping my kid off at daycare without tears",
+     "tips for picking my kid up from daycare without tears", "antonym"),
+    ("Update the title of the listing for the rattan chair",
+     "Update the description of the listing for the rattan chair", "attribute"),
+])
+def test_well_badly_drop_pick_and_a_listing_s_fields(a, b, why):
+    assert kind(a, b) == ("reject", why)

@@ -175,9 +175,30 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     ("what's the difference between a modem and a router",
      "honestly I've never understood this, what's the difference between a modem and a router"),
     ("explain Snell's law", "explain Snell's law please, I have a test tomorrow"),
+    ("how do I soothe a colicky baby", "how do I soothe a colicky baby, thanks so much in advance"),
+    ("How to potty train a 2 year old", "Please, how to potty train a 2 year old, I'm desperate lol"),
+    ("What's a good number of interview rounds?",
+     "Okay so what's a good number of interview rounds, in your opinion?"),
+    # a first or last sentence of nothing but chat
+    ("How do I zoom in on a Mac?", "Could you help me with something? How do I zoom in on a Mac?"),
+    ("What is 15% of 240?", "Random question, what is 15% of 240?"),
+    ("Is 97 a prime number?", "Hey, do you happen to know: is 97 a prime number?"),
+    ("What are the advantages of nuclear energy?",
+     "Good afternoon! What are the advantages of nuclear energy? Much appreciated, thanks."),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""
+
+
+def test_a_first_clause_of_small_words_without_chat_is_kept():
+    """"For a small team," and "In a day," narrow the question: no greeting, thanks or
+    question talk in them, so they stay in the key."""
+    assert exact_key("For a small team, which CI tool is best?") == \
+        "for a small team, which ci tool is best"
+    assert exact_key("in a day, how much caffeine is too much") == \
+        "in a day, how much caffeine is too much"
+    assert exact_key("Sorry, is it not safe?") == "is it not safe"
+    assert exact_key("Is it safe? Not really?") == "is it safe? not really"
 
 
 def test_a_condition_before_a_question_is_not_made_a_question():

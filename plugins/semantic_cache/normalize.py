@@ -108,7 +108,8 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "any advice is appreciated", "any help is appreciated", "any tips appreciated",
          "any advice would be appreciated", "any help would be appreciated",
          "i have a test tomorrow", "i have an exam tomorrow", "test tomorrow", "exam tomorrow",
-         "for my homework", "for homework")
+         "for my homework", "for homework", "i'm desperate", "im desperate", "desperate",
+         "in your opinion", "in your view", "in your experience")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
 # spaced dash).
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
@@ -122,6 +123,44 @@ _WAKE_RE = re.compile(r"^(?:siri|alexa|google)(?:\s*[,:!.]+\s*|\s+)(?=(?:what|wh
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) +
                       r")(?:\s*[,:!.]+\s*|" + _DASH + r"\s+|\s+)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
+# A whole sentence or clause at either end made only of greetings, thanks, apologies and
+# talk about asking ("Could you help me with something?", "Good afternoon!", "Random
+# question,", "Hey, do you happen to know:", "..., thanks so much in advance") asks nothing:
+# it is dropped whole. It needs one such word (``_CHAT_MARKERS``): "In a day, how much ..."
+# and "For a small team, which ..." are made of small words too. Any other word in it (a
+# name, a number, "not") keeps it.
+_CHAT_MARKERS = frozenset(
+    "hi hello hey hiya howdy yo morning afternoon evening please thanks thank thx ty cheers "
+    "appreciated appreciate sorry excuse pardon bother bothering question questions q ask "
+    "asking wondering wonder curious know help".split())
+_CHAT_WORDS = _CHAT_MARKERS | frozenset(
+    "good there all folks guys everyone everybody friends you so much very lot in advance "
+    "me mind quick random silly simple one thing something happen helping hand sec got have "
+    "has a an i i've ive i'm im i'd can could would will may might let do does to for with "
+    "on about out just ok okay um uh hmm well oh ah really real here the this it is my your "
+    "be am are any if possible again kindly".split())
+_LEAD_SENTENCE = re.compile(r"^([^,:;!?.]{1,60}?)(?:[,:;!?.]+\s+|\s+[-\u2013\u2014]\s+)"
+                            r"(?:(?:but|so|and)\s+)?(?=\S)")
+_TAIL_SENTENCE = re.compile(r"[,.!?]\s+([^,:;!?.]{1,60})$")
+_CHAT_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\S")
+
+
+def _chat_only(part: str) -> bool:
+    words = _CHAT_TOKEN.findall(part)
+    return all(w in _CHAT_WORDS for w in words) and any(w in _CHAT_MARKERS for w in words)
+
+
+def _drop_chat(text: str) -> str:
+    """``text`` without a chat-only first or last sentence or clause (``_CHAT_WORDS``)."""
+    m = _LEAD_SENTENCE.match(text)
+    if m and _chat_only(m.group(1)):
+        text = text[m.end():]
+    m = _TAIL_SENTENCE.search(text)
+    if m and _chat_only(m.group(1)):
+        text = text[:m.start()]
+    return text
+
+
 MAX_CHARS = 4000  # longer texts are not cached at all (``max_query_chars``); this bounds work
 
 
@@ -229,8 +268,8 @@ def canonical(text: str, fillers: bool = True) -> str:
         # Peel wrappers repeatedly: "hey, can you please tell me ..." has three.
         for _ in range(6):
             before = text
-            text = _strip_end(_TAIL_RE.sub("", _LEAD_RE.sub("", _greeting(
-                _WAKE_RE.sub("", _VOCATIVE_RE.sub("", text))))))
+            text = _strip_end(_drop_chat(_TAIL_RE.sub("", _LEAD_RE.sub("", _greeting(
+                _WAKE_RE.sub("", _VOCATIVE_RE.sub("", text)))))))
             if text == before:
                 break
         text = _direct(text)

@@ -119,15 +119,16 @@ def _pronouns_exchanged(a: Text, b: Text) -> bool:
 def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
     """The stems that may head the noun phrase from ``j``: its last content word ("my
     husband's parents" -> "parents") and, for a verb's two objects read as one phrase ("owe
-    [my brother] [money]"), its first; empty if no content word starts it."""
+    [my (former) brother] [money]"), each before it; empty if no content word starts it."""
     while j < len(words) and words[j] in _DETERMINERS:
         j += 1
     if j >= len(words) or words[j] in STOP or words[j] in PERSON:
         return set()
-    first = j
+    heads = {stem(words[j])}
     while j + 1 < len(words) and words[j + 1] not in STOP and words[j + 1] not in PERSON:
         j += 1
-    return {stem(words[first]), stem(words[j])}
+        heads.add(stem(words[j]))  # "owe [my former employer] [money]": any may be the one
+    return heads
 
 
 # Verbs that make someone else the doer of the next one: "get [my flatmate] to pay me back".

@@ -179,7 +179,9 @@ ATTRIBUTES = frozenset(
     "meaning etymology pronunciation "
     # what a review of code or a product looks at
     "readability maintainability usability accessibility scalability reliability "
-    "correctness".split())
+    "correctness "
+    # the fields of a listing or a record an agent edits ("update the title of ...")
+    "title description".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
@@ -235,7 +237,7 @@ pause resume|suspend resume|pause unpause|raise cut|hike cut|aggressive conserva
 risky conservative|bullish bearish|overbought oversold|appreciate depreciate
 permanent temporary|lot few|lots few|gained lost|away toward|away towards|enter leave
 entering leaving|arrive leave|arriving leaving|new used|formal casual|formal informal
-front back"""
+front back|well badly|well poorly|drop pick"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
