@@ -1307,3 +1307,42 @@ def test_a_person_inside_a_two_object_phrase_keeps_the_role():
 ])
 def test_well_badly_drop_pick_and_a_listing_s_fields(a, b, why):
     assert kind(a, b) == ("reject", why)
+
+
+# -- session 18, eleventh round (own61-own64) ---------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("Can a franchisee terminate a franchise agreement early?",
+     "Can a franchisor terminate a franchise agreement early?"),
+    ("what does the lessee pay for repairs", "what does the lessor pay for repairs"),
+])
+def test_the_two_parties_told_by_their_endings_are_opposites(a, b):
+    assert kind(a, b) == ("reject", "antonym")
+
+
+def test_megabits_and_megabytes_per_second_differ_however_typed():
+    assert kind("I pay for 100 Mbps but only get 10 Mbps, can I leave?",
+                "I pay for 100 Mbps but only get 10 MBps, can I leave?") == ("reject", "unit")
+    assert kind("is my speed 100 Mbps", "is my speed 100 Mb/s")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b,same", [
+    ("How much does it cost to file for divorce in Nevada?",
+     "How long does it take to file for divorce in Nevada?", False),
+    ("how heavy is the human skull", "how thick is the human skull", False),
+    ("How old is the Eiffel Tower?", "How tall is the Eiffel Tower?", False),
+    ("how often should I water a cactus", "how much should I water a cactus", False),
+    # an amount may be a weight; a noun after "how many" is counted, not the measure
+    ("how much does a blue whale weigh", "how heavy is a blue whale", True),
+    ("How many time zones does Russia span?",
+     "Across how many different time zones does Russia stretch?", True),
+])
+def test_how_and_the_measure_it_asks_for(a, b, same):
+    assert (kind(a, b) == ("reject", "attribute")) is not same
+
+
+def test_conjuncts_with_their_own_particles_are_no_symmetric_pair():
+    assert kind("do plants breathe in oxygen and breathe out carbon dioxide",
+                "do plants breathe in carbon dioxide and breathe out oxygen") == \
+        ("reject", "direction")
+    assert kind("brown rice or white rice, which is healthier",
+                "white rice or brown rice, which is healthier")[0] == "same"

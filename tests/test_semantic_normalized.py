@@ -185,6 +185,11 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     ("Is 97 a prime number?", "Hey, do you happen to know: is 97 a prime number?"),
     ("What are the advantages of nuclear energy?",
      "Good afternoon! What are the advantages of nuclear energy? Much appreciated, thanks."),
+    ("Does a text count as written notice?",
+     "Hey, sorry to bother you, I was just wondering, does a text count as written notice? "
+     "lol I'm panicking a bit"),
+    ("how to rotate logs with logrotate", "hey team, how to rotate logs with logrotate? need it asap"),
+    ("How do whales breathe underwater?", "my son wants to know, how do whales breathe underwater?"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""

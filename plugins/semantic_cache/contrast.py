@@ -34,8 +34,8 @@ from .question import Text, parse
 from .swaps import exchanged, units_exchanged
 from .word_match import (compounds_matched, distance, keys_touch, opposite, same_word_stems,
                          spelt_numbers_matched, stem)
-from .wordlists import (AUX_CLASS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON, STOP,
-                        UNAMBIGUOUS_UNITS, UNITS)
+from .wordlists import (AUX_CLASS, HOW_AMOUNTS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON,
+                        STOP, UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -47,6 +47,13 @@ VERDICT_MEMO = 512
 # words freely (at every length, QQP's recall fell from 0.34 to 0.30); a name or two content
 # words or more are judged at any length (session 17: QQP 0.898 at 0.324 -> 0.901 at 0.318).
 SCOPE_MIN_WORDS = 4
+
+
+def _how_agrees(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Two "how ..." questions ask for the same measure (``wordlists.HOW_ASKS``); an amount
+    may be a price, a weight, a size or a temperature."""
+    return bool(a & b) or any({x, y} <= HOW_AMOUNTS and "amount" in (x, y)
+                              for x in a for y in b)
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,8 @@ class Comparer:
         a, b = parse(cached), parse(new)
         if a.wh and b.wh and not (a.wh & b.wh):
             return Verdict("reject", "question")
+        if a.how and b.how and not _how_agrees(a.how, b.how):
+            return Verdict("reject", "attribute")  # "how heavy" / "how thick", "how much" / "how long"
         if a.numbers != b.numbers and not self._number_typo(a, b):
             return Verdict("reject", "number")
         # A function word one side writes in capitals ("the US") is a name on both sides.

@@ -35,6 +35,12 @@ _LEAD = tuple(sorted((
     "out of curiosity", "real quick", "btw", "by the way", "i'm curious", "i am curious",
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
+    "hey team", "hi folks", "hey folks",
+    # relaying someone else's question
+    "my son wants to know", "my daughter wants to know", "my kid wants to know",
+    "my kids want to know", "my wife wants to know", "my husband wants to know",
+    "my friend wants to know", "my boss wants to know", "my mom wants to know",
+    "my dad wants to know", "my son asked me", "my daughter asked me", "my kid asked me",
     "no rush but", "no rush, but", "no rush", "hey so", "so yeah", "umm", "ugh", "ugh sorry",
     "need this asap", "need help asap",
     "pls help", "plz help", "please help asap", "pls help asap", "help asap", "help pls",
@@ -68,7 +74,8 @@ _LEAD = tuple(sorted((
     "tell me", "please tell me", "can you tell me", "could you tell me",
     "would you tell me", "can you please tell me", "could you please tell me",
     "i want to know", "i'd like to know", "i would like to know", "i wonder",
-    "i was wondering", "do you know", "any idea", "help me understand",
+    "i was wondering", "i was just wondering", "i'm just wondering", "im just wondering",
+    "do you know", "any idea", "help me understand",
     "if you could tell me", "i was wondering if you could tell me", "would you mind telling me",
     "can you help me understand", "i need to know",
     # an apology or a confession before the question
@@ -102,6 +109,7 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "please asap", "please help asap", "please help", "real quick", "appreciate it",
          "do you think", "what do you think",
          "kinda panicking", "i'm panicking", "im panicking", "panicking",
+         "i'm panicking a bit", "im panicking a bit", "panicking a bit", "a bit panicked",
          # how the asker feels, or a plea for any answer, asks for no other answer
          "kinda lost", "so lost", "i'm lost", "im lost", "totally lost", "kinda confused",
          "so confused", "any advice appreciated", "any help appreciated",
@@ -198,6 +206,10 @@ _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).l
             (re.compile(r"[°º]\s?([CFK])\b|([℃℉])", re.I),
              lambda m: f" {_DEGREES[(m.group(1) or m.group(2)).lower()]} "),
             (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])(?![A-Za-z])"), _data_unit),
+            # "100 Mbps" is "100 Mb/s", and "MBps" bytes: the same unit as with "/s"
+            # ("mbps" typed lower-case is still bits: only "B" is bytes there)
+            (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])ps\b"),
+             lambda m: f" {_PREFIX[m.group(1).upper()]}{'bit' if m.group(2) == 'b' else 'byte'} /s "),
             # the micro sign (NFKC makes "µ" the Greek "μ"): "40 μs" is not "40 ms"
             (re.compile(r"μ([sgml])(?![A-Za-z])"), lambda m: f" {_MICRO[m.group(1)]} ")]
 

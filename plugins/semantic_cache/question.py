@@ -11,7 +11,8 @@ from functools import lru_cache
 
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
-                        DIRECTIONAL, FORM_WH, HOW_WORDS, INTERJECTIONS, LANGUAGES, MULTIPLES,
+                        DIRECTIONAL, FORM_WH, HOW_ASKS, HOW_NOUNS, HOW_WORDS, INTERJECTIONS,
+                        LANGUAGES, MULTIPLES,
                         NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER,
                         SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUNS)
 
@@ -44,11 +45,20 @@ _CLAUSE_START = re.compile(r"[,;:]\s*([^\W\d_]+)")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
 
+def _how_asks(words: list[str], i: int) -> str:
+    """What ``words[i]`` == "how" and the word after it ask for (``HOW_ASKS``)."""
+    asks = HOW_ASKS[words[i + 1]]
+    noun = words[i + 2] if i + 2 < len(words) else ""
+    if asks == "amount" and noun in HOW_NOUNS and (i + 3 >= len(words) or words[i + 3] in STOP):
+        return HOW_NOUNS[noun]
+    return asks
+
+
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
     __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "numbers",
-                 "negated", "wh", "roles", "rates", "units", "form", "lead")
+                 "negated", "wh", "how", "roles", "rates", "units", "form", "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -103,6 +113,10 @@ class Text:
                                for k in owners)
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
         self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
+        # what each "how" + word asks for ("how heavy": weight; "how much time": duration,
+        # but "how many time zones" an amount)
+        self.how = frozenset(_how_asks(split, i) for i, w in enumerate(split[:-1])
+                             if w == "how" and split[i + 1] in HOW_ASKS)
         # A decade written in digits ("the 70s") is one number, as "the seventies" is.
         # A count of times is a multiple: "two times a day", "twice a day", "2 times" and
         # "double" are one number ("x2"), none of them the plain "2".

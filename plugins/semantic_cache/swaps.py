@@ -237,6 +237,11 @@ def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) ->
     tail = [w for w in mid[k + 1:] if w not in STOP]
     after_c = [w for w in after if w not in STOP]
     before_c = [w for w in before if w not in STOP]
+    # a shared tail repeats its small words too: "breathe [in] oxygen and breathe [out] CO2"
+    # gives each conjunct its own role
+    whole_tail = mid[k + 1:]
+    if tail and before[len(before) - len(whole_tail):] != whole_tail:
+        return False
     return head == after_c[:len(head)] and (not tail or tail == before_c[-len(tail):])
 
 

@@ -71,6 +71,8 @@ def opposite(x: str, y: str, forms: bool = True) -> bool:
         return True
     if forms and any(v in OPPOSITES.get(u, ()) for u in _bases(x) for v in _bases(y)):
         return True
+    if _role_suffixes(x, y) or _role_suffixes(y, x):
+        return True
     if len(x) < 4 or len(y) < 4 or x[-3:] != y[-3:]:
         return False  # a prefix pair shares its stem's last letters: cheap test first
     for p, q in OPPOSITE_PREFIXES:
@@ -79,6 +81,13 @@ def opposite(x: str, y: str, forms: bool = True) -> bool:
                     u[len(p):] == v[len(q):]:
                 return True
     return False
+
+
+def _role_suffixes(x: str, y: str) -> bool:
+    """The two parties of one act, told by their endings: "franchisor" / "franchisee",
+    "lessor" / "lessee", "trainer" / "trainee" (plurals too)."""
+    x, y = x.removesuffix("s"), y.removesuffix("s")
+    return len(x) >= 5 and x.endswith(("or", "er")) and y.endswith("ee") and x[:-2] == y[:-2]
 
 
 # Where each letter sits on a QWERTY keyboard (row, column with the rows' stagger).

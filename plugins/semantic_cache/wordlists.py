@@ -96,6 +96,19 @@ AUX_CLASS = {"can": "can", "could": "can", "should": "should", "ought": "should"
              "will": "will", "would": "will", "did": "past", "was": "past", "were": "past",
              "had": "past", "must": "must", "may": "may", "might": "may"}
 HOW_WORDS = frozenset("instructions steps guide tutorial".split())
+# What "how" + a word asks for: "how heavy" a weight, "how thick" a thickness, "how long" a
+# duration. "how much"/"how many" ask an amount, which may be any of the measures ("how much
+# does it weigh" is "how heavy is it"), unless the noun after says which ("how much time").
+HOW_ASKS = {"long": "duration", "soon": "duration", "tall": "height", "high": "height",
+            "heavy": "weight", "thick": "thickness", "wide": "width", "deep": "depth",
+            "big": "size", "large": "size", "old": "age", "far": "distance", "fast": "speed",
+            "quickly": "speed", "often": "frequency", "frequently": "frequency",
+            "hot": "temperature", "cold": "temperature", "warm": "temperature",
+            "expensive": "price", "much": "amount", "many": "amount"}
+HOW_NOUNS = {"time": "duration", "hours": "duration", "days": "duration",
+             "minutes": "duration", "weeks": "duration", "months": "duration",
+             "years": "duration", "times": "frequency", "money": "price"}
+HOW_AMOUNTS = frozenset("amount price weight size temperature".split())  # "how much" may ask
 # The noun of "which city" / "what year" names the kind of answer "what" asks for already.
 WH_NOUNS = frozenset("city town country nation person people place thing things year day "
                      "month time one ones animal company kind type sort".split())
