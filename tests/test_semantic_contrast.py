@@ -1346,3 +1346,21 @@ def test_conjuncts_with_their_own_particles_are_no_symmetric_pair():
         ("reject", "direction")
     assert kind("brown rice or white rice, which is healthier",
                 "white rice or brown rice, which is healthier")[0] == "same"
+
+
+# -- session 18, twelfth round (own65-own68) ----------------------------------------------
+@pytest.mark.parametrize("a,b,why", [
+    ("How did academic philosophy change after World War I?",
+     "How did academic philosophy change after World War II?", "number"),
+    ("How many centuries separate Confucius and Mencius?",
+     "How many years separate Confucius and Mencius?", "unit"),
+    ("What is the argument of Nozick's experience machine?",
+     "What are the main objections to Nozick's experience machine?", "attribute"),
+])
+def test_roman_numerals_centuries_and_the_case_against(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+def test_a_roman_numeral_is_its_number_and_i_stays_a_pronoun():
+    assert kind("what caused World War II", "what caused World War 2")[0] == "same"
+    assert kind("Can I bring a laptop?", "Can 1 bring a laptop?")[0] != "same"

@@ -190,9 +190,18 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
      "lol I'm panicking a bit"),
     ("how to rotate logs with logrotate", "hey team, how to rotate logs with logrotate? need it asap"),
     ("How do whales breathe underwater?", "my son wants to know, how do whales breathe underwater?"),
+    ("Could you tell me when the library opens?",
+     "Dear Library Services, could you tell me when the library opens? Kind regards, Maya"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""
+
+
+def test_a_sign_off_needs_a_sentence_end_and_roman_numerals_need_a_name():
+    assert exact_key("how do I say thank you maria") == "how do i say thank you maria"
+    assert exact_key("Type II diabetes symptoms") == exact_key("type 2 diabetes symptoms")
+    assert canonical("When I was young") == "when i was young"
+    assert canonical("Malcolm X speeches") == "malcolm x speeches"
 
 
 def test_a_first_clause_of_small_words_without_chat_is_kept():

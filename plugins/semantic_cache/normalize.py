@@ -153,13 +153,23 @@ _TAIL_SENTENCE = re.compile(r"[,.!?]\s+([^,:;!?.]{1,60})$")
 _CHAT_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\S")
 
 
+# A letter's salutation and its sign-off with a name: "Dear Financial Aid Office, ...",
+# "... Kind regards, Maya".
+_SALUTATION = re.compile(r"^dear [^,:;!?.]{1,40}[,:!]\s+")
+_SIGN_OFF = re.compile(r"[.!?]\s+(?:kind regards|best regards|warm regards|regards|cheers|"
+                       r"thanks|thank you|many thanks|sincerely|best wishes|all the best)"
+                       r"[,.!]?\s+[^\W\d_]+(?: [^\W\d_]+)?\.?$")
+
+
 def _chat_only(part: str) -> bool:
     words = _CHAT_TOKEN.findall(part)
     return all(w in _CHAT_WORDS for w in words) and any(w in _CHAT_MARKERS for w in words)
 
 
 def _drop_chat(text: str) -> str:
-    """``text`` without a chat-only first or last sentence or clause (``_CHAT_WORDS``)."""
+    """``text`` without a chat-only first or last sentence or clause (``_CHAT_WORDS``), a
+    salutation or a signed sign-off."""
+    text = _SIGN_OFF.sub("", _SALUTATION.sub("", text))
     m = _LEAD_SENTENCE.match(text)
     if m and _chat_only(m.group(1)):
         text = text[m.end():]
@@ -265,6 +275,24 @@ def _direct(text: str) -> str:
     return text
 
 
+# A Roman numeral after a name is a number: "World War II" is "World War 2", "Type II" is
+# "Type 2". Two letters or more after any capitalised word; a lone "I" only after the names
+# that take it ("World War I", "Henry I", "Part I"): elsewhere it is the pronoun.
+_ROMAN = {r: str(n) for n, r in enumerate(
+    "I II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI XVII XVIII XIX XX".split(), 1)}
+_ROMAN_RE = re.compile(r"\b([A-Z][a-z]+) ([IVX]+)\b")
+_TAKES_I = frozenset("War Henry Elizabeth Charles George Edward James William Richard Louis "
+                     "Part Chapter Phase Type Level Class Stage Book Volume Act Episode Season "
+                     "Peter Catherine Mary Alexander Nicholas Frederick Philip".split())
+
+
+def _arabic(m: re.Match) -> str:
+    name, numeral = m.group(1), m.group(2)
+    if numeral not in _ROMAN or (len(numeral) == 1 and not (numeral == "I" and name in _TAKES_I)):
+        return m.group(0)
+    return f"{name} {_ROMAN[numeral]}"
+
+
 # A thousands separator is punctuation people leave out: "$400,000" / "$400000". Only a
 # comma before exactly three digits ("3,5" and "1,2,3" stay as written).
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -273,7 +301,8 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
-    text = spell_symbols(_THOUSANDS.sub("", _DOTTED.sub(_undot, text).translate(_QUOTES)))
+    text = _ROMAN_RE.sub(_arabic, _DOTTED.sub(_undot, text).translate(_QUOTES))
+    text = spell_symbols(_THOUSANDS.sub("", text))
     text = _SPACE.sub(" ", text).strip().casefold()
     text = _strip_end(text)
     if fillers:

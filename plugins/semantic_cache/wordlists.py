@@ -155,7 +155,7 @@ UNITS = frozenset(
     "tonnes stone celsius fahrenheit kelvin liter liters litre litres ml gallon gallons quart "
     "quarts pint pints cup cups tablespoon tablespoons tbsp teaspoon teaspoons tsp second "
     "seconds minute minutes hour hours day days week weeks month months year years decade "
-    "decades century mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits "
+    "decades century centuries millennium millennia mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits "
     "dollar dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie "
     "calories kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar "
     "pascal acre acres hectare hectares hourly daily weekly biweekly monthly quarterly "
@@ -171,8 +171,8 @@ UNITS = UNITS | frozenset(
 # Units that are no everyday noun: one of these replacing any word changes the question.
 UNAMBIGUOUS_UNITS = UNITS - frozenset(
     "m g yard yards foot feet pound pounds stone ton tons cup cups second seconds minute "
-    "minutes bar bit bits day days week weeks month months year years century decade decades "
-    "dollar dollars".split())
+    "minutes bar bit bits day days week weeks month months year years century centuries decade "
+    "decades dollar dollars".split())
 # Properties a question asks about: one in place of another asks for another answer ("the
 # retrieval time" / "the retrieval cost", "the height of" / "the age of").
 ATTRIBUTES = frozenset(
@@ -194,7 +194,9 @@ ATTRIBUTES = frozenset(
     "readability maintainability usability accessibility scalability reliability "
     "correctness "
     # the fields of a listing or a record an agent edits ("update the title of ...")
-    "title description".split())
+    "title description "
+    # what one asks of a theory or a position: its case, or the case against it
+    "argument arguments objection objections criticism criticisms".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
