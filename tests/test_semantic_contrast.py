@@ -1364,3 +1364,10 @@ def test_roman_numerals_centuries_and_the_case_against(a, b, why):
 def test_a_roman_numeral_is_its_number_and_i_stays_a_pronoun():
     assert kind("what caused World War II", "what caused World War 2")[0] == "same"
     assert kind("Can I bring a laptop?", "Can 1 bring a laptop?")[0] != "same"
+
+
+def test_the_doer_of_one_act_does_the_next_after_and():
+    assert kind("A car pulled out of a driveway and hit me while I was on the main road, who's "
+                "liable?",
+                "I pulled out of a driveway and hit a car on the main road, who's liable?") == \
+        ("reject", "direction")

@@ -160,6 +160,7 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
     personal pronoun and the other a person or a noun: "my dad is giving me" -> (dad,
     give, <i>), "I'm giving my dad" -> (<i>, give, dad)."""
     out = set()
+    last_doer = None  # the doer of the latest act: "[a car] pulled out ... and hit me"
     for k, w in enumerate(words):
         if w in STOP or w in PERSON:
             continue
@@ -169,6 +170,8 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
         doer = None
         if j >= 0 and words[j] == "to":
             doer = _caused(words, j) or _wanting(words, j)
+        elif j >= 0 and words[j] == "and":
+            doer = last_doer  # two acts of one doer
         elif j >= 0:
             x = words[j]
             doer = PERSON[x] if x in _SUBJECT else (
@@ -188,6 +191,7 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
         for done in done_to:
             if doer and doer != done and (doer.startswith("<") or done.startswith("<")):
                 out.add((doer, stem(w), done))
+        last_doer = doer or last_doer
     return out
 
 
