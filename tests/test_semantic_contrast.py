@@ -1371,3 +1371,30 @@ def test_the_doer_of_one_act_does_the_next_after_and():
                 "liable?",
                 "I pulled out of a driveway and hit a car on the main road, who's liable?") == \
         ("reject", "direction")
+
+
+# -- session 18, thirteenth round (own69-own72) -------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("I'm covering my coworker's shift tomorrow, what should I ask her beforehand",
+     "my coworker is covering my shift tomorrow, what should I ask her beforehand"),
+    ("is it weird to give my boss a holiday gift", "is it weird for my boss to give me a holiday gift"),
+    ("Is it weird to follow my employee on Instagram?",
+     "Is it weird for my employee to follow me on Instagram?"),
+])
+def test_the_asker_implied_and_for_someone_to_act_keep_their_roles(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_for_me_to_act_is_the_asker_acting():
+    assert kind("is it ok for me to text my ex", "is it ok to text my ex")[0] == "same"
+
+
+def test_a_minus_sign_belongs_to_its_number():
+    assert kind("Can I pour a concrete footing when it's 5°C outside?",
+                "Can I pour a concrete footing when it's -5°C outside?") == ("reject", "number")
+    assert kind("pages 5-10", "pages 5 to 10")[0] == "same"
+
+
+def test_a_rise_and_a_drop_are_opposites():
+    assert kind("Which regions saw a rise in returns last month?",
+                "Which regions saw a drop in returns last month?") == ("reject", "antonym")

@@ -37,6 +37,7 @@ _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 # A capital letter standing alone inside a sentence names a thing: "in B but not in A".
 _LETTER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-HJ-Z])\b")
 _DOTTED = re.compile(r"[a-z](?:\.[a-z])+")  # "u.k", "e.g": one word, "uk", "eg"
+_NEGATIVE = re.compile(r"(?<![\w.)\]])[-\u2212](\d+(?:[.,]\d+)*)")
 _CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
 # A yes/no question may open with a condition or a setting: "If I'm on X, can I Y?" and
 # "In chess, can a pawn X?" ask what "Can I Y if I'm on X?" asks; the auxiliary opens the
@@ -124,6 +125,13 @@ class Text:
                 "x" + NUMBER_WORDS.get(w, w) if split[i + 1:i + 2] == ["times"] else
                 NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
                 if _is_number(w)]
+        # a minus sign before a number is part of it: "-5°C" is not "5°C" ("minus 5" is -5)
+        negatives = _NEGATIVE.findall(text) + [
+            split[i + 1] for i, w in enumerate(split[:-1])
+            if w in ("minus", "negative") and split[i + 1][0].isdigit()]
+        for neg in negatives:
+            if neg in nums:
+                nums[nums.index(neg)] = "-" + neg
         self.numbers = tuple(sorted(nums))
         self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
         # The content word after each directional marker ("from X", "to Y"); "into",

@@ -22,6 +22,7 @@ _BE = frozenset("is are am be was were has have had".split())
 _AUX = frozenset(AUX_CLASS) | _BE | {"do", "does"}
 # What may stand before a noun without being a thing of its own.
 _DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
+_POSSESSIVE = frozenset("my his her our their".split())  # those PERSON maps
 
 
 # Words that change with the other thing put first: articles, and auxiliaries agreeing with
@@ -138,7 +139,8 @@ _CAUSING = frozenset("get gets got make makes made ask asks asked tell tells tol
 
 def _caused(words: list[str], to: int) -> str | None:
     """The doer of the verb after ``words[to]`` == "to" when a causing verb and its object
-    come before: "get [my flatmate] to pay" -> flatmate, "ask [them] to visit" -> <they>."""
+    come before: "get [my flatmate] to pay" -> flatmate, "ask [them] to visit" -> <they>;
+    or "for" and its object: "is it weird for [my boss] to give me" -> boss."""
     end = to - 1
     if end < 1:
         return None
@@ -152,7 +154,15 @@ def _caused(words: list[str], to: int) -> str | None:
             start -= 1
     else:
         return None
-    return doer if start > 0 and words[start - 1] in _CAUSING else None
+    return doer if start > 0 and (words[start - 1] in _CAUSING or words[start - 1] == "for") \
+        else None
+
+
+def _implied(words: list[str], to: int) -> str | None:
+    """The asker, as the doer of the verb after "is it weird [to]", "it's okay [to]": "is it
+    weird to give my boss a gift" asks about the asker giving."""
+    return "<i>" if to >= 2 and words[to - 1] not in STOP and words[to - 2] in ("it", "is") \
+        else None
 
 
 def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
@@ -169,7 +179,7 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
             j -= 1
         doer = None
         if j >= 0 and words[j] == "to":
-            doer = _caused(words, j) or _wanting(words, j)
+            doer = _caused(words, j) or _wanting(words, j) or _implied(words, j)
         elif j >= 0 and words[j] == "and":
             doer = last_doer  # two acts of one doer
         elif j >= 0:
@@ -182,6 +192,8 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
         nxt = words[at] if at < len(words) else ""
         pronoun = nxt in _OBJECT and (nxt != "her" or at + 1 >= len(words) or words[at + 1] in STOP)
         done_to = {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at)
+        if nxt in _POSSESSIVE and done_to:
+            done_to.add(PERSON[nxt])  # "covering [my] shift" is done for me
         # or after "to" behind the thing given: "I send [money] to someone"
         to = next((m for m in range(at + 1, min(at + 5, len(words))) if words[m] == "to"), None)
         if not pronoun and to is not None and words[to + 1:to + 2] and \

@@ -252,7 +252,8 @@ pause resume|suspend resume|pause unpause|raise cut|hike cut|aggressive conserva
 risky conservative|bullish bearish|overbought oversold|appreciate depreciate
 permanent temporary|lot few|lots few|gained lost|away toward|away towards|enter leave
 entering leaving|arrive leave|arriving leaving|new used|formal casual|formal informal
-front back|well badly|well poorly|drop pick"""
+front back|well badly|well poorly|drop pick|rise drop|rise fall|increase drop|spike drop
+surge drop|jump drop|gain drop"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
