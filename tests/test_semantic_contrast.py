@@ -1398,3 +1398,15 @@ def test_a_minus_sign_belongs_to_its_number():
 def test_a_rise_and_a_drop_are_opposites():
     assert kind("Which regions saw a rise in returns last month?",
                 "Which regions saw a drop in returns last month?") == ("reject", "antonym")
+
+
+# -- session 18, fourteenth round (own73-own76) -------------------------------------------
+@pytest.mark.parametrize("a,b,why", [
+    ("My maid of honor owes me $200 for the Airbnb, how do I bring it up?",
+     "I owe my maid of honor $200 for the Airbnb, how do I bring it up?", "direction"),
+    ("Which muscles abduct the thigh?", "Which muscles adduct the thigh?", "antonym"),
+    ("How do I delete my Reddit account?",
+     "How do I delete my Reddit account along with all my comments?", "scope"),
+])
+def test_a_name_with_of_ab_ad_and_a_phrase_hung_on_along_with(a, b, why):
+    assert kind(a, b) == ("reject", why)

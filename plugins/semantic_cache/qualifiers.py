@@ -22,7 +22,7 @@ def asks_about(words: list[str]) -> bool:
 # Words that attach a qualifying phrase to what comes before them: "... refund [and the
 # final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
 _ATTACHING = frozenset("and or for in on with without during as from at by including except "
-                       "after before while when if under over within".split())
+                       "after before while when if under over within along together plus".split())
 # Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
 

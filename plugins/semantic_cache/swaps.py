@@ -126,7 +126,12 @@ def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
     if j >= len(words) or words[j] in STOP or words[j] in PERSON:
         return set()
     heads = {stem(words[j])}
-    while j + 1 < len(words) and words[j + 1] not in STOP and words[j + 1] not in PERSON:
+    while j + 1 < len(words):
+        if words[j + 1] == "of" and j + 2 < len(words) and words[j + 2] not in STOP and \
+                words[j + 2] not in PERSON:
+            j += 1  # a name with "of" in it: "my maid of honor", "the bank of England"
+        elif words[j + 1] in STOP or words[j + 1] in PERSON:
+            break
         j += 1
         heads.add(stem(words[j]))  # "owe [my former employer] [money]": any may be the one
     return heads

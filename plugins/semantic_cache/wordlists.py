@@ -268,7 +268,8 @@ OPPOSITE_PREFIXES = (("", "un"), ("", "dis"), ("", "in"), ("", "im"), ("", "il")
                  ("im", "ex"), ("in", "out"), ("up", "down"), ("over", "under"),
                  ("pre", "post"), ("max", "min"), ("inc", "dec"), ("", "anti"), ("exo", "endo"),
                  ("hyper", "hypo"), ("inter", "intra"), ("micro", "macro"), ("under", "over"),
-                 ("", "off"))  # "peak" / "off-peak" (read as one word: question.py)
+                 ("", "off"),  # "peak" / "off-peak" (read as one word: question.py)
+                 ("ab", "ad"))  # "abduct" / "adduct"
 # Synonyms a reader takes as the same request; one-word only, both directions.
 _SYNONYMS = """delete remove erase|largest biggest|large big|small little tiny|quick fast rapid
 quickest fastest|begin start|fix repair resolve solve|kill terminate end|main key primary
