@@ -1410,3 +1410,22 @@ def test_a_rise_and_a_drop_are_opposites():
 ])
 def test_a_name_with_of_ab_ad_and_a_phrase_hung_on_along_with(a, b, why):
     assert kind(a, b) == ("reject", why)
+
+
+# -- session 18, fifteenth round (own77-own80) --------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("Translate into French: 'I owe you ten euros'", "Translate into French: 'you owe me ten euros'"),
+    ("How do I say 'can you lend me your pen' in Italian?",
+     "How do I say 'can I lend you my pen' in Italian?"),
+    ("How do I convert a cookie recipe into bars?", "How do I convert a bar recipe into cookies?"),
+])
+def test_you_as_a_party_and_plurals_in_their_roles(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("how do you say hello in French", "how do I say hello in French"),
+    ("convert party photos to a slideshow", "convert parties photos into slideshows"),
+])
+def test_the_generic_you_and_a_plural_of_the_same_thing_change_no_role(a, b):
+    assert kind(a, b)[0] == "same"

@@ -192,6 +192,9 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     ("How do whales breathe underwater?", "my son wants to know, how do whales breathe underwater?"),
     ("Could you tell me when the library opens?",
      "Dear Library Services, could you tell me when the library opens? Kind regards, Maya"),
+    ("who has the most Ballon d'Or wins", "quick one lads: who has the most Ballon d'Or wins"),
+    ("How do accruals work at month end?",
+     "I'm new to this, so basically how do accruals work at month end?"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""

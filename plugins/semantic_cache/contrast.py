@@ -49,6 +49,18 @@ VERDICT_MEMO = 512
 SCOPE_MIN_WORDS = 4
 
 
+def _singulars(word: str) -> set[str]:
+    """The word and the singulars it may be the plural of, for the roles ("into bars" / "a
+    bar recipe", "cookies" / "cookie", "parties" / "party"); not a stem, which would fold
+    "http"/"https" ("https" stays as written)."""
+    out = {word}
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "ps", "us", "is")):
+        out.add(word[:-1])
+        if len(word) > 4 and word.endswith("ies"):
+            out.add(word[:-3] + "y")
+    return out
+
+
 def _how_agrees(a: frozenset[str], b: frozenset[str]) -> bool:
     """Two "how ..." questions ask for the same measure (``wordlists.HOW_ASKS``); an amount
     may be a price, a weight, a size or a temperature."""
@@ -301,12 +313,14 @@ class Comparer:
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.
         # A pronoun matches any word of its person on the other side ("to me" / "can I").
         if a.roles and b.roles:
-            wa_p = set(a.words) | {PERSON[w] for w in a.words if w in PERSON}
-            wb_p = set(b.words) | {PERSON[w] for w in b.words if w in PERSON}
+            wa_p = {v for w in a.words for v in _singulars(w)} | \
+                {PERSON[w] for w in a.words if w in PERSON}
+            wb_p = {v for w in b.words for v in _singulars(w)} | \
+                {PERSON[w] for w in b.words if w in PERSON}
             for marker, xs in a.roles.items():
                 ys = b.roles.get(marker, set())
-                if any(PERSON.get(x, x) in wb_p and PERSON.get(y, y) in wa_p
-                       for x in xs - ys for y in ys - xs):
+                if any(_singulars(PERSON.get(x, x)) & wb_p and _singulars(PERSON.get(y, y)) & wa_p
+                       and not _singulars(x) & _singulars(y) for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")
         if exchanged(a, b, names):
             return Verdict("reject", "direction")

@@ -36,6 +36,7 @@ _LEAD = tuple(sorted((
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "hey team", "hi folks", "hey folks",
+    "i'm new to this", "im new to this", "i am new to this", "new to this",
     # relaying someone else's question
     "my son wants to know", "my daughter wants to know", "my kid wants to know",
     "my kids want to know", "my wife wants to know", "my husband wants to know",
@@ -140,9 +141,9 @@ _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TA
 _CHAT_MARKERS = frozenset(
     "hi hello hey hiya howdy yo morning afternoon evening please thanks thank thx ty cheers "
     "appreciated appreciate sorry excuse pardon bother bothering question questions q ask "
-    "asking wondering wonder curious know help".split())
+    "asking wondering wonder curious know help lads guys folks mate mates".split())
 _CHAT_WORDS = _CHAT_MARKERS | frozenset(
-    "good there all folks guys everyone everybody friends you so much very lot in advance "
+    "good there all everyone everybody friends you so much very lot in advance "
     "me mind quick random silly simple one thing something happen helping hand sec got have "
     "has a an i i've ive i'm im i'd can could would will may might let do does to for with "
     "on about out just ok okay um uh hmm well oh ah really real here the this it is my your "

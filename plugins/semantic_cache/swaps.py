@@ -22,7 +22,7 @@ _BE = frozenset("is are am be was were has have had".split())
 _AUX = frozenset(AUX_CLASS) | _BE | {"do", "does"}
 # What may stand before a noun without being a thing of its own.
 _DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
-_POSSESSIVE = frozenset("my his her our their".split())  # those PERSON maps
+_POSSESSIVE = frozenset("my your his her our their".split())
 
 
 # Words that change with the other thing put first: articles, and auxiliaries agreeing with
@@ -89,8 +89,8 @@ def _owned_occurrence(t: Text, owner: str, thing: str) -> int:
 
 
 # Personal pronouns as subject and as object, for "they owe me" / "I owe them".
-_SUBJECT = frozenset("i we he she they someone somebody".split())
-_OBJECT = frozenset("me us him her them someone somebody".split())
+_SUBJECT = frozenset("i we he she they someone somebody you".split())
+_OBJECT = frozenset("me us him her them someone somebody you".split())
 
 
 def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:

@@ -122,7 +122,9 @@ PERSON = {"i": "<i>", "me": "<i>", "my": "<i>", "mine": "<i>", "we": "<we>", "us
            "she": "<she>", "her": "<she>", "hers": "<she>", "they": "<they>", "them": "<they>",
            "their": "<they>", "theirs": "<they>",
            # one person unnamed, doer or done-to: "someone sends me" / "I send someone"
-           "someone": "<someone>", "somebody": "<someone>"}
+           "someone": "<someone>", "somebody": "<someone>",
+           # the one addressed, in a sentence to translate: "I owe you" / "you owe me"
+           "you": "<you>", "your": "<you>", "yours": "<you>"}
 
 
 TOWARDS = {"into": "to", "onto": "to", "toward": "to", "towards": "to"}
