@@ -1429,3 +1429,18 @@ def test_you_as_a_party_and_plurals_in_their_roles(a, b):
 ])
 def test_the_generic_you_and_a_plural_of_the_same_thing_change_no_role(a, b):
     assert kind(a, b)[0] == "same"
+
+
+# -- session 18, sixteenth round (own81-own84) --------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("Delete the temp files if the upload succeeds", "Delete the temp files unless the upload succeeds"),
+    ("Run the database migration with foreign key checks",
+     "Run the database migration w/o foreign key checks"),
+])
+def test_unless_and_w_o_are_negations(a, b):
+    assert kind(a, b) == ("reject", "negation")
+
+
+def test_w_o_and_w_are_without_and_with():
+    assert kind("Run the migration without fk checks", "Run the migration w/o fk checks")[0] == "same"
+    assert kind("coffee w/ milk calories", "coffee with milk calories")[0] == "same"

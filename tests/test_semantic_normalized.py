@@ -195,6 +195,10 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
     ("who has the most Ballon d'Or wins", "quick one lads: who has the most Ballon d'Or wins"),
     ("How do accruals work at month end?",
      "I'm new to this, so basically how do accruals work at month end?"),
+    ("Where does the Rhine flow into the sea?",
+     "lol random one but where does the Rhine flow into the sea?"),
+    ("How do I handle a team member who is always late?",
+     "Honestly just need advice here: how do I handle a team member who is always late?"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""

@@ -37,6 +37,7 @@ _LEAD = tuple(sorted((
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "hey team", "hi folks", "hey folks",
     "i'm new to this", "im new to this", "i am new to this", "new to this",
+    "random one", "random one but", "random question but", "random q",
     # relaying someone else's question
     "my son wants to know", "my daughter wants to know", "my kid wants to know",
     "my kids want to know", "my wife wants to know", "my husband wants to know",
@@ -103,6 +104,7 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "please advise", "thanks in advance for your help", "thank you for your help",
          # a word about the asker asks for no other answer
          "i'm new to this", "im new to this", "i am new to this", "new to this",
+    "random one", "random one but", "random question but", "random q",
          "sorry if this is a dumb question", "sorry for the dumb question",
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
@@ -141,13 +143,13 @@ _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TA
 _CHAT_MARKERS = frozenset(
     "hi hello hey hiya howdy yo morning afternoon evening please thanks thank thx ty cheers "
     "appreciated appreciate sorry excuse pardon bother bothering question questions q ask "
-    "asking wondering wonder curious know help lads guys folks mate mates".split())
+    "asking wondering wonder curious know help advice lads guys folks mate mates".split())
 _CHAT_WORDS = _CHAT_MARKERS | frozenset(
     "good there all everyone everybody friends you so much very lot in advance "
     "me mind quick random silly simple one thing something happen helping hand sec got have "
     "has a an i i've ive i'm im i'd can could would will may might let do does to for with "
     "on about out just ok okay um uh hmm well oh ah really real here the this it is my your "
-    "be am are any if possible again kindly".split())
+    "be am are any if possible again kindly need needed honestly".split())
 _LEAD_SENTENCE = re.compile(r"^([^,:;!?.]{1,60}?)(?:[,:;!?.]+\s+|\s+[-\u2013\u2014]\s+)"
                             r"(?:(?:but|so|and)\s+)?(?=\S)")
 _TAIL_SENTENCE = re.compile(r"[,.!?]\s+([^,:;!?.]{1,60})$")
@@ -225,9 +227,13 @@ _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).l
             (re.compile(r"μ([sgml])(?![A-Za-z])"), lambda m: f" {_MICRO[m.group(1)]} ")]
 
 
+# Chat shorthand for "with" and "without": "w/o foreign key checks" asks "without ...".
+_WITH = [(re.compile(r"\bw/o\b", re.I), " without "), (re.compile(r"\bw/(?=\s)", re.I), " with ")]
+
+
 def spell_symbols(text: str) -> str:
     """``text`` with those symbols written as words ("$5" -> " dollar 5", "C#" -> " csharp ")."""
-    for pattern, word in _SYMBOLS:
+    for pattern, word in _SYMBOLS + _WITH:
         text = pattern.sub(word, text)
     return text
 

@@ -82,7 +82,7 @@ BARE_NEGATIONS = {w.replace("'", ""): NEG_BASE.get(w[:-3], w[:-3])
                   for w in NEGATIONS if w.endswith("n't") and len(w) > 3}
 # An exclusion on one side only turns the request around as a "not" does: "all columns
 # except id" / "only the columns id".
-NEGATIONS = NEGATIONS | {"except", "excluding", "ignoring"}
+NEGATIONS = NEGATIONS | {"except", "excluding", "ignoring", "unless"}  # "unless" is "if not"
 # Question words that ask for different things; what/which/how-to are generic.
 SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
                "whom": "person", "whose": "person"}
