@@ -47,7 +47,8 @@ def collect_h(folder: Path, text: str, tokens: int, chunk: int = 512) -> dict[st
     inputs = {n.input[1].removesuffix(".qweight"): n.input[0] for n in model.graph.node
               if n.op_type == "MatMulNBits" and n.input[1].startswith("layers.")}
     for x in dict.fromkeys(inputs.values()):
-        model.graph.output.append(onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None))
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None))
     probe = folder / "calib.onnx"  # beside model.onnx.data, which it refers to
     onnx.save(model, str(probe))
     so = ort.SessionOptions()

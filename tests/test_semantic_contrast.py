@@ -1444,3 +1444,17 @@ def test_unless_and_w_o_are_negations(a, b):
 def test_w_o_and_w_are_without_and_with():
     assert kind("Run the migration without fk checks", "Run the migration w/o fk checks")[0] == "same"
     assert kind("coffee w/ milk calories", "coffee with milk calories")[0] == "same"
+
+
+# -- session 18, seventeenth round (own85-own88) ------------------------------------------
+def test_two_numbers_written_the_other_way_round_differ():
+    assert kind("In Risk, what are the attacker's odds of winning a 10 vs 5 army battle?",
+                "In Risk, what are the attacker's odds of winning a 5 vs 10 army battle?") == \
+        ("reject", "number")
+    assert kind("pages 5-10", "pages 5 to 10")[0] == "same"
+
+
+def test_a_security_risk_and_a_legal_risk_are_two_aspects():
+    assert kind("What's the security risk of giving my assistant my password?",
+                "What's the legal risk of giving my assistant my password?") == \
+        ("reject", "attribute")

@@ -234,6 +234,11 @@ def test_a_bare_wake_word_is_a_wrapper_only_before_a_question_or_command():
     assert exact_key("Siri shortcuts for iPhone") != exact_key("shortcuts for iPhone")
 
 
+def test_the_exact_key_reads_a_hyphen_between_letters_as_a_space():
+    assert exact_key("Is reply-all safe if I was bcc'd?") == exact_key("Is reply all safe if I was bccd?")
+    assert exact_key("pages 5-10") != exact_key("pages 5 10")  # digits keep theirs
+
+
 def test_only_the_exact_key_drops_inner_apostrophes():
     """The structure reads "'s" (whose is it) and "'ll" ("we'll" is no "well")."""
     assert canonical("we'll meet at Dev's") == "we'll meet at dev's"

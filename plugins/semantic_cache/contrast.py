@@ -25,6 +25,7 @@ Pure Python, tens of microseconds per pair; run only on candidates that passed t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,6 +60,19 @@ def _singulars(word: str) -> set[str]:
         if len(word) > 4 and word.endswith("ies"):
             out.add(word[:-3] + "y")
     return out
+
+
+# Two numbers joined by a word or sign whose order matters: a match, odds, a ratio, a score.
+_NUMBER_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*(vs\.?|versus|v|-|to|x|by|out of|:|/)\s*"
+                          r"(\d+(?:\.\d+)?)(?![\d.])", re.I)
+
+
+def _numbers_exchanged(a: str, b: str) -> bool:
+    """``b`` writes a pair of ``a``'s numbers the other way round ("a 10 vs 5 battle" / "a 5
+    vs 10 battle", "won 3-1" / "won 1-3", "odds of 3:1" / "1:3")."""
+    pairs_a = {(x, c.lower(), y) for x, c, y in _NUMBER_PAIR.findall(a) if x != y}
+    pairs_b = {(x, c.lower(), y) for x, c, y in _NUMBER_PAIR.findall(b) if x != y}
+    return any((y, c, x) in pairs_b and (x, c, y) not in pairs_b for x, c, y in pairs_a)
 
 
 def _how_agrees(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -254,9 +268,11 @@ class Comparer:
         if a.wh and b.wh and not (a.wh & b.wh):
             return Verdict("reject", "question")
         if a.how and b.how and not _how_agrees(a.how, b.how):
-            return Verdict("reject", "attribute")  # "how heavy" / "how thick", "how much" / "how long"
+            return Verdict("reject", "attribute")  # "how heavy" / "how thick"
         if a.numbers != b.numbers and not self._number_typo(a, b):
             return Verdict("reject", "number")
+        if _numbers_exchanged(cached, new):
+            return Verdict("reject", "number")  # "10 vs 5" / "5 vs 10", "3-1" / "1-3"
         # A function word one side writes in capitals ("the US") is a name on both sides.
         names = a.acronyms | b.acronyms
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.

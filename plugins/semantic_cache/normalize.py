@@ -222,7 +222,8 @@ _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).l
             # "100 Mbps" is "100 Mb/s", and "MBps" bytes: the same unit as with "/s"
             # ("mbps" typed lower-case is still bits: only "B" is bytes there)
             (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])ps\b"),
-             lambda m: f" {_PREFIX[m.group(1).upper()]}{'bit' if m.group(2) == 'b' else 'byte'} /s "),
+             lambda m: f" {_PREFIX[m.group(1).upper()]}{'bit' if m.group(2) == 'b' else 'byte'}"
+                       " /s "),
             # the micro sign (NFKC makes "µ" the Greek "μ"): "40 μs" is not "40 ms"
             (re.compile(r"μ([sgml])(?![A-Za-z])"), lambda m: f" {_MICRO[m.group(1)]} ")]
 
@@ -324,6 +325,11 @@ def canonical(text: str, fillers: bool = True) -> str:
     return text
 
 
+# A hyphen between two letters is a space people type either way: "reply-all" / "reply all".
+_INNER_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
+
+
 def exact_key(text: str, fillers: bool = True) -> str:
-    """The normalised-exact tier's key: ``canonical`` without apostrophes inside words."""
-    return _INNER_APOSTROPHE.sub("", canonical(text, fillers))
+    """The normalised-exact tier's key: ``canonical`` without apostrophes inside words, and
+    with a space for a hyphen between letters."""
+    return _INNER_HYPHEN.sub(" ", _INNER_APOSTROPHE.sub("", canonical(text, fillers)))

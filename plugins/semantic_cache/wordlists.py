@@ -157,7 +157,8 @@ UNITS = frozenset(
     "tonnes stone celsius fahrenheit kelvin liter liters litre litres ml gallon gallons quart "
     "quarts pint pints cup cups tablespoon tablespoons tbsp teaspoon teaspoons tsp second "
     "seconds minute minutes hour hours day days week weeks month months year years decade "
-    "decades century centuries millennium millennia mph kph kmh knots mb gb tb kb pb kib mib gib tib pib byte bytes bit bits "
+    "decades century centuries millennium millennia mph kph kmh knots mb gb tb kb pb kib mib "
+    "gib tib pib byte bytes bit bits "
     "dollar dollars usd euro euros eur gbp yen jpy rupee rupees yuan cad aud percent calorie "
     "calories kcal joule joules watt watts kw kwh volt volts amp amps hz ghz mhz psi bar "
     "pascal acre acres hectare hectares hourly daily weekly biweekly monthly quarterly "
@@ -189,7 +190,8 @@ ATTRIBUTES = frozenset(
     "payment liability warranty termination cancellation confidentiality privacy refund "
     "shipping pricing billing licensing license renewal indemnity penalty penalties "
     "coverage deductible requirements deadline history origin ingredients features "
-    "symptoms causes treatment diagnosis prevention syntax performance security "
+    "symptoms causes treatment diagnosis prevention syntax performance security legal "
+    "financial "
     # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
     "meaning etymology pronunciation "
     # what a review of code or a product looks at
