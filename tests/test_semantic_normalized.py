@@ -199,6 +199,9 @@ async def test_the_monitor_counts_normalized_hits_by_name(clawhost_host):
      "lol random one but where does the Rhine flow into the sea?"),
     ("How do I handle a team member who is always late?",
      "Honestly just need advice here: how do I handle a team member who is always late?"),
+    ("what's a 529 plan used for", "hey friend, what's a 529 plan used for? thx"),
+    ("Cancel my subscription asap please, I don't use it anymore",
+     "Cancel my subscription, I don't use it anymore"),
 ])
 def test_wrappers_asides_indirect_forms_and_dotted_acronyms_share_the_key(a, b):
     assert exact_key(a) == exact_key(b) != ""

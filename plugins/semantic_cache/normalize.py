@@ -143,7 +143,8 @@ _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TA
 _CHAT_MARKERS = frozenset(
     "hi hello hey hiya howdy yo morning afternoon evening please thanks thank thx ty cheers "
     "appreciated appreciate sorry excuse pardon bother bothering question questions q ask "
-    "asking wondering wonder curious know help advice lads guys folks mate mates".split())
+    "asking wondering wonder curious know help advice lads guys folks mate mates friend buddy "
+    "pal dude bro".split())
 _CHAT_WORDS = _CHAT_MARKERS | frozenset(
     "good there all everyone everybody friends you so much very lot in advance "
     "me mind quick random silly simple one thing something happen helping hand sec got have "
@@ -169,10 +170,15 @@ def _chat_only(part: str) -> bool:
     return all(w in _CHAT_WORDS for w in words) and any(w in _CHAT_MARKERS for w in words)
 
 
+# "please" or "asap" closing a clause inside the text: "Cancel my subscription asap please, I
+# don't use it anymore" asks what "Cancel my subscription, I don't ..." asks.
+_INNER_PLEASE = re.compile(r"\s+(?:asap please|please asap|asap|please|pls|plz)(?=\s*[,;])")
+
+
 def _drop_chat(text: str) -> str:
     """``text`` without a chat-only first or last sentence or clause (``_CHAT_WORDS``), a
     salutation or a signed sign-off."""
-    text = _SIGN_OFF.sub("", _SALUTATION.sub("", text))
+    text = _INNER_PLEASE.sub("", _SIGN_OFF.sub("", _SALUTATION.sub("", text)))
     m = _LEAD_SENTENCE.match(text)
     if m and _chat_only(m.group(1)):
         text = text[m.end():]
