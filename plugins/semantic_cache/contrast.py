@@ -25,7 +25,6 @@ Pure Python, tens of microseconds per pair; run only on candidates that passed t
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,17 +61,11 @@ def _singulars(word: str) -> set[str]:
     return out
 
 
-# Two numbers joined by a word or sign whose order matters: a match, odds, a ratio, a score.
-_NUMBER_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*(vs\.?|versus|v|-|to|x|by|out of|:|/)\s*"
-                          r"(\d+(?:\.\d+)?)(?![\d.])", re.I)
-
-
-def _numbers_exchanged(a: str, b: str) -> bool:
+def _numbers_exchanged(a: Text, b: Text) -> bool:
     """``b`` writes a pair of ``a``'s numbers the other way round ("a 10 vs 5 battle" / "a 5
     vs 10 battle", "won 3-1" / "won 1-3", "odds of 3:1" / "1:3")."""
-    pairs_a = {(x, c.lower(), y) for x, c, y in _NUMBER_PAIR.findall(a) if x != y}
-    pairs_b = {(x, c.lower(), y) for x, c, y in _NUMBER_PAIR.findall(b) if x != y}
-    return any((y, c, x) in pairs_b and (x, c, y) not in pairs_b for x, c, y in pairs_a)
+    return any((y, c, x) in b.number_pairs and (x, c, y) not in b.number_pairs
+               for x, c, y in a.number_pairs)
 
 
 def _how_agrees(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -271,7 +264,7 @@ class Comparer:
             return Verdict("reject", "attribute")  # "how heavy" / "how thick"
         if a.numbers != b.numbers and not self._number_typo(a, b):
             return Verdict("reject", "number")
-        if _numbers_exchanged(cached, new):
+        if _numbers_exchanged(a, b):
             return Verdict("reject", "number")  # "10 vs 5" / "5 vs 10", "3-1" / "1-3"
         # A function word one side writes in capitals ("the US") is a name on both sides.
         names = a.acronyms | b.acronyms

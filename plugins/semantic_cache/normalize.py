@@ -219,6 +219,11 @@ def _data_unit(m: re.Match) -> str:
     return f" {_PREFIX[prefix.upper()]}{'bit' if prefix.isupper() and b == 'b' else 'byte'} "
 
 
+def _data_rate(m: re.Match) -> str:
+    """"Mbps" (bits, however the prefix is cased) and "MBps" (bytes) as "Mb/s", "MB/s" read."""
+    return f" {_PREFIX[m.group(1).upper()]}{'bit' if m.group(2) == 'b' else 'byte'} /s "
+
+
 _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).lower()}sharp "),
             (re.compile(r"(?<![\w+])c\+\+", re.I), lambda m: " cpp "),
             (re.compile(r"[$£€¥₹]"), lambda m: f" {_CURRENCY[m.group(0)]} "),
@@ -227,20 +232,17 @@ _SYMBOLS = [(re.compile(r"(?<![\w#+])([cf])#", re.I), lambda m: f" {m.group(1).l
             (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])(?![A-Za-z])"), _data_unit),
             # "100 Mbps" is "100 Mb/s", and "MBps" bytes: the same unit as with "/s"
             # ("mbps" typed lower-case is still bits: only "B" is bytes there)
-            (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])ps\b"),
-             lambda m: f" {_PREFIX[m.group(1).upper()]}{'bit' if m.group(2) == 'b' else 'byte'}"
-                       " /s "),
+            (re.compile(r"(?<![A-Za-z])([KkMmGgTtPp])([Bb])ps\b"), _data_rate),
             # the micro sign (NFKC makes "µ" the Greek "μ"): "40 μs" is not "40 ms"
-            (re.compile(r"μ([sgml])(?![A-Za-z])"), lambda m: f" {_MICRO[m.group(1)]} ")]
-
-
-# Chat shorthand for "with" and "without": "w/o foreign key checks" asks "without ...".
-_WITH = [(re.compile(r"\bw/o\b", re.I), " without "), (re.compile(r"\bw/(?=\s)", re.I), " with ")]
+            (re.compile(r"μ([sgml])(?![A-Za-z])"), lambda m: f" {_MICRO[m.group(1)]} "),
+            # chat shorthand: "w/o foreign key checks" asks "without ...", "w/ milk" "with"
+            (re.compile(r"\bw/o\b", re.I), lambda m: " without "),
+            (re.compile(r"\bw/(?=\s)", re.I), lambda m: " with ")]
 
 
 def spell_symbols(text: str) -> str:
     """``text`` with those symbols written as words ("$5" -> " dollar 5", "C#" -> " csharp ")."""
-    for pattern, word in _SYMBOLS + _WITH:
+    for pattern, word in _SYMBOLS:
         text = pattern.sub(word, text)
     return text
 

@@ -12,9 +12,8 @@ from functools import lru_cache
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_ASKS, HOW_NOUNS, HOW_WORDS, INTERJECTIONS,
-                        LANGUAGES, MULTIPLES,
-                        NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST, SKIP_AFTER_MARKER,
-                        SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUNS)
+                        LANGUAGES, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST,
+                        SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -38,6 +37,9 @@ _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 _LETTER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-HJ-Z])\b")
 _DOTTED = re.compile(r"[a-z](?:\.[a-z])+")  # "u.k", "e.g": one word, "uk", "eg"
 _NEGATIVE = re.compile(r"(?<![\w.)\]])[-\u2212](\d+(?:[.,]\d+)*)")
+# Two numbers joined by a word or sign whose order matters: a match, odds, a ratio, a score.
+_NUMBER_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*(vs\.?|versus|v|-|to|x|by|out of|:|/)\s*"
+                          r"(\d+(?:\.\d+)?)(?![\d.])")
 _CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
 # A yes/no question may open with a condition or a setting: "If I'm on X, can I Y?" and
 # "In chess, can a pawn X?" ask what "Can I Y if I'm on X?" asks; the auxiliary opens the
@@ -59,7 +61,8 @@ class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
     __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "numbers",
-                 "negated", "wh", "how", "roles", "rates", "units", "form", "lead")
+                 "number_pairs", "negated", "wh", "how", "roles", "rates", "units", "form",
+                 "lead")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -73,7 +76,12 @@ class Text:
             [m.group(1).lower() for m in _LETTER.finditer(raw)]
         self.acronyms = frozenset(w for w in names if w in STOP) if any(
             ch.islower() for ch in raw) else frozenset()
-        text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(r"\1", canonical(raw)))
+        key = canonical(raw)
+        # numbers in order around "vs", "-", "to", ":" ("10 vs 5", "3-1"), before the hyphens
+        # below are read as spaces
+        self.number_pairs = frozenset((x, c.rstrip("."), y)
+                                      for x, c, y in _NUMBER_PAIR.findall(key) if x != y)
+        text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(r"\1", key))
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.

@@ -1,0 +1,194 @@
+"""Who does what to whom, told by persons and possessives: "Acme owes us" / "we owe Acme",
+"my dad is giving me his car" / "I'm giving my dad my car", "my neighbor's dog bit my dog" /
+"my dog bit my neighbor's dog". ``swaps.exchanged`` asks these beside its exchanged spans.
+"""
+
+from __future__ import annotations
+
+from .question import Text
+from .word_match import stem
+from .wordlists import AUX_CLASS, PERSON, STOP
+
+# Words between two things whose order does not change what is asked ("X and Y", "X or Y",
+# "X vs Y"): the difference between X and Y is the difference between Y and X.
+SYMMETRIC = frozenset("and or nor vs versus".split())
+# Auxiliaries: between a doer and its verb ("is giving", "can claim") or after a question
+# word ("who did X beat"); "be" and "have" ones leave a relation's preposition behind.
+BE = frozenset("is are am be was were has have had".split())
+AUX = frozenset(AUX_CLASS) | BE | {"do", "does"}
+# What may stand before a noun without being a thing of its own.
+DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
+_POSSESSIVE = frozenset("my your his her our their".split())
+
+
+def owner_changed(a: Text, b: Text) -> bool:
+    """The same names, the possessive on the other one ("make Rachel Dev's manager" / "make
+    Dev Rachel's manager"), or the same owner of another of the things named."""
+    mine, theirs = dict(a.owned), dict(b.owned)
+    gone, new = mine.keys() - theirs.keys(), theirs.keys() - mine.keys()
+    if gone and new and gone <= set(b.words) and new <= set(a.words):
+        return True
+    # the same owner, another thing owned: "my neighbor's tree ... my car" / "my tree ... my
+    # neighbor's car"
+    if any(o in theirs and x and theirs[o] and x != theirs[o] and x in b.words and
+           theirs[o] in a.words for o, x in mine.items()):
+        return True
+    # the same owner of another of two like things in one clause: "my neighbor's dog bit my
+    # dog" / "my dog bit my neighbor's dog" (not "X and Y"; and a clause moved to the front
+    # moves its thing with it: "In chess, can a pawn X if the opponent's pawn Y")
+    return any(theirs.get(o) == x and x and _in_one_clause(a, x) and _in_one_clause(b, x) and
+               _owned_occurrence(a, o, x) != _owned_occurrence(b, o, x) and
+               not SYMMETRIC & set(a.words) for o, x in mine.items())
+
+
+def _in_one_clause(t: Text, word: str) -> bool:
+    """``word`` is written twice or more, with no clause break between."""
+    at = [k for k, w in enumerate(t.words) if w == word]
+    return len(at) > 1 and not any(at[0] <= k < at[-1] for k in t.breaks)
+
+
+def _owned_occurrence(t: Text, owner: str, thing: str) -> int:
+    """Which of the text's ``thing``s the owner's possessive points to (0: the first)."""
+    i = t.words.index(owner)
+    j = next((k for k in range(i + 1, len(t.words)) if t.words[k] == thing), len(t.words))
+    return t.words[:j].count(thing)
+
+
+# Personal pronouns as subject and as object, for "they owe me" / "I owe them".
+_SUBJECT = frozenset("i we he she they someone somebody you".split())
+_OBJECT = frozenset("me us him her them someone somebody you".split())
+
+
+def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
+    """(subject's person, the words between, object's person) for each "they owe me",
+    "I should pay him": who does what to whom, where only pronouns say it."""
+    out = set()
+    for i, w in enumerate(words):
+        if w not in _SUBJECT:
+            continue
+        for j in range(i + 2, min(i + 5, len(words))):
+            if words[j] in _OBJECT:
+                verb = tuple(x for x in words[i + 1:j] if x not in STOP)
+                if verb:
+                    out.add((PERSON[w], verb, PERSON[words[j]]))
+                break
+    return out
+
+
+def pronouns_exchanged(a: Text, b: Text) -> bool:
+    """"how much they owe me" / "how much I owe them": the same act, the roles swapped;
+    also where a person and a noun swap ("can I claim my mom" / "can my mom claim me")."""
+    rb = _pronoun_roles(b.words) | _person_roles(b.words)
+    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) | _person_roles(a.words)
+               if s != o)
+
+
+def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
+    """The stems that may head the noun phrase from ``j``: its last content word ("my
+    husband's parents" -> "parents") and, for a verb's two objects read as one phrase ("owe
+    [my (former) brother] [money]"), each before it; empty if no content word starts it."""
+    while j < len(words) and words[j] in DETERMINERS:
+        j += 1
+    if j >= len(words) or words[j] in STOP or words[j] in PERSON:
+        return set()
+    heads = {stem(words[j])}
+    while j + 1 < len(words):
+        if words[j + 1] == "of" and j + 2 < len(words) and words[j + 2] not in STOP and \
+                words[j + 2] not in PERSON:
+            j += 1  # a name with "of" in it: "my maid of honor", "the bank of England"
+        elif words[j + 1] in STOP or words[j + 1] in PERSON:
+            break
+        j += 1
+        heads.add(stem(words[j]))  # "owe [my former employer] [money]": any may be the one
+    return heads
+
+
+# Verbs that make someone else the doer of the next one: "get [my flatmate] to pay me back".
+_CAUSING = frozenset("get gets got make makes made ask asks asked tell tells told persuade "
+                     "convince force want wants expect".split())
+
+
+def _caused(words: list[str], to: int) -> str | None:
+    """The doer of the verb after ``words[to]`` == "to" when a causing verb and its object
+    come before: "get [my flatmate] to pay" -> flatmate, "ask [them] to visit" -> <they>;
+    or "for" and its object: "is it weird for [my boss] to give me" -> boss."""
+    end = to - 1
+    if end < 1:
+        return None
+    if words[end] in _OBJECT:
+        doer, start = PERSON[words[end]], end
+    elif words[end] not in STOP and words[end] not in PERSON:
+        doer, start = stem(words[end]), end
+        while start > 0 and words[start - 1] not in STOP and words[start - 1] not in PERSON:
+            start -= 1
+        while start > 0 and words[start - 1] in DETERMINERS:
+            start -= 1
+    else:
+        return None
+    return doer if start > 0 and (words[start - 1] in _CAUSING or words[start - 1] == "for") \
+        else None
+
+
+def _implied(words: list[str], to: int) -> str | None:
+    """The asker, as the doer of the verb after "is it weird [to]", "it's okay [to]": "is it
+    weird to give my boss a gift" asks about the asker giving."""
+    return "<i>" if to >= 2 and words[to - 1] not in STOP and words[to - 2] in ("it", "is") \
+        else None
+
+
+def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
+    """(doer, verb stem, done-to) around each content word where one of the two is a
+    personal pronoun and the other a person or a noun: "my dad is giving me" -> (dad,
+    give, <i>), "I'm giving my dad" -> (<i>, give, dad)."""
+    out = set()
+    last_doer = None  # the doer of the latest act: "[a car] pulled out ... and hit me"
+    for k, w in enumerate(words):
+        if w in STOP or w in PERSON:
+            continue
+        j = k - 1
+        while j >= 0 and k - j <= 3 and words[j] in AUX:
+            j -= 1
+        doer = None
+        if j >= 0 and words[j] == "to":
+            doer = _caused(words, j) or _wanting(words, j) or _implied(words, j)
+        elif j >= 0 and words[j] == "and":
+            doer = last_doer  # two acts of one doer
+        elif j >= 0:
+            x = words[j]
+            doer = PERSON[x] if x in _SUBJECT else (
+                stem(x) if x not in STOP and x not in PERSON else None)
+        # the one the act goes to may come after "to", "on" or "at": "we owe [to] suppliers",
+        # "my friend cancelled [on] me"
+        at = k + 2 if words[k + 1:k + 2] in (["to"], ["on"], ["at"]) else k + 1
+        nxt = words[at] if at < len(words) else ""
+        pronoun = nxt in _OBJECT and (nxt != "her" or at + 1 >= len(words) or words[at + 1] in STOP)
+        done_to = {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at)
+        if nxt in _POSSESSIVE and done_to:
+            done_to.add(PERSON[nxt])  # "covering [my] shift" is done for me
+        # or after "to" behind the thing given: "I send [money] to someone"
+        to = next((m for m in range(at + 1, min(at + 5, len(words))) if words[m] == "to"), None)
+        if not pronoun and to is not None and words[to + 1:to + 2] and \
+                all(x not in STOP or x in DETERMINERS for x in words[at:to]):
+            after = words[to + 1]
+            done_to |= {PERSON[after]} if after in _OBJECT else _noun_phrase_heads(words, to + 1)
+        for done in done_to:
+            if doer and doer != done and (doer.startswith("<") or done.startswith("<")):
+                out.add((doer, stem(w), done))
+        last_doer = doer or last_doer
+    return out
+
+
+# Verbs whose subject does the next one: "my landlord needs [to] send me" (the landlord sends).
+_WANTING = frozenset("need needs needed want wants wanted have has had going plan plans "
+                     "planned try tries tried hope hopes like ought".split())
+
+
+def _wanting(words: list[str], to: int) -> str | None:
+    """The doer of the verb after ``words[to]`` == "to" when a wanting verb and its subject
+    come before: "does [my landlord] need to send" -> landlord, "[I] want to pay" -> <i>."""
+    if to < 2 or words[to - 1] not in _WANTING:
+        return None
+    x = words[to - 2]
+    if x in _SUBJECT:
+        return PERSON[x]
+    return stem(x) if x not in STOP and x not in PERSON else None
