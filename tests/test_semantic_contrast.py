@@ -1458,3 +1458,53 @@ def test_a_security_risk_and_a_legal_risk_are_two_aspects():
     assert kind("What's the security risk of giving my assistant my password?",
                 "What's the legal risk of giving my assistant my password?") == \
         ("reject", "attribute")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Who were the members of the Beatles?", "list the members of the beatles"),
+    ("Name the six wives of Henry VIII", "Who were the six wives of Henry VIII?"),
+    ("Compare the fees of Vanguard and Fidelity index funds.",
+     "How do the fees of Vanguard and Fidelity index funds compare?"),
+    ("Rank the Great Lakes by size.", "How do the Great Lakes rank by size?"),
+    ("How do I read a company's balance sheet?", "Teach me to read a company's balance sheet."),
+])
+def test_a_command_that_asks_what_the_question_asks_is_the_same(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    # the same words, asked for a reason or a place: no command names or compares those
+    ("Rank the Great Lakes by size.", "Why do the Great Lakes rank by size?"),
+    ("Name the members of the Beatles", "Where were the members of the Beatles?"),
+    # "compare" that is not the question's verb
+    ("Compare the prices", "How do the prices compare to last year?"),
+])
+def test_a_command_is_not_a_question_of_another_form(a, b):
+    assert kind(a, b)[0] != "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("is a python list comprehension faster than a for loop",
+     "is a python list comprehension more readable than a for loop"),
+    ("What is the cheapest way to fly to Tokyo?", "What is the fastest way to fly to Tokyo?"),
+    ("Is Rust faster than Go?", "Is Rust safer than Go?"),
+])
+def test_two_qualities_compared_are_two_questions(a, b):
+    assert kind(a, b) == ("reject", "attribute")
+
+
+@pytest.mark.parametrize("a,b", [
+    # one quality said two ways, or an adjective the list does not know: not rejected
+    ("What's the tallest peak in the Alps?", "What's the highest peak in the Alps?"),
+    ("what is the most populous city in Africa", "what is the most populated city in Africa"),
+    ("How can I make my summary sound less boring?", "How can I make my summary sound less dull?"),
+    ("Is the bus cheaper than the train?", "Is the bus less expensive than the train?"),
+])
+def test_one_quality_compared_in_other_words_is_not_an_attribute_change(a, b):
+    assert kind(a, b)[0] != "reject"
+
+
+def test_all_put_before_a_noun_narrows_the_question_but_all_the_does_not():
+    assert kind("when did women get the vote in the uk",
+                "when did all women get the vote in the uk") == ("reject", "scope")
+    assert kind("list the files in the folder", "list all the files in the folder")[0] == "same"

@@ -288,3 +288,11 @@ async def test_preset_off_loads_nothing_and_answers_nothing(clawhost_host):
     await ask(host, "What is the capital of France?")
     assert (await ask(host, "What is the capital of France?"))[1].source == "model"
     assert bag.engine.calls == 0
+
+
+def test_a_lower_case_dotted_acronym_and_a_greeted_assistant_share_the_key():
+    assert exact_key("what does d.n.a. stand for?") == exact_key("what does dna stand for")
+    assert exact_key("hey assistant when was google founded thanks") == \
+        exact_key("when was google founded")
+    # "assistant" that is what is asked about stays
+    assert exact_key("assistant manager salary in Ohio") == "assistant manager salary in ohio"

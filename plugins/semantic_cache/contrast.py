@@ -29,13 +29,14 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import asks_about, leading, narrowed
+from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, narrowed,
+                         quantified)
 from .question import Text, parse
 from .swaps import exchanged, units_exchanged
 from .word_match import (compounds_matched, distance, keys_touch, opposite, same_word_stems,
                          spelt_numbers_matched, stem)
 from .wordlists import (AUX_CLASS, HOW_AMOUNTS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON,
-                        STOP, UNAMBIGUOUS_UNITS, UNITS)
+                        QUALITIES, STOP, UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -103,6 +104,25 @@ def _how_to(q: Text, imp: Text) -> bool:
     while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
         k += 1
     return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
+
+
+# Commands that ask what a question asks, in the same words: "Name the six wives of Henry
+# VIII" / "Who were the six wives of Henry VIII?"; "Compare X and Y" / "How do X and Y
+# compare?".
+_NAMING = frozenset({"name", "list", "identify"})
+_COMPARING = frozenset({"compare", "rank", "contrast"})
+
+
+def _command_of(q: Text, imp: Text) -> bool:
+    """``imp`` is a command that asks what the question ``q`` asks (the same words, checked
+    by the caller): a naming command for a "who" question, or a comparing command for a
+    "how do X compare" question."""
+    if imp.form != frozenset({""}):
+        return False
+    if imp.lead in _NAMING:
+        return q.form == frozenset({"who"})
+    return imp.lead in _COMPARING and q.form == frozenset({"how"}) and \
+        q.words[:2] in (["how", "do"], ["how", "does"]) and imp.lead in q.words[2:]
 
 
 # "in a namespace" / "in every namespace": one thing or all of them.
@@ -235,6 +255,19 @@ class Comparer:
             only_b = still
         return only_a, only_b, typos
 
+    def _graded_apart(self, a: Text, b: Text, only_a: list[str], only_b: list[str]) -> bool:
+        """One quality compared or ranked on each side, two known qualities
+        (``wordlists.QUALITIES``): "is X faster than Y" / "is X more readable than Y", "the
+        cheapest" / "the fastest"; "tallest" / "highest" are one quality, and an adjective
+        not listed ("less boring" / "less dull") is left to the learned verifier."""
+        xs = [w for w in only_a if w not in GRADING]
+        ys = [w for w in only_b if w not in GRADING]
+        if len(xs) != 1 or len(ys) != 1 or not (graded(a, xs[0]) and graded(b, ys[0])):
+            return False
+        qa = {QUALITIES[w] for w in grade_bases(xs[0]) if w in QUALITIES}
+        qb = {QUALITIES[w] for w in grade_bases(ys[0]) if w in QUALITIES}
+        return bool(qa and qb and not qa & qb)
+
     @staticmethod
     def _unit_changed(a: Text, b: Text, only_a: list[str], only_b: list[str]) -> bool:
         """A unit or language left over: another one in its place, one added or dropped, or
@@ -333,13 +366,15 @@ class Comparer:
                     return Verdict("reject", "direction")
         if exchanged(a, b, names):
             return Verdict("reject", "direction")
-        if _quantifier_changed(a, b):
+        if _quantifier_changed(a, b) or quantified(a, b) or quantified(b, a):
             return Verdict("reject", "scope")
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
             if asks_about(only_a) and asks_about(only_b):
                 return Verdict("reject", "attribute")
+            if self._graded_apart(a, b, only_a, only_b):
+                return Verdict("reject", "attribute")  # "faster than" / "more readable than"
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             # The learned verifier reads one inserted qualifier as noise, most of all in a
@@ -355,6 +390,7 @@ class Comparer:
         # The same words in the same order differ only in punctuation, which can move
         # where a question seems to start ("... 30 April. Can you" / "... 30 April, can
         # you"): not another form.
-        if a.form != b.form and a.words != b.words and not (_how_to(a, b) or _how_to(b, a)):
+        if a.form != b.form and a.words != b.words and not (
+                _how_to(a, b) or _how_to(b, a) or _command_of(a, b) or _command_of(b, a)):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)

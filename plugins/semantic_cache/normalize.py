@@ -122,10 +122,10 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "for my homework", "for homework", "i'm desperate", "im desperate", "desperate",
          "in your opinion", "in your view", "in your experience")
 # Addressing the assistant by role: "Agent, archive ..." (only before a comma, a colon or a
-# spaced dash).
+# spaced dash), or after a greeting ("hey assistant when was ...").
 _DASH = r"\s+[-\u2013\u2014]"  # a dash with a space before it: "quick one - what ..."
-_VOCATIVE_RE = re.compile(r"^(?:hey |hi |ok )?(?:agent|assistant|bot)(?:\s*[,:]|" + _DASH +
-                          r")\s*")
+_VOCATIVE_RE = re.compile(r"^(?:(?:hey|hi|ok) (?:agent|assistant|bot)\b[,:!]?|"
+                          r"(?:agent|assistant|bot)(?:\s*[,:]|" + _DASH + r"))\s*")
 # A bare wake word only before a question or a command: "Alexa, will it rain", "siri set a
 # timer"; "Siri shortcuts for iPhone" and "Alexa skills for kids" ask about the assistant.
 _WAKE_RE = re.compile(r"^(?:siri|alexa|google)(?:\s*[,:!.]+\s*|\s+)(?=(?:what|when|where|who|"
@@ -258,9 +258,9 @@ def _greeting(text: str) -> str:
     return "hi" + text[m.end():]
 
 
-# An acronym written with dots ("B.P.M.", "U.S.A."): the same letters as "BPM". Only capitals,
-# so "e.g." and "a.m." stay as written.
-_DOTTED = re.compile(r"(?<![\w.])((?:[A-Z]\.){2,})(?![\w])")
+# An acronym written with dots ("B.P.M.", "U.S.A.", "d.n.a."): the same letters as "BPM". In
+# lower case only three letters or more, so "e.g." and "a.m." stay as written.
+_DOTTED = re.compile(r"(?<![\w.])((?:[A-Z]\.){2,}|(?:[a-z]\.){3,})(?![\w])")
 
 
 def _undot(m: re.Match) -> str:

@@ -19,12 +19,51 @@ def asks_about(words: list[str]) -> bool:
     return any(stem(w) in _ATTRIBUTE_STEMS for w in words)
 
 
+GRADING = frozenset({"more", "most", "less", "least"})
+
+
+def graded(t: Text, word: str) -> bool:
+    """``word`` is compared or ranked in ``t``: before "than", after "more"/"most"/"less"/
+    "least", or an "-est" after "the" ("faster than", "more readable", "the cheapest")."""
+    if word not in t.words:
+        return False
+    i = t.words.index(word)
+    before, after = t.words[i - 1] if i else "", t.words[i + 1:i + 2]
+    return after == ["than"] or before in GRADING or (before == "the" and word.endswith("est"))
+
+
+def grade_bases(word: str) -> set[str]:
+    """The plain adjectives a comparative or superlative may come from: "bigger" -> big,
+    "safer" -> safe, "easiest" -> easy (and the word itself, for "more readable")."""
+    out = {word}
+    for end in ("er", "est"):
+        if word.endswith(end) and len(word) > len(end) + 2:
+            base = word[:-len(end)]
+            out |= {base, base + "e"}
+            if base.endswith("i"):
+                out.add(base[:-1] + "y")
+            if len(base) > 2 and base[-1] == base[-2]:
+                out.add(base[:-1])
+    return out
+
+
 # Words that attach a qualifying phrase to what comes before them: "... refund [and the
 # final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
 _ATTACHING = frozenset("and or for in on with without during as from at by including except "
                        "after before while when if under over within along together plus".split())
 # Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
+
+
+def quantified(longer: Text, shorter: Text) -> bool:
+    """``longer`` is ``shorter`` with an "all" or "every" put before one of its content words:
+    "when did [all] women get the vote" asks about all of them where the other asks about
+    some ("all the files" is no such word: the article follows it)."""
+    extra = Counter(longer.words) - Counter(shorter.words)
+    if set(extra) not in ({"all"}, {"every"}) or Counter(shorter.words) - Counter(longer.words):
+        return False
+    i = longer.words.index(next(iter(extra)))
+    return i + 1 < len(longer.words) and longer.words[i + 1] not in STOP
 
 
 def leading(longer: Text, shorter: Text, added: list[str]) -> bool:

@@ -29,6 +29,8 @@ _LETTER_HYPHEN = re.compile(r"\b([a-z]|off)-(?=[a-z])")  # and "off-peak": one w
 _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
+# "Teach me to X" asks what "how do I X" asks.
+_TEACH = re.compile(r"\bteach (?:me|us) (?:how )?to\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")
 # An acronym's plural is the acronym ("APIs", "HRs"): folded, "HRs" would read as hours.
@@ -83,6 +85,7 @@ class Text:
                                       for x, c, y in _NUMBER_PAIR.findall(key) if x != y)
         text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(r"\1", key))
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
+        text = _TEACH.sub("how to", text)
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
         first = _WORD.search(raw[:64].casefold())

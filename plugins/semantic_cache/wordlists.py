@@ -105,6 +105,21 @@ HOW_ASKS = {"long": "duration", "soon": "duration", "tall": "height", "high": "h
             "quickly": "speed", "often": "frequency", "frequently": "frequency",
             "hot": "temperature", "cold": "temperature", "warm": "temperature",
             "expensive": "price", "much": "amount", "many": "amount"}
+# The quality a graded adjective compares ("faster than", "the cheapest", "more readable"):
+# two adjectives of two qualities ask two things ("is X faster / more readable than Y");
+# "tallest" / "highest" ask one. Words with two senses ("hard", "light", "low") are left out.
+QUALITIES = {w: q for q, words in (
+    ("speed", "fast quick slow rapid speedy"), ("price", "cheap expensive costly pricey affordable"),
+    ("size", "big large small tiny huge"), ("height", "tall high"), ("length", "long lengthy"),
+    ("weight", "heavy"), ("age", "old young"), ("safety", "safe secure dangerous risky"),
+    ("ease", "easy simple difficult"), ("popularity", "popular"),
+    ("strength", "strong weak powerful"), ("distance", "far"),
+    ("temperature", "hot cold warm"), ("depth", "deep shallow"), ("width", "wide narrow"),
+    ("thickness", "thick thin"), ("loudness", "loud quiet"), ("wealth", "rich poor wealthy"),
+    ("population", "populous populated"), ("readability", "readable"),
+    ("reliability", "reliable"), ("efficiency", "efficient"), ("accuracy", "accurate"),
+    ("health", "healthy"), ("comfort", "comfortable"), ("durability", "durable"))
+    for w in words.split()}
 HOW_NOUNS = {"time": "duration", "hours": "duration", "days": "duration",
              "minutes": "duration", "weeks": "duration", "months": "duration",
              "years": "duration", "times": "frequency", "money": "price"}
