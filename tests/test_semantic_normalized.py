@@ -296,3 +296,16 @@ def test_a_lower_case_dotted_acronym_and_a_greeted_assistant_share_the_key():
         exact_key("when was google founded")
     # "assistant" that is what is asked about stays
     assert exact_key("assistant manager salary in Ohio") == "assistant manager salary in ohio"
+
+
+def test_quotes_abbreviation_dots_and_lower_case_numerals_share_the_key():
+    assert exact_key("Does 'alot' have a space in it?") == exact_key("Does alot have a space in it")
+    assert exact_key("What does e.g. stand for?") == exact_key("What does eg stand for")
+    assert exact_key("is 5 p.m. too late") == exact_key("is 5 pm too late")
+    assert exact_key("Summarize the causes of World War I") == \
+        exact_key("summarize the causes of world war i")
+    assert exact_key("type ii diabetes") == exact_key("Type 2 diabetes")
+    # a height keeps its marks, a pronoun stays a pronoun, a version keeps its dot
+    assert exact_key("is he 5'10\" tall") != exact_key("is he 510 tall")
+    assert exact_key("the part i missed") == "the part i missed"
+    assert exact_key("what is python 3.12") != exact_key("what is python 312")

@@ -302,9 +302,21 @@ _TAKES_I = frozenset("War Henry Elizabeth Charles George Edward James William Ri
                      "Peter Catherine Mary Alexander Nicholas Frederick Philip".split())
 
 
+# Typed all in lower case ("world war ii", "type ii diabetes"), a numeral counts only after
+# those names, and a lone "i" only in "war i": "the part i missed" keeps its pronoun.
+_ROMAN_LOWER_RE = re.compile(r"\b(" + "|".join(n.lower() for n in _TAKES_I) + r") ([ivx]+)\b")
+
+
 def _arabic(m: re.Match) -> str:
     name, numeral = m.group(1), m.group(2)
     if numeral not in _ROMAN or (len(numeral) == 1 and not (numeral == "I" and name in _TAKES_I)):
+        return m.group(0)
+    return f"{name} {_ROMAN[numeral]}"
+
+
+def _arabic_lower(m: re.Match) -> str:
+    name, numeral = m.group(1), m.group(2).upper()
+    if numeral not in _ROMAN or (numeral == "I" and name != "war"):
         return m.group(0)
     return f"{name} {_ROMAN[numeral]}"
 
@@ -318,6 +330,7 @@ def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
     text = _ROMAN_RE.sub(_arabic, _DOTTED.sub(_undot, text).translate(_QUOTES))
+    text = _ROMAN_LOWER_RE.sub(_arabic_lower, text)
     text = spell_symbols(_THOUSANDS.sub("", text))
     text = _SPACE.sub(" ", text).strip().casefold()
     text = _strip_end(text)
@@ -337,7 +350,16 @@ def canonical(text: str, fillers: bool = True) -> str:
 _INNER_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 
 
+# Quote marks around a word ("does 'alot' have a space") and the dots of a short abbreviation
+# ("e.g.", "p.m.") are punctuation people leave out too.
+_EDGE_QUOTE = re.compile(r"(?<!\w)['\"](?=[^\W\d_])|(?<=[^\W\d_])['\"](?!\w)")  # not 5'10"
+_ABBREVIATION = re.compile(r"(?<![\w.])[a-z](?:\.[a-z])+\.?(?![\w.])")
+
+
 def exact_key(text: str, fillers: bool = True) -> str:
-    """The normalised-exact tier's key: ``canonical`` without apostrophes inside words, and
-    with a space for a hyphen between letters."""
-    return _INNER_HYPHEN.sub(" ", _INNER_APOSTROPHE.sub("", canonical(text, fillers)))
+    """The normalised-exact tier's key: ``canonical`` without apostrophes inside words, quote
+    marks around them or dots inside abbreviations, and with a space for a hyphen between
+    letters."""
+    key = _INNER_APOSTROPHE.sub("", canonical(text, fillers))
+    key = _ABBREVIATION.sub(lambda m: m.group(0).replace(".", ""), _EDGE_QUOTE.sub("", key))
+    return _INNER_HYPHEN.sub(" ", key)
