@@ -1508,3 +1508,24 @@ def test_all_put_before_a_noun_narrows_the_question_but_all_the_does_not():
     assert kind("when did women get the vote in the uk",
                 "when did all women get the vote in the uk") == ("reject", "scope")
     assert kind("list the files in the folder", "list all the files in the folder")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    # two nouns around a verb of giving, one way with "to", the other with two objects
+    ("can humans give a cold to dogs", "can dogs give humans a cold"),
+    ("Does the bank send the statement to the customer?",
+     "Does the customer send the statement to the bank?"),
+    # "can you" is folded away from the key, but "you" still does the giving
+    ("can you give a cold to your dog", "can your dog give you a cold"),
+    ("could you give the keys to my neighbor", "could my neighbor give you the keys"),
+])
+def test_the_giver_and_the_one_given_to_exchanged_is_a_direction(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("can humans give a cold to dogs", "can humans give dogs a cold"),
+    ("can you send me the report", "please send me the report"),
+])
+def test_one_giving_said_two_ways_is_no_direction(a, b):
+    assert kind(a, b)[0] == "same"

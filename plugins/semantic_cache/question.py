@@ -31,6 +31,7 @@ _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 # "Teach me to X" asks what "how do I X" asks.
 _TEACH = re.compile(r"\bteach (?:me|us) (?:how )?to\b")
+_ADDRESSED = re.compile(r"\W*(?:(?:hey|hi|hello|ok|so)\W+)?(?:can|could|would|will) (?:you|u)\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")
 # An acronym's plural is the acronym ("APIs", "HRs"): folded, "HRs" would read as hours.
@@ -64,7 +65,7 @@ class Text:
 
     __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "numbers",
                  "number_pairs", "negated", "wh", "how", "roles", "rates", "units", "form",
-                 "lead")
+                 "lead", "addressed")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -90,6 +91,8 @@ class Text:
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
         first = _WORD.search(raw[:64].casefold())
         self.lead = first.group(0) if first else ""
+        # "Can you give X to Y?": the wrapper the key folds away was the doer of the first verb.
+        self.addressed = bool(_ADDRESSED.match(raw[:64].casefold()))
         # "don't" and "dont" -> "do" + "n't", so the negation is seen whatever the spelling.
         split: list[str] = []
         breaks = set()  # words a comma, colon or full stop follows: a clause ends there

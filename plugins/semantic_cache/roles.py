@@ -78,8 +78,9 @@ def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, st
 def pronouns_exchanged(a: Text, b: Text) -> bool:
     """"how much they owe me" / "how much I owe them": the same act, the roles swapped;
     also where a person and a noun swap ("can I claim my mom" / "can my mom claim me")."""
-    rb = _pronoun_roles(b.words) | _person_roles(b.words)
-    return any((o, v, s) in rb for s, v, o in _pronoun_roles(a.words) | _person_roles(a.words)
+    rb = _pronoun_roles(b.words) | _person_roles(b.words, b.addressed)
+    return any((o, v, s) in rb
+               for s, v, o in _pronoun_roles(a.words) | _person_roles(a.words, a.addressed)
                if s != o)
 
 
@@ -136,10 +137,12 @@ def _implied(words: list[str], to: int) -> str | None:
         else None
 
 
-def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str]]:
+def _person_roles(words: list[str], addressed: bool = False
+                  ) -> set[tuple[str, tuple[str, ...] | str, str]]:
     """(doer, verb stem, done-to) around each content word where one of the two is a
     personal pronoun and the other a person or a noun: "my dad is giving me" -> (dad,
-    give, <i>), "I'm giving my dad" -> (<i>, give, dad)."""
+    give, <i>), "I'm giving my dad" -> (<i>, give, dad). ``addressed``: the text opened
+    with "can you", which the words no longer hold, so "you" does its first verb."""
     out = set()
     last_doer = None  # the doer of the latest act: "[a car] pulled out ... and hit me"
     for k, w in enumerate(words):
@@ -148,7 +151,7 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
         j = k - 1
         while j >= 0 and k - j <= 3 and words[j] in AUX:
             j -= 1
-        doer = None
+        doer = "<you>" if addressed and k == 0 else None
         if j >= 0 and words[j] == "to":
             doer = _caused(words, j) or _wanting(words, j) or _implied(words, j)
         elif j >= 0 and words[j] == "and":
@@ -172,11 +175,17 @@ def _person_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, str
             after = words[to + 1]
             done_to |= {PERSON[after]} if after in _OBJECT else _noun_phrase_heads(words, to + 1)
         for done in done_to:
-            if doer and doer != done and (doer.startswith("<") or done.startswith("<")):
+            # two nouns only around a verb of giving, whose two ways of naming the one given
+            # to ("give dogs a cold" / "give a cold to dogs") no other reading shares
+            if doer and doer != done and (doer.startswith("<") or done.startswith("<") or
+                                          stem(w) in _GIVING):
                 out.add((doer, stem(w), done))
         last_doer = doer or last_doer
     return out
 
+
+_GIVING = frozenset(stem(w) for w in "give pass send lend loan pay owe sell teach show hand "
+                    "transmit spread offer donate mail email text forward transfer".split())
 
 # Verbs whose subject does the next one: "my landlord needs [to] send me" (the landlord sends).
 _WANTING = frozenset("need needs needed want wants wanted have has had going plan plans "
