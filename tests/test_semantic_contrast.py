@@ -1529,3 +1529,34 @@ def test_the_giver_and_the_one_given_to_exchanged_is_a_direction(a, b):
 ])
 def test_one_giving_said_two_ways_is_no_direction(a, b):
     assert kind(a, b)[0] == "same"
+
+
+def test_a_negation_moved_to_the_other_clause_is_a_negation_change():
+    assert kind("Why can I hear the other person on Zoom but they can't hear me?",
+                "Why can't I hear the other person on Zoom but they can hear me?") == \
+        ("reject", "negation")
+    # one word either way is the same question
+    assert kind("Don't you need a visa for Japan?", "Do you not need a visa for Japan?")[0] == "same"
+    assert kind("Why can't I hear them?", "Why can I not hear them?")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Who trained under Mr. Miyagi in The Karate Kid?",
+     "Who did Mr. Miyagi train under in The Karate Kid?"),
+    ("what eats spiders", "what do spiders eat"),
+    ("who influenced borges", "who did borges influence"),
+])
+def test_a_question_for_the_doer_is_not_one_for_the_done_to(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    # an indirect question keeps the direct one's order
+    ("Can you tell me what goblet cells secrete?", "What do goblet cells secrete?"),
+    ("Explain what MU-MIMO does on a router", "What does MU-MIMO do on a router?"),
+    # both questions asked, in the other order
+    ("Who influenced Borges, and whom did Borges influence?",
+     "Whom did Borges influence, and who influenced Borges?"),
+])
+def test_an_indirect_question_or_both_questions_are_no_role_change(a, b):
+    assert kind(a, b)[0] == "same"

@@ -32,6 +32,7 @@ from functools import lru_cache
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, narrowed,
                          quantified)
 from .question import Text, parse
+from .roles import AUX
 from .swaps import exchanged, units_exchanged
 from .word_match import (compounds_matched, distance, keys_touch, opposite, same_word_stems,
                          spelt_numbers_matched, stem)
@@ -123,6 +124,53 @@ def _command_of(q: Text, imp: Text) -> bool:
         return q.form == frozenset({"who"})
     return imp.lead in _COMPARING and q.form == frozenset({"how"}) and \
         q.words[:2] in (["how", "do"], ["how", "does"]) and imp.lead in q.words[2:]
+
+
+def _negation_moved(a: Text, b: Text) -> bool:
+    """The same words in the same order, with a negation moved past another auxiliary or
+    clause: "why can I hear them but they can't hear me" / "why can't I hear them but they
+    can hear me". Within one clause it is the same question: "why doesn't my laptop charge"
+    / "why does my laptop not charge"."""
+    at_a = [k for k, w in enumerate(a.words) if w in NEGATIONS]
+    at_b = [k for k, w in enumerate(b.words) if w in NEGATIONS]
+    others = [w for w in a.words if w not in NEGATIONS]
+    if not at_a or len(at_a) != len(at_b) or others != [w for w in b.words if w not in NEGATIONS]:
+        return False
+    for i, (x, y) in enumerate(zip(at_a, at_b)):
+        lo, hi = sorted((x - i, y - i))  # places among the other words
+        if any(w in AUX or w in _CLAUSE_JOINS for w in others[lo:hi]):
+            return True
+    return False
+
+
+_CLAUSE_JOINS = frozenset("but and or while whereas although though if when because".split())
+
+
+# A question word and what follows it: "who trained under X" asks for the trainee, "who did
+# X train under" for the trainer; "what eats X" / "what does X eat".
+_WH_OBJECT = frozenset({"who", "whom", "what", "which"})
+_DO = frozenset({"do", "does", "did"})
+
+
+def _wh_role_changed(a: Text, b: Text) -> bool:
+    """One question asks for the doer ("who trained under Mr. Miyagi"), the other, in the
+    same content words, for the one done to ("who did Mr. Miyagi train under"). Only texts
+    with one such question word; an indirect question keeps the direct one's word order
+    ("tell me what goblet cells secrete" / "what do goblet cells secrete")."""
+    def shape(t: Text) -> tuple[str, list[str]] | None:
+        at = [i for i, w in enumerate(t.words) if w in _WH_OBJECT]
+        if len(at) != 1 or at[0] + 1 >= len(t.words):
+            return None
+        k = at[0]
+        tail = [stem(w) for w in t.words[k + 1:] if w not in STOP and w not in _DO]
+        nxt = t.words[k + 1]
+        if nxt in _DO:
+            return "object", tail
+        # a verb right after the question word: no name, article or pronoun ("what
+        # Einstein discovered" is an indirect "what did Einstein discover")
+        return None if nxt in STOP or nxt in PERSON or nxt in t.caps else ("subject", tail)
+    sa, sb = shape(a), shape(b)
+    return sa is not None and sb is not None and sa[0] != sb[0] and sa[1] != sb[1]
 
 
 # "in a namespace" / "in every namespace": one thing or all of them.
@@ -326,7 +374,7 @@ class Comparer:
                     any(w in UNAMBIGUOUS_UNITS for w in only_b):
                 return Verdict("reject", "unit")
             return Verdict("unsure", "reworded")
-        if a.negated != b.negated and not self._negation_typo(a, b):
+        if a.negated != b.negated and not self._negation_typo(a, b) or _negation_moved(a, b):
             return Verdict("reject", "negation")
         for x in only_a:
             for y in only_b:
@@ -364,7 +412,7 @@ class Comparer:
                 if any(_singulars(PERSON.get(x, x)) & wb_p and _singulars(PERSON.get(y, y)) & wa_p
                        and not _singulars(x) & _singulars(y) for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")
-        if exchanged(a, b, names):
+        if exchanged(a, b, names) or not (only_a or only_b) and _wh_role_changed(a, b):
             return Verdict("reject", "direction")
         if _quantifier_changed(a, b) or quantified(a, b) or quantified(b, a):
             return Verdict("reject", "scope")
