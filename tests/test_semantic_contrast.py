@@ -230,12 +230,13 @@ def test_a_typo_variant_is_served_over_a_nearer_look_alike():
     # two stored questions the structure calls the same, with different answers: ambiguous
     cands.append(Candidate(3, 0.61, "how do i reset my password", "other"))
     assert v.choose("How do I reset my pasword?", cands).reason == "ambiguous"
-    # a misspelt topic word moves MiniLM far ("crikcet": 0.48), and is still served ...
+    # a misspelt topic word moves MiniLM far ("crikcet": 0.48, "camle": 0.39), and is still
+    # served ...
     assert v.choose("How do I reset my pasword?",
-                    [Candidate(2, 0.47, "How do I reset my password?", "p")]).reason == "hit"
+                    [Candidate(2, 0.35, "How do I reset my password?", "p")]).reason == "hit"
     # ... but below typo_floor it is not
     assert v.choose("How do I reset my pasword?",
-                    [Candidate(2, 0.4, "How do I reset my password?", "p")]).reason == "miss"
+                    [Candidate(2, 0.25, "How do I reset my password?", "p")]).reason == "miss"
 
 
 def test_fillers_are_whole_leading_wrappers_not_first_words():
@@ -1560,3 +1561,12 @@ def test_a_question_for_the_doer_is_not_one_for_the_done_to(a, b):
 ])
 def test_an_indirect_question_or_both_questions_are_no_role_change(a, b):
     assert kind(a, b)[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What will my $800 TV be worth after 3 years of 20% yearly depreciation?",
+     "What will my $800 TV be worth after 3 years of 20% yearly appreciation?"),
+    ("Why did the Ku Klux Klan rise in the 1920s?", "Why did the Ku Klux Klan decline in the 1920s?"),
+])
+def test_growth_and_decline_are_opposites(a, b):
+    assert kind(a, b) == ("reject", "antonym")

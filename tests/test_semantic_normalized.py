@@ -309,3 +309,8 @@ def test_quotes_abbreviation_dots_and_lower_case_numerals_share_the_key():
     assert exact_key("is he 5'10\" tall") != exact_key("is he 510 tall")
     assert exact_key("the part i missed") == "the part i missed"
     assert exact_key("what is python 3.12") != exact_key("what is python 312")
+
+
+def test_random_but_before_a_question_is_chat():
+    assert exact_key("lol random but is Venus hotter than Mercury?") == \
+        exact_key("Is Venus hotter than Mercury?")

@@ -37,7 +37,7 @@ _LEAD = tuple(sorted((
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "hey team", "hi folks", "hey folks",
     "i'm new to this", "im new to this", "i am new to this", "new to this",
-    "random one", "random one but", "random question but", "random q",
+    "random one", "random one but", "random question but", "random q", "random but",
     # relaying someone else's question
     "my son wants to know", "my daughter wants to know", "my kid wants to know",
     "my kids want to know", "my wife wants to know", "my husband wants to know",

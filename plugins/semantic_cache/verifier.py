@@ -82,7 +82,7 @@ class Settings:
     # the learned score. Everything else goes to the learned score as before.
     structure: bool = True
     same_floor: float = 0.85
-    typo_floor: float = 0.45
+    typo_floor: float = 0.3
     typos: bool = True
     # With a cross-encoder: a pair the embedding-interaction weights (dot products over the
     # two vectors and the lexical features the rules already computed: ~20 us) score below this is rejected

@@ -272,7 +272,8 @@ risky conservative|bullish bearish|overbought oversold|appreciate depreciate
 permanent temporary|lot few|lots few|gained lost|away toward|away towards|enter leave
 entering leaving|arrive leave|arriving leaving|new used|formal casual|formal informal
 front back|well badly|well poorly|drop pick|rise drop|rise fall|increase drop|spike drop
-surge drop|jump drop|gain drop"""
+surge drop|jump drop|gain drop|appreciation depreciation|appreciating depreciating
+rise decline|grow decline|growth decline|increase decline|rising declining"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
