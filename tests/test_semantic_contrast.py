@@ -1570,3 +1570,13 @@ def test_an_indirect_question_or_both_questions_are_no_role_change(a, b):
 ])
 def test_growth_and_decline_are_opposites(a, b):
     assert kind(a, b) == ("reject", "antonym")
+
+
+def test_side_effects_and_dosage_are_two_properties():
+    assert kind("side effects of apoquel for dogs", "dosage of apoquel for dogs") == \
+        ("reject", "attribute")
+
+
+def test_a_verb_inflected_between_two_pronouns_keeps_who_does_it():
+    assert kind("Who is at fault if I rear-end someone?",
+                "Who's at fault if someone rear-ends me?") == ("reject", "direction")

@@ -68,7 +68,7 @@ def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, st
             continue
         for j in range(i + 2, min(i + 5, len(words))):
             if words[j] in _OBJECT:
-                verb = tuple(x for x in words[i + 1:j] if x not in STOP)
+                verb = tuple(stem(x) for x in words[i + 1:j] if x not in STOP)  # "rear-ends"
                 if verb:
                     out.add((PERSON[w], verb, PERSON[words[j]]))
                 break

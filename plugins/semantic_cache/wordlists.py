@@ -206,6 +206,7 @@ ATTRIBUTES = frozenset(
     "shipping pricing billing licensing license renewal indemnity penalty penalties "
     "coverage deductible requirements deadline history origin ingredients features "
     "symptoms causes treatment diagnosis prevention syntax performance security legal "
+    "effects risks interactions contraindications "
     "financial "
     # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
     "meaning etymology pronunciation "
