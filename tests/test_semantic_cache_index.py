@@ -147,7 +147,7 @@ def test_verifier_orders_rejects_and_detects_ambiguity():
     d = v.choose(new, [Candidate(1, 0.93, "Is tea bad for you?", "x"),
                        Candidate(2, 0.95, "Is tea bad for you at all?", "x")])
     assert (d.reason, d.entry_id) == ("hit", 2)   # same answer: nothing to choose between
-    assert v.choose(new, [Candidate(1, 0.4, new, "x")]).reason == "miss"
+    assert v.choose(new, [Candidate(1, 0.25, new, "x")]).reason == "miss"
     with pytest.raises(ValueError, match="unknown verifier rule"):
         Verifier(Settings(rules=("colour",)))
 

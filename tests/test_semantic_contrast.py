@@ -1580,3 +1580,22 @@ def test_side_effects_and_dosage_are_two_properties():
 def test_a_verb_inflected_between_two_pronouns_keeps_who_does_it():
     assert kind("Who is at fault if I rear-end someone?",
                 "Who's at fault if someone rear-ends me?") == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    # the doer of a verb after "stop"/"keep" ... is the one before them
+    ("Can my ex-husband stop paying me child support if I remarry?",
+     "Can I stop paying my ex-husband child support if he remarries?"),
+    # "who's invited" is the one asked, "who invites" the one asking
+    ("Is the person who invites supposed to pay on a first date?",
+     "Is the person who's invited supposed to pay on a first date?"),
+    # two parties exchanged beside one added word
+    ("Does the buyer get the earnest money back if the seller backs out?",
+     "Does the seller get the earnest money if the buyer backs out?"),
+])
+def test_roles_exchanged_through_a_catenative_a_passive_or_beside_an_added_word(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_who_is_written_either_way_is_the_same_question():
+    assert kind("Who's the CEO of Apple?", "Who is the CEO of Apple?")[0] == "same"

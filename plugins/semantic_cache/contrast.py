@@ -25,6 +25,7 @@ Pure Python, tens of microseconds per pair; run only on candidates that passed t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -146,31 +147,13 @@ def _negation_moved(a: Text, b: Text) -> bool:
 _CLAUSE_JOINS = frozenset("but and or while whereas although though if when because".split())
 
 
-# A question word and what follows it: "who trained under X" asks for the trainee, "who did
-# X train under" for the trainer; "what eats X" / "what does X eat".
-_WH_OBJECT = frozenset({"who", "whom", "what", "which"})
-_DO = frozenset({"do", "does", "did"})
-
-
-def _wh_role_changed(a: Text, b: Text) -> bool:
-    """One question asks for the doer ("who trained under Mr. Miyagi"), the other, in the
-    same content words, for the one done to ("who did Mr. Miyagi train under"). Only texts
-    with one such question word; an indirect question keeps the direct one's word order
-    ("tell me what goblet cells secrete" / "what do goblet cells secrete")."""
-    def shape(t: Text) -> tuple[str, list[str]] | None:
-        at = [i for i, w in enumerate(t.words) if w in _WH_OBJECT]
-        if len(at) != 1 or at[0] + 1 >= len(t.words):
-            return None
-        k = at[0]
-        tail = [stem(w) for w in t.words[k + 1:] if w not in STOP and w not in _DO]
-        nxt = t.words[k + 1]
-        if nxt in _DO:
-            return "object", tail
-        # a verb right after the question word: no name, article or pronoun ("what
-        # Einstein discovered" is an indirect "what did Einstein discover")
-        return None if nxt in STOP or nxt in PERSON or nxt in t.caps else ("subject", tail)
-    sa, sb = shape(a), shape(b)
-    return sa is not None and sb is not None and sa[0] != sb[0] and sa[1] != sb[1]
+def _exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]) -> bool:
+    """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
+    "does the buyer get the money [back] if the seller backs out" / "does the seller get the
+    money if the buyer backs out"."""
+    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
+    without = pattern.sub("", longer, count=1)
+    return without != longer and exchanged(parse(without), other, names)
 
 
 # "in a namespace" / "in every namespace": one thing or all of them.
@@ -412,7 +395,7 @@ class Comparer:
                 if any(_singulars(PERSON.get(x, x)) & wb_p and _singulars(PERSON.get(y, y)) & wa_p
                        and not _singulars(x) & _singulars(y) for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")
-        if exchanged(a, b, names) or not (only_a or only_b) and _wh_role_changed(a, b):
+        if exchanged(a, b, names):
             return Verdict("reject", "direction")
         if _quantifier_changed(a, b) or quantified(a, b) or quantified(b, a):
             return Verdict("reject", "scope")
@@ -434,6 +417,9 @@ class Comparer:
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
                     leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
+            if len(added) == 1 and _exchanged_besides(cached if only_a else new,
+                                                      b if only_a else a, added[0], names):
+                return Verdict("reject", "direction")
             return Verdict("unsure", "added")
         # The same words in the same order differ only in punctuation, which can move
         # where a question seems to start ("... 30 April. Can you" / "... 30 April, can

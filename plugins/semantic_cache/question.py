@@ -108,6 +108,8 @@ class Text:
                 split += [NEG_BASE.get(w[:-3], w[:-3]), "n't"]
             elif w in BARE_NEGATIONS:
                 split += [BARE_NEGATIONS[w], "n't"]
+            elif w == "who's":
+                split += ["who", "is"]  # "the person who's invited": a passive to be read
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
                 if w.endswith("'s") and split[-1] not in STOP:  # "what's", "it's": "is"

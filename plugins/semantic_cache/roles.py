@@ -151,6 +151,10 @@ def _person_roles(words: list[str], addressed: bool = False
         j = k - 1
         while j >= 0 and k - j <= 3 and words[j] in AUX:
             j -= 1
+        if j > 0 and w.endswith("ing") and words[j] in _GERUND_TAKERS:
+            j -= 1  # "my ex stop [paying] me": the ex pays
+            while j >= 0 and words[j] in AUX:
+                j -= 1
         doer = "<you>" if addressed and k == 0 else None
         if j >= 0 and words[j] == "to":
             doer = _caused(words, j) or _wanting(words, j) or _implied(words, j)
@@ -186,6 +190,10 @@ def _person_roles(words: list[str], addressed: bool = False
 
 _GIVING = frozenset(stem(w) for w in "give pass send lend loan pay owe sell teach show hand "
                     "transmit spread offer donate mail email text forward transfer".split())
+
+# Verbs whose subject does the "-ing" verb after them: "can my ex [stop] paying me".
+_GERUND_TAKERS = frozenset("stop stops stopped start starts started keep keeps kept quit quits "
+                           "avoid avoids finish finishes begin begins continue continues".split())
 
 # Verbs whose subject does the next one: "my landlord needs [to] send me" (the landlord sends).
 _WANTING = frozenset("need needs needed want wants wanted have has had going plan plans "

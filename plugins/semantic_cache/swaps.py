@@ -211,6 +211,7 @@ def _wh_role_reversed(a: Text, b: Text) -> bool:
 
 
 _PASSIVE_AUX = BE | {"been", "being", "get", "gets", "got"}
+_RELATIVE = frozenset({"who", "which", "that"})
 
 
 def _as_active(words: list[str]) -> list[tuple[list[str], int]]:
@@ -227,6 +228,11 @@ def _as_active(words: list[str]) -> list[tuple[list[str], int]]:
             m += 1
         if m + 1 < len(words) and words[m + 1] == "by" and words[m] not in STOP:
             out.append((words[:k] + [words[m]] + words[m + 2:], k))
+        elif k and words[k - 1] in _RELATIVE and m < len(words) and words[m] not in STOP and \
+                words[m].endswith("ed"):
+            # no "by" after a relative pronoun: "the person who's invited" is the one asked,
+            # "the person who invites" the one asking
+            out.append((words[:k] + [words[m]] + words[m + 1:], k))
     return out
 
 
@@ -247,10 +253,39 @@ def _voice_reversed(a: Text, b: Text) -> bool:
     return False
 
 
+# A question word and what follows it: "who trained under X" asks for the trainee, "who did
+# X train under" for the trainer; "what eats X" / "what does X eat".
+_DO = frozenset({"do", "does", "did"})
+
+
+def _do_support_changed(a: Text, b: Text) -> bool:
+    """One question asks for the doer ("who trained under Mr. Miyagi"), the other, in the
+    same content words, for the one done to ("who did Mr. Miyagi train under"). Only texts
+    with one such question word; an indirect question keeps the direct one's word order
+    ("tell me what goblet cells secrete" / "what do goblet cells secrete")."""
+    def shape(t: Text) -> tuple[str, list[str]] | None:
+        at = [i for i, w in enumerate(t.words) if w in _ROLE_WH]
+        if len(at) != 1 or at[0] + 1 >= len(t.words):
+            return None
+        k = at[0]
+        tail = [stem(w) for w in t.words[k + 1:] if w not in STOP and w not in _DO]
+        nxt = t.words[k + 1]
+        if nxt in _DO:
+            return "object", tail
+        # a verb right after the question word: no name, article or pronoun ("what
+        # Einstein discovered" is an indirect "what did Einstein discover")
+        return None if nxt in STOP or nxt in PERSON or nxt in t.caps else ("subject", tail)
+    if sorted(w for _, w in _content_at(a.words)) != sorted(w for _, w in _content_at(b.words)):
+        return False  # other words too: not the same question with its roles turned
+    sa, sb = shape(a), shape(b)
+    return sa is not None and sb is not None and sa[0] != sb[0] and sa[1] != sb[1]
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written, with
     pronouns read as persons and words as stems, told by pronouns alone, a question
-    word's role reversed ("who did X beat" / "who beat X"), the verb turned passive in
+    word's role reversed ("who did X beat" / "who beat X", "what eats X" / "what does X
+    eat"), the verb turned passive in
     place ("which team beat X" / "which team was beaten by X"), or the possessive moved to
     the other name ("X's manager" / "Y's manager" with both named)."""
     names = names | _letter_names(a.words) | _letter_names(b.words)
@@ -258,4 +293,5 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
         return True
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
-        _wh_role_reversed(a, b) or _voice_reversed(a, b) or owner_changed(a, b)
+        _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
+        owner_changed(a, b)
