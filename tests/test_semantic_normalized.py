@@ -314,3 +314,9 @@ def test_quotes_abbreviation_dots_and_lower_case_numerals_share_the_key():
 def test_random_but_before_a_question_is_chat():
     assert exact_key("lol random but is Venus hotter than Mercury?") == \
         exact_key("Is Venus hotter than Mercury?")
+
+
+def test_but_after_a_leading_wrapper_is_part_of_it():
+    assert exact_key("sorry if this is a dumb question but what is a meme") == \
+        exact_key("what is a meme")
+    assert exact_key("but why is the sky blue") == "but why is the sky blue"

@@ -132,7 +132,7 @@ _WAKE_RE = re.compile(r"^(?:siri|alexa|google)(?:\s*[,:!.]+\s*|\s+)(?=(?:what|wh
                       r"how|why|which|will|is|are|can|could|do|does|did|should|set|play|turn|"
                       r"remind|tell|call|show|find|add|open|give)\b)")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) +
-                      r")(?:\s*[,:!.]+\s*|" + _DASH + r"\s+|\s+)")
+                      r")(?:\s*[,:!.]+\s*|" + _DASH + r"\s+|\s+)(?:but\s+(?=\S))?")  # "..., but"
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 # A whole sentence or clause at either end made only of greetings, thanks, apologies and
 # talk about asking ("Could you help me with something?", "Good afternoon!", "Random
