@@ -1599,3 +1599,23 @@ def test_roles_exchanged_through_a_catenative_a_passive_or_beside_an_added_word(
 
 def test_who_is_written_either_way_is_the_same_question():
     assert kind("Who's the CEO of Apple?", "Who is the CEO of Apple?")[0] == "same"
+
+
+def test_the_same_words_with_a_comma_moved_are_the_same_question():
+    assert kind("If Tom owes Ana $20 and Ana owes Tom $15, who owes whom?",
+                "If Tom owes Ana $20, and Ana owes Tom $15 who owes whom")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("is the pct harder northbound", "is the pct harder southbound", "antonym"),
+    ("Can I carry cash out of India?", "Can I carry cash into India?", "antonym"),
+    ("What's the fine for littering in a national park?",
+     "What's the jail time for littering in a national park?", "attribute"),
+])
+def test_bounds_out_of_and_into_and_a_fine_against_jail_time(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+def test_a_fine_is_a_penalty():
+    assert kind("What's the fine for running a red light in California?",
+                "What's the penalty for running a red light in California?")[0] == "same"

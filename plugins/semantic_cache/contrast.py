@@ -330,6 +330,10 @@ class Comparer:
             return Verdict("reject", "number")
         if _numbers_exchanged(a, b):
             return Verdict("reject", "number")  # "10 vs 5" / "5 vs 10", "3-1" / "1-3"
+        if a.words == b.words:
+            # the same words in the same order: only case or punctuation differ, and a comma
+            # moved between clauses exchanges nothing ("…owes Ana $20, and Ana owes…")
+            return Verdict("same")
         # A function word one side writes in capitals ("the US") is a name on both sides.
         names = a.acronyms | b.acronyms
         # Unmatched content words on each side, after exact, stem, synonym, typo matching.

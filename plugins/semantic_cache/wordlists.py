@@ -206,7 +206,7 @@ ATTRIBUTES = frozenset(
     "shipping pricing billing licensing license renewal indemnity penalty penalties "
     "coverage deductible requirements deadline history origin ingredients features "
     "symptoms causes treatment diagnosis prevention syntax performance security legal "
-    "effects risks interactions contraindications "
+    "effects risks interactions contraindications fine "
     "financial "
     # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
     "meaning etymology pronunciation "
@@ -274,7 +274,8 @@ permanent temporary|lot few|lots few|gained lost|away toward|away towards|enter 
 entering leaving|arrive leave|arriving leaving|new used|formal casual|formal informal
 front back|well badly|well poorly|drop pick|rise drop|rise fall|increase drop|spike drop
 surge drop|jump drop|gain drop|appreciation depreciation|appreciating depreciating
-rise decline|grow decline|growth decline|increase decline|rising declining"""
+rise decline|grow decline|growth decline|increase decline|rising declining
+northbound southbound|eastbound westbound|northward southward|eastward westward|into out"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
@@ -292,7 +293,7 @@ OPPOSITE_PREFIXES = (("", "un"), ("", "dis"), ("", "in"), ("", "im"), ("", "il")
                  ("", "off"),  # "peak" / "off-peak" (read as one word: question.py)
                  ("ab", "ad"))  # "abduct" / "adduct"
 # Synonyms a reader takes as the same request; one-word only, both directions.
-_SYNONYMS = """delete remove erase|largest biggest|large big|small little tiny|quick fast rapid
+_SYNONYMS = """fine penalty|delete remove erase|largest biggest|large big|small little tiny|quick fast rapid
 quickest fastest|begin start|fix repair resolve solve|kill terminate end|main key primary
 major principal|common typical usual|easy simple|smart wise clever|create make build
 car automobile vehicle|purchase buy|show display|choose pick select|error exception
