@@ -1619,3 +1619,19 @@ def test_bounds_out_of_and_into_and_a_fine_against_jail_time(a, b, why):
 def test_a_fine_is_a_penalty():
     assert kind("What's the fine for running a red light in California?",
                 "What's the penalty for running a red light in California?")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("cheap flights to Paris", "cheap flights from Paris"),
+    ("Tips for subletting my apartment to a student this summer",
+     "Tips for subletting an apartment from a student this summer"),
+    ("how to transfer microchip ownership to me from the previous owner",
+     "how to transfer microchip ownership from me to the new owner"),
+])
+def test_a_word_moved_from_to_to_from_is_a_direction(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_each_place_keeping_its_marker_is_no_direction():
+    assert kind("How do I get to Paris from London", "How do I get from London to Paris")[0] == \
+        "same"

@@ -127,6 +127,16 @@ def _command_of(q: Text, imp: Text) -> bool:
         q.words[:2] in (["how", "do"], ["how", "does"]) and imp.lead in q.words[2:]
 
 
+def _marker_flipped(a: Text, b: Text) -> bool:
+    """A word after "to" on one side follows "from" on the other (and not the other way round
+    on the same side): "cheap flights to Paris" / "cheap flights from Paris", "subletting my
+    apartment to a student" / "... from a student". "from London to Paris" / "to Paris from
+    London" keeps each word's marker."""
+    to_a, from_a = a.roles.get("to", set()), a.roles.get("from", set())
+    to_b, from_b = b.roles.get("to", set()), b.roles.get("from", set())
+    return bool((to_a - from_a) & (from_b - to_b) or (from_a - to_a) & (to_b - from_b))
+
+
 def _negation_moved(a: Text, b: Text) -> bool:
     """The same words in the same order, with a negation moved past another auxiliary or
     clause: "why can I hear them but they can't hear me" / "why can't I hear them but they
@@ -389,6 +399,8 @@ class Comparer:
         # other, each present on both sides: the two changed roles. Exact words here (stems
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.
         # A pronoun matches any word of its person on the other side ("to me" / "can I").
+        if _marker_flipped(a, b):
+            return Verdict("reject", "direction")  # "flights to Paris" / "flights from Paris"
         if a.roles and b.roles:
             wa_p = {v for w in a.words for v in _singulars(w)} | \
                 {PERSON[w] for w in a.words if w in PERSON}
