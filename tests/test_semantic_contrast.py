@@ -1635,3 +1635,25 @@ def test_a_word_moved_from_to_to_from_is_a_direction(a, b):
 def test_each_place_keeping_its_marker_is_no_direction():
     assert kind("How do I get to Paris from London", "How do I get from London to Paris")[0] == \
         "same"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Print only the unique lines of a sorted file with uniq",
+     "Print only the duplicate lines of a sorted file with uniq", "antonym"),
+    ("Decode a JWT in Python", "Decode and verify a JWT in Python", "scope"),
+    ("Does the non-custodial parent pay the custodial parent?",
+     "Does the custodial parent pay the non-custodial parent?", "direction"),
+    ("What are the requirements to become the legal guardian of my niece?",
+     "What are the responsibilities of being the legal guardian of my niece?", "attribute"),
+])
+def test_unique_and_duplicate_a_second_task_a_non_prefix_and_duties(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What's the chemical symbol for silver?", "What's the chemical symbol for silver? pls and ty"),
+    ("I'm hourly, non-exempt, and work in Illinois", "I'm hourly, non exempt, and work in Illinois"),
+    ("is a non-profit tax exempt", "is a nonprofit tax exempt"),
+])
+def test_chat_abbreviations_and_a_non_prefix_written_three_ways_are_the_same(a, b):
+    assert kind(a, b)[0] == "same"

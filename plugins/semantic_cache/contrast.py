@@ -157,6 +157,20 @@ def _negation_moved(a: Text, b: Text) -> bool:
 _CLAUSE_JOINS = frozenset("but and or while whereas although though if when because".split())
 
 
+def _task_added(longer: Text, shorter: Text) -> bool:
+    """``longer`` is ``shorter`` with "and"/"or" and one more word joined to a word of it:
+    "decode [and verify] a JWT", "[read and] write a file" ask for a second thing."""
+    extra = Counter(longer.words) - Counter(shorter.words)
+    if Counter(shorter.words) - Counter(longer.words) or sum(extra.values()) != 2:
+        return False
+    joins = [w for w in extra if w in ("and", "or")]
+    word = [w for w in extra if w not in ("and", "or")]
+    if len(joins) != 1 or len(word) != 1 or word[0] not in longer.content:
+        return False
+    k = longer.words.index(word[0])
+    return joins[0] in longer.words[max(0, k - 1):k] + longer.words[k + 1:k + 2]
+
+
 def _exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]) -> bool:
     """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
     "does the buyer get the money [back] if the seller backs out" / "does the seller get the
@@ -433,6 +447,8 @@ class Comparer:
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
                     leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
+            if _task_added(a, b) or _task_added(b, a):
+                return Verdict("reject", "scope")  # "decode [and verify] a JWT"
             if len(added) == 1 and _exchanged_besides(cached if only_a else new,
                                                       b if only_a else a, added[0], names):
                 return Verdict("reject", "direction")

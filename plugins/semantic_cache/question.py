@@ -25,7 +25,8 @@ _HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")
 # A single letter joined to the rest reads the same with a hyphen or without: "e-mail" /
 # "email", "X-ray" / "xray" are one word; "W-2" / "W2" a letter and a number, so that
 # "W-2" / "W-4" still differ in their numbers.
-_LETTER_HYPHEN = re.compile(r"\b([a-z]|off)-(?=[a-z])")  # and "off-peak": one word
+_LETTER_HYPHEN = re.compile(r"\b([a-z]|off)-(?=[a-z])|\b(non)[- ](?=[a-z])")
+# and "off-peak"; "non-custodial", "non custodial" and "noncustodial" are one word
 _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
@@ -84,7 +85,7 @@ class Text:
         # below are read as spaces
         self.number_pairs = frozenset((x, c.rstrip("."), y)
                                       for x, c, y in _NUMBER_PAIR.findall(key) if x != y)
-        text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(r"\1", key))
+        text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(lambda m: m.group(1) or m.group(2), key))
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         text = _TEACH.sub("how to", text)
         # The first word as written, before wrappers are folded: "Can you X?" may be a

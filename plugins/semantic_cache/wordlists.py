@@ -56,7 +56,7 @@ REQUEST = frozenset(
     "wonder know want like need help understand trying kindly simply briefly walk teach "
     "provide curious basically honestly actually idea sorry dumb stupid silly sec bother "
     "appreciate appreciated apologies anyone someone calculate compute recommend "
-    "suggest actual exactly really truly precisely".split())
+    "suggest actual exactly really truly precisely pls plz ty thx tia".split())
 # Contractions typed without their apostrophe ("whats the best way", "im flying"): read
 # as "what's" and "i'm" are (the word before the apostrophe). Only spellings that are no
 # other word: "ill", "id", "were", "lets", "its" and "wed" are left alone.
@@ -206,7 +206,8 @@ ATTRIBUTES = frozenset(
     "shipping pricing billing licensing license renewal indemnity penalty penalties "
     "coverage deductible requirements deadline history origin ingredients features "
     "symptoms causes treatment diagnosis prevention syntax performance security legal "
-    "effects risks interactions contraindications fine "
+    "effects risks interactions contraindications fine responsibilities duties obligations "
+    "eligibility "
     "financial "
     # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
     "meaning etymology pronunciation "
@@ -275,7 +276,8 @@ entering leaving|arrive leave|arriving leaving|new used|formal casual|formal inf
 front back|well badly|well poorly|drop pick|rise drop|rise fall|increase drop|spike drop
 surge drop|jump drop|gain drop|appreciation depreciation|appreciating depreciating
 rise decline|grow decline|growth decline|increase decline|rising declining
-northbound southbound|eastbound westbound|northward southward|eastward westward|into out"""
+northbound southbound|eastbound westbound|northward southward|eastward westward|into out
+unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
