@@ -25,16 +25,15 @@ Pure Python, tens of microseconds per pair; run only on candidates that passed t
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, narrowed,
-                         quantified)
+                         quantified, task_added)
 from .question import Text, parse
 from .roles import AUX
-from .swaps import exchanged, units_exchanged
+from .swaps import exchanged, exchanged_besides, marker_flipped, units_exchanged
 from .word_match import (compounds_matched, distance, keys_touch, opposite, same_word_stems,
                          spelt_numbers_matched, stem)
 from .wordlists import (AUX_CLASS, HOW_AMOUNTS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON,
@@ -127,14 +126,7 @@ def _command_of(q: Text, imp: Text) -> bool:
         q.words[:2] in (["how", "do"], ["how", "does"]) and imp.lead in q.words[2:]
 
 
-def _marker_flipped(a: Text, b: Text) -> bool:
-    """A word after "to" on one side follows "from" on the other (and not the other way round
-    on the same side): "cheap flights to Paris" / "cheap flights from Paris", "subletting my
-    apartment to a student" / "... from a student". "from London to Paris" / "to Paris from
-    London" keeps each word's marker."""
-    to_a, from_a = a.roles.get("to", set()), a.roles.get("from", set())
-    to_b, from_b = b.roles.get("to", set()), b.roles.get("from", set())
-    return bool((to_a - from_a) & (from_b - to_b) or (from_a - to_a) & (to_b - from_b))
+_CLAUSE_JOINS = frozenset("but and or while whereas although though if when because".split())
 
 
 def _negation_moved(a: Text, b: Text) -> bool:
@@ -152,32 +144,6 @@ def _negation_moved(a: Text, b: Text) -> bool:
         if any(w in AUX or w in _CLAUSE_JOINS for w in others[lo:hi]):
             return True
     return False
-
-
-_CLAUSE_JOINS = frozenset("but and or while whereas although though if when because".split())
-
-
-def _task_added(longer: Text, shorter: Text) -> bool:
-    """``longer`` is ``shorter`` with "and"/"or" and one more word joined to a word of it:
-    "decode [and verify] a JWT", "[read and] write a file" ask for a second thing."""
-    extra = Counter(longer.words) - Counter(shorter.words)
-    if Counter(shorter.words) - Counter(longer.words) or sum(extra.values()) != 2:
-        return False
-    joins = [w for w in extra if w in ("and", "or")]
-    word = [w for w in extra if w not in ("and", "or")]
-    if len(joins) != 1 or len(word) != 1 or word[0] not in longer.content:
-        return False
-    k = longer.words.index(word[0])
-    return joins[0] in longer.words[max(0, k - 1):k] + longer.words[k + 1:k + 2]
-
-
-def _exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]) -> bool:
-    """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
-    "does the buyer get the money [back] if the seller backs out" / "does the seller get the
-    money if the buyer backs out"."""
-    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
-    without = pattern.sub("", longer, count=1)
-    return without != longer and exchanged(parse(without), other, names)
 
 
 # "in a namespace" / "in every namespace": one thing or all of them.
@@ -409,12 +375,12 @@ class Comparer:
             return Verdict("reject", "unit")  # "0.10 euro per word" / "... per line"
         if units_exchanged(a, b):
             return Verdict("reject", "direction")  # "F in C" / "C in F", "French to German"
+        if marker_flipped(a, b):
+            return Verdict("reject", "direction")  # "flights to Paris" / "flights from Paris"
         # A word that follows "from"/"to"/"than" on one side and another such word on the
         # other, each present on both sides: the two changed roles. Exact words here (stems
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.
         # A pronoun matches any word of its person on the other side ("to me" / "can I").
-        if _marker_flipped(a, b):
-            return Verdict("reject", "direction")  # "flights to Paris" / "flights from Paris"
         if a.roles and b.roles:
             wa_p = {v for w in a.words for v in _singulars(w)} | \
                 {PERSON[w] for w in a.words if w in PERSON}
@@ -447,9 +413,9 @@ class Comparer:
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
                     leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
-            if _task_added(a, b) or _task_added(b, a):
+            if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
-            if len(added) == 1 and _exchanged_besides(cached if only_a else new,
+            if len(added) == 1 and exchanged_besides(cached if only_a else new,
                                                       b if only_a else a, added[0], names):
                 return Verdict("reject", "direction")
             return Verdict("unsure", "added")

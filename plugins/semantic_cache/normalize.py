@@ -25,6 +25,9 @@ _INNER_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])|(?<=s)'(?!\w)")  # a
 # Trailing punctuation of any script (?, ？, 。, …, !) and symbols such as emoji are not
 # part of what is asked; inner punctuation is ("C++", "3.12", "e.g.").
 _EDGE = "\"' \t"
+# Asides that ask for no other answer, at either end: "I'm new to this", "random one but".
+_ASIDES = ("i'm new to this", "im new to this", "i am new to this", "new to this",
+           "random one", "random one but", "random question but", "random q")
 # Wrappers at the start, longest first; each may be followed by a comma. Only whole words,
 # and none that also starts a real question ("well water ...", "question marks ...").
 _LEAD = tuple(sorted((
@@ -36,8 +39,7 @@ _LEAD = tuple(sorted((
     "can someone tell me", "can anyone tell me", "does anyone know", "i have a question",
     "hey all", "hi all", "good morning", "please help", "asking for a friend", "lol",
     "hey team", "hi folks", "hey folks",
-    "i'm new to this", "im new to this", "i am new to this", "new to this",
-    "random one", "random one but", "random question but", "random q", "random but",
+    *_ASIDES, "random but",
     # relaying someone else's question
     "my son wants to know", "my daughter wants to know", "my kid wants to know",
     "my kids want to know", "my wife wants to know", "my husband wants to know",
@@ -102,9 +104,8 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "if you do not mind me asking",
          "regards", "kind regards", "best regards", "thanks and regards", "many thanks",
          "please advise", "thanks in advance for your help", "thank you for your help",
-         # a word about the asker asks for no other answer
-         "i'm new to this", "im new to this", "i am new to this", "new to this",
-    "random one", "random one but", "random question but", "random q",
+         # a word about the asker, or an aside, asks for no other answer
+         *_ASIDES,
          "sorry if this is a dumb question", "sorry for the dumb question",
          # urgency asks for no other answer
          "asap", "urgent", "kinda urgent", "kind of urgent", "pretty urgent", "quite urgent",
@@ -308,15 +309,11 @@ _ROMAN_LOWER_RE = re.compile(r"\b(" + "|".join(n.lower() for n in _TAKES_I) + r"
 
 
 def _arabic(m: re.Match) -> str:
-    name, numeral = m.group(1), m.group(2)
-    if numeral not in _ROMAN or (len(numeral) == 1 and not (numeral == "I" and name in _TAKES_I)):
-        return m.group(0)
-    return f"{name} {_ROMAN[numeral]}"
-
-
-def _arabic_lower(m: re.Match) -> str:
+    """Either regex's match with its numeral in digits. One letter only as "I" after a name
+    that takes it ("Malcolm X" stays), and typed in lower case only in "war i"."""
     name, numeral = m.group(1), m.group(2).upper()
-    if numeral not in _ROMAN or (numeral == "I" and name != "war"):
+    if numeral not in _ROMAN or len(numeral) == 1 and not (
+            numeral == "I" and (name in _TAKES_I if name[0].isupper() else name == "war")):
         return m.group(0)
     return f"{name} {_ROMAN[numeral]}"
 
@@ -330,7 +327,7 @@ def canonical(text: str, fillers: bool = True) -> str:
     """The key two texts must share to be the same question; '' for an empty one."""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
     text = _ROMAN_RE.sub(_arabic, _DOTTED.sub(_undot, text).translate(_QUOTES))
-    text = _ROMAN_LOWER_RE.sub(_arabic_lower, text)
+    text = _ROMAN_LOWER_RE.sub(_arabic, text)
     text = spell_symbols(_THOUSANDS.sub("", text))
     text = _SPACE.sub(" ", text).strip().casefold()
     text = _strip_end(text)

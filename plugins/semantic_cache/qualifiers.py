@@ -120,3 +120,17 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
                 lw[left[0] + 1] in _ATTACHING and left[0] not in longer.breaks:
             return True
     return False
+
+
+def task_added(longer: Text, shorter: Text) -> bool:
+    """``longer`` is ``shorter`` with "and"/"or" and one more word joined to a word of it:
+    "decode [and verify] a JWT", "[read and] write a file" ask for a second thing."""
+    extra = Counter(longer.words) - Counter(shorter.words)
+    if Counter(shorter.words) - Counter(longer.words) or sum(extra.values()) != 2:
+        return False
+    joins = [w for w in extra if w in ("and", "or")]
+    word = [w for w in extra if w not in ("and", "or")]
+    if len(joins) != 1 or len(word) != 1 or word[0] not in longer.content:
+        return False
+    k = longer.words.index(word[0])
+    return joins[0] in longer.words[max(0, k - 1):k] + longer.words[k + 1:k + 2]

@@ -85,7 +85,8 @@ class Text:
         # below are read as spaces
         self.number_pairs = frozenset((x, c.rstrip("."), y)
                                       for x, c, y in _NUMBER_PAIR.findall(key) if x != y)
-        text = _LETTER_DIGIT.sub(r"\1 ", _LETTER_HYPHEN.sub(lambda m: m.group(1) or m.group(2), key))
+        text = _LETTER_HYPHEN.sub(lambda m: m.group(1) or m.group(2), key)
+        text = _LETTER_DIGIT.sub(r"\1 ", text)
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         text = _TEACH.sub("how to", text)
         # The first word as written, before wrappers are folded: "Can you X?" may be a

@@ -7,7 +7,9 @@ Python") and a symmetric join ("X or Y" / "Y or X") are no exchange.
 
 from __future__ import annotations
 
-from .question import Text
+import re
+
+from .question import Text, parse
 from .roles import AUX, BE, DETERMINERS, SYMMETRIC, owner_changed, pronouns_exchanged
 from .word_match import stem
 from .wordlists import PERSON, STOP
@@ -285,9 +287,9 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written, with
     pronouns read as persons and words as stems, told by pronouns alone, a question
     word's role reversed ("who did X beat" / "who beat X", "what eats X" / "what does X
-    eat"), the verb turned passive in
-    place ("which team beat X" / "which team was beaten by X"), or the possessive moved to
-    the other name ("X's manager" / "Y's manager" with both named)."""
+    eat"), the verb turned passive in place ("which team beat X" / "which team was beaten
+    by X"), or the possessive moved to the other name ("X's manager" / "Y's manager" with
+    both named)."""
     names = names | _letter_names(a.words) | _letter_names(b.words)
     if _swapped_around(a.words, b.words, names, a.breaks, b.breaks):
         return True
@@ -295,3 +297,22 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         owner_changed(a, b)
+
+
+def marker_flipped(a: Text, b: Text) -> bool:
+    """A word after "to" on one side follows "from" on the other (and not the other way round
+    on the same side): "cheap flights to Paris" / "cheap flights from Paris", "subletting my
+    apartment to a student" / "... from a student". "from London to Paris" / "to Paris from
+    London" keeps each word's marker."""
+    to_a, from_a = a.roles.get("to", set()), a.roles.get("from", set())
+    to_b, from_b = b.roles.get("to", set()), b.roles.get("from", set())
+    return bool((to_a - from_a) & (from_b - to_b) or (from_a - to_a) & (to_b - from_b))
+
+
+def exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]) -> bool:
+    """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
+    "does the buyer get the money [back] if the seller backs out" / "does the seller get the
+    money if the buyer backs out"."""
+    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
+    without = pattern.sub("", longer, count=1)
+    return without != longer and exchanged(parse(without), other, names)
