@@ -1657,3 +1657,59 @@ def test_unique_and_duplicate_a_second_task_a_non_prefix_and_duties(a, b, why):
 ])
 def test_chat_abbreviations_and_a_non_prefix_written_three_ways_are_the_same(a, b):
     assert kind(a, b)[0] == "same"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Convert the Roman numeral XLIV to a number", "convert the roman numeral XLVI to a number",
+     "entity"),
+    ("What's the salary of a dentist in Australia?",
+     "How long does it take to become a dentist in Australia?", "attribute"),
+    ("How tall is the Eiffel Tower?", "What is the weight of the Eiffel Tower?", "attribute"),
+    ("how to thicken gravy", "how to thin gravy", "antonym"),
+    ("how do I soften butter fast", "how do I harden butter fast", "antonym"),
+    ("Which team traded Wayne Gretzky in 1988?", "Which team was Wayne Gretzky traded to in 1988?",
+     "direction"),
+    ("Who was the letter sent to?", "Who sent the letter?", "direction"),
+])
+def test_roman_numerals_a_measure_against_a_property_en_verbs_and_a_stranded_recipient(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How long is the Nile?", "What is the length of the Nile?"),
+    ("how old is the universe", "what's the age of the universe"),
+    ("How much does a dentist earn in Australia?", "What's the salary of a dentist in Australia?"),
+    ("Who was Hamlet written by?", "Who wrote Hamlet?"),
+    ("What is paper made from?", "What is paper made of?"),
+])
+def test_a_measure_that_asks_for_the_property_and_a_doer_asked_by_by_are_not_rejected(a, b):
+    assert kind(a, b)[0] != "reject"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("In which country is Machu Picchu?", "Machu Picchu is in which country?"),
+    ("Is it cheaper to fly or take the train from Boston to New York?",
+     "Is it cheaper to take the train or fly from Boston to New York?"),
+])
+def test_a_question_phrase_moved_and_two_choices_reordered_are_the_same(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("How do I show hidden apps on my iPhone home screen?",
+     "How do I hide apps on my iPhone home screen?", "antonym"),
+    ("my roommate paid the whole $90 bill, how much do i owe her",
+     "i paid the whole $90 bill, how much does my roommate owe me", "direction"),
+])
+def test_show_against_hide_and_a_pronoun_for_the_person_named_exchanged(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What does a DNS server do?", "What is a DNS server for?"),
+    ("What can I use Java for?", "What is Java primarily used for?"),
+    ("my roommate paid the whole bill, how much do i owe her",
+     "my roommate paid the whole bill, how much do i owe my roommate"),
+])
+def test_a_preposition_left_after_no_act_or_both_stranded_and_her_named_are_no_swap(a, b):
+    assert kind(a, b)[0] != "reject"

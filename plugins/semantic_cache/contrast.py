@@ -29,13 +29,14 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, narrowed,
-                         quantified, task_added)
+from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, measure_apart,
+                         narrowed, quantified, task_added)
 from .question import Text, parse
 from .roles import AUX
-from .swaps import exchanged, exchanged_besides, marker_flipped, units_exchanged
-from .word_match import (compounds_matched, distance, keys_touch, opposite, same_word_stems,
-                         spelt_numbers_matched, stem)
+from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
+                    units_exchanged)
+from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
+                         same_word_stems, spelt_numbers_matched, stem)
 from .wordlists import (AUX_CLASS, HOW_AMOUNTS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON,
                         QUALITIES, STOP, UNAMBIGUOUS_UNITS, UNITS)
 
@@ -179,6 +180,8 @@ class Comparer:
         if not self.typos or x[0].isdigit() or y[0].isdigit() or \
                 [c for c in x if c.isdigit()] != [c for c in y if c.isdigit()]:
             return False  # "x80070005" / "x80070002" is another code, not a slip
+        if roman_numeral(x) and roman_numeral(y):
+            return False  # "XLIV" / "XLVI": two numbers, not one misspelt
         if min(len(x), len(y)) < 4:
             # A short word only with two of its letters swapped ("fix" / "fxi") or one hit
             # on a key beside it ("the" / "tge"), into no word: any other edit of three
@@ -389,7 +392,9 @@ class Comparer:
             for marker, xs in a.roles.items():
                 ys = b.roles.get(marker, set())
                 if any(_singulars(PERSON.get(x, x)) & wb_p and _singulars(PERSON.get(y, y)) & wa_p
-                       and not _singulars(x) & _singulars(y) for x in xs - ys for y in ys - xs):
+                       and not _singulars(x) & _singulars(y)
+                       and not (alternatives(a.words, x, y) and alternatives(b.words, x, y))
+                       for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")
         if exchanged(a, b, names):
             return Verdict("reject", "direction")
@@ -398,8 +403,8 @@ class Comparer:
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
-            if asks_about(only_a) and asks_about(only_b):
-                return Verdict("reject", "attribute")
+            if asks_about(only_a) and asks_about(only_b) or measure_apart(a, b, only_a, only_b):
+                return Verdict("reject", "attribute")  # "the salary" / "how long"
             if self._graded_apart(a, b, only_a, only_b):
                 return Verdict("reject", "attribute")  # "faster than" / "more readable than"
             return Verdict("unsure", "replaced")

@@ -9,14 +9,33 @@ from collections import Counter
 
 from .question import Text
 from .word_match import stem
-from .wordlists import ATTRIBUTES, STOP
+from .wordlists import ATTRIBUTES, MEASURED_BY, STOP
 
 _ATTRIBUTE_STEMS = frozenset(stem(w) for w in ATTRIBUTES)
+# property stem -> the "how ..." measures that ask for it
+_MEASURES_OF: dict[str, set[str]] = {}
+for _measure, _nouns in MEASURED_BY.items():
+    for _noun in _nouns.split():
+        _MEASURES_OF.setdefault(stem(_noun), set()).add(_measure)
 
 
 def asks_about(words: list[str]) -> bool:
     """A property among ``words`` ("costs", "the time", "the population")."""
     return any(stem(w) in _ATTRIBUTE_STEMS for w in words)
+
+
+def measure_apart(a: Text, b: Text, only_a: list[str], only_b: list[str]) -> bool:
+    """One side asks "how <adjective>" and the other, asking no "how", names among its
+    unmatched words only properties that measure does not ask for: "how long does it take
+    to become a dentist" / "what's the salary of a dentist" ("how long" / "the length" is
+    one question). "How much" and "how many" may ask for almost anything: not read."""
+    for x, y, only_y in ((a, b, only_b), (b, a, only_a)):
+        measures = x.how - {"amount"}
+        props = [stem(w) for w in only_y if stem(w) in _ATTRIBUTE_STEMS]
+        if measures and not y.how and props and \
+                not any(measures & _MEASURES_OF.get(p, set()) for p in props):
+            return True
+    return False
 
 
 GRADING = frozenset({"more", "most", "less", "least"})

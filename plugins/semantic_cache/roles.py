@@ -75,13 +75,33 @@ def _pronoun_roles(words: list[str]) -> set[tuple[str, tuple[str, ...] | str, st
     return out
 
 
+# Pronouns that may stand for a person named earlier in their own text ("my roommate paid
+# ..., how much do I owe her": "her" is the roommate)
+_THIRD = frozenset({"<he>", "<she>", "<they>"})
+
+
 def pronouns_exchanged(a: Text, b: Text) -> bool:
     """"how much they owe me" / "how much I owe them": the same act, the roles swapped;
-    also where a person and a noun swap ("can I claim my mom" / "can my mom claim me")."""
+    also where a person and a noun swap ("can I claim my mom" / "can my mom claim me"),
+    and where one side says "her" for a person it names ("my roommate paid, how much do I
+    owe her" / "I paid, how much does my roommate owe me")."""
     rb = _pronoun_roles(b.words) | _person_roles(b.words, b.addressed)
-    return any((o, v, s) in rb
-               for s, v, o in _pronoun_roles(a.words) | _person_roles(a.words, a.addressed)
-               if s != o)
+    ra = _pronoun_roles(a.words) | _person_roles(a.words, a.addressed)
+    if any((o, v, s) in rb for s, v, o in ra if s != o):
+        return True
+    named_a, named_b = {stem(w) for w in a.words}, {stem(w) for w in b.words}
+
+    def named(x: str, y: str) -> bool:  # a's pronoun x for b's noun y, or the other way
+        return x in _THIRD and y[0] != "<" and y in named_a or \
+            y in _THIRD and x[0] != "<" and x in named_b
+
+    def verbs(v: tuple[str, ...] | str) -> frozenset[str]:
+        return frozenset((v,) if isinstance(v, str) else v)
+
+    # one party the same word on both sides, the other a pronoun against the noun it names
+    return any(s != o and verbs(v) == verbs(v2) and (
+        o == s2 and named(s, o2) or s == o2 and named(o, s2))
+        for s, v, o in ra for s2, v2, o2 in rb)
 
 
 def _noun_phrase_heads(words: list[str], j: int) -> set[str]:

@@ -135,6 +135,7 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
             mid = x[lx:n - ly]
             if y == x[n - ly:] + mid + x[:lx] and \
                     not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
+                    not _wh_phrase(x[:lx]) and not _wh_phrase(x[n - ly:]) and \
                     any(w not in STOP or w in names for w in x[:lx]) and \
                     any(w not in STOP or w in names for w in x[n - ly:]):
                 return True
@@ -143,6 +144,24 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
 
 # Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
 _ROLE_WH = frozenset("who whom which what".split())
+# Prepositions a question word's phrase may carry to the front: "in which country is X" /
+# "X is in which country", "to whom did you write" / "you wrote to whom".
+_FRONTED_WITH = frozenset("in at on to from for with by of".split())
+
+
+def _wh_phrase(span: list[str]) -> bool:
+    """``span`` is a preposition and a question word: a question's own phrase, which moves
+    to the front without changing its role."""
+    return len(span) >= 2 and span[0] in _FRONTED_WITH and span[1] in _ROLE_WH | {"where"}
+
+
+def alternatives(words: list[str], x: str, y: str) -> bool:
+    """``x`` and ``y`` are two choices joined by "or", "and" or "vs" within a few words:
+    "to [fly] or [take] the train" / "to [take] the train or [fly]"."""
+    at = {w: [k for k, v in enumerate(words) if v == w] for w in (x, y)}
+    return any(0 < abs(p - q) <= 4 and
+               any(w in SYMMETRIC for w in words[min(p, q) + 1:max(p, q)])
+               for p in at[x] for q in at[y])
 _MAX_MOVED = 4  # content words of the thing that changes sides of the verb
 
 
@@ -164,6 +183,51 @@ def _after_wh(words: list[str], upto: int) -> str | None:
     if k < len(rest) and rest[k] in AUX:
         aux, k = rest[k], k + 1
     return aux if all(w in DETERMINERS for w in rest[k:]) else None
+
+
+# Prepositions a passive question leaves at its end for its question word: "which team was
+# X traded [to]", "who was the letter sent [to]". Not "by": "who was X written by" asks
+# for the doer, as "who wrote X" does.
+_STRANDABLE = frozenset("to from with for into onto".split())
+
+
+def _stranded(t: Text) -> tuple[bool, str] | None:
+    """For a question led by "who"/"which"/"what": whether it is passive ("was X <verb>ed"
+    before the preposition), and the preposition it leaves stranded (followed by nothing, a
+    clause end or another preposition; "" if none), whose object the question word is.
+    None for other texts."""
+    w = t.words
+    if not w or w[0] not in _ROLE_WH:
+        return None
+    at = next((k for k, x in enumerate(w[3:], 3) if x in _STRANDABLE and (
+        k + 1 == len(w) or k in t.breaks or w[k + 1] in _FRONTED_WITH)), None)
+    if at is None:
+        return any(x in BE for x in w[1:4]), ""
+    return any(x in BE for x in w[1:4]) and _participle(w[:at]), w[at]
+
+
+_PARTICLES = frozenset("over up out back off away down".split())
+_IRREGULAR = frozenset("sent sold told built bought brought lent lost paid taught left made "
+                       "held kept won".split())
+
+
+def _participle(words: list[str]) -> bool:
+    """``words`` end in a past participle, particles aside ("handed over", "sold"): "what
+    is a DNS server for" strands "for" after no act."""
+    k = len(words) - 1
+    while k > 0 and words[k] in _PARTICLES:
+        k -= 1
+    return words[k].endswith(("ed", "en", "wn")) or words[k] in _IRREGULAR
+
+
+def _recipient_asked(a: Text, b: Text) -> bool:
+    """One question asks who was on the receiving end of an act ("which team was Gretzky
+    traded to"), the other, active and with nothing stranded, who did it ("which team
+    traded Gretzky"). "What can I use Java for" / "what is Java used for" strands both."""
+    sa, sb = _stranded(a), _stranded(b)
+    if sa is None or sb is None or a.words[0] != b.words[0]:
+        return False
+    return any(p[0] and p[1] and not q[0] and not q[1] for p, q in ((sa, sb), (sb, sa)))
 
 
 def _wh_role_reversed(a: Text, b: Text) -> bool:
@@ -296,7 +360,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
-        owner_changed(a, b)
+        owner_changed(a, b) or _recipient_asked(a, b)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:

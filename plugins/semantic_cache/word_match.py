@@ -6,6 +6,7 @@ apart two spellings are (``distance``, for typos); and whether two words are opp
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from .stemming import stem
@@ -19,6 +20,16 @@ def same_word_stems(word: str) -> frozenset[str]:
     """The stems of the words `word` is the same word as (typos aside): its own stem and
     its listed synonyms'. ``y`` is the same word as ``x`` when ``stem(y)`` is among them."""
     return frozenset({stem(word)}) | SYNONYM_STEMS.get(word, frozenset())
+
+
+# A Roman numeral of any value (1-3999), written in either case
+_ROMAN_NUMERAL = re.compile(r"(?=[mdclxvi])m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})",
+                            re.IGNORECASE)
+
+
+def roman_numeral(word: str) -> bool:
+    """``word`` is a Roman numeral ("xliv", "XVI"); not "mild" or "civil"."""
+    return _ROMAN_NUMERAL.fullmatch(word) is not None
 
 
 def distance(a: str, b: str, limit: int) -> int:

@@ -123,6 +123,20 @@ QUALITIES = {w: q for q, words in (
 HOW_NOUNS = {"time": "duration", "hours": "duration", "days": "duration",
              "minutes": "duration", "weeks": "duration", "months": "duration",
              "years": "duration", "times": "frequency", "money": "price"}
+# The properties a "how <adjective>" question asks for (``HOW_ASKS``' measures): "how long"
+# asks the duration, the time or the length, not the salary. A property not listed here
+# ("symptoms", "salary") is asked by no such question.
+MEASURED_BY = {
+    "duration": "time duration lifespan length deadline latency",
+    "height": "height altitude elevation",
+    "weight": "weight mass",
+    "thickness": "thickness", "width": "width", "depth": "depth",
+    "size": "size area volume capacity diameter radius circumference length",
+    "age": "age lifespan", "distance": "distance length",
+    "speed": "speed velocity latency throughput performance",
+    "frequency": "frequency", "temperature": "temperature",
+    "price": "price pricing cost fee",
+}
 HOW_AMOUNTS = frozenset("amount price weight size temperature".split())  # "how much" may ask
 # The noun of "which city" / "what year" names the kind of answer "what" asks for already.
 WH_NOUNS = frozenset("city town country nation person people place thing things year day "
@@ -277,6 +291,9 @@ front back|well badly|well poorly|drop pick|rise drop|rise fall|increase drop|sp
 surge drop|jump drop|gain drop|appreciation depreciation|appreciating depreciating
 rise decline|grow decline|growth decline|increase decline|rising declining
 northbound southbound|eastbound westbound|northward southward|eastward westward|into out
+thicken thin|lengthen shorten|soften harden|lighten darken|brighten darken|brighten dim
+sharpen dull|sharpen blunt|moisten dry|sweeten sour|fatten slim
+show hide|reveal hide|reveal conceal|show conceal
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
