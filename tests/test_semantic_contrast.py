@@ -1713,3 +1713,19 @@ def test_show_against_hide_and_a_pronoun_for_the_person_named_exchanged(a, b, wh
 ])
 def test_a_preposition_left_after_no_act_or_both_stranded_and_her_named_are_no_swap(a, b):
     assert kind(a, b)[0] != "reject"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("How much does a pawn shop pay for a gold ring?",
+     "How much does a pawn shop charge for a gold ring?", "antonym"),
+    ("How old was Priscilla when she met Elvis?", "How old was Elvis when he met Priscilla?",
+     "direction"),
+    ("How do I make my lights turn off at 11pm with HomeKit?",
+     "How do I make my lights turn off at 11am with HomeKit?", "number"),
+])
+def test_pay_against_charge_two_people_exchanged_with_their_pronouns_and_am_against_pm(a, b, why):
+    assert kind(a, b) == ("reject", why)
+
+
+def test_a_time_of_day_written_apart_or_in_capitals_is_the_same():
+    assert kind("turn off the lights at 11pm", "turn off the lights at 11 PM")[0] == "same"

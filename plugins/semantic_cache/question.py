@@ -139,7 +139,9 @@ class Text:
         # A decade written in digits ("the 70s") is one number, as "the seventies" is.
         # A count of times is a multiple: "two times a day", "twice a day", "2 times" and
         # "double" are one number ("x2"), none of them the plain "2".
+        # A time of day keeps its half: "11pm" (read "11 pm") is not "11am".
         nums = [w + "s" if w[0].isdigit() and split[i + 1:i + 2] == ["s"] else
+                w + split[i + 1] if w[0].isdigit() and split[i + 1:i + 2] in (["am"], ["pm"]) else
                 "x" + NUMBER_WORDS.get(w, w) if split[i + 1:i + 2] == ["times"] else
                 NUMBER_WORDS.get(w, w) for i, w in enumerate(split)
                 if _is_number(w)]

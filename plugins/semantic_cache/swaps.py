@@ -347,15 +347,25 @@ def _do_support_changed(a: Text, b: Text) -> bool:
     return sa is not None and sb is not None and sa[0] != sb[0] and sa[1] != sb[1]
 
 
+# A third person's pronoun follows the person it stands for: exchanging two people turns
+# "she" into "he" ("how old was Priscilla when she met Elvis" / "... Elvis when he met Priscilla")
+_GENDERED = frozenset("he she him her his hers".split())
+
+
+def _ungendered(words: list[str]) -> list[str]:
+    return ["<3rd>" if w in _GENDERED else w for w in words]
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
-    """``b`` asks ``a`` with two of its things in each other's place: as written, with
-    pronouns read as persons and words as stems, told by pronouns alone, a question
+    """``b`` asks ``a`` with two of its things in each other's place: as written (he or
+    she alike), with pronouns read as persons and words as stems, told by pronouns alone, a question
     word's role reversed ("who did X beat" / "who beat X", "what eats X" / "what does X
     eat"), the verb turned passive in place ("which team beat X" / "which team was beaten
     by X"), or the possessive moved to the other name ("X's manager" / "Y's manager" with
     both named)."""
     names = names | _letter_names(a.words) | _letter_names(b.words)
-    if _swapped_around(a.words, b.words, names, a.breaks, b.breaks):
+    if _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
+            _swapped_around(_ungendered(a.words), _ungendered(b.words), names, a.breaks, b.breaks):
         return True
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \

@@ -294,6 +294,7 @@ northbound southbound|eastbound westbound|northward southward|eastward westward|
 thicken thin|lengthen shorten|soften harden|lighten darken|brighten darken|brighten dim
 sharpen dull|sharpen blunt|moisten dry|sweeten sour|fatten slim
 show hide|reveal hide|reveal conceal|show conceal
+pay charge|paid charged|pays charges|paying charging
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
