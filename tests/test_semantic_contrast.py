@@ -1729,3 +1729,21 @@ def test_pay_against_charge_two_people_exchanged_with_their_pronouns_and_am_agai
 
 def test_a_time_of_day_written_apart_or_in_capitals_is_the_same():
     assert kind("turn off the lights at 11pm", "turn off the lights at 11 PM")[0] == "same"
+
+
+def test_what_year_and_in_what_city_ask_for_different_things():
+    assert kind("What year did Jesse Owens win four gold medals?",
+                "In what city did Jesse Owens win four gold medals?") == ("reject", "question")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What year did the Berlin Wall fall?", "When did the Berlin Wall fall?"),
+    ("Which country is Machu Picchu in?", "Where is Machu Picchu?"),
+])
+def test_what_year_asks_when_and_which_country_asks_where(a, b):
+    assert kind(a, b)[0] != "reject"
+
+
+def test_victorious_against_defeated():
+    assert kind("Who was victorious at the Battle of Actium?",
+                "who was defeated at the Battle of Actium?") == ("reject", "antonym")

@@ -320,3 +320,11 @@ def test_but_after_a_leading_wrapper_is_part_of_it():
     assert exact_key("sorry if this is a dumb question but what is a meme") == \
         exact_key("what is a meme")
     assert exact_key("but why is the sky blue") == "but why is the sky blue"
+
+
+def test_remind_me_before_a_question_and_a_monarchs_lone_i_in_lower_case():
+    assert exact_key("hey can you remind me who acquired Whole Foods? thank you") == \
+        exact_key("Who acquired Whole Foods?")
+    assert exact_key("remind me to call mom at 5") != exact_key("call mom at 5")
+    assert exact_key("who did elizabeth i succeed?") == exact_key("Who did Elizabeth I succeed?")
+    assert canonical("the part i missed in chapter two") == "the part i missed in chapter two"

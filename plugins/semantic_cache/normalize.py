@@ -134,6 +134,9 @@ _WAKE_RE = re.compile(r"^(?:siri|alexa|google)(?:\s*[,:!.]+\s*|\s+)(?=(?:what|wh
                       r"remind|tell|call|show|find|add|open|give)\b)")
 _LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _LEAD) +
                       r")(?:\s*[,:!.]+\s*|" + _DASH + r"\s+|\s+)(?:but\s+(?=\S))?")  # "..., but"
+# "(can you) remind me who/what/when ..." asks the question; "remind me to call mom" does not.
+_REMIND_RE = re.compile(r"^remind me (?=(?:what|when|where|who|whom|whose|how|why|which|"
+                        r"whether|if)\b)")
 _TAIL_RE = re.compile(r"(?:\s*,\s*|\s+)(?:" + "|".join(re.escape(p) for p in _TAIL) + r")$")
 # A whole sentence or clause at either end made only of greetings, thanks, apologies and
 # talk about asking ("Could you help me with something?", "Good afternoon!", "Random
@@ -298,22 +301,26 @@ def _direct(text: str) -> str:
 _ROMAN = {r: str(n) for n, r in enumerate(
     "I II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI XVII XVIII XIX XX".split(), 1)}
 _ROMAN_RE = re.compile(r"\b([A-Z][a-z]+) ([IVX]+)\b")
-_TAKES_I = frozenset("War Henry Elizabeth Charles George Edward James William Richard Louis "
-                     "Part Chapter Phase Type Level Class Stage Book Volume Act Episode Season "
-                     "Peter Catherine Mary Alexander Nicholas Frederick Philip".split())
+_MONARCHS = frozenset("Henry Elizabeth Charles George Edward James William Richard Louis "
+                      "Peter Catherine Mary Alexander Nicholas Frederick Philip".split())
+_TAKES_I = _MONARCHS | frozenset("War Part Chapter Phase Type Level Class Stage Book Volume Act "
+                                 "Episode Season".split())
+# In lower case a lone "i" is a numeral only after "war" and a monarch's name ("elizabeth
+# i"): "the part i missed" keeps its pronoun.
+_LOWER_TAKES_I = frozenset(n.lower() for n in _MONARCHS) | {"war"}
 
 
 # Typed all in lower case ("world war ii", "type ii diabetes"), a numeral counts only after
-# those names, and a lone "i" only in "war i": "the part i missed" keeps its pronoun.
+# those names, and a lone "i" only after the ones above.
 _ROMAN_LOWER_RE = re.compile(r"\b(" + "|".join(n.lower() for n in _TAKES_I) + r") ([ivx]+)\b")
 
 
 def _arabic(m: re.Match) -> str:
     """Either regex's match with its numeral in digits. One letter only as "I" after a name
-    that takes it ("Malcolm X" stays), and typed in lower case only in "war i"."""
+    that takes it ("Malcolm X" stays), and typed in lower case only after "war" or a monarch."""
     name, numeral = m.group(1), m.group(2).upper()
     if numeral not in _ROMAN or len(numeral) == 1 and not (
-            numeral == "I" and (name in _TAKES_I if name[0].isupper() else name == "war")):
+            numeral == "I" and (name in _TAKES_I if name[0].isupper() else name in _LOWER_TAKES_I)):
         return m.group(0)
     return f"{name} {_ROMAN[numeral]}"
 
@@ -335,8 +342,8 @@ def canonical(text: str, fillers: bool = True) -> str:
         # Peel wrappers repeatedly: "hey, can you please tell me ..." has three.
         for _ in range(6):
             before = text
-            text = _strip_end(_drop_chat(_TAIL_RE.sub("", _LEAD_RE.sub("", _greeting(
-                _WAKE_RE.sub("", _VOCATIVE_RE.sub("", text)))))))
+            lead = _LEAD_RE.sub("", _greeting(_WAKE_RE.sub("", _VOCATIVE_RE.sub("", text))))
+            text = _strip_end(_drop_chat(_TAIL_RE.sub("", _REMIND_RE.sub("", lead))))
             if text == before:
                 break
         text = _direct(text)

@@ -13,7 +13,8 @@ from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_ASKS, HOW_NOUNS, HOW_WORDS, INTERJECTIONS,
                         LANGUAGES, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST,
-                        SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUNS)
+                        SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUN_ASKS,
+                        WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -131,7 +132,10 @@ class Text:
         self.owned = frozenset((split[k], next((w for w in split[k + 1:] if w not in STOP), ""))
                                for k in owners)
         self.negated = sum(1 for w in split if w in NEGATIONS) % 2
-        self.wh = frozenset(SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH)
+        # "what year" asks what "when" asks, "which city" what "where" asks: not each other
+        self.wh = frozenset([SPECIFIC_WH[w] for w in split if w in SPECIFIC_WH] + [
+            WH_NOUN_ASKS[w] for i, w in enumerate(split)
+            if w in WH_NOUN_ASKS and i and split[i - 1] in ("which", "what")])
         # what each "how" + word asks for ("how heavy": weight; "how much time": duration,
         # but "how many time zones" an amount)
         self.how = frozenset(_how_asks(split, i) for i, w in enumerate(split[:-1])

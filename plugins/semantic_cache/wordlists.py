@@ -141,6 +141,10 @@ HOW_AMOUNTS = frozenset("amount price weight size temperature".split())  # "how 
 # The noun of "which city" / "what year" names the kind of answer "what" asks for already.
 WH_NOUNS = frozenset("city town country nation person people place thing things year day "
                      "month time one ones animal company kind type sort".split())
+# What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
+WH_NOUN_ASKS = {"year": "time", "day": "time", "month": "time", "time": "time",
+                "city": "place", "town": "place", "country": "place", "nation": "place",
+                "place": "place", "person": "person", "people": "person"}
 # Markers whose next content word has a role: "from X", "to Y", "X than Y".
 DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
                          "versus_to"})
@@ -295,6 +299,7 @@ thicken thin|lengthen shorten|soften harden|lighten darken|brighten darken|brigh
 sharpen dull|sharpen blunt|moisten dry|sweeten sour|fatten slim
 show hide|reveal hide|reveal conceal|show conceal
 pay charge|paid charged|pays charges|paying charging
+victorious defeated|victor vanquished|victorious vanquished|winners defeated
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
