@@ -1747,3 +1747,49 @@ def test_what_year_asks_when_and_which_country_asks_where(a, b):
 def test_victorious_against_defeated():
     assert kind("Who was victorious at the Battle of Actium?",
                 "who was defeated at the Battle of Actium?") == ("reject", "antonym")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("At what age did Pavarotti start singing?",
+     "At what age did Pavarotti start singing professionally?"),
+    ("Can I work from Spain for a US company?", "Can I work remotely from Spain for a US company?"),
+])
+def test_an_adverb_that_puts_the_act_in_one_setting_narrows(a, b):
+    assert kind(a, b) == ("reject", "scope")
+
+
+def test_an_adverb_of_manner_alone_is_left_to_the_verifier():
+    assert kind("How do I clean my laptop keyboard?",
+                "How do I clean my laptop keyboard safely?")[0] != "reject"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("send the invoice to me", "send the invoice to them"),
+    ("My friend paid for my order, can the refund go to me?",
+     "I paid for my friend's order, can the refund go to them?"),
+    ("Can I cancel my friend's order?", "Can my friend cancel my order?"),
+    ("Who was Alexander the Great's father?", "Who was Alexander the Great the father of?"),
+])
+def test_a_recipient_of_another_party_an_owner_moved_and_whose_father_against_father_of(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("how do I say thanks to him", "how do I say thanks to her"),
+    ("Which country is Paris the capital of?", "Which country's capital is Paris?"),
+])
+def test_him_or_her_is_one_party_and_a_question_that_owns_by_its_question_word(a, b):
+    assert kind(a, b)[0] != "reject"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What snakes live in Florida?", "What venomous snakes live in Florida?"),
+    ("Do I need a visa to visit Vietnam?", "Do I need a visa to study in Vietnam?"),
+])
+def test_an_adjective_that_picks_a_kind_and_another_purpose_of_a_stay_narrow(a, b):
+    assert kind(a, b) == ("reject", "scope")
+
+
+def test_a_third_persons_possessive_may_be_the_named_owners():
+    assert kind("Before the intern leaves on Friday, remove her access to the drive",
+                "Remove the intern's access to the drive before she leaves on Friday")[0] == "same"

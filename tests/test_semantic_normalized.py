@@ -328,3 +328,25 @@ def test_remind_me_before_a_question_and_a_monarchs_lone_i_in_lower_case():
     assert exact_key("remind me to call mom at 5") != exact_key("call mom at 5")
     assert exact_key("who did elizabeth i succeed?") == exact_key("Who did Elizabeth I succeed?")
     assert canonical("the part i missed in chapter two") == "the part i missed in chapter two"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How much does Coinbase charge to buy Bitcoin?",
+     "Need to know asap: how much does Coinbase charge to buy Bitcoin?"),
+    ("How to get into a PhD program in economics",
+     "um, how to get into a PhD program in economics, any ideas?"),
+    ("Can my Xbox friends see what game I'm playing?",
+     "sorry if this is dumb but can my Xbox friends see what game I'm playing?"),
+])
+def test_need_to_know_any_ideas_and_an_apology_are_wrappers(a, b):
+    assert exact_key(a) == exact_key(b)
+
+
+def test_any_ideas_that_starts_the_request_stays():
+    assert exact_key("Any ideas for a 5 year old's birthday party?") != \
+        exact_key("ideas for a 5 year old's birthday party")
+
+
+def test_any_ideas_as_a_sentence_of_its_own_at_either_end_is_a_wrapper():
+    assert exact_key("Toddler won't eat vegetables, any ideas?") == \
+        exact_key("Any ideas? Toddler won't eat vegetables")

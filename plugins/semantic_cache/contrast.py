@@ -38,7 +38,7 @@ from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
                          same_word_stems, spelt_numbers_matched, stem)
 from .wordlists import (AUX_CLASS, HOW_AMOUNTS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON,
-                        QUALITIES, STOP, UNAMBIGUOUS_UNITS, UNITS)
+                        NARROWING, PURPOSES, QUALITIES, STOP, UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -83,6 +83,19 @@ class Verdict:
     kind: str          # same | unsure | reject
     why: str = ""      # for reject: direction, antonym, number, unit, negation, question, entity
     typos: int = 0     # words matched only as a typo of each other (for "same")
+
+
+# The three parties a pronoun can name: the asker's side, the one addressed, anyone else
+# ("to him" / "to her" / "to them" name one party; "to me" / "to them" two).
+_PARTY = {"<i>": "asker", "<we>": "asker", "<you>": "addressed", "<he>": "other",
+          "<she>": "other", "<they>": "other", "<someone>": "other"}
+
+
+_PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
+
+
+def _party(word: str) -> str | None:
+    return _PARTY.get(PERSON.get(word, ""))
 
 
 def _named(t: Text, names: frozenset[str]) -> list[str]:
@@ -396,6 +409,9 @@ class Comparer:
                        and not (alternatives(a.words, x, y) and alternatives(b.words, x, y))
                        for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")
+                if any(_party(x) and _party(y) and _party(x) != _party(y)
+                       for x in xs - ys for y in ys - xs):
+                    return Verdict("reject", "direction")  # "send it to me" / "to them"
         if exchanged(a, b, names):
             return Verdict("reject", "direction")
         if _quantifier_changed(a, b) or quantified(a, b) or quantified(b, a):
@@ -407,6 +423,9 @@ class Comparer:
                 return Verdict("reject", "attribute")  # "the salary" / "how long"
             if self._graded_apart(a, b, only_a, only_b):
                 return Verdict("reject", "attribute")  # "faster than" / "more readable than"
+            if len(only_a) == len(only_b) == 1 and \
+                    {stem(only_a[0]), stem(only_b[0])} <= _PURPOSE_STEMS:
+                return Verdict("reject", "scope")  # "a visa to visit" / "a visa to study"
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             # The learned verifier reads one inserted qualifier as noise, most of all in a
@@ -420,6 +439,8 @@ class Comparer:
                 return Verdict("reject", "scope")
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
+            if len(added) == 1 and added[0] in NARROWING:
+                return Verdict("reject", "scope")  # "start singing [professionally]"
             if len(added) == 1 and exchanged_besides(cached if only_a else new,
                                                       b if only_a else a, added[0], names):
                 return Verdict("reject", "direction")

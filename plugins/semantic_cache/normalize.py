@@ -81,13 +81,17 @@ _LEAD = tuple(sorted((
     "i was wondering", "i was just wondering", "i'm just wondering", "im just wondering",
     "do you know", "any idea", "help me understand",
     "if you could tell me", "i was wondering if you could tell me", "would you mind telling me",
-    "can you help me understand", "i need to know",
+    "can you help me understand", "i need to know", "need to know", "need to know asap",
+    "i need to know asap",
     # an apology or a confession before the question
     "sorry if this is basic", "sorry if this is basic, but", "sorry if this is basic but",
     "sorry if this is a basic question", "sorry if this is a basic question, but",
     "sorry if this is a dumb question", "sorry if this is a dumb question, but",
     "sorry if this is a stupid question", "sorry if this is a stupid question, but",
     "this might be a dumb question", "this might be a dumb question, but",
+    "sorry if this is dumb", "sorry if this is stupid", "sorry if this is silly",
+    "sorry if this sounds dumb", "sorry if this sounds stupid", "sorry if this sounds silly",
+    "sorry if this is a silly question",
     "dumb question", "stupid question", "noob question", "newbie question", "basic question",
     "i've never understood this", "ive never understood this", "i never understood this",
     "never understood this", "i've always wondered", "ive always wondered",
@@ -148,7 +152,7 @@ _CHAT_MARKERS = frozenset(
     "hi hello hey hiya howdy yo morning afternoon evening please thanks thank thx ty cheers "
     "appreciated appreciate sorry excuse pardon bother bothering question questions q ask "
     "asking wondering wonder curious know help advice lads guys folks mate mates friend buddy "
-    "pal dude bro".split())
+    "pal dude bro ideas idea suggestions tips thoughts".split())
 _CHAT_WORDS = _CHAT_MARKERS | frozenset(
     "good there all everyone everybody friends you so much very lot in advance "
     "me mind quick random silly simple one thing something happen helping hand sec got have "

@@ -36,9 +36,24 @@ def owner_changed(a: Text, b: Text) -> bool:
     # the same owner of another of two like things in one clause: "my neighbor's dog bit my
     # dog" / "my dog bit my neighbor's dog" (not "X and Y"; and a clause moved to the front
     # moves its thing with it: "In chess, can a pawn X if the opponent's pawn Y")
-    return any(theirs.get(o) == x and x and _in_one_clause(a, x) and _in_one_clause(b, x) and
-               _owned_occurrence(a, o, x) != _owned_occurrence(b, o, x) and
-               not SYMMETRIC & set(a.words) for o, x in mine.items())
+    if any(theirs.get(o) == x and x and _in_one_clause(a, x) and _in_one_clause(b, x) and
+           _owned_occurrence(a, o, x) != _owned_occurrence(b, o, x) and
+           not SYMMETRIC & set(a.words) for o, x in mine.items()):
+        return True
+    # a thing a named person owns on one side, and "my"/"your" thing on the other, which names
+    # that person too: "I paid for my friend's order" / "my friend paid for my order" ("her
+    # access" may be the intern's: a third person's pronoun is not read so)
+    return any(x and o in other.words and o not in dict(other.owned) and
+               _owned_by_pronoun(other, x) for t, other in ((a, b), (b, a)) for o, x in t.owned)
+
+
+_POSSESSIVE = frozenset("my our your".split())
+
+
+def _owned_by_pronoun(t: Text, word: str) -> bool:
+    """``word`` comes right after a first or second person's possessive in ``t`` ("my
+    order")."""
+    return any(w == word and k and t.words[k - 1] in _POSSESSIVE for k, w in enumerate(t.words))
 
 
 def _in_one_clause(t: Text, word: str) -> bool:

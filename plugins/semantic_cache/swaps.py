@@ -230,6 +230,23 @@ def _recipient_asked(a: Text, b: Text) -> bool:
     return any(p[0] and p[1] and not q[0] and not q[1] for p, q in ((sa, sb), (sb, sa)))
 
 
+def _of_stranded(a: Text, b: Text) -> bool:
+    """One side asks whose N someone is with "of" left at its end, the other asks for
+    someone's N: "who was Alexander the Great the father of" (his child) / "who was
+    Alexander the Great's father". "Which country's capital is Paris" owns by its question."""
+    for t, other in ((a, b), (b, a)):
+        w = t.words
+        if len(w) >= 3 and w[-1] == "of" and w[-2] not in STOP and any(
+                x == w[-2] and not _asked_owner(other, o) for o, x in other.owned):
+            return True
+    return False
+
+
+def _asked_owner(t: Text, owner: str) -> bool:
+    """``owner`` follows a question word: "which country's capital"."""
+    return any(w == owner and k and t.words[k - 1] in _ROLE_WH for k, w in enumerate(t.words))
+
+
 def _wh_role_reversed(a: Text, b: Text) -> bool:
     """The same words, one thing moved from one side of the verb (or relation) to the
     other, right after "who"/"which"/"what": the question asks for the other role. "Who
@@ -370,7 +387,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
-        owner_changed(a, b) or _recipient_asked(a, b)
+        owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:

@@ -141,6 +141,18 @@ HOW_AMOUNTS = frozenset("amount price weight size temperature".split())  # "how 
 # The noun of "which city" / "what year" names the kind of answer "what" asks for already.
 WH_NOUNS = frozenset("city town country nation person people place thing things year day "
                      "month time one ones animal company kind type sort".split())
+# Words that put what is asked in one kind or setting, however short the question:
+# adverbs ("start singing [professionally]", "work [remotely]", "file taxes [jointly]") and
+# adjectives that pick a kind out ("what [venomous] snakes live in Florida"; not "used", also
+# a verb).
+NARROWING = frozenset("professionally competitively commercially legally officially publicly "
+                      "internationally domestically permanently temporarily remotely "
+                      "manually privately jointly separately "
+                      "venomous poisonous toxic edible endangered extinct native invasive "
+                      "nocturnal wild domesticated deadly organic vegan vegetarian halal kosher "
+                      "refurbished unpaid".split())
+# The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
+PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
 WH_NOUN_ASKS = {"year": "time", "day": "time", "month": "time", "time": "time",
                 "city": "place", "town": "place", "country": "place", "nation": "place",
