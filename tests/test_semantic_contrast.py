@@ -1793,3 +1793,31 @@ def test_an_adjective_that_picks_a_kind_and_another_purpose_of_a_stay_narrow(a, 
 def test_a_third_persons_possessive_may_be_the_named_owners():
     assert kind("Before the intern leaves on Friday, remove her access to the drive",
                 "Remove the intern's access to the drive before she leaves on Friday")[0] == "same"
+
+
+def test_my_thing_against_her_thing_is_another_owner():
+    assert kind("Draft a note to Emma asking her to cover my shifts next week",
+                "Draft a note to Emma offering to cover her shifts next week") == \
+        ("reject", "direction")
+
+
+def test_the_sender_against_the_recipient():
+    assert kind("Does the sender pay a fee for an international wire?",
+                "Does the recipient pay a fee for an international wire?") == ("reject", "antonym")
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Which languages are spoken in India?", "Which languages are officially recognized in India?",
+     "scope"),
+    ("How do I get a residence permit in Norway?",
+     "How do I get a permanent residence permit in Norway?", "scope"),
+    ("What items are allowed in carry-on bags under TSA rules?",
+     "What items are prohibited in carry-on bags under TSA rules?", "antonym"),
+    ("Which Premier League club has beaten Manchester United the most times?",
+     "Which Premier League club has Manchester United beaten the most times?", "direction"),
+    ("Write a text asking my roommate to pay me back for groceries",
+     "Write a text telling my roommate I'll pay him back for groceries", "direction"),
+])
+def test_a_narrowing_word_beside_a_reworded_one_allowed_against_prohibited_and_has_x_beaten(
+        a, b, why):
+    assert kind(a, b) == ("reject", why)

@@ -37,8 +37,9 @@ from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
                     units_exchanged)
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
                          same_word_stems, spelt_numbers_matched, stem)
-from .wordlists import (AUX_CLASS, HOW_AMOUNTS, LANGUAGES, NEGATIONS, NUMBER_WORDS, PERSON,
-                        NARROWING, PURPOSES, QUALITIES, STOP, UNAMBIGUOUS_UNITS, UNITS)
+from .wordlists import (AUX_CLASS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES, NEGATIONS,
+                        NUMBER_WORDS, PERSON, PURPOSES, QUALITIES, SCOPE_ADVERBS, STOP,
+                        UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
@@ -416,6 +417,9 @@ class Comparer:
             return Verdict("reject", "direction")
         if _quantifier_changed(a, b) or quantified(a, b) or quantified(b, a):
             return Verdict("reject", "scope")
+        if SCOPE_ADVERBS.intersection(only_a + only_b) or \
+                len(only_a) + len(only_b) == 1 and KIND_ADJECTIVES.intersection(only_a + only_b):
+            return Verdict("reject", "scope")  # "start singing [professionally]", "[venomous]"
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
@@ -439,8 +443,6 @@ class Comparer:
                 return Verdict("reject", "scope")
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
-            if len(added) == 1 and added[0] in NARROWING:
-                return Verdict("reject", "scope")  # "start singing [professionally]"
             if len(added) == 1 and exchanged_besides(cached if only_a else new,
                                                       b if only_a else a, added[0], names):
                 return Verdict("reject", "direction")

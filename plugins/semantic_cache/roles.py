@@ -43,11 +43,35 @@ def owner_changed(a: Text, b: Text) -> bool:
     # a thing a named person owns on one side, and "my"/"your" thing on the other, which names
     # that person too: "I paid for my friend's order" / "my friend paid for my order" ("her
     # access" may be the intern's: a third person's pronoun is not read so)
-    return any(x and o in other.words and o not in dict(other.owned) and
-               _owned_by_pronoun(other, x) for t, other in ((a, b), (b, a)) for o, x in t.owned)
+    if any(x and o in other.words and o not in dict(other.owned) and
+           _owned_by_pronoun(other, x) for t, other in ((a, b), (b, a)) for o, x in t.owned):
+        return True
+    # one thing, "my" thing on one side and "her" thing on the other: "asking Emma to cover
+    # my shifts" / "offering to cover her shifts". "Your" and a third person's pronoun after
+    # "one" or "anyone" are anybody's, the asker's too: "how can I improve my eyesight" /
+    # "how can one improve his eyesight", "how do you edit your answer".
+    pa, pb = _pronoun_owners(a), _pronoun_owners(b)
+    return any({_OWNER_PARTY[pa[w]], _OWNER_PARTY[pb[w]]} == {"asker", "other"} and
+               not GENERIC & set(a.words + b.words) for w in pa.keys() & pb.keys())
 
 
 _POSSESSIVE = frozenset("my our your".split())
+# whose a possessive pronoun makes a thing: the asker's, the one addressed's, another's
+_OWNER_PARTY = {"my": "asker", "our": "asker", "your": "addressed", "his": "other",
+                "her": "other", "their": "other"}
+
+
+# Subjects that stand for anybody, the asker too ("how can one improve his eyesight")
+GENERIC = frozenset("one anyone someone somebody anybody everyone everybody people".split())
+
+
+def _pronoun_owners(t: Text) -> dict[str, str]:
+    """Each content word right after a possessive pronoun, and the first such pronoun."""
+    out: dict[str, str] = {}
+    for k, w in enumerate(t.words[1:], 1):
+        if t.words[k - 1] in _OWNER_PARTY and w not in STOP:
+            out.setdefault(w, t.words[k - 1])
+    return out
 
 
 def _owned_by_pronoun(t: Text, word: str) -> bool:
@@ -140,8 +164,10 @@ def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
 
 
 # Verbs that make someone else the doer of the next one: "get [my flatmate] to pay me back".
-_CAUSING = frozenset("get gets got make makes made ask asks asked tell tells told persuade "
-                     "convince force want wants expect".split())
+_CAUSING = frozenset("get gets got getting make makes made making ask asks asked asking tell "
+                     "tells told telling persuade persuading convince convincing force forcing "
+                     "want wants wanting expect expecting remind reminds reminded "
+                     "reminding".split())
 
 
 def _caused(words: list[str], to: int) -> str | None:

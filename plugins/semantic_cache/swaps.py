@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .question import Text, parse
-from .roles import AUX, BE, DETERMINERS, SYMMETRIC, owner_changed, pronouns_exchanged
+from .roles import AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, owner_changed, pronouns_exchanged
 from .word_match import stem
 from .wordlists import PERSON, STOP
 
@@ -170,14 +170,15 @@ def _content_at(words: list[str]) -> list[tuple[int, str]]:
 
 
 def _after_wh(words: list[str], upto: int) -> str | None:
-    """If ``words[:upto]`` is a question word, up to two words of its noun ("which Greek
-    god"), then at most an auxiliary and determiners: that auxiliary ("" for none)."""
+    """If ``words[:upto]`` is a question word, up to three words of its noun ("which Greek
+    god", "which Premier League club"), then at most an auxiliary and determiners: that
+    auxiliary ("" for none)."""
     wh = next((k for k in range(upto) if words[k] in _ROLE_WH), None)
     if wh is None:
         return None
     rest = words[wh + 1:upto]
     k = 0
-    while k < min(2, len(rest)) and rest[k] not in STOP:
+    while k < min(3, len(rest)) and rest[k] not in STOP:
         k += 1  # the question word's noun
     aux = ""
     if k < len(rest) and rest[k] in AUX:
@@ -247,6 +248,9 @@ def _asked_owner(t: Text, owner: str) -> bool:
     return any(w == owner and k and t.words[k - 1] in _ROLE_WH for k, w in enumerate(t.words))
 
 
+_COPULA = frozenset("is are am be was were".split())  # not "has": "has X beaten" is no relation
+
+
 def _wh_role_reversed(a: Text, b: Text) -> bool:
     """The same words, one thing moved from one side of the verb (or relation) to the
     other, right after "who"/"which"/"what": the question asks for the other role. "Who
@@ -281,7 +285,7 @@ def _wh_role_reversed(a: Text, b: Text) -> bool:
             # after "is"/"was" the relation leaves its preposition behind ("is X the father
             # of"); without one, "what is the president's salary" is "the salary of the
             # president" reordered
-            if aux in BE and mine.words[cm[j][0] + 1:cm[j][0] + 2] != \
+            if aux in _COPULA and mine.words[cm[j][0] + 1:cm[j][0] + 2] != \
                     theirs.words[verb_end + 1:verb_end + 2]:
                 continue
             if "by" in theirs.words[verb_end + 1:verb_end + 2]:
@@ -404,6 +408,8 @@ def exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]
     """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
     "does the buyer get the money [back] if the seller backs out" / "does the seller get the
     money if the buyer backs out"."""
+    if word in GENERIC:
+        return False  # "how can [one] improve his eyesight": anybody, the asker too
     pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
     without = pattern.sub("", longer, count=1)
     return without != longer and exchanged(parse(without), other, names)

@@ -141,16 +141,17 @@ HOW_AMOUNTS = frozenset("amount price weight size temperature".split())  # "how 
 # The noun of "which city" / "what year" names the kind of answer "what" asks for already.
 WH_NOUNS = frozenset("city town country nation person people place thing things year day "
                      "month time one ones animal company kind type sort".split())
-# Words that put what is asked in one kind or setting, however short the question:
-# adverbs ("start singing [professionally]", "work [remotely]", "file taxes [jointly]") and
-# adjectives that pick a kind out ("what [venomous] snakes live in Florida"; not "used", also
-# a verb).
-NARROWING = frozenset("professionally competitively commercially legally officially publicly "
-                      "internationally domestically permanently temporarily remotely "
-                      "manually privately jointly separately "
-                      "venomous poisonous toxic edible endangered extinct native invasive "
-                      "nocturnal wild domesticated deadly organic vegan vegetarian halal kosher "
-                      "refurbished unpaid".split())
+# Adverbs that put an act in one setting, wherever they stand beside a reworded rest: "start
+# singing [professionally]", "languages [officially] recognized", "work [remotely]". Not
+# "permanently": "stop X [permanently]" is said for emphasis.
+SCOPE_ADVERBS = frozenset("professionally competitively commercially legally officially publicly "
+                          "internationally domestically temporarily remotely manually privately "
+                          "jointly separately".split())
+# Adjectives that pick a kind out, when one is the only word added: "what [venomous] snakes
+# live in Florida", "a [permanent] residence permit" ("a native speaker" rewords "fluent").
+KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct native invasive "
+                            "nocturnal wild domesticated deadly organic vegan vegetarian halal "
+                            "kosher refurbished unpaid permanent temporary".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -312,6 +313,10 @@ sharpen dull|sharpen blunt|moisten dry|sweeten sour|fatten slim
 show hide|reveal hide|reveal conceal|show conceal
 pay charge|paid charged|pays charges|paying charging
 victorious defeated|victor vanquished|victorious vanquished|winners defeated
+sender recipient|senders recipients|donor recipient|donors recipients|giver receiver
+givers receivers|giver recipient
+allowed prohibited|allowed banned|allowed forbidden|permitted prohibited|permitted banned
+permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit forbid
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
