@@ -20,8 +20,8 @@ the guesses, and the step's one event carries every token that held (speculate.p
 Memory follows the live sequences, not the largest ever seen: each one reserves its
 ``prompt + max_tokens`` of KV from the engine's `KVBudget` before its prefill; a row's pages
 go back to the OS when its sequence leaves; the capacity shrinks when the longest one
-leaves (a decode step costs in proportion to it) and the whole cache is dropped when the
-batch empties (the batcher keeps one batch per model for the host's lifetime).
+leaves and the whole cache is dropped when the batch empties (the batcher keeps one batch
+per model for the host's lifetime).
 """
 from __future__ import annotations
 
