@@ -1821,3 +1821,10 @@ def test_the_sender_against_the_recipient():
 def test_a_narrowing_word_beside_a_reworded_one_allowed_against_prohibited_and_has_x_beaten(
         a, b, why):
     assert kind(a, b) == ("reject", why)
+
+
+def test_two_places_each_with_its_own_preposition_around_and_are_exchanged():
+    assert kind("Is it cheaper to fly into Orlando and out of Miami?",
+                "Is it cheaper to fly into Miami and out of Orlando?") == ("reject", "direction")
+    assert kind("flights from Paris and from Rome to Oslo",
+                "flights from Rome and from Paris to Oslo")[0] == "same"

@@ -85,6 +85,10 @@ def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) ->
     whole_tail = mid[k + 1:]
     if tail and before[len(before) - len(whole_tail):] != whole_tail:
         return False
+    # so do small words of their own before the second conjunct: "fly [into] Orlando and [out
+    # of] Miami" (not "from Paris and from Rome", nor "to Paris and Rome")
+    if whole_tail and not tail and before[len(before) - len(whole_tail):] != whole_tail:
+        return False
     return head == after_c[:len(head)] and (not tail or tail == before_c[-len(tail):])
 
 
