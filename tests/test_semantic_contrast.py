@@ -1828,3 +1828,19 @@ def test_two_places_each_with_its_own_preposition_around_and_are_exchanged():
                 "Is it cheaper to fly into Miami and out of Orlando?") == ("reject", "direction")
     assert kind("flights from Paris and from Rome to Oslo",
                 "flights from Rome and from Paris to Oslo")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("In Fahrenheit, what is 25°C?", "What is 25°C in Fahrenheit?"),
+    ("How many cups is 1 liter of milk?", "1 liter of milk is how many cups?"),
+])
+def test_the_unit_asked_for_moved_and_a_question_phrase_across_is_are_reorderings(a, b):
+    assert kind(a, b)[0] == "same"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How many cups in a liter?", "How many liters in a cup?"),
+    ("What is 25°F in Celsius?", "What is 25°C in Fahrenheit?"),
+])
+def test_another_unit_asked_for_is_still_a_direction(a, b):
+    assert kind(a, b) == ("reject", "direction")

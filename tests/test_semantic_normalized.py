@@ -350,3 +350,19 @@ def test_any_ideas_that_starts_the_request_stays():
 def test_any_ideas_as_a_sentence_of_its_own_at_either_end_is_a_wrapper():
     assert exact_key("Toddler won't eat vegetables, any ideas?") == \
         exact_key("Any ideas? Toddler won't eat vegetables")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("How do I say 'where is the bathroom' in Mandarin",
+     "asap please: how do I say 'where is the bathroom' in Mandarin"),
+    ("can parrots eat avocado", "umm can parrots eat avocado? pls answer fast"),
+    ("Who did Napoleon lose to at Waterloo?", "Who did Napoleon lose to at Waterloo? I always forget lol"),
+    ("What is the least common multiple of 12 and 18?",
+     "Um, what is the least common multiple of 12 and 18? Just checking my homework"),
+])
+def test_hurry_and_a_word_on_why_one_asks_are_wrappers(a, b):
+    assert exact_key(a) == exact_key(b)
+
+
+def test_asap_alone_before_a_noun_stays():
+    assert exact_key("asap delivery options in London") != exact_key("delivery options in London")

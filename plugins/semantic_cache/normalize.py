@@ -82,7 +82,7 @@ _LEAD = tuple(sorted((
     "do you know", "any idea", "help me understand",
     "if you could tell me", "i was wondering if you could tell me", "would you mind telling me",
     "can you help me understand", "i need to know", "need to know", "need to know asap",
-    "i need to know asap",
+    "i need to know asap", "asap please", "please asap",
     # an apology or a confession before the question
     "sorry if this is basic", "sorry if this is basic, but", "sorry if this is basic but",
     "sorry if this is a basic question", "sorry if this is a basic question, but",
@@ -116,6 +116,9 @@ _TAIL = ("please", "pls", "plz", "thanks", "thank you", "thx", "thanks in advanc
          "it's urgent", "its urgent", "need this asap", "need it asap", "asap please",
          "please asap", "please help asap", "please help", "real quick", "appreciate it",
          "do you think", "what do you think",
+         # a word on why or how fast asks for no other answer
+         "just checking", "just checking my homework", "i always forget", "i always forget lol",
+         "answer fast", "pls answer fast", "please answer fast", "please answer quickly",
          "kinda panicking", "i'm panicking", "im panicking", "panicking",
          "i'm panicking a bit", "im panicking a bit", "panicking a bit", "a bit panicked",
          # how the asker feels, or a plea for any answer, asks for no other answer

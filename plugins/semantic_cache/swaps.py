@@ -57,6 +57,9 @@ def units_exchanged(a: Text, b: Text) -> bool:
     units far apart in a reordered text ("monthly ... at 300 dpi") are no conversion."""
     if a.units == b.units or sorted(a.units) != sorted(b.units):
         return False
+    ta, tb = _target_unit(a), _target_unit(b)
+    if ta and ta == tb:
+        return False  # "In Fahrenheit, what is 25°C" / "What is 25°C in Fahrenheit"
     at = {w: k for k, w in reversed(list(enumerate(a.words)))}
     order_b = {w: k for k, w in reversed(list(enumerate(b.units)))}
     for i, x in enumerate(a.units):
@@ -67,6 +70,17 @@ def units_exchanged(a: Text, b: Text) -> bool:
             if hi - lo <= _UNIT_REACH and not SYMMETRIC & set(a.words[lo + 1:hi]):
                 return True
     return False
+
+
+def _target_unit(t: Text) -> str | None:
+    """The unit asked for: after "how many"/"how much" ("how many cups in a liter"), else
+    after "in"/"to"/"into" ("25°C in Fahrenheit")."""
+    w = t.words
+    for k in range(len(w) - 2):
+        if w[k] == "how" and w[k + 1] in ("many", "much") and w[k + 2] in t.units:
+            return w[k + 2]
+    return next((w[k + 1] for k in range(len(w) - 1)
+                 if w[k] in ("in", "to", "into") and w[k + 1] in t.units), None)
 
 
 def _joins_symmetrically(mid: list[str], before: list[str], after: list[str]) -> bool:
@@ -140,6 +154,8 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
             if y == x[n - ly:] + mid + x[:lx] and \
                     not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
                     not _wh_phrase(x[:lx]) and not _wh_phrase(x[n - ly:]) and \
+                    not (len(mid) == 1 and mid[0] in _COPULA and
+                         (_asks(x[:lx]) or _asks(x[n - ly:]))) and \
                     any(w not in STOP or w in names for w in x[:lx]) and \
                     any(w not in STOP or w in names for w in x[n - ly:]):
                 return True
@@ -151,6 +167,12 @@ _ROLE_WH = frozenset("who whom which what".split())
 # Prepositions a question word's phrase may carry to the front: "in which country is X" /
 # "X is in which country", "to whom did you write" / "you wrote to whom".
 _FRONTED_WITH = frozenset("in at on to from for with by of".split())
+
+
+def _asks(span: list[str]) -> bool:
+    """``span`` is a question's own phrase: "how many cups", "which country", "who". Moved
+    across "is" it asks the same: "how many cups is a liter" / "a liter is how many cups"."""
+    return bool(span) and (span[0] in _ROLE_WH | {"where", "when", "how"})
 
 
 def _wh_phrase(span: list[str]) -> bool:
