@@ -1844,3 +1844,12 @@ def test_the_unit_asked_for_moved_and_a_question_phrase_across_is_are_reordering
 ])
 def test_another_unit_asked_for_is_still_a_direction(a, b):
     assert kind(a, b) == ("reject", "direction")
+
+
+def test_a_region_of_the_body_narrows():
+    assert kind("Stretches for back pain", "Stretches for upper back pain") == ("reject", "scope")
+
+
+def test_low_light_against_bright_light():
+    assert kind("Does the Canon R6 perform well in low light?",
+                "Does the Canon R6 perform well in bright light?") == ("reject", "antonym")

@@ -151,7 +151,8 @@ SCOPE_ADVERBS = frozenset("professionally competitively commercially legally off
 # live in Florida", "a [permanent] residence permit" ("a native speaker" rewords "fluent").
 KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct native invasive "
                             "nocturnal wild domesticated deadly organic vegan vegetarian halal "
-                            "kosher refurbished unpaid permanent temporary".split())
+                            "kosher refurbished unpaid permanent temporary upper lower inner "
+                            "outer".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -317,6 +318,7 @@ sender recipient|senders recipients|donor recipient|donors recipients|giver rece
 givers receivers|giver recipient
 allowed prohibited|allowed banned|allowed forbidden|permitted prohibited|permitted banned
 permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit forbid
+low bright|dim bright
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
