@@ -32,7 +32,7 @@ from functools import lru_cache
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, measure_apart,
                          narrowed, quantified, task_added)
 from .question import Text, parse
-from .roles import AUX
+from .roles import AUX, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
                     units_exchanged)
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
@@ -86,17 +86,9 @@ class Verdict:
     typos: int = 0     # words matched only as a typo of each other (for "same")
 
 
-# The three parties a pronoun can name: the asker's side, the one addressed, anyone else
-# ("to him" / "to her" / "to them" name one party; "to me" / "to them" two).
-_PARTY = {"<i>": "asker", "<we>": "asker", "<you>": "addressed", "<he>": "other",
-          "<she>": "other", "<they>": "other", "<someone>": "other"}
 
 
 _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
-
-
-def _party(word: str) -> str | None:
-    return _PARTY.get(PERSON.get(word, ""))
 
 
 def _named(t: Text, names: frozenset[str]) -> list[str]:
@@ -410,7 +402,7 @@ class Comparer:
                        and not (alternatives(a.words, x, y) and alternatives(b.words, x, y))
                        for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")
-                if any(_party(x) and _party(y) and _party(x) != _party(y)
+                if any(party(x) and party(y) and party(x) != party(y)
                        for x in xs - ys for y in ys - xs):
                     return Verdict("reject", "direction")  # "send it to me" / "to them"
         if exchanged(a, b, names):

@@ -51,14 +51,19 @@ def owner_changed(a: Text, b: Text) -> bool:
     # "one" or "anyone" are anybody's, the asker's too: "how can I improve my eyesight" /
     # "how can one improve his eyesight", "how do you edit your answer".
     pa, pb = _pronoun_owners(a), _pronoun_owners(b)
-    return any({_OWNER_PARTY[pa[w]], _OWNER_PARTY[pb[w]]} == {"asker", "other"} and
+    return any({party(pa[w]), party(pb[w])} == {"asker", "other"} and
                not GENERIC & set(a.words + b.words) for w in pa.keys() & pb.keys())
 
 
-_POSSESSIVE = frozenset("my our your".split())
-# whose a possessive pronoun makes a thing: the asker's, the one addressed's, another's
-_OWNER_PARTY = {"my": "asker", "our": "asker", "your": "addressed", "his": "other",
-                "her": "other", "their": "other"}
+# The three parties a pronoun can name: the asker's side, the one addressed, anyone else
+# ("to him" / "to her" / "to them" name one party; "to me" / "to them" two).
+_PARTY = {"<i>": "asker", "<we>": "asker", "<you>": "addressed", "<he>": "other",
+          "<she>": "other", "<they>": "other", "<someone>": "other"}
+
+
+def party(word: str) -> str | None:
+    """The party a pronoun names ("me", "our" -> asker; "her", "them" -> other), or None."""
+    return _PARTY.get(PERSON.get(word, ""))
 
 
 # Subjects that stand for anybody, the asker too ("how can one improve his eyesight")
@@ -69,7 +74,7 @@ def _pronoun_owners(t: Text) -> dict[str, str]:
     """Each content word right after a possessive pronoun, and the first such pronoun."""
     out: dict[str, str] = {}
     for k, w in enumerate(t.words[1:], 1):
-        if t.words[k - 1] in _OWNER_PARTY and w not in STOP:
+        if t.words[k - 1] in _POSSESSIVE and w not in STOP:
             out.setdefault(w, t.words[k - 1])
     return out
 
@@ -77,7 +82,8 @@ def _pronoun_owners(t: Text) -> dict[str, str]:
 def _owned_by_pronoun(t: Text, word: str) -> bool:
     """``word`` comes right after a first or second person's possessive in ``t`` ("my
     order")."""
-    return any(w == word and k and t.words[k - 1] in _POSSESSIVE for k, w in enumerate(t.words))
+    return any(w == word and k and t.words[k - 1] in _POSSESSIVE and
+               party(t.words[k - 1]) in ("asker", "addressed") for k, w in enumerate(t.words))
 
 
 def _in_one_clause(t: Text, word: str) -> bool:
