@@ -1853,3 +1853,9 @@ def test_a_region_of_the_body_narrows():
 def test_low_light_against_bright_light():
     assert kind("Does the Canon R6 perform well in low light?",
                 "Does the Canon R6 perform well in bright light?") == ("reject", "antonym")
+
+
+def test_a_sunny_spot_against_a_shady_one():
+    assert kind("Should I plant tomatoes or peppers in the sunny spot of my yard?",
+                "Should I plant tomatoes or peppers in the shady spot of my yard?") == \
+        ("reject", "antonym")

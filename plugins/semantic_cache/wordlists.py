@@ -318,7 +318,7 @@ sender recipient|senders recipients|donor recipient|donors recipients|giver rece
 givers receivers|giver recipient
 allowed prohibited|allowed banned|allowed forbidden|permitted prohibited|permitted banned
 permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit forbid
-low bright|dim bright
+low bright|dim bright|sunny shady|sun shade
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
