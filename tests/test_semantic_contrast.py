@@ -1859,3 +1859,19 @@ def test_a_sunny_spot_against_a_shady_one():
     assert kind("Should I plant tomatoes or peppers in the sunny spot of my yard?",
                 "Should I plant tomatoes or peppers in the shady spot of my yard?") == \
         ("reject", "antonym")
+
+
+def test_two_opposites_exchanged_each_into_its_opposite():
+    assert kind("how to thin out a soup that's too thick",
+                "how to thicken a soup that's too thin") == ("reject", "antonym")
+    assert kind("Is it better to be too hot or too cold?",
+                "Is it better to be too cold or too hot?")[0] == "same"
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("At what price did Kering buy Gucci?", "In what year did Kering buy Gucci?", "question"),
+    ("Why did Sears' sales improve after merging with Kmart?",
+     "Why did Sears' sales decline after merging with Kmart?", "antonym"),
+])
+def test_what_price_against_what_year_and_improve_against_decline(a, b, why):
+    assert kind(a, b) == ("reject", why)

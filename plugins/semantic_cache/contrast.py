@@ -32,7 +32,7 @@ from functools import lru_cache
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, measure_apart,
                          narrowed, quantified, task_added)
 from .question import Text, parse
-from .roles import AUX, party
+from .roles import AUX, SYMMETRIC, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
                     units_exchanged)
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
@@ -89,6 +89,21 @@ class Verdict:
 
 
 _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
+
+
+def _opposite_pairs(t: Text) -> list[tuple[str, str]]:
+    """Each two words of ``t`` that are opposites, in order, not joined by "and"/"or"/"vs"."""
+    w = t.words
+    return [(w[i], w[j]) for i in range(len(w)) for j in range(i + 1, len(w))
+            if opposite(w[i], w[j]) and not SYMMETRIC & set(w[i + 1:j])]
+
+
+def _opposites_exchanged(a: Text, b: Text) -> bool:
+    """Two opposites that changed places, each turned into its opposite: "how to thin out a
+    soup that's too thick" / "how to thicken a soup that's too thin". "Too hot or too cold" /
+    "too cold or too hot" is one question."""
+    return any(opposite(p, r) and opposite(q, s)
+               for p, q in _opposite_pairs(a) for r, s in _opposite_pairs(b))
 
 
 def _named(t: Text, names: frozenset[str]) -> list[str]:
@@ -422,6 +437,8 @@ class Comparer:
             if len(only_a) == len(only_b) == 1 and \
                     {stem(only_a[0]), stem(only_b[0])} <= _PURPOSE_STEMS:
                 return Verdict("reject", "scope")  # "a visa to visit" / "a visa to study"
+            if _opposites_exchanged(a, b):
+                return Verdict("reject", "antonym")  # "thin a soup too thick" / "thicken … thin"
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             # The learned verifier reads one inserted qualifier as noise, most of all in a

@@ -158,7 +158,8 @@ PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
 WH_NOUN_ASKS = {"year": "time", "day": "time", "month": "time", "time": "time",
                 "city": "place", "town": "place", "country": "place", "nation": "place",
-                "place": "place", "person": "person", "people": "person"}
+                "place": "place", "person": "person", "people": "person", "price": "price",
+                "cost": "price"}
 # Markers whose next content word has a role: "from X", "to Y", "X than Y".
 DIRECTIONAL = frozenset({"from", "to", "into", "than", "onto", "toward", "towards", "via",
                          "versus_to"})
@@ -319,6 +320,7 @@ givers receivers|giver recipient
 allowed prohibited|allowed banned|allowed forbidden|permitted prohibited|permitted banned
 permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit forbid
 low bright|dim bright|sunny shady|sun shade
+improve decline|improved declined|improve worsen|improved worsened|improving declining
 unique duplicate|unique duplicated"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
