@@ -13,10 +13,9 @@ from .wordlists import ATTRIBUTES, MEASURED_BY, STOP
 
 _ATTRIBUTE_STEMS = frozenset(stem(w) for w in ATTRIBUTES)
 # property stem -> the "how ..." measures that ask for it
-_MEASURES_OF: dict[str, set[str]] = {}
-for _measure, _nouns in MEASURED_BY.items():
-    for _noun in _nouns.split():
-        _MEASURES_OF.setdefault(stem(_noun), set()).add(_measure)
+_MEASURES_OF: dict[str, set[str]] = {
+    stem(noun): {m for m, nouns in MEASURED_BY.items() if noun in nouns.split()}
+    for noun in " ".join(MEASURED_BY.values()).split()}
 
 
 def asks_about(words: list[str]) -> bool:

@@ -164,6 +164,7 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
 
 # Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
 _ROLE_WH = frozenset("who whom which what".split())
+_MAX_MOVED = 4  # content words of the thing that changes sides of the verb
 # Prepositions a question word's phrase may carry to the front: "in which country is X" /
 # "X is in which country", "to whom did you write" / "you wrote to whom".
 _FRONTED_WITH = frozenset("in at on to from for with by of".split())
@@ -188,7 +189,6 @@ def alternatives(words: list[str], x: str, y: str) -> bool:
     return any(0 < abs(p - q) <= 4 and
                any(w in SYMMETRIC for w in words[min(p, q) + 1:max(p, q)])
                for p in at[x] for q in at[y])
-_MAX_MOVED = 4  # content words of the thing that changes sides of the verb
 
 
 def _content_at(words: list[str]) -> list[tuple[int, str]]:
@@ -228,9 +228,8 @@ def _stranded(t: Text) -> tuple[bool, str] | None:
         return None
     at = next((k for k, x in enumerate(w[3:], 3) if x in _STRANDABLE and (
         k + 1 == len(w) or k in t.breaks or w[k + 1] in _FRONTED_WITH)), None)
-    if at is None:
-        return any(x in BE for x in w[1:4]), ""
-    return any(x in BE for x in w[1:4]) and _participle(w[:at]), w[at]
+    be = any(x in BE for x in w[1:4])
+    return (be, "") if at is None else (be and _participle(w[:at]), w[at])
 
 
 _PARTICLES = frozenset("over up out back off away down".split())
@@ -405,14 +404,15 @@ def _ungendered(words: list[str]) -> list[str]:
 
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written (he or
-    she alike), with pronouns read as persons and words as stems, told by pronouns alone, a question
-    word's role reversed ("who did X beat" / "who beat X", "what eats X" / "what does X
+    she alike), with pronouns read as persons and words as stems, told by pronouns alone, a
+    question word's role reversed ("who did X beat" / "who beat X", "what eats X" / "what does X
     eat"), the verb turned passive in place ("which team beat X" / "which team was beaten
     by X"), or the possessive moved to the other name ("X's manager" / "Y's manager" with
     both named)."""
     names = names | _letter_names(a.words) | _letter_names(b.words)
     if _swapped_around(a.words, b.words, names, a.breaks, b.breaks) or \
-            _swapped_around(_ungendered(a.words), _ungendered(b.words), names, a.breaks, b.breaks):
+            _GENDERED.intersection(a.words + b.words) and _swapped_around(
+                _ungendered(a.words), _ungendered(b.words), names, a.breaks, b.breaks):
         return True
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
