@@ -1875,3 +1875,48 @@ def test_two_opposites_exchanged_each_into_its_opposite():
 ])
 def test_what_price_against_what_year_and_improve_against_decline(a, b, why):
     assert kind(a, b) == ("reject", why)
+
+
+@pytest.mark.parametrize("a,b", [
+    # a relative clause hung on the end restricts what is asked
+    ("How do I uninstall apps on my Mac?",
+     "How do I uninstall apps on my Mac that came preinstalled?"),
+    # a cause hung on the end, after the shared words were reordered
+    ("Does travel insurance cover cancelled flights?",
+     "Does travel insurance cover flights cancelled due to strikes?"),
+])
+def test_a_clause_or_a_cause_hung_on_the_end_narrows(a, b):
+    assert kind(a, b) == ("reject", "scope")
+
+
+def test_a_noun_after_a_plural_turned_modifier_asks_about_a_narrower_group():
+    assert kind("What did ancient Egyptians eat?",
+                "what did ancient egyptian pharaohs eat?") == ("reject", "scope")
+    assert kind("What do Germans eat for breakfast?",
+                "What do German shepherds eat for breakfast?") == ("reject", "scope")
+    # "people" names the same group
+    assert kind("Why do Indians eat with their hands?",
+                "Why do Indian people eat with their hands?")[0] != "reject"
+
+
+def test_two_people_of_a_story_are_two_attributes():
+    assert kind("Who is the main character of The Great Gatsby?",
+                "Who is the narrator of The Great Gatsby?") == ("reject", "attribute")
+    # the main character is the protagonist
+    assert kind("Who is the protagonist of Dune?", "Who is the main character of Dune?")[0] != \
+        "reject"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Get the owner of a file in bash", "Get the permissions of a file in bash"),
+    ("How much does renters insurance usually cost?",
+     "How much does renters insurance usually cover?"),
+])
+def test_the_owner_against_the_permissions_and_the_cost_against_the_cover(a, b):
+    assert kind(a, b) == ("reject", "attribute")
+
+
+def test_official_added_alone_narrows():
+    assert kind("What languages are spoken in Nigeria?",
+                "What official languages are spoken in Nigeria?") == ("reject", "scope")
+    assert kind("Who owns Instagram?", "Who is the owner of Instagram?")[0] != "reject"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, measure_apart,
-                         narrowed, quantified, task_added)
+                         narrowed, new_head, quantified, task_added)
 from .question import Text, parse
 from .roles import AUX, SYMMETRIC, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
@@ -450,6 +450,8 @@ class Comparer:
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
                     leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
+            if new_head(a, b, only_a) or new_head(b, a, only_b):
+                return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]"
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
             if len(added) == 1 and exchanged_besides(cached if only_a else new,

@@ -68,7 +68,12 @@ def grade_bases(word: str) -> set[str]:
 # Words that attach a qualifying phrase to what comes before them: "... refund [and the
 # final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
 _ATTACHING = frozenset("and or for in on with without during as from at by including except "
-                       "after before while when if under over within along together plus".split())
+                       "after before while when if under over within along together plus".split()) | \
+    frozenset("that which who whose due".split())  # _RESTRICTING
+# Words that open a relative clause or a cause: hung on the end, it restricts what is asked
+# ("apps on my Mac [that came preinstalled]", "flights cancelled [due to strikes]"), even
+# after the shared words were reordered.
+_RESTRICTING = frozenset("that which who whose due".split())
 # Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
 
@@ -134,10 +139,40 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
             kept = Counter(x for x in lw[left[0] + 1:right[0]] if x not in extra)
             if gap is not None and not set(gap - kept) - _DETERMINERS:
                 return True
-        elif left[1] == stem(short_seq[-1][1]) and lw[left[0] + 1:left[0] + 2] and \
-                lw[left[0] + 1] in _ATTACHING and left[0] not in longer.breaks:
+        elif lw[left[0] + 1:left[0] + 2] and lw[left[0] + 1] in _ATTACHING and \
+                left[0] not in longer.breaks and (
+                    left[1] == stem(short_seq[-1][1]) or lw[left[0] + 1] in _RESTRICTING and
+                    _hung_on_all(longer_seq, short_seq, left[0])):
             return True
     return False
+
+
+def _hung_on_all(longer_seq: list[tuple[int, str]], short_seq: list[tuple[int, str]],
+                 upto: int) -> bool:
+    """Every word of the shorter text is in the longer one by ``upto``, and none after it:
+    the phrase after it is hung on the whole request, however its words were reordered
+    ("cover cancelled flights" / "cover flights cancelled [due to strikes]")."""
+    short = {stem(w) for _, w in short_seq}
+    have = {stem(w) for k, w in longer_seq if k <= upto}
+    return short <= have and not short & {stem(w) for k, w in longer_seq if k > upto}
+
+
+# Nouns that name a group of people and nothing narrower: "Indians" / "Indian people".
+_PEOPLE = frozenset("people persons folks citizens nationals individuals".split())
+
+
+def new_head(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """One noun added after a plural the shorter text asks about, which turns it into that
+    noun's modifier: "what did ancient Egyptians eat" / "... ancient Egyptian [pharaohs]
+    eat" asks about the pharaohs, a narrower group ("Indian [people]" is the same one)."""
+    if len(added) != 1 or added[0] in _PEOPLE or added[0] not in longer.words:
+        return False
+    k = longer.words.index(added[0])
+    before = longer.words[k - 1] if k else ""
+    # a people or a named kind ("Egyptians", "Germans"): a plural common noun turned
+    # modifier is a rewording as often ("SEO services" / "SEO service providers")
+    plural = {before + "s", before + "es"} & set(shorter.words) & (shorter.caps | longer.caps)
+    return bool(before) and before not in shorter.words and bool(plural)
 
 
 def task_added(longer: Text, shorter: Text) -> bool:

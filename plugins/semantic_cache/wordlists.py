@@ -152,7 +152,7 @@ SCOPE_ADVERBS = frozenset("professionally competitively commercially legally off
 KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct native invasive "
                             "nocturnal wild domesticated deadly organic vegan vegetarian halal "
                             "kosher refurbished unpaid permanent temporary upper lower inner "
-                            "outer".split())
+                            "outer official".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -250,7 +250,14 @@ ATTRIBUTES = frozenset(
     # the fields of a listing or a record an agent edits ("update the title of ...")
     "title description "
     # what one asks of a theory or a position: its case, or the case against it
-    "argument arguments objection objections criticism criticisms".split())
+    "argument arguments objection objections criticism criticisms "
+    # the people of a book or a film, each a person of their own ("the main character" /
+    # "the narrator" of The Great Gatsby are two men)
+    "narrator antagonist villain character characters author director "
+    "screenwriter composer illustrator publisher "
+    # what one asks of a file, and of a policy ("the owner" / "the permissions" of a file;
+    # what insurance costs / what it covers)
+    "owner owners permissions cover covers".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
