@@ -34,10 +34,10 @@ from clawhost.bench.probe import cpu_model
 from clawhost.engines.embed_engine import default_threads
 from clawhost.plugins.semantic_cache import Options
 from clawhost.plugins.semantic_cache import evaluate
-from clawhost.plugins.semantic_cache.cache import SIMILARITY, SemanticCache, settings_of
+from clawhost.plugins.semantic_cache.cache import SIMILARITY, SemanticCache
 from clawhost.plugins.semantic_cache.contrast import VERDICT_MEMO
 from clawhost.plugins.semantic_cache.embedder import Embedder
-from clawhost.plugins.semantic_cache.verifier import INTERACTION_WEIGHTS, Verifier, Weights
+from clawhost.plugins.semantic_cache.verifier import INTERACTION_WEIGHTS, Settings, Verifier, Weights
 from clawhost.types import ChatRequest, ModelRequest, Reply
 
 from _models import packaged
@@ -80,7 +80,7 @@ def options(**opts) -> Options:
 
 def verifier_for(opts: dict) -> Verifier:
     o = options(embedding_path="unused", **opts)
-    v = Verifier(settings_of(o)).with_vocabulary(VOCAB_FROM[0] if VOCAB_FROM else None)
+    v = Verifier(Settings.of(o)).with_vocabulary(VOCAB_FROM[0] if VOCAB_FROM else None)
     return v.with_cross_encoder(o.verifier_path, threads=2) if o.verifier_path else v
 
 

@@ -28,15 +28,6 @@ OPEN_RETRY_S = 30.0
 PURGE_EVERY = 256  # stores between sweeps for expired entries
 
 
-def settings_of(opts: Any) -> Settings:
-    return Settings(min_similarity=opts.min_similarity, verifier=opts.verifier,
-                    threshold=opts.verifier_threshold, rules=tuple(opts.rules),
-                    margin=opts.margin, weights=opts.verifier_weights,
-                    structure=opts.structure, same_floor=opts.same_floor,
-                    typo_floor=opts.typo_floor, typos=opts.typos,
-                    prescreen=opts.prescreen)
-
-
 # per request: its scope and query, its vector (the store after a miss reuses it), and the
 # similarity of the best candidate (for the monitor and tests)
 _SCOPE: StashKey[tuple[str, str]] = StashKey("semantic_scope")
@@ -49,7 +40,7 @@ class SemanticCache:
                  embedder: Embedder | None = None) -> None:
         self.opts, self.host = opts, host
         self.folder = Path(workspace) / opts.path
-        self.verifier = Verifier(settings_of(opts))
+        self.verifier = Verifier(Settings.of(opts))
         self.embedder = embedder
         self.index: SemanticIndex | None = None
         self.counts: Counter[str] = Counter()

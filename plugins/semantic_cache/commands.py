@@ -163,9 +163,8 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
     import numpy as np
 
     from . import evaluate
-    from .cache import settings_of
     from .embedder import Embedder, find_artifacts
-    from .verifier import Verifier
+    from .verifier import Settings, Verifier
     workspace, opts = _configured(config_path)
     folder = embeddings or opts.embedding_path or find_artifacts(workspace, opts.embedding_model)
     if folder is None:
@@ -174,7 +173,7 @@ def eval_command(config_path, pairs_path, as_json, sweep, target_precision, embe
             f"run `clawhost model prepare {opts.embedding_model}` or pass --embeddings DIR")
     try:
         pairs = evaluate.load_pairs(Path(pairs_path))
-        verifier = _cross_encoder(Verifier(settings_of(opts)), opts, workspace)
+        verifier = _cross_encoder(Verifier(Settings.of(opts)), opts, workspace)
         embedder = Embedder.from_folder(Path(folder), threads=2)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .verifier import Candidate, Settings, Verifier
+from .verifier import Candidate, Verifier
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,3 @@ def store_and_ask(verifier: Verifier, stored_vecs: np.ndarray, stored_text: list
             bad += 1
     return ok, bad, miss
 
-
-def default_settings() -> Settings:
-    return Settings()

@@ -24,6 +24,7 @@ from typing import Any
 
 from .contrast import Comparer, Verdict
 from .features import NAMES, pair_features
+from .options import Options
 from .tokens import ALIGN_NAMES
 from .wordlists import feature_words_digest
 
@@ -67,27 +68,42 @@ class Decision:
     reason: str = "miss"   # hit | miss (nothing above the floor) | rejected | ambiguous
 
 
+# The plugin's option defaults are the verifier's: one place for both (the eval command, the
+# benchmarks and the tests build Settings directly).
+_DEFAULT = {name: f.default for name, f in Options.model_fields.items()}
+
+
 @dataclass
 class Settings:
-    min_similarity: float = 0.80
-    verifier: bool = True
-    threshold: float | None = None   # None: the threshold shipped with the weights
-    rules: tuple[str, ...] = ("number", "negation", "antonym")
-    margin: float = 0.01
-    weights: str = "lexical"         # a WEIGHT_SETS name or a path to a weights JSON
+    """The verifier's part of the semantic cache's options, under the verifier's own names."""
+    min_similarity: float = _DEFAULT["min_similarity"]
+    verifier: bool = _DEFAULT["verifier"]
+    threshold: float | None = _DEFAULT["verifier_threshold"]  # None: shipped with the weights
+    rules: tuple[str, ...] = tuple(_DEFAULT["rules"])
+    margin: float = _DEFAULT["margin"]
+    weights: str = _DEFAULT["verifier_weights"]  # a WEIGHT_SETS name or a weights JSON path
     # The structural comparison (``contrast``): rejects swapped directions, antonyms,
     # numbers, units, negations and names whatever the scores; serves a pair that differs
     # only in wording (function words, wrappers, order, inflection, listed synonyms) at
     # ``same_floor`` cosine, and one that also differs by typos at ``typo_floor``, without
     # the learned score. Everything else goes to the learned score as before.
-    structure: bool = True
-    same_floor: float = 0.85
-    typo_floor: float = 0.3
-    typos: bool = True
+    structure: bool = _DEFAULT["structure"]
+    same_floor: float = _DEFAULT["same_floor"]
+    typo_floor: float = _DEFAULT["typo_floor"]
+    typos: bool = _DEFAULT["typos"]
     # With a cross-encoder: a pair the embedding-interaction weights (dot products over the
-    # two vectors and the lexical features the rules already computed: ~20 us) score below this is rejected
-    # without the cross-encoder run (~10 ms for two ~55-token statements); 0: always run it.
-    prescreen: float = 0.0
+    # two vectors and the lexical features the rules already computed: ~20 us) score below
+    # this is rejected without the cross-encoder run (~10 ms for two ~55-token statements).
+    prescreen: float = _DEFAULT["prescreen"]
+
+    @classmethod
+    def of(cls, opts: Options) -> "Settings":
+        """The settings a configured cache runs with."""
+        return cls(min_similarity=opts.min_similarity, verifier=opts.verifier,
+                   threshold=opts.verifier_threshold, rules=tuple(opts.rules),
+                   margin=opts.margin, weights=opts.verifier_weights,
+                   structure=opts.structure, same_floor=opts.same_floor,
+                   typo_floor=opts.typo_floor, typos=opts.typos, prescreen=opts.prescreen)
 
     @property
     def floor(self) -> float:
