@@ -1920,3 +1920,17 @@ def test_official_added_alone_narrows():
     assert kind("What languages are spoken in Nigeria?",
                 "What official languages are spoken in Nigeria?") == ("reject", "scope")
     assert kind("Who owns Instagram?", "Who is the owner of Instagram?")[0] != "reject"
+
+
+def test_a_party_named_on_one_side_and_a_pronoun_on_the_other_do_the_act():
+    assert kind("Do I get my deposit back if the landlord ends the lease early?",
+                "Do I get my deposit back if I end the lease early?") == ("reject", "direction")
+    # "one" is anybody, the asker too
+    assert kind("How does one deal with a breakup?", "How do I deal with a breakup?")[0] != \
+        "reject"
+
+
+def test_a_long_condition_hung_on_the_end_narrows():
+    assert kind("Can I get out of a timeshare contract?",
+                "Can I get out of a timeshare contract after the rescission period has ended?") \
+        == ("reject", "scope")

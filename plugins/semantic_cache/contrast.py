@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, measure_apart,
-                         narrowed, new_head, quantified, task_added)
+                         hung_clause, narrowed, new_head, quantified, task_added)
 from .question import Text, parse
-from .roles import AUX, SYMMETRIC, party
+from .roles import AUX, SYMMETRIC, doer_replaced, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
                     units_exchanged)
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
@@ -374,6 +374,11 @@ class Comparer:
             if any(w in UNAMBIGUOUS_UNITS for w in only_a) and \
                     any(w in UNAMBIGUOUS_UNITS for w in only_b):
                 return Verdict("reject", "unit")
+            # Nothing reworded, only a long qualifier hung on or put in: "get out of a
+            # timeshare contract [after the rescission period has ended]".
+            if not (only_a and only_b) and (hung_clause(a, b, only_a) if only_a
+                                             else hung_clause(b, a, only_b)):
+                return Verdict("reject", "scope")
             return Verdict("unsure", "reworded")
         if a.negated != b.negated and not self._negation_typo(a, b) or _negation_moved(a, b):
             return Verdict("reject", "negation")
@@ -457,6 +462,9 @@ class Comparer:
             if len(added) == 1 and exchanged_besides(cached if only_a else new,
                                                       b if only_a else a, added[0], names):
                 return Verdict("reject", "direction")
+            if len(added) == 1 and doer_replaced(a if only_a else b, b if only_a else a,
+                                                 added[0]):
+                return Verdict("reject", "direction")  # "if [the landlord] ends" / "if I end"
             return Verdict("unsure", "added")
         # The same words in the same order differ only in punctuation, which can move
         # where a question seems to start ("... 30 April. Can you" / "... 30 April, can

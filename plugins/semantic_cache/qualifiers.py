@@ -187,3 +187,17 @@ def task_added(longer: Text, shorter: Text) -> bool:
         return False
     k = longer.words.index(word[0])
     return joins[0] in longer.words[max(0, k - 1):k] + longer.words[k + 1:k + 2]
+
+
+def hung_clause(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """Every word ``longer`` has over ``shorter`` is in one phrase after all of the shorter
+    text's words, opened by a word that attaches it: "get out of a timeshare contract [after
+    the rescission period has ended]" asks under a condition the other does not."""
+    extra = set(added)
+    shared = [k for k, w in enumerate(longer.words) if w not in STOP and w not in extra]
+    if not shared or not extra:
+        return False
+    end = shared[-1]
+    tail = longer.words[end + 1:]
+    return bool(tail) and tail[0] in _ATTACHING and end not in longer.breaks and \
+        extra <= set(tail) and not extra & set(longer.words[:end + 1])

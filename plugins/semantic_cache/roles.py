@@ -276,3 +276,26 @@ def _wanting(words: list[str], to: int) -> str | None:
     if x in _SUBJECT:
         return PERSON[x]
     return stem(x) if x not in STOP and x not in PERSON else None
+
+
+# Subject pronouns that name a definite party (not "you", which often means anybody).
+_DOER = frozenset("i we he she they".split())
+_ARTICLES = frozenset("the a an my our his her their".split())
+
+
+def doer_replaced(named: Text, other: Text, noun: str) -> bool:
+    """``noun``, the one word ``named`` has over ``other``, does a verb that a pronoun of
+    ``other`` does in its place: "do I get my deposit back if [the landlord] ends the lease"
+    / "... if I end the lease" asks about another party's act."""
+    if noun not in named.words or noun in GENERIC:
+        return False  # "how does [one] deal with X" / "how do I deal with X": anybody
+    k = named.words.index(noun)
+    verb = named.words[k + 1] if k + 1 < len(named.words) else ""
+    if not verb or verb in STOP or k + 1 in named.breaks:
+        return False
+    before = named.words[k - 1] if k else ""
+    if before and before not in _ARTICLES and before not in STOP:
+        return False  # a modifier: "the [landlord] rules" is no doer
+    extra = {w: other.words.count(w) - named.words.count(w) for w in _DOER}
+    return any(other.words[j] in _DOER and extra[other.words[j]] > 0 and
+               stem(other.words[j + 1]) == stem(verb) for j in range(len(other.words) - 1))
