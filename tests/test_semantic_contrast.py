@@ -1934,3 +1934,23 @@ def test_a_long_condition_hung_on_the_end_narrows():
     assert kind("Can I get out of a timeshare contract?",
                 "Can I get out of a timeshare contract after the rescission period has ended?") \
         == ("reject", "scope")
+
+
+def test_two_parties_exchanged_around_a_verb_where_the_function_words_differ():
+    assert kind("Is it rude for a host to ask guests to bring a dish?",
+                "Is it rude for guests to ask the host if they can bring a dish?") == \
+        ("reject", "direction")
+    # a qualifier moved is no exchange
+    assert kind("Best way for beginners to learn Python",
+                "best way to learn Python for beginners")[0] == "same"
+
+
+def test_what_a_number_counts_replaced_is_another_unit():
+    assert kind("How long is a 1,500-word presentation speech in minutes?",
+                "How long is a 1,500-character presentation speech in minutes?") == \
+        ("reject", "unit")
+    assert kind("What is a good gift for a 6 year old?",
+                "What is a good gift for a 6 month old?") == ("reject", "unit")
+    # a spelt number or an ordinal is not counted this way
+    assert kind("What comes first, mathematics or physics?",
+                "Which came first: mathematics or physics?")[0] != "reject"

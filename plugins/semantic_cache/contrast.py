@@ -91,6 +91,14 @@ class Verdict:
 _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
 
 
+def _counted(t: Text, word: str) -> bool:
+    """``word`` right after a number written in digits: what the number counts ("a 1,500
+    [word] speech", "a 6 [month] old"). Spelt numbers and ordinals are left out ("two
+    types", "which comes first")."""
+    k = t.words.index(word) if word in t.words else 0
+    return k > 0 and t.words[k - 1][:1].isdigit()
+
+
 def _opposite_pairs(t: Text) -> list[tuple[str, str]]:
     """Each two words of ``t`` that are opposites, in order, not joined by "and"/"or"/"vs"."""
     w = t.words
@@ -435,6 +443,9 @@ class Comparer:
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
+            if len(only_a) == len(only_b) == 1 and _counted(a, only_a[0]) and \
+                    _counted(b, only_b[0]):
+                return Verdict("reject", "unit")  # "a 1,500-word speech" / "1,500-character"
             if asks_about(only_a) and asks_about(only_b) or measure_apart(a, b, only_a, only_b):
                 return Verdict("reject", "attribute")  # "the salary" / "how long"
             if self._graded_apart(a, b, only_a, only_b):

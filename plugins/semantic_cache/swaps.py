@@ -402,6 +402,34 @@ def _ungendered(words: list[str]) -> list[str]:
     return ["<3rd>" if w in _GENDERED else w for w in words]
 
 
+# Words right before a verb: "for a host [to] ask guests", "guests [can] bring a dish".
+_BEFORE_VERB = frozenset("to can could should must may might will would".split())
+
+
+def _content_stems(t: Text) -> list[tuple[str, bool]]:
+    """Each content word's stem, and whether "to" or a modal comes right before it."""
+    return [(stem(w), k > 0 and t.words[k - 1] in _BEFORE_VERB)
+            for k, w in enumerate(t.words) if w not in STOP]
+
+
+def _verb_sides_exchanged(a: Text, b: Text) -> bool:
+    """The content words on the two sides of a verb changed places where the function words
+    around them do not line up: "for a host to ask guests to bring a dish" / "for guests to
+    ask the host if they can bring a dish". The verb is told by the "to" or modal before it
+    on both sides; nouns have no such word ("brown rice or white rice")."""
+    sa, sb = _content_stems(a), _content_stems(b)
+    if len(sa) != len(sb) or sa == sb or sorted(x for x, _ in sa) != sorted(x for x, _ in sb):
+        return False
+    for i in range(1, len(sa) - 1):
+        verb, marked = sa[i]
+        if not marked or sa[i - 1][0] == sa[i + 1][0]:
+            continue
+        if any(sb[j] == (verb, True) and sb[j - 1][0] == sa[i + 1][0] and
+               sb[j + 1][0] == sa[i - 1][0] for j in range(1, len(sb) - 1)):
+            return True
+    return False
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written (he or
     she alike), with pronouns read as persons and words as stems, told by pronouns alone, a
@@ -417,7 +445,8 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
-        owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b)
+        owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b) or \
+        _verb_sides_exchanged(a, b)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:
