@@ -1951,6 +1951,10 @@ def test_what_a_number_counts_replaced_is_another_unit():
         ("reject", "unit")
     assert kind("What is a good gift for a 6 year old?",
                 "What is a good gift for a 6 month old?") == ("reject", "unit")
-    # a spelt number or an ordinal is not counted this way
+    # a spelt number, an ordinal, a year or a number inside a name is not counted this way
     assert kind("What comes first, mathematics or physics?",
                 "Which came first: mathematics or physics?")[0] != "reject"
+    assert kind("What did the Civil Rights Act of 1964 ban?",
+                "What did the Civil Rights Act of 1964 prohibit?")[0] != "reject"
+    assert kind("Does the Dyson V15 come with a wall mount?",
+                "Does the Dyson V15 include a wall mount?")[0] != "reject"

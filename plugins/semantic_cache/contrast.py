@@ -93,10 +93,10 @@ _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
 
 def _counted(t: Text, word: str) -> bool:
     """``word`` right after a number written in digits: what the number counts ("a 1,500
-    [word] speech", "a 6 [month] old"). Spelt numbers and ordinals are left out ("two
-    types", "which comes first")."""
-    k = t.words.index(word) if word in t.words else 0
-    return k > 0 and t.words[k - 1][:1].isdigit()
+    [word] speech", "a 6 [month] old"). Spelt numbers, ordinals, years and numbers inside a
+    name are left out ("two types", "which comes first", "the Act of 1964 [ban]", "the V15
+    [comes with]")."""
+    return word in t.counted
 
 
 def _opposite_pairs(t: Text) -> list[tuple[str, str]]:

@@ -50,6 +50,10 @@ _CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
 # "In chess, can a pawn X?" ask what "Can I Y if I'm on X?" asks; the auxiliary opens the
 # clause after the comma.
 _CLAUSE_START = re.compile(r"[,;:]\s*([^\W\d_]+)")
+# What a number written in digits counts: the word right after it ("a 1,500-word speech",
+# "a 6 month old"). Not a number inside a name ("V15", "x86") or a year ("of 1964 ban").
+_COUNTED = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)[ -]([A-Za-z]+)")
+_YEAR = re.compile(r"1\d{3}|20\d{2}")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
 
@@ -67,11 +71,13 @@ class Text:
 
     __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "numbers",
                  "number_pairs", "negated", "wh", "how", "roles", "rates", "units", "form",
-                 "lead", "addressed")
+                 "lead", "addressed", "counted")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
         raw = _ACRONYM_PLURAL.sub(r"\1", raw)
+        self.counted = frozenset(m.group(2).lower() for m in _COUNTED.finditer(raw)
+                                 if not _YEAR.fullmatch(m.group(1)))
         # Names: capitalised (or camelCase) words not at a sentence start.
         self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
