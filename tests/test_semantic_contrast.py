@@ -1958,3 +1958,21 @@ def test_what_a_number_counts_replaced_is_another_unit():
                 "What did the Civil Rights Act of 1964 prohibit?")[0] != "reject"
     assert kind("Does the Dyson V15 come with a wall mount?",
                 "Does the Dyson V15 include a wall mount?")[0] != "reject"
+
+
+def test_a_count_after_a_marker_is_passed_over_to_the_thing_counted():
+    assert kind("How do I convert my house into two flats?",
+                "How do I convert two flats into one house?") == ("reject", "direction")
+
+
+def test_two_particles_exchanged_around_what_stays_swap_the_roles():
+    assert kind("On a narrow mountain road, does the car going down have to yield to the car "
+                "going up?",
+                "On a narrow mountain road, does the car going up have to yield to the car "
+                "going down?") == ("reject", "direction")
+    assert kind("Should I stretch before or after running?",
+                "Should I stretch after or before running?")[0] == "same"
+    # a marker's role ends at a clause break: "belong to: hardware, ..." names no "to" role
+    assert kind("Which category does this ticket belong to: hardware, software, or access?",
+                "Assign this ticket to one category, hardware, software, or access:")[0] != \
+        "reject"

@@ -29,8 +29,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import (GRADING, asks_about, grade_bases, graded, leading, measure_apart,
-                         hung_clause, narrowed, new_head, quantified, task_added)
+from .qualifiers import (GRADING, asks_about, grade_bases, graded,
+                         hung_clause, leading, measure_apart, narrowed, new_head, quantified,
+                         task_added)
 from .question import Text, parse
 from .roles import AUX, SYMMETRIC, doer_replaced, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,

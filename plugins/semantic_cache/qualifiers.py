@@ -201,3 +201,4 @@ def hung_clause(longer: Text, shorter: Text, added: list[str]) -> bool:
     tail = longer.words[end + 1:]
     return bool(tail) and tail[0] in _ATTACHING and end not in longer.breaks and \
         extra <= set(tail) and not extra & set(longer.words[:end + 1])
+

@@ -167,11 +167,18 @@ class Text:
         # The content word after each directional marker ("from X", "to Y"); "into",
         # "onto" and "towards" mark the same role as "to" ("convert X to Y" / "turn Y
         # into X").
+        # A count before the thing is passed over ("into [two] flats"), a number alone is
+        # the role ("from 5 to 10"), and so is the count after "than" ("more than one"). The
+        # role ends at a clause break ("does it belong to: hardware, ...").
         roles: dict[str, set[str]] = {}
         for i, w in enumerate(split):
             if w in DIRECTIONAL:
-                for nxt in split[i + 1:i + 4]:
-                    if nxt not in SKIP_AFTER_MARKER:
+                end = next((k + 1 for k in range(i, i + 3) if k in self.breaks), i + 4)
+                window = split[i + 1:end]
+                for k, nxt in enumerate(window):
+                    counted = w != "than" and (nxt in NUMBER_WORDS or nxt[:1].isdigit()) \
+                        and window[k + 1:k + 2] and window[k + 1] not in STOP
+                    if nxt not in SKIP_AFTER_MARKER and not counted:
                         roles.setdefault(TOWARDS.get(w, w), set()).add(nxt)
                         break
         self.roles = roles

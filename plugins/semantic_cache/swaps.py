@@ -22,6 +22,9 @@ _UNIT_REACH = 4  # words from one unit to the other for the two to be one conver
 # their subject ("does X reduce Y" / "do Ys reduce X").
 _AGREEING = {"does": "do", "has": "have", "is": "are", "was": "were"}
 _ARTICLES = frozenset({"a", "an", "the"})
+# Function words that carry a direction of their own: exchanged, they swap roles ("the car
+# going [down] yields to the car going [up]").
+_PARTICLES = frozenset("up down in out on off over under above below inside outside".split())
 
 
 def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
@@ -156,8 +159,8 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
                     not _wh_phrase(x[:lx]) and not _wh_phrase(x[n - ly:]) and \
                     not (len(mid) == 1 and mid[0] in _COPULA and
                          (_asks(x[:lx]) or _asks(x[n - ly:]))) and \
-                    any(w not in STOP or w in names for w in x[:lx]) and \
-                    any(w not in STOP or w in names for w in x[n - ly:]):
+                    any(w not in STOP or w in names or w in _PARTICLES for w in x[:lx]) and \
+                    any(w not in STOP or w in names or w in _PARTICLES for w in x[n - ly:]):
                 return True
     return False
 
