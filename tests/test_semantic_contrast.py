@@ -1976,3 +1976,36 @@ def test_two_particles_exchanged_around_what_stays_swap_the_roles():
     assert kind("Which category does this ticket belong to: hardware, software, or access?",
                 "Assign this ticket to one category, hardware, software, or access:")[0] != \
         "reject"
+
+
+@pytest.mark.parametrize("a,b", [
+    # a third person's possessive points back at a party, like an article
+    ("Does a mother cat recognize her kittens after months apart?",
+     "Do kittens recognize their mother cat after months apart?"),
+    # an "-ly" adverb sits anywhere around the verb turned passive
+    ("Who influenced David Bowie musically?", "Who was musically influenced by David Bowie?"),
+    # a number after a name is part of it
+    ("How do I transfer save data from a Switch to a Switch 2?",
+     "how do I transfer save data from a Switch 2 to a Switch?"),
+])
+def test_roles_exchanged_behind_a_possessive_an_adverb_or_a_numbered_name(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_the_one_of_two_named_things_asked_about_changed():
+    quote = "'Take ibuprofen 400 mg every 6 hours and paracetamol 500 mg every 4 hours.'"
+    assert kind(f"What is the dosage of ibuprofen mentioned in: {quote}",
+                f"What is the dosage of paracetamol mentioned in: {quote}") == ("reject", "entity")
+
+
+def test_simplified_against_traditional_and_keeping_against_leaving_out():
+    assert kind("Summarize this email in simplified Chinese: 'Delivery of 500 units by Friday.'",
+                "Summarize this email in traditional Chinese: 'Delivery of 500 units by Friday.'"
+                ) == ("reject", "antonym")
+    # "leave out" is one verb: excluding
+    assert kind("Summarize this email, keeping the technical details: 'The TLS cert expired.'",
+                "Summarize this email, leaving out the technical details: 'The TLS cert expired.'"
+                )[0] == "reject"
+    # "leave" alone is no opposite of "keep"
+    assert kind("Is it safe to leave an electric blanket on all night?",
+                "Is it safe to keep an electric blanket on all night?")[0] != "reject"

@@ -444,6 +444,11 @@ class Comparer:
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
+            if len(only_a) == len(only_b) == 1 and only_a[0] in b.words and \
+                    only_b[0] in a.words:
+                # both texts name both things; the one asked about changed ("the dosage of
+                # [ibuprofen] in: '... ibuprofen ... paracetamol ...'")
+                return Verdict("reject", "entity")
             if len(only_a) == len(only_b) == 1 and _counted(a, only_a[0]) and \
                     _counted(b, only_b[0]):
                 return Verdict("reject", "unit")  # "a 1,500-word speech" / "1,500-character"

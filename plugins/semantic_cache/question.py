@@ -32,6 +32,10 @@ _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 # "Teach me to X" asks what "how do I X" asks.
+# "leave out" is one verb, the opposite of keeping or including ("summarise it, [leaving out]
+# the details"); "leave" alone is not ("leave the blanket on" / "keep it on").
+_LEAVE_OUT = re.compile(r"\bleav(e|es|ing) out\b")
+_EXCLUDE = {"e": "exclude", "es": "excludes", "ing": "excluding"}
 _TEACH = re.compile(r"\bteach (?:me|us) (?:how )?to\b")
 _ADDRESSED = re.compile(r"\W*(?:(?:hey|hi|hello|ok|so)\W+)?(?:can|could|would|will) (?:you|u)\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
@@ -96,6 +100,7 @@ class Text:
         text = _LETTER_DIGIT.sub(r"\1 ", text)
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         text = _TEACH.sub("how to", text)
+        text = _LEAVE_OUT.sub(lambda m: _EXCLUDE[m.group(1)], text)
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
         first = _WORD.search(raw[:64].casefold())
@@ -179,6 +184,10 @@ class Text:
                     counted = w != "than" and (nxt in NUMBER_WORDS or nxt[:1].isdigit()) \
                         and window[k + 1:k + 2] and window[k + 1] not in STOP
                     if nxt not in SKIP_AFTER_MARKER and not counted:
+                        # a number after the name is part of it: "from a Switch to a [Switch 2]"
+                        after = window[k + 1:k + 2]
+                        if after and after[0].isdigit():
+                            nxt = f"{nxt} {after[0]}"
                         roles.setdefault(TOWARDS.get(w, w), set()).add(nxt)
                         break
         self.roles = roles

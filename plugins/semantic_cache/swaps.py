@@ -22,6 +22,7 @@ _UNIT_REACH = 4  # words from one unit to the other for the two to be one conver
 # their subject ("does X reduce Y" / "do Ys reduce X").
 _AGREEING = {"does": "do", "has": "have", "is": "are", "was": "were"}
 _ARTICLES = frozenset({"a", "an", "the"})
+_THIRD_POSSESSIVE = frozenset("his her their its".split())
 # Function words that carry a direction of their own: exchanged, they swap roles ("the car
 # going [down] yields to the car going [up]").
 _PARTICLES = frozenset("up down in out on off over under above below inside outside".split())
@@ -37,7 +38,10 @@ def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
     words: list[str] = []
     breaks = set()
     for k, w in enumerate(t.words):
-        if w not in _ARTICLES:
+        # a third person's possessive points back at a party already named, like an article:
+        # "does a mother cat recognize [her] kittens" / "do kittens recognize [their] mother"
+        owner = w in _THIRD_POSSESSIVE and t.words[k + 1:k + 2] and t.words[k + 1] not in STOP
+        if w not in _ARTICLES and not owner:
             words.append(PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w)))
         if k in t.breaks and words:
             breaks.add(len(words) - 1)
@@ -351,12 +355,19 @@ def _as_active(words: list[str]) -> list[tuple[list[str], int]]:
     return out
 
 
+def _no_manner(words: list[str]) -> list[str]:
+    """``words`` without "-ly" adverbs, which sit anywhere around a verb ("who influenced X
+    musically" / "who was musically influenced by X")."""
+    return [w for w in words if not (len(w) > 4 and w.endswith("ly") and w not in STOP)]
+
+
 def _voice_reversed(a: Text, b: Text) -> bool:
     """The same words in the same order, the verb active on one side and passive with "by"
     on the other: "Which general defeated Hannibal" / "Which general was defeated by
     Hannibal" asks who lost, not who won. (Said the other way round, "Hannibal was defeated
     by which general", the order changes and the question stays.)"""
-    for active, passive in ((a.words, b.words), (b.words, a.words)):
+    for active, passive in ((_no_manner(a.words), _no_manner(b.words)),
+                            (_no_manner(b.words), _no_manner(a.words))):
         want = [stem(w) for w in active]
         for words, k in _as_active(passive):
             if len(words) != len(want) or k >= len(want):

@@ -328,7 +328,8 @@ allowed prohibited|allowed banned|allowed forbidden|permitted prohibited|permitt
 permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit forbid
 low bright|dim bright|sunny shady|sun shade
 improve decline|improved declined|improve worsen|improved worsened|improving declining
-unique duplicate|unique duplicated"""
+unique duplicate|unique duplicated
+keep exclude|keeping excluding|keeps excludes|simplified traditional"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
