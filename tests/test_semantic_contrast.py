@@ -2009,3 +2009,26 @@ def test_simplified_against_traditional_and_keeping_against_leaving_out():
     # "leave" alone is no opposite of "keep"
     assert kind("Is it safe to leave an electric blanket on all night?",
                 "Is it safe to keep an electric blanket on all night?")[0] != "reject"
+
+
+def test_what_a_count_or_a_limit_counts_replaced_is_another_unit():
+    assert kind("Tell me the word count of this sentence: 'The fox jumps.'",
+                "Tell me the character count of this sentence: 'The fox jumps.'") == \
+        ("reject", "unit")
+    assert kind("What is the character limit on Twitter?",
+                "What is the word limit on Twitter?") == ("reject", "unit")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Do clocks go forward in the UK in March?", "Do clocks go back in the UK in March?"),
+    ("Why does my oven run hotter than the set temperature?",
+     "why does my oven run cooler than the set temperature?"),
+])
+def test_forward_against_back_and_hotter_against_cooler(a, b):
+    assert kind(a, b) == ("reject", "antonym")
+
+
+def test_a_name_with_its_number_hyphenated_or_not_is_one_name():
+    assert kind("Can I use WD-40 on a squeaky door hinge?",
+                "Can I use WD40 on a squeaky door hinge???")[0] == "same"
+    assert kind("How do I convert mp3 to mp4?", "How do I convert mp4 to mp3?")[0] == "reject"

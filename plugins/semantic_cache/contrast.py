@@ -100,6 +100,17 @@ def _counted(t: Text, word: str) -> bool:
     return word in t.counted
 
 
+_TALLIES = frozenset("count counts limit limits".split())
+
+
+def _tally(t: Text, word: str) -> str | None:
+    """The "count" or "limit" right after ``word``: what is counted ("the [word] count",
+    "a [character] limit"), or None."""
+    k = t.words.index(word) if word in t.words else -1
+    nxt = t.words[k + 1] if 0 <= k < len(t.words) - 1 else None
+    return nxt if nxt in _TALLIES else None
+
+
 def _opposite_pairs(t: Text) -> list[tuple[str, str]]:
     """Each two words of ``t`` that are opposites, in order, not joined by "and"/"or"/"vs"."""
     w = t.words
@@ -449,6 +460,10 @@ class Comparer:
                 # both texts name both things; the one asked about changed ("the dosage of
                 # [ibuprofen] in: '... ibuprofen ... paracetamol ...'")
                 return Verdict("reject", "entity")
+            if len(only_a) == len(only_b) == 1 and \
+                    _tally(a, only_a[0]) is not None and \
+                    _tally(a, only_a[0]) == _tally(b, only_b[0]):
+                return Verdict("reject", "unit")  # "the [word] count" / "the [character] count"
             if len(only_a) == len(only_b) == 1 and _counted(a, only_a[0]) and \
                     _counted(b, only_b[0]):
                 return Verdict("reject", "unit")  # "a 1,500-word speech" / "1,500-character"

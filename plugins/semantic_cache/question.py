@@ -28,7 +28,8 @@ _HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")
 # "W-2" / "W-4" still differ in their numbers.
 _LETTER_HYPHEN = re.compile(r"\b([a-z]|off)-(?=[a-z])|\b(non)[- ](?=[a-z])")
 # and "off-peak"; "non-custodial", "non custodial" and "noncustodial" are one word
-_LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)")
+_LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)|\b([a-z]{2,})(?=\d+\b)")
+# ("WD-40" and "WD40" alike: a name's letters and its number are two words either way)
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 # "Teach me to X" asks what "how do I X" asks.
@@ -97,7 +98,7 @@ class Text:
         self.number_pairs = frozenset((x, c.rstrip("."), y)
                                       for x, c, y in _NUMBER_PAIR.findall(key) if x != y)
         text = _LETTER_HYPHEN.sub(lambda m: m.group(1) or m.group(2), key)
-        text = _LETTER_DIGIT.sub(r"\1 ", text)
+        text = _LETTER_DIGIT.sub(lambda m: (m.group(1) or m.group(2)) + " ", text)
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         text = _TEACH.sub("how to", text)
         text = _LEAVE_OUT.sub(lambda m: _EXCLUDE[m.group(1)], text)

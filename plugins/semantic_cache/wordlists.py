@@ -329,7 +329,9 @@ permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit
 low bright|dim bright|sunny shady|sun shade
 improve decline|improved declined|improve worsen|improved worsened|improving declining
 unique duplicate|unique duplicated
-keep exclude|keeping excluding|keeps excludes|simplified traditional"""
+keep exclude|keeping excluding|keeps excludes|simplified traditional
+forward back|forward backward|forwards back|forwards backwards
+hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
