@@ -461,8 +461,7 @@ class Comparer:
                 # [ibuprofen] in: '... ibuprofen ... paracetamol ...'")
                 return Verdict("reject", "entity")
             if len(only_a) == len(only_b) == 1 and \
-                    _tally(a, only_a[0]) is not None and \
-                    _tally(a, only_a[0]) == _tally(b, only_b[0]):
+                    (tally := _tally(a, only_a[0])) is not None and tally == _tally(b, only_b[0]):
                 return Verdict("reject", "unit")  # "the [word] count" / "the [character] count"
             if len(only_a) == len(only_b) == 1 and _counted(a, only_a[0]) and \
                     _counted(b, only_b[0]):

@@ -65,15 +65,15 @@ def grade_bases(word: str) -> set[str]:
     return out
 
 
-# Words that attach a qualifying phrase to what comes before them: "... refund [and the
-# final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
-_ATTACHING = frozenset("and or for in on with without during as from at by including except "
-                       "after before while when if under over within along together plus".split()) | \
-    frozenset("that which who whose due".split())  # _RESTRICTING
 # Words that open a relative clause or a cause: hung on the end, it restricts what is asked
 # ("apps on my Mac [that came preinstalled]", "flights cancelled [due to strikes]"), even
 # after the shared words were reordered.
 _RESTRICTING = frozenset("that which who whose due".split())
+# Words that attach a qualifying phrase to what comes before them: "... refund [and the
+# final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
+_ATTACHING = frozenset("and or for in on with without during as from at by including except "
+                       "after before while when if under over within along together plus"
+                       .split()) | _RESTRICTING
 # Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
 
@@ -201,4 +201,3 @@ def hung_clause(longer: Text, shorter: Text, added: list[str]) -> bool:
     tail = longer.words[end + 1:]
     return bool(tail) and tail[0] in _ATTACHING and end not in longer.breaks and \
         extra <= set(tail) and not extra & set(longer.words[:end + 1])
-

@@ -28,8 +28,8 @@ _HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")
 # "W-2" / "W-4" still differ in their numbers.
 _LETTER_HYPHEN = re.compile(r"\b([a-z]|off)-(?=[a-z])|\b(non)[- ](?=[a-z])")
 # and "off-peak"; "non-custodial", "non custodial" and "noncustodial" are one word
+# A name's letters and its number are two words, hyphenated or not ("x86", "WD-40", "WD40").
 _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)|\b([a-z]{2,})(?=\d+\b)")
-# ("WD-40" and "WD40" alike: a name's letters and its number are two words either way)
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 # "Teach me to X" asks what "how do I X" asks.
@@ -182,9 +182,9 @@ class Text:
                 end = next((k + 1 for k in range(i, i + 3) if k in self.breaks), i + 4)
                 window = split[i + 1:end]
                 for k, nxt in enumerate(window):
-                    counted = w != "than" and (nxt in NUMBER_WORDS or nxt[:1].isdigit()) \
+                    a_count = w != "than" and (nxt in NUMBER_WORDS or nxt[:1].isdigit()) \
                         and window[k + 1:k + 2] and window[k + 1] not in STOP
-                    if nxt not in SKIP_AFTER_MARKER and not counted:
+                    if nxt not in SKIP_AFTER_MARKER and not a_count:
                         # a number after the name is part of it: "from a Switch to a [Switch 2]"
                         after = window[k + 1:k + 2]
                         if after and after[0].isdigit():

@@ -280,7 +280,7 @@ def _wanting(words: list[str], to: int) -> str | None:
 
 # Subject pronouns that name a definite party (not "you", which often means anybody).
 _DOER = frozenset("i we he she they".split())
-_ARTICLES = frozenset("the a an my our his her their".split())
+_BEFORE_DOER = frozenset("the a an my our his her their".split())  # "if [the] landlord ends"
 
 
 def doer_replaced(named: Text, other: Text, noun: str) -> bool:
@@ -294,7 +294,7 @@ def doer_replaced(named: Text, other: Text, noun: str) -> bool:
     if not verb or verb in STOP or k + 1 in named.breaks:
         return False
     before = named.words[k - 1] if k else ""
-    if before and before not in _ARTICLES and before not in STOP:
+    if before and before not in _BEFORE_DOER and before not in STOP:
         return False  # a modifier: "the [landlord] rules" is no doer
     extra = {w: other.words.count(w) - named.words.count(w) for w in _DOER}
     return any(other.words[j] in _DOER and extra[other.words[j]] > 0 and
