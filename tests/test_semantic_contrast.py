@@ -2032,3 +2032,23 @@ def test_a_name_with_its_number_hyphenated_or_not_is_one_name():
     assert kind("Can I use WD-40 on a squeaky door hinge?",
                 "Can I use WD40 on a squeaky door hinge???")[0] == "same"
     assert kind("How do I convert mp3 to mp4?", "How do I convert mp4 to mp3?")[0] == "reject"
+
+
+def test_share_with_marks_the_receiver_as_to_does():
+    assert kind("How do I share my grocery list with my partner in Google Keep?",
+                "How do I open the grocery list my partner shared with me in Google Keep?") == \
+        ("reject", "direction")
+    assert kind("How do I share my location with my family on iPhone?",
+                "How can I share my location with my family on my iPhone?")[0] == "same"
+
+
+def test_two_verbs_that_trade_their_doers():
+    assert kind("The bank sent money to my account by mistake, do I have to return it?",
+                "I sent money to the wrong account by mistake, does the bank have to return it?"
+                ) == ("reject", "direction")
+    assert kind("The store sent me the wrong item, do I have to pay for return shipping?",
+                "The store sent me the wrong item, do I need to pay for return shipping?")[0] \
+        != "reject"
+    # a third person's pronoun may be the named party itself
+    assert kind("If my roommate breaks my lamp, should she replace it?",
+                "Should my roommate replace my lamp if she breaks it?")[0] != "reject"

@@ -33,6 +33,9 @@ _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)|\b([a-z]{2,})(?=\d+\b)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 # "Teach me to X" asks what "how do I X" asks.
+# "share X with Y" gives X to Y: its "with" marks the receiver, as "to" does ("share my
+# list with my partner" / "the list my partner shared with me").
+_SHARE_WITH = re.compile(r"\b(shar(?:e|es|ed|ing)\b(?:\s+[\w']+){0,4}?\s+)with\b")
 # "leave out" is one verb, the opposite of keeping or including ("summarise it, [leaving out]
 # the details"); "leave" alone is not ("leave the blanket on" / "keep it on").
 _LEAVE_OUT = re.compile(r"\bleav(e|es|ing) out\b")
@@ -102,6 +105,7 @@ class Text:
         text = _WALK_THROUGH.sub("steps to", _HYPHEN.sub(" ", text))
         text = _TEACH.sub("how to", text)
         text = _LEAVE_OUT.sub(lambda m: _EXCLUDE[m.group(1)], text)
+        text = _SHARE_WITH.sub(r"\1to", text)
         # The first word as written, before wrappers are folded: "Can you X?" may be a
         # request ("can you" folded away) or a yes/no question; "Reverse X" is a request.
         first = _WORD.search(raw[:64].casefold())

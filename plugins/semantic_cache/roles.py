@@ -299,3 +299,34 @@ def doer_replaced(named: Text, other: Text, noun: str) -> bool:
     extra = {w: other.words.count(w) - named.words.count(w) for w in _DOER}
     return any(other.words[j] in _DOER and extra[other.words[j]] > 0 and
                stem(other.words[j + 1]) == stem(verb) for j in range(len(other.words) - 1))
+
+
+def _doers(t: Text) -> dict[str, str]:
+    """Each verb's doer where the text says it plainly: a subject pronoun or a noun after
+    "the", "my", ... right before the verb ("[the bank] sent", "[I] sent", "does [the bank]
+    have", "do [I] have"), as verb stem -> the doer (a pronoun as its person)."""
+    w, out = t.words, {}
+    for k in range(len(w) - 1):
+        x, verb = w[k], w[k + 1]
+        if verb in STOP and verb not in BE or k + 1 in t.breaks or k in t.breaks:
+            continue
+        if x in _DOER:
+            out.setdefault(stem(verb), PERSON[x])
+        elif x not in STOP and k and w[k - 1] in _BEFORE_DOER:
+            out.setdefault(stem(verb), stem(x))
+    return out
+
+
+_ASKER = frozenset({PERSON["i"], PERSON["we"]})
+
+
+def doers_exchanged(a: Text, b: Text) -> bool:
+    """Two verbs each keep their place and trade doers, the asker and a named party: "the bank
+    sent money to my account, do I have to return it" / "I sent money to the wrong account,
+    does the bank have to return it". A third person's pronoun may be the named party itself
+    ("if my son misses the bus, can he ..." / "can my son ..., if he misses the bus")."""
+    da, db = _doers(a), _doers(b)
+    shared = [v for v in da if v in db and da[v] != db[v]]
+    return any(da[v] == db[u] and da[u] == db[v] and
+               len({da[v], da[u]} & _ASKER) == 1 and not {da[v], da[u]} <= set(PERSON.values())
+               for i, v in enumerate(shared) for u in shared[i + 1:])

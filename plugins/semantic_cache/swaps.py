@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from .question import Text, parse
-from .roles import AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, owner_changed, pronouns_exchanged
+from .roles import (AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, doers_exchanged, owner_changed,
+                    pronouns_exchanged)
 from .word_match import stem
 from .wordlists import PERSON, STOP
 
@@ -460,7 +461,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b) or \
-        _verb_sides_exchanged(a, b)
+        _verb_sides_exchanged(a, b) or doers_exchanged(a, b)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:
