@@ -32,6 +32,7 @@ from functools import lru_cache
 from .qualifiers import (GRADING, asks_about, grade_bases, graded,
                          hung_clause, leading, measure_apart, narrowed, new_head, quantified,
                          task_added)
+from .payload import tasks_of_one_quote
 from .question import Text, parse
 from .roles import AUX, SYMMETRIC, doer_replaced, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
@@ -100,15 +101,22 @@ def _counted(t: Text, word: str) -> bool:
     return word in t.counted
 
 
-_TALLIES = frozenset("count counts limit limits".split())
+# A task beside a shared quote that replaced or added a content word asks for another thing
+# ("extract the [venue]" / "extract the [dress code]") or for more ("the sentiment [toward the
+# food]").
+_TASK_CHANGED = {"replaced": "attribute", "added": "scope"}
+# Nouns whose modifier says which one is asked: what a count counts ("the [word] count" /
+# "the [character] count") is a unit; which date, rate or fee ("the [release] date" / "the
+# [end-of-life] date", "the [interest] rate" / "the [penalty] rate") an attribute.
+_KIND_OF = {**dict.fromkeys("count counts limit limits".split(), "unit"),
+            **dict.fromkeys("date dates rate rates fee fees".split(), "attribute")}
 
 
 def _tally(t: Text, word: str) -> str | None:
-    """The "count" or "limit" right after ``word``: what is counted ("the [word] count",
-    "a [character] limit"), or None."""
+    """The noun of ``_KIND_OF`` right after ``word``, or None."""
     k = t.words.index(word) if word in t.words else -1
     nxt = t.words[k + 1] if 0 <= k < len(t.words) - 1 else None
-    return nxt if nxt in _TALLIES else None
+    return nxt if nxt in _KIND_OF else None
 
 
 def _opposite_pairs(t: Text) -> list[tuple[str, str]]:
@@ -355,6 +363,15 @@ class Comparer:
 
     def _compare(self, cached: str, new: str) -> Verdict:
         """``compare(cached, new)``: the verdict on a pair (memoised per comparer)."""
+        tasks = tasks_of_one_quote(cached, new)
+        if tasks is not None:
+            # The same quoted text: the tasks decide. One that asks for another thing or
+            # more is another request however alike the whole texts read.
+            task = self.compare(*tasks)
+            if task.kind in ("reject", "same"):
+                return task  # the same quote and the same task: the same request
+            if task.kind == "unsure" and task.why in _TASK_CHANGED:
+                return Verdict("reject", _TASK_CHANGED[task.why])
         a, b = parse(cached), parse(new)
         if a.wh and b.wh and not (a.wh & b.wh):
             return Verdict("reject", "question")
@@ -461,8 +478,10 @@ class Comparer:
                 # [ibuprofen] in: '... ibuprofen ... paracetamol ...'")
                 return Verdict("reject", "entity")
             if len(only_a) == len(only_b) == 1 and \
-                    (tally := _tally(a, only_a[0])) is not None and tally == _tally(b, only_b[0]):
-                return Verdict("reject", "unit")  # "the [word] count" / "the [character] count"
+                    (tally := _tally(a, only_a[0])) is not None and tally == _tally(b, only_b[0]) \
+                    and not (only_a[0].endswith("ed") and only_b[0].endswith("ed")):
+                # (two participles say how, not which: "a [reduced] rate" / "[discounted]")
+                return Verdict("reject", _KIND_OF[tally])  # "the [word] count" / "[character]"
             if len(only_a) == len(only_b) == 1 and _counted(a, only_a[0]) and \
                     _counted(b, only_b[0]):
                 return Verdict("reject", "unit")  # "a 1,500-word speech" / "1,500-character"

@@ -331,7 +331,8 @@ improve decline|improved declined|improve worsen|improved worsened|improving dec
 unique duplicate|unique duplicated
 keep exclude|keeping excluding|keeps excludes|simplified traditional
 forward back|forward backward|forwards back|forwards backwards
-hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest"""
+hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest
+local remote"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
@@ -366,7 +367,7 @@ fix mend|begin commence|end finish|answer reply|ask inquire|enough sufficient|of
 house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip journey
 start launch|set configure|setup configure|install set|cheap affordable|couch sofa
 guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot
-go golang|javascript js|typescript ts|yearly annual annually"""
+go golang|javascript js|typescript ts|yearly annual annually|launch release|buyer purchaser"""
 SYNONYMS: dict[str, frozenset[str]] = {}
 for _group in _lines(_SYNONYMS) + _WN_SYNONYMS:
     for _w in _group:
