@@ -93,14 +93,6 @@ class Verdict:
 _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
 
 
-def _counted(t: Text, word: str) -> bool:
-    """``word`` right after a number written in digits: what the number counts ("a 1,500
-    [word] speech", "a 6 [month] old"). Spelt numbers, ordinals, years and numbers inside a
-    name are left out ("two types", "which comes first", "the Act of 1964 [ban]", "the V15
-    [comes with]")."""
-    return word in t.counted
-
-
 # A task beside a shared quote that replaced or added a content word asks for another thing
 # ("extract the [venue]" / "extract the [dress code]") or for more ("the sentiment [toward the
 # food]").
@@ -482,9 +474,10 @@ class Comparer:
                     and not (only_a[0].endswith("ed") and only_b[0].endswith("ed")):
                 # (two participles say how, not which: "a [reduced] rate" / "[discounted]")
                 return Verdict("reject", _KIND_OF[tally])  # "the [word] count" / "[character]"
-            if len(only_a) == len(only_b) == 1 and _counted(a, only_a[0]) and \
-                    _counted(b, only_b[0]):
-                return Verdict("reject", "unit")  # "a 1,500-word speech" / "1,500-character"
+            if len(only_a) == len(only_b) == 1 and only_a[0] in a.counted and \
+                    only_b[0] in b.counted:
+                # what a digit number counts ("a 1,500-[word] speech" / "1,500-[character]")
+                return Verdict("reject", "unit")
             if asks_about(only_a) and asks_about(only_b) or measure_apart(a, b, only_a, only_b):
                 return Verdict("reject", "attribute")  # "the salary" / "how long"
             if self._graded_apart(a, b, only_a, only_b):

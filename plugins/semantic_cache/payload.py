@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .normalize import canonical
+
 # Words a quote needs to be a text worked on: shorter ones are names, titles or phrases the
 # task is about ("answer "Tell me about yourself"", "the "dollar shortage"", a code call).
 MIN_WORDS = 6
@@ -40,12 +42,12 @@ _FIND = re.compile(r"^\s*(?:please\s+)?(?:extract|pick out|pull out|pick|find|lo
 
 
 def tasks_of_one_quote(a: str, b: str) -> tuple[str, str] | None:
-    """The two tasks without their quote, when both texts quote the same text (case and
-    spacing aside) and the quote is the larger part of each; else None. A statement that
+    """The two tasks without their quote, when both texts quote the same text (as the
+    normalised-exact tier reads it: case, spacing and end punctuation aside) and the quote is the larger part of each; else None. A statement that
     mentions a command in quotes ("install it by running "conda install ..."") is about the
     statement, not the command."""
     sa, sb = split(a), split(b)
-    if sa is None or sb is None or " ".join(sa[1].lower().split()) != " ".join(sb[1].lower().split()):
+    if sa is None or sb is None or canonical(sa[1], fillers=False) != canonical(sb[1], fillers=False):
         return None
     quote = len(sa[1].split())
     if not sa[0] or not sb[0] or max(len(sa[0].split()), len(sb[0].split())) > quote:

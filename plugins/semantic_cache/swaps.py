@@ -423,8 +423,7 @@ _BEFORE_VERB = frozenset("to can could should must may might will would".split()
 
 def _content_stems(t: Text) -> list[tuple[str, bool]]:
     """Each content word's stem, and whether "to" or a modal comes right before it."""
-    return [(stem(w), k > 0 and t.words[k - 1] in _BEFORE_VERB)
-            for k, w in enumerate(t.words) if w not in STOP]
+    return [(s, k > 0 and t.words[k - 1] in _BEFORE_VERB) for k, s in _content_at(t.words)]
 
 
 def _verb_sides_exchanged(a: Text, b: Text) -> bool:
