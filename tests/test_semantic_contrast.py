@@ -2098,3 +2098,61 @@ def test_a_short_quote_or_one_inside_a_longer_statement_is_no_text_worked_on():
         ("Extract the event venue:", "Extarct the event venue:")
     assert kind(f"Pick out the event venue: {QUOTE}", f"Extract the event venue: {QUOTE}")[0] \
         == "same"
+
+
+def test_other_code_in_backticks_is_another_request():
+    assert kind("What does `tar -xzf backup.tgz` do?", "What does `tar -czf backup.tgz` do?") \
+        == ("reject", "entity")
+    # the two paths of a copy in the other order: the same words, another command
+    assert kind("Explain this command: `rsync -a build/ web01:/srv/site/`",
+                "Explain this command: `rsync -a web01:/srv/site/ build/`") == \
+        ("reject", "entity")
+    # the same code in lower case, or the same spans in another order, is the same request
+    assert kind("How do I fix `ValueError: Invalid Literal` in Python?",
+                "how do i fix `valueerror: invalid literal` in python")[0] == "same"
+    assert kind("When should I use `map` rather than `forEach`?",
+                "When should I use `map` rather than `forEach`")[0] == "same"
+    from clawhost.plugins.semantic_cache.payload import code_spans
+    assert code_spans("use `a  b` or `C`") == frozenset({"a b", "c"})
+
+
+def test_compile_time_and_run_time_are_opposites():
+    assert kind("What is the compile-time cost of C++ templates?",
+                "What is the runtime cost of C++ templates?") == ("reject", "antonym")
+
+
+def test_only_with_what_it_keeps_narrows_the_request():
+    assert kind("Sum these amounts: rent 900, food 300, travel 120",
+                "Sum these amounts for rent and food only: rent 900, food 300, travel 120") == \
+        ("reject", "scope")
+    assert kind("List the open issues in the repo", "List only the open issues in the repo")[0] \
+        != "same"
+
+
+def test_a_verb_inflected_for_the_other_subject_swaps_who_does_it():
+    assert kind("Which accounts follow @nasa on this list?",
+                "Which accounts @nasa follows on this list?") == ("reject", "direction")
+    assert kind("Which players beat Nadal in 2010?", "Which players Nadal beats in 2010?") == \
+        ("reject", "direction")
+    # reordered with the verb's form kept: the same question
+    assert kind("In SQL, how do I find rows that reference a deleted user?",
+                "How do I find rows that reference a deleted user in SQL?")[0] == "same"
+
+
+def test_the_same_verb_done_to_another_person():
+    assert kind("Text my sister this: 'call me when you land'",
+                "Text my sister this: 'I'll call you when you land'") == ("reject", "direction")
+    assert kind("Draft a note to my neighbour: 'please wake me at seven'",
+                "Draft a note to my neighbour: 'please wake him at seven'") == ("reject", "direction")
+    # one side names no object: nothing to compare
+    assert kind("Can you remind me to water the plants?",
+                "Remind me to water the plants")[0] != "reject"
+    # a generic "you", and "someone" taken up as "them", are no other person
+    assert kind("Can yoga make you sleep better?", "Can yoga make me sleep better?")[0] \
+        != "reject"
+    assert kind("Would you hire someone who lies on a CV?",
+                "Would you hire them if they lie on a CV?")[0] != "reject"
+    # "them" for things, "her" before what she owns
+    assert kind("Fish oil and magnesium: can my aunt take them at the same time as her "
+                "blood pressure pill?", "Can my aunt take her blood pressure pill at the same "
+                "time as fish oil and magnesium?")[0] != "reject"

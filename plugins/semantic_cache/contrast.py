@@ -29,10 +29,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import (GRADING, asks_about, grade_bases, graded,
-                         hung_clause, leading, measure_apart, narrowed, new_head, quantified,
-                         task_added)
-from .payload import tasks_of_one_quote
+from .qualifiers import (GRADING, asks_about, grade_bases, graded, hung_clause, leading,
+                         measure_apart, narrowed, new_head, quantified, restricted, task_added)
+from .payload import code_spans, tasks_of_one_quote
 from .question import Text, parse
 from .roles import AUX, SYMMETRIC, doer_replaced, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
@@ -364,6 +363,11 @@ class Comparer:
                 return task  # the same quote and the same task: the same request
             if task.kind == "unsure" and task.why in _TASK_CHANGED:
                 return Verdict("reject", _TASK_CHANGED[task.why])
+        code_a, code_b = code_spans(cached), code_spans(new)
+        if code_a and code_b and code_a != code_b:
+            # other code: `grep -i` / `grep -iv`, `nock` / `msw`, an scp's two paths in the
+            # other order (the words alike, the command not)
+            return Verdict("reject", "entity")
         a, b = parse(cached), parse(new)
         if a.wh and b.wh and not (a.wh & b.wh):
             return Verdict("reject", "question")
@@ -498,6 +502,8 @@ class Comparer:
                     narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
                     leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
+            if restricted(a, b, only_a) if only_a else restricted(b, a, only_b):
+                return Verdict("reject", "scope")  # "the total [for North and South only]"
             if new_head(a, b, only_a) or new_head(b, a, only_b):
                 return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]"
             if task_added(a, b) or task_added(b, a):

@@ -33,6 +33,18 @@ def split(text: str) -> tuple[str, str] | None:
     return f"{text[:m.start()]} {text[m.end():]}".strip(), quote
 
 
+# Code in backticks (`head -n 20 access.log`, `revisionHistoryLimit`): exact text, where one
+# flag, argument or name more or less is another command or another setting.
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def code_spans(text: str) -> frozenset[str]:
+    """The text's backticked code spans, case and spacing aside (a lower-cased request
+    writes its error message in lower case too); their order is the rules' business
+    ("convert `String` to `&str`")."""
+    return frozenset(" ".join(m.split()).casefold() for m in _CODE.findall(text))
+
+
 # Openings that only ask to find something in the quote: "extract the job title" / "pick out
 # the job title" / "what's the job title" ask one thing. Another act ("summarise", "translate",
 # "classify", "count") is another task and stays.

@@ -89,6 +89,14 @@ def quantified(longer: Text, shorter: Text) -> bool:
     return i + 1 < len(longer.words) and longer.words[i + 1] not in STOP
 
 
+def restricted(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """``longer`` adds an "only" with what it keeps: "compute the total [for North and South
+    only]", "list the files [only in src]". A bare "only" says little ("I only need the
+    syntax"); with words of its own it takes part of the answer away."""
+    extra = Counter(longer.words) - Counter(shorter.words)
+    return "only" in extra and bool(added)
+
+
 def leading(longer: Text, shorter: Text, added: list[str]) -> bool:
     """A qualifier of up to three words put right before the shared opening: "[direct]
     flights from Frankfurt", "[short course] world record for ...", "[nonstop] flights to

@@ -149,6 +149,37 @@ def pronouns_exchanged(a: Text, b: Text) -> bool:
         for s, v, o in ra for s2, v2, o2 in rb)
 
 
+def _objects(words: list[str]) -> dict[str, set[str]]:
+    """verb stem -> the persons of the pronouns right after it ("pick [me] up")."""
+    out: dict[str, set[str]] = {}
+    for k in range(1, len(words)):
+        w = words[k]
+        # "them" is as often things ("take [them] with food"), "her" an owner ("take [her]
+        # pill"), and "it" is no person
+        if w == "them" or w == "her" and k + 1 < len(words) and words[k + 1] not in STOP:
+            continue
+        if w in _OBJECT and words[k - 1] not in STOP:
+            out.setdefault(stem(words[k - 1]), set()).add(PERSON[w])
+    return out
+
+
+def object_changed(a: Text, b: Text) -> bool:
+    """The same verb done to another person, said by a pronoun on both sides: "'pick [me] up
+    at the station'" / "'I'll pick [you] up at the station'"."""
+    oa, ob = _objects(a.words), _objects(b.words)
+    subjects_a = {PERSON[w] for w in a.words if w in _SUBJECT}
+    subjects_b = {PERSON[w] for w in b.words if w in _SUBJECT}
+    for v in oa.keys() & ob.keys():
+        both = oa[v] | ob[v]
+        if not oa[v].isdisjoint(ob[v]) or "<someone>" in both and _THIRD & both:
+            continue  # "hire [someone] who lies" / "hire [him] if he lies": one person
+        # "you" is often anyone ("can meditation make [you] grow" / "make [me] grow"):
+        # there the one done to must have become the doer ("I'll pick you up")
+        if "<you>" not in both or oa[v] & subjects_b or ob[v] & subjects_a:
+            return True
+    return False
+
+
 def _noun_phrase_heads(words: list[str], j: int) -> set[str]:
     """The stems that may head the noun phrase from ``j``: its last content word ("my
     husband's parents" -> "parents") and, for a verb's two objects read as one phrase ("owe

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from .question import Text, parse
-from .roles import (AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, doers_exchanged, owner_changed,
-                    pronouns_exchanged)
+from .roles import (AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, doers_exchanged, object_changed,
+                    owner_changed, pronouns_exchanged)
 from .word_match import stem
 from .wordlists import PERSON, STOP
 
@@ -444,6 +444,29 @@ def _verb_sides_exchanged(a: Text, b: Text) -> bool:
     return False
 
 
+def _agreement_moved(a: Text, b: Text) -> bool:
+    """The same content words, one verb of them inflected for another subject and standing
+    elsewhere among them: "which users [follow] user 42" / "which users user 42 [follows]"
+    (the users follow, or are followed). A reordered duplicate keeps its verb's form."""
+    ca, cb = _content_at(a.words), _content_at(b.words)
+    sa, sb = [x for _, x in ca], [x for _, x in cb]
+    if sa == sb or sorted(sa) != sorted(sb):
+        return False
+    for i, (ka, x) in enumerate(ca):
+        for j, (kb, y) in enumerate(cb):
+            wa, wb = a.words[ka], b.words[kb]
+            if x == y and i != j and wa != wb and {wa + "s", wb + "s"} & {wa, wb} and \
+                    sa[:i] + sa[i + 1:] == sb[:j] + sb[j + 1:]:
+                # the bare form after a plural subject ("users follow"): a verb; a noun
+                # that only changed number ("the best [books]" / "the best [book] for")
+                # follows no such word
+                words, k = (a.words, ka) if len(wa) < len(wb) else (b.words, kb)
+                before = words[k - 1] if k else ""
+                if before.endswith("s") and before not in STOP and not before.endswith("ss"):
+                    return True
+    return False
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written (he or
     she alike), with pronouns read as persons and words as stems, told by pronouns alone, a
@@ -460,7 +483,8 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b) or \
-        _verb_sides_exchanged(a, b) or doers_exchanged(a, b)
+        _verb_sides_exchanged(a, b) or doers_exchanged(a, b) or _agreement_moved(a, b) or \
+        object_changed(a, b)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:
