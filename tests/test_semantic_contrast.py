@@ -2156,3 +2156,28 @@ def test_the_same_verb_done_to_another_person():
     assert kind("Fish oil and magnesium: can my aunt take them at the same time as her "
                 "blood pressure pill?", "Can my aunt take her blood pressure pill at the same "
                 "time as fish oil and magnesium?")[0] != "reject"
+
+
+def test_a_quote_after_the_question_mark_is_a_text_worked_on():
+    note = "'Our flight lands at 9:40 and the shuttle leaves from gate B at ten.'"
+    assert kind(f"What time does the flight land? {note}",
+                f"Where does the shuttle leave from? {note}")[0] == "reject"
+    assert kind(f"What's the mood of this message? {note}",
+                f"What's the point of this message? {note}") == ("reject", "attribute")
+    assert kind(f"What's the mood of this message? {note}",
+                f"what's the mood of this message {note}")[0] == "same"
+
+
+def test_other_comparison_operators_are_other_rules():
+    assert kind("Is this alert rule right: 'expr: errors > 5'",
+                "Is this alert rule right: 'expr: errors < 5'") == ("reject", "antonym")
+    assert kind("Does 'status == 200' mean success here?",
+                "Does 'status != 200' mean success here?") == ("reject", "negation")
+    from clawhost.plugins.semantic_cache.payload import operators
+    assert operators("a -> b => c <div>") == ()
+    assert operators("x >= 3 and y != 2") == (">=", "!=")
+
+
+def test_received_and_transmitted_are_opposites():
+    assert kind("Graph the bytes received per interface", "Graph the bytes transmitted per "
+                "interface") == ("reject", "antonym")

@@ -31,7 +31,7 @@ from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, hung_clause, leading,
                          measure_apart, narrowed, new_head, quantified, restricted, task_added)
-from .payload import code_spans, tasks_of_one_quote
+from .payload import code_spans, operators, tasks_of_one_quote
 from .question import Text, parse
 from .roles import AUX, SYMMETRIC, doer_replaced, party
 from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
@@ -368,6 +368,10 @@ class Comparer:
             # other code: `grep -i` / `grep -iv`, `nock` / `msw`, an scp's two paths in the
             # other order (the words alike, the command not)
             return Verdict("reject", "entity")
+        ops_a, ops_b = operators(cached), operators(new)
+        if ops_a and ops_b and ops_a != ops_b:  # "up == 0" / "up != 0", "x > 5" / "x < 5"
+            return Verdict("reject", "negation" if ("!=" in ops_a) != ("!=" in ops_b)
+                           else "antonym")
         a, b = parse(cached), parse(new)
         if a.wh and b.wh and not (a.wh & b.wh):
             return Verdict("reject", "question")

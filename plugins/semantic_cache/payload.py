@@ -16,9 +16,10 @@ from .normalize import canonical
 # Words a quote needs to be a text worked on: shorter ones are names, titles or phrases the
 # task is about ("answer "Tell me about yourself"", "the "dollar shortage"", a code call).
 MIN_WORDS = 6
-# A quote in double or curly quotes anywhere, or in single quotes after a colon to the end
-# (single quotes inside a text are apostrophes, or a list of quoted names, as often).
-_QUOTED = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|(?<=:)\s*\'((?:(?!\',\s*\').)+)\'(?=[\s.?!]*$)',
+# A quote in double or curly quotes anywhere, or in single quotes after a colon or a question
+# mark to the end ("What's the tone of this email? '…'"; single quotes inside a text are
+# apostrophes, or a list of quoted names, as often).
+_QUOTED = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|(?<=[:?])\s*\'((?:(?!\',\s*\').)+)\'(?=[\s.?!]*$)',
                      re.S)
 
 
@@ -43,6 +44,17 @@ def code_spans(text: str) -> frozenset[str]:
     writes its error message in lower case too); their order is the rules' business
     ("convert `String` to `&str`")."""
     return frozenset(" ".join(m.split()).casefold() for m in _CODE.findall(text))
+
+
+# Comparison operators, which the word view drops with the punctuation: "up == 0" / "up != 0"
+# are opposite rules. A bare "<" or ">" counts only between spaces ("x > 5"), not in markup
+# ("<div>") or arrows ("->", "=>").
+_OPERATORS = re.compile(r"==|!=|<=|>=|=~|!~|(?<=\s)[<>](?=\s)")
+
+
+def operators(text: str) -> tuple[str, ...]:
+    """The text's comparison operators, in order."""
+    return tuple(_OPERATORS.findall(text))
 
 
 # Openings that only ask to find something in the quote: "extract the job title" / "pick out

@@ -332,7 +332,8 @@ unique duplicate|unique duplicated
 keep exclude|keeping excluding|keeps excludes|simplified traditional
 forward back|forward backward|forwards back|forwards backwards
 hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest
-local remote|compile runtime|compiletime runtime"""
+local remote|compile runtime|compiletime runtime
+received transmitted|receive transmit|receiving transmitting|rx tx"""
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
