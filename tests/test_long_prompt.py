@@ -76,7 +76,8 @@ def test_chunked_prefill_gives_the_one_shot_logits_and_greedy_tokens(tiny, monke
 
 def test_prefill_chunks_shrink_as_the_cache_grows_so_attention_scratch_stays_bounded(
         tiny, monkeypatch):
-    per_position = tiny.config.num_heads * 4  # float32 scores per query token and key
+    per_position = tiny.attended_heads * 4  # float32 scores per query token and key
+    assert tiny.attended_heads == tiny.config.num_heads  # a float cache: all heads at once
     monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", per_position * 256 * 40)
     monkeypatch.setattr(chat_engine, "MIN_PREFILL_CHUNK", 16)
     assert [tiny.prefill_chunk(c) for c in (32, 128, 256, 4096)] == [256, 80, 40, 16]
@@ -94,6 +95,18 @@ def test_prefill_chunks_shrink_as_the_cache_grows_so_attention_scratch_stays_bou
     assert sizes == [40] * 4 + [30]
     monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", 2**40)
     assert out == _run_alone(tiny.new_batch(2), ids)  # the same answer as one shot
+
+
+def test_int8_chunks_are_sized_by_the_heads_one_attention_op_scores(tiny_dir, tiny, monkeypatch):
+    """An int8 graph's prefill attends one KV head's group of query heads at a time
+    (kv_prefill.py), so the same scratch holds chunks num_kv_heads times as long."""
+    eng = ChatEngine.load(tiny_dir, threads=1, kv_cache="int8")
+    cfg = eng.config
+    assert cfg.num_kv_heads > 1 and eng.attended_heads == cfg.num_heads // cfg.num_kv_heads
+    monkeypatch.setattr(chat_engine, "PREFILL_SCRATCH", cfg.num_heads * 4 * 4096 * 8)
+    monkeypatch.setattr(chat_engine, "MIN_PREFILL_CHUNK", 1)
+    assert tiny.prefill_chunk(4096) == 8
+    assert eng.prefill_chunk(4096) == 8 * cfg.num_kv_heads
 
 
 def test_a_long_prefill_is_chunked_between_the_others_decode_steps(tiny, monkeypatch):

@@ -39,9 +39,14 @@ __all__ = ["ChatEngine", "ChatResult", "ContextLengthError", "Generation", "KVBu
            "KVBudgetError", "SamplingParams", "SlotBatch", "TokenEvent", "Usage"]
 
 # Prompt tokens per graph run. GQA's scratch for a chunk is heads x chunk x capacity floats,
-# freed after each layer: at most PREFILL_SCRATCH bytes of it, so chunks get shorter as the
-# cache grows (SmolLM2 at 7k: 124 tokens, 32 MB; 256 tokens took 66 MB, a fifth of the peak
-# of a 7k prompt with an int8 cache). The floor keeps long prefills from crawling.
+# where heads are the query heads one attention op scores (all of them over a float cache;
+# one KV head's group over an int8 cache, kv_prefill.py), freed after each op: at most
+# PREFILL_SCRATCH bytes of it, so chunks get shorter as the cache grows (SmolLM2 at 7k, float
+# cache: 124 tokens, 32 MB; 256 tokens took 66 MB, a fifth of the peak of a 7k prompt). The
+# int8 cache's chunks are three times as long at the same scratch, and each one casts the
+# cached rows to float once, so fewer chunks cast less: a 7k prompt prefilled 6% faster with
+# 256-token chunks than with 128 (BENCHMARKS.md, #18 session 22). The floor keeps long
+# prefills from crawling; the cap keeps a chunk's step short for the streams decoding beside it.
 PREFILL_CHUNK = 256
 PREFILL_SCRATCH = 32 * 2**20
 MIN_PREFILL_CHUNK = 64
@@ -83,6 +88,11 @@ class ChatEngine:
         self.config: LlamaConfig = model.cfg
         self.kv_dtype = model.kv_dtype
         self.kv_bytes_per_token = model.kv_bytes_per_token
+        # the query heads one attention op scores in a prefill chunk: an int8 graph's chunks
+        # attend one KV head's group at a time (kv_prefill.py), a float graph all heads at once
+        cfg = model.cfg
+        self.attended_heads = (cfg.num_heads // cfg.num_kv_heads if model.new_rows
+                               else cfg.num_heads)
         self.budget = budget or KVBudget()
         self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
         self.prefix_store = None  # a PrefixStore on disk (`enable_prefix_store`)
@@ -154,7 +164,7 @@ class ChatEngine:
 
     def prefill_chunk(self, capacity: int) -> int:
         """Prompt tokens per graph run for a cache of `capacity` positions."""
-        per_token = self.config.num_heads * max(capacity, 1) * 4  # float32 attention scores
+        per_token = self.attended_heads * max(capacity, 1) * 4  # float32 attention scores
         if PREFILL_CHUNK * per_token <= PREFILL_SCRATCH:
             return PREFILL_CHUNK
         return max(MIN_PREFILL_CHUNK, PREFILL_SCRATCH // per_token)
