@@ -2181,3 +2181,17 @@ def test_other_comparison_operators_are_other_rules():
 def test_received_and_transmitted_are_opposites():
     assert kind("Graph the bytes received per interface", "Graph the bytes transmitted per "
                 "interface") == ("reject", "antonym")
+
+
+def test_two_pairs_of_opposites_traded_among_the_same_words():
+    assert kind("is it a surplus if Japan buys less from Korea than it sells to Korea",
+                "is it a surplus if Japan sells less to Korea than it buys from Korea") == \
+        ("reject", "direction")
+    # the same choice in the other order is the same question
+    assert kind("Is it better to buy or to sell gold now?",
+                "Is it better to sell or to buy gold now?")[0] != "reject"
+    # a phrase moved across "on"/"off" or "in"/"out" is a reordering
+    assert kind("How do I switch off captions on Hulu?",
+                "On Hulu, how do I switch off captions?")[0] == "same"
+    assert kind("Are the winters here getting warmer or colder?",
+                "Are the winters here getting colder or warmer?")[0] != "reject"

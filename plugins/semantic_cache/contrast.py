@@ -125,6 +125,24 @@ def _opposites_exchanged(a: Text, b: Text) -> bool:
                for p, q in _opposite_pairs(a) for r, s in _opposite_pairs(b))
 
 
+def _opposites_traded_in_place(a: Text, b: Text) -> bool:
+    """Word for word the same text but for opposites standing where their partners stood,
+    two content words among them: "[buys] more [from] China than it [sells] [to] China" /
+    "[sells] more [to] China than it [buys] [from] China". A clause moved to the other end
+    ("If the tenant leaves, can the landlord keep …" / "Can the landlord keep … if the
+    tenant leaves") moves its words along: nothing stands in place."""
+    if len(a.words) != len(b.words):
+        return False
+    apart = [k for k, (x, y) in enumerate(zip(a.words, b.words)) if x != y]
+    acts = [k for k in apart if a.words[k] not in STOP]
+    # small words may trade too ("from"/"to"), the rest must be opposites, two of them not
+    # joined by "or"/"and" ("making us dumber or smarter" / "smarter or dumber")
+    return len(acts) >= 2 and \
+        sorted(a.words[k] for k in apart) == sorted(b.words[k] for k in apart) and \
+        all(opposite(a.words[k], b.words[k]) or a.words[k] in STOP and b.words[k] in STOP
+            for k in apart) and not SYMMETRIC & set(a.words[acts[0] + 1:acts[-1]])
+
+
 def _named(t: Text, names: frozenset[str]) -> list[str]:
     """``t``'s content words, and its function words that are ``names`` ("us" for "US")."""
     return t.content + [w for w in t.words if w in names] if names else t.content
@@ -519,6 +537,10 @@ class Comparer:
                                                  added[0]):
                 return Verdict("reject", "direction")  # "if [the landlord] ends" / "if I end"
             return Verdict("unsure", "added")
+        if _opposites_traded_in_place(a, b):
+            # two acts traded: "buys more from China than it sells to China" / "sells more
+            # to China than it buys from China"
+            return Verdict("reject", "direction")
         # The same words in the same order differ only in punctuation, which can move
         # where a question seems to start ("... 30 April. Can you" / "... 30 April, can
         # you"): not another form.
