@@ -2195,3 +2195,31 @@ def test_two_pairs_of_opposites_traded_among_the_same_words():
                 "On Hulu, how do I switch off captions?")[0] == "same"
     assert kind("Are the winters here getting warmer or colder?",
                 "Are the winters here getting colder or warmer?")[0] != "reject"
+
+
+def test_a_negation_moved_to_the_clause_that_left_its_auxiliary_out():
+    assert kind("Why can my laptop see the network but not join it?",
+                "Why can't my laptop see the network but can join it?") == ("reject", "negation")
+    # within one clause it is the same question
+    assert kind("Why doesn't my laptop charge?", "Why does my laptop not charge?")[0] != "reject"
+
+
+def test_the_thing_asked_about_among_two_a_quoted_text_names():
+    offer = "'Basic: $9/mo, 3 users, 20 GB storage'"
+    assert kind(f"Given {offer}, how many users does it allow?",
+                f"Given {offer}, how much storage does it allow?") == ("reject", "entity")
+
+
+def test_an_act_turned_into_its_reverse_in_a_reworded_request():
+    assert kind("How do I compress a whole folder of photos into one archive on Windows?",
+                "How do I decompress an archive back into separate photo files on Windows?") \
+        == ("reject", "direction")
+
+
+def test_full_and_part_extended_and_shortened_during_and_outside():
+    assert kind("Do full-time students pay council tax?",
+                "Do part-time students pay council tax?") == ("reject", "antonym")
+    assert kind("Was the warranty extended to two years?",
+                "Was the warranty shortened to two years?") == ("reject", "antonym")
+    assert kind("Is it cheap to fly during school holidays?",
+                "Is it cheap to fly outside school holidays?") == ("reject", "antonym")

@@ -38,8 +38,8 @@ from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
                     units_exchanged)
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
                          same_word_stems, spelt_numbers_matched, stem)
-from .wordlists import (AUX_CLASS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES, NEGATIONS,
-                        NUMBER_WORDS, PERSON, PURPOSES, QUALITIES, SCOPE_ADVERBS, STOP,
+from .wordlists import (AUX_CLASS, DIRECTION_ACTS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES,
+                        NEGATIONS, NUMBER_WORDS, PERSON, PURPOSES, QUALITIES, SCOPE_ADVERBS, STOP,
                         UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
@@ -108,6 +108,9 @@ def _tally(t: Text, word: str) -> str | None:
     k = t.words.index(word) if word in t.words else -1
     nxt = t.words[k + 1] if 0 <= k < len(t.words) - 1 else None
     return nxt if nxt in _KIND_OF else None
+
+
+_AMOUNT_WORDS = frozenset({"many", "much"})  # "how many seats" / "how much storage"
 
 
 def _opposite_pairs(t: Text) -> list[tuple[str, str]]:
@@ -195,14 +198,40 @@ def _negation_moved(a: Text, b: Text) -> bool:
     / "why does my laptop not charge"."""
     at_a = [k for k, w in enumerate(a.words) if w in NEGATIONS]
     at_b = [k for k, w in enumerate(b.words) if w in NEGATIONS]
-    others = [w for w in a.words if w not in NEGATIONS]
-    if not at_a or len(at_a) != len(at_b) or others != [w for w in b.words if w not in NEGATIONS]:
+    if not at_a or len(at_a) != len(at_b):
         return False
-    for i, (x, y) in enumerate(zip(at_a, at_b)):
-        lo, hi = sorted((x - i, y - i))  # places among the other words
-        if any(w in AUX or w in _CLAUSE_JOINS for w in others[lo:hi]):
-            return True
-    return False
+    others = [w for w in a.words if w not in NEGATIONS]
+    if others == [w for w in b.words if w not in NEGATIONS]:
+        for i, (x, y) in enumerate(zip(at_a, at_b)):
+            lo, hi = sorted((x - i, y - i))  # places among the other words
+            if any(w in AUX or w in _CLAUSE_JOINS for w in others[lo:hi]):
+                return True
+        return False
+    # The second clause may leave its auxiliary out: "why can it ping X but [not] resolve Y"
+    # / "why [can't] it ping X but can resolve Y". Without auxiliaries, the words are the
+    # same and the negation sits in the other clause.
+    plain_a, plain_b = _without_aux(a.words), _without_aux(b.words)
+    if [w for w in plain_a if w not in NEGATIONS] != [w for w in plain_b if w not in NEGATIONS]:
+        return False
+    places_a, places_b = _negation_places(plain_a), _negation_places(plain_b)
+    rest = [w for w in plain_a if w not in NEGATIONS]
+    return any(_CLAUSE_JOINS.intersection(rest[min(x, y):max(x, y)])
+               for x, y in zip(places_a, places_b))
+
+
+def _without_aux(words: list[str]) -> list[str]:
+    return [w for w in words if w not in AUX]
+
+
+def _negation_places(words: list[str]) -> list[int]:
+    """For each negation, how many other words come before it."""
+    out, seen = [], 0
+    for w in words:
+        if w in NEGATIONS:
+            out.append(seen)
+        else:
+            seen += 1
+    return out
 
 
 # "in a namespace" / "in every namespace": one thing or all of them.
@@ -429,6 +458,10 @@ class Comparer:
             if any(w in UNAMBIGUOUS_UNITS for w in only_a) and \
                     any(w in UNAMBIGUOUS_UNITS for w in only_b):
                 return Verdict("reject", "unit")
+            # So does an act turned into its reverse ("encode a column to integer codes" /
+            # "decode integer codes back to labels"): a rewording keeps its act.
+            if any(stem(x) in DIRECTION_ACTS and opposite(x, y) for x in only_a for y in only_b):
+                return Verdict("reject", "direction")
             # Nothing reworded, only a long qualifier hung on or put in: "get out of a
             # timeshare contract [after the rescission period has ended]".
             if not (only_a and only_b) and (hung_clause(a, b, only_a) if only_a
@@ -490,10 +523,13 @@ class Comparer:
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
                 return Verdict("reject", "entity")
-            if len(only_a) == len(only_b) == 1 and only_a[0] in b.words and \
-                    only_b[0] in a.words:
+            asked_a, asked_b = ([w for w in xs if w not in _AMOUNT_WORDS]
+                                for xs in (only_a, only_b))
+            if len(asked_a) == len(asked_b) == 1 and asked_a[0] in b.words and \
+                    asked_b[0] in a.words:
                 # both texts name both things; the one asked about changed ("the dosage of
-                # [ibuprofen] in: '... ibuprofen ... paracetamol ...'")
+                # [ibuprofen] in: '... ibuprofen ... paracetamol ...'", "how [many seats]" /
+                # "how [much storage]" of "'10 seats, 100 GB storage'")
                 return Verdict("reject", "entity")
             if len(only_a) == len(only_b) == 1 and \
                     (tally := _tally(a, only_a[0])) is not None and tally == _tally(b, only_b[0]) \

@@ -17,7 +17,7 @@ import hashlib
 import json
 
 from . import lexicon
-from .stemming import STEMMER
+from .stemming import STEMMER, stem
 
 
 def _lines(text: str) -> list[list[str]]:
@@ -333,7 +333,14 @@ keep exclude|keeping excluding|keeps excludes|simplified traditional
 forward back|forward backward|forwards back|forwards backwards
 hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest
 local remote|compile runtime|compiletime runtime
-received transmitted|receive transmit|receiving transmitting|rx tx"""
+received transmitted|receive transmit|receiving transmitting|rx tx
+full part|extend shorten|extended shortened|extending shortening|during outside"""
+# Acts whose reverse undoes them: a request reworded around one keeps it, so one of these
+# against its opposite is another request however the rest is reworded (compared as stems).
+_ACT_PAIRS = ("encode decode encrypt decrypt compress decompress serialize deserialize zip unzip "
+              "import export upload download buy sell send receive push pull lend borrow "
+              "deposit withdraw lock unlock mount unmount install uninstall").split()
+DIRECTION_ACTS = frozenset(map(stem, _ACT_PAIRS))
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
