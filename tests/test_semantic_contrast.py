@@ -2223,3 +2223,29 @@ def test_full_and_part_extended_and_shortened_during_and_outside():
                 "Was the warranty shortened to two years?") == ("reject", "antonym")
     assert kind("Is it cheap to fly during school holidays?",
                 "Is it cheap to fly outside school holidays?") == ("reject", "antonym")
+
+
+def test_a_quoted_text_that_reads_as_code_is_compared_exactly():
+    assert kind("Explain this command: 'rsync -av src/ backup@nas:/vol1/'",
+                "Explain this command: 'rsync -avn src/ backup@nas:/vol1/'") == ("reject", "entity")
+    assert kind("What does this rule allow: 'allow tcp 10.0.0.0 0.0.0.255 any eq 22'",
+                "What does this rule allow: 'allow tcp any 10.0.0.0 0.0.0.255 eq 22'") == \
+        ("reject", "entity")
+    # the same code in other case, or a quote that reads as prose, is no code to compare
+    assert kind("Explain this command: 'rsync -av src/ backup@nas:/vol1/'",
+                "EXPLAIN THIS COMMAND: 'RSYNC -AV SRC/ BACKUP@NAS:/VOL1/'")[0] == "same"
+    from clawhost.plugins.semantic_cache.payload import code_spans
+    assert code_spans("Summarize: 'The meeting moved to Friday.'") == frozenset()
+
+
+def test_the_fix_of_an_error_is_another_attribute_than_its_cause():
+    assert kind("What's the cause of this printer error: 'Paper jam in tray 2'",
+                "What's the fix for this printer error: 'Paper jam in tray 2'") == \
+        ("reject", "attribute")
+
+
+def test_of_my_after_the_question_word_narrows_to_mine():
+    assert kind("Which invoices are overdue?", "Which of my invoices are overdue?") == \
+        ("reject", "scope")
+    assert kind("How many meetings are on Monday?", "How many of our meetings are on Monday?") \
+        == ("reject", "scope")

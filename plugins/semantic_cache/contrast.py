@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, hung_clause, leading,
-                         measure_apart, narrowed, new_head, quantified, restricted, task_added)
+                         measure_apart, narrowed, new_head, partitive_owner, quantified,
+                         restricted, task_added)
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
 from .question import Text, parse
@@ -495,6 +496,8 @@ class Comparer:
                                                  added[0]):
                 return Verdict("reject", "direction")  # "if [the landlord] ends" / "if I end"
             return Verdict("unsure", "added")
+        if partitive_owner(a, b) or partitive_owner(b, a):
+            return Verdict("reject", "scope")  # "which [of my] tasks are due this week"
         if opposites_traded_in_place(a, b):
             # two acts traded: "buys more from China than it sells to China" / "sells more
             # to China than it buys from China"

@@ -35,15 +35,21 @@ def split(text: str) -> tuple[str, str] | None:
 
 
 # Code in backticks (`head -n 20 access.log`, `revisionHistoryLimit`): exact text, where one
-# flag, argument or name more or less is another command or another setting.
+# flag, argument or name more or less is another command or another setting. So is a quoted
+# text that reads as code: a flag ("-L", "--dport"), an assignment, a path, an address (IP or
+# e-mail), a "host:port" or a negating "!" ('ssh -L 8080:localhost:80 …', 'iptables … !
+# --dport 53', 'permit tcp 10.1.1.0 0.0.0.255 host 172.16.5.10').
 _CODE = re.compile(r"`([^`]+)`")
+_CODE_LIKE = re.compile(r"(?:^|\s)--?[A-Za-z]|[=/@|{}\[\]]|\w:\w|(?:^|\s)!|\d\.\d+\.\d")
 
 
 def code_spans(text: str) -> frozenset[str]:
-    """The text's backticked code spans, case and spacing aside (a lower-cased request
-    writes its error message in lower case too); their order is the rules' business
-    ("convert `String` to `&str`")."""
-    return frozenset(" ".join(m.split()).casefold() for m in _CODE.findall(text))
+    """The text's code: backticked spans, and quoted texts that read as code; case, spacing
+    and end punctuation aside (a lower-cased request writes its error message in lower case
+    too). Their order is the rules' business ("convert `String` to `&str`")."""
+    found = _CODE.findall(text) + [q for m in _QUOTED.finditer(text)
+                                   for q in m.groups() if q is not None and _CODE_LIKE.search(q)]
+    return frozenset(" ".join(m.split()).strip(" .,;!?").casefold() for m in found)
 
 
 # Comparison operators, which the word view drops with the punctuation: "up == 0" / "up != 0"

@@ -97,6 +97,21 @@ def restricted(longer: Text, shorter: Text, added: list[str]) -> bool:
     return "only" in extra and bool(added)
 
 
+_PARTITIVE_OWNERS = frozenset({"my", "our"})
+
+
+def partitive_owner(longer: Text, shorter: Text) -> bool:
+    """``longer`` is ``shorter`` with "of my" / "of our" after its question word: "which [of
+    my] tasks are due" asks about mine where the other asks about all of them."""
+    extra = Counter(longer.words) - Counter(shorter.words)
+    if Counter(shorter.words) - Counter(longer.words) or set(extra) - {"of"} - _PARTITIVE_OWNERS \
+            or extra["of"] != 1 or len(extra) != 2:
+        return False
+    k = longer.words.index("of")
+    return 0 < k < len(longer.words) - 1 and longer.words[k + 1] in _PARTITIVE_OWNERS and \
+        longer.words[k - 1] in ("which", "many", "what", "who")
+
+
 def leading(longer: Text, shorter: Text, added: list[str]) -> bool:
     """A qualifier of up to three words put right before the shared opening: "[direct]
     flights from Frankfurt", "[short course] world record for ...", "[nonstop] flights to

@@ -242,6 +242,8 @@ ATTRIBUTES = frozenset(
     "effects risks interactions contraindications fine responsibilities duties obligations "
     "eligibility "
     "financial "
+    # what one asks of an error beside its causes: its fix ("the cause of this error" / "the fix")
+    "fix workaround "
     # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
     "meaning etymology pronunciation "
     # what a review of code or a product looks at
