@@ -2249,3 +2249,18 @@ def test_of_my_after_the_question_word_narrows_to_mine():
         ("reject", "scope")
     assert kind("How many meetings are on Monday?", "How many of our meetings are on Monday?") \
         == ("reject", "scope")
+
+
+def test_which_date_a_longer_modifier_names():
+    assert kind("When is the launch date of Ubuntu 24.04?",
+                "When is the end-of-support date of Ubuntu 24.04?") == ("reject", "attribute")
+    # a verb before a plural is no modifier: "cast dates" / "convert dates"
+    assert kind("The option is used to cast dates to strings.",
+                "The option serves to convert dates into strings.")[0] != "reject"
+
+
+def test_severity_added_and_growing_against_shrinking():
+    assert kind("what are the symptoms of anemia in teens",
+                "what are the symptoms of severe anemia in teens") == ("reject", "scope")
+    assert kind("Pitch our tool to a growing agency.", "Pitch our tool to a shrinking agency.") \
+        == ("reject", "antonym")

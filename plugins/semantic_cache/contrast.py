@@ -105,6 +105,16 @@ _KIND_OF = {**dict.fromkeys("count counts limit limits".split(), "unit"),
             **dict.fromkeys("date dates rate rates fee fees".split(), "attribute")}
 
 
+def _named_after_the(t: Text, words: list[str]) -> bool:
+    """``words`` (one or two) follow "the" in ``t``, one after the other: a noun's modifiers
+    ("the [end of life] date"), not a verb and its object ("used to [cast] dates")."""
+    if not 1 <= len(words) <= 2 or words[0] not in t.words:
+        return False
+    k = t.words.index(words[0])
+    return k > 0 and t.words[k - 1] == "the" and \
+        all(w in t.words[k:k + 4] for w in words[1:])
+
+
 def _tally(t: Text, word: str) -> str | None:
     """The noun of ``_KIND_OF`` right after ``word``, or None."""
     k = t.words.index(word) if word in t.words else -1
@@ -454,11 +464,14 @@ class Comparer:
                 # [ibuprofen] in: '... ibuprofen ... paracetamol ...'", "how [many seats]" /
                 # "how [much storage]" of "'10 seats, 100 GB storage'")
                 return Verdict("reject", "entity")
-            if len(only_a) == len(only_b) == 1 and \
-                    (tally := _tally(a, only_a[0])) is not None and tally == _tally(b, only_b[0]) \
-                    and not (only_a[0].endswith("ed") and only_b[0].endswith("ed")):
+            if (len(only_a) == len(only_b) == 1 or _named_after_the(a, only_a) and
+                    _named_after_the(b, only_b)) and \
+                    (tally := _tally(a, only_a[-1])) is not None and \
+                    tally == _tally(b, only_b[-1]) and \
+                    not (only_a[-1].endswith("ed") and only_b[-1].endswith("ed")):
                 # (two participles say how, not which: "a [reduced] rate" / "[discounted]")
-                return Verdict("reject", _KIND_OF[tally])  # "the [word] count" / "[character]"
+                # "the [word] count" / "[character]", "the [release] date" / "[end-of-life]"
+                return Verdict("reject", _KIND_OF[tally])
             if len(only_a) == len(only_b) == 1 and only_a[0] in a.counted and \
                     only_b[0] in b.counted:
                 # what a digit number counts ("a 1,500-[word] speech" / "1,500-[character]")

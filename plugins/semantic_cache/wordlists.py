@@ -152,7 +152,7 @@ SCOPE_ADVERBS = frozenset("professionally competitively commercially legally off
 KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct native invasive "
                             "nocturnal wild domesticated deadly organic vegan vegetarian halal "
                             "kosher refurbished unpaid permanent temporary upper lower inner "
-                            "outer official".split())
+                            "outer official severe mild chronic acute".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -336,7 +336,8 @@ forward back|forward backward|forwards back|forwards backwards
 hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest
 local remote|compile runtime|compiletime runtime
 received transmitted|receive transmit|receiving transmitting|rx tx
-full part|extend shorten|extended shortened|extending shortening|during outside"""
+full part|extend shorten|extended shortened|extending shortening|during outside
+growing shrinking|grow shrink|grows shrinks"""
 # Acts whose reverse undoes them: a request reworded around one keeps it, so one of these
 # against its opposite is another request however the rest is reworded (compared as stems).
 _ACT_PAIRS = ("encode decode encrypt decrypt compress decompress serialize deserialize zip unzip "
