@@ -90,9 +90,8 @@ class ChatEngine:
         self.kv_bytes_per_token = model.kv_bytes_per_token
         # the query heads one attention op scores in a prefill chunk: an int8 graph's chunks
         # attend one KV head's group at a time (kv_prefill.py), a float graph all heads at once
-        cfg = model.cfg
-        self.attended_heads = (cfg.num_heads // cfg.num_kv_heads if model.new_rows
-                               else cfg.num_heads)
+        heads = self.config.num_heads
+        self.attended_heads = heads // self.config.num_kv_heads if model.new_rows else heads
         self.budget = budget or KVBudget()
         self.prefix_cache = None  # a PrefixCache (`enable_prefix_cache`): off by default
         self.prefix_store = None  # a PrefixStore on disk (`enable_prefix_store`)

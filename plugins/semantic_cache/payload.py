@@ -19,8 +19,8 @@ MIN_WORDS = 6
 # A quote in double or curly quotes anywhere, or in single quotes after a colon or a question
 # mark to the end ("What's the tone of this email? '…'"; single quotes inside a text are
 # apostrophes, or a list of quoted names, as often).
-_QUOTED = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|(?<=[:?])\s*\'((?:(?!\',\s*\').)+)\'(?=[\s.?!]*$)',
-                     re.S)
+_QUOTED = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d'
+                     r'|(?<=[:?])\s*\'((?:(?!\',\s*\').)+)\'(?=[\s.?!]*$)', re.S)
 
 
 def split(text: str) -> tuple[str, str] | None:
@@ -73,11 +73,12 @@ _FIND = re.compile(r"^\s*(?:please\s+)?(?:extract|pick out|pull out|pick|find|lo
 
 def tasks_of_one_quote(a: str, b: str) -> tuple[str, str] | None:
     """The two tasks without their quote, when both texts quote the same text (as the
-    normalised-exact tier reads it: case, spacing and end punctuation aside) and the quote is the larger part of each; else None. A statement that
-    mentions a command in quotes ("install it by running "conda install ..."") is about the
-    statement, not the command."""
+    normalised-exact tier reads it: case, spacing and end punctuation aside) and the quote is
+    the larger part of each; else None. A statement that mentions a command in quotes
+    ("install it by running "conda install ..."") is about the statement, not the command."""
     sa, sb = split(a), split(b)
-    if sa is None or sb is None or canonical(sa[1], fillers=False) != canonical(sb[1], fillers=False):
+    if sa is None or sb is None or \
+            canonical(sa[1], fillers=False) != canonical(sb[1], fillers=False):
         return None
     quote = len(sa[1].split())
     if not sa[0] or not sb[0] or max(len(sa[0].split()), len(sb[0].split())) > quote:

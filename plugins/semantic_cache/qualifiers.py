@@ -93,8 +93,7 @@ def restricted(longer: Text, shorter: Text, added: list[str]) -> bool:
     """``longer`` adds an "only" with what it keeps: "compute the total [for North and South
     only]", "list the files [only in src]". A bare "only" says little ("I only need the
     syntax"); with words of its own it takes part of the answer away."""
-    extra = Counter(longer.words) - Counter(shorter.words)
-    return "only" in extra and bool(added)
+    return bool(added) and longer.words.count("only") > shorter.words.count("only")
 
 
 _PARTITIVE_OWNERS = frozenset({"my", "our"})

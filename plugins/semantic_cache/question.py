@@ -33,6 +33,7 @@ _LETTER_DIGIT = re.compile(r"\b([a-z])-?(?=\d)|\b([a-z]{2,})(?=\d+\b)")
 # "Walk me through X" asks for the steps of X, as "what are the steps to X" does.
 _WALK_THROUGH = re.compile(r"\bwalk (?:me|us) through\b")
 # "Teach me to X" asks what "how do I X" asks.
+_TEACH = re.compile(r"\bteach (?:me|us) (?:how )?to\b")
 # "share X with Y" gives X to Y: its "with" marks the receiver, as "to" does ("share my
 # list with my partner" / "the list my partner shared with me").
 _SHARE_WITH = re.compile(r"\b(shar(?:e|es|ed|ing)\b(?:\s+[\w']+){0,4}?\s+)with\b")
@@ -40,7 +41,6 @@ _SHARE_WITH = re.compile(r"\b(shar(?:e|es|ed|ing)\b(?:\s+[\w']+){0,4}?\s+)with\b
 # the details"); "leave" alone is not ("leave the blanket on" / "keep it on").
 _LEAVE_OUT = re.compile(r"\bleav(e|es|ing) out\b")
 _EXCLUDE = {"e": "exclude", "es": "excludes", "ing": "excluding"}
-_TEACH = re.compile(r"\bteach (?:me|us) (?:how )?to\b")
 _ADDRESSED = re.compile(r"\W*(?:(?:hey|hi|hello|ok|so)\W+)?(?:can|could|would|will) (?:you|u)\b")
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b(?:[A-Z]\.){2,}")

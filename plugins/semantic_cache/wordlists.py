@@ -338,12 +338,12 @@ local remote|compile runtime|compiletime runtime
 received transmitted|receive transmit|receiving transmitting|rx tx
 full part|extend shorten|extended shortened|extending shortening|during outside
 growing shrinking|grow shrink|grows shrinks"""
-# Acts whose reverse undoes them: a request reworded around one keeps it, so one of these
-# against its opposite is another request however the rest is reworded (compared as stems).
-_ACT_PAIRS = ("encode decode encrypt decrypt compress decompress serialize deserialize zip unzip "
-              "import export upload download buy sell send receive push pull lend borrow "
-              "deposit withdraw lock unlock mount unmount install uninstall").split()
-DIRECTION_ACTS = frozenset(map(stem, _ACT_PAIRS))
+# Acts whose reverse (``opposite``) undoes them: a request reworded around one keeps it, so
+# one of these against its opposite is another request however the rest is reworded (stems).
+DIRECTION_ACTS = frozenset(map(stem, (
+    "encode decode encrypt decrypt compress decompress serialize deserialize zip unzip import "
+    "export upload download buy sell send receive push pull lend borrow deposit withdraw lock "
+    "unlock mount unmount install uninstall").split()))
 # WordNet's synonyms (a shared most-frequent sense) and antonyms, by rule (``lexicon``),
 # beside the hand-written lists: they cover words nobody thought to list.
 # Pairs with a function word, number, unit or language are left out: rules of their own
