@@ -1126,7 +1126,9 @@ def test_a_weighty_qualifier_narrows_even_a_short_question(a, b):
 
 
 def test_one_plain_word_in_a_short_question_is_still_judged():
-    assert kind("How do I cook rice?", "How do I cook brown rice?") == ("unsure", "added")
+    assert kind("How do I cook rice?", "How do I cook fluffy rice?") == ("unsure", "added")
+    # a colour is no plain word: it picks a kind ("brown rice" cooks otherwise)
+    assert kind("How do I cook rice?", "How do I cook brown rice?") == ("reject", "scope")
 
 
 # -- session 17, fourth round (own33-own36) ------------------------------------------------
@@ -2264,3 +2266,65 @@ def test_severity_added_and_growing_against_shrinking():
                 "what are the symptoms of severe anemia in teens") == ("reject", "scope")
     assert kind("Pitch our tool to a growing agency.", "Pitch our tool to a shrinking agency.") \
         == ("reject", "antonym")
+
+
+def test_previous_against_next_and_opposites_in_the_past_tense():
+    assert kind("pandas: fill missing values with the previous row's value",
+                "pandas: fill missing values with the next row's value") == ("reject", "antonym")
+    # the stemmer folds no irregular past ("rose", "fell"): they are listed
+    assert kind('Summarize this sales update: "Sales in the northern region rose sharply in '
+                'the third quarter."',
+                'Summarize this sales update: "Sales in the northern region fell sharply in '
+                'the third quarter."') == ("reject", "antonym")
+    assert kind("Why was the market down when rates rose?",
+                "Why was the market down when rates fell?") == ("reject", "antonym")
+
+
+def test_a_phrase_hung_on_with_inside_using_or_via_narrows():
+    assert kind("How to handle errors in JavaScript promises",
+                "how to handle errors in javascript promises inside Promise.all") == \
+        ("reject", "scope")
+    assert kind("how do I parse JSON in bash", "how do I parse JSON in bash using jq") == \
+        ("reject", "scope")
+    # a filler hung on is no qualifier
+    assert kind("How do I keep basil alive indoors?",
+                "how do I keep basil alive indoors, thanks")[0] == "same"
+
+
+def test_a_colour_added_picks_a_kind():
+    assert kind("what does a panda eat", "what does a red panda eat") == ("reject", "scope")
+    assert kind("how long do I cook rice", "how long do I cook brown rice") == ("reject", "scope")
+
+
+
+def test_a_call_written_out_is_compared_exactly():
+    given = "P(A) = 0.4, P(B) = 0.5 and P(A and B) = 0.2."
+    assert kind(f"{given} Find P(A|B).", f"{given} Find P(B|A).") == ("reject", "entity")
+    assert kind("what is log(2, 8)", "what is log(8, 2)") == ("reject", "entity")
+    # spacing and case are no other call
+    assert kind("what is the derivative of f(x) = x^2", "What's the derivative of F(x)=x^2?")[0] \
+        == "same"
+
+
+def test_more_opposites_and_the_aspects_of_a_study_or_a_text():
+    assert kind("Why does a hot air balloon rise?", "Why does a hot air balloon descend?") == \
+        ("reject", "antonym")
+    assert kind("Summarize the evidence that supports the Out of Africa hypothesis.",
+                "Summarize the evidence that contradicts the Out of Africa hypothesis.") == \
+        ("reject", "antonym")
+    tote = "A sturdy canvas tote with a zippered inner pocket and reinforced handles."
+    assert kind(f"Expand this product description: {tote}",
+                f"Shorten this product description: {tote}") == ("reject", "antonym")
+    study = "We surveyed 1,200 nurses across 40 hospitals about shift length and burnout."
+    assert kind(f"Summarize the methodology of this study: {study}",
+                f"Summarize the limitations of this study: {study}") == ("reject", "attribute")
+    email = "As I mentioned yesterday, the link works fine on my end."
+    assert kind(f"Check the tone of this email: {email}",
+                f"Check the grammar of this email: {email}") == ("reject", "attribute")
+
+
+def test_whose_thing_an_added_adjective_picks():
+    assert kind("Can my employer read my emails?", "Can my employer read my personal emails?") \
+        == ("reject", "scope")
+    assert kind("Do I need a passport for flights?", "Do I need a passport for domestic flights?") \
+        == ("reject", "scope")

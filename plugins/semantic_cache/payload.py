@@ -38,17 +38,20 @@ def split(text: str) -> tuple[str, str] | None:
 # flag, argument or name more or less is another command or another setting. So is a quoted
 # text that reads as code: a flag ("-L", "--dport"), an assignment, a path, an address (IP or
 # e-mail), a "host:port" or a negating "!" ('ssh -L 8080:localhost:80 …', 'iptables … !
-# --dport 53', 'permit tcp 10.1.1.0 0.0.0.255 host 172.16.5.10').
-_CODE = re.compile(r"`([^`]+)`")
+# --dport 53', 'permit tcp 10.1.1.0 0.0.0.255 host 172.16.5.10'). So is a call written
+# out, quoted or not: "P(A|B)" / "P(B|A)", "log(2, 8)" / "log(8, 2)" (the word view keeps
+# their letters and loses the order that makes them another call).
+_CODE = re.compile(r"`([^`]+)`|\b([A-Za-z_]\w*\([^()]*\))")
 _CODE_LIKE = re.compile(r"(?:^|\s)--?[A-Za-z]|[=/@|{}\[\]]|\w:\w|(?:^|\s)!|\d\.\d+\.\d")
 
 
 def code_spans(text: str) -> frozenset[str]:
-    """The text's code: backticked spans, and quoted texts that read as code; case, spacing
+    """The text's code: backticked spans, calls, and quoted texts that read as code; case, spacing
     and end punctuation aside (a lower-cased request writes its error message in lower case
     too). Their order is the rules' business ("convert `String` to `&str`")."""
-    found = _CODE.findall(text) + [q for m in _QUOTED.finditer(text)
-                                   for q in m.groups() if q is not None and _CODE_LIKE.search(q)]
+    found = [x or y for x, y in _CODE.findall(text)]
+    found += [q for m in _QUOTED.finditer(text)
+              for q in m.groups() if q is not None and _CODE_LIKE.search(q)]
     return frozenset(" ".join(m.split()).strip(" .,;!?").casefold() for m in found)
 
 

@@ -72,7 +72,7 @@ _RESTRICTING = frozenset("that which who whose due".split())
 # Words that attach a qualifying phrase to what comes before them: "... refund [and the
 # final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
 _ATTACHING = frozenset("and or for in on with without during as from at by including except "
-                       "after before while when if under over within along together plus"
+                       "after before while when if under over within along together plus inside using via"
                        .split()) | _RESTRICTING
 # Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())

@@ -152,7 +152,12 @@ SCOPE_ADVERBS = frozenset("professionally competitively commercially legally off
 KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct native invasive "
                             "nocturnal wild domesticated deadly organic vegan vegetarian halal "
                             "kosher refurbished unpaid permanent temporary upper lower inner "
-                            "outer official severe mild chronic acute".split())
+                            "outer official severe mild chronic acute "
+                            # a colour picks a kind too: "a [red] panda", "[brown] rice"
+                            "red black white brown green blue grey gray yellow pink purple "
+                            # and whose: "my [personal] emails", "[domestic] flights"
+                            "personal private business commercial residential domestic "
+                            "international".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -259,7 +264,10 @@ ATTRIBUTES = frozenset(
     "screenwriter composer illustrator publisher "
     # what one asks of a file, and of a policy ("the owner" / "the permissions" of a file;
     # what insurance costs / what it covers)
-    "owner owners permissions cover covers".split())
+    "owner owners permissions cover covers "
+    # the parts of a study, and what an editor checks of a text ("summarize the methodology"
+    # / "the limitations" of one study, "check the tone" / "the grammar" of one email)
+    "methodology limitations findings tone grammar spelling".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
@@ -337,7 +345,11 @@ hot cool|hotter cooler|hottest coolest|warm cool|warmer cooler|warmest coolest
 local remote|compile runtime|compiletime runtime
 received transmitted|receive transmit|receiving transmitting|rx tx
 full part|extend shorten|extended shortened|extending shortening|during outside
-growing shrinking|grow shrink|grows shrinks"""
+growing shrinking|grow shrink|grows shrinks
+previous next|prev next|preceding following|previous following
+rose fell|rose dropped|rose declined|rose sank|grew shrank|grew declined|grew fell
+rise descend|rise sink|float sink|climb descend|ascend descend
+expand shorten|expand condense|support contradict|supports contradicts|supporting contradicting"""
 # Acts whose reverse (``opposite``) undoes them: a request reworded around one keeps it, so
 # one of these against its opposite is another request however the rest is reworded (stems).
 DIRECTION_ACTS = frozenset(map(stem, (
