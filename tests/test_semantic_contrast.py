@@ -2328,3 +2328,24 @@ def test_whose_thing_an_added_adjective_picks():
         == ("reject", "scope")
     assert kind("Do I need a passport for flights?", "Do I need a passport for domestic flights?") \
         == ("reject", "scope")
+
+
+def test_a_noun_after_the_question_words_noun_makes_it_a_modifier():
+    assert kind("What symbols are associated with the goddess Athena?",
+                "What animal symbols are associated with the goddess Athena?") == \
+        ("reject", "scope")
+    # the question word's own noun still asks what the bare question word asks
+    assert kind("Which city is the capital of Italy?", "what is the capital of italy")[0] != \
+        "reject"
+
+
+def test_the_askers_act_done_by_the_party_it_was_for():
+    assert kind("What happens to my credit if I co-sign a loan for my brother?",
+                "What happens to my credit if my brother co-signs a loan for me?") == \
+        ("reject", "direction")
+    # the asker in a role of their own ("as a teenager") or a noun phrase before a verb
+    # form ("my English speaking") is no other party
+    assert kind("How can a teenager gain some weight?",
+                "How do I gain weight as a teenager?")[0] != "reject"
+    assert kind("How do I improve my English speaking?",
+                "How do I speak English fluently?")[0] != "reject"

@@ -74,6 +74,19 @@ def _how_asks(words: list[str], i: int) -> str:
     return asks
 
 
+# Auxiliaries after a question's subject: "what animal symbols [are] associated with".
+_AFTER_SUBJECT = frozenset(AUX_CLASS) | frozenset("is are was were do does did has have".split())
+
+
+def _modifies_a_noun(words: list[str], i: int) -> bool:
+    """The question word's noun at ``i`` (opening the text) names the kind of the plural
+    after it, the subject of the auxiliary after that: "what [animal] symbols are
+    associated" asks for symbols of one kind, where "which [city] is" / "which [city] houses
+    the" ask what "where" asks, and "what [time] zone is X in" what "what zone" asks."""
+    return i == 1 and i + 2 < len(words) and words[i + 1] not in STOP and \
+        words[i + 1].endswith("s") and words[i + 2] in _AFTER_SUBJECT
+
+
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
@@ -211,7 +224,8 @@ class Text:
         self.form = frozenset(forms)
         self.content = [w for i, w in enumerate(split) if w not in STOP and w not in NEGATIONS
                         and w not in REQUEST and w not in SPECIFIC_WH and not (
-                            w in WH_NOUNS and i and split[i - 1] in ("which", "what"))]
+                            w in WH_NOUNS and i and split[i - 1] in ("which", "what") and
+                            not _modifies_a_noun(split, i))]
 
     def _near(self, word: str, before: int, after: int = 0) -> list[str]:
         """The words up to ``before`` ahead of ``word``'s first place and ``after`` behind it."""

@@ -361,3 +361,34 @@ def doers_exchanged(a: Text, b: Text) -> bool:
     return any(da[v] == db[u] and da[u] == db[v] and
                len({da[v], da[u]} & _ASKER) == 1 and not {da[v], da[u]} <= set(PERSON.values())
                for i, v in enumerate(shared) for u in shared[i + 1:])
+
+
+
+# Prepositions that name whom an act is for or done to: "co-sign a loan [for] my brother".
+_FOR_PARTY = frozenset("for to from with against".split())
+
+
+def _named_as_party(t: Text, noun: str) -> bool:
+    """``noun`` (a stem) follows one of ``_FOR_PARTY``, a determiner between or not: "for
+    my brother"; not "as a teenager" (the asker's own role) nor "my English speaking"."""
+    w = t.words
+    return any(stem(x) == noun and (k and w[k - 1] in _FOR_PARTY or k > 1 and
+                                    w[k - 1] in DETERMINERS and w[k - 2] in _FOR_PARTY)
+               for k, x in enumerate(w))
+
+
+def doer_turned_party(a: Text, b: Text) -> bool:
+    """One verb done by the asker on one side and, on the other, by a party the first side
+    names only as whom the act is for or done to: "what happens to my credit if [I] co-sign
+    a loan for my brother" / "... if [my brother] co-signs a loan for me" ("for me" may go as
+    a filler)."""
+    da, db = _doers(a), _doers(b)
+    for mine, theirs, t in ((da, db, a), (db, da, b)):
+        for verb, who in mine.items():
+            party = theirs.get(verb)
+            # (an "-ly" word after a noun is no act: "… from my couch [quickly]")
+            if who in _ASKER and party and party not in PERSON.values() and \
+                    not verb.endswith("ly") and party not in mine.values() and \
+                    _named_as_party(t, party):
+                return True
+    return False

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from .question import Text, parse
-from .roles import (AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, doers_exchanged, object_changed,
-                    owner_changed, pronouns_exchanged)
+from .roles import (AUX, BE, DETERMINERS, GENERIC, SYMMETRIC, doer_turned_party,
+                    doers_exchanged, object_changed, owner_changed, pronouns_exchanged)
 from .word_match import stem
 from .wordlists import PERSON, STOP
 
@@ -484,7 +484,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b) or \
         _verb_sides_exchanged(a, b) or doers_exchanged(a, b) or _agreement_moved(a, b) or \
-        object_changed(a, b)
+        object_changed(a, b) or doer_turned_party(a, b)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:
