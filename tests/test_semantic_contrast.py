@@ -2349,3 +2349,29 @@ def test_the_askers_act_done_by_the_party_it_was_for():
                 "How do I gain weight as a teenager?")[0] != "reject"
     assert kind("How do I improve my English speaking?",
                 "How do I speak English fluently?")[0] != "reject"
+
+
+def test_an_identifiers_underscores_join_it():
+    assert kind("Write a query to copy all rows from orders_archive into orders.",
+                "Write a query to copy all rows from orders into orders_archive.") == \
+        ("reject", "direction")
+    from clawhost.plugins.semantic_cache.question import parse
+    assert "snake_case" in parse("snake_case or camelCase for python names?").words
+
+
+def test_an_object_put_before_the_verb_with_its_preposition_stranded():
+    assert kind("Write a query that shows which teams owe cloud cost credits to the platform team.",
+                "Write a query that shows which teams the platform team owes cloud cost credits to.") \
+        == ("reject", "direction")
+    # the question word as the stranded preposition's object asks the same
+    assert kind("Who do I send the expense report to?",
+                "To whom do I send the expense report?")[0] == "same"
+    # the object given the same preposition on both sides is a reordering
+    assert kind("what houseplants are safe for cats and easy to care for",
+                "what houseplants are easy to care for and safe for cats")[0] == "same"
+
+
+def test_what_a_setting_costs_in_durability_against_performance():
+    assert kind("What's the durability impact of turning synchronous_commit off?",
+                "What's the performance impact of turning synchronous_commit off?") == \
+        ("reject", "attribute")

@@ -19,7 +19,9 @@ from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NE
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
                    r"0x[0-9a-f]+\b|"  # a hex literal ("0x80070005") is one number
-                   r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|[^\W\d_](?:[^\W_]|['.](?=[^\W\d_]))*")
+                   r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?|"
+                   # an identifier's underscores join it ("orders_archive" is no "orders")
+                   r"[^\W\d_](?:[^\W_]|['.](?=[^\W\d_])|_(?=[^\W_]))*")
 # Hyphens join words ("half-life", "carbon-14", "3-day") that others write apart.
 # A year range is written either way ("2024/25", "2024-25"); other slashes are kept ("12/05").
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)|(?<=\b\d{4})/(?=\d{2}(?:\d{2})?\b)")

@@ -264,6 +264,26 @@ def _recipient_asked(a: Text, b: Text) -> bool:
     return any(p[0] and p[1] and not q[0] and not q[1] for p, q in ((sa, sb), (sb, sa)))
 
 
+def _object_stranded(a: Text, b: Text) -> bool:
+    """One side gives a preposition its object ("which teams owe credits [to the platform
+    team]"), the other leaves it stranded at the end with that object put before the verb
+    as its subject ("which teams [the platform team] owes credits [to]"): the roles turned.
+    "To whom do I send it" / "who do I send it to" names no object either way."""
+    for t, other in ((a, b), (b, a)):
+        w, o = t.words, other.words
+        if len(w) < 3 or w[-1] not in _STRANDABLE or o[-1:] == w[-1:] or w[-1] not in o:
+            continue
+        k = len(o) - 1 - o[::-1].index(w[-1])
+        obj = next((x for x in o[k + 1:] if x not in DETERMINERS), None)
+        # ... and not given that preposition on the stranded side too: "safe [for cats] and
+        # easy to care for" / "easy to care for and safe [for cats]"
+        if obj is not None and obj not in STOP and obj in w[:-1] and \
+                w.index(obj) > next((i for i, x in enumerate(w) if x in _ROLE_WH), len(w)) and \
+                not any(x == w[-1] and obj in w[i + 1:i + 3] for i, x in enumerate(w[:-1])):
+            return True
+    return False
+
+
 def _of_stranded(a: Text, b: Text) -> bool:
     """One side asks whose N someone is with "of" left at its end, the other asks for
     someone's N: "who was Alexander the Great the father of" (his child) / "who was
@@ -483,6 +503,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b) or \
+        _object_stranded(a, b) or \
         _verb_sides_exchanged(a, b) or doers_exchanged(a, b) or _agreement_moved(a, b) or \
         object_changed(a, b) or doer_turned_party(a, b)
 

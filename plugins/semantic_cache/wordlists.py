@@ -253,7 +253,7 @@ ATTRIBUTES = frozenset(
     "meaning etymology pronunciation "
     # what a review of code or a product looks at
     "readability maintainability usability accessibility scalability reliability "
-    "correctness "
+    "correctness durability portability compatibility "
     # the fields of a listing or a record an agent edits ("update the title of ...")
     "title description "
     # what one asks of a theory or a position: its case, or the case against it
