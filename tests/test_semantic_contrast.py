@@ -2375,3 +2375,18 @@ def test_what_a_setting_costs_in_durability_against_performance():
     assert kind("What's the durability impact of turning synchronous_commit off?",
                 "What's the performance impact of turning synchronous_commit off?") == \
         ("reject", "attribute")
+
+
+def test_forbidding_against_requiring():
+    assert kind("Write a custom lint rule that forbids default exports",
+                "Write a custom lint rule that requires default exports") == ("reject", "antonym")
+    assert kind("Are helmets prohibited on the ride?", "Are helmets required on the ride?") == \
+        ("reject", "antonym")
+
+
+def test_tiny_against_huge_and_how_a_food_was_made_or_kept():
+    assert kind("Why is my ice maker making tiny cubes?", "Why is my ice maker making huge cubes?") \
+        == ("reject", "antonym")
+    assert kind("Do I need to refrigerate hot sauce?",
+                "Do I need to refrigerate homemade hot sauce?") == ("reject", "scope")
+    assert kind("how long do I boil peas", "how long do I boil frozen peas") == ("reject", "scope")

@@ -157,7 +157,9 @@ KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct 
                             "red black white brown green blue grey gray yellow pink purple "
                             # and whose: "my [personal] emails", "[domestic] flights"
                             "personal private business commercial residential domestic "
-                            "international".split())
+                            "international "
+                            # and how it was made or kept: "[homemade] hot sauce", "[frozen] peas"
+                            "homemade store-bought canned frozen raw dried".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -349,7 +351,10 @@ growing shrinking|grow shrink|grows shrinks
 previous next|prev next|preceding following|previous following
 rose fell|rose dropped|rose declined|rose sank|grew shrank|grew declined|grew fell
 rise descend|rise sink|float sink|climb descend|ascend descend
-expand shorten|expand condense|support contradict|supports contradicts|supporting contradicting"""
+expand shorten|expand condense|support contradict|supports contradicts|supporting contradicting
+forbid require|forbids requires|prohibit require|prohibits requires|disallow require
+disallows requires|forbidden required|prohibited required|banned required
+tiny huge|tiny big|tiny large|tiny massive|tiny enormous|small huge|small massive|little big"""
 # Acts whose reverse (``opposite``) undoes them: a request reworded around one keeps it, so
 # one of these against its opposite is another request however the rest is reworded (stems).
 DIRECTION_ACTS = frozenset(map(stem, (
