@@ -2390,3 +2390,22 @@ def test_tiny_against_huge_and_how_a_food_was_made_or_kept():
     assert kind("Do I need to refrigerate hot sauce?",
                 "Do I need to refrigerate homemade hot sauce?") == ("reject", "scope")
     assert kind("how long do I boil peas", "how long do I boil frozen peas") == ("reject", "scope")
+
+
+def test_a_property_named_against_the_thing_itself():
+    word = "the English word 'salary'"
+    assert kind(f"What's the etymology of {word}?", f"What's the definition of {word}?") == \
+        ("reject", "attribute")
+    assert kind("what are the symptoms of flu", "what is flu") == ("reject", "attribute")
+    # the meaning of a thing is the thing itself
+    assert kind("What is the meaning of specific gravity?", "What is specific gravity?")[0] != \
+        "reject"
+    phrase = "the Korean phrase '수고하셨습니다'"
+    assert kind(f"What's the literal meaning of {phrase}?",
+                f"What's the proper usage of {phrase}?") == ("reject", "attribute")
+
+
+def test_landing_against_taking_off():
+    assert kind("Which side of the plane should I sit on for the best view landing in Rio?",
+                "Which side of the plane should I sit on for the best view taking off from Rio?") \
+        == ("reject", "antonym")

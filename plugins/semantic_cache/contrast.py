@@ -125,6 +125,15 @@ def _tally(t: Text, word: str) -> str | None:
 _AMOUNT_WORDS = frozenset({"many", "much"})  # "how many seats" / "how much storage"
 
 
+# Properties that name the thing itself: "the meaning of X" is "what X is".
+_THE_THING_ITSELF = frozenset({"meaning", "description"})
+
+
+def _before_of(t: Text, word: str) -> bool:
+    """``word`` stands right before "of" ("the [etymology] of")."""
+    return any(w == word and t.words[k + 1:k + 2] == ["of"] for k, w in enumerate(t.words))
+
+
 def _named(t: Text, names: frozenset[str]) -> list[str]:
     """``t``'s content words, and its function words that are ``names`` ("us" for "US")."""
     return t.content + [w for w in t.words if w in names] if names else t.content
@@ -502,6 +511,12 @@ class Comparer:
                 return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]"
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
+            if len(added) == 1 and asks_about(added) and added[0] not in _THE_THING_ITSELF and \
+                    (a if only_a else b).words[-1:] != added and \
+                    _before_of(a if only_a else b, added[0]):
+                # "what's [the etymology of] the word 'salary'" / "what's the definition of
+                # …": a property named against the thing itself
+                return Verdict("reject", "attribute")
             if len(added) == 1 and exchanged_besides(cached if only_a else new,
                                                       b if only_a else a, added[0], names):
                 return Verdict("reject", "direction")

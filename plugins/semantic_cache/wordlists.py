@@ -252,7 +252,7 @@ ATTRIBUTES = frozenset(
     # what one asks of an error beside its causes: its fix ("the cause of this error" / "the fix")
     "fix workaround "
     # what one asks of a word or an idiom ("definition" is a function word there, as "what is")
-    "meaning etymology pronunciation "
+    "meaning etymology pronunciation usage "
     # what a review of code or a product looks at
     "readability maintainability usability accessibility scalability reliability "
     "correctness durability portability compatibility "
@@ -354,7 +354,8 @@ rise descend|rise sink|float sink|climb descend|ascend descend
 expand shorten|expand condense|support contradict|supports contradicts|supporting contradicting
 forbid require|forbids requires|prohibit require|prohibits requires|disallow require
 disallows requires|forbidden required|prohibited required|banned required
-tiny huge|tiny big|tiny large|tiny massive|tiny enormous|small huge|small massive|little big"""
+tiny huge|tiny big|tiny large|tiny massive|tiny enormous|small huge|small massive|little big
+landing taking|land take|landed took|landing takeoff|landing departure|arrival takeoff"""
 # Acts whose reverse (``opposite``) undoes them: a request reworded around one keeps it, so
 # one of these against its opposite is another request however the rest is reworded (stems).
 DIRECTION_ACTS = frozenset(map(stem, (
