@@ -2409,3 +2409,37 @@ def test_landing_against_taking_off():
     assert kind("Which side of the plane should I sit on for the best view landing in Rio?",
                 "Which side of the plane should I sit on for the best view taking off from Rio?") \
         == ("reject", "antonym")
+
+
+def test_she_is_covering_for_him_against_he_is_covering_for_her():
+    assert kind("Let Priscilla know she's covering for Anton on Monday.",
+                "Let Priscilla know Anton is covering for her on Monday.") == ("reject", "direction")
+    from clawhost.plugins.semantic_cache.question import parse
+    assert parse("she's late").words == ["she", "is", "late"]
+
+
+def test_morning_against_evening():
+    assert kind("Find a time in the morning for the Krakow and Denver folks.",
+                "Find a time in the evening for the Krakow and Denver folks.") == \
+        ("reject", "antonym")
+
+
+def test_whose_n_a_person_is_against_that_persons_n():
+    assert kind("Who was Mary Shelley's mother?", "Whose mother was Mary Shelley?") == \
+        ("reject", "direction")
+
+
+def test_from_whom_against_who_with_the_same_verb():
+    assert kind("Who inherited the Russian throne from Peter the Great?",
+                "From whom did Peter the Great inherit the Russian throne?") == \
+        ("reject", "direction")
+
+
+def test_a_value_some_years_ago_against_in_some_years():
+    assert kind("A car worth $30,000 loses 15% a year. What will it be worth in 3 years?",
+                "A car loses 15% a year and is worth $30,000 now. What was it worth 3 years ago?") \
+        == ("reject", "direction")
+    # weeks after a past event are weeks ago: no other time
+    assert kind("Why is my husband still coughing three weeks after his pneumonia treatment?",
+                "My husband finished pneumonia treatment three weeks ago but the cough hasn't "
+                "gone away, why?")[0] != "reject"

@@ -129,6 +129,15 @@ _AMOUNT_WORDS = frozenset({"many", "much"})  # "how many seats" / "how much stor
 _THE_THING_ITSELF = frozenset({"meaning", "description"})
 
 
+def _ahead(t: Text) -> bool:
+    """``t`` counts time forward: "will", or "in" before a number ("in 3 years"), and no
+    "ago"; "three weeks [after] the treatment" counts from a past event."""
+    w = t.words
+    return "ago" not in w and ("will" in w or any(
+        x == "in" and nxt[:1].isdigit() or x == "in" and nxt in NUMBER_WORDS
+        for x, nxt in zip(w, w[1:])))
+
+
 def _before_of(t: Text, word: str) -> bool:
     """``word`` stands right before "of" ("the [etymology] of")."""
     return any(w == word and t.words[k + 1:k + 2] == ["of"] for k, w in enumerate(t.words))
@@ -370,6 +379,8 @@ class Comparer:
             return Verdict("reject", "number")
         if _numbers_exchanged(a, b):
             return Verdict("reject", "number")  # "10 vs 5" / "5 vs 10", "3-1" / "1-3"
+        if a.numbers and (_ahead(a) and "ago" in b.words or _ahead(b) and "ago" in a.words):
+            return Verdict("reject", "direction")  # "worth in 3 years" / "worth 3 years ago"
         if a.words == b.words:
             # the same words in the same order: only case or punctuation differ, and a comma
             # moved between clauses exchanges nothing ("…owes Ana $20, and Ana owes…")

@@ -142,8 +142,10 @@ class Text:
                 split += [NEG_BASE.get(w[:-3], w[:-3]), "n't"]
             elif w in BARE_NEGATIONS:
                 split += [BARE_NEGATIONS[w], "n't"]
-            elif w == "who's":
-                split += ["who", "is"]  # "the person who's invited": a passive to be read
+            elif w in ("who's", "he's", "she's"):
+                # "the person who's invited": a passive to be read; "she's covering for X" /
+                # "X is covering for her": the same words with the two exchanged
+                split += [w[:-2], "is"]
             elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
                 if w.endswith("'s") and split[-1] not in STOP:  # "what's", "it's": "is"

@@ -284,6 +284,18 @@ def _object_stranded(a: Text, b: Text) -> bool:
     return False
 
 
+def _whose_owned(a: Text, b: Text) -> bool:
+    """One side asks "whose N" a person is, the other for that person's N: "whose mother was
+    Mary Shelley" (her child) / "who was Mary Shelley's mother"."""
+    for t, other in ((a, b), (b, a)):
+        w = t.words
+        if "whose" in w and "whose" not in other.words:
+            thing = w[w.index("whose") + 1:w.index("whose") + 2]
+            if thing and any(owned == thing[0] for _, owned in other.owned):
+                return True
+    return False
+
+
 def _of_stranded(a: Text, b: Text) -> bool:
     """One side asks whose N someone is with "of" left at its end, the other asks for
     someone's N: "who was Alexander the Great the father of" (his child) / "who was
@@ -422,7 +434,9 @@ def _do_support_changed(a: Text, b: Text) -> bool:
         # a verb right after the question word: no name, article or pronoun ("what
         # Einstein discovered" is an indirect "what did Einstein discover")
         return None if nxt in STOP or nxt in PERSON or nxt in t.caps else ("subject", tail)
-    if sorted(w for _, w in _content_at(a.words)) != sorted(w for _, w in _content_at(b.words)):
+    def content(t: Text) -> list[str]:  # "who" / "from whom" ask alike
+        return sorted(w for _, w in _content_at(t.words) if w not in _ROLE_WH)
+    if content(a) != content(b):
         return False  # other words too: not the same question with its roles turned
     sa, sb = shape(a), shape(b)
     return sa is not None and sb is not None and sa[0] != sb[0] and sa[1] != sb[1]
@@ -503,7 +517,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         owner_changed(a, b) or _recipient_asked(a, b) or _of_stranded(a, b) or \
-        _object_stranded(a, b) or \
+        _object_stranded(a, b) or _whose_owned(a, b) or \
         _verb_sides_exchanged(a, b) or doers_exchanged(a, b) or _agreement_moved(a, b) or \
         object_changed(a, b) or doer_turned_party(a, b)
 

@@ -355,7 +355,9 @@ expand shorten|expand condense|support contradict|supports contradicts|supportin
 forbid require|forbids requires|prohibit require|prohibits requires|disallow require
 disallows requires|forbidden required|prohibited required|banned required
 tiny huge|tiny big|tiny large|tiny massive|tiny enormous|small huge|small massive|little big
-landing taking|land take|landed took|landing takeoff|landing departure|arrival takeoff"""
+landing taking|land take|landed took|landing takeoff|landing departure|arrival takeoff
+morning evening|morning afternoon|morning night|afternoon evening|weekday weekend
+weekdays weekends"""
 # Acts whose reverse (``opposite``) undoes them: a request reworded around one keeps it, so
 # one of these against its opposite is another request however the rest is reworded (stems).
 DIRECTION_ACTS = frozenset(map(stem, (
