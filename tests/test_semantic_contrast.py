@@ -2443,3 +2443,14 @@ def test_a_value_some_years_ago_against_in_some_years():
     assert kind("Why is my husband still coughing three weeks after his pneumonia treatment?",
                 "My husband finished pneumonia treatment three weeks ago but the cough hasn't "
                 "gone away, why?")[0] != "reject"
+
+
+def test_lent_against_borrowed_limited_against_expanded_rejected_against_confirmed():
+    assert kind("my daughter lent her friend £2 and the friend paid back 50p, how much does the "
+                "friend still owe her",
+                "my daughter borrowed £2 from her friend and paid back 50p, how much does she "
+                "still owe her friend") == ("reject", "antonym")
+    assert kind("What post-Watergate laws limited presidential power?",
+                "What post-Watergate laws expanded presidential power?") == ("reject", "antonym")
+    assert kind("Why did the Senate reject Robert Bork?",
+                "Why did the Senate confirm Robert Bork?") == ("reject", "antonym")

@@ -357,7 +357,9 @@ disallows requires|forbidden required|prohibited required|banned required
 tiny huge|tiny big|tiny large|tiny massive|tiny enormous|small huge|small massive|little big
 landing taking|land take|landed took|landing takeoff|landing departure|arrival takeoff
 morning evening|morning afternoon|morning night|afternoon evening|weekday weekend
-weekdays weekends"""
+weekdays weekends|lent borrowed|lend borrowed|lent borrow
+limit expand|limited expanded|limiting expanding|restricted expanded|curbed expanded
+reject confirm|rejected confirmed|rejecting confirming"""
 # Acts whose reverse (``opposite``) undoes them: a request reworded around one keeps it, so
 # one of these against its opposite is another request however the rest is reworded (stems).
 DIRECTION_ACTS = frozenset(map(stem, (
