@@ -2349,6 +2349,9 @@ def test_the_askers_act_done_by_the_party_it_was_for():
                 "How do I gain weight as a teenager?")[0] != "reject"
     assert kind("How do I improve my English speaking?",
                 "How do I speak English fluently?")[0] != "reject"
+    # an "-ly" adverb after a noun is no act that noun does
+    assert kind("how do I remove pet hair from my couch quickly",
+                "how do I quickly remove pet hair from my couch")[0] == "same"
 
 
 def test_an_identifiers_underscores_join_it():

@@ -134,7 +134,7 @@ def _ahead(t: Text) -> bool:
     "ago"; "three weeks [after] the treatment" counts from a past event."""
     w = t.words
     return "ago" not in w and ("will" in w or any(
-        x == "in" and nxt[:1].isdigit() or x == "in" and nxt in NUMBER_WORDS
+        x == "in" and (nxt[:1].isdigit() or nxt in NUMBER_WORDS)
         for x, nxt in zip(w, w[1:])))
 
 
@@ -522,9 +522,9 @@ class Comparer:
                 return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]"
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
+            longer = a if only_a else b
             if len(added) == 1 and asks_about(added) and added[0] not in _THE_THING_ITSELF and \
-                    (a if only_a else b).words[-1:] != added and \
-                    _before_of(a if only_a else b, added[0]):
+                    longer.words[-1:] != added and _before_of(longer, added[0]):
                 # "what's [the etymology of] the word 'salary'" / "what's the definition of
                 # …": a property named against the thing itself
                 return Verdict("reject", "attribute")

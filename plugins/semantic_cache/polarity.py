@@ -8,9 +8,9 @@ asks these of texts whose words are otherwise matched.
 from __future__ import annotations
 
 from .question import Text
-from .roles import AUX, SYMMETRIC
+from .roles import SYMMETRIC
 from .word_match import opposite
-from .wordlists import NEGATIONS, STOP
+from .wordlists import AUX, NEGATIONS, STOP
 
 
 def _opposite_pairs(t: Text) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import unicodedata
 from functools import lru_cache
 
 from .normalize import canonical
-from .wordlists import (AMBIGUOUS_NUMBERS, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
+from .wordlists import (AMBIGUOUS_NUMBERS, AUX, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_ASKS, HOW_NOUNS, HOW_WORDS, INTERJECTIONS,
                         LANGUAGES, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST,
                         SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUN_ASKS,
@@ -77,7 +77,7 @@ def _how_asks(words: list[str], i: int) -> str:
 
 
 # Auxiliaries after a question's subject: "what animal symbols [are] associated with".
-_AFTER_SUBJECT = frozenset(AUX_CLASS) | frozenset("is are was were do does did has have".split())
+_AFTER_SUBJECT = AUX | {"did"}
 
 
 def _modifies_a_noun(words: list[str], i: int) -> bool:

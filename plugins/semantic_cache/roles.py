@@ -7,15 +7,11 @@ from __future__ import annotations
 
 from .question import Text
 from .word_match import stem
-from .wordlists import AUX_CLASS, PERSON, STOP
+from .wordlists import AUX, BE, PERSON, STOP
 
 # Words between two things whose order does not change what is asked ("X and Y", "X or Y",
 # "X vs Y"): the difference between X and Y is the difference between Y and X.
 SYMMETRIC = frozenset("and or nor vs versus".split())
-# Auxiliaries: between a doer and its verb ("is giving", "can claim") or after a question
-# word ("who did X beat"); "be" and "have" ones leave a relation's preposition behind.
-BE = frozenset("is are am be was were has have had".split())
-AUX = frozenset(AUX_CLASS) | BE | {"do", "does"}
 # What may stand before a noun without being a thing of its own.
 DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
 _POSSESSIVE = frozenset("my your his her our their".split())
@@ -332,6 +328,12 @@ def doer_replaced(named: Text, other: Text, noun: str) -> bool:
                stem(other.words[j + 1]) == stem(verb) for j in range(len(other.words) - 1))
 
 
+def manner_adverb(word: str) -> bool:
+    """An "-ly" adverb, which sits anywhere around a verb and is no act itself ("remove pet
+    hair from my couch [quickly]", "who was [musically] influenced by X")."""
+    return len(word) > 4 and word.endswith("ly") and word not in STOP
+
+
 def _doers(t: Text) -> dict[str, str]:
     """Each verb's doer where the text says it plainly: a subject pronoun or a noun after
     "the", "my", ... right before the verb ("[the bank] sent", "[I] sent", "does [the bank]
@@ -339,7 +341,8 @@ def _doers(t: Text) -> dict[str, str]:
     w, out = t.words, {}
     for k in range(len(w) - 1):
         x, verb = w[k], w[k + 1]
-        if verb in STOP and verb not in BE or k + 1 in t.breaks or k in t.breaks:
+        if verb in STOP and verb not in BE or k + 1 in t.breaks or k in t.breaks or \
+                manner_adverb(verb):
             continue
         if x in _DOER:
             out.setdefault(stem(verb), PERSON[x])
@@ -386,9 +389,7 @@ def doer_turned_party(a: Text, b: Text) -> bool:
     for mine, theirs, t in ((da, db, a), (db, da, b)):
         for verb, who in mine.items():
             party = theirs.get(verb)
-            # (an "-ly" word after a noun is no act: "… from my couch [quickly]")
             if who in _ASKER and party and party not in PERSON.values() and \
-                    not verb.endswith("ly") and party not in mine.values() and \
-                    _named_as_party(t, party):
+                    party not in mine.values() and _named_as_party(t, party):
                 return True
     return False

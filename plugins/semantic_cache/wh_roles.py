@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 from .question import Text
-from .roles import AUX, BE, DETERMINERS, SYMMETRIC
+from .roles import DETERMINERS, SYMMETRIC, manner_adverb
 from .word_match import stem
-from .wordlists import PERSON, STOP
+from .wordlists import AUX, BE, PERSON, STOP
 
 # Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
 ROLE_WH = frozenset("who whom which what".split())
@@ -211,7 +211,7 @@ def _as_active(words: list[str]) -> list[tuple[list[str], int]]:
 def _no_manner(words: list[str]) -> list[str]:
     """``words`` without "-ly" adverbs, which sit anywhere around a verb ("who influenced X
     musically" / "who was musically influenced by X")."""
-    return [w for w in words if not (len(w) > 4 and w.endswith("ly") and w not in STOP)]
+    return [w for w in words if not manner_adverb(w)]
 
 
 def _voice_reversed(a: Text, b: Text) -> bool:

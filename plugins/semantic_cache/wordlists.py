@@ -95,6 +95,10 @@ FORM_WH = {"how": "how", "why": "why", "when": "when", "where": "where", "who": 
 AUX_CLASS = {"can": "can", "could": "can", "should": "should", "ought": "should",
              "will": "will", "would": "will", "did": "past", "was": "past", "were": "past",
              "had": "past", "must": "must", "may": "may", "might": "may"}
+# Auxiliaries: between a doer and its verb ("is giving", "can claim") or after a question
+# word ("who did X beat"); "be" and "have" ones leave a relation's preposition behind.
+BE = frozenset("is are am be was were has have had".split())
+AUX = frozenset(AUX_CLASS) | BE | {"do", "does"}
 HOW_WORDS = frozenset("instructions steps guide tutorial".split())
 # What "how" + a word asks for: "how heavy" a weight, "how thick" a thickness, "how long" a
 # duration. "how much"/"how many" ask an amount, which may be any of the measures ("how much
@@ -159,7 +163,7 @@ KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct 
                             "personal private business commercial residential domestic "
                             "international "
                             # and how it was made or kept: "[homemade] hot sauce", "[frozen] peas"
-                            "homemade store-bought canned frozen raw dried".split())
+                            "homemade canned frozen raw dried".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
