@@ -2457,3 +2457,29 @@ def test_lent_against_borrowed_limited_against_expanded_rejected_against_confirm
                 "What post-Watergate laws expanded presidential power?") == ("reject", "antonym")
     assert kind("Why did the Senate reject Robert Bork?",
                 "Why did the Senate confirm Robert Bork?") == ("reject", "antonym")
+
+
+def test_a_relative_clause_without_its_pronoun_turns_the_roles():
+    assert kind("List the people who report to Jessica Moore.",
+                "List the people Jessica Moore reports to.") == ("reject", "direction")
+    assert kind("Find the vendors that sell to Acme.", "Find the vendors Acme sells to.") == \
+        ("reject", "direction")
+    # the pronoun dropped, the roles kept
+    assert kind("List the people who report to Jessica Moore.",
+                "list the people that report to jessica moore")[0] == "same"
+
+
+def test_approving_against_denying_and_a_roles_qualifications_against_its_duties():
+    assert kind("What are the rules for approving a leave extension?",
+                "What are the rules for denying a leave extension?") == ("reject", "antonym")
+    assert kind("Describe the responsibilities of the Staff Data Scientist role.",
+                "Describe the qualifications required for the Staff Data Scientist role.") == \
+        ("reject", "attribute")
+
+
+def test_a_phrase_hung_after_the_function_words_both_texts_end_with():
+    assert kind("What jobs can a 14 year old do?",
+                "What jobs can a 14 year old do during term time?") == ("reject", "scope")
+    assert kind("Check the recipients of the 'Price change' announcement.",
+                "Check the attachments of the 'Price change' announcement.") == \
+        ("reject", "attribute")

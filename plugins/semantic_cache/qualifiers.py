@@ -161,12 +161,20 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
             kept = Counter(x for x in lw[left[0] + 1:right[0]] if x not in extra)
             if gap is not None and not set(gap - kept) - _DETERMINERS:
                 return True
-        elif lw[left[0] + 1:left[0] + 2] and lw[left[0] + 1] in _ATTACHING and \
-                left[0] not in longer.breaks and (
+        elif (at := _after_shared_end(lw, sw, left[0], short_seq[-1][0])) < len(lw) and \
+                lw[at] in _ATTACHING and not longer.breaks & set(range(left[0], at)) and (
                     left[1] == stem(short_seq[-1][1]) or lw[left[0] + 1] in _RESTRICTING and
                     _hung_on_all(longer_seq, short_seq, left[0])):
             return True
     return False
+
+
+def _after_shared_end(lw: list[str], sw: list[str], left: int, short_last: int) -> int:
+    """Where a phrase hung after ``lw[left]`` would start: past the function words that
+    end both texts alike ("what jobs can a 14 year old do [during term time]")."""
+    tail = sw[short_last + 1:]
+    return left + 1 + len(tail) if tail and lw[left + 1:left + 1 + len(tail)] == tail \
+        else left + 1
 
 
 def _hung_on_all(longer_seq: list[tuple[int, str]], short_seq: list[tuple[int, str]],

@@ -98,10 +98,19 @@ def _object_stranded(a: Text, b: Text) -> bool:
         # ... and not given that preposition on the stranded side too: "safe [for cats] and
         # easy to care for" / "easy to care for and safe [for cats]"
         if obj is not None and obj not in STOP and obj in w[:-1] and \
-                w.index(obj) > next((i for i, x in enumerate(w) if x in ROLE_WH), len(w)) and \
+                (w.index(obj) > next((i for i, x in enumerate(w) if x in ROLE_WH), len(w))
+                 or _reduced_relative(w, o, w.index(obj))) and \
                 not any(x == w[-1] and obj in w[i + 1:i + 3] for i, x in enumerate(w[:-1])):
             return True
     return False
+
+
+def _reduced_relative(w: list[str], other: list[str], at: int) -> bool:
+    """``w[at]`` opens a relative clause with no pronoun, whose noun the other side gives
+    one: "the people [Jessica] reports to" / "the people who report to Jessica"."""
+    noun = w[at - 1] if at else None
+    return noun is not None and noun not in STOP and any(
+        x == noun and other[k + 1] in _RELATIVE for k, x in enumerate(other[:-1]))
 
 
 def _whose_owned(a: Text, b: Text) -> bool:

@@ -251,6 +251,7 @@ ATTRIBUTES = frozenset(
     "coverage deductible requirements deadline history origin ingredients features "
     "symptoms causes treatment diagnosis prevention syntax performance security legal "
     "effects risks interactions contraindications fine responsibilities duties obligations "
+    "qualifications recipients attachments "
     "eligibility "
     "financial "
     # what one asks of an error beside its causes: its fix ("the cause of this error" / "the fix")
@@ -296,7 +297,7 @@ big small|bigger smaller|biggest smallest|large small|larger smaller|largest sma
 hot cold|hotter colder|hottest coldest|warm cool|easy hard|easy difficult|easiest hardest
 happy sad|min max|minimum maximum|always never|top bottom|inside outside|strong weak
 stronger weaker|safe dangerous|success failure|gain lose|gain loss|profit loss|add remove
-add delete|accept reject|accept decline|approve reject|allow deny|allow block|send receive
+add delete|accept reject|accept decline|approve reject|approve deny|approval denial|allow deny|allow block|send receive
 sent received|sender receiver|encode decode|encoding decoding|encoder decoder|push pull
 lend borrow|lending borrowing|deposit withdraw|teach learn|arrive depart|arrival departure
 raise lower|rise fall|increase decrease|increase reduce|increasing decreasing|upper lower
