@@ -2483,3 +2483,28 @@ def test_a_phrase_hung_after_the_function_words_both_texts_end_with():
     assert kind("Check the recipients of the 'Price change' announcement.",
                 "Check the attachments of the 'Price change' announcement.") == \
         ("reject", "attribute")
+
+
+def test_renting_out_against_renting():
+    assert kind("How do you say 'I'm renting out my apartment' in Dutch?",
+                "How do you say 'I'm renting an apartment' in Dutch?") == ("reject", "direction")
+    assert kind("How do I lease out farmland?", "How do I lease farmland?") == \
+        ("reject", "direction")
+    # "out" after the object gives the flat out all the same; "out of" is a place
+    assert kind("Can I rent out my flat on Airbnb?", "can i rent my flat out on airbnb")[0] == \
+        "same"
+    from clawhost.plugins.semantic_cache.question import parse
+    from clawhost.plugins.semantic_cache.swaps import letting_turned
+    assert not letting_turned(parse("can I rent a car out of town"), parse("can I rent a car"))
+
+
+def test_which_implications_a_change_has():
+    assert kind("What are the tax implications of converting my home into a rental?",
+                "what are the insurance implications of converting my home into a rental?") == \
+        ("reject", "attribute")
+
+
+def test_broadest_against_narrowest():
+    assert kind("Which roles have the broadest permissions in our AWS org?",
+                "Which roles have the narrowest permissions in our AWS org?") == \
+        ("reject", "antonym")

@@ -19,7 +19,8 @@ module aligns the two questions' words and classifies what is left over:
 
 Each question is parsed by ``question``; two words are matched (stem, synonym, typo,
 opposite) by ``word_match``; exchanged things are found by ``swaps``, a narrower question or
-another property asked by ``qualifiers``; the word lists are in ``wordlists``.
+another property asked by ``qualifiers``, a question said as a command by ``forms``; the word
+lists are in ``wordlists``.
 Pure Python, tens of microseconds per pair; run only on candidates that passed the floor.
 """
 
@@ -32,15 +33,16 @@ from functools import lru_cache
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, hung_clause, leading,
                          measure_apart, narrowed, new_head, partitive_owner, quantified,
                          restricted, task_added)
+from .forms import one_request_in_two_forms
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
 from .question import Text, parse
 from .roles import doer_replaced, party
-from .swaps import (alternatives, exchanged, exchanged_besides, marker_flipped,
+from .swaps import (alternatives, exchanged, exchanged_besides, letting_turned, marker_flipped,
                     units_exchanged)
 from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
                          same_word_stems, spelt_numbers_matched, stem)
-from .wordlists import (AUX_CLASS, DIRECTION_ACTS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES,
+from .wordlists import (DIRECTION_ACTS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES,
                         NEGATIONS, NUMBER_WORDS, PERSON, PURPOSES, QUALITIES, SCOPE_ADVERBS, STOP,
                         UNAMBIGUOUS_UNITS, UNITS)
 
@@ -89,8 +91,6 @@ class Verdict:
     typos: int = 0     # words matched only as a typo of each other (for "same")
 
 
-
-
 _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
 
 
@@ -100,9 +100,11 @@ _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
 _TASK_CHANGED = {"replaced": "attribute", "added": "scope"}
 # Nouns whose modifier says which one is asked: what a count counts ("the [word] count" /
 # "the [character] count") is a unit; which date, rate or fee ("the [release] date" / "the
-# [end-of-life] date", "the [interest] rate" / "the [penalty] rate") an attribute.
+# [end-of-life] date", "the [interest] rate" / "the [penalty] rate", "the [tax] implications"
+# / "the [insurance] implications") an attribute.
 _KIND_OF = {**dict.fromkeys("count counts limit limits".split(), "unit"),
-            **dict.fromkeys("date dates rate rates fee fees".split(), "attribute")}
+            **dict.fromkeys("date dates rate rates fee fees implications consequences impact "
+                            "requirements".split(), "attribute")}
 
 
 def _named_after_the(t: Text, words: list[str]) -> bool:
@@ -146,43 +148,6 @@ def _before_of(t: Text, word: str) -> bool:
 def _named(t: Text, names: frozenset[str]) -> list[str]:
     """``t``'s content words, and its function words that are ``names`` ("us" for "US")."""
     return t.content + [w for w in t.words if w in names] if names else t.content
-
-
-# "how do I" / "how can I" / "how to": what comes between "how" and the verb of the task.
-_HOW_PREFIX = frozenset("do does can could should would i you we one to".split())
-
-
-def _how_to(q: Text, imp: Text) -> bool:
-    """``imp`` is the bare imperative of the task ``q`` asks how to do: "How do I reverse a
-    string in Go?" / "Reverse a string in Go." (the same words, checked by the caller). The
-    imperative starts with the verb that follows "how do I" in the question, and was not
-    written as a yes/no question ("Can you get high off X?" asks whether, not how)."""
-    if q.form != frozenset({"how"}) or imp.form != frozenset({""}) or not imp.words or \
-            q.words[:1] != ["how"] or imp.lead in AUX_CLASS or imp.lead in STOP:
-        return False
-    k = 1
-    while k < min(len(q.words), 4) and q.words[k] in _HOW_PREFIX:
-        k += 1
-    return 1 < k < len(q.words) and stem(q.words[k]) == stem(imp.words[0])
-
-
-# Commands that ask what a question asks, in the same words: "Name the six wives of Henry
-# VIII" / "Who were the six wives of Henry VIII?"; "Compare X and Y" / "How do X and Y
-# compare?".
-_NAMING = frozenset({"name", "list", "identify"})
-_COMPARING = frozenset({"compare", "rank", "contrast"})
-
-
-def _command_of(q: Text, imp: Text) -> bool:
-    """``imp`` is a command that asks what the question ``q`` asks (the same words, checked
-    by the caller): a naming command for a "who" question, or a comparing command for a
-    "how do X compare" question."""
-    if imp.form != frozenset({""}):
-        return False
-    if imp.lead in _NAMING:
-        return q.form == frozenset({"who"})
-    return imp.lead in _COMPARING and q.form == frozenset({"how"}) and \
-        q.words[:2] in (["how", "do"], ["how", "does"]) and imp.lead in q.words[2:]
 
 
 # "in a namespace" / "in every namespace": one thing or all of them.
@@ -445,8 +410,8 @@ class Comparer:
             return Verdict("reject", "unit")  # "0.10 euro per word" / "... per line"
         if units_exchanged(a, b):
             return Verdict("reject", "direction")  # "F in C" / "C in F", "French to German"
-        if marker_flipped(a, b):
-            return Verdict("reject", "direction")  # "flights to Paris" / "flights from Paris"
+        if marker_flipped(a, b) or letting_turned(a, b):
+            return Verdict("reject", "direction")  # "flights to Paris" / "from Paris"; "rent out"
         # A word that follows "from"/"to"/"than" on one side and another such word on the
         # other, each present on both sides: the two changed roles. Exact words here (stems
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.
@@ -544,7 +509,6 @@ class Comparer:
         # The same words in the same order differ only in punctuation, which can move
         # where a question seems to start ("... 30 April. Can you" / "... 30 April, can
         # you"): not another form.
-        if a.form != b.form and a.words != b.words and not (
-                _how_to(a, b) or _how_to(b, a) or _command_of(a, b) or _command_of(b, a)):
+        if a.form != b.form and a.words != b.words and not one_request_in_two_forms(a, b):
             return Verdict("unsure", "form")
         return Verdict("same", typos=typos)

@@ -280,6 +280,27 @@ def marker_flipped(a: Text, b: Text) -> bool:
     return bool((to_a - from_a) & (from_b - to_b) or (from_a - to_a) & (to_b - from_b))
 
 
+# Acts whose "out" gives the thing to another for pay: "rent out my flat" is the landlord's
+# act, "rent a flat" the tenant's.
+_LETTING = frozenset(map(stem, "rent lease hire charter".split()))
+
+
+def _let_out(t: Text) -> frozenset[str]:
+    """The letting verbs ``t`` gives an "out" within three words ("rent out", "rent my
+    flat out"), not "out of" ("rent a car out of town")."""
+    w = t.words
+    return frozenset(stem(x) for k, x in enumerate(w) if stem(x) in _LETTING and any(
+        y == "out" and w[j + 1:j + 2] != ["of"] for j, y in enumerate(w[k + 1:k + 4], k + 1)))
+
+
+def letting_turned(a: Text, b: Text) -> bool:
+    """The same letting verb on both sides, given out on one only: "I'm renting out my
+    apartment" (to a tenant) / "I'm renting an apartment" (from a landlord)."""
+    verbs = {stem(x) for x in a.words if stem(x) in _LETTING} & \
+        {stem(x) for x in b.words if stem(x) in _LETTING}
+    return bool(verbs & (_let_out(a) ^ _let_out(b)))
+
+
 def exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]) -> bool:
     """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
     "does the buyer get the money [back] if the seller backs out" / "does the seller get the

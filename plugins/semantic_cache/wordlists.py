@@ -307,7 +307,7 @@ son daughter|brother sister|king queen|bull bear|asc desc|server client|read wri
 reading writing|above below|forward backward|forwards backwards|front behind|ahead behind
 foreground background|pleased angry|pleased upset|happy angry|happy upset|satisfied angry
 satisfied upset|horizontal vertical
-horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
+horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow|broad narrow|broadest narrowest|widest narrowest
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
