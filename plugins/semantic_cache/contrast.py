@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, hung_clause, leading,
-                         measure_apart, narrowed, new_head, partitive_owner, quantified,
-                         restricted, task_added)
+                         measure_apart, narrowed, new_head, part_named, partitive_owner,
+                         phrase_put_in, quantified, restricted, task_added)
 from .forms import one_request_in_two_forms
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
@@ -40,8 +40,9 @@ from .question import Text, parse
 from .roles import doer_replaced, party
 from .swaps import (alternatives, exchanged, exchanged_besides, letting_turned, marker_flipped,
                     units_exchanged)
-from .word_match import (compounds_matched, distance, keys_touch, opposite, roman_numeral,
-                         same_word_stems, spelt_numbers_matched, stem)
+from .tense import tense_turned
+from .word_match import (compounds_matched, distance, keys_touch, match_stem, opposite,
+                         roman_numeral, same_word_stems, spelt_numbers_matched, stem)
 from .wordlists import (DIRECTION_ACTS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES,
                         NEGATIONS, NUMBER_WORDS, PERSON, PURPOSES, QUALITIES, SCOPE_ADVERBS, STOP,
                         UNAMBIGUOUS_UNITS, UNITS)
@@ -87,7 +88,8 @@ def _how_agrees(a: frozenset[str], b: frozenset[str]) -> bool:
 @dataclass(frozen=True)
 class Verdict:
     kind: str          # same | unsure | reject
-    why: str = ""      # for reject: direction, antonym, number, unit, negation, question, entity
+    why: str = ""      # for reject: direction, antonym, number, unit, negation, tense, question,
+    #                    entity, scope, attribute
     typos: int = 0     # words matched only as a typo of each other (for "same")
 
 
@@ -215,14 +217,16 @@ class Comparer:
         return distance(x, y, limit) <= limit
 
     def _same_word(self, x: str, y: str, typos: bool = True) -> bool:
-        return x == y or stem(y) in same_word_stems(x) or (typos and self._typo(x, y))
+        return x == y or match_stem(y) in same_word_stems(x) or (typos and self._typo(x, y))
 
     def _number_typo(self, a: Text, b: Text) -> bool:
-        """The numbers differ only by a misspelt number word ("frist" for "first")."""
+        """The numbers differ only by a misspelt number word ("frist" for "first") or month."""
         na, nb = list(a.numbers), list(b.numbers)
         for n in set(na) ^ set(nb):
             mine, other = (a, b) if n in na else (b, a)
-            words = [w for w in mine.words if NUMBER_WORDS.get(w) == n]
+            # a month read beside a day on one side only: misspelt on the other ("Febuary")
+            words = [n.removeprefix("month:")] if n.startswith("month:") else \
+                [w for w in mine.words if NUMBER_WORDS.get(w) == n]
             if not words or not any(self._typo(words[0], w) for w in other.words
                                     if w not in NUMBER_WORDS):
                 return False
@@ -261,7 +265,7 @@ class Comparer:
         taken = [False] * len(only_a)
         only_b: list[str] = []
         for w in rest:
-            hit = next((k for k in by_stem.get(stem(w), ()) if not taken[k]), None)
+            hit = next((k for k in by_stem.get(match_stem(w), ()) if not taken[k]), None)
             if hit is None:
                 only_b.append(w)
             else:
@@ -388,6 +392,8 @@ class Comparer:
             return Verdict("unsure", "reworded")
         if a.negated != b.negated and not self._negation_typo(a, b) or negation_moved(a, b):
             return Verdict("reject", "negation")
+        if tense_turned(a, b):
+            return Verdict("reject", "tense")  # "who won X" / "who will win X"
         for x in only_a:
             for y in only_b:
                 # "not mandatory" / "optional" says one thing twice: an opposite negated on
@@ -478,13 +484,15 @@ class Comparer:
             added = only_a or only_b
             weighty = len(added) >= 2 or any(w in a.caps or w in b.caps for w in added)
             if (min(len(ca), len(cb)) >= SCOPE_MIN_WORDS or weighty) and (
-                    narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names)) or \
+                    narrowed(a, b, only_a, names) or narrowed(b, a, only_b, names) or
+                    phrase_put_in(a, b, only_a) or phrase_put_in(b, a, only_b)) or \
                     leading(a, b, only_a) or leading(b, a, only_b):
                 return Verdict("reject", "scope")
             if restricted(a, b, only_a) if only_a else restricted(b, a, only_b):
                 return Verdict("reject", "scope")  # "the total [for North and South only]"
-            if new_head(a, b, only_a) or new_head(b, a, only_b):
-                return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]"
+            if new_head(a, b, only_a) or new_head(b, a, only_b) or \
+                    part_named(a, b, only_a) or part_named(b, a, only_b):
+                return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]", "X's [face]"
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
             longer = a if only_a else b

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .question import Text
-from .word_match import stem
+from .word_match import match_stem, stem
 from .wordlists import ATTRIBUTES, MEASURED_BY, STOP
 
 _ATTRIBUTE_STEMS = frozenset(stem(w) for w in ATTRIBUTES)
@@ -72,8 +72,8 @@ _RESTRICTING = frozenset("that which who whose due".split())
 # Words that attach a qualifying phrase to what comes before them: "... refund [and the
 # final inspection]", "... learn to swim [as an adult]", "... exercises [during pregnancy]".
 _ATTACHING = frozenset("and or for in on with without during as from at by including except "
-                       "after before while when if under over within along together plus inside using via"
-                       .split()) | _RESTRICTING
+                       "after before while when if under over within along together plus "
+                       "inside outside using via away beyond".split()) | _RESTRICTING
 # Words one side may have between two neighbours that the other lacks ("all" / "only the").
 _DETERMINERS = frozenset("a an the all any some every each this that these those".split())
 
@@ -167,6 +167,42 @@ def narrowed(longer: Text, shorter: Text, added: list[str], names: frozenset[str
                     _hung_on_all(longer_seq, short_seq, left[0])):
             return True
     return False
+
+
+def part_named(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """The one word ``longer`` adds is a part or property of a thing both texts name, said
+    with a possessive: "how do I groom a schnauzer" / "... a [schnauzer's] face". Not when
+    the other text owns something by the same owner: "Foucault's idea" / "Foucault's concept"
+    ("idea" a function word) is a rewording."""
+    owners = {o for o, _ in shorter.owned}
+    return len(added) == 1 and any(x == added[0] and o in shorter.words and o not in owners
+                                   for o, x in longer.owned)
+
+
+# Prepositions whose phrase, put in mid-sentence, says which one or how: "bought [from a
+# private seller]", "[with a dead battery]". Not "in"/"on"/"as"/"for", which rewordings move
+# about ("as a 14 year old" / "while I am 14").
+_PUTTING_IN = frozenset("from with without under during via using inside within including "
+                        "except".split())
+
+
+def phrase_put_in(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """Every word ``longer`` has over ``shorter`` is in one phrase opened by a preposition
+    right after a word both texts have, wherever that word stands: "a used car I bought [from
+    a private seller] breaks down" / "... breaks down soon after I buy it"."""
+    extra, lw = set(added), longer.words
+    at = [k for k, w in enumerate(lw) if w in extra]
+    if len(extra) < 2:
+        return False  # one word put in is often a rewording: "in [yours] life", "[anonymously]"
+    k = at[0] - 1
+    while k > 0 and lw[k] in _DETERMINERS:
+        k -= 1
+    if k < 1 or lw[k] not in _PUTTING_IN or k - 1 in longer.breaks:
+        return False
+    if any(w not in extra and w not in _DETERMINERS for w in lw[k + 1:at[-1] + 1]):
+        return False
+    shared = {match_stem(w) for w in shorter.words if w not in STOP}
+    return lw[k - 1] not in STOP and match_stem(lw[k - 1]) in shared
 
 
 def _after_shared_end(lw: list[str], sw: list[str], left: int, short_last: int) -> int:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_ASKS, HOW_NOUNS, HOW_WORDS, INTERJECTIONS,
-                        LANGUAGES, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST,
+                        LANGUAGES, MONTHS, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST,
                         SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUN_ASKS,
                         WH_NOUNS)
 
@@ -146,7 +146,9 @@ class Text:
                 # "the person who's invited": a passive to be read; "she's covering for X" /
                 # "X is covering for her": the same words with the two exchanged
                 split += [w[:-2], "is"]
-            elif w.endswith(("'s", "'re", "'ll", "'ve", "'m", "'d")):
+            elif w.endswith("'ll"):
+                split += [w[:-3], "will"]  # "who'll win" asks of the future as "who will win"
+            elif w.endswith(("'s", "'re", "'ve", "'m", "'d")):
                 split.append(w.rsplit("'", 1)[0])
                 if w.endswith("'s") and split[-1] not in STOP:  # "what's", "it's": "is"
                     owners.add(len(split) - 1)
@@ -189,6 +191,11 @@ class Text:
         for neg in negatives:
             if neg in nums:
                 nums[nums.index(neg)] = "-" + neg
+        # a month beside a day or a year is part of the date ("31 May 2024" / "31 March
+        # 2024"), and "May" there is no modal
+        nums += ["month:" + MONTHS[w] for i, w in enumerate(split) if w in MONTHS and any(
+            x[:1].isdigit() for x in split[max(0, i - 1):i] + split[i + 1:i + 2] +
+            (split[i - 2:i - 1] if split[i - 1:i] == ["of"] else []))]  # "the 2nd of May"
         self.numbers = tuple(sorted(nums))
         self.units = tuple(w for w in split if w in UNITS or w in LANGUAGES)
         # The content word after each directional marker ("from X", "to Y"); "into",

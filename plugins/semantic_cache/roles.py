@@ -48,7 +48,23 @@ def owner_changed(a: Text, b: Text) -> bool:
     # "how can one improve his eyesight", "how do you edit your answer".
     pa, pb = _pronoun_owners(a), _pronoun_owners(b)
     return any({party(pa[w]), party(pb[w])} == {"asker", "other"} and
-               not GENERIC & set(a.words + b.words) for w in pa.keys() & pb.keys())
+               not GENERIC & set(a.words + b.words) for w in pa.keys() & pb.keys()) or \
+        _possessive_traded(a, b)
+
+
+def _possessive_traded(a: Text, b: Text) -> bool:
+    """The same words but a possessive and another determiner traded places, so the other
+    thing is the owned one: "what if a big dog attacks [my] small dog" / "what if [my] big
+    dog attacks a small dog"."""
+    wa, wb = a.words, b.words
+    if len(wa) != len(wb):
+        return False
+    apart = [k for k, (x, y) in enumerate(zip(wa, wb)) if x != y]
+    if len(apart) != 2:
+        return False
+    i, j = apart
+    return wa[i] == wb[j] and wa[j] == wb[i] and {wa[i], wa[j]} <= DETERMINERS and \
+        len({wa[i], wa[j]} & _POSSESSIVE) == 1
 
 
 # The three parties a pronoun can name: the asker's side, the one addressed, anyone else

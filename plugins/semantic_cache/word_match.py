@@ -10,16 +10,22 @@ import re
 from functools import lru_cache
 
 from .stemming import stem
-from .wordlists import NUMBER_WORDS, OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
+from .wordlists import IRREGULAR_VERBS, NUMBER_WORDS, OPPOSITE_PREFIXES, OPPOSITES, SYNONYMS
 
 SYNONYM_STEMS = {w: frozenset(stem(x) for x in group) for w, group in SYNONYMS.items()}
+
+
+def match_stem(word: str) -> str:
+    """The stem a word is looked up by: an irregular past form's verb's ("bought" -> "buy")."""
+    return stem(IRREGULAR_VERBS.get(word, word))
 
 
 @lru_cache(maxsize=16384)
 def same_word_stems(word: str) -> frozenset[str]:
     """The stems of the words `word` is the same word as (typos aside): its own stem and
     its listed synonyms'. ``y`` is the same word as ``x`` when ``stem(y)`` is among them."""
-    return frozenset({stem(word)}) | SYNONYM_STEMS.get(word, frozenset())
+    verb = IRREGULAR_VERBS.get(word, word)
+    return frozenset({stem(word), stem(verb)}) | SYNONYM_STEMS.get(verb, frozenset())
 
 
 # A Roman numeral of any value (1-3999), written in either case

@@ -206,6 +206,10 @@ NUMBER_WORDS.update({w: f"{i}th" for i, w in enumerate(
 NUMBER_WORDS.update({f"{w[:-1]}ies": f"{NUMBER_WORDS[w]}s" for w in
                      "twenty thirty forty fifty sixty seventy eighty ninety".split()})
 # "one" is as often a pronoun ("which one") as a number: a number only beside another one.
+# Month names and their short forms, by the month ("sept" and "sep" are September).
+MONTHS = {w: m for m in ("january february march april may june july august september "
+                         "october november december").split()
+          for w in (m, m[:3], "sept" if m == "september" else m)}
 AMBIGUOUS_NUMBERS = frozenset({"one", "second", "last"})
 # Multiples written as one word, read as the two words they also are.
 MULTIPLES = {"twice": ["two", "times"], "thrice": ["three", "times"]}
@@ -297,7 +301,7 @@ big small|bigger smaller|biggest smallest|large small|larger smaller|largest sma
 hot cold|hotter colder|hottest coldest|warm cool|easy hard|easy difficult|easiest hardest
 happy sad|min max|minimum maximum|always never|top bottom|inside outside|strong weak
 stronger weaker|safe dangerous|success failure|gain lose|gain loss|profit loss|add remove
-add delete|accept reject|accept decline|approve reject|approve deny|approval denial|allow deny|allow block|send receive
+add delete|accept reject|accept decline|approve reject|allow deny|allow block|send receive
 sent received|sender receiver|encode decode|encoding decoding|encoder decoder|push pull
 lend borrow|lending borrowing|deposit withdraw|teach learn|arrive depart|arrival departure
 raise lower|rise fall|increase decrease|increase reduce|increasing decreasing|upper lower
@@ -307,7 +311,8 @@ son daughter|brother sister|king queen|bull bear|asc desc|server client|read wri
 reading writing|above below|forward backward|forwards backwards|front behind|ahead behind
 foreground background|pleased angry|pleased upset|happy angry|happy upset|satisfied angry
 satisfied upset|horizontal vertical
-horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow|broad narrow|broadest narrowest|widest narrowest
+horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
+broad narrow|broadest narrowest|widest narrowest|approve deny|approval denial
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
@@ -406,6 +411,22 @@ house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip j
 start launch|set configure|setup configure|install set|cheap affordable|couch sofa
 guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot
 go golang|javascript js|typescript ts|yearly annual annually|launch release|buyer purchaser"""
+# Irregular past forms, read as their verb when words are matched ("who bought X" / "who
+# purchased X", "who began X" / "who started X"). Not the forms that are words of their own
+# too ("left", "found", "saw", "rose", "made in", "frozen", "led", "lost").
+IRREGULAR_VERBS = {f: v for v, forms in (
+    ("begin", "began begun"), ("buy", "bought"), ("bring", "brought"), ("build", "built"),
+    ("choose", "chose chosen"), ("get", "got gotten"), ("give", "gave given"),
+    ("send", "sent"), ("sell", "sold"), ("spend", "spent"), ("teach", "taught"),
+    ("tell", "told"), ("take", "took taken"), ("think", "thought"), ("win", "won"),
+    ("write", "wrote written"), ("pay", "paid"), ("know", "knew known"),
+    ("understand", "understood"), ("catch", "caught"), ("fight", "fought"), ("hold", "held"),
+    ("keep", "kept"), ("steal", "stole stolen"), ("drive", "drove driven"), ("eat", "ate eaten"),
+    ("forget", "forgot forgotten"), ("speak", "spoke spoken"), ("break", "broke broken"),
+    ("grow", "grew grown"), ("throw", "threw thrown"), ("draw", "drew drawn"),
+    ("swim", "swam"), ("sing", "sang sung"), ("run", "ran"), ("meet", "met"),
+    ("lend", "lent"), ("seek", "sought"),
+) for f in forms.split()}
 SYNONYMS: dict[str, frozenset[str]] = {}
 for _group in _lines(_SYNONYMS) + _WN_SYNONYMS:
     for _w in _group:
