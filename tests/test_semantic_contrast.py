@@ -2581,3 +2581,31 @@ def test_a_month_beside_a_day_is_part_of_the_date_may_too():
 def test_a_phrase_hung_on_with_away_from():
     assert kind("Does the homeowner policy cover theft?",
                 "Does the homeowner policy cover theft away from the home?") == ("reject", "scope")
+
+
+def test_several_pairs_exchanged_and_nothing_else():
+    assert kind("Convert a right-to-left Arabic layout to left-to-right for the English version: "
+                "what CSS changes are needed?",
+                "Convert a left-to-right English layout to right-to-left for the Arabic version: "
+                "what CSS changes are needed?") == ("reject", "direction")
+    # pairs joined by "and" are lists in another order
+    assert kind("compare python and java for web and mobile",
+                "compare java and python for mobile and web")[0] == "same"
+    # two stretches moved past each other: a reordering
+    assert kind("After Mao died, who led China?", "Who led China after Mao died?")[0] != \
+        "reject"
+
+
+def test_success_against_failure_benefits_against_harms_and_a_tests_two_rates():
+    assert kind("Translate 'Login successful' into Polish.",
+                "Translate 'Login failed' into Polish.") == ("reject", "antonym")
+    assert kind("What are the documented benefits of HIIT for older adults?",
+                "What are the documented harms of HIIT for older adults?") == ("reject", "antonym")
+    assert kind("What is the sensitivity of HPV testing in the FOCAL trial?",
+                "What is the specificity of HPV testing in the FOCAL trial?") == \
+        ("reject", "attribute")
+    assert kind("what goes in a bloody mary", "what goes in a virgin bloody mary") == \
+        ("reject", "scope")
+    assert kind("What's the expiry date of the code-signing cert used in the release job?",
+                "What's the issuer of the code-signing cert used in the release job?") == \
+        ("reject", "attribute")

@@ -268,7 +268,40 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         role_asked_turned(a, b) or owner_changed(a, b) or _verb_sides_exchanged(a, b) or \
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
-        doer_turned_party(a, b) or doers_traded(a, b)
+        doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b)
+
+
+def _transposed(wa: list[str], wb: list[str]) -> list[tuple[int, int]] | None:
+    """The pairs of places whose words ``wb`` has the other way round, when that is all that
+    differs (None otherwise)."""
+    if len(wa) != len(wb):
+        return None
+    apart = [k for k, (x, y) in enumerate(zip(wa, wb)) if x != y]
+    pairs, taken = [], set()
+    for i in apart:
+        if i in taken:
+            continue
+        j = next((j for j in apart if j not in taken and j != i and wa[i] == wb[j] and
+                  wa[j] == wb[i]), None)
+        if j is None:
+            return None
+        taken |= {i, j}
+        pairs.append((i, j))
+    return pairs
+
+
+def several_exchanged(a: Text, b: Text) -> bool:
+    """Two or more pairs of content words exchanged and nothing else changed, none of them
+    joined by "and"/"or"/"vs": "a right-to-left Arabic layout to left-to-right for the
+    English version" / "a left-to-right English layout to right-to-left for the Arabic
+    version". (One pair alone is ``_swapped_around``'s, with its exceptions.)"""
+    pairs = _transposed(a.words, b.words)
+    # pairs all as far apart are two stretches moved past each other: "after Mao died, who
+    # led China" / "who led China after Mao died", "nike shoes men size 10" / "men size 10
+    # nike shoes"
+    return bool(pairs) and len(pairs) >= 2 and len({j - i for i, j in pairs}) > 1 and all(
+        a.words[i] not in STOP and a.words[j] not in STOP and
+        not SYMMETRIC & set(a.words[min(i, j) + 1:max(i, j)]) for i, j in pairs)
 
 
 def marker_flipped(a: Text, b: Text) -> bool:

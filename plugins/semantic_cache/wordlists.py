@@ -163,7 +163,9 @@ KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct 
                             "personal private business commercial residential domestic "
                             "international "
                             # and how it was made or kept: "[homemade] hot sauce", "[frozen] peas"
-                            "homemade canned frozen raw dried".split())
+                            "homemade canned frozen raw dried "
+                            # and what is left out: "a [virgin] bloody mary", "[decaf] coffee"
+                            "virgin decaf alcoholic".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
@@ -255,7 +257,7 @@ ATTRIBUTES = frozenset(
     "coverage deductible requirements deadline history origin ingredients features "
     "symptoms causes treatment diagnosis prevention syntax performance security legal "
     "effects risks interactions contraindications fine responsibilities duties obligations "
-    "qualifications recipients attachments "
+    "qualifications recipients attachments sensitivity specificity expiry expiration issuer "
     "eligibility "
     "financial "
     # what one asks of an error beside its causes: its fix ("the cause of this error" / "the fix")
@@ -313,6 +315,7 @@ foreground background|pleased angry|pleased upset|happy angry|happy upset|satisf
 satisfied upset|horizontal vertical
 horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
 broad narrow|broadest narrowest|widest narrowest|approve deny|approval denial
+successful failed|succeeded failed|successfully unsuccessfully|benefits harms|benefit harm
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
@@ -410,7 +413,8 @@ fix mend|begin commence|end finish|answer reply|ask inquire|enough sufficient|of
 house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip journey
 start launch|set configure|setup configure|install set|cheap affordable|couch sofa
 guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot
-go golang|javascript js|typescript ts|yearly annual annually|launch release|buyer purchaser"""
+go golang|javascript js|typescript ts|yearly annual annually|launch release|buyer purchaser
+expiry expiration"""
 # Irregular past forms, read as their verb when words are matched ("who bought X" / "who
 # purchased X", "who began X" / "who started X"). Not the forms that are words of their own
 # too ("left", "found", "saw", "rose", "made in", "frozen", "led", "lost").
