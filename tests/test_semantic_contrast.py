@@ -2609,3 +2609,22 @@ def test_success_against_failure_benefits_against_harms_and_a_tests_two_rates():
     assert kind("What's the expiry date of the code-signing cert used in the release job?",
                 "What's the issuer of the code-signing cert used in the release job?") == \
         ("reject", "attribute")
+
+
+def test_the_asker_doing_to_a_thing_of_theirs_what_it_did_to_them():
+    assert kind("my mother-in-law doesn't like me, how do i handle it",
+                "i don't like my mother-in-law, how do i handle it") == ("reject", "direction")
+    assert kind("my best friend has a crush on me, what do i do",
+                "i have a crush on my best friend, what do i do??") == ("reject", "direction")
+    # the same clauses in another order
+    assert kind("how do I tell my boss I'm quitting", "I'm quitting, how do I tell my boss")[0] \
+        == "same"
+
+
+def test_mitigating_against_aggravating_and_starting_against_leaving():
+    assert kind("Summarize the mitigating factors in the sentencing of Tyler Reese.",
+                "Summarize the aggravating factors in the sentencing of Tyler Reese.") == \
+        ("reject", "antonym")
+    assert kind("what to write in a card for a coworker who is starting a new job",
+                "what to write in a card for a coworker who is leaving a job") == \
+        ("reject", "antonym")

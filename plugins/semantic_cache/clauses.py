@@ -1,7 +1,8 @@
-"""Two clauses that keep what each says but trade their doers: "I paid 340 for the Airbnb and
-my friend paid 120 for the car" / "I paid 120 for the car and my friend paid 340 for the
-Airbnb" (who owes whom turns over). Each text is cut into clauses, each clause read as its doer
-and the rest of its words; ``swaps.exchanged`` asks ``doers_traded`` beside its other
+"""Clauses that keep what they say but trade their doers: "I paid 340 for the Airbnb and my
+friend paid 120 for the car" / "I paid 120 for the car and my friend paid 340 for the Airbnb"
+(who owes whom turns over), or "my mother-in-law doesn't like me" / "I don't like my
+mother-in-law". Each text is cut into clauses, each clause read as its doer and the rest of its
+words; ``swaps.exchanged`` asks ``doers_traded`` and ``asker_turned`` beside its other
 exchanges. The same clauses in another order keep their doers and are no exchange.
 """
 
@@ -19,10 +20,8 @@ _ALIKE = 0.6  # share of two clauses' other words in common for them to say the 
 _MIN_SAID = 2  # content words each clause with a doer needs
 
 
-def _clauses(t: Text) -> list[tuple[str | None, frozenset[str]]]:
-    """Each clause of ``t`` (cut at "and"/"but"/"while" and at clause ends): its doer (a
-    subject pronoun's person, or the noun after "my"/"the" that opens it) and the stems of
-    its other content words."""
+def _parts(t: Text) -> list[list[str]]:
+    """``t``'s words cut into clauses at "and"/"but"/"while" and at clause ends."""
     parts: list[list[str]] = [[]]
     for k, x in enumerate(t.words):
         if x in _JOINS:
@@ -31,7 +30,14 @@ def _clauses(t: Text) -> list[tuple[str | None, frozenset[str]]]:
         parts[-1].append(x)
         if k in t.breaks:
             parts.append([])
-    return [_doer_and_rest(p) for p in parts if p]
+    return [p for p in parts if p]
+
+
+def _clauses(t: Text) -> list[tuple[str | None, frozenset[str]]]:
+    """Each clause of ``t`` (cut at "and"/"but"/"while" and at clause ends): its doer (a
+    subject pronoun's person, or the noun after "my"/"the" that opens it) and the stems of
+    its other content words."""
+    return [_doer_and_rest(p) for p in _parts(t)]
 
 
 def _doer_and_rest(part: list[str]) -> tuple[str | None, frozenset[str]]:
@@ -63,3 +69,32 @@ def doers_traded(a: Text, b: Text) -> bool:
                 len(words & best[1]) / len(words | best[1]) >= _ALIKE:
             return True
     return False
+
+
+_ASKER = frozenset({"i", "me"})
+
+
+def _asker_first(t: Text) -> dict[str, tuple[str, bool]]:
+    """For each thing "my" names in a clause with one "I" or "me", either opening it: that
+    word, and whether it comes first ("[I] don't like my mother-in-law": the asker does it)."""
+    out = {}
+    for part in _parts(t):
+        asker = [j for j, x in enumerate(part) if x in _ASKER]
+        for k, x in enumerate(part[:-1]):
+            # the clause opens with one of the two: its doer ("[my boss] owes me", "[I] owe
+            # my boss"), not "how do I get my brother to ..."
+            if x == "my" and part[k + 1] not in STOP and len(asker) == 1 and \
+                    0 in (k, asker[0]):
+                out[part[k + 1]] = (part[asker[0]], asker[0] < k)
+    return out
+
+
+def asker_turned(a: Text, b: Text) -> bool:
+    """In one clause the asker does to a thing of theirs what, in the other text, it does to
+    them, "I" and "me" trading places with it: "my mother-in-law doesn't like me" / "I don't
+    like my mother-in-law", "my best friend has a crush on me" / "I have a crush on my best
+    friend". A clause that names the asker twice ("ask my friend to pay me back") or as the
+    same word on both sides (a clause moved: "on my statement there's a charge I don't
+    recognise") is left alone."""
+    fa, fb = _asker_first(a), _asker_first(b)
+    return any(fa[n][0] != fb[n][0] and fa[n][1] != fb[n][1] for n in fa.keys() & fb.keys())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .clauses import doers_traded
+from .clauses import asker_turned, doers_traded
 from .question import Text, parse
 from .roles import (GENERIC, SYMMETRIC, doer_turned_party, doers_exchanged, object_changed,
                     owner_changed, pronouns_exchanged)
@@ -268,7 +268,8 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         role_asked_turned(a, b) or owner_changed(a, b) or _verb_sides_exchanged(a, b) or \
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
-        doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b)
+        doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b) or \
+        asker_turned(a, b)
 
 
 def _transposed(wa: list[str], wb: list[str]) -> list[tuple[int, int]] | None:

@@ -316,6 +316,7 @@ satisfied upset|horizontal vertical
 horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide narrow
 broad narrow|broadest narrowest|widest narrowest|approve deny|approval denial
 successful failed|succeeded failed|successfully unsuccessfully|benefits harms|benefit harm
+mitigating aggravating|join leave|joining leaving|starting leaving
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
