@@ -2628,3 +2628,25 @@ def test_mitigating_against_aggravating_and_starting_against_leaving():
     assert kind("what to write in a card for a coworker who is starting a new job",
                 "what to write in a card for a coworker who is leaving a job") == \
         ("reject", "antonym")
+
+
+def test_a_possessive_name_is_a_name():
+    assert kind("What was Microsoft's revenue in 2020?", "What was Google's revenue in 2020?") \
+        == ("reject", "entity")
+    assert kind("Notify Dad's phone when the garage opens",
+                "Notify Mom's phone when the garage opens") == ("reject", "entity")
+
+
+def test_what_one_text_waits_for_the_other_does():
+    assert kind("When the back door opens, turn on the garden light",
+                "When the garden light turns on, open the back door") == ("reject", "direction")
+    # the condition put after its act keeps it
+    assert kind("When the back door opens, turn on the garden light",
+                "turn on the garden light when the back door opens")[0] == "same"
+
+
+def test_a_scale_written_as_its_letter_after_degrees():
+    assert kind("its around 10 degrees c there in winter, what should i bring",
+                "its around 10 degrees f there in winter, what should i bring") == \
+        ("reject", "unit")
+    assert kind("is 30 degrees c hot", "is 30 degrees celsius hot")[0] == "same"

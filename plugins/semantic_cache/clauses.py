@@ -98,3 +98,33 @@ def asker_turned(a: Text, b: Text) -> bool:
     recognise") is left alone."""
     fa, fb = _asker_first(a), _asker_first(b)
     return any(fa[n][0] != fb[n][0] and fa[n][1] != fb[n][1] for n in fa.keys() & fb.keys())
+
+
+# Words that open a condition: "[when the back door opens], turn on the light".
+_CONDITIONS = frozenset({"when", "whenever", "if", "once", "after", "before", "until"})
+
+
+def _condition_and_rest(t: Text) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The content stems of ``t``'s one condition (from a condition word to the clause's
+    end) and of the rest; None without exactly one."""
+    w, starts = t.words, [k for k, x in enumerate(t.words) if x in _CONDITIONS]
+    if len(starts) != 1:
+        return None
+    k = starts[0]
+    end = next((j for j in sorted(t.breaks) if j >= k), len(w) - 1)
+    cond = {match_stem(x) for x in w[k + 1:end + 1] if x not in STOP}
+    rest = {match_stem(x) for x in w[:k] + w[end + 1:] if x not in STOP}
+    return (frozenset(cond), frozenset(rest)) if cond and rest else None
+
+
+def _alike(x: frozenset[str], y: frozenset[str]) -> bool:
+    return len(x & y) / len(x | y) >= _ALIKE
+
+
+def condition_swapped(a: Text, b: Text) -> bool:
+    """What one text waits for, the other does, and the other way round: "when the back door
+    opens, turn on the garden light" / "when the garden light turns on, open the back door".
+    The same condition put after its act ("turn on the light when the door opens") keeps it."""
+    ca, cb = _condition_and_rest(a), _condition_and_rest(b)
+    return ca is not None and cb is not None and not _alike(ca[0], cb[0]) and \
+        _alike(ca[0], cb[1]) and _alike(ca[1], cb[0])

@@ -67,6 +67,9 @@ _YEAR = re.compile(r"1\d{3}|20\d{2}")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
 
+_SCALES = {"c": "celsius", "f": "fahrenheit", "k": "kelvin"}
+
+
 def _how_asks(words: list[str], i: int) -> str:
     """What ``words[i]`` == "how" and the word after it ask for (``HOW_ASKS``)."""
     asks = HOW_ASKS[words[i + 1]]
@@ -102,7 +105,9 @@ class Text:
         self.counted = frozenset(m.group(2).lower() for m in _COUNTED.finditer(raw)
                                  if not _YEAR.fullmatch(m.group(1)))
         # Names: capitalised (or camelCase) words not at a sentence start.
-        self.caps = frozenset(m.group(1).lower() for m in _CAPITAL.finditer(raw)
+        # A possessive is its name: "Microsoft's revenue" names "microsoft", as its words do.
+        self.caps = frozenset(re.sub(r"'s?$", "", m.group(1).lower())
+                              for m in _CAPITAL.finditer(raw)
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
@@ -161,6 +166,9 @@ class Text:
             end = _CLAUSE_END.match(text, m.end())
             if end and not (dotted and end.group().strip() == "."):  # "the U.S. ban"
                 breaks.add(len(split) - 1)
+        # "10 degrees c" / "10 degrees f": the letter is the scale
+        split = [_SCALES.get(w, w) if k and split[k - 1] in ("degree", "degrees") else w
+                 for k, w in enumerate(split)]
         self.words = split
         self.breaks = frozenset(breaks)
         # (owner, the next content word: what is owned): "neighbor's tree" -> (neighbor, tree)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .clauses import asker_turned, doers_traded
+from .clauses import asker_turned, condition_swapped, doers_traded
 from .question import Text, parse
 from .roles import (GENERIC, SYMMETRIC, doer_turned_party, doers_exchanged, object_changed,
                     owner_changed, pronouns_exchanged)
@@ -269,7 +269,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
         role_asked_turned(a, b) or owner_changed(a, b) or _verb_sides_exchanged(a, b) or \
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
         doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b) or \
-        asker_turned(a, b)
+        asker_turned(a, b) or condition_swapped(a, b)
 
 
 def _transposed(wa: list[str], wb: list[str]) -> list[tuple[int, int]] | None:
