@@ -1,9 +1,11 @@
 """Clauses that keep what they say but trade their doers: "I paid 340 for the Airbnb and my
 friend paid 120 for the car" / "I paid 120 for the car and my friend paid 340 for the Airbnb"
 (who owes whom turns over), or "my mother-in-law doesn't like me" / "I don't like my
-mother-in-law". Each text is cut into clauses, each clause read as its doer and the rest of its
-words; ``swaps.exchanged`` asks ``doers_traded`` and ``asker_turned`` beside its other
-exchanges. The same clauses in another order keep their doers and are no exchange.
+mother-in-law", or a condition and its act exchanged ("when the door opens, turn on the
+light" / "when the light turns on, open the door"). Each text is cut into clauses, each clause
+read as its doer and the rest of its words; ``swaps.exchanged`` asks ``doers_traded``,
+``asker_turned`` and ``condition_swapped`` beside its other exchanges. The same clauses in
+another order keep their doers and are no exchange.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ def _parts(t: Text) -> list[list[str]]:
     return [p for p in parts if p]
 
 
-def _clauses(t: Text) -> list[tuple[str | None, frozenset[str]]]:
-    """Each clause of ``t`` (cut at "and"/"but"/"while" and at clause ends): its doer (a
-    subject pronoun's person, or the noun after "my"/"the" that opens it) and the stems of
-    its other content words."""
-    return [_doer_and_rest(p) for p in _parts(t)]
+def _share(x: frozenset[str], y: frozenset[str]) -> float:
+    return len(x & y) / len(x | y) if x or y else 0.0
+
+
+def _alike(x: frozenset[str], y: frozenset[str]) -> bool:
+    return _share(x, y) >= _ALIKE
 
 
 def _doer_and_rest(part: list[str]) -> tuple[str | None, frozenset[str]]:
+    """A clause's doer (a subject pronoun's person, or the noun after "my"/"the" that opens
+    it) and the stems of its other content words."""
     doer, rest = None, part
     if len(part) > 2 and part[0] in _OWNERS and part[1] not in STOP and part[2] not in STOP:
         # "[my friend] paid": not "my" as the asker; "the time [of] the interview" names
@@ -54,7 +59,7 @@ def _doer_and_rest(part: list[str]) -> tuple[str | None, frozenset[str]]:
 def doers_traded(a: Text, b: Text) -> bool:
     """The same doers in both texts, and a clause of ``a`` whose words are most like a clause
     of ``b`` with the other doer."""
-    ca, cb = _clauses(a), _clauses(b)
+    ca, cb = [_doer_and_rest(p) for p in _parts(a)], [_doer_and_rest(p) for p in _parts(b)]
     doers_a, doers_b = [d for d, _ in ca if d], [d for d, _ in cb if d]
     if len(doers_a) < 2 or Counter(doers_a) != Counter(doers_b):
         return False
@@ -64,9 +69,8 @@ def doers_traded(a: Text, b: Text) -> bool:
     for doer, words in ca:
         if doer is None or not words:
             continue
-        best = max(cb, key=lambda c: len(words & c[1]) / len(words | c[1]))
-        if best[0] is not None and best[0] != doer and \
-                len(words & best[1]) / len(words | best[1]) >= _ALIKE:
+        best = max(cb, key=lambda c: _share(words, c[1]))
+        if best[0] is not None and best[0] != doer and _alike(words, best[1]):
             return True
     return False
 
@@ -115,10 +119,6 @@ def _condition_and_rest(t: Text) -> tuple[frozenset[str], frozenset[str]] | None
     cond = {match_stem(x) for x in w[k + 1:end + 1] if x not in STOP}
     rest = {match_stem(x) for x in w[:k] + w[end + 1:] if x not in STOP}
     return (frozenset(cond), frozenset(rest)) if cond and rest else None
-
-
-def _alike(x: frozenset[str], y: frozenset[str]) -> bool:
-    return len(x & y) / len(x | y) >= _ALIKE
 
 
 def condition_swapped(a: Text, b: Text) -> bool:

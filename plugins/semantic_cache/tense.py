@@ -9,20 +9,20 @@ from __future__ import annotations
 from collections import Counter
 
 from .question import Text
+from .roles import DETERMINERS
 from .word_match import match_stem
 from .wordlists import IRREGULAR_VERBS
 
 _FUTURE = frozenset({"will", "shall", "gonna"})  # "who'll" is read as "who will"
 _PAST_AUX = frozenset({"did", "was", "were"})
-# "a will", "my will": the document, not the future
-_NOUN_BEFORE = frozenset("a the my your his her their our its this that".split())
 
 
 def _future(t: Text, extra: Counter) -> bool:
     """``t`` has a future marker the other text lacks: "will"/"shall" as an auxiliary,
     "gonna", or "going to" before a verb."""
     w = t.words
-    if any(x in _FUTURE and not (k and w[k - 1] in _NOUN_BEFORE)
+    # "a will", "my will": the document, not the future
+    if any(x in _FUTURE and not (k and w[k - 1] in DETERMINERS)
            for k, x in enumerate(w) if extra[x] > 0):
         return True
     return extra["going"] > 0 and any(x == "going" and w[k + 1:k + 2] == ["to"]
