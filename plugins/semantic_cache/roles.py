@@ -14,7 +14,7 @@ from .wordlists import AUX, BE, PERSON, STOP
 SYMMETRIC = frozenset("and or nor vs versus".split())
 # What may stand before a noun without being a thing of its own.
 DETERMINERS = frozenset("the a an this that these those my your his her its our their".split())
-_POSSESSIVE = frozenset("my your his her our their".split())
+POSSESSIVE = frozenset("my your his her our their".split())
 
 
 def owner_changed(a: Text, b: Text) -> bool:
@@ -48,23 +48,7 @@ def owner_changed(a: Text, b: Text) -> bool:
     # "how can one improve his eyesight", "how do you edit your answer".
     pa, pb = _pronoun_owners(a), _pronoun_owners(b)
     return any({party(pa[w]), party(pb[w])} == {"asker", "other"} and
-               not GENERIC & set(a.words + b.words) for w in pa.keys() & pb.keys()) or \
-        _possessive_traded(a, b)
-
-
-def _possessive_traded(a: Text, b: Text) -> bool:
-    """The same words but a possessive and another determiner traded places, so the other
-    thing is the owned one: "what if a big dog attacks [my] small dog" / "what if [my] big
-    dog attacks a small dog"."""
-    wa, wb = a.words, b.words
-    if len(wa) != len(wb):
-        return False
-    apart = [k for k, (x, y) in enumerate(zip(wa, wb)) if x != y]
-    if len(apart) != 2:
-        return False
-    i, j = apart
-    return wa[i] == wb[j] and wa[j] == wb[i] and {wa[i], wa[j]} <= DETERMINERS and \
-        len({wa[i], wa[j]} & _POSSESSIVE) == 1
+               not GENERIC & set(a.words + b.words) for w in pa.keys() & pb.keys())
 
 
 # The three parties a pronoun can name: the asker's side, the one addressed, anyone else
@@ -86,7 +70,7 @@ def _pronoun_owners(t: Text) -> dict[str, str]:
     """Each content word right after a possessive pronoun, and the first such pronoun."""
     out: dict[str, str] = {}
     for k, w in enumerate(t.words[1:], 1):
-        if t.words[k - 1] in _POSSESSIVE and w not in STOP:
+        if t.words[k - 1] in POSSESSIVE and w not in STOP:
             out.setdefault(w, t.words[k - 1])
     return out
 
@@ -94,7 +78,7 @@ def _pronoun_owners(t: Text) -> dict[str, str]:
 def _owned_by_pronoun(t: Text, word: str) -> bool:
     """``word`` comes right after a first or second person's possessive in ``t`` ("my
     order")."""
-    return any(w == word and k and t.words[k - 1] in _POSSESSIVE and
+    return any(w == word and k and t.words[k - 1] in POSSESSIVE and
                party(t.words[k - 1]) in ("asker", "addressed") for k, w in enumerate(t.words))
 
 
@@ -280,7 +264,7 @@ def _person_roles(words: list[str], addressed: bool = False
         nxt = words[at] if at < len(words) else ""
         pronoun = nxt in _OBJECT and (nxt != "her" or at + 1 >= len(words) or words[at + 1] in STOP)
         done_to = {PERSON[nxt]} if pronoun else _noun_phrase_heads(words, at)
-        if nxt in _POSSESSIVE and done_to:
+        if nxt in POSSESSIVE and done_to:
             done_to.add(PERSON[nxt])  # "covering [my] shift" is done for me
         # or after "to" behind the thing given: "I send [money] to someone"
         to = next((m for m in range(at + 1, min(at + 5, len(words))) if words[m] == "to"), None)

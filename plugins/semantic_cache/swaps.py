@@ -11,8 +11,8 @@ import re
 
 from .clauses import asker_turned, condition_swapped, doers_traded
 from .question import Text, parse
-from .roles import (GENERIC, SYMMETRIC, doer_turned_party, doers_exchanged, object_changed,
-                    owner_changed, pronouns_exchanged)
+from .roles import (DETERMINERS, GENERIC, POSSESSIVE, SYMMETRIC, doer_turned_party,
+                    doers_exchanged, object_changed, owner_changed, pronouns_exchanged)
 from .wh_roles import COPULA, FRONTED_WITH, ROLE_WH, content_at, role_asked_turned
 from .word_match import stem
 from .wordlists import PERSON, STOP
@@ -269,7 +269,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
         role_asked_turned(a, b) or owner_changed(a, b) or _verb_sides_exchanged(a, b) or \
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
         doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b) or \
-        asker_turned(a, b) or condition_swapped(a, b)
+        asker_turned(a, b) or condition_swapped(a, b) or _possessive_traded(a, b)
 
 
 def _transposed(wa: list[str], wb: list[str]) -> list[tuple[int, int]] | None:
@@ -303,6 +303,17 @@ def several_exchanged(a: Text, b: Text) -> bool:
     return bool(pairs) and len(pairs) >= 2 and len({j - i for i, j in pairs}) > 1 and all(
         a.words[i] not in STOP and a.words[j] not in STOP and
         not SYMMETRIC & set(a.words[min(i, j) + 1:max(i, j)]) for i, j in pairs)
+
+
+def _possessive_traded(a: Text, b: Text) -> bool:
+    """The same words but a possessive and another determiner traded places, so the other
+    thing is the owned one: "what if a big dog attacks [my] small dog" / "what if [my] big
+    dog attacks a small dog"."""
+    pairs = _transposed(a.words, b.words)
+    if not pairs or len(pairs) != 1:
+        return False
+    traded = {a.words[pairs[0][0]], a.words[pairs[0][1]]}
+    return traded <= DETERMINERS and len(traded & POSSESSIVE) == 1
 
 
 def marker_flipped(a: Text, b: Text) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .question import Text
 from .roles import DETERMINERS, SYMMETRIC, manner_adverb
 from .word_match import stem
-from .wordlists import AUX, BE, PERSON, STOP
+from .wordlists import AUX, BE, IRREGULAR_VERBS, PERSON, STOP
 
 # Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
 ROLE_WH = frozenset("who whom which what".split())
@@ -61,8 +61,9 @@ def _stranded(t: Text) -> tuple[bool, str] | None:
 
 
 _AFTER_PARTICIPLE = frozenset("over up out back off away down".split())
-_IRREGULAR = frozenset("sent sold told built bought brought lent lost paid taught left made "
-                       "held kept won".split())
+# Past forms that end in none of -ed/-en/-wn: the listed irregular verbs' ("sent", "sold",
+# "held"), and those left out of that list as words of their own too
+_IRREGULAR = frozenset(IRREGULAR_VERBS) | {"lost", "left", "made"}
 
 
 def _participle(words: list[str]) -> bool:

@@ -1,7 +1,8 @@
 """Whether two words are the same word for ``contrast``: one stem (``stemming.stem``, the
-stemmer the lexical features use too), or a listed synonym (``SYNONYM_STEMS``); how far
-apart two spellings are (``distance``, for typos); and whether two words are opposites
-(listed, inflected or compared forms of listed ones, or an opposite prefix).
+stemmer the lexical features use too, an irregular past form read as its verb), or a listed
+synonym (``SYNONYM_STEMS``); how far apart two spellings are (``distance``, for typos); and
+whether two words are opposites (listed, inflected or compared forms of listed ones, or an
+opposite prefix).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ def match_stem(word: str) -> str:
 
 @lru_cache(maxsize=16384)
 def same_word_stems(word: str) -> frozenset[str]:
-    """The stems of the words `word` is the same word as (typos aside): its own stem and
-    its listed synonyms'. ``y`` is the same word as ``x`` when ``stem(y)`` is among them."""
+    """The stems of the words `word` is the same word as (typos aside): its own stem, its
+    verb's if it is an irregular past form, and its listed synonyms'. ``y`` is the same word
+    as ``x`` when ``match_stem(y)`` is among them."""
     verb = IRREGULAR_VERBS.get(word, word)
     return frozenset({stem(word), stem(verb)}) | SYNONYM_STEMS.get(verb, frozenset())
 
