@@ -4,6 +4,7 @@ monitor's "last bench" panel."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -250,3 +251,38 @@ async def test_offload_false_runs_model_calls_on_the_event_loop():
     finally:
         inline.close()
         threaded.close()
+
+
+def test_a_signal_sent_while_held_arrives_after_the_block_not_inside_it():
+    from clawhost.bench.runner import signals_held
+    seen: list[str] = []
+    before = signal.signal(signal.SIGTERM, lambda *_: seen.append("signal"))
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            seen.append("end of block")
+        time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert seen == ["end of block", "signal"]
+
+
+def test_the_http_phase_loop_unwinds_cleanly_when_interrupted_mid_request():
+    from clawhost.bench.runner import http
+
+    async def stuck(session):
+        os.kill(os.getpid(), signal.SIGTERM)  # the bench's handler turns it into Ctrl-C
+        await asyncio.sleep(5)
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            http(stuck)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    asyncio.set_event_loop(None)
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()  # nothing left running: the phase's loop is closed

@@ -4,8 +4,10 @@ one after another (never two hosts at once: the target box has 1-2 GB)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import os
+import signal
 import statistics
 import time
 from dataclasses import dataclass
@@ -38,6 +40,23 @@ class Params:
         return cls(True, 2.0, 16, 10, 4) if quick else cls(False, 8.0, 64, 40, 16)
 
 
+@contextlib.contextmanager
+def signals_held() -> Any:
+    """Defer SIGINT and SIGTERM to the end of the block (they arrive then, not lost)."""
+    # Swapping the Python-level handlers, not pthread_sigmask: a mask holds only this thread,
+    # and any other thread (a resolver's, onnxruntime's) would still take the signal for us.
+    caught: list[int] = []
+    before = {s: signal.signal(s, lambda signum, _frame: caught.append(signum))
+              for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
+
+
 def http(fn: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``fn(session)`` on a fresh loop with a fresh aiohttp session."""
     import aiohttp
@@ -47,7 +66,14 @@ def http(fn: Callable[[Any], Awaitable[Any]]) -> Any:
         async with aiohttp.ClientSession(timeout=timeout,
                                          connector=aiohttp.TCPConnector(limit=256)) as s:
             return await fn(s)
-    return asyncio.run(go())
+    # The bench's Ctrl-C raises KeyboardInterrupt wherever Python is. Landing inside the loop's
+    # constructor left a half-built loop whose __del__ printed a traceback at exit (CI, stop 42),
+    # so the loop is built with the signal held and it arrives once the loop can unwind.
+    with contextlib.ExitStack() as stack:
+        with signals_held():
+            runner = stack.enter_context(asyncio.Runner())
+            runner.get_loop()
+        return runner.run(go())
 
 
 def why(exc: BaseException) -> str:
