@@ -2650,3 +2650,15 @@ def test_a_scale_written_as_its_letter_after_degrees():
                 "its around 10 degrees f there in winter, what should i bring") == \
         ("reject", "unit")
     assert kind("is 30 degrees c hot", "is 30 degrees celsius hot")[0] == "same"
+
+
+def test_who_joins_whom_turned_around_the_asker():
+    assert kind("we're moving my mother-in-law in with us, what should we plan for",
+                "we're moving in with my mother-in-law, what should we plan for") == \
+        ("reject", "direction")
+    assert kind("can my sister stay with us for a month",
+                "can we stay with my sister for a month") == ("reject", "direction")
+    # "with" naming the same party on both sides, or the asker on both, moves nothing
+    assert kind("is it ok to travel with my dog on a plane",
+                "is it ok to travel on a plane with my dog")[0] == "same"
+    assert kind("can you help me with my taxes", "help me with my taxes please")[0] == "same"

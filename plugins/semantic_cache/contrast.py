@@ -37,7 +37,7 @@ from .forms import one_request_in_two_forms
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
 from .question import Text, parse
-from .roles import doer_replaced, party
+from .roles import doer_replaced, joined_turned, party
 from .swaps import (alternatives, exchanged, exchanged_besides, letting_turned, marker_flipped,
                     units_exchanged)
 from .tense import tense_turned
@@ -416,8 +416,9 @@ class Comparer:
             return Verdict("reject", "unit")  # "0.10 euro per word" / "... per line"
         if units_exchanged(a, b):
             return Verdict("reject", "direction")  # "F in C" / "C in F", "French to German"
-        if marker_flipped(a, b) or letting_turned(a, b):
-            return Verdict("reject", "direction")  # "flights to Paris" / "from Paris"; "rent out"
+        if marker_flipped(a, b) or letting_turned(a, b) or joined_turned(a, b):
+            # "flights to Paris" / "from Paris"; "rent out"; "move her in with us" / "in with her"
+            return Verdict("reject", "direction")
         # A word that follows "from"/"to"/"than" on one side and another such word on the
         # other, each present on both sides: the two changed roles. Exact words here (stems
         # would fold "http"/"https"); extra roles on one side ("need to know") are no swap.

@@ -393,3 +393,30 @@ def doer_turned_party(a: Text, b: Text) -> bool:
                     party not in mine.values() and _named_as_party(t, party):
                 return True
     return False
+
+
+def _with_whom(t: Text) -> list[str]:
+    """The word after each "with", a determiner or possessive passed over: "in with [us]",
+    "in with my [mother-in-law]"."""
+    w = t.words
+    out = []
+    for k, x in enumerate(w[:-1]):
+        if x == "with":
+            j = k + 2 if w[k + 1] in DETERMINERS and k + 2 < len(w) else k + 1
+            out.append(w[j])
+    return out
+
+
+def joined_turned(a: Text, b: Text) -> bool:
+    """Who joins whom, turned: the asker is the one "with" names on one side, and on the
+    other a party the first side names elsewhere: "we're moving my mother-in-law in [with
+    us]" / "we're moving in [with my mother-in-law]"; "can my sister stay with us" / "can
+    we stay with my sister"."""
+    for x, y in ((a, b), (b, a)):
+        wx, wy = _with_whom(x), _with_whom(y)
+        if not any(party(o) == "asker" for o in wx) or any(party(o) == "asker" for o in wy):
+            continue
+        named = {stem(o) for o in x.words if o not in STOP and o not in wx}
+        if any(party(o) is None and o not in STOP and stem(o) in named for o in wy):
+            return True
+    return False
