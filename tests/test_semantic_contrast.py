@@ -2662,3 +2662,51 @@ def test_who_joins_whom_turned_around_the_asker():
     assert kind("is it ok to travel with my dog on a plane",
                 "is it ok to travel on a plane with my dog")[0] == "same"
     assert kind("can you help me with my taxes", "help me with my taxes please")[0] == "same"
+
+
+# -- session 25, second round (own335-own338) ----------------------------------------------
+def test_a_misspelt_negation_against_none_is_a_negation():
+    assert kind("Format the totals with a thousands separator",
+                "Format the totals wihtout a thousands separator") == ("reject", "negation")
+    # against the negation spelt right it is a typo; a short word is read as a negation only
+    # against one spelt right ("cast" is no "cant")
+    assert kind("Format the totals without a thousands separator",
+                "Format the totals wihtout a thousands separator")[0] == "same"
+    assert kind("why do my orchids never bloom", "why do my orchids nevr bloom")[0] == "same"
+    assert kind("The option is used to cast dates to strings.",
+                "The option serves to convert dates into strings.")[0] != "reject"
+    # a misspelling of the other side's own word is that word ("withold" / "withhold")
+    assert kind("Can I withhold rent until repairs are done?",
+                "Can I withold rent until repairs are done?")[0] == "same"
+
+
+def test_a_condition_clause_moved_whole_without_a_comma_is_a_reordering():
+    assert kind("when the ball hits the net on a serve in volleyball is it a fault",
+                "is it a fault in volleyball when the ball hits the net on a serve")[0] == "same"
+    # the clause's own things exchanged stay a swap
+    assert kind("when the ball hits the net is it a fault",
+                "when the net hits the ball is it a fault") == ("reject", "direction")
+
+
+def test_an_act_done_by_the_party_of_the_other_act():
+    assert kind("Can a landlord back out of a signed lease before the tenant moves in?",
+                "Can a tenant back out of a signed lease before moving in?") == \
+        ("reject", "direction")
+    # a doer misspelt is the same doer
+    assert kind("Can I get a refund on a train ticket if the train was delayed by an hour?",
+                "Can I get a refnd on a train ticket if the tran was delayed by an hour?")[0] \
+        == "same"
+
+
+def test_the_state_a_thing_is_in_and_a_head_noun_hung_on_the_end_narrow_it():
+    assert kind("Can I exchange shoes?", "Can I exchange worn shoes?") == ("reject", "scope")
+    assert kind("What are the rules for capitalizing titles in German?",
+                "What are the rules for capitalizing titles in German legal documents?") == \
+        ("reject", "scope")
+    assert kind("how to store homemade bread", "how to store homemade bread long term") == \
+        ("reject", "scope")
+    # a tail after a clause break is a filler, and one a preposition opens is read elsewhere
+    assert kind("How do I store homemade bread?", "How do I store homemade bread? pls help")[0] \
+        != "reject"
+    assert kind("What is the scope of mechanical engineering around world?",
+                "What is the scope of Mechanical Engineering?")[0] != "reject"

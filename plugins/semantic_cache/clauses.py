@@ -14,7 +14,7 @@ from collections import Counter
 
 from .question import Text
 from .word_match import match_stem
-from .wordlists import PERSON, STOP
+from .wordlists import CONDITIONS, PERSON, STOP
 
 _JOINS = frozenset({"and", "but", "while", "whereas"})
 _OWNERS = frozenset("my your his her our their the".split())
@@ -105,13 +105,12 @@ def asker_turned(a: Text, b: Text) -> bool:
 
 
 # Words that open a condition: "[when the back door opens], turn on the light".
-_CONDITIONS = frozenset({"when", "whenever", "if", "once", "after", "before", "until"})
 
 
 def _condition_and_rest(t: Text) -> tuple[frozenset[str], frozenset[str]] | None:
     """The content stems of ``t``'s one condition (from a condition word to the clause's
     end) and of the rest; None without exactly one."""
-    w, starts = t.words, [k for k, x in enumerate(t.words) if x in _CONDITIONS]
+    w, starts = t.words, [k for k, x in enumerate(t.words) if x in CONDITIONS]
     if len(starts) != 1:
         return None
     k = starts[0]

@@ -30,7 +30,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import (GRADING, asks_about, grade_bases, graded, hung_clause, leading,
+from .qualifiers import (GRADING, asks_about, grade_bases, graded, head_hung_on_end,
+                         hung_clause, leading,
                          measure_apart, narrowed, new_head, part_named, partitive_owner,
                          phrase_put_in, quantified, restricted, task_added)
 from .forms import one_request_in_two_forms
@@ -232,14 +233,18 @@ class Comparer:
                 return False
         return True
 
-    def _negation_typo(self, a: Text, b: Text) -> bool:
-        """The negations one side lacks are misspelt there ("wihtout" for "without")."""
-        for mine, other in ((a, b), (b, a)):
-            missing = [w for w in mine.words if w in NEGATIONS and w not in other.words]
-            if missing and all(any(self._typo(w, x) for x in other.words if x not in NEGATIONS)
-                               for w in missing):
-                return True
-        return False
+    def _negated(self, t: Text, other: Text) -> int:
+        """``t``'s negation parity, a misspelt negation counted ("wihtout" for "without"):
+        one the other side spells right, or, five letters or more, one the other side lacks
+        ("with a thousands separator" / "wihtout ..."; "cast" is no "cant")."""
+        vocab = self.vocabulary or ()  # a dictionary word is no typo: asked of few words
+        misspelt = sum(1 for x in t.words if x not in NEGATIONS and x not in vocab and
+                       x not in other.words and
+                       any((n in other.words or len(x) > 4) and self._typo(n, x)
+                           for n in NEGATIONS) and
+                       # "withold" is "withhold" misspelt, when the other side has it
+                       not any(y not in NEGATIONS and self._typo(y, x) for y in other.words))
+        return (t.negated + misspelt) % 2
 
     def _unmatched(self, a: list[str], b: list[str], names: frozenset[str] = frozenset()
                    ) -> tuple[list[str], list[str], int]:
@@ -390,7 +395,7 @@ class Comparer:
                                              else hung_clause(b, a, only_b)):
                 return Verdict("reject", "scope")
             return Verdict("unsure", "reworded")
-        if a.negated != b.negated and not self._negation_typo(a, b) or negation_moved(a, b):
+        if self._negated(a, b) != self._negated(b, a) or negation_moved(a, b):
             return Verdict("reject", "negation")
         if tense_turned(a, b):
             return Verdict("reject", "tense")  # "who won X" / "who will win X"
@@ -492,6 +497,7 @@ class Comparer:
             if restricted(a, b, only_a) if only_a else restricted(b, a, only_b):
                 return Verdict("reject", "scope")  # "the total [for North and South only]"
             if new_head(a, b, only_a) or new_head(b, a, only_b) or \
+                    head_hung_on_end(a, b, only_a) or head_hung_on_end(b, a, only_b) or \
                     part_named(a, b, only_a) or part_named(b, a, only_b):
                 return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]", "X's [face]"
             if task_added(a, b) or task_added(b, a):

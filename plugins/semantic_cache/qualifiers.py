@@ -241,6 +241,24 @@ def new_head(longer: Text, shorter: Text, added: list[str]) -> bool:
     return bool(before) and before not in shorter.words and bool(plural)
 
 
+# Prepositions outside the function words, which open a phrase of their own ("the scope of
+# mechanical engineering [around world]"): ``narrowed`` and ``hung_clause`` read those.
+_AROUND = _ATTACHING | frozenset("around across throughout near".split())
+
+
+def head_hung_on_end(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """Two or three content words put after the shorter text's last word, which they turn
+    into their modifier: "the rules for capitalizing titles in German [legal documents]"
+    asks about the documents, not the language. Not after a clause break ("...? pls help"),
+    nor a phrase a preposition opens (``hung_clause`` and ``narrowed`` read those)."""
+    lw, sw = longer.words, shorter.words
+    tail = lw[len(sw):]
+    return len(sw) >= 3 and lw[:len(sw)] == sw and 2 <= len(tail) <= 3 and \
+        set(tail) == set(added) and sw[-1] not in STOP and tail[0] not in _AROUND and \
+        not any(w in STOP for w in tail) and \
+        not longer.breaks & set(range(len(sw) - 1, len(lw) - 1))
+
+
 def task_added(longer: Text, shorter: Text) -> bool:
     """``longer`` is ``shorter`` with "and"/"or" and one more word joined to a word of it:
     "decode [and verify] a JWT", "[read and] write a file" ask for a second thing."""

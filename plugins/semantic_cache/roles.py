@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .question import Text
-from .word_match import stem
+from .word_match import distance, stem
 from .wordlists import AUX, BE, PERSON, STOP
 
 # Words between two things whose order does not change what is asked ("X and Y", "X or Y",
@@ -418,5 +418,20 @@ def joined_turned(a: Text, b: Text) -> bool:
             continue
         named = {stem(o) for o in x.words if o not in STOP and o not in wx}
         if any(party(o) is None and o not in STOP and stem(o) in named for o in wy):
+            return True
+    return False
+
+
+def doer_moved(a: Text, b: Text) -> bool:
+    """One act done by another named party, the party of the first side's other act: "can a
+    [landlord] back out of a lease before the tenant moves in" / "can a [tenant] back out of
+    a lease before moving in". The first side's doer is gone from the second."""
+    da, db = _doers(a), _doers(b)
+    for mine, theirs, other in ((da, db, b), (db, da, a)):
+        stems = {stem(w) for w in other.words}
+        if any(v in theirs and who != theirs[v] and theirs[v] in mine.values() and
+               who not in PERSON.values() and theirs[v] not in PERSON.values() and
+               not any(distance(who, x, 2) <= 2 for x in stems)  # gone, not misspelt
+               for v, who in mine.items()):
             return True
     return False

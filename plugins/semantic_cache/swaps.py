@@ -11,11 +11,11 @@ import re
 
 from .clauses import asker_turned, condition_swapped, doers_traded
 from .question import Text, parse
-from .roles import (DETERMINERS, GENERIC, POSSESSIVE, SYMMETRIC, doer_turned_party,
+from .roles import (DETERMINERS, GENERIC, POSSESSIVE, SYMMETRIC, doer_moved, doer_turned_party,
                     doers_exchanged, object_changed, owner_changed, pronouns_exchanged)
 from .wh_roles import COPULA, FRONTED_WITH, ROLE_WH, content_at, role_asked_turned
 from .word_match import stem
-from .wordlists import PERSON, STOP
+from .wordlists import CONDITIONS, PERSON, STOP
 
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
 _UNIT_REACH = 4  # words from one unit to the other for the two to be one conversion
@@ -160,6 +160,12 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
             if at_edge and (whole(i, i + lx - 1, breaks_a) or whole(j - ly + 1, j, breaks_a)
                             or whole(i, i + ly - 1, breaks_b) or whole(j - lx + 1, j, breaks_b)):
                 continue
+            # a condition clause moved whole, its opening word with it, even without a comma:
+            # "[when the ball hits the net] in volleyball is it a fault" / "is it a fault in
+            # volleyball [when the ball hits the net]"
+            if at_edge and (x[0] in CONDITIONS and (i == 0) or
+                            x[n - ly] in CONDITIONS and j == len(wa) - 1):
+                continue
             mid = x[lx:n - ly]
             if y == x[n - ly:] + mid + x[:lx] and \
                     not _joins_symmetrically(mid, wa[:i], wa[j + 1:]) and \
@@ -269,7 +275,8 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
         role_asked_turned(a, b) or owner_changed(a, b) or _verb_sides_exchanged(a, b) or \
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
         doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b) or \
-        asker_turned(a, b) or condition_swapped(a, b) or _possessive_traded(a, b)
+        asker_turned(a, b) or condition_swapped(a, b) or _possessive_traded(a, b) or \
+        doer_moved(a, b)
 
 
 def _transposed(wa: list[str], wb: list[str]) -> list[tuple[int, int]] | None:

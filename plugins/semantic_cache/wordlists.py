@@ -83,6 +83,8 @@ BARE_NEGATIONS = {w.replace("'", ""): NEG_BASE.get(w[:-3], w[:-3])
 # An exclusion on one side only turns the request around as a "not" does: "all columns
 # except id" / "only the columns id".
 NEGATIONS = NEGATIONS | {"except", "excluding", "ignoring", "unless"}  # "unless" is "if not"
+# Words that open a condition or time clause: "[when] the ball hits the net", "[if] he wins".
+CONDITIONS = frozenset({"when", "whenever", "if", "once", "after", "before", "until"})
 # Question words that ask for different things; what/which/how-to are generic.
 SPECIFIC_WH = {"when": "time", "why": "reason", "where": "place", "who": "person",
                "whom": "person", "whose": "person"}
@@ -165,7 +167,9 @@ KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct 
                             # and how it was made or kept: "[homemade] hot sauce", "[frozen] peas"
                             "homemade canned frozen raw dried "
                             # and what is left out: "a [virgin] bloody mary", "[decaf] coffee"
-                            "virgin decaf alcoholic".split())
+                            "virgin decaf alcoholic "
+                            # and what state it is in: "exchange [worn] shoes", "[unopened]"
+                            "worn unopened opened expired".split())
 # The purposes of a stay or a permit: "a visa to [visit] Vietnam" / "to [study] in Vietnam".
 PURPOSES = frozenset("visit study work transit live retire immigrate volunteer".split())
 # What such a noun asks, in ``SPECIFIC_WH``'s terms: "what year" asks when, "which city" where.
