@@ -2710,3 +2710,19 @@ def test_the_state_a_thing_is_in_and_a_head_noun_hung_on_the_end_narrow_it():
         != "reject"
     assert kind("What is the scope of mechanical engineering around world?",
                 "What is the scope of Mechanical Engineering?")[0] != "reject"
+
+
+# -- session 25, third round (own339-own342) -----------------------------------------------
+def test_two_acts_exchanged_around_after_with_their_verbs_inflected():
+    assert kind("Can I give blood after getting a tattoo?",
+                "Can I get a tattoo after giving blood?") == ("reject", "direction")
+
+
+def test_how_much_against_how_long_and_staying_against_leaving():
+    assert kind("What is the refund timeline for a cancelled Eurostar ticket?",
+                "What is the refund amount for a cancelled Eurostar ticket?") == \
+        ("reject", "attribute")
+    assert kind("What is the refund timeline for a cancelled Eurostar ticket?",
+                "What is the refund timeframe for a cancelled Eurostar ticket?")[0] == "same"
+    assert kind("top reasons employees stay at a company",
+                "top reasons employees leave a company") == ("reject", "antonym")

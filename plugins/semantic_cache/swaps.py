@@ -31,6 +31,14 @@ _THIRD_POSSESSIVE = frozenset("his her their its".split())
 _PARTICLES = frozenset("up down in out on off over under above below inside outside".split())
 
 
+def _fold(word: str) -> str:
+    """The stem with a doubled last consonant undone, alike on both sides: "getting" and
+    "get", "running" and "run" (the stemmer leaves "gett", "runn"). Not l, s, z or f: "fill",
+    "pass", "buzz", "staff" keep theirs."""
+    s = stem(word)
+    return s[:-1] if len(s) > 2 and s[-1] == s[-2] and s[-1] not in "aeioulszf" else s
+
+
 def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
     """``t``'s words without articles, with each pronoun as its person, an auxiliary in one
     number, and each other content word as its stem, and its clause breaks at their places
@@ -45,7 +53,7 @@ def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
         # "does a mother cat recognize [her] kittens" / "do kittens recognize [their] mother"
         owner = w in _THIRD_POSSESSIVE and t.words[k + 1:k + 2] and t.words[k + 1] not in STOP
         if w not in _ARTICLES and not owner:
-            words.append(PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else stem(w)))
+            words.append(PERSON.get(w) or _AGREEING.get(w) or (w if w in STOP else _fold(w)))
         if k in t.breaks and words:
             breaks.add(len(words) - 1)
     return words, frozenset(breaks)
