@@ -2726,3 +2726,10 @@ def test_how_much_against_how_long_and_staying_against_leaving():
                 "What is the refund timeframe for a cancelled Eurostar ticket?")[0] == "same"
     assert kind("top reasons employees stay at a company",
                 "top reasons employees leave a company") == ("reject", "antonym")
+
+
+# -- session 25, fourth round (own343-own346) ----------------------------------------------
+def test_one_kind_of_a_thing_for_another():
+    assert kind("vegetarian pad thai recipe", "vegan pad thai recipe") == ("reject", "scope")
+    assert kind("how long to cook brown rice", "how long to cook white rice") == \
+        ("reject", "scope")

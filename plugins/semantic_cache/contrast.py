@@ -482,6 +482,9 @@ class Comparer:
                 return Verdict("reject", "scope")  # "a visa to visit" / "a visa to study"
             if opposites_exchanged(a, b):
                 return Verdict("reject", "antonym")  # "thin a soup too thick" / "thicken … thin"
+            if len(only_a) == len(only_b) == 1 and only_a[0] in KIND_ADJECTIVES and \
+                    only_b[0] in KIND_ADJECTIVES:
+                return Verdict("reject", "scope")  # "[vegetarian] pad thai" / "[vegan] …"
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             # The learned verifier reads one inserted qualifier as noise, most of all in a
