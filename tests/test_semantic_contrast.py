@@ -2733,3 +2733,12 @@ def test_one_kind_of_a_thing_for_another():
     assert kind("vegetarian pad thai recipe", "vegan pad thai recipe") == ("reject", "scope")
     assert kind("how long to cook brown rice", "how long to cook white rice") == \
         ("reject", "scope")
+
+
+# -- session 25, fifth round (own347-own350) -----------------------------------------------
+def test_two_things_exchanged_with_one_of_them_reworded():
+    assert kind("How do I introduce a new puppy to my resident cat?",
+                "How do I introduce a new cat to my resident dog?") == ("reject", "direction")
+    # the synonym in the same place is a rewording
+    assert kind("How do I introduce a new puppy to my resident cat?",
+                "How do I introduce a new dog to my resident cat?")[0] == "same"

@@ -14,7 +14,7 @@ from .question import Text, parse
 from .roles import (DETERMINERS, GENERIC, POSSESSIVE, SYMMETRIC, doer_moved, doer_turned_party,
                     doers_exchanged, object_changed, owner_changed, pronouns_exchanged)
 from .wh_roles import COPULA, FRONTED_WITH, ROLE_WH, content_at, role_asked_turned
-from .word_match import stem
+from .word_match import match_stem, same_word_stems, stem
 from .wordlists import CONDITIONS, PERSON, STOP
 
 _SPAN_REACH = 3  # shared words at either end of the differing stretch a moved span may take
@@ -39,7 +39,8 @@ def _fold(word: str) -> str:
     return s[:-1] if len(s) > 2 and s[-1] == s[-2] and s[-1] not in "aeioulszf" else s
 
 
-def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
+def _role_view(t: Text, renamed: dict[str, str] | None = None
+               ) -> tuple[list[str], frozenset[int]]:
     """``t``'s words without articles, with each pronoun as its person, an auxiliary in one
     number, and each other content word as its stem, and its clause breaks at their places
     there: "Acme owes us" / "we owe Acme", "can a subtenant sue the tenant" / "can the tenant
@@ -49,6 +50,7 @@ def _role_view(t: Text) -> tuple[list[str], frozenset[int]]:
     words: list[str] = []
     breaks = set()
     for k, w in enumerate(t.words):
+        w = renamed.get(w, w) if renamed else w
         # a third person's possessive points back at a party already named, like an article:
         # "does a mother cat recognize [her] kittens" / "do kittens recognize [their] mother"
         owner = w in _THIRD_POSSESSIVE and t.words[k + 1:k + 2] and t.words[k + 1] not in STOP
@@ -266,6 +268,22 @@ def _agreement_moved(a: Text, b: Text) -> bool:
     return False
 
 
+def _synonyms_renamed(a: Text, b: Text) -> dict[str, str]:
+    """Each content word of ``b`` that ``a`` lacks, renamed to the one word ``a`` has in
+    its place as a listed synonym or irregular form ("dog" -> "puppy"), so that two things
+    exchanged are seen as such however one of them is worded."""
+    stems_a, stems_b = {match_stem(w) for w in a.words}, {match_stem(w) for w in b.words}
+    left_a = [x for x in a.content if match_stem(x) not in stems_b]
+    out = {}
+    for y in b.content:
+        if match_stem(y) in stems_a:
+            continue
+        same = [x for x in left_a if match_stem(y) in same_word_stems(x)]
+        if len(same) == 1:
+            out[y] = same[0]
+    return out
+
+
 def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
     """``b`` asks ``a`` with two of its things in each other's place: as written (he or
     she alike), with pronouns read as persons and words as stems, told by pronouns alone, a
@@ -279,6 +297,9 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
                 _ungendered(a.words), _ungendered(b.words), names, a.breaks, b.breaks):
         return True
     (ra, breaks_a), (rb, breaks_b) = _role_view(a), _role_view(b)
+    renamed = _synonyms_renamed(a, b)
+    if renamed and _swapped_around(ra, _role_view(b, renamed)[0], names, breaks_a, breaks_b):
+        return True  # "a new [puppy] to my resident cat" / "a new cat to my resident [dog]"
     return _swapped_around(ra, rb, names, breaks_a, breaks_b) or pronouns_exchanged(a, b) or \
         role_asked_turned(a, b) or owner_changed(a, b) or _verb_sides_exchanged(a, b) or \
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
