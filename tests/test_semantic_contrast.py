@@ -2742,3 +2742,41 @@ def test_two_things_exchanged_with_one_of_them_reworded():
     # the synonym in the same place is a rewording
     assert kind("How do I introduce a new puppy to my resident cat?",
                 "How do I introduce a new dog to my resident cat?")[0] == "same"
+
+
+# -- session 25, sixth round (own351-own354) -----------------------------------------------
+def test_two_parties_exchanged_with_the_act_said_from_the_other_side():
+    assert kind("Write a post where the bakery thanks the farm for supplying its flour",
+                "Write a post where the farm thanks the bakery for buying its flour") == \
+        ("reject", "direction")
+    # a word reworded inside what moved is a rewording around it
+    assert kind("The function to apply data augmentations to a dataset is `set_transform()`.",
+                "The `set_transform()` is used to apply data augmentations to a dataset.")[0] \
+        != "reject"
+
+
+def test_strict_loose_fixed_variable_and_an_exclusion_said_as_a_verb():
+    assert kind("Make the limitation of liability clause stricter for the supplier.",
+                "Make the limitation of liability clause looser for the supplier.") == \
+        ("reject", "antonym")
+    assert kind("Add a clause making the interest rate on the loan fixed.",
+                "Add a clause making the interest rate on the loan variable.") == \
+        ("reject", "antonym")
+    assert kind("Draft a delivery clause where deadlines count weekends and public holidays.",
+                "Draft a delivery clause where deadlines exclude weekends and public "
+                "holidays.") == ("reject", "antonym")
+    # leaving a thing out said two ways is no opposite
+    assert kind("how do I exclude a folder from git", "how do I ignore a folder in git")[0] \
+        != "reject"
+
+
+def test_what_came_of_a_thing_and_a_property_put_before_a_noun():
+    assert kind("What were the causes of the Seven Years' War?",
+                "What were the consequences of the Seven Years' War?") == \
+        ("reject", "attribute")
+    assert kind("What were the effects of the Seven Years' War?",
+                "What were the consequences of the Seven Years' War?")[0] == "same"
+    assert kind("What warranties should a SaaS vendor give?",
+                "What security warranties should a SaaS vendor give?") == ("reject", "scope")
+    assert kind("What does having sex for the first time feel like?",
+                "What does having sex for the first feel like?")[0] != "reject"

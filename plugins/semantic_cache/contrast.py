@@ -33,13 +33,15 @@ from functools import lru_cache
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, head_hung_on_end,
                          hung_clause, leading,
                          measure_apart, narrowed, new_head, part_named, partitive_owner,
-                         phrase_put_in, quantified, restricted, task_added)
+                         phrase_put_in, property_put_before, quantified, restricted,
+                         task_added)
 from .forms import one_request_in_two_forms
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
 from .question import Text, parse
 from .roles import doer_replaced, joined_turned, party
-from .swaps import (alternatives, exchanged, exchanged_besides, letting_turned, marker_flipped,
+from .swaps import (alternatives, exchanged, exchanged_besides, exchanged_replacing,
+                    letting_turned, marker_flipped,
                     units_exchanged)
 from .tense import tense_turned
 from .word_match import (compounds_matched, distance, keys_touch, match_stem, opposite,
@@ -485,6 +487,10 @@ class Comparer:
             if len(only_a) == len(only_b) == 1 and only_a[0] in KIND_ADJECTIVES and \
                     only_b[0] in KIND_ADJECTIVES:
                 return Verdict("reject", "scope")  # "[vegetarian] pad thai" / "[vegan] …"
+            if len(only_a) == len(only_b) == 1 and \
+                    exchanged_replacing(cached, new, only_a[0], only_b[0], names):
+                # "X thanks Y for [supplying] it" / "Y thanks X for [buying] it"
+                return Verdict("reject", "direction")
             return Verdict("unsure", "replaced")
         if only_a or only_b:
             # The learned verifier reads one inserted qualifier as noise, most of all in a
@@ -505,6 +511,8 @@ class Comparer:
                 return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]", "X's [face]"
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
+            if property_put_before(a if only_a else b, added):
+                return Verdict("reject", "scope")  # "what [security] warranties"
             longer = a if only_a else b
             if len(added) == 1 and asks_about(added) and added[0] not in _THE_THING_ITSELF and \
                     longer.words[-1:] != added and _before_of(longer, added[0]):

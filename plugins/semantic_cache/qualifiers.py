@@ -259,6 +259,18 @@ def head_hung_on_end(longer: Text, shorter: Text, added: list[str]) -> bool:
         not longer.breaks & set(range(len(sw) - 1, len(lw) - 1))
 
 
+def property_put_before(longer: Text, added: list[str]) -> bool:
+    """The one word ``longer`` adds is a property put before a noun both texts name, which
+    it narrows to one kind: "what [security] warranties should a vendor give", "the
+    [payment] terms"."""
+    if len(added) != 1 or added[0] not in ATTRIBUTES or added[0] not in longer.words or \
+            added[0] == "time":  # "for the first [time] feel like" is no kind of feeling
+        return False
+    k = longer.words.index(added[0])
+    after = longer.words[k + 1:k + 2]
+    return bool(after) and after[0] not in STOP and k not in longer.breaks
+
+
 def task_added(longer: Text, shorter: Text) -> bool:
     """``longer`` is ``shorter`` with "and"/"or" and one more word joined to a word of it:
     "decode [and verify] a JWT", "[read and] write a file" ask for a second thing."""

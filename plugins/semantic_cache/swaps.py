@@ -392,3 +392,22 @@ def exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]
     pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
     without = pattern.sub("", longer, count=1)
     return without != longer and exchanged(parse(without), other, names)
+
+
+def exchanged_replacing(cached: str, new: str, old: str, word: str,
+                        names: frozenset[str]) -> bool:
+    """``new`` with its one other ``word`` put back as ``old`` exchanges two things of the
+    cached text, away from that word: "the bakery thanks the farm for [supplying] its flour"
+    / "the farm thanks the bakery for [buying] its flour" (each act said from its own side).
+    Not when the word put back is inside what moved: "the function to apply X is `f()`" /
+    "`f()` is used to apply X" is reworded around it."""
+    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
+    put_back = pattern.sub(old, new, count=1)
+    if put_back == new:
+        return False
+    a, b = parse(cached), parse(put_back)
+    ra, rb = _role_view(a)[0], _role_view(b)[0]
+    apart = [k for k, (x, y) in enumerate(zip(ra, rb)) if x != y]
+    at = [k for k, x in enumerate(rb) if x == _fold(old)]
+    return len(ra) == len(rb) and bool(apart) and bool(at) and \
+        all(k < apart[0] or k > apart[-1] for k in at) and exchanged(a, b, names)

@@ -264,6 +264,8 @@ ATTRIBUTES = frozenset(
     "qualifications recipients attachments sensitivity specificity expiry expiration issuer "
     # how much against how long: "the refund [amount]" / "the refund [timeline]"
     "amount timeline timeframe "
+    # what came of a thing against what led to it: "the [causes] of" / "the [consequences] of"
+    "consequences aftermath outcome outcomes "
     "eligibility "
     "financial "
     # what one asks of an error beside its causes: its fix ("the cause of this error" / "the fix")
@@ -323,6 +325,8 @@ horizontally vertically|vertical horizontal|wet dry|full empty|thick thin|wide n
 broad narrow|broadest narrowest|widest narrowest|approve deny|approval denial
 successful failed|succeeded failed|successfully unsuccessfully|benefits harms|benefit harm
 mitigating aggravating|join leave|joining leaving|starting leaving|stay leave|staying leaving
+strict loose|stricter looser|strictest loosest|fixed variable|fixed floating
+count exclude|counts excludes|counting excluding
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
@@ -421,7 +425,7 @@ house home|shop store|rich wealthy|angry mad|hard tough|smart intelligent|trip j
 start launch|set configure|setup configure|install set|cheap affordable|couch sofa
 guide tutorial|method way|look seem|need require|allowed permitted|fix troubleshoot
 go golang|javascript js|typescript ts|yearly annual annually|launch release|buyer purchaser
-expiry expiration|timeline timeframe"""
+expiry expiration|timeline timeframe|consequences effects|outcome result|outcomes results"""
 # Irregular past forms, read as their verb when words are matched ("who bought X" / "who
 # purchased X", "who began X" / "who started X"). Not the forms that are words of their own
 # too ("left", "found", "saw", "rose", "made in", "frozen", "led", "lost").
