@@ -2780,3 +2780,13 @@ def test_what_came_of_a_thing_and_a_property_put_before_a_noun():
                 "What security warranties should a SaaS vendor give?") == ("reject", "scope")
     assert kind("What does having sex for the first time feel like?",
                 "What does having sex for the first feel like?")[0] != "reject"
+
+
+# -- session 25, seventh round (own355-own358) ---------------------------------------------
+def test_a_letter_named_for_another_and_serious_against_lighthearted():
+    assert kind("Export all open POs for Supplier A to a spreadsheet.",
+                "Export all open POs for Supplier B to a spreadsheet.") == ("reject", "entity")
+    assert kind("benefits of vitamin C", "benefits of vitamin D") == ("reject", "entity")
+    assert kind("Rewrite the charity gala headline to sound more serious.",
+                "Rewrite the charity gala headline to sound more lighthearted.") == \
+        ("reject", "antonym")

@@ -453,8 +453,10 @@ class Comparer:
                 len(only_a) + len(only_b) == 1 and KIND_ADJECTIVES.intersection(only_a + only_b):
             return Verdict("reject", "scope")  # "start singing [professionally]", "[venomous]"
         if only_a and only_b:
-            if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b):
-                return Verdict("reject", "entity")
+            if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b) or \
+                    len(only_a) == len(only_b) == 1 and \
+                    len(only_a[0]) == len(only_b[0]) == 1 and (only_a[0] + only_b[0]).isalpha():
+                return Verdict("reject", "entity")  # a letter for a letter: "Supplier [A]" / "[B]"
             asked_a, asked_b = ([w for w in xs if w not in _AMOUNT_WORDS]
                                 for xs in (only_a, only_b))
             if len(asked_a) == len(asked_b) == 1 and asked_a[0] in b.words and \
