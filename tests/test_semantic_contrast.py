@@ -2790,3 +2790,17 @@ def test_a_letter_named_for_another_and_serious_against_lighthearted():
     assert kind("Rewrite the charity gala headline to sound more serious.",
                 "Rewrite the charity gala headline to sound more lighthearted.") == \
         ("reject", "antonym")
+
+
+# -- session 25, eighth round (own359-own362) ----------------------------------------------
+def test_how_much_of_it_most_against_fewest_and_who_did_it_against_who_underwent_it():
+    assert kind("Which expenses on this invoice are deductible?",
+                "Which expenses on this invoice are fully deductible?") == ("reject", "scope")
+    assert kind("Which pods have the most restarts in the queue-workers deployment?",
+                "Which pods have the fewest restarts in the queue-workers deployment?") == \
+        ("reject", "antonym")
+    assert kind("On a date, should the person who did the inviting pay?",
+                "On a date, should the person who was invited pay?") == ("reject", "direction")
+    # "got invited" is "was invited"
+    assert kind("who was invited to the Yalta conference",
+                "who got invited to the Yalta conference")[0] == "same"

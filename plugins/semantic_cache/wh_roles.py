@@ -272,10 +272,37 @@ def _do_support_changed(a: Text, b: Text) -> bool:
     return sa is not None and sb is not None and sa[0] != sb[0] and sa[1] != sb[1]
 
 
+# Not "is": "who's viewed my page" is "who has viewed" read as "who is viewed".
+_PASSIVE_BE = frozenset("was were been being get gets got".split())
+
+
+def _who_voices(t: Text) -> dict[str, str]:
+    """The verb after each "who", by stem, and its voice: "who [was invited]" passive, "who
+    [invited]", "who did the [inviting]" active (up to two words between)."""
+    w, out = t.words, {}
+    for k, x in enumerate(w):
+        if x != "who":
+            continue
+        for j in range(k + 1, min(k + 4, len(w))):
+            if w[j] not in STOP:
+                passive = w[j - 1] in _PASSIVE_BE and w[j].endswith(("ed", "en")) and \
+                    "by" not in w[j + 1:j + 2]
+                out.setdefault(stem(w[j]), "passive" if passive else "active")
+                break
+    return out
+
+
+def _who_voice_turned(a: Text, b: Text) -> bool:
+    """The person a relative "who" names does the act on one side and undergoes it on the
+    other: "should the person who did the inviting pay" / "... who was invited pay"."""
+    va, vb = _who_voices(a), _who_voices(b)
+    return any(v in vb and vb[v] != voice for v, voice in va.items())
+
+
 def role_asked_turned(a: Text, b: Text) -> bool:
     """The two questions ask for the other role of one act: the question word's role reversed,
     the do-support changed, the voice turned in place, the recipient against the doer, a
     stranded "of", "to" or "whose" against its object or owner."""
     return _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         _recipient_asked(a, b) or _of_stranded(a, b) or _object_stranded(a, b) or \
-        _whose_owned(a, b)
+        _whose_owned(a, b) or _who_voice_turned(a, b)

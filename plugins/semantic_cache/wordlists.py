@@ -152,7 +152,9 @@ WH_NOUNS = frozenset("city town country nation person people place thing things 
 # "permanently": "stop X [permanently]" is said for emphasis.
 SCOPE_ADVERBS = frozenset("professionally competitively commercially legally officially publicly "
                           "internationally domestically temporarily remotely manually privately "
-                          "jointly separately".split())
+                          "jointly separately "
+                          # how much of it: "which expenses are [fully] deductible"
+                          "fully partially partly".split())
 # Adjectives that pick a kind out, when one is the only word added: "what [venomous] snakes
 # live in Florida", "a [permanent] residence permit" ("a native speaker" rewords "fluent").
 KIND_ADJECTIVES = frozenset("venomous poisonous toxic edible endangered extinct native invasive "
@@ -327,7 +329,7 @@ successful failed|succeeded failed|successfully unsuccessfully|benefits harms|be
 mitigating aggravating|join leave|joining leaving|starting leaving|stay leave|staying leaving
 strict loose|stricter looser|strictest loosest|fixed variable|fixed floating
 count exclude|counts excludes|counting excluding
-serious lighthearted|serious playful|serious humorous|serious funny
+serious lighthearted|serious playful|serious humorous|serious funny|most fewest
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
