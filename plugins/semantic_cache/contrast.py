@@ -454,8 +454,8 @@ class Comparer:
             return Verdict("reject", "scope")  # "start singing [professionally]", "[venomous]"
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b) or \
-                    len(only_a) == len(only_b) == 1 and \
-                    len(only_a[0]) == len(only_b[0]) == 1 and (only_a[0] + only_b[0]).isalpha():
+                    len(only_a) == len(only_b) == 1 and only_a[0] in a.letters and \
+                    only_b[0] in b.letters:
                 return Verdict("reject", "entity")  # a letter for a letter: "Supplier [A]" / "[B]"
             asked_a, asked_b = ([w for w in xs if w not in _AMOUNT_WORDS]
                                 for xs in (only_a, only_b))

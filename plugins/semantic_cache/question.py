@@ -95,9 +95,9 @@ def _modifies_a_noun(words: list[str], i: int) -> bool:
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
-    __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "numbers",
-                 "number_pairs", "negated", "wh", "how", "roles", "rates", "units", "form",
-                 "lead", "addressed", "counted")
+    __slots__ = ("words", "breaks", "owned", "content", "caps", "acronyms", "letters",
+                 "numbers", "number_pairs", "negated", "wh", "how", "roles", "rates", "units",
+                 "form", "lead", "addressed", "counted")
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
@@ -111,8 +111,9 @@ class Text:
                               if not m.group(1).isupper() or len(m.group(1)) > 1)
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
-        names = [w.lower().replace(".", "") for w in _ACRONYM.findall(raw)] + \
-            [m.group(1).lower() for m in _LETTER.finditer(raw)]
+        # Capital letters that name a thing: "Supplier [B]", "vitamin [D]", "plan [B]".
+        self.letters = frozenset(m.group(1).lower() for m in _LETTER.finditer(raw))
+        names = [w.lower().replace(".", "") for w in _ACRONYM.findall(raw)] + list(self.letters)
         self.acronyms = frozenset(w for w in names if w in STOP) if any(
             ch.islower() for ch in raw) else frozenset()
         key = canonical(raw)
