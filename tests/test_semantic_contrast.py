@@ -2804,3 +2804,15 @@ def test_how_much_of_it_most_against_fewest_and_who_did_it_against_who_underwent
     # "got invited" is "was invited"
     assert kind("who was invited to the Yalta conference",
                 "who got invited to the Yalta conference")[0] == "same"
+
+
+# -- session 25, ninth round (own363-own366) -----------------------------------------------
+def test_the_doer_named_by_by_turned_into_the_one_done_to_and_drop_against_grow():
+    assert kind("songs sampled by Daft Punk", "songs that sample Daft Punk") == \
+        ("reject", "direction")
+    # the name before the verb stays its doer; "by" after a noun is a means
+    assert kind("songs sampled by Daft Punk", "songs Daft Punk sampled")[0] == "same"
+    assert kind("How can I earn money by a website?",
+                "How can I earn money through a website?")[0] != "reject"
+    assert kind("why did cd sales drop so fast", "why did cd sales grow so fast") == \
+        ("reject", "antonym")

@@ -299,10 +299,31 @@ def _who_voice_turned(a: Text, b: Text) -> bool:
     return any(v in vb and vb[v] != voice for v, voice in va.items())
 
 
+def _agent_turned(a: Text, b: Text) -> bool:
+    """A name that does the act ("by" it) on one side is the one the act is done to on the
+    other: "songs sampled by Daft Punk" / "songs that sample Daft Punk" (the verb active
+    there, not "enabled with"). Said with the name before the verb ("songs Daft Punk
+    sampled") it stays the doer."""
+    for p, q in ((a, b), (b, a)):
+        if "by" in q.words:
+            continue
+        w = p.words
+        for k in range(len(w) - 2):
+            if w[k] in STOP or w[k + 1] != "by" or not w[k].endswith(("ed", "en")):
+                continue  # a participle: "earn money [by] a website" is a means
+            agent = w[k + 3] if w[k + 2] in ("the", "a", "an") and k + 3 < len(w) else w[k + 2]
+            verb = stem(w[k])
+            for j, x in enumerate(q.words):
+                if stem(x) == verb and not x.endswith(("ed", "en")) and \
+                        agent in q.words[j + 1:j + 4] and agent not in q.words[:j]:
+                    return True
+    return False
+
+
 def role_asked_turned(a: Text, b: Text) -> bool:
     """The two questions ask for the other role of one act: the question word's role reversed,
     the do-support changed, the voice turned in place, the recipient against the doer, a
     stranded "of", "to" or "whose" against its object or owner."""
     return _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         _recipient_asked(a, b) or _of_stranded(a, b) or _object_stranded(a, b) or \
-        _whose_owned(a, b) or _who_voice_turned(a, b)
+        _whose_owned(a, b) or _who_voice_turned(a, b) or _agent_turned(a, b)

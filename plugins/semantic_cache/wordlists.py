@@ -330,6 +330,7 @@ mitigating aggravating|join leave|joining leaving|starting leaving|stay leave|st
 strict loose|stricter looser|strictest loosest|fixed variable|fixed floating
 count exclude|counts excludes|counting excluding
 serious lighthearted|serious playful|serious humorous|serious funny|most fewest
+drop grow|dropped grew|dropping growing|drops grows
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
