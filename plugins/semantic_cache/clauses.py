@@ -104,9 +104,6 @@ def asker_turned(a: Text, b: Text) -> bool:
     return any(fa[n][0] != fb[n][0] and fa[n][1] != fb[n][1] for n in fa.keys() & fb.keys())
 
 
-# Words that open a condition: "[when the back door opens], turn on the light".
-
-
 def _condition_and_rest(t: Text) -> tuple[frozenset[str], frozenset[str]] | None:
     """The content stems of ``t``'s one condition (from a condition word to the clause's
     end) and of the rest; None without exactly one."""

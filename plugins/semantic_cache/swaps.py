@@ -173,8 +173,8 @@ def _swapped_around(wa: list[str], wb: list[str], names: frozenset[str] = frozen
             # a condition clause moved whole, its opening word with it, even without a comma:
             # "[when the ball hits the net] in volleyball is it a fault" / "is it a fault in
             # volleyball [when the ball hits the net]"
-            if at_edge and (x[0] in CONDITIONS and (i == 0) or
-                            x[n - ly] in CONDITIONS and j == len(wa) - 1):
+            if at_edge and (i == 0 and x[0] in CONDITIONS or
+                            j == len(wa) - 1 and x[n - ly] in CONDITIONS):
                 continue
             mid = x[lx:n - ly]
             if y == x[n - ly:] + mid + x[:lx] and \
@@ -383,14 +383,18 @@ def letting_turned(a: Text, b: Text) -> bool:
     return bool(verbs & (_let_out(a) ^ _let_out(b)))
 
 
+def _put(text: str, word: str, by: str) -> str:
+    """``text`` with its first ``word`` (a whole word, any case) replaced by ``by``."""
+    return re.sub(rf"\b{re.escape(word)}\b", lambda _: by, text, count=1, flags=re.IGNORECASE)
+
+
 def exchanged_besides(longer: str, other: Text, word: str, names: frozenset[str]) -> bool:
     """``longer`` with its one extra ``word`` left out exchanges two things of ``other``:
     "does the buyer get the money [back] if the seller backs out" / "does the seller get the
     money if the buyer backs out"."""
     if word in GENERIC:
         return False  # "how can [one] improve his eyesight": anybody, the asker too
-    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
-    without = pattern.sub("", longer, count=1)
+    without = _put(longer, word, "")
     return without != longer and exchanged(parse(without), other, names)
 
 
@@ -401,8 +405,7 @@ def exchanged_replacing(cached: str, new: str, old: str, word: str,
     / "the farm thanks the bakery for [buying] its flour" (each act said from its own side).
     Not when the word put back is inside what moved: "the function to apply X is `f()`" /
     "`f()` is used to apply X" is reworded around it."""
-    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
-    put_back = pattern.sub(old, new, count=1)
+    put_back = _put(new, word, old)
     if put_back == new:
         return False
     a, b = parse(cached), parse(put_back)

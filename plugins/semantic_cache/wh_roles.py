@@ -66,13 +66,18 @@ _AFTER_PARTICIPLE = frozenset("over up out back off away down".split())
 _IRREGULAR = frozenset(IRREGULAR_VERBS) | {"lost", "left", "made"}
 
 
+def _past_form(word: str) -> bool:
+    """``word`` is a past participle or past form: "invited", "beaten", "sold"."""
+    return word.endswith(("ed", "en", "wn")) or word in _IRREGULAR
+
+
 def _participle(words: list[str]) -> bool:
     """``words`` end in a past participle, particles aside ("handed over", "sold"): "what
     is a DNS server for" strands "for" after no act."""
     k = len(words) - 1
     while k > 0 and words[k] in _AFTER_PARTICIPLE:
         k -= 1
-    return words[k].endswith(("ed", "en", "wn")) or words[k] in _IRREGULAR
+    return _past_form(words[k])
 
 
 def _recipient_asked(a: Text, b: Text) -> bool:
@@ -285,7 +290,7 @@ def _who_voices(t: Text) -> dict[str, str]:
             continue
         for j in range(k + 1, min(k + 4, len(w))):
             if w[j] not in STOP:
-                passive = w[j - 1] in _PASSIVE_BE and w[j].endswith(("ed", "en")) and \
+                passive = w[j - 1] in _PASSIVE_BE and _past_form(w[j]) and \
                     "by" not in w[j + 1:j + 2]
                 out.setdefault(stem(w[j]), "passive" if passive else "active")
                 break
@@ -309,12 +314,12 @@ def _agent_turned(a: Text, b: Text) -> bool:
             continue
         w = p.words
         for k in range(len(w) - 2):
-            if w[k] in STOP or w[k + 1] != "by" or not w[k].endswith(("ed", "en")):
+            if w[k] in STOP or w[k + 1] != "by" or not _past_form(w[k]):
                 continue  # a participle: "earn money [by] a website" is a means
             agent = w[k + 3] if w[k + 2] in ("the", "a", "an") and k + 3 < len(w) else w[k + 2]
             verb = stem(w[k])
             for j, x in enumerate(q.words):
-                if stem(x) == verb and not x.endswith(("ed", "en")) and \
+                if stem(x) == verb and not _past_form(x) and \
                         agent in q.words[j + 1:j + 4] and agent not in q.words[:j]:
                     return True
     return False
