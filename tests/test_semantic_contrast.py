@@ -2816,3 +2816,61 @@ def test_the_doer_named_by_by_turned_into_the_one_done_to_and_drop_against_grow(
                 "How can I earn money through a website?")[0] != "reject"
     assert kind("why did cd sales drop so fast", "why did cd sales grow so fast") == \
         ("reject", "antonym")
+
+
+# -- session 26, first round (own367-own370) -----------------------------------------------
+def test_a_loan_term_a_token_scope_and_a_label_are_properties_of_their_own():
+    assert kind("What's the maximum loan amount for a Discover personal loan?",
+                "What's the maximum repayment term for a Discover personal loan?") == \
+        ("reject", "attribute")
+    assert kind("Check the expiry date of the deploy token for the staging cluster.",
+                "Check the scopes of the deploy token for the staging cluster.") == \
+        ("reject", "attribute")
+    assert kind("List the titles of the open pull requests for the mobile repo.",
+                "List the labels of the open pull requests for the mobile repo.") == \
+        ("reject", "attribute")
+    # a loan's term is how long it runs
+    assert kind("What is the loan term?", "How long is the loan?")[0] != "reject"
+
+
+def test_an_identifier_for_another_is_an_entity_and_a_slip_inside_one_a_typo():
+    assert kind("Copy the products table from the shop_eu database to the shop_test database.",
+                "Copy the products table from the shop_us database to the shop_test database.") \
+        == ("reject", "entity")
+    assert kind("Drop the user_sessions table", "Drop the user_sesions table")[0] == "same"
+    # the letters of a hyphened id name it: "JX-3310" / "JK-3310" are two employees
+    assert kind("Which manager approved the overtime for employee JX-3310?",
+                "Which manager approved the overtime for employee JK-3310?") == \
+        ("reject", "entity")
+
+
+# -- session 26, third round (own375-own378) -----------------------------------------------
+def test_a_code_with_digits_is_never_misspelt_and_a_misspelt_opposite_is_one():
+    assert kind("Can I change my booking reference AB12CD to a later flight?",
+                "Can I change my booking reference AB12CE to a later flight?") == \
+        ("reject", "entity")
+    assert kind("aprove the discount request on quote Q-3321",
+                "reject the discount request on quote Q-3321") == ("reject", "antonym")
+    # misspelt against itself it is the same request
+    assert kind("approve the discount request on quote Q-3321",
+                "aprove the discount request on quote Q-3321")[0] == "same"
+
+
+# -- session 26, fourth round (own379-own382) ----------------------------------------------
+def test_a_possessive_without_its_apostrophe_a_dotted_user_and_a_status():
+    # "neighbors dog" tells two dogs apart as "neighbor's dog" does
+    assert kind("my neighbors dog bit my dog, what should i do",
+                "my dog bit my neighbors dog, what should i do") == ("reject", "direction")
+    assert kind("my neighbors dog bit my dog", "my neighbor's dog bit my dog")[0] == "same"
+    assert kind("Give user maria.lopez read access to the billing console.",
+                "Give user daria.lopez read access to the billing console.") == \
+        ("reject", "entity")
+    assert kind("What's the refund amount on TCK-44837?",
+                "What's the refund status on TCK-44837?") == ("reject", "attribute")
+
+
+# -- session 26, fifth round (own383-own386) -----------------------------------------------
+def test_a_rating_is_a_property_of_its_own():
+    assert kind("What is the average price of listings in the airbnb_nyc sheet?",
+                "What is the average rating of listings in the airbnb_nyc sheet?") == \
+        ("reject", "attribute")

@@ -26,6 +26,7 @@ Pure Python, tens of microseconds per pair; run only on candidates that passed t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,7 +48,8 @@ from .tense import tense_turned
 from .word_match import (compounds_matched, distance, keys_touch, match_stem, opposite,
                          roman_numeral, same_word_stems, spelt_numbers_matched, stem)
 from .wordlists import (DIRECTION_ACTS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES,
-                        NEGATIONS, NUMBER_WORDS, PERSON, PURPOSES, QUALITIES, SCOPE_ADVERBS, STOP,
+                        NEGATIONS, NUMBER_WORDS, OPPOSITES, PERSON, PURPOSES, QUALITIES,
+                        SCOPE_ADVERBS, STOP,
                         UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
@@ -97,6 +99,8 @@ class Verdict:
 
 
 _PURPOSE_STEMS = frozenset(map(stem, PURPOSES))
+# The separators inside an identifier the parse keeps whole ("shop_eu", "maria.lopez")
+_IDENTIFIER = re.compile(r"[_.@]")
 
 
 # A task beside a shared quote that replaced or added a content word asks for another thing
@@ -185,9 +189,17 @@ class Comparer:
     def _typo(self, x: str, y: str, name: bool = False) -> bool:
         """``y`` is ``x`` misspelt. A ``name`` (capitalised on either side) allows one edit
         only: "Medicare" / "Medicaid" are two programmes, "Gogle" is Google."""
-        if not self.typos or x[0].isdigit() or y[0].isdigit() or \
-                [c for c in x if c.isdigit()] != [c for c in y if c.isdigit()]:
-            return False  # "x80070005" / "x80070002" is another code, not a slip
+        if not self.typos or any(c.isdigit() for c in x + y):
+            # a code: "x80070005" / "x80070002", a booking "AB12CD" / "AB12CE"
+            return False
+        if _IDENTIFIER.search(x) or _IDENTIFIER.search(y):
+            # an identifier: a slip inside one of its parts, read as a word of its own
+            # ("user_sesions"); "shop_eu" / "shop_us" are two databases, "maria.lopez" /
+            # "marta.lopez" two users, not one misspelt
+            xs, ys = _IDENTIFIER.split(x), _IDENTIFIER.split(y)
+            apart = [(p, q) for p, q in zip(xs, ys) if p != q]
+            return len(xs) == len(ys) and len(apart) == 1 and \
+                bool(apart[0][0]) and bool(apart[0][1]) and self._typo(*apart[0], name)
         if roman_numeral(x) and roman_numeral(y):
             return False  # "XLIV" / "XLVI": two numbers, not one misspelt
         if min(len(x), len(y)) < 4:
@@ -218,6 +230,13 @@ class Comparer:
         else:
             limit = 1 if min(len(x), len(y)) >= 5 else 0  # no dictionary: be stricter
         return distance(x, y, limit) <= limit
+
+    def _opposite_misspelt(self, x: str, y: str) -> bool:
+        """``x``, no real word, is one of ``y``'s listed opposites misspelt: "[aprove] the
+        discount request" / "[reject] the discount request"."""
+        vocab = self.vocabulary
+        return vocab is not None and x not in vocab and \
+            any(self._typo(o, x) for o in OPPOSITES.get(y, ()))
 
     def _same_word(self, x: str, y: str, typos: bool = True) -> bool:
         return x == y or match_stem(y) in same_word_stems(x) or (typos and self._typo(x, y))
@@ -405,7 +424,8 @@ class Comparer:
             for y in only_b:
                 # "not mandatory" / "optional" says one thing twice: an opposite negated on
                 # one side only is left to the learned verifier
-                if opposite(x, y) and a.turned_before(x) == b.turned_before(y):
+                if (opposite(x, y) or self._opposite_misspelt(x, y) or
+                        self._opposite_misspelt(y, x)) and a.turned_before(x) == b.turned_before(y):
                     return Verdict("reject", "antonym")
         # Counted, not as sets: "turn [on] Wi-Fi calling on my phone" / "turn [off] ..."
         # keeps an "on" on both sides.
@@ -454,9 +474,12 @@ class Comparer:
             return Verdict("reject", "scope")  # "start singing [professionally]", "[venomous]"
         if only_a and only_b:
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b) or \
-                    len(only_a) == len(only_b) == 1 and only_a[0] in a.letters and \
-                    only_b[0] in b.letters:
-                return Verdict("reject", "entity")  # a letter for a letter: "Supplier [A]" / "[B]"
+                    len(only_a) == len(only_b) == 1 and (
+                        only_a[0] in a.letters and only_b[0] in b.letters or
+                        _IDENTIFIER.search(only_a[0]) and _IDENTIFIER.search(only_b[0])):
+                # a letter for a letter: "Supplier [A]" / "[B]"; an identifier for another:
+                # "from the [shop_eu] database" / "[shop_us]"
+                return Verdict("reject", "entity")
             asked_a, asked_b = ([w for w in xs if w not in _AMOUNT_WORDS]
                                 for xs in (only_a, only_b))
             if len(asked_a) == len(asked_b) == 1 and asked_a[0] in b.words and \

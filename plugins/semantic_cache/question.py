@@ -92,6 +92,9 @@ def _modifies_a_noun(words: list[str], i: int) -> bool:
         words[i + 1].endswith("s") and words[i + 2] in _AFTER_SUBJECT
 
 
+_POSSESSIVES = frozenset("my your his her our their".split())
+
+
 class Text:
     """One question, parsed once (``parse`` memoises it)."""
 
@@ -106,9 +109,12 @@ class Text:
                                  if not _YEAR.fullmatch(m.group(1)))
         # Names: capitalised (or camelCase) words not at a sentence start.
         # A possessive is its name: "Microsoft's revenue" names "microsoft", as its words do.
-        self.caps = frozenset(re.sub(r"'s?$", "", m.group(1).lower())
-                              for m in _CAPITAL.finditer(raw)
-                              if not m.group(1).isupper() or len(m.group(1)) > 1)
+        caps = [re.sub(r"'s?$", "", m.group(1).lower()) for m in _CAPITAL.finditer(raw)
+                if not m.group(1).isupper() or len(m.group(1)) > 1]
+        # An id with a hyphen is read as its parts below, and its letters name it: "employee
+        # [JX]-3310" / "[JK]-3310" (a hyphened word is not: "Wi-Fi", "URL-friendly").
+        self.caps = frozenset(caps + [p for w in caps if "-" in w and any(c.isdigit() for c in w)
+                                      for p in w.split("-") if p and not p.isdigit()])
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
         # Capital letters that name a thing: "Supplier [B]", "vitamin [D]", "plan [B]".
@@ -170,6 +176,13 @@ class Text:
         # "10 degrees c" / "10 degrees f": the letter is the scale
         split = [_SCALES.get(w, w) if k and split[k - 1] in ("degree", "degrees") else w
                  for k, w in enumerate(split)]
+        # A possessive written without its apostrophe, where it tells two like things apart:
+        # "my neighbors dog bit my dog" reads as "my neighbor's dog bit my dog" (only then: "my
+        # sales team" is no team of the sales').
+        owners |= {k for k in range(1, len(split) - 1)
+                   if split[k - 1] in _POSSESSIVES and split[k].endswith("s") and
+                   len(split[k]) > 3 and split[k] not in STOP and split[k + 1] not in STOP and
+                   split.count(split[k + 1]) > 1}
         self.words = split
         self.breaks = frozenset(breaks)
         # (owner, the next content word: what is owned): "neighbor's tree" -> (neighbor, tree)

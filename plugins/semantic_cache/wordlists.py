@@ -133,7 +133,7 @@ HOW_NOUNS = {"time": "duration", "hours": "duration", "days": "duration",
 # asks the duration, the time or the length, not the salary. A property not listed here
 # ("symptoms", "salary") is asked by no such question.
 MEASURED_BY = {
-    "duration": "time duration lifespan length deadline latency",
+    "duration": "time duration lifespan length deadline latency term timeline timeframe",
     "height": "height altitude elevation",
     "weight": "weight mass",
     "thickness": "thickness", "width": "width", "depth": "depth",
@@ -290,7 +290,11 @@ ATTRIBUTES = frozenset(
     "owner owners permissions cover covers "
     # the parts of a study, and what an editor checks of a text ("summarize the methodology"
     # / "the limitations" of one study, "check the tone" / "the grammar" of one email)
-    "methodology limitations findings tone grammar spelling".split())
+    "methodology limitations findings tone grammar spelling "
+    # what a loan, a token or a ticket has besides its amount, its expiry or its title ("the
+    # repayment [term]", "the [scopes] of a deploy token", "the [labels] of the open PRs", "the
+    # refund [status]", "the average [rating] of listings")
+    "term scopes labels status rating ratings".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
