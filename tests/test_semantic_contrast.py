@@ -2874,3 +2874,49 @@ def test_a_rating_is_a_property_of_its_own():
     assert kind("What is the average price of listings in the airbnb_nyc sheet?",
                 "What is the average rating of listings in the airbnb_nyc sheet?") == \
         ("reject", "attribute")
+
+
+# -- session 26, sixth round (own387-own390) -----------------------------------------------
+@pytest.mark.parametrize("a,b", [
+    ("Which vendors did we overpay in 2023?", "Which vendors overpaid us in 2023?"),
+    ("Who did we pay last month?", "Who paid us last month?"),
+    ("who did i email yesterday", "who emailed me yesterday"),
+])
+def test_the_question_word_done_to_by_a_pronoun_or_doing_it_to_the_pronoun(a, b):
+    assert kind(a, b) == ("reject", "direction")
+
+
+def test_the_pronoun_kept_in_its_role_is_one_question_and_a_threshold_a_property():
+    assert kind("Which vendors did we pay in 2023?",
+                "Which vendors have we paid in 2023?")[0] != "reject"
+    assert kind("What is the overtime rate for hourly workers in Oregon?",
+                "What is the overtime threshold for hourly workers in Oregon?") == \
+        ("reject", "attribute")
+
+
+# -- session 26, seventh round (own391-own394) ---------------------------------------------
+def test_mine_against_all_in_a_command_an_id_blocked_by_another_and_a_reviewer():
+    assert kind("Delete the comments on SPAM-3.", "Delete my comments on SPAM-3.") == \
+        ("reject", "scope")
+    # one thing, or a question: the asker's is the one meant
+    assert kind("Cancel the subscription", "Cancel my subscription")[0] == "same"
+    assert kind("How do I reset the password?", "How do I reset my password?")[0] == "same"
+    assert kind("Link CX-300 as blocking CX-301.", "Link CX-300 as blocked by CX-301.") == \
+        ("reject", "direction")
+    assert kind("change the reviewer of CODE-61 to Ilse",
+                "change the assignee of CODE-61 to Ilse") == ("reject", "attribute")
+
+
+# -- session 26, eighth round (own395-own398) ----------------------------------------------
+def test_a_relative_clause_turned_and_a_pod_named_for_another():
+    assert kind("list the accounts that follow @nasa", "list the accounts that @nasa follows") \
+        == ("reject", "direction")
+    assert kind("list the accounts that follow @nasa",
+                "list the accounts following @nasa")[0] == "same"
+    assert kind("Show the logs for pod redis-master-0 in namespace cache.",
+                "Show the logs for pod redis-replica-0 in namespace cache.") == \
+        ("reject", "entity")
+    # a word returned by a name far after it is no doer of that word
+    assert kind("The return type of the `to_string` method is not specified in the document.",
+                "The document does not specify what type of value is returned by the "
+                "`to_string` method.")[0] != "reject"

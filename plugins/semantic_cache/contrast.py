@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asks_about, grade_bases, graded, head_hung_on_end,
-                         hung_clause, leading,
+                         hung_clause, leading, mine_of_all,
                          measure_apart, narrowed, new_head, part_named, partitive_owner,
                          phrase_put_in, property_put_before, quantified, restricted,
                          task_added)
@@ -551,8 +551,9 @@ class Comparer:
                                                  added[0]):
                 return Verdict("reject", "direction")  # "if [the landlord] ends" / "if I end"
             return Verdict("unsure", "added")
-        if partitive_owner(a, b) or partitive_owner(b, a):
-            return Verdict("reject", "scope")  # "which [of my] tasks are due this week"
+        if partitive_owner(a, b) or partitive_owner(b, a) or mine_of_all(a, b):
+            # "which [of my] tasks are due this week", "delete [my] comments on SPAM-3"
+            return Verdict("reject", "scope")
         if opposites_traded_in_place(a, b):
             # two acts traded: "buys more from China than it sells to China" / "sells more
             # to China than it buys from China"

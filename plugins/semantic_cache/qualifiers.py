@@ -111,6 +111,22 @@ def partitive_owner(longer: Text, shorter: Text) -> bool:
         longer.words[k - 1] in ("which", "many", "what", "who")
 
 
+def mine_of_all(a: Text, b: Text) -> bool:
+    """A command on "the" things on one side and on "my" or "our" things on the other:
+    "delete [the] comments on SPAM-3" / "delete [my] comments on SPAM-3" (everyone's, or the
+    asker's own). Only a command, before a plural: "how do I reset [the] password" / "[my]
+    password" asks one thing."""
+    if len(a.words) != len(b.words) or a.form != frozenset({""}) or b.form != a.form:
+        return False
+    apart = [k for k, (x, y) in enumerate(zip(a.words, b.words)) if x != y]
+    if len(apart) != 1 or apart[0] + 1 >= len(a.words):
+        return False
+    k = apart[0]
+    noun = a.words[k + 1]
+    return {a.words[k], b.words[k]} in ({"the", "my"}, {"the", "our"}) and \
+        noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3 and noun not in STOP
+
+
 def leading(longer: Text, shorter: Text, added: list[str]) -> bool:
     """A qualifier of up to three words put right before the shared opening: "[direct]
     flights from Frankfurt", "[short course] world record for ...", "[nonstop] flights to

@@ -93,6 +93,8 @@ def _modifies_a_noun(words: list[str], i: int) -> bool:
 
 
 _POSSESSIVES = frozenset("my your his her our their".split())
+# A name of three or more hyphened parts, one of them a number: "redis-master-0"
+_HYPHENED_ID = re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+){2,}\b")
 
 
 class Text:
@@ -112,8 +114,11 @@ class Text:
         caps = [re.sub(r"'s?$", "", m.group(1).lower()) for m in _CAPITAL.finditer(raw)
                 if not m.group(1).isupper() or len(m.group(1)) > 1]
         # An id with a hyphen is read as its parts below, and its letters name it: "employee
-        # [JX]-3310" / "[JK]-3310" (a hyphened word is not: "Wi-Fi", "URL-friendly").
-        self.caps = frozenset(caps + [p for w in caps if "-" in w and any(c.isdigit() for c in w)
+        # [JX]-3310" / "[JK]-3310", a pod "redis-[master]-0" / "redis-[replica]-0" (a hyphened
+        # word is not: "Wi-Fi", "URL-friendly").
+        ids = [w for w in caps if "-" in w] + \
+            [m.group(0).lower() for m in _HYPHENED_ID.finditer(raw)]
+        self.caps = frozenset(caps + [p for w in ids if any(c.isdigit() for c in w)
                                       for p in w.split("-") if p and not p.isdigit()])
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".

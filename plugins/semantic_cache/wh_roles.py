@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .question import Text
 from .roles import DETERMINERS, SYMMETRIC, manner_adverb
-from .word_match import stem
+from .word_match import match_stem, same_word_stems, stem
 from .wordlists import AUX, BE, IRREGULAR_VERBS, PERSON, STOP
 
 # Question words whose answer is a doer or a thing done to: "who beat X" / "who did X beat".
@@ -316,13 +316,79 @@ def _agent_turned(a: Text, b: Text) -> bool:
         for k in range(len(w) - 2):
             if w[k] in STOP or w[k + 1] != "by" or not _past_form(w[k]):
                 continue  # a participle: "earn money [by] a website" is a means
-            agent = w[k + 3] if w[k + 2] in ("the", "a", "an") and k + 3 < len(w) else w[k + 2]
+            at = k + 3 if w[k + 2] in ("the", "a", "an") and k + 3 < len(w) else k + 2
+            # an id is its letters and its number: "blocked by [CX-301]" beside "CX-300"
+            agent = w[at:at + 2] if w[at + 1:at + 2] and w[at + 1].isdigit() else w[at:at + 1]
             verb = stem(w[k])
             for j, x in enumerate(q.words):
                 if stem(x) == verb and not _past_form(x) and \
-                        agent in q.words[j + 1:j + 4] and agent not in q.words[:j]:
+                        _has(q.words[j + 1:j + 3 + len(agent)], agent) and \
+                        not _has(q.words[:j], agent):
                     return True
     return False
+
+
+# A person as the doer and as the one done to: "did [we] pay" / "paid [us]"
+_OBJECT_OF = {"i": "me", "we": "us", "they": "them", "he": "him", "she": "her"}
+
+
+def _verb_form(x: str, y: str) -> bool:
+    """``x`` and ``y`` are forms of one verb, a prefix aside: "pay" / "paid", "overpay" /
+    "overpaid", "owe" / "owed"."""
+    def one(p: str, q: str) -> bool:
+        return p == q or match_stem(q) in same_word_stems(p) or q in (p + "d", p + "ed") or \
+            p in (q + "d", q + "ed") or IRREGULAR_VERBS.get(q) == p or IRREGULAR_VERBS.get(p) == q
+    k = 0
+    while k < min(len(x), len(y)) and x[k] == y[k]:
+        k += 1
+    return one(x, y) or any(one(x[j:], y[j:]) for j in range(2, k + 1)
+                            if len(x) - j >= 3 and len(y) - j >= 3)
+
+
+def _pronoun_role_turned(a: Text, b: Text) -> bool:
+    """The question word is the one a pronoun's act is done to on one side and the doer
+    done to the pronoun on the other: "which vendors did we overpay" / "which vendors
+    overpaid us", "who did I email" / "who emailed me"."""
+    for p, q in ((a, b), (b, a)):
+        w = p.words
+        for k in range(len(w) - 3):
+            if w[k] not in _DO or w[k + 1] not in _OBJECT_OF or w[k + 2] in STOP or \
+                    not any(x in ROLE_WH for x in w[max(0, k - 4):k]):
+                continue
+            subject, verb = w[k + 1], w[k + 2]
+            head = w[:k]
+            # the other side: the same words up to the verb, then the object pronoun after it
+            n = len(head)
+            if q.words[:n] == head and n + 1 < len(q.words) and subject not in q.words and \
+                    _verb_form(verb, q.words[n]) and _OBJECT_OF[subject] in q.words[n + 1:n + 3]:
+                return True
+    return False
+
+
+_RELATIVE = frozenset({"that", "who", "which"})
+
+
+def _relative_role_turned(a: Text, b: Text) -> bool:
+    """The noun a relative clause hangs on does its act to a name on one side and undergoes
+    it from that name on the other: "the accounts that follow @nasa" / "the accounts that
+    @nasa follows", "people who follow Ana" / "people who Ana follows"."""
+    for p, q in ((a, b), (b, a)):
+        w, v = p.words, q.words
+        for k in range(1, len(w) - 2):
+            if w[k] not in _RELATIVE or w[k + 1] in STOP or w[k + 2] in STOP:
+                continue
+            verb, name = w[k + 1], w[k + 2]
+            for j in range(1, len(v) - 2):
+                if v[j] in _RELATIVE and v[j - 1] == w[k - 1] and v[j + 1] == name and \
+                        v[j + 2] != verb and _verb_form(verb, v[j + 2]):
+                    return True
+    return False
+
+
+def _has(words: list[str], phrase: list[str]) -> bool:
+    """``phrase`` stands in ``words``, word after word."""
+    n = len(phrase)
+    return any(words[i:i + n] == phrase for i in range(len(words) - n + 1))
 
 
 def role_asked_turned(a: Text, b: Text) -> bool:
@@ -331,4 +397,5 @@ def role_asked_turned(a: Text, b: Text) -> bool:
     stranded "of", "to" or "whose" against its object or owner."""
     return _wh_role_reversed(a, b) or _do_support_changed(a, b) or _voice_reversed(a, b) or \
         _recipient_asked(a, b) or _of_stranded(a, b) or _object_stranded(a, b) or \
-        _whose_owned(a, b) or _who_voice_turned(a, b) or _agent_turned(a, b)
+        _whose_owned(a, b) or _who_voice_turned(a, b) or _agent_turned(a, b) or \
+        _pronoun_role_turned(a, b) or _relative_role_turned(a, b)

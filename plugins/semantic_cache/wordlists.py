@@ -293,8 +293,10 @@ ATTRIBUTES = frozenset(
     "methodology limitations findings tone grammar spelling "
     # what a loan, a token or a ticket has besides its amount, its expiry or its title ("the
     # repayment [term]", "the [scopes] of a deploy token", "the [labels] of the open PRs", "the
-    # refund [status]", "the average [rating] of listings")
-    "term scopes labels status rating ratings".split())
+    # refund [status]", "the average [rating] of listings", "the overtime [threshold]")
+    "term scopes labels status rating ratings threshold "
+    # the people a ticket names, each another one ("change the [reviewer]" / "[assignee]")
+    "reviewer reviewers assignee assignees approver approvers reporter".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
