@@ -2920,3 +2920,12 @@ def test_a_relative_clause_turned_and_a_pod_named_for_another():
     assert kind("The return type of the `to_string` method is not specified in the document.",
                 "The document does not specify what type of value is returned by the "
                 "`to_string` method.")[0] != "reject"
+
+
+# -- session 26, ninth round (own399-own402) -----------------------------------------------
+def test_a_relative_clause_with_a_pronoun_turned():
+    assert kind("List the creators who tagged us in October",
+                "List the creators we tagged in October") == ("reject", "direction")
+    assert kind("the people who emailed me", "the people I emailed") == ("reject", "direction")
+    assert kind("List the creators who tagged us in October",
+                "List the creators that tagged us in October")[0] == "same"

@@ -330,6 +330,7 @@ def _agent_turned(a: Text, b: Text) -> bool:
 
 # A person as the doer and as the one done to: "did [we] pay" / "paid [us]"
 _OBJECT_OF = {"i": "me", "we": "us", "they": "them", "he": "him", "she": "her"}
+_SUBJECT_OF = {o: s for s, o in _OBJECT_OF.items()}
 
 
 def _verb_form(x: str, y: str) -> bool:
@@ -371,16 +372,20 @@ _RELATIVE = frozenset({"that", "who", "which"})
 def _relative_role_turned(a: Text, b: Text) -> bool:
     """The noun a relative clause hangs on does its act to a name on one side and undergoes
     it from that name on the other: "the accounts that follow @nasa" / "the accounts that
-    @nasa follows", "people who follow Ana" / "people who Ana follows"."""
+    @nasa follows", "the creators who tagged us" / "the creators we tagged"."""
     for p, q in ((a, b), (b, a)):
         w, v = p.words, q.words
         for k in range(1, len(w) - 2):
-            if w[k] not in _RELATIVE or w[k + 1] in STOP or w[k + 2] in STOP:
+            if w[k] not in _RELATIVE or w[k + 1] in STOP or \
+                    w[k + 2] in STOP and w[k + 2] not in _SUBJECT_OF:
                 continue
             verb, name = w[k + 1], w[k + 2]
-            for j in range(1, len(v) - 2):
-                if v[j] in _RELATIVE and v[j - 1] == w[k - 1] and v[j + 1] == name and \
-                        v[j + 2] != verb and _verb_form(verb, v[j + 2]):
+            doer = _SUBJECT_OF.get(name, name)  # "who tagged [us]" / "[we] tagged"
+            for j in range(1, len(v) - 1):
+                # the relative word may go unsaid on the other side: "the creators we tagged"
+                at = j + 1 if v[j] in _RELATIVE else j
+                if v[j - 1] == w[k - 1] and at + 1 < len(v) and v[at] == doer and \
+                        _verb_form(verb, v[at + 1]):
                     return True
     return False
 
