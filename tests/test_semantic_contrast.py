@@ -2929,3 +2929,25 @@ def test_a_relative_clause_with_a_pronoun_turned():
     assert kind("the people who emailed me", "the people I emailed") == ("reject", "direction")
     assert kind("List the creators who tagged us in October",
                 "List the creators that tagged us in October")[0] == "same"
+
+
+# -- session 26, tenth round (own403-own406) -----------------------------------------------
+def test_an_address_for_another_is_an_entity():
+    assert kind("Why does git log not show commits by alice@example.com?",
+                "Why does git log not show commits by bob@example.com?") == ("reject", "entity")
+
+
+def test_a_dash_between_spaces_ends_a_clause():
+    assert kind("My colleague was promoted over me - how do I handle it?",
+                "I was promoted over my colleague - how do I handle it?") == ("reject", "direction")
+
+
+# -- session 26, eleventh round (own407-own410) --------------------------------------------
+def test_a_short_code_is_never_misspelt_and_the_files_i_shared_are_mine():
+    assert kind("Move the files for client ACC-204 into the Closed folder.",
+                "Move the files for client ACD-204 into the Closed folder.") == \
+        ("reject", "entity")
+    assert kind("List the files shared with external users.",
+                "List the files I shared with external users.") == ("reject", "scope")
+    assert kind("List the files I shared with external users.",
+                "list the files i shared with external users")[0] == "same"

@@ -31,7 +31,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import (GRADING, asks_about, grade_bases, graded, head_hung_on_end,
+from .qualifiers import (GRADING, asker_added, asks_about, grade_bases, graded,
+                         head_hung_on_end,
                          hung_clause, leading, mine_of_all,
                          measure_apart, narrowed, new_head, part_named, partitive_owner,
                          phrase_put_in, property_put_before, quantified, restricted,
@@ -205,8 +206,9 @@ class Comparer:
         if min(len(x), len(y)) < 4:
             # A short word only with two of its letters swapped ("fix" / "fxi") or one hit
             # on a key beside it ("the" / "tge"), into no word: any other edit of three
-            # letters makes another word too often.
-            if self.vocabulary is None or len(x) != 3 or len(y) != 3 or \
+            # letters makes another word too often. A short name is a code: "client
+            # [ACC]-204" / "[ACD]-204".
+            if name or self.vocabulary is None or len(x) != 3 or len(y) != 3 or \
                     (x in self.vocabulary) == (y in self.vocabulary):
                 return False
             diff = [(p, q) for p, q in zip(x, y) if p != q]
@@ -551,8 +553,10 @@ class Comparer:
                                                  added[0]):
                 return Verdict("reject", "direction")  # "if [the landlord] ends" / "if I end"
             return Verdict("unsure", "added")
-        if partitive_owner(a, b) or partitive_owner(b, a) or mine_of_all(a, b):
-            # "which [of my] tasks are due this week", "delete [my] comments on SPAM-3"
+        if partitive_owner(a, b) or partitive_owner(b, a) or mine_of_all(a, b) or \
+                asker_added(a, b) or asker_added(b, a):
+            # "which [of my] tasks are due this week", "delete [my] comments on SPAM-3",
+            # "list the files [I] shared"
             return Verdict("reject", "scope")
         if opposites_traded_in_place(a, b):
             # two acts traded: "buys more from China than it sells to China" / "sells more

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .question import Text
+from .wh_roles import past_form
 from .word_match import match_stem, stem
 from .wordlists import ATTRIBUTES, MEASURED_BY, STOP
 
@@ -125,6 +126,19 @@ def mine_of_all(a: Text, b: Text) -> bool:
     noun = a.words[k + 1]
     return {a.words[k], b.words[k]} in ({"the", "my"}, {"the", "our"}) and \
         noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3 and noun not in STOP
+
+
+def asker_added(longer: Text, shorter: Text) -> bool:
+    """A command on things done by anyone on one side, and by the asker on the other: "list
+    the files [I] shared with external users" (only the asker's)."""
+    if len(longer.words) != len(shorter.words) + 1 or longer.form != frozenset({""}) or \
+            shorter.form != longer.form:
+        return False
+    k = next((i for i, (x, y) in enumerate(zip(longer.words, shorter.words)) if x != y),
+             len(shorter.words))
+    return longer.words[k] in ("i", "we") and longer.words[k + 1:] == shorter.words[k:] and \
+        0 < k < len(shorter.words) and longer.words[k - 1] not in STOP and \
+        past_form(shorter.words[k])
 
 
 def leading(longer: Text, shorter: Text, added: list[str]) -> bool:

@@ -55,7 +55,8 @@ _NEGATIVE = re.compile(r"(?<![\w.)\]])[-\u2212](\d+(?:[.,]\d+)*)")
 # Two numbers joined by a word or sign whose order matters: a match, odds, a ratio, a score.
 _NUMBER_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*(vs\.?|versus|v|-|to|x|by|out of|:|/)\s*"
                           r"(\d+(?:\.\d+)?)(?![\d.])")
-_CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)")  # not "s3://x", "3.12", "a,b"
+# not "s3://x", "3.12", "a,b"; a dash between spaces ends a clause too ("... over me - how do I")
+_CLAUSE_END = re.compile(r"\s*[,;:.!?](?=\s|$)|\s+[-\u2013\u2014]{1,2}(?=\s)")
 # A yes/no question may open with a condition or a setting: "If I'm on X, can I Y?" and
 # "In chess, can a pawn X?" ask what "Can I Y if I'm on X?" asks; the auxiliary opens the
 # clause after the comma.
@@ -95,6 +96,7 @@ def _modifies_a_noun(words: list[str], i: int) -> bool:
 _POSSESSIVES = frozenset("my your his her our their".split())
 # A name of three or more hyphened parts, one of them a number: "redis-master-0"
 _HYPHENED_ID = re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+){2,}\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 class Text:
@@ -118,8 +120,10 @@ class Text:
         # word is not: "Wi-Fi", "URL-friendly").
         ids = [w for w in caps if "-" in w] + \
             [m.group(0).lower() for m in _HYPHENED_ID.finditer(raw)]
-        self.caps = frozenset(caps + [p for w in ids if any(c.isdigit() for c in w)
-                                      for p in w.split("-") if p and not p.isdigit()])
+        # and so do the parts of an address: "commits by [alice]@example.com" / "[bob]@..."
+        mail = [p for m in _EMAIL.finditer(raw) for p in re.split(r"[@.]", m.group(0).lower())]
+        self.caps = frozenset(caps + mail + [p for w in ids if any(c.isdigit() for c in w)
+                                             for p in w.split("-") if p and not p.isdigit()])
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
         # Capital letters that name a thing: "Supplier [B]", "vitamin [D]", "plan [B]".

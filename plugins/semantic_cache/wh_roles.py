@@ -66,7 +66,7 @@ _AFTER_PARTICIPLE = frozenset("over up out back off away down".split())
 _IRREGULAR = frozenset(IRREGULAR_VERBS) | {"lost", "left", "made"}
 
 
-def _past_form(word: str) -> bool:
+def past_form(word: str) -> bool:
     """``word`` is a past participle or past form: "invited", "beaten", "sold"."""
     return word.endswith(("ed", "en", "wn")) or word in _IRREGULAR
 
@@ -77,7 +77,7 @@ def _participle(words: list[str]) -> bool:
     k = len(words) - 1
     while k > 0 and words[k] in _AFTER_PARTICIPLE:
         k -= 1
-    return _past_form(words[k])
+    return past_form(words[k])
 
 
 def _recipient_asked(a: Text, b: Text) -> bool:
@@ -290,7 +290,7 @@ def _who_voices(t: Text) -> dict[str, str]:
             continue
         for j in range(k + 1, min(k + 4, len(w))):
             if w[j] not in STOP:
-                passive = w[j - 1] in _PASSIVE_BE and _past_form(w[j]) and \
+                passive = w[j - 1] in _PASSIVE_BE and past_form(w[j]) and \
                     "by" not in w[j + 1:j + 2]
                 out.setdefault(stem(w[j]), "passive" if passive else "active")
                 break
@@ -314,14 +314,14 @@ def _agent_turned(a: Text, b: Text) -> bool:
             continue
         w = p.words
         for k in range(len(w) - 2):
-            if w[k] in STOP or w[k + 1] != "by" or not _past_form(w[k]):
+            if w[k] in STOP or w[k + 1] != "by" or not past_form(w[k]):
                 continue  # a participle: "earn money [by] a website" is a means
             at = k + 3 if w[k + 2] in ("the", "a", "an") and k + 3 < len(w) else k + 2
             # an id is its letters and its number: "blocked by [CX-301]" beside "CX-300"
             agent = w[at:at + 2] if w[at + 1:at + 2] and w[at + 1].isdigit() else w[at:at + 1]
             verb = stem(w[k])
             for j, x in enumerate(q.words):
-                if stem(x) == verb and not _past_form(x) and \
+                if stem(x) == verb and not past_form(x) and \
                         _has(q.words[j + 1:j + 3 + len(agent)], agent) and \
                         not _has(q.words[:j], agent):
                     return True
