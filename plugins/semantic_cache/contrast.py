@@ -32,11 +32,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .qualifiers import (GRADING, asker_added, asks_about, grade_bases, graded,
-                         head_hung_on_end,
-                         hung_clause, leading, mine_of_all,
-                         measure_apart, narrowed, new_head, part_named, partitive_owner,
-                         phrase_put_in, property_put_before, quantified, restricted,
-                         task_added)
+                         head_hung_on_end, hung_clause, leading, measure_apart, mine_of_all,
+                         narrowed, new_head, part_named, partitive_owner, phrase_put_in,
+                         property_put_before, quantified, restricted, task_added)
 from .forms import one_request_in_two_forms
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
@@ -50,8 +48,7 @@ from .word_match import (compounds_matched, distance, keys_touch, match_stem, op
                          roman_numeral, same_word_stems, spelt_numbers_matched, stem)
 from .wordlists import (DIRECTION_ACTS, HOW_AMOUNTS, KIND_ADJECTIVES, LANGUAGES,
                         NEGATIONS, NUMBER_WORDS, OPPOSITES, PERSON, PURPOSES, QUALITIES,
-                        SCOPE_ADVERBS, STOP,
-                        UNAMBIGUOUS_UNITS, UNITS)
+                        SCOPE_ADVERBS, STOP, UNAMBIGUOUS_UNITS, UNITS)
 
 MAX_TYPO_WORDS = 4  # more words left over than this: no longer the same question reworded
 MAX_ALIGNED_LEFT = 3  # content words left on a side for the texts to count as aligned
