@@ -2951,3 +2951,18 @@ def test_a_short_code_is_never_misspelt_and_the_files_i_shared_are_mine():
                 "List the files I shared with external users.") == ("reject", "scope")
     assert kind("List the files I shared with external users.",
                 "list the files i shared with external users")[0] == "same"
+
+
+# -- session 26, twelfth round (own411-own414) ---------------------------------------------
+def test_full_against_partial_delay_against_accelerate_greater_against_less_and_a_budget():
+    assert kind("Is a full refund possible if I cancel my trip insurance?",
+                "Is a partial refund possible if I cancel my trip insurance?") == \
+        ("reject", "antonym")
+    assert kind("Find studies showing that bilingualism delays the onset of dementia.",
+                "Find studies showing that bilingualism accelerates the onset of dementia.") == \
+        ("reject", "antonym")
+    assert kind("Which diets produced greater weight loss in women?",
+                "Which diets produced less weight loss in women?") == ("reject", "antonym")
+    assert kind("What was the budget of the Human Brain Project when it launched?",
+                "What was the planned duration of the Human Brain Project when it launched?") \
+        == ("reject", "attribute")

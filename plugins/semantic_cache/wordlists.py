@@ -293,8 +293,9 @@ ATTRIBUTES = frozenset(
     "methodology limitations findings tone grammar spelling "
     # what a loan, a token or a ticket has besides its amount, its expiry or its title ("the
     # repayment [term]", "the [scopes] of a deploy token", "the [labels] of the open PRs", "the
-    # refund [status]", "the average [rating] of listings", "the overtime [threshold]")
-    "term scopes labels status rating ratings threshold "
+    # refund [status]", "the average [rating] of listings", "the overtime [threshold]", the
+    # [budget] of a project against its planned duration)
+    "term scopes labels status rating ratings threshold budget "
     # the people a ticket names, each another one ("change the [reviewer]" / "[assignee]")
     "reviewer reviewers assignee assignees approver approvers reporter".split())
 LANGUAGES = frozenset(
@@ -336,7 +337,9 @@ mitigating aggravating|join leave|joining leaving|starting leaving|stay leave|st
 strict loose|stricter looser|strictest loosest|fixed variable|fixed floating
 count exclude|counts excludes|counting excluding
 serious lighthearted|serious playful|serious humorous|serious funny|most fewest
-drop grow|dropped grew|dropping growing|drops grows
+drop grow|dropped grew|dropping growing|drops grows|full partial|fully partially
+delay accelerate|delays accelerates|delayed accelerated|delaying accelerating
+greater less|greater lesser|greater smaller
 deep shallow|tall short|hard soft|harder softer|loud quiet|on off|yes no|pro con|plus minus
 sum difference|add subtract|addition subtraction|multiply divide|multiplication division
 overweight underweight|overestimate underestimate|win loss|friend enemy|light heavy
