@@ -112,12 +112,18 @@ def partitive_owner(longer: Text, shorter: Text) -> bool:
         longer.words[k - 1] in ("which", "many", "what", "who")
 
 
+def _neither_asks(a: Text, b: Text) -> bool:
+    """Neither text is a question (no question word, no auxiliary leading it): commands or
+    statements, where "the" and "my" things are told apart."""
+    return a.form == b.form == frozenset({""})
+
+
 def mine_of_all(a: Text, b: Text) -> bool:
     """A command on "the" things on one side and on "my" or "our" things on the other:
     "delete [the] comments on SPAM-3" / "delete [my] comments on SPAM-3" (everyone's, or the
     asker's own). Only a command, before a plural: "how do I reset [the] password" / "[my]
     password" asks one thing."""
-    if len(a.words) != len(b.words) or a.form != frozenset({""}) or b.form != a.form:
+    if len(a.words) != len(b.words) or not _neither_asks(a, b):
         return False
     apart = [k for k, (x, y) in enumerate(zip(a.words, b.words)) if x != y]
     if len(apart) != 1 or apart[0] + 1 >= len(a.words):
@@ -131,8 +137,7 @@ def mine_of_all(a: Text, b: Text) -> bool:
 def asker_added(longer: Text, shorter: Text) -> bool:
     """A command on things done by anyone on one side, and by the asker on the other: "list
     the files [I] shared with external users" (only the asker's)."""
-    if len(longer.words) != len(shorter.words) + 1 or longer.form != frozenset({""}) or \
-            shorter.form != longer.form:
+    if len(longer.words) != len(shorter.words) + 1 or not _neither_asks(longer, shorter):
         return False
     k = next((i for i, (x, y) in enumerate(zip(longer.words, shorter.words)) if x != y),
              len(shorter.words))

@@ -336,9 +336,9 @@ _SUBJECT_OF = {o: s for s, o in _OBJECT_OF.items()}
 def _verb_form(x: str, y: str) -> bool:
     """``x`` and ``y`` are forms of one verb, a prefix aside: "pay" / "paid", "overpay" /
     "overpaid", "owe" / "owed"."""
-    def one(p: str, q: str) -> bool:
+    def one(p: str, q: str) -> bool:  # same_word_stems reads irregular past forms too
         return p == q or match_stem(q) in same_word_stems(p) or q in (p + "d", p + "ed") or \
-            p in (q + "d", q + "ed") or IRREGULAR_VERBS.get(q) == p or IRREGULAR_VERBS.get(p) == q
+            p in (q + "d", q + "ed")
     k = 0
     while k < min(len(x), len(y)) and x[k] == y[k]:
         k += 1
