@@ -14,7 +14,7 @@ from collections import Counter
 
 from .question import Text
 from .word_match import match_stem
-from .wordlists import CONDITIONS, PERSON, STOP
+from .wordlists import AUX, CONDITIONS, NEGATIONS, PERSON, STOP
 
 _JOINS = frozenset({"and", "but", "while", "whereas"})
 _OWNERS = frozenset("my your his her our their the".split())
@@ -73,6 +73,86 @@ def doers_traded(a: Text, b: Text) -> bool:
         if best[0] is not None and best[0] != doer and _alike(words, best[1]):
             return True
     return False
+
+
+# Words that open a clause of its own: "why does my partner get annoyed [when] I'm stressed".
+_SUBORDINATE = frozenset("when whenever if because after before since until unless".split())
+_OPENING = frozenset("why how what when where who which".split())
+
+
+def _clauses(t: Text) -> list[list[str]]:
+    """``t``'s words cut at joins, subordinating words and clause ends."""
+    parts: list[list[str]] = [[]]
+    for k, x in enumerate(t.words):
+        if x in _JOINS or x in _SUBORDINATE:
+            parts.append([])
+            continue
+        parts[-1].append(x)
+        if k in t.breaks:
+            parts.append([])
+    return parts
+
+
+def _opening_doer(part: list[str]) -> tuple[str, list[str]] | None:
+    """The doer that opens a clause past its question word and auxiliaries ("why does [my
+    partner] get", "[I]'m stressed"), and the clause's words after it."""
+    while part and (part[0] in _OPENING or part[0] in AUX):
+        part = part[1:]
+    if len(part) > 1 and part[0] in _OWNERS and part[1] not in STOP and part[2:3] != ["of"]:
+        return part[1], part[2:]
+    if part and part[0] in _SUBJECTS:
+        return PERSON[part[0]], part[1:]
+    return None
+
+
+def _party_clauses(t: Text) -> list[tuple[str, frozenset[str]]]:
+    """Each clause's doer and other content stems, where it has both."""
+    out = []
+    for part in _clauses(t):
+        if (opened := _opening_doer(part)) is not None:
+            said = frozenset(match_stem(x) for x in opened[1] if x not in STOP)
+            if said:
+                out.append((opened[0], said))
+    return out
+
+
+_SUBJECTS = frozenset("i we he she they".split())
+
+
+def negated_party_moved(a: Text, b: Text) -> bool:
+    """The same words, the negation in the clause of another doer: "my wife is vegan and I'm
+    not" / "I'm vegan and my wife is not"."""
+    if Counter(a.words) != Counter(b.words) or \
+            not _two_parties(_party_clauses(a), _party_clauses(b)):
+        return False
+    na, nb = _negated_doers(a), _negated_doers(b)
+    return bool(na and nb and na != nb)
+
+
+def _negated_doers(t: Text) -> frozenset[str]:
+    return frozenset(opened[0] for part in _clauses(t) if NEGATIONS.intersection(part)
+                     and (opened := _opening_doer(part)) is not None)
+
+
+# A third person's pronoun may stand for the party the other text names ("if my son misses
+# the bus, can [he] ..." / "can my son ..., if [he] misses the bus"): no other party.
+_STANDS_FOR = frozenset({PERSON["he"], PERSON["she"], PERSON["they"]})
+
+
+def _two_parties(ca: list[tuple[str, frozenset[str]]], cb: list[tuple[str, frozenset[str]]]
+                 ) -> bool:
+    """Both texts open two or more clauses with the same doers, none of them a pronoun that
+    may stand for another."""
+    doers = Counter(d for d, _ in ca)
+    return len(ca) >= 2 and doers == Counter(d for d, _ in cb) and not _STANDS_FOR & set(doers)
+
+
+def parties_exchanged(a: Text, b: Text) -> bool:
+    """Two parties trade the clauses they do: "why does my partner get annoyed when I'm
+    stressed" / "why do I get annoyed when my partner is stressed"."""
+    ca, cb = _party_clauses(a), _party_clauses(b)
+    return _two_parties(ca, cb) and any(rest == rest_b and doer != doer_b
+                                        for doer, rest in ca for doer_b, rest_b in cb)
 
 
 _ASKER = frozenset({"i", "me"})

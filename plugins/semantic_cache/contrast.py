@@ -31,10 +31,12 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .qualifiers import (GRADING, asker_added, asks_about, grade_bases, graded,
-                         head_hung_on_end, hung_clause, leading, measure_apart, mine_of_all,
-                         narrowed, new_head, part_named, partitive_owner, phrase_put_in,
-                         property_put_before, quantified, restricted, task_added)
+from .qualifiers import (GRADING, after_year, asker_added, asker_clause, asks_about,
+                         grade_bases, graded, head_hung_on_end, hung_clause, leading,
+                         measure_apart, mine_of_all, narrowed, new_head, part_named,
+                         partitive_owner, phrase_put_in, property_put_before, quantified,
+                         restricted, task_added)
+from .clauses import negated_party_moved
 from .forms import one_request_in_two_forms
 from .payload import code_spans, operators, tasks_of_one_quote
 from .polarity import negation_moved, opposites_exchanged, opposites_traded_in_place
@@ -159,7 +161,13 @@ def _named(t: Text, names: frozenset[str]) -> list[str]:
 
 # "in a namespace" / "in every namespace": one thing or all of them.
 _ALL = frozenset({"every", "all"})
-_ONE = frozenset(map(stem, ("a", "an", "one", "single")))  # compared as stems
+_ONE = frozenset(map(stem, ("a", "an", "one", "single", "any")))  # compared as stems
+# "do [any] trackers" asks whether one does: "a" / "any" are not told apart
+
+
+# Everybody or everything, against "only" some ("remind everyone" / "remind only the
+# presenters"); not "all", which also says "only" ("all you need is" / "you only need").
+_EVERYONE = frozenset("everyone everybody anyone anybody everything anything".split())
 
 
 def _quantifier_changed(a: Text, b: Text) -> bool:
@@ -415,7 +423,8 @@ class Comparer:
                                              else hung_clause(b, a, only_b)):
                 return Verdict("reject", "scope")
             return Verdict("unsure", "reworded")
-        if self._negated(a, b) != self._negated(b, a) or negation_moved(a, b):
+        if self._negated(a, b) != self._negated(b, a) or negation_moved(a, b) or \
+                negated_party_moved(a, b):
             return Verdict("reject", "negation")
         if tense_turned(a, b):
             return Verdict("reject", "tense")  # "who won X" / "who will win X"
@@ -472,6 +481,9 @@ class Comparer:
                 len(only_a) + len(only_b) == 1 and KIND_ADJECTIVES.intersection(only_a + only_b):
             return Verdict("reject", "scope")  # "start singing [professionally]", "[venomous]"
         if only_a and only_b:
+            if restricted(a, b, only_a) and _EVERYONE.intersection(only_b) or \
+                    restricted(b, a, only_b) and _EVERYONE.intersection(only_a):
+                return Verdict("reject", "scope")  # "remind [everyone]" / "[only the presenters]"
             if any(w in a.caps for w in only_a) or any(w in b.caps for w in only_b) or \
                     len(only_a) == len(only_b) == 1 and (
                         only_a[0] in a.letters and only_b[0] in b.letters or
@@ -535,6 +547,10 @@ class Comparer:
                 return Verdict("reject", "scope")  # "ancient Egyptian [pharaohs]", "X's [face]"
             if task_added(a, b) or task_added(b, a):
                 return Verdict("reject", "scope")  # "decode [and verify] a JWT"
+            if after_year(a, b, only_a) or after_year(b, a, only_b):
+                return Verdict("reject", "scope")  # "in the 2016 [playoffs]" / "in 2016"
+            if asker_clause(a, b) or asker_clause(b, a):
+                return Verdict("reject", "scope")  # "the dashboards [that I created]"
             if property_put_before(a if only_a else b, added):
                 return Verdict("reject", "scope")  # "what [security] warranties"
             longer = a if only_a else b

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from .question import Text
@@ -144,6 +145,40 @@ def asker_added(longer: Text, shorter: Text) -> bool:
     return longer.words[k] in ("i", "we") and longer.words[k + 1:] == shorter.words[k:] and \
         0 < k < len(shorter.words) and longer.words[k - 1] not in STOP and \
         past_form(shorter.words[k])
+
+
+# Verbs whose clause points back at the thing rather than picking some out of many: "the
+# report [I mentioned]" is "the report".
+_POINTING_BACK = frozenset("mentioned meant said asked requested need needed want wanted "
+                           "described referenced sent".split())
+
+
+def asker_clause(longer: Text, shorter: Text) -> bool:
+    """A command on things, and on those the asker did something to: "list all dashboards in
+    the workspace [that I created]", "show the repos [we own] on GitHub" (only the asker's)."""
+    lw, sw = longer.words, shorter.words
+    n = len(lw) - len(sw)
+    if n not in (2, 3) or not _neither_asks(longer, shorter):
+        return False
+    k = next((i for i, (x, y) in enumerate(zip(lw, sw)) if x != y), len(sw))
+    clause = lw[k:k + n]
+    if clause[0] in ("that", "which"):
+        clause = clause[1:]
+    return 0 < k and lw[k - 1] not in STOP and lw[k + n:] == sw[k:] and len(clause) == 2 and \
+        clause[0] in ("i", "we") and clause[1] not in STOP and clause[1] not in _POINTING_BACK
+
+
+def after_year(longer: Text, shorter: Text, added: list[str]) -> bool:
+    """The one word ``longer`` adds names a part of a year both texts give: "in the 2016
+    [playoffs]" / "in 2016", "the 2024 [budget]"."""
+    if len(added) != 1:
+        return False
+    lw = longer.words
+    return any(w == added[0] and k and _YEAR.fullmatch(lw[k - 1]) and lw[k - 1] in shorter.words
+               for k, w in enumerate(lw))
+
+
+_YEAR = re.compile(r"(?:19|20)\d\d")  # not "under [1000] rs"
 
 
 def leading(longer: Text, shorter: Text, added: list[str]) -> bool:

@@ -12,9 +12,9 @@ from functools import lru_cache
 from .normalize import canonical
 from .wordlists import (AMBIGUOUS_NUMBERS, AUX, AUX_CLASS, BARE_CONTRACTIONS, BARE_NEGATIONS,
                         DIRECTIONAL, FORM_WH, HOW_ASKS, HOW_NOUNS, HOW_WORDS, INTERJECTIONS,
-                        LANGUAGES, MONTHS, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, REQUEST,
-                        SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS, WH_NOUN_ASKS,
-                        WH_NOUNS)
+                        LANGUAGES, MONTHS, MULTIPLES, NEG_BASE, NEGATIONS, NUMBER_WORDS, PERSON,
+                        REQUEST, SKIP_AFTER_MARKER, SPECIFIC_WH, STOP, TOWARDS, UNITS,
+                        WH_NOUN_ASKS, WH_NOUNS)
 
 # Words of any script; CJK, kana and Thai characters one at a time (no spaces to split on).
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\u0e00-\u0e7f]|"
@@ -69,6 +69,18 @@ _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|[a-z]+[A-Z][\w-]*)")
 
 
 _SCALES = {"c": "celsius", "f": "fahrenheit", "k": "kelvin"}
+_SPANS = frozenset("second minute hour day night week weekend month quarter year morning "
+                   "evening afternoon shift".split())
+_HONORIFIC = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|Mt|St)\.\s+(?=[A-Z])")
+
+
+def _equative(words: list[str], i: int) -> bool:
+    """``words[i]`` == "as" ends an equal comparison of two people: "the same portions [as]
+    me", "as tall [as] my brother" (not "the same name as the repository": a thing named
+    like another; nor "at the same time as", which says when)."""
+    return words[i + 1:i + 2] != [] and words[i + 1] in PERSON and (
+        i >= 2 and words[i - 2] == "as" or
+        "same" in words[max(0, i - 4):i] and words[i - 1] != "time")
 
 
 def _how_asks(words: list[str], i: int) -> str:
@@ -108,6 +120,7 @@ class Text:
 
     def __init__(self, raw: str) -> None:
         raw = _ARROWS.sub(" to ", unicodedata.normalize("NFKC", raw[:4000]))
+        raw = _HONORIFIC.sub(r"\1 ", raw)  # "Ms. Tanaka" is a name, not a sentence start
         raw = _ACRONYM_PLURAL.sub(r"\1", raw)
         self.counted = frozenset(m.group(2).lower() for m in _COUNTED.finditer(raw)
                                  if not _YEAR.fullmatch(m.group(1)))
@@ -122,8 +135,12 @@ class Text:
             [m.group(0).lower() for m in _HYPHENED_ID.finditer(raw)]
         # and so do the parts of an address: "commits by [alice]@example.com" / "[bob]@..."
         mail = [p for m in _EMAIL.finditer(raw) for p in re.split(r"[@.]", m.group(0).lower())]
-        self.caps = frozenset(caps + mail + [p for w in ids if any(c.isdigit() for c in w)
-                                             for p in w.split("-") if p and not p.isdigit()])
+        parts = [p for w in ids if any(c.isdigit() for c in w)
+                 for p in w.split("-") if p and not p.isdigit()]
+        # a part's letters are read apart from its number below ("[n]2-standard-8"): they
+        # name it too
+        self.caps = frozenset(caps + mail + parts + [
+            p.rstrip("0123456789") for p in parts if p[-1].isdigit() and p[0].isalpha()])
         # A function word written in capitals in a text that is not all capitals is a name:
         # "the US", "IT support". Folded to lower case it would read as "us" and "it".
         # Capital letters that name a thing: "Supplier [B]", "vitamin [D]", "plan [B]".
@@ -237,6 +254,8 @@ class Text:
         # role ends at a clause break ("does it belong to: hardware, ...").
         roles: dict[str, set[str]] = {}
         for i, w in enumerate(split):
+            if w == "as" and _equative(split, i):
+                w = "than"  # "the same portions [as] me" compares as "more [than] me" does
             if w in DIRECTIONAL:
                 end = next((k + 1 for k in range(i, i + 3) if k in self.breaks), i + 4)
                 window = split[i + 1:end]
@@ -252,7 +271,10 @@ class Text:
                         break
         self.roles = roles
         # What a rate is counted by: "per word" / "per line", "per user" / "per team".
-        self.rates = frozenset(nxt for i, w in enumerate(split) if w == "per"
+        # "each night" / "every week" count by a span of time as "per night" does.
+        self.rates = frozenset(nxt for i, w in enumerate(split) if w == "per" or
+                               w in ("each", "every") and split[i + 1:i + 2] and
+                               split[i + 1] in _SPANS
                                for nxt in split[i + 1:i + 2] if nxt not in SKIP_AFTER_MARKER)
         forms = {FORM_WH[w] for w in split if w in FORM_WH}
         if any(w in HOW_WORDS for w in split):

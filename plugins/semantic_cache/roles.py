@@ -240,11 +240,11 @@ def _person_roles(words: list[str], addressed: bool = False
     out = set()
     last_doer = None  # the doer of the latest act: "[a car] pulled out ... and hit me"
     for k, w in enumerate(words):
-        if w in STOP or w in PERSON:
+        if w in STOP or w in PERSON or _adverb(w):
             continue
         j = k - 1
-        while j >= 0 and k - j <= 3 and words[j] in AUX:
-            j -= 1
+        while j >= 0 and k - j <= 3 and (words[j] in AUX or _adverb(words[j])):
+            j -= 1  # "does my husband [always] beat me": the husband beats
         if j > 0 and w.endswith("ing") and words[j] in _GERUND_TAKERS:
             j -= 1  # "my ex stop [paying] me": the ex pays
             while j >= 0 and words[j] in AUX:
@@ -328,6 +328,14 @@ def doer_replaced(named: Text, other: Text, noun: str) -> bool:
                stem(other.words[j + 1]) == stem(verb) for j in range(len(other.words) - 1))
 
 
+# How often an act happens: no act or doer itself ("why does my husband [always] beat me").
+_FREQUENCY = frozenset("always often usually sometimes constantly seldom ever".split())
+
+
+def _adverb(word: str) -> bool:
+    return word in _FREQUENCY or manner_adverb(word)
+
+
 def manner_adverb(word: str) -> bool:
     """An "-ly" adverb, which sits anywhere around a verb and is no act itself ("remove pet
     hair from my couch [quickly]", "who was [musically] influenced by X")."""
@@ -352,6 +360,23 @@ def _doers(t: Text) -> dict[str, str]:
 
 
 _ASKER = frozenset({PERSON["i"], PERSON["we"]})
+
+
+def doer_changed_among_named(a: Text, b: Text) -> bool:
+    """One act done to the same party by another person, both named on both sides: "my
+    daughter's friend is bullying her" / "my daughter is bullying her friend"."""
+    sa, sb = [stem(w) for w in a.words], [stem(w) for w in b.words]
+    rb = _person_roles(b.words, b.addressed)
+
+    def named(words: list[str], stems: list[str], doer: str, act: str, after: bool) -> bool:
+        """``doer`` after ``act`` ("bullying her [friend]") or before it ("[my daughter's]
+        friend is bullying"), with a determiner: a party, not a word of a quote."""
+        k = stems.index(act) if act in stems else (0 if after else len(stems))
+        span = range(k + 1, len(stems)) if after else range(1, k)
+        return any(stems[j] == doer and words[j - 1] in DETERMINERS for j in span)
+    return any(v == v2 and o == o2 and s != s2 and s[0] != "<" and s2[0] != "<" and
+               named(b.words, sb, s, v, True) and named(a.words, sa, s2, v, False)
+               for s, v, o in _person_roles(a.words, a.addressed) for s2, v2, o2 in rb)
 
 
 def doers_exchanged(a: Text, b: Text) -> bool:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from .clauses import asker_turned, condition_swapped, doers_traded
+from .clauses import asker_turned, condition_swapped, doers_traded, parties_exchanged
 from .question import Text, parse
-from .roles import (DETERMINERS, GENERIC, POSSESSIVE, SYMMETRIC, doer_moved, doer_turned_party,
-                    doers_exchanged, object_changed, owner_changed, pronouns_exchanged)
+from .roles import (DETERMINERS, GENERIC, POSSESSIVE, SYMMETRIC, doer_changed_among_named,
+                    doer_moved, doer_turned_party, doers_exchanged, object_changed,
+                    owner_changed, pronouns_exchanged)
 from .wh_roles import COPULA, FRONTED_WITH, ROLE_WH, content_at, role_asked_turned
 from .word_match import match_stem, same_word_stems, stem
 from .wordlists import CONDITIONS, PERSON, STOP
@@ -305,7 +306,7 @@ def exchanged(a: Text, b: Text, names: frozenset[str]) -> bool:
         doers_exchanged(a, b) or _agreement_moved(a, b) or object_changed(a, b) or \
         doer_turned_party(a, b) or doers_traded(a, b) or several_exchanged(a, b) or \
         asker_turned(a, b) or condition_swapped(a, b) or _possessive_traded(a, b) or \
-        doer_moved(a, b)
+        doer_moved(a, b) or doer_changed_among_named(a, b) or parties_exchanged(a, b)
 
 
 def _transposed(wa: list[str], wb: list[str]) -> list[tuple[int, int]] | None:

@@ -297,7 +297,10 @@ ATTRIBUTES = frozenset(
     # [budget] of a project against its planned duration)
     "term scopes labels status rating ratings threshold budget "
     # the people a ticket names, each another one ("change the [reviewer]" / "[assignee]")
-    "reviewer reviewers assignee assignees approver approvers reporter".split())
+    "reviewer reviewers assignee assignees approver approvers reporter "
+    # how much of a reserved thing is used, beside when it ends ("the [utilization]" / "the
+    # [expiration date] of our reserved instances")
+    "utilization utilisation".split())
 LANGUAGES = frozenset(
     "english french german spanish italian portuguese dutch russian chinese mandarin "
     "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
@@ -375,7 +378,8 @@ sender recipient|senders recipients|donor recipient|donors recipients|giver rece
 givers receivers|giver recipient
 allowed prohibited|allowed banned|allowed forbidden|permitted prohibited|permitted banned
 permitted forbidden|allow prohibit|allow ban|allow forbid|permit prohibit|permit forbid
-low bright|dim bright|sunny shady|sun shade
+low bright|dim bright|dark bright|sunny shady|sun shade|soft rough|hit miss|hits misses
+required optional|compulsory optional|obligatory optional
 improve decline|improved declined|improve worsen|improved worsened|improving declining
 unique duplicate|unique duplicated
 keep exclude|keeping excluding|keeps excludes|simplified traditional
