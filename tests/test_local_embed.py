@@ -146,6 +146,26 @@ def test_every_int8_variant_tracks_the_reference(tiny: dict, q: str) -> None:
     assert (got * _reference(tiny, TEXTS)).sum(1).min() > 0.98
 
 
+def test_the_graph_is_built_with_this_cpus_weight_bits(tiny: dict, monkeypatch) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from clawhost.engines import cpu
+    monkeypatch.setattr(cpu.platform, "machine", lambda: "x86_64")
+    for flags, bits in (("flags : avx2", 7), ("flags : avx2 avx512_vnni", 8)):
+        monkeypatch.setattr(cpu, "cpu_flags", lambda f=flags: f)
+        out = tiny["root"] / f"bits{bits}"
+        facts = build_bert_onnx(tiny["root"] / "src", out, "int8")
+        assert facts["weight_bits"] == bits
+        model = onnx.load(str(out / "model.onnx"))
+        widest = max(int(np.abs(numpy_helper.to_array(t).astype(np.int16)).max())
+                     for t in model.graph.initializer
+                     if t.data_type == onnx.TensorProto.INT8 and "_qw" in t.name)
+        assert widest == 2 ** (bits - 1) - 1  # each column's largest weight reaches the end
+        got = EmbedEngine.load(out, threads=1).embed(TEXTS)
+        assert (got * _reference(tiny, TEXTS)).sum(1).min() > 0.98
+
+
 def test_graph_facts_name_fused_and_quantized_ops(tiny: dict) -> None:
     fp32, int8 = tiny["facts"]["fp32"]["ops"], tiny["facts"]["int8"]["ops"]
     for ops in (fp32, int8):

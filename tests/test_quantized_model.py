@@ -204,6 +204,23 @@ def test_artifacts_from_an_older_graph_builder_are_rebuilt(prepared, tmp_path):
     assert err.value.rebuild
 
 
+def test_artifacts_built_for_another_cpus_int8_gemm_are_rebuilt(prepared, tmp_path, monkeypatch):
+    import shutil
+
+    from clawhost.engines import cpu
+    from clawhost.plugins.quantized_model.prepare import ArtifactError, verify
+    folder = tmp_path / EMBED
+    shutil.copytree(prepared / "models" / EMBED, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    spec = {"source": manifest["source"], "kind": "embedding", "quantization": "int8"}
+    built = manifest["facts"]["weight_bits"]
+    assert built == cpu.weight_bits() and verify(folder, spec)["complete"]
+    monkeypatch.setattr(cpu, "weight_bits", lambda flags=None: 15 - built)  # 7 <-> 8
+    with pytest.raises(ArtifactError, match=f"built with {built}-bit weights") as err:
+        verify(folder, spec)
+    assert err.value.rebuild
+
+
 def test_prepare_unknown_name_and_bad_source_fail_in_one_line(prepared, sources, tmp_path):
     models = models_section(sources)
     models["broken"] = {"source": str(tmp_path / "nowhere.gguf"), "kind": "chat"}

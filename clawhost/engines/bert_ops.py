@@ -97,8 +97,9 @@ class _Graph:
     """Accumulates nodes and initializers; each helper returns its output name."""
 
     def __init__(self, quantization: str, act_max: dict[str, np.ndarray] | None = None,
-                 alpha: float = 0.5) -> None:
+                 alpha: float = 0.5, weight_bits: int = 8) -> None:
         self.q = quantization
+        self.weight_max = 2 ** (weight_bits - 1) - 1  # 127, or 63 where u8 x s8 saturates
         self.act_max = act_max or {}
         self.alpha = alpha
         self.taps: dict[str, str] = {}  # matmul hint -> its activation input (for calibration)
@@ -173,8 +174,9 @@ class _Graph:
         the 7 that Mul/Add/Cast + MatMulInteger/Cast/Mul took (measured: benchmarks/results/embed_engine.md).
         """
         k, n = w_kn.shape
-        wscale = np.maximum(np.abs(w_kn).max(axis=0) / 127.0, 1e-12).astype(np.float32)
-        wq = np.clip(np.round(w_kn / wscale), -127, 127).astype(np.int8)
+        lim = self.weight_max
+        wscale = np.maximum(np.abs(w_kn).max(axis=0) / lim, 1e-12).astype(np.float32)
+        wq = np.clip(np.round(w_kn / wscale), -lim, lim).astype(np.int8)
         x2 = self.op("Reshape", [x, self.const(hint + "_2d", np.array([-1, k], np.int64))], hint + "_x2")
         amax = self.op("ReduceMax", [self.op("Abs", [x2], hint + "_abs")], hint + "_amax", axes=[-1], keepdims=1)
         # A row of exact zeros would give scale 0 and NaNs: the floor keeps it at zeros.

@@ -31,6 +31,8 @@ from typing import Callable
 
 import onnxruntime as ort
 
+from .cpu import cpu_flags
+
 log = logging.getLogger("clawhost.engines")
 
 CACHE_DIR = ".ort-cache"
@@ -41,18 +43,10 @@ FORMAT = 1  # bump when what is cached, or how, changes
 STALE_S = 600  # a half-built copy older than this was left by a loader that died
 
 
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next((line for line in fh if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        return ""
-
-
 def cache_key(graph: Path, level: ort.GraphOptimizationLevel) -> str:
     """What the optimised copy depends on; any change gives another key."""
     h = hashlib.sha256()
-    for part in (str(FORMAT), ort.__version__, platform.machine(), _cpu_flags(), str(level)):
+    for part in (str(FORMAT), ort.__version__, platform.machine(), cpu_flags(), str(level)):
         h.update(part.encode() + b"\0")
     h.update(graph.read_bytes())
     for data in sorted(graph.parent.glob("*.data")):  # the weights the graph refers to

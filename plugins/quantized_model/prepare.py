@@ -86,6 +86,14 @@ def verify(folder: Path, spec: dict | None = None, hashes: bool = True) -> dict[
     if spec and manifest.get("graph_version", 1) != GRAPH_VERSIONS.get(spec.get("kind"), 1):
         raise ArtifactError(f"built by an older graph builder (version {manifest.get('graph_version', 1)}, "
                             f"now {GRAPH_VERSIONS[spec['kind']]})", rebuild=True)
+    facts = manifest.get("facts", {})
+    if spec and spec.get("kind") in ("embedding", "rerank") and \
+            facts.get("quantization") in ("int8-sq", "int8-row"):
+        from clawhost.engines.cpu import weight_bits
+        built, here = facts.get("weight_bits", 8), weight_bits()
+        if built != here:  # prepared on another CPU (or before weight_bits): its GEMM differs
+            raise ArtifactError(f"built with {built}-bit weights, this CPU needs {here} "
+                                "(clawhost/engines/cpu.py)", rebuild=True)
     try:
         if hashes:
             return deep_verify(folder)
