@@ -47,12 +47,7 @@ def main() -> None:
         for name, q, bits in (("fp32", "fp32", 8), ("int8, 8-bit weights", "int8", 8),
                               ("int8, 7-bit weights", "int8", 7)):
             out = Path(tmp) / name.replace(" ", "_").replace(",", "")
-            real = cpu.weight_bits
-            cpu.weight_bits = lambda flags=None, b=bits: b  # build_bert_onnx asks this
-            try:
-                build_bert_onnx(src, out, q)
-            finally:
-                cpu.weight_bits = real
+            build_bert_onnx(src, out, q, weight_bits=bits)
             eng = EmbedEngine.load(out, threads=2)
             vecs[name] = eng.embed(texts)
             for _ in range(5):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -55,8 +54,10 @@ async def run(out: Path, extra: list[Path], eval_dir: Path, vectors: Path | None
     opts = {"verifier_path": str(bench.verifier_dir(None))}
     bench.VOCAB_FROM.append(folder)
     emb = Embedder.from_folder(folder, threads=2)
-    memo: dict[str, np.ndarray] = pickle.loads(vectors.read_bytes()) \
-        if vectors and vectors.is_file() else {}
+    memo: dict[str, np.ndarray] = {}
+    if vectors and vectors.is_file():  # plain arrays (no pickle): the texts and their vectors
+        with np.load(vectors) as kept:
+            memo = dict(zip(kept["texts"].tolist(), kept["vectors"]))
 
     def embed(texts: list[str]) -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if t not in memo))
@@ -76,7 +77,8 @@ async def run(out: Path, extra: list[Path], eval_dir: Path, vectors: Path | None
         res[name] = {"rows": [[p.a, p.b, bool(p.duplicate), p.kind] for p in pairs],
                      "d": [bool(h) for h in hit]}
     if vectors:
-        vectors.write_bytes(pickle.dumps(memo))
+        with open(vectors, "wb") as fh:
+            np.savez(fh, texts=np.array(list(memo), dtype=str), vectors=np.stack(list(memo.values())))
     rows = json.loads((eval_dir / "gptcache_mock_data.json").read_text())
     decided = []  # 0 right, 1 wrong, 2 miss
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,7 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--diff", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     ap.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
-    ap.add_argument("--vectors", type=Path, help="a pickle of embeddings by text, kept between runs")
+    ap.add_argument("--vectors", type=Path, help="an .npz of embeddings by text, kept between runs")
     ap.add_argument("out", nargs="?", type=Path)
     ap.add_argument("extra", nargs="*", type=Path, help="more check sets (JSON lines)")
     args = ap.parse_args()

@@ -43,13 +43,14 @@ def build_model(model_dir: Path, quantization: str = "fp32", calibration: list[s
 
 
 def build_bert_onnx(model_dir: Path, out_dir: Path, quantization: str,
-                    calibration: list[str] | None = None, adapter: Path | None = None) -> dict:
+                    calibration: list[str] | None = None, adapter: Path | None = None,
+                    weight_bits: int | None = None) -> dict:
     """Write model.onnx, tokenizer.json and embed_config.json into out_dir; return facts about them."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "tokenizer.json").exists():
         raise FileNotFoundError(f"no tokenizer.json in {model_dir}")
     cfg = BertConfig(model_dir)
-    bits = cpu.weight_bits()
+    bits = weight_bits or cpu.weight_bits()
     model = build_model(model_dir, quantization, calibration, adapter=adapter, cfg=cfg,
                         weight_bits=bits)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,13 @@ fp32, cosine mean 0.9953 / min 0.9885 with 8-bit weights, 0.9982 / 0.9949 with 7
 from __future__ import annotations
 
 import platform
+from functools import lru_cache
 
 # Any of these gives MLAS a u8 x s8 dot product that accumulates in int32.
 _EXACT_INT8_DOT = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
+@lru_cache(maxsize=1)  # the flags do not change while the process runs
 def cpu_flags() -> str:
     """The flags line of /proc/cpuinfo ("" where there is none)."""
     try:
